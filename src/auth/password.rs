@@ -1,0 +1,140 @@
+//! Passwords: NFKC-normalised, never truncated, hashed with argon2id (OWASP
+//! parameters: m=19456 KiB, t=2, p=1) on tokio's blocking pool.
+//!
+//! Hashing is the gateway's most expensive work, so it is bounded:
+//! `password.max_concurrent_hashes` run at once, a few more wait briefly, and
+//! the rest are refused with [`PasswordError::Busy`] (the portal answers 503 +
+//! Retry-After) instead of queueing without limit while proxied traffic starves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+use zeroize::Zeroizing;
+
+/// Longest password accepted, in bytes (before normalisation).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("too many sign-ins at once; try again in a moment")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+fn argon2() -> Argon2<'static> {
+    // The parameters are constants that argon2 accepts; fall back to its defaults
+    // (which are the same OWASP values) rather than panic if that ever changed.
+    let params = Params::new(19_456, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn normalize(password: &str) -> Zeroizing<String> {
+    Zeroizing::new(password.nfkc().collect())
+}
+
+/// Hashes synchronously (CLI and tests). The gateway uses [`Hasher::hash`].
+pub fn hash_now(password: &str) -> Result<String, PasswordError> {
+    let salt = SaltString::generate(&mut OsRng);
+    let norm = normalize(password);
+    argon2()
+        .hash_password(norm.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Hash(e.to_string()))
+}
+
+/// Verifies synchronously. A malformed stored hash never matches.
+pub fn verify_now(password: &str, phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let norm = normalize(password);
+    argon2().verify_password(norm.as_bytes(), &parsed).is_ok()
+}
+
+/// Bounded, off-runtime hashing for the gateway.
+#[derive(Clone)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
+    /// Verified against when the account doesn't exist, so unknown identifiers
+    /// cost the same time as a wrong password.
+    dummy: Arc<String>,
+    wait: Duration,
+}
+
+impl Hasher {
+    pub fn new(max_concurrent: usize) -> Result<Hasher, PasswordError> {
+        Ok(Hasher {
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            dummy: Arc::new(hash_now("portcullis-dummy-password")?),
+            wait: Duration::from_secs(2),
+        })
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
+        let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| PasswordError::Busy)?
+            .map_err(|_| PasswordError::Busy)?;
+        let out = tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+        Ok(out)
+    }
+
+    /// Verifies `password` against `phc`, or against a dummy hash when `phc` is `None`
+    /// (unknown account), in which case the answer is always `false`.
+    pub async fn verify(&self, password: &str, phc: Option<&str>) -> Result<bool, PasswordError> {
+        let pw = Zeroizing::new(password.to_string());
+        let (target, real) = match phc {
+            Some(p) if !p.is_empty() => (p.to_string(), true),
+            _ => (self.dummy.to_string(), false),
+        };
+        let ok = self.run(move || verify_now(&pw, &target)).await?;
+        Ok(ok && real)
+    }
+
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        let pw = Zeroizing::new(password.to_string());
+        self.run(move || hash_now(&pw)).await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_and_verify_with_normalisation() {
+        let h = hash_now("Pa\u{212B}ss").unwrap(); // Angstrom sign: NFKC → Å
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify_now("Pa\u{00C5}ss", &h));
+        assert!(!verify_now("pa\u{00C5}ss", &h), "case-sensitive");
+        assert!(!verify_now("Pa\u{00C5}s", &h));
+        assert!(!verify_now("x", "not a hash"));
+    }
+
+    #[test]
+    fn never_truncated() {
+        let long = "a".repeat(200);
+        let h = hash_now(&long).unwrap();
+        assert!(!verify_now(&"a".repeat(199), &h));
+        assert!(!verify_now(&format!("{long}b"), &h));
+    }
+
+    #[tokio::test]
+    async fn unknown_account_never_verifies() {
+        let h = Hasher::new(1).unwrap();
+        assert!(!h.verify("portcullis-dummy-password", None).await.unwrap());
+        let real = h.hash("right").await.unwrap();
+        assert!(h.verify("right", Some(&real)).await.unwrap());
+    }
+}

@@ -1,0 +1,698 @@
+//! Configuration: the TOML file ([`raw`]) validated into the typed [`Config`]
+//! that the rest of the gateway sees.
+//!
+//! Loading never stops at the first problem: every key is checked on its own,
+//! then the values are validated, and all problems come back together, each
+//! with its key path (`session.idle_timeout: ...`). Paths in the file are
+//! relative to the file's own folder.
+
+pub mod raw;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+
+use crate::policy::{Policy, Rule};
+use raw::*;
+
+/// Every problem found in a config file, one line each with its key path.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Folder of the config file; relative paths were resolved against it.
+    pub base_dir: PathBuf,
+    pub server: ServerConfig,
+    pub secrets_dir: PathBuf,
+    pub session: SessionConfig,
+    pub store: StoreConfig,
+    pub users_file: PathBuf,
+    pub password: PasswordConfig,
+    pub defense: DefenseConfig,
+    pub otp: OtpConfig,
+    pub notify: NotifyConfig,
+    pub ui: UiConfig,
+    pub sites: Vec<Site>,
+    pub rules: Vec<Rule>,
+    pub default_policy: Policy,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub admin_listen: Option<SocketAddr>,
+    /// Always starts with `/` and never ends with one, e.g. `/_auth`.
+    pub portal_prefix: String,
+    pub trusted_proxies: Vec<IpNet>,
+    pub public_url: Option<url::Url>,
+    pub threads: usize,
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub cookie_name: String,
+    /// Lower-case parent domain without a leading dot, when SSO across subdomains is on.
+    pub domain: Option<String>,
+    pub secure: bool,
+    pub same_site: SameSite,
+    pub idle_timeout: Duration,
+    pub absolute_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    Memory,
+    Redis { url: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub backend: StoreBackend,
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PasswordConfig {
+    pub min_length: usize,
+    pub max_concurrent_hashes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DefenseConfig {
+    pub captcha_after: u32,
+    pub lock_after: u32,
+    pub window: Duration,
+    pub lock_duration: Duration,
+    pub lock_max: Duration,
+    pub ip_per_minute: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct OtpConfig {
+    pub code_ttl: Duration,
+    pub code_length: u32,
+    pub max_attempts: u32,
+    pub totp_issuer: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyBackend {
+    File,
+    Log,
+    Smtp,
+    Webhook,
+}
+
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    pub backend: NotifyBackend,
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct UiConfig {
+    /// A folder whose `*.html` files replace the built-in templates of the same name.
+    pub templates: Option<PathBuf>,
+    pub title: String,
+    pub accent_color: String,
+    /// An image shown on every portal page, served at `{prefix}/static/logo`.
+    pub logo: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Lower-case host name, no port.
+    pub host: String,
+    pub upstream: SocketAddr,
+    pub upstream_tls: bool,
+}
+
+impl Config {
+    /// Reads, checks and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            problems: vec![format!("{}: cannot read: {e}", path.display())],
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        Self::from_str(&text, &base)
+    }
+
+    /// Parses config text; `base` is the folder relative paths start from.
+    pub fn from_str(text: &str, base: &Path) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let raw = parse_raw(text, &mut problems);
+        let config = raw.and_then(|raw| validate(raw, base, &mut problems));
+        match config {
+            Some(c) if problems.is_empty() => Ok(c),
+            _ => Err(ConfigError { problems }),
+        }
+    }
+
+    pub fn site(&self, host: &str) -> Option<&Site> {
+        self.sites.iter().find(|s| s.host == host)
+    }
+}
+
+/// Checks every key on its own (so that all problems are found), then reads the whole file.
+fn parse_raw(text: &str, problems: &mut Vec<String>) -> Option<RawConfig> {
+    let root: toml::Table = match text.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(format!("syntax: {}", e.to_string().trim()));
+            return None;
+        }
+    };
+    let before = problems.len();
+    for (key, value) in &root {
+        match key.as_str() {
+            "server" => check_section::<RawServer>(key, value, problems),
+            "secrets" => check_section::<RawSecrets>(key, value, problems),
+            "session" => check_section::<RawSession>(key, value, problems),
+            "store" => check_section::<RawStore>(key, value, problems),
+            "users" => check_section::<RawUsers>(key, value, problems),
+            "password" => check_section::<RawPassword>(key, value, problems),
+            "defense" => check_section::<RawDefense>(key, value, problems),
+            "otp" => check_section::<RawOtp>(key, value, problems),
+            "notify" => check_section::<RawNotify>(key, value, problems),
+            "ui" => check_section::<RawUi>(key, value, problems),
+            "access" => check_section::<RawAccess>(key, value, problems),
+            "site" => check_array::<RawSite>(key, value, problems),
+            "rule" => check_array::<RawRule>(key, value, problems),
+            other => problems.push(format!(
+                "{other}: unknown section (expected one of server, secrets, session, store, users, \
+                 password, defense, otp, notify, ui, site, rule, access)"
+            )),
+        }
+    }
+    if problems.len() > before {
+        return None;
+    }
+    match toml::Value::Table(root).try_into::<RawConfig>() {
+        Ok(raw) => Some(raw),
+        Err(e) => {
+            problems.push(clean_serde_error(&e.to_string()));
+            None
+        }
+    }
+}
+
+fn clean_serde_error(msg: &str) -> String {
+    msg.trim().replace('\n', " ")
+}
+
+fn check_section<T: DeserializeOwned>(path: &str, value: &toml::Value, problems: &mut Vec<String>) {
+    let Some(table) = value.as_table() else {
+        problems.push(format!("{path}: expected a table ([{path}])"));
+        return;
+    };
+    for (key, v) in table {
+        let mut one = toml::Table::new();
+        one.insert(key.clone(), v.clone());
+        if let Err(e) = toml::Value::Table(one).try_into::<T>() {
+            problems.push(format!("{path}.{key}: {}", clean_serde_error(&e.to_string())));
+        }
+    }
+}
+
+fn check_array<T: DeserializeOwned>(path: &str, value: &toml::Value, problems: &mut Vec<String>) {
+    let Some(items) = value.as_array() else {
+        problems.push(format!("{path}: expected an array of tables ([[{path}]])"));
+        return;
+    };
+    for (i, item) in items.iter().enumerate() {
+        check_section::<T>(&format!("{path}[{i}]"), item, problems);
+    }
+}
+
+/// Parses `"90s"`, `"15m"`, `"12h"`, `"30d"` (and anything humantime accepts).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|_| format!("{s:?} is not a duration (use e.g. \"90s\", \"15m\", \"12h\", \"30d\")"))
+}
+
+struct V<'a> {
+    problems: &'a mut Vec<String>,
+}
+
+impl V<'_> {
+    fn err(&mut self, key: &str, msg: impl std::fmt::Display) {
+        self.problems.push(format!("{key}: {msg}"));
+    }
+
+    fn duration(&mut self, key: &str, v: Option<&String>, default: &str, min: Duration) -> Duration {
+        let fallback = parse_duration(default).unwrap_or(min);
+        match v {
+            None => fallback,
+            Some(s) => match parse_duration(s) {
+                Ok(d) if d >= min => d,
+                Ok(_) => {
+                    self.err(key, format!("must be at least {}", humantime::format_duration(min)));
+                    fallback
+                }
+                Err(e) => {
+                    self.err(key, e);
+                    fallback
+                }
+            },
+        }
+    }
+
+    fn int(&mut self, key: &str, v: Option<i64>, default: i64, min: i64, max: i64) -> i64 {
+        match v {
+            None => default,
+            Some(n) if (min..=max).contains(&n) => n,
+            Some(n) => {
+                self.err(key, format!("{n} is out of range ({min} to {max})"));
+                default
+            }
+        }
+    }
+
+    fn addr(&mut self, key: &str, v: &str) -> Option<SocketAddr> {
+        match v.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.err(key, format!("{v:?} is not an address like \"127.0.0.1:8080\""));
+                None
+            }
+        }
+    }
+
+    fn cidrs(&mut self, key: &str, v: &[String]) -> Vec<IpNet> {
+        let mut out = Vec::new();
+        for (i, s) in v.iter().enumerate() {
+            match parse_cidr(s) {
+                Some(n) => out.push(n),
+                None => self.err(&format!("{key}[{i}]"), format!("{s:?} is not a CIDR like \"10.0.0.0/8\"")),
+            }
+        }
+        out
+    }
+}
+
+/// Accepts a CIDR or a bare address (taken as a single host).
+pub fn parse_cidr(s: &str) -> Option<IpNet> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+        .map(|n| n.trunc())
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// A host name as written in `[[site]].host` or `session.domain`: lower-case, no port.
+fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<Config> {
+    let mut v = V { problems };
+
+    // [server]
+    let listen = v
+        .addr("server.listen", raw.server.listen.as_deref().unwrap_or("127.0.0.1:8080"))
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let admin_listen = raw
+        .server
+        .admin_listen
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|s| v.addr("server.admin_listen", s));
+    if admin_listen == Some(listen) {
+        v.err("server.admin_listen", "must differ from server.listen");
+    }
+    let prefix = raw.server.portal_prefix.as_deref().unwrap_or("/_auth").trim_end_matches('/').to_string();
+    if !prefix.starts_with('/')
+        || prefix.len() < 2
+        || !prefix[1..].bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+        || prefix.contains("//")
+        || prefix.contains("/.")
+    {
+        v.err("server.portal_prefix", format!("{prefix:?} must be a path like \"/_auth\""));
+    }
+    let trusted_proxies = v.cidrs("server.trusted_proxies", &raw.server.trusted_proxies);
+    let public_url = match raw.server.public_url.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match url::Url::parse(s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Some(u),
+            _ => {
+                v.err("server.public_url", format!("{s:?} is not an http(s) URL"));
+                None
+            }
+        },
+    };
+    let threads = v.int("server.threads", raw.server.threads, 0, 0, 256) as usize;
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    } else {
+        threads
+    };
+    let tls = match raw.server.tls {
+        None => None,
+        Some(t) => match (t.cert, t.key) {
+            (Some(c), Some(k)) => Some(TlsConfig { cert: resolve(base, &c), key: resolve(base, &k) }),
+            _ => {
+                v.err("server.tls", "needs both cert and key");
+                None
+            }
+        },
+    };
+
+    // [secrets]
+    let secrets_dir = resolve(base, raw.secrets.dir.as_deref().unwrap_or("secrets"));
+
+    // [session]
+    let cookie_name = raw.session.cookie_name.unwrap_or_else(|| "portcullis".into());
+    if cookie_name.is_empty() || !cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        v.err("session.cookie_name", format!("{cookie_name:?} may use only letters, digits, '-', '_' and '.'"));
+    }
+    let domain = match raw.session.domain.as_deref().map(|d| d.trim().trim_start_matches('.').to_ascii_lowercase()) {
+        None => None,
+        Some(d) if d.is_empty() => None,
+        Some(d) => {
+            if !valid_host(&d) || !d.contains('.') {
+                v.err("session.domain", format!("{d:?} is not a parent domain like \"example.com\""));
+            }
+            Some(d)
+        }
+    };
+    let secure = raw.session.secure.unwrap_or(true);
+    let same_site = match raw.session.same_site.as_deref().unwrap_or("lax").to_ascii_lowercase().as_str() {
+        "lax" => SameSite::Lax,
+        "strict" => SameSite::Strict,
+        "none" => {
+            if !secure {
+                v.err("session.same_site", "\"none\" requires session.secure = true (browsers refuse it otherwise)");
+            }
+            SameSite::None
+        }
+        other => {
+            v.err("session.same_site", format!("{other:?} is not one of lax, strict, none"));
+            SameSite::Lax
+        }
+    };
+    let idle_timeout = v.duration("session.idle_timeout", raw.session.idle_timeout.as_ref(), "30m", Duration::from_secs(1));
+    let absolute_timeout =
+        v.duration("session.absolute_timeout", raw.session.absolute_timeout.as_ref(), "12h", Duration::from_secs(1));
+    if absolute_timeout < idle_timeout {
+        v.err("session.absolute_timeout", "must not be shorter than session.idle_timeout");
+    }
+
+    // [store]
+    let backend = match raw.store.backend.as_deref().unwrap_or("memory") {
+        "memory" => StoreBackend::Memory,
+        "redis" => {
+            let url = raw.store.redis_url.clone().unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
+            if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
+                v.err("store.redis_url", format!("{url:?} must start with redis://, rediss:// or unix://"));
+            } else if redis::Client::open(url.as_str()).is_err() {
+                v.err("store.redis_url", format!("{url:?} is not a valid Redis URL"));
+            }
+            StoreBackend::Redis { url }
+        }
+        other => {
+            v.err("store.backend", format!("{other:?} is not one of memory, redis"));
+            StoreBackend::Memory
+        }
+    };
+    let key_prefix = raw.store.key_prefix.unwrap_or_else(|| "portcullis:".into());
+
+    // [users]
+    match raw.users.backend.as_deref().unwrap_or("file") {
+        "file" => {}
+        other => v.err("users.backend", format!("{other:?} is not supported (only \"file\")")),
+    }
+    let users_file = resolve(base, raw.users.file.as_deref().unwrap_or("users.toml"));
+
+    // [password]
+    let password = PasswordConfig {
+        min_length: v.int("password.min_length", raw.password.min_length, 8, 1, 1024) as usize,
+        max_concurrent_hashes: v.int("password.max_concurrent_hashes", raw.password.max_concurrent_hashes, 2, 1, 256)
+            as usize,
+    };
+
+    // [defense]
+    let d = &raw.defense;
+    let defense = DefenseConfig {
+        captcha_after: v.int("defense.captcha_after", d.captcha_after, 3, 0, 1000) as u32,
+        lock_after: v.int("defense.lock_after", d.lock_after, 10, 1, 1000) as u32,
+        window: v.duration("defense.window", d.window.as_ref(), "15m", Duration::from_secs(1)),
+        lock_duration: v.duration("defense.lock_duration", d.lock_duration.as_ref(), "15m", Duration::from_secs(1)),
+        lock_max: v.duration("defense.lock_max", d.lock_max.as_ref(), "24h", Duration::from_secs(1)),
+        ip_per_minute: v.int("defense.ip_per_minute", d.ip_per_minute, 30, 1, 1_000_000) as u32,
+    };
+    if defense.lock_max < defense.lock_duration {
+        v.err("defense.lock_max", "must not be shorter than defense.lock_duration");
+    }
+
+    // [otp]
+    let o = &raw.otp;
+    let otp = OtpConfig {
+        code_ttl: v.duration("otp.code_ttl", o.code_ttl.as_ref(), "10m", Duration::from_secs(1)),
+        code_length: v.int("otp.code_length", o.code_length, 6, 6, 10) as u32,
+        max_attempts: v.int("otp.max_attempts", o.max_attempts, 5, 1, 100) as u32,
+        totp_issuer: o.totp_issuer.clone().unwrap_or_else(|| "Portcullis".into()),
+    };
+
+    // [notify]
+    let notify_backend = match raw.notify.backend.as_deref().unwrap_or("file") {
+        "file" => NotifyBackend::File,
+        "log" => NotifyBackend::Log,
+        "smtp" => NotifyBackend::Smtp,
+        "webhook" => NotifyBackend::Webhook,
+        other => {
+            v.err("notify.backend", format!("{other:?} is not one of file, log, smtp, webhook"));
+            NotifyBackend::File
+        }
+    };
+    let notify = NotifyConfig {
+        backend: notify_backend,
+        file: resolve(base, raw.notify.file.as_deref().unwrap_or("outbox.jsonl")),
+    };
+
+    // [ui]
+    let accent_color = raw.ui.accent_color.unwrap_or_else(|| "#1f5fbf".into());
+    let hex_ok = accent_color.len() == 7
+        && accent_color.starts_with('#')
+        && accent_color[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex_ok {
+        v.err("ui.accent_color", format!("{accent_color:?} must be a colour like \"#1f5fbf\""));
+    }
+    let ui = UiConfig {
+        templates: raw.ui.templates.as_deref().map(|p| resolve(base, p)),
+        title: raw.ui.title.unwrap_or_else(|| "Sign in".into()),
+        accent_color,
+        logo: raw.ui.logo.as_deref().map(|p| resolve(base, p)),
+    };
+    if let Some(t) = &ui.templates {
+        if !t.is_dir() {
+            v.err("ui.templates", format!("{} is not a folder", t.display()));
+        }
+    }
+    if let Some(l) = &ui.logo {
+        if !l.is_file() {
+            v.err("ui.logo", format!("{} is not a file", l.display()));
+        }
+    }
+
+    // [[site]]
+    let mut sites: Vec<Site> = Vec::new();
+    for (i, s) in raw.site.iter().enumerate() {
+        let key = format!("site[{i}]");
+        let host = s.host.as_deref().unwrap_or("").trim().to_ascii_lowercase();
+        if host.is_empty() {
+            v.err(&format!("{key}.host"), "is required");
+        } else if !valid_host(&host) {
+            v.err(&format!("{key}.host"), format!("{host:?} is not a host name (no scheme, port or path)"));
+        } else if sites.iter().any(|x| x.host == host) {
+            v.err(&format!("{key}.host"), format!("{host:?} is listed twice"));
+        }
+        let upstream = match s.upstream.as_deref() {
+            None | Some("") => {
+                v.err(&format!("{key}.upstream"), "is required (e.g. \"127.0.0.1:3000\")");
+                None
+            }
+            Some(u) => match u.to_socket_addrs().ok().and_then(|mut a| a.next()) {
+                Some(a) => Some(a),
+                None => {
+                    v.err(&format!("{key}.upstream"), format!("{u:?} is not a reachable host:port"));
+                    None
+                }
+            },
+        };
+        if let Some(upstream) = upstream {
+            sites.push(Site { host, upstream, upstream_tls: s.upstream_tls.unwrap_or(false) });
+        }
+    }
+    if raw.site.is_empty() {
+        v.err("site", "at least one [[site]] is required");
+    }
+
+    // [[rule]] and [access]
+    let mut rules = Vec::new();
+    for (i, r) in raw.rule.iter().enumerate() {
+        let key = format!("rule[{i}]");
+        let policy = match r.policy.as_deref().map(Policy::parse) {
+            Some(Some(p)) => p,
+            Some(None) => {
+                v.err(&format!("{key}.policy"), "must be one of bypass, one_factor, two_factor, deny");
+                Policy::Deny
+            }
+            None => {
+                v.err(&format!("{key}.policy"), "is required");
+                Policy::Deny
+            }
+        };
+        let host = r.host.as_deref().map(|h| h.trim().to_ascii_lowercase());
+        if let Some(h) = &host {
+            if !sites.iter().any(|s| &s.host == h) {
+                v.err(&format!("{key}.host"), format!("{h:?} is not the host of any [[site]]"));
+            }
+        }
+        let path = r.path.clone().unwrap_or_else(|| "/".into());
+        let path = match crate::pathnorm::normalize(&path) {
+            Ok(p) => p,
+            Err(e) => {
+                v.err(&format!("{key}.path"), format!("{path:?}: {e}"));
+                "/".into()
+            }
+        };
+        let mut methods = Vec::new();
+        for (j, m) in r.methods.iter().flatten().enumerate() {
+            match http::Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes()) {
+                Ok(m) => methods.push(m),
+                Err(_) => v.err(&format!("{key}.methods[{j}]"), format!("{m:?} is not an HTTP method")),
+            }
+        }
+        let groups = r.groups.clone().unwrap_or_default();
+        let networks = v.cidrs(&format!("{key}.networks"), r.networks.as_deref().unwrap_or(&[]));
+        rules.push(Rule { host, path, methods, groups, networks, policy });
+    }
+    let default_policy = match raw.access.default_policy.as_deref().map(Policy::parse) {
+        None => Policy::OneFactor,
+        Some(Some(p)) => p,
+        Some(None) => {
+            v.err("access.default_policy", "must be one of bypass, one_factor, two_factor, deny");
+            Policy::OneFactor
+        }
+    };
+
+    Some(Config {
+        base_dir: base.to_path_buf(),
+        server: ServerConfig {
+            listen,
+            admin_listen,
+            portal_prefix: prefix,
+            trusted_proxies,
+            public_url,
+            threads,
+            tls,
+        },
+        secrets_dir,
+        session: SessionConfig { cookie_name, domain, secure, same_site, idle_timeout, absolute_timeout },
+        store: StoreConfig { backend, key_prefix },
+        users_file,
+        password,
+        defense,
+        otp,
+        notify,
+        ui,
+        sites,
+        rules,
+        default_policy,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[[site]]\nhost = \"app.example.com\"\nupstream = \"127.0.0.1:3000\"\n";
+
+    #[test]
+    fn minimal_config_gets_safe_defaults() {
+        let c = Config::from_str(MINIMAL, Path::new("/etc/p")).unwrap();
+        assert!(c.session.secure);
+        assert_eq!(c.session.idle_timeout, Duration::from_secs(1800));
+        assert_eq!(c.default_policy, Policy::OneFactor);
+        assert_eq!(c.users_file, PathBuf::from("/etc/p/users.toml"));
+        assert_eq!(c.server.portal_prefix, "/_auth");
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_key_path() {
+        let text = format!(
+            "{MINIMAL}[session]\nidle_timeout = \"soon\"\nbogus = 1\n[store]\nbackend = \"mongo\"\n\
+             [defense]\nlock_after = \"ten\"\n[[rule]]\npath = \"/x\"\npolicy = \"maybe\"\nextra = true\n[nope]\n"
+        );
+        let err = Config::from_str(&text, Path::new(".")).unwrap_err();
+        let all = err.problems.join("\n");
+        for needle in ["session.bogus", "defense.lock_after", "rule[0].extra", "nope: unknown section"] {
+            assert!(all.contains(needle), "missing {needle} in:\n{all}");
+        }
+        // Key-level problems are reported first; value validation adds the rest when keys parse.
+        let text2 = format!("{MINIMAL}[session]\nidle_timeout = \"soon\"\n[store]\nbackend = \"mongo\"\n[[rule]]\npolicy = \"maybe\"\n");
+        let err = Config::from_str(&text2, Path::new(".")).unwrap_err();
+        let all = err.problems.join("\n");
+        for needle in ["session.idle_timeout", "store.backend", "rule[0].policy"] {
+            assert!(all.contains(needle), "missing {needle} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_sites_and_durations() {
+        let err = Config::from_str("[[site]]\nhost = \"https://x.com/\"\n", Path::new(".")).unwrap_err();
+        let all = err.problems.join("\n");
+        assert!(all.contains("site[0].host"), "{all}");
+        assert!(all.contains("site[0].upstream"), "{all}");
+        assert!(Config::from_str("", Path::new(".")).is_err());
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("30d").unwrap(), Duration::from_secs(30 * 86400));
+        assert!(parse_duration("-1s").is_err());
+    }
+}

@@ -1,0 +1,147 @@
+//! The file format: serde structs that mirror the TOML exactly.
+//!
+//! Every field has a default so that one key can be checked on its own (see
+//! [`super::load`]), which is how every problem in a file is reported at once.
+//! Nothing here is validated; [`super::validate`] turns these into typed config.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub secrets: RawSecrets,
+    pub session: RawSession,
+    pub store: RawStore,
+    pub users: RawUsers,
+    pub password: RawPassword,
+    pub defense: RawDefense,
+    pub otp: RawOtp,
+    pub notify: RawNotify,
+    pub ui: RawUi,
+    pub site: Vec<RawSite>,
+    pub rule: Vec<RawRule>,
+    pub access: RawAccess,
+}
+
+/// `[server]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub admin_listen: Option<String>,
+    pub portal_prefix: Option<String>,
+    pub trusted_proxies: Vec<String>,
+    pub public_url: Option<String>,
+    pub threads: Option<i64>,
+    pub tls: Option<RawTls>,
+}
+
+/// `[server.tls]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTls {
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSecrets {
+    pub dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSession {
+    pub cookie_name: Option<String>,
+    pub domain: Option<String>,
+    pub secure: Option<bool>,
+    pub same_site: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub absolute_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStore {
+    pub backend: Option<String>,
+    pub redis_url: Option<String>,
+    pub key_prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawUsers {
+    pub backend: Option<String>,
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPassword {
+    pub min_length: Option<i64>,
+    pub max_concurrent_hashes: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDefense {
+    pub captcha_after: Option<i64>,
+    pub lock_after: Option<i64>,
+    pub window: Option<String>,
+    pub lock_duration: Option<String>,
+    pub lock_max: Option<String>,
+    pub ip_per_minute: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawOtp {
+    pub code_ttl: Option<String>,
+    pub code_length: Option<i64>,
+    pub max_attempts: Option<i64>,
+    pub totp_issuer: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawNotify {
+    pub backend: Option<String>,
+    pub file: Option<String>,
+}
+
+/// `[ui]`: branding. An extension of the contract.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawUi {
+    pub templates: Option<String>,
+    pub title: Option<String>,
+    pub accent_color: Option<String>,
+    pub logo: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSite {
+    pub host: Option<String>,
+    pub upstream: Option<String>,
+    pub upstream_tls: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRule {
+    pub host: Option<String>,
+    pub path: Option<String>,
+    pub methods: Option<Vec<String>>,
+    pub groups: Option<Vec<String>>,
+    pub networks: Option<Vec<String>>,
+    pub policy: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAccess {
+    pub default_policy: Option<String>,
+}

@@ -1,0 +1,171 @@
+//! Cookie crypto: the session cookie (encrypted, cookie crate private jar), the
+//! pre-session cookie that binds forms and challenges before sign-in, and CSRF
+//! tokens (HMAC of the session or pre-session id).
+
+use base64::Engine;
+use cookie::{Cookie, CookieJar, Key, SameSite as CSameSite};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::config::{SameSite, SessionConfig};
+
+#[derive(Clone)]
+pub struct CookieCrypto {
+    key: Key,
+    csrf_key: Vec<u8>,
+    pub name: String,
+    pub pre_name: String,
+    domain: Option<String>,
+    secure: bool,
+    same_site: CSameSite,
+}
+
+impl std::fmt::Debug for CookieCrypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CookieCrypto").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    // HMAC accepts keys of any length, so this cannot fail.
+    match HmacSha256::new_from_slice(key) {
+        Ok(mut m) => {
+            m.update(data);
+            m.finalize().into_bytes().to_vec()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+impl CookieCrypto {
+    /// `master` is the 64-byte `cookie.key`.
+    pub fn new(master: &[u8], cfg: &SessionConfig) -> CookieCrypto {
+        CookieCrypto {
+            key: Key::derive_from(master),
+            csrf_key: hmac(master, b"portcullis csrf v1"),
+            name: cfg.cookie_name.clone(),
+            pre_name: format!("{}_pre", cfg.cookie_name),
+            domain: cfg.domain.clone(),
+            secure: cfg.secure,
+            same_site: match cfg.same_site {
+                SameSite::Lax => CSameSite::Lax,
+                SameSite::Strict => CSameSite::Strict,
+                SameSite::None => CSameSite::None,
+            },
+        }
+    }
+
+    /// Decrypts the value of cookie `name` found in a `Cookie` header.
+    pub fn read(&self, cookie_header: &str, name: &str) -> Option<String> {
+        let jar = CookieJar::new();
+        for c in Cookie::split_parse(cookie_header.to_string()).flatten() {
+            if c.name() == name {
+                if let Some(plain) = jar.private(&self.key).decrypt(c) {
+                    return Some(plain.value().to_string());
+                }
+            }
+        }
+        None
+    }
+
+    fn build(&self, name: &str, value: String, host_in_domain: bool) -> Cookie<'static> {
+        let mut jar = CookieJar::new();
+        let mut c = Cookie::build((name.to_string(), value))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(self.same_site)
+            .build();
+        if let (Some(d), true) = (&self.domain, host_in_domain) {
+            c.set_domain(d.clone());
+        }
+        jar.private_mut(&self.key).add(c);
+        jar.get(name).cloned().unwrap_or_else(|| Cookie::new(name.to_string(), String::new()))
+    }
+
+    /// `Set-Cookie` for the session; `Domain` only when the host is under `session.domain`.
+    pub fn session_cookie(&self, id: &str, host: &str) -> String {
+        self.build(&self.name, id.to_string(), self.host_in_domain(host)).to_string()
+    }
+
+    pub fn pre_cookie(&self, pre_id: &str) -> String {
+        self.build(&self.pre_name, pre_id.to_string(), false).to_string()
+    }
+
+    /// `Set-Cookie` that deletes cookie `name` (host-only and domain forms alike).
+    pub fn clear(&self, name: &str, host: &str) -> Vec<String> {
+        let mut out = vec![format!("{name}=; Path=/; Max-Age=0; HttpOnly")];
+        if let Some(d) = self.domain.as_ref().filter(|_| self.host_in_domain(host)) {
+            out.push(format!("{name}=; Path=/; Domain={d}; Max-Age=0; HttpOnly"));
+        }
+        out
+    }
+
+    pub fn host_in_domain(&self, host: &str) -> bool {
+        self.domain
+            .as_deref()
+            .is_some_and(|d| host == d || host.strip_suffix(d).is_some_and(|r| r.ends_with('.')))
+    }
+
+    pub fn csrf_token(&self, binding: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hmac(&self.csrf_key, binding.as_bytes()))
+    }
+
+    pub fn csrf_ok(&self, binding: &str, token: &str) -> bool {
+        let want = self.csrf_token(binding);
+        want.len() == token.len() && bool::from(want.as_bytes().ct_eq(token.as_bytes()))
+    }
+}
+
+/// A fresh random id for a pre-session (128 bits, hex).
+pub fn new_pre_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn cfg() -> SessionConfig {
+        SessionConfig {
+            cookie_name: "portcullis".into(),
+            domain: Some("example.com".into()),
+            secure: true,
+            same_site: SameSite::Lax,
+            idle_timeout: Duration::from_secs(60),
+            absolute_timeout: Duration::from_secs(600),
+        }
+    }
+
+    #[test]
+    fn session_cookie_round_trip_and_attributes() {
+        let c = CookieCrypto::new(&[7u8; 64], &cfg());
+        let set = c.session_cookie("abc", "app.example.com");
+        assert!(set.contains("HttpOnly") && set.contains("Secure") && set.contains("SameSite=Lax"));
+        assert!(set.contains("Domain=example.com"), "{set}");
+        assert!(!set.contains("abc"), "value is encrypted: {set}");
+        let pair = set.split(';').next().unwrap();
+        assert_eq!(c.read(pair, "portcullis").as_deref(), Some("abc"));
+        assert!(!c.session_cookie("abc", "other.org").contains("Domain="));
+        // Another key can't read it, and tampering is detected.
+        let other = CookieCrypto::new(&[8u8; 64], &cfg());
+        assert_eq!(other.read(pair, "portcullis"), None);
+        assert_eq!(c.read(&pair.replace('=', "=A"), "portcullis"), None);
+    }
+
+    #[test]
+    fn csrf_tokens_bind_to_their_id() {
+        let c = CookieCrypto::new(&[7u8; 64], &cfg());
+        let t = c.csrf_token("pre1");
+        assert!(c.csrf_ok("pre1", &t));
+        assert!(!c.csrf_ok("pre2", &t));
+        assert!(!c.csrf_ok("pre1", ""));
+    }
+}

@@ -1,0 +1,17 @@
+//! Portcullis: a reverse-proxy authentication gateway on Pingora.
+//!
+//! Layers, outermost first: [`proxy`] (Pingora, dispatch only) → [`portal`]
+//! (the gateway's own pages) → [`policy`], [`session`], [`auth`], [`users`],
+//! [`store`] (no Pingora, unit-tested without a server).
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod cookies;
+pub mod pathnorm;
+pub mod policy;
+pub mod redirect;
+pub mod secrets;
+pub mod session;
+pub mod store;
+pub mod users;

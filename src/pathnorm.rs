@@ -1,0 +1,212 @@
+//! Request-path normalisation: the one place that decides which path a rule sees
+//! and the upstream receives.
+//!
+//! Done once per request: percent-decoding of unreserved characters only
+//! (`%41` → `A`, `%2e` → `.`), upper-case hex for the escapes that stay,
+//! dot-segment removal and duplicate-slash collapse. Forms that different
+//! servers read differently are refused instead of guessed at: an encoded `/`
+//! or `\`, a literal `\`, NUL or other control characters, malformed escapes,
+//! and dot segments carrying path parameters (`..;`, `.;`).
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathError {
+    NotAbsolute,
+    Malformed,
+    EncodedSeparator,
+    Backslash,
+    Control,
+    DotParameter,
+    TooLong,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathError::NotAbsolute => "the path must start with '/'",
+            PathError::Malformed => "malformed percent-escape",
+            PathError::EncodedSeparator => "encoded '/' or '\\' in the path",
+            PathError::Backslash => "backslash in the path",
+            PathError::Control => "control character in the path",
+            PathError::DotParameter => "dot segment with a path parameter (e.g. '..;')",
+            PathError::TooLong => "path too long",
+        })
+    }
+}
+
+/// Longest path accepted, in bytes.
+pub const MAX_PATH: usize = 8192;
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Normalises the path part of a request target (no query string).
+pub fn normalize(raw: &str) -> Result<String, PathError> {
+    let bytes = raw.as_bytes();
+    if bytes.len() > MAX_PATH {
+        return Err(PathError::TooLong);
+    }
+    if bytes.first() != Some(&b'/') {
+        return Err(PathError::NotAbsolute);
+    }
+    // Pass 1: decode unreserved escapes, refuse ambiguous ones.
+    let mut decoded = String::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'%' => {
+                let (Some(h), Some(l)) = (
+                    bytes.get(i + 1).copied().and_then(hex),
+                    bytes.get(i + 2).copied().and_then(hex),
+                ) else {
+                    return Err(PathError::Malformed);
+                };
+                let v = h * 16 + l;
+                match v {
+                    b'/' | b'\\' => return Err(PathError::EncodedSeparator),
+                    0..=0x1f | 0x7f => return Err(PathError::Control),
+                    _ if is_unreserved(v) => decoded.push(v as char),
+                    _ => {
+                        decoded.push('%');
+                        decoded.push(char::from(b"0123456789ABCDEF"[usize::from(h)]));
+                        decoded.push(char::from(b"0123456789ABCDEF"[usize::from(l)]));
+                    }
+                }
+                i += 3;
+            }
+            b'\\' => return Err(PathError::Backslash),
+            0..=0x20 | 0x7f => return Err(PathError::Control),
+            0x80..=0xff => {
+                // Raw non-ASCII bytes: keep them, percent-encoded, so the path stays ASCII.
+                decoded.push('%');
+                decoded.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+                decoded.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+                i += 1;
+            }
+            _ => {
+                decoded.push(b as char);
+                i += 1;
+            }
+        }
+    }
+    // Pass 2: segments.
+    let trailing_slash = decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
+    let mut out: Vec<&str> = Vec::new();
+    for seg in decoded.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s if s.starts_with(".;") || s.starts_with("..;") => return Err(PathError::DotParameter),
+            s => out.push(s),
+        }
+    }
+    let mut path = String::with_capacity(decoded.len());
+    for seg in &out {
+        path.push('/');
+        path.push_str(seg);
+    }
+    if path.is_empty() || (trailing_slash && !path.ends_with('/')) {
+        path.push('/');
+    }
+    Ok(path)
+}
+
+/// The path with `;parameters` removed from every segment: what servlet
+/// containers (Tomcat, Jetty) route on. Rules match against both forms.
+pub fn strip_params(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains(';') {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(seg.split(';').next().unwrap_or(""));
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn table() {
+        let ok = [
+            ("/", "/"),
+            ("/a/b", "/a/b"),
+            ("//admin", "/admin"),
+            ("/./admin", "/admin"),
+            ("/pub/../admin", "/admin"),
+            ("/pub/%2e%2e/admin", "/admin"),
+            ("/pub/%2E%2e/admin/", "/admin/"),
+            ("/%61dmin", "/admin"),
+            ("/a/b/", "/a/b/"),
+            ("/a/.", "/a/"),
+            ("/a/b/..", "/a/"),
+            ("/../../etc", "/etc"),
+            ("/a%20b", "/a%20b"),
+            ("/a%3ab", "/a%3Ab"),
+            ("/admin;x", "/admin;x"),
+            ("/a///b//", "/a/b/"),
+            ("/%7Euser", "/~user"),
+            ("/caf\u{e9}", "/caf%C3%A9"),
+        ];
+        for (input, want) in ok {
+            assert_eq!(normalize(input).as_deref(), Ok(want), "input {input:?}");
+        }
+        let bad = [
+            ("/pub%2f..%2fadmin", PathError::EncodedSeparator),
+            ("/pub%2F..%2Fadmin", PathError::EncodedSeparator),
+            ("/a%5cb", PathError::EncodedSeparator),
+            ("/a\\b", PathError::Backslash),
+            ("/pub/..;/admin", PathError::DotParameter),
+            ("/pub/%2e%2e;/admin", PathError::DotParameter),
+            ("/pub/.;/admin", PathError::DotParameter),
+            ("/a%00", PathError::Control),
+            ("/a\0", PathError::Control),
+            ("/a%zz", PathError::Malformed),
+            ("/a%4", PathError::Malformed),
+            ("admin", PathError::NotAbsolute),
+            ("", PathError::NotAbsolute),
+        ];
+        for (input, want) in bad {
+            assert_eq!(normalize(input), Err(want), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn params_are_stripped_per_segment() {
+        assert_eq!(strip_params("/admin;x"), "/admin");
+        assert_eq!(strip_params("/a;jsessionid=1/b;c=d"), "/a/b");
+        assert_eq!(strip_params("/plain"), "/plain");
+    }
+
+    proptest! {
+        #[test]
+        fn idempotent(s in "/[a-zA-Z0-9%./;~_-]{0,40}") {
+            if let Ok(once) = normalize(&s) {
+                prop_assert_eq!(normalize(&once), Ok(once.clone()));
+                prop_assert!(once.starts_with('/'));
+                prop_assert!(!once.contains("//"));
+                prop_assert!(!once.split('/').any(|seg| seg == ".." || seg == "."));
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Access policy: a pure function from (site, path, method, client, session) to
+//! a [`Decision`]. No I/O, no Pingora; table-tested below.
+//!
+//! Rules are tried in order and the first that matches wins; when none does,
+//! `access.default_policy` applies. Path matching is a prefix match on the
+//! normalised path, biased toward protection:
+//! - a rule that *loosens* protection (`bypass`) must match the path exactly as
+//!   written, both with and without `;parameters`;
+//! - a rule that *demands* something (`one_factor`, `two_factor`, `deny`) matches
+//!   regardless of letter case and of `;parameters`, so `/ADMIN` or `/admin;x`
+//!   can't slip past a rule on `/admin` when the application behind is
+//!   case-insensitive or a servlet container.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::pathnorm::strip_params;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Policy {
+    Bypass,
+    OneFactor,
+    TwoFactor,
+    Deny,
+}
+
+impl Policy {
+    pub fn parse(s: &str) -> Option<Policy> {
+        match s {
+            "bypass" => Some(Policy::Bypass),
+            "one_factor" => Some(Policy::OneFactor),
+            "two_factor" => Some(Policy::TwoFactor),
+            "deny" => Some(Policy::Deny),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Bypass => "bypass",
+            Policy::OneFactor => "one_factor",
+            Policy::TwoFactor => "two_factor",
+            Policy::Deny => "deny",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub host: Option<String>,
+    /// Normalised path prefix.
+    pub path: String,
+    /// Empty = any method.
+    pub methods: Vec<http::Method>,
+    /// Empty = anyone; otherwise only signed-in subjects in one of these groups.
+    pub groups: Vec<String>,
+    /// Empty = any client; otherwise only clients in one of these networks.
+    pub networks: Vec<IpNet>,
+    pub policy: Policy,
+}
+
+/// What a request brings to the decision.
+pub struct Request<'a> {
+    pub host: &'a str,
+    /// Normalised path (see [`crate::pathnorm`]).
+    pub path: &'a str,
+    pub method: &'a http::Method,
+    pub client: IpAddr,
+}
+
+/// What the session (if any) proves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factors {
+    None,
+    One,
+    Two,
+}
+
+pub struct Subject<'a> {
+    pub factors: Factors,
+    pub groups: &'a [String],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// No (valid) session: sign in first.
+    Login,
+    /// Signed in with one factor, the rule wants two.
+    SecondFactor,
+    Deny,
+}
+
+fn starts_with_ci(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+impl Rule {
+    fn path_matches(&self, path: &str) -> bool {
+        let stripped = strip_params(path);
+        if self.policy == Policy::Bypass {
+            path.starts_with(&self.path) && stripped.starts_with(&self.path)
+        } else {
+            starts_with_ci(path, &self.path) || starts_with_ci(&stripped, &self.path)
+        }
+    }
+
+    fn matches(&self, req: &Request<'_>, subject: &Subject<'_>) -> bool {
+        if self.host.as_deref().is_some_and(|h| h != req.host) {
+            return false;
+        }
+        if !self.methods.is_empty() && !self.methods.contains(req.method) {
+            return false;
+        }
+        if !self.networks.is_empty() && !self.networks.iter().any(|n| n.contains(&req.client)) {
+            return false;
+        }
+        if !self.groups.is_empty()
+            && (subject.factors == Factors::None || !subject.groups.iter().any(|g| self.groups.contains(g)))
+        {
+            return false;
+        }
+        self.path_matches(req.path)
+    }
+}
+
+/// The policy that governs this request.
+pub fn policy_for(rules: &[Rule], default: Policy, req: &Request<'_>, subject: &Subject<'_>) -> Policy {
+    rules
+        .iter()
+        .find(|r| r.matches(req, subject))
+        .map(|r| r.policy)
+        .unwrap_or(default)
+}
+
+pub fn decide(policy: Policy, subject: &Subject<'_>) -> Decision {
+    match (policy, subject.factors) {
+        (Policy::Bypass, _) => Decision::Allow,
+        (Policy::Deny, _) => Decision::Deny,
+        (_, Factors::None) => Decision::Login,
+        (Policy::OneFactor, _) => Decision::Allow,
+        (Policy::TwoFactor, Factors::Two) => Decision::Allow,
+        (Policy::TwoFactor, Factors::One) => Decision::SecondFactor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(path: &str, policy: Policy) -> Rule {
+        Rule { host: None, path: path.into(), methods: vec![], groups: vec![], networks: vec![], policy }
+    }
+
+    fn run(rules: &[Rule], path: &str, method: &str, client: &str, factors: Factors, groups: &[String]) -> Decision {
+        let method = http::Method::from_bytes(method.as_bytes()).unwrap();
+        let req = Request { host: "app.example.com", path, method: &method, client: client.parse().unwrap() };
+        let subject = Subject { factors, groups };
+        decide(policy_for(rules, Policy::OneFactor, &req, &subject), &subject)
+    }
+
+    #[test]
+    fn table() {
+        let admins = vec!["admins".to_string()];
+        let rules = vec![
+            Rule { host: Some("other.example.com".into()), ..rule("/", Policy::Deny) },
+            rule("/public/", Policy::Bypass),
+            Rule { methods: vec![http::Method::GET], ..rule("/readonly/", Policy::Bypass) },
+            Rule { networks: vec!["10.0.0.0/8".parse().unwrap()], ..rule("/intranet/", Policy::Bypass) },
+            Rule { groups: admins.clone(), ..rule("/admin/", Policy::TwoFactor) },
+            rule("/admin/", Policy::Deny),
+            rule("/secure/", Policy::TwoFactor),
+        ];
+        use Decision::*;
+        use Factors::{None as No, One, Two};
+        let cases: &[(&str, &str, &str, Factors, &[String], Decision)] = &[
+            ("/public/x", "GET", "1.2.3.4", No, &[], Allow),
+            ("/PUBLIC/x", "GET", "1.2.3.4", No, &[], Login),
+            ("/public;x/y", "GET", "1.2.3.4", No, &[], Login),
+            ("/readonly/a", "GET", "1.2.3.4", No, &[], Allow),
+            ("/readonly/a", "POST", "1.2.3.4", No, &[], Login),
+            ("/intranet/a", "GET", "10.1.2.3", No, &[], Allow),
+            ("/intranet/a", "GET", "11.1.2.3", No, &[], Login),
+            ("/admin/x", "GET", "1.2.3.4", No, &[], Deny),
+            ("/admin/x", "GET", "1.2.3.4", One, &[], Deny),
+            ("/admin/x", "GET", "1.2.3.4", One, &admins, SecondFactor),
+            ("/admin/x", "GET", "1.2.3.4", Two, &admins, Allow),
+            ("/ADMIN/x", "GET", "1.2.3.4", Two, &[], Deny),
+            ("/admin;x/", "GET", "1.2.3.4", Two, &[], Deny),
+            ("/secure/a", "GET", "1.2.3.4", No, &[], Login),
+            ("/secure/a", "GET", "1.2.3.4", One, &[], SecondFactor),
+            ("/secure/a", "GET", "1.2.3.4", Two, &[], Allow),
+            ("/other", "GET", "1.2.3.4", No, &[], Login),
+            ("/other", "GET", "1.2.3.4", One, &[], Allow),
+        ];
+        for (path, method, client, factors, groups, want) in cases {
+            assert_eq!(run(&rules, path, method, client, *factors, groups), *want, "{method} {path} from {client} {factors:?} {groups:?}");
+        }
+    }
+
+    #[test]
+    fn host_rule_applies_to_its_host_only() {
+        let rules = vec![Rule { host: Some("app.example.com".into()), ..rule("/", Policy::Deny) }];
+        assert_eq!(run(&rules, "/x", "GET", "1.2.3.4", Factors::Two, &[]), Decision::Deny);
+        let rules = vec![Rule { host: Some("b.example.com".into()), ..rule("/", Policy::Deny) }];
+        assert_eq!(run(&rules, "/x", "GET", "1.2.3.4", Factors::Two, &[]), Decision::Allow);
+    }
+}

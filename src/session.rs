@@ -1,0 +1,275 @@
+//! Sessions: opaque 256-bit ids, records in the [`Store`], timeouts enforced
+//! here (server-side), and a per-user index so "sign out everywhere", password
+//! changes and disabling an account end every session at once.
+//!
+//! The store key is a SHA-256 of the id, so read access to the store (or a
+//! `session list`) never yields a usable session id.
+//!
+//! ```text
+//!   sign-in ok ──> create (new id: no fixation) ──> cookie(encrypt(id))
+//!   request ──> load(id) ── missing ──────────────> Ended   (sign in again, "session ended")
+//!                        ├─ idle or absolute over ─> Ended   (record deleted)
+//!                        └─ ok ─> touch (at most every `touch_every`) ──> Valid
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::clock::Clock;
+use crate::store::{DynStore, StoreError};
+
+/// A raw session id; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionId(String);
+
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionId(<redacted>)")
+    }
+}
+
+impl SessionId {
+    pub fn generate() -> SessionId {
+        let mut b = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        SessionId(hex::encode(b))
+    }
+
+    /// Accepts only what [`generate`](Self::generate) makes.
+    pub fn parse(s: &str) -> Option<SessionId> {
+        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+            .then(|| SessionId(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The handle stored and shown to operators (hash of the id).
+    pub fn handle(&self) -> String {
+        hex::encode(Sha256::digest(self.0.as_bytes()))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub user: String,
+    /// 1 = password only, 2 = password and a second factor.
+    pub factors: u8,
+    pub created: u64,
+    pub last_seen: u64,
+    pub client: String,
+    /// The account's `credentials_version` at sign-in; a later change ends the session.
+    pub cred_version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Valid(SessionRecord),
+    /// The cookie was genuine but the session is gone (expired, signed out, revoked).
+    Ended,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    store: DynStore,
+    clock: Arc<dyn Clock>,
+    pub idle: Duration,
+    pub absolute: Duration,
+}
+
+fn record_key(handle: &str) -> String {
+    format!("sess:{handle}")
+}
+
+fn user_key(user: &str) -> String {
+    format!("usess:{user}")
+}
+
+impl Sessions {
+    pub fn new(store: DynStore, clock: Arc<dyn Clock>, idle: Duration, absolute: Duration) -> Sessions {
+        Sessions { store, clock, idle, absolute }
+    }
+
+    fn touch_every(&self) -> u64 {
+        (self.idle.as_secs() / 10).clamp(1, 60)
+    }
+
+    fn ttl_for(&self, r: &SessionRecord, now: u64) -> Option<Duration> {
+        let idle_end = r.last_seen.saturating_add(self.idle.as_secs());
+        let abs_end = r.created.saturating_add(self.absolute.as_secs());
+        let end = idle_end.min(abs_end);
+        (end > now).then(|| Duration::from_secs(end - now))
+    }
+
+    pub async fn create(
+        &self,
+        user: &str,
+        factors: u8,
+        client: &str,
+        cred_version: u64,
+    ) -> Result<(SessionId, SessionRecord), StoreError> {
+        let now = self.clock.now();
+        let id = SessionId::generate();
+        let record =
+            SessionRecord { user: user.to_string(), factors, created: now, last_seen: now, client: client.to_string(), cred_version };
+        self.save(&id.handle(), &record, now).await?;
+        self.store.set_add(&user_key(user), &id.handle(), self.absolute).await?;
+        Ok((id, record))
+    }
+
+    async fn save(&self, handle: &str, r: &SessionRecord, now: u64) -> Result<(), StoreError> {
+        let Some(ttl) = self.ttl_for(r, now) else {
+            return Ok(());
+        };
+        let bytes = serde_json::to_vec(r).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.store.set(&record_key(handle), &bytes, ttl).await
+    }
+
+    /// Loads and checks a session; refreshes its idle timer now and then.
+    pub async fn load(&self, id: &SessionId) -> Result<Lookup, StoreError> {
+        let handle = id.handle();
+        let Some(bytes) = self.store.get(&record_key(&handle)).await? else {
+            return Ok(Lookup::Ended);
+        };
+        let Ok(mut r) = serde_json::from_slice::<SessionRecord>(&bytes) else {
+            self.store.delete(&record_key(&handle)).await?;
+            return Ok(Lookup::Ended);
+        };
+        let now = self.clock.now();
+        if self.ttl_for(&r, now).is_none() {
+            self.remove(&handle, &r.user).await?;
+            return Ok(Lookup::Ended);
+        }
+        if now.saturating_sub(r.last_seen) >= self.touch_every() {
+            r.last_seen = now;
+            self.save(&handle, &r, now).await?;
+        }
+        Ok(Lookup::Valid(r))
+    }
+
+    /// Replaces the record (e.g. after a second factor), keeping the id.
+    pub async fn update(&self, id: &SessionId, r: &SessionRecord) -> Result<(), StoreError> {
+        self.save(&id.handle(), r, self.clock.now()).await
+    }
+
+    pub async fn remove(&self, handle: &str, user: &str) -> Result<bool, StoreError> {
+        let existed = self.store.delete(&record_key(handle)).await?;
+        self.store.set_remove(&user_key(user), handle).await?;
+        Ok(existed)
+    }
+
+    /// Live sessions of a user, by handle; stale index entries are cleaned up.
+    pub async fn list(&self, user: &str) -> Result<Vec<(String, SessionRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for handle in self.store.set_members(&user_key(user)).await? {
+            match self.store.get(&record_key(&handle)).await? {
+                Some(b) => {
+                    if let Ok(r) = serde_json::from_slice::<SessionRecord>(&b) {
+                        out.push((handle, r));
+                    }
+                }
+                None => self.store.set_remove(&user_key(user), &handle).await?,
+            }
+        }
+        out.sort_by_key(|(_, r)| r.created);
+        Ok(out)
+    }
+
+    /// Ends every session of a user; returns how many were live.
+    pub async fn revoke_user(&self, user: &str) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for handle in self.store.set_members(&user_key(user)).await? {
+            if self.remove(&handle, user).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Ends one session by handle (or unique handle prefix of at least 8 characters).
+    pub async fn revoke_one(&self, user: &str, handle_prefix: &str) -> Result<usize, StoreError> {
+        if handle_prefix.len() < 8 {
+            return Ok(0);
+        }
+        let mut n = 0;
+        for (handle, _) in self.list(user).await? {
+            if handle.starts_with(handle_prefix) && self.remove(&handle, user).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::store::memory::MemoryStore;
+
+    fn sessions(clock: &FakeClock) -> Sessions {
+        Sessions::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(clock.clone()),
+            Duration::from_secs(600),
+            Duration::from_secs(3600),
+        )
+    }
+
+    #[tokio::test]
+    async fn idle_timeout_is_enforced_and_activity_extends_it() {
+        let clock = FakeClock::at(1_000_000);
+        let s = sessions(&clock);
+        let (id, _) = s.create("alice", 1, "127.0.0.1", 0).await.unwrap();
+        clock.advance(500);
+        assert!(matches!(s.load(&id).await.unwrap(), Lookup::Valid(_)));
+        clock.advance(500); // 500 s since last activity: still within 600
+        assert!(matches!(s.load(&id).await.unwrap(), Lookup::Valid(_)));
+        clock.advance(601);
+        assert_eq!(s.load(&id).await.unwrap(), Lookup::Ended);
+    }
+
+    #[tokio::test]
+    async fn absolute_timeout_wins_over_activity() {
+        let clock = FakeClock::at(1_000_000);
+        let s = sessions(&clock);
+        let (id, _) = s.create("alice", 1, "127.0.0.1", 0).await.unwrap();
+        for _ in 0..7 {
+            clock.advance(500);
+            assert!(matches!(s.load(&id).await.unwrap(), Lookup::Valid(_)));
+        }
+        clock.advance(200); // 3700 s after creation
+        assert_eq!(s.load(&id).await.unwrap(), Lookup::Ended);
+    }
+
+    #[tokio::test]
+    async fn revoke_user_ends_all_and_list_shows_handles_not_ids() {
+        let clock = FakeClock::at(1_000_000);
+        let s = sessions(&clock);
+        let (a, _) = s.create("alice", 1, "c1", 0).await.unwrap();
+        let (b, _) = s.create("alice", 1, "c2", 0).await.unwrap();
+        let (c, _) = s.create("bob", 1, "c3", 0).await.unwrap();
+        let listed = s.list("alice").await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|(h, _)| h != a.as_str() && h != b.as_str()));
+        assert_eq!(s.revoke_user("alice").await.unwrap(), 2);
+        assert_eq!(s.load(&a).await.unwrap(), Lookup::Ended);
+        assert_eq!(s.load(&b).await.unwrap(), Lookup::Ended);
+        assert!(matches!(s.load(&c).await.unwrap(), Lookup::Valid(_)));
+    }
+
+    #[test]
+    fn ids_are_random_and_strictly_parsed() {
+        let a = SessionId::generate();
+        assert_ne!(a, SessionId::generate());
+        assert_eq!(SessionId::parse(a.as_str()), Some(a.clone()));
+        assert_eq!(SessionId::parse("abc"), None);
+        assert_eq!(SessionId::parse(&a.as_str().to_uppercase()), None);
+        assert!(!format!("{a:?}").contains(a.as_str()));
+    }
+}

@@ -1,0 +1,91 @@
+//! Ephemeral state: sessions, pending challenges, counters, one-time codes.
+//!
+//! One small trait, [`Store`], with two implementations: [`memory`] (embedded,
+//! one process) and [`redis`] (shared by several gateways). Every key carries a
+//! TTL, so nothing needs a cleanup job, and every operation that must not race
+//! (`take`, `set_nx`, `incr`) is atomic in both. Keys are given without the
+//! configured prefix; implementations add it. The conformance suite at the
+//! bottom runs against both (Redis in the integration tests).
+
+pub mod memory;
+pub mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
+    /// Sets only when the key is absent; `true` when this call set it.
+    async fn set_nx(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError>;
+    /// Reads and deletes in one step: of two concurrent takes, one gets the value.
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// `true` when the key existed.
+    async fn delete(&self, key: &str) -> Result<bool, StoreError>;
+    /// Adds one and returns the new value; a new key lives for `ttl`.
+    async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, StoreError>;
+    /// Adds to a set and (re)sets the set's TTL.
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError>;
+    async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError>;
+    async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError>;
+    /// Remaining time to live, `None` when the key is absent.
+    async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// The behaviour every [`Store`] must show. Called by unit tests (memory) and the
+/// integration tests (a real redis-server).
+pub async fn conformance(store: &dyn Store) {
+    let ttl = Duration::from_secs(60);
+    let k = |s: &str| format!("conformance:{s}");
+    assert_eq!(store.get(&k("missing")).await.unwrap(), None);
+    store.set(&k("a"), b"1", ttl).await.unwrap();
+    assert_eq!(store.get(&k("a")).await.unwrap().as_deref(), Some(&b"1"[..]));
+    let left = store.ttl(&k("a")).await.unwrap().unwrap();
+    assert!(left <= ttl && left >= Duration::from_secs(55), "ttl {left:?}");
+    assert!(!store.set_nx(&k("a"), b"2", ttl).await.unwrap());
+    assert!(store.set_nx(&k("b"), b"2", ttl).await.unwrap());
+    assert_eq!(store.take(&k("b")).await.unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(store.take(&k("b")).await.unwrap(), None);
+    assert!(store.delete(&k("a")).await.unwrap());
+    assert!(!store.delete(&k("a")).await.unwrap());
+    assert_eq!(store.incr(&k("n"), ttl).await.unwrap(), 1);
+    assert_eq!(store.incr(&k("n"), ttl).await.unwrap(), 2);
+    store.set_add(&k("s"), "x", ttl).await.unwrap();
+    store.set_add(&k("s"), "y", ttl).await.unwrap();
+    store.set_add(&k("s"), "x", ttl).await.unwrap();
+    let mut m = store.set_members(&k("s")).await.unwrap();
+    m.sort();
+    assert_eq!(m, vec!["x".to_string(), "y".to_string()]);
+    store.set_remove(&k("s"), "x").await.unwrap();
+    assert_eq!(store.set_members(&k("s")).await.unwrap(), vec!["y".to_string()]);
+    assert!(store.set_members(&k("none")).await.unwrap().is_empty());
+    // Expiry.
+    store.set(&k("short"), b"x", Duration::from_millis(200)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(store.get(&k("short")).await.unwrap(), None);
+    // Concurrent takes: exactly one wins.
+    store.set(&k("once"), b"v", ttl).await.unwrap();
+    let once = k("once");
+    let (a, b) = tokio::join!(store.take(&once), store.take(&once));
+    assert_eq!(usize::from(a.unwrap().is_some()) + usize::from(b.unwrap().is_some()), 1);
+    // Concurrent increments: none lost.
+    let many = k("many");
+    let results = futures::future::join_all((0..50).map(|_| store.incr(&many, ttl))).await;
+    let mut seen: Vec<u64> = results.into_iter().map(|r| r.unwrap()).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=50).collect::<Vec<_>>());
+    assert_eq!(store.incr(&k("many"), ttl).await.unwrap(), 51);
+    store.ping().await.unwrap();
+}

@@ -1,0 +1,145 @@
+//! The shared store on Redis, through one multiplexed, self-reconnecting
+//! `ConnectionManager`.
+//!
+//! The manager is created on first use, not at start-up, so a gateway starts
+//! even while Redis is down. Every call has a short response timeout: when
+//! Redis is unreachable the caller gets [`StoreError::Unavailable`] quickly and
+//! fails closed (503), and recovers by itself once Redis answers again.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
+use tokio::sync::Mutex;
+
+use super::{Store, StoreError};
+
+pub struct RedisStore {
+    client: redis::Client,
+    prefix: String,
+    conn: Mutex<Option<ConnectionManager>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+const INCR_WITH_TTL: &str = r"
+local v = redis.call('INCR', KEYS[1])
+if v == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return v
+";
+
+impl RedisStore {
+    pub fn new(url: &str, prefix: &str) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        Ok(RedisStore { client, prefix: prefix.to_string(), conn: Mutex::new(None) })
+    }
+
+    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_millis(500))
+            .set_response_timeout(Duration::from_millis(1000))
+            .set_number_of_retries(1)
+            .set_max_delay(500);
+        let c = ConnectionManager::new_with_config(self.client.clone(), config).await.map_err(unavailable)?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    fn key(&self, k: &str) -> String {
+        format!("{}{}", self.prefix, k)
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    (d.as_millis() as u64).max(1)
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut c = self.conn().await?;
+        c.get(self.key(key)).await.map_err(unavailable)
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        c.pset_ex(self.key(key), value, ms(ttl)).await.map_err(unavailable)
+    }
+
+    async fn set_nx(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms(ttl))
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(r.is_some())
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut c = self.conn().await?;
+        redis::cmd("GETDEL").arg(self.key(key)).query_async(&mut c).await.map_err(unavailable)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let n: u64 = c.del(self.key(key)).await.map_err(unavailable)?;
+        Ok(n > 0)
+    }
+
+    async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, StoreError> {
+        let mut c = self.conn().await?;
+        redis::Script::new(INCR_WITH_TTL)
+            .key(self.key(key))
+            .arg(ms(ttl))
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let k = self.key(key);
+        redis::pipe()
+            .atomic()
+            .sadd(&k, member)
+            .ignore()
+            .pexpire(&k, ms(ttl) as i64)
+            .ignore()
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn set_remove(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        c.srem(self.key(key), member).await.map_err(unavailable)
+    }
+
+    async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        let mut c = self.conn().await?;
+        c.smembers(self.key(key)).await.map_err(unavailable)
+    }
+
+    async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        let mut c = self.conn().await?;
+        let t: i64 = c.pttl(self.key(key)).await.map_err(unavailable)?;
+        Ok((t >= 0).then(|| Duration::from_millis(t as u64)))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ()).map_err(unavailable)
+    }
+}

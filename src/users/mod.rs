@@ -1,0 +1,241 @@
+//! Durable accounts: the [`User`] record, identifier normalisation, and the
+//! in-memory [`Directory`] the gateway looks people up in.
+//!
+//! Owns: which identifier forms exist and how they compare (user name and email
+//! case-insensitively, phone numbers as E.164). Doesn't own: passwords' hashing
+//! ([`crate::auth::password`]) or where the records live ([`file`]).
+
+pub mod file;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub email: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub phone: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// argon2id PHC string; empty = no password set (cannot sign in).
+    #[serde(default)]
+    pub password: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+    /// Bumped whenever credentials change; sessions older than a change are refused.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub credentials_version: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentifierError {
+    #[error("user names use 1-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit")]
+    BadName,
+    #[error("{0:?} is not an email address")]
+    BadEmail(String),
+    #[error("{0:?} is not a phone number in international form (+ and country code)")]
+    BadPhone(String),
+}
+
+/// A normalised identifier as typed on the sign-in page.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Identifier {
+    Name(String),
+    Email(String),
+    Phone(String),
+}
+
+impl Identifier {
+    /// Classifies and normalises what someone typed. `None` when it can't be any identifier.
+    pub fn parse(input: &str) -> Option<Identifier> {
+        let s = input.trim();
+        if s.is_empty() || s.len() > 320 {
+            return None;
+        }
+        if s.contains('@') {
+            return normalize_email(s).ok().map(Identifier::Email);
+        }
+        if s.starts_with('+') || (s.starts_with('(') && s.contains('+')) {
+            return normalize_phone(s).ok().map(Identifier::Phone);
+        }
+        normalize_name(s).ok().map(Identifier::Name)
+    }
+
+    /// A stable key for counters and logs: the same for every spelling of one identifier.
+    pub fn key(&self) -> String {
+        match self {
+            Identifier::Name(n) => format!("name:{n}"),
+            Identifier::Email(e) => format!("email:{e}"),
+            Identifier::Phone(p) => format!("phone:{p}"),
+        }
+    }
+}
+
+pub fn normalize_name(s: &str) -> Result<String, IdentifierError> {
+    let n = s.trim().to_ascii_lowercase();
+    let ok = !n.is_empty()
+        && n.len() <= 64
+        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && n.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(n)
+    } else {
+        Err(IdentifierError::BadName)
+    }
+}
+
+pub fn normalize_email(s: &str) -> Result<String, IdentifierError> {
+    let e = s.trim().to_lowercase();
+    let bad = || IdentifierError::BadEmail(s.to_string());
+    let (local, domain) = e.rsplit_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || domain.len() < 3
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || e.len() > 254
+        || e.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == ',')
+        || local.contains('@')
+    {
+        return Err(bad());
+    }
+    Ok(e)
+}
+
+/// E.164: `+` and country code; spaces, dashes, dots and brackets accepted on input,
+/// a national trunk prefix like `(0)` dropped.
+pub fn normalize_phone(s: &str) -> Result<String, IdentifierError> {
+    let bad = || IdentifierError::BadPhone(s.to_string());
+    let t = s.trim();
+    if !t.chars().all(|c| c.is_ascii_digit() || " -.()+".contains(c)) || t.matches('+').count() != 1 {
+        return Err(bad());
+    }
+    let number = phonenumber::parse(None, t).map_err(|_| bad())?;
+    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+    let digits = e164.len().saturating_sub(1);
+    if !e164.starts_with('+') || !(8..=15).contains(&digits) {
+        return Err(bad());
+    }
+    Ok(e164)
+}
+
+/// All accounts, indexed by every identifier form. Cheap to clone behind an `Arc`.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    users: Vec<User>,
+    by_name: HashMap<String, usize>,
+    by_email: HashMap<String, usize>,
+    by_phone: HashMap<String, usize>,
+}
+
+impl Directory {
+    /// Builds the indexes; refuses a set where one identifier belongs to two accounts.
+    pub fn new(users: Vec<User>) -> Result<Directory, String> {
+        let mut d = Directory { users: Vec::new(), ..Default::default() };
+        for (i, u) in users.iter().enumerate() {
+            let name = normalize_name(&u.name).map_err(|e| format!("user[{i}].name {:?}: {e}", u.name))?;
+            if d.by_name.insert(name.clone(), i).is_some() {
+                return Err(format!("user name {name:?} appears twice"));
+            }
+            if !u.email.is_empty() {
+                let email = normalize_email(&u.email).map_err(|e| format!("user {name:?}: {e}"))?;
+                if d.by_email.insert(email.clone(), i).is_some() {
+                    return Err(format!("email {email:?} belongs to two accounts"));
+                }
+            }
+            if !u.phone.is_empty() {
+                let phone = normalize_phone(&u.phone).map_err(|e| format!("user {name:?}: {e}"))?;
+                if d.by_phone.insert(phone.clone(), i).is_some() {
+                    return Err(format!("phone {phone:?} belongs to two accounts"));
+                }
+            }
+        }
+        d.users = users;
+        Ok(d)
+    }
+
+    pub fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    pub fn get(&self, name: &str) -> Option<&User> {
+        let n = name.to_ascii_lowercase();
+        self.by_name.get(&n).map(|&i| &self.users[i])
+    }
+
+    pub fn find(&self, id: &Identifier) -> Option<&User> {
+        let i = match id {
+            Identifier::Name(n) => self.by_name.get(n),
+            Identifier::Email(e) => self.by_email.get(e),
+            Identifier::Phone(p) => self.by_phone.get(p),
+        }?;
+        self.users.get(*i)
+    }
+
+    /// Is this identifier (any form) already someone else's?
+    pub fn owner_of(&self, id: &Identifier) -> Option<&str> {
+        self.find(id).map(|u| u.name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifier_table() {
+        let cases = [
+            ("alice", Some(Identifier::Name("alice".into()))),
+            ("  Alice ", Some(Identifier::Name("alice".into()))),
+            ("Alice@Example.COM", Some(Identifier::Email("alice@example.com".into()))),
+            ("+44 20 7946 0958", Some(Identifier::Phone("+442079460958".into()))),
+            ("+44 (0)20-7946-0958", Some(Identifier::Phone("+442079460958".into()))),
+            ("+1 (415) 555-2671", Some(Identifier::Phone("+14155552671".into()))),
+            ("+1.415.555.2671", Some(Identifier::Phone("+14155552671".into()))),
+            ("", None),
+            ("bad name!", None),
+            ("@nope", None),
+            ("+12", None),
+            ("+1 415 555 2671 ext 3", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(Identifier::parse(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn normalisation_is_idempotent() {
+        for p in ["+44 20 7946 0958", "+1 (415) 555-2671"] {
+            let once = normalize_phone(p).unwrap();
+            assert_eq!(normalize_phone(&once).unwrap(), once);
+        }
+        let e = normalize_email("A.B@C.Example").unwrap();
+        assert_eq!(normalize_email(&e).unwrap(), e);
+    }
+
+    #[test]
+    fn directory_finds_every_form_and_refuses_duplicates() {
+        let alice = User {
+            name: "alice".into(),
+            email: "Alice@Example.com".into(),
+            phone: "+1 415 555 2671".into(),
+            ..Default::default()
+        };
+        let d = Directory::new(vec![alice.clone()]).unwrap();
+        for input in ["ALICE", "alice@example.com", "+1 (415) 555-2671"] {
+            assert_eq!(d.find(&Identifier::parse(input).unwrap()).map(|u| u.name.as_str()), Some("alice"));
+        }
+        let bob = User { name: "bob".into(), email: "alice@EXAMPLE.com".into(), ..Default::default() };
+        assert!(Directory::new(vec![alice, bob]).is_err());
+    }
+}
