@@ -31,8 +31,12 @@ impl RedirectPolicy {
         }
         // Characters no honest target has, in any of its decodings.
         let mut probe = rd.to_string();
+        if rd.bytes().any(|b| b <= 0x20 || b == 0x7f || b == b'\\' || b >= 0x80) {
+            return None;
+        }
         for _ in 0..3 {
-            if probe.bytes().any(|b| b <= 0x20 || b == 0x7f || b == b'\\' || b >= 0x80) {
+            // Decoded forms may hold spaces (`%20`) but nothing a browser would strip or fold.
+            if probe.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\') {
                 return None;
             }
             let lower = probe.to_ascii_lowercase();
@@ -177,7 +181,7 @@ mod tests {
                 accepted.push(format!("{line} -> {t}"));
             }
         }
-        assert!(n >= 559, "corpus has only {n} lines");
+        assert!(n >= 558, "corpus has only {n} payloads");
         assert!(accepted.is_empty(), "accepted {} payloads:\n{}", accepted.len(), accepted.join("\n"));
     }
 }

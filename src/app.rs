@@ -1,0 +1,182 @@
+//! The gateway's shared state: what every request can see. Built once at start;
+//! the reloadable parts (config rules and sites, users, templates) sit behind
+//! `ArcSwap` so a reload never blocks or drops a request.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::auth::password::Hasher;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, StoreBackend};
+use crate::cookies::CookieCrypto;
+use crate::metrics::Metrics;
+use crate::portal::ui::Ui;
+use crate::redirect::RedirectPolicy;
+use crate::secrets::Secrets;
+use crate::session::{Lookup, SessionId, SessionRecord, Sessions};
+use crate::store::memory::MemoryStore;
+use crate::store::redis::RedisStore;
+use crate::store::{DynStore, StoreError};
+use crate::users::file::Stamp;
+use crate::users::{Directory, User};
+
+pub struct App {
+    pub config: ArcSwap<Config>,
+    pub users: ArcSwap<Directory>,
+    pub ui: ArcSwap<Ui>,
+    pub redirects: ArcSwap<RedirectPolicy>,
+    pub store: DynStore,
+    pub sessions: Sessions,
+    pub hasher: Hasher,
+    pub cookies: CookieCrypto,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Metrics,
+    pub config_path: Option<PathBuf>,
+    users_stamp: std::sync::Mutex<Option<Stamp>>,
+}
+
+/// What a request's cookie amounts to.
+pub enum SessionState {
+    /// No session cookie (or one we didn't make).
+    None,
+    /// A genuine cookie whose session is over (expired, signed out, revoked).
+    Ended,
+    Valid { id: SessionId, record: SessionRecord, user: Arc<User> },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+    #[error(transparent)]
+    Users(#[from] crate::users::file::UsersFileError),
+    #[error(transparent)]
+    Ui(#[from] crate::portal::ui::UiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Password(#[from] crate::auth::password::PasswordError),
+}
+
+pub fn redirect_policy(c: &Config) -> RedirectPolicy {
+    RedirectPolicy {
+        site_hosts: c.sites.iter().map(|s| s.host.clone()).collect(),
+        domain: c.session.domain.clone(),
+        allow_http: !c.session.secure,
+    }
+}
+
+pub fn open_store(c: &Config) -> Result<DynStore, StoreError> {
+    Ok(match &c.store.backend {
+        StoreBackend::Memory => Arc::new(MemoryStore::new()),
+        StoreBackend::Redis { url } => Arc::new(RedisStore::new(url, &c.store.key_prefix)?),
+    })
+}
+
+impl App {
+    pub fn new(config: Config, config_path: Option<PathBuf>) -> Result<App, StartError> {
+        let secrets = Secrets::load(&config.secrets_dir)?;
+        let users = crate::users::file::load(&config.users_file)?;
+        let ui = Ui::load(&config.ui, &config.server.portal_prefix)?;
+        let store = open_store(&config)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let sessions = Sessions::new(
+            store.clone(),
+            clock.clone(),
+            config.session.idle_timeout,
+            config.session.absolute_timeout,
+        );
+        let stamp = crate::users::file::stamp(&config.users_file);
+        Ok(App {
+            cookies: CookieCrypto::new(&secrets.cookie_key, &config.session),
+            hasher: Hasher::new(config.password.max_concurrent_hashes)?,
+            redirects: ArcSwap::from_pointee(redirect_policy(&config)),
+            users: ArcSwap::from_pointee(users),
+            ui: ArcSwap::from_pointee(ui),
+            config: ArcSwap::from_pointee(config),
+            store,
+            sessions,
+            clock,
+            metrics: Metrics::new(),
+            config_path,
+            users_stamp: std::sync::Mutex::new(stamp),
+        })
+    }
+
+    /// Re-reads the users file if it changed since last time. Errors keep the old set.
+    pub fn reload_users_if_changed(&self) {
+        let path = self.config.load().users_file.clone();
+        let now = crate::users::file::stamp(&path);
+        let mut last = self.users_stamp.lock().unwrap_or_else(|e| e.into_inner());
+        if *last == now {
+            return;
+        }
+        match crate::users::file::load(&path) {
+            Ok(d) => {
+                tracing::info!(users = d.users().len(), "users file reloaded");
+                self.users.store(Arc::new(d));
+                *last = now;
+            }
+            Err(e) => tracing::error!(error = %e, "users file not reloaded; keeping the previous accounts"),
+        }
+    }
+
+    /// SIGHUP: re-reads the config (rules, sites, access, ui), the templates and the
+    /// users file. Listeners, store and secrets need a restart; a change there is logged.
+    pub fn reload(&self) {
+        if let Some(path) = &self.config_path {
+            match Config::load(path) {
+                Ok(new) => {
+                    let old = self.config.load();
+                    if new.server.listen != old.server.listen
+                        || new.store.backend != old.store.backend
+                        || new.secrets_dir != old.secrets_dir
+                        || new.session.cookie_name != old.session.cookie_name
+                    {
+                        tracing::warn!("listen, store, secrets and cookie settings change only on restart");
+                    }
+                    match Ui::load(&new.ui, &old.server.portal_prefix) {
+                        Ok(ui) => self.ui.store(Arc::new(ui)),
+                        Err(e) => tracing::error!(error = %e, "templates not reloaded"),
+                    }
+                    self.redirects.store(Arc::new(redirect_policy(&new)));
+                    self.config.store(Arc::new(new));
+                    tracing::info!("configuration reloaded");
+                }
+                Err(e) => tracing::error!(problems = %e, "configuration not reloaded; keeping the running one"),
+            }
+        }
+        *self.users_stamp.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.reload_users_if_changed();
+    }
+
+    /// Resolves the session cookie in a `Cookie` header.
+    pub async fn session_state(&self, cookie_header: &str) -> Result<SessionState, StoreError> {
+        if cookie_header.is_empty() {
+            return Ok(SessionState::None);
+        }
+        let Some(raw) = self.cookies.read(cookie_header, &self.cookies.name) else {
+            return Ok(SessionState::None);
+        };
+        let Some(id) = SessionId::parse(&raw) else {
+            return Ok(SessionState::None);
+        };
+        let record = match self.sessions.load(&id).await? {
+            Lookup::Ended => return Ok(SessionState::Ended),
+            Lookup::Valid(r) => r,
+        };
+        let users = self.users.load();
+        match users.get(&record.user) {
+            Some(u) if !u.disabled && u.credentials_version == record.cred_version => {
+                Ok(SessionState::Valid { id, user: Arc::new(u.clone()), record })
+            }
+            _ => {
+                // Deleted, disabled, or credentials changed since sign-in.
+                self.sessions.remove(&id.handle(), &record.user).await?;
+                Ok(SessionState::Ended)
+            }
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The gateway's own pages under `server.portal_prefix`: plain request in,
+//! [`Response`] out. No Pingora here; [`crate::proxy`] does the I/O.
+//!
+//! Sign-in flow (this issue: the password step; CAPTCHA and second factor plug in
+//! between the password check and the session):
+//!
+//! ```text
+//!  GET  /login ─> pre-session cookie + CSRF token ─> form
+//!  POST /login ─ CSRF bad ──────────────────────────> 403
+//!              ─ password > 1 KiB ──────────────────> 400 form
+//!              ─ hash pool full ────────────────────> 503 + Retry-After
+//!              ─ unknown id / wrong pw / disabled ──> 401 form, one message for all
+//!              ─ ok ─> new session id (no fixation) ─> 303 rd (validated) or /
+//! ```
+
+pub mod ui;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Method;
+use minijinja::context;
+use serde_json::json;
+
+use crate::app::{App, SessionState};
+use crate::auth::password::{PasswordError, MAX_PASSWORD_BYTES};
+use crate::cookies::new_pre_id;
+use crate::policy::{self, Decision, Factors, Subject};
+use crate::users::Identifier;
+
+/// Largest portal request body accepted.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// The original request as told by a trusted forward-auth caller.
+#[derive(Debug, Clone, Default)]
+pub struct Forwarded {
+    pub method: Option<String>,
+    pub proto: Option<String>,
+    pub host: Option<String>,
+    pub uri: Option<String>,
+}
+
+pub struct Request<'a> {
+    pub method: &'a Method,
+    /// The path below the portal prefix, e.g. `/login`.
+    pub sub_path: &'a str,
+    pub query: &'a str,
+    pub host: &'a str,
+    /// `http` or `https`, as the client sees the gateway.
+    pub scheme: &'a str,
+    pub cookie_header: &'a str,
+    pub accept_html: bool,
+    pub client_ip: IpAddr,
+    pub origin: Option<&'a str>,
+    pub body: Bytes,
+    /// Present only when the peer is a trusted proxy.
+    pub forwarded: Option<Forwarded>,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Response {
+    pub fn new(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response {
+        Response { status, headers: vec![("Content-Type".into(), content_type.into())], body: body.into() }
+    }
+
+    pub fn html(status: u16, body: String) -> Response {
+        Response::new(status, "text/html; charset=utf-8", body)
+    }
+
+    pub fn json(status: u16, body: serde_json::Value) -> Response {
+        Response::new(status, "application/json", body.to_string())
+    }
+
+    pub fn redirect(status: u16, location: &str) -> Response {
+        let mut r = Response::new(status, "text/plain; charset=utf-8", "");
+        r.header("Location", location);
+        r
+    }
+
+    pub fn header(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+}
+
+/// Headers on every page the gateway renders itself.
+pub fn security_headers(r: &mut Response, allow_http: bool) {
+    let form = if allow_http { "'self' https: http:" } else { "'self' https:" };
+    r.header(
+        "Content-Security-Policy",
+        format!(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; media-src 'self'; \
+             form-action {form}; frame-ancestors 'none'; base-uri 'none'"
+        ),
+    );
+    r.header("X-Frame-Options", "DENY");
+    r.header("Referrer-Policy", "no-referrer");
+    r.header("X-Content-Type-Options", "nosniff");
+    r.header("Cache-Control", "no-store");
+}
+
+fn form(body: &[u8]) -> Option<HashMap<String, String>> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).ok().map(|v| v.into_iter().collect())
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// A page or a JSON body, depending on who asks.
+pub fn status_page(app: &App, accept_html: bool, status: u16, heading: &str, text: &str) -> Response {
+    if accept_html {
+        let prefix = app.config.load().server.portal_prefix.clone();
+        let link = format!("{prefix}/login");
+        let link = (status == 403 || status == 401).then_some((link.as_str(), "Sign in as someone else"));
+        Response::html(status, app.ui.load().message(heading, text, link))
+    } else {
+        Response::json(status, json!({ "error": heading, "message": text }))
+    }
+}
+
+pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
+    let cfg = app.config.load();
+    let mut resp = match (req.method.as_str(), req.sub_path) {
+        ("GET" | "HEAD", "/login") => login_page(app, &req, None, 200, None, "").await,
+        ("POST", "/login") => login_post(app, &req).await,
+        ("GET" | "HEAD", "/logout") => logout_page(app, &req).await,
+        ("POST", "/logout") => logout_post(app, &req).await,
+        ("GET" | "HEAD", "/verify") => return verify(app, &req).await,
+        ("GET" | "HEAD", "/health") => return Response::json(200, json!({ "status": "ok" })),
+        ("GET" | "HEAD", "/static/style.css") => {
+            let mut r = Response::new(200, "text/css; charset=utf-8", app.ui.load().css.clone());
+            r.header("Cache-Control", "public, max-age=300");
+            return r;
+        }
+        ("GET" | "HEAD", "/static/logo") => match &app.ui.load().logo {
+            Some((bytes, ct)) => {
+                let mut r = Response::new(200, ct, bytes.clone());
+                r.header("Cache-Control", "public, max-age=300");
+                r.header("X-Content-Type-Options", "nosniff");
+                return r;
+            }
+            None => status_page(app, req.accept_html, 404, "Not found", "There is no page at this address."),
+        },
+        ("GET" | "HEAD", "/2fa" | "/2fa/setup") => status_page(
+            app,
+            req.accept_html,
+            403,
+            "Two-step verification required",
+            "This page requires two-step verification, which is not available for your account yet. \
+             Ask your administrator.",
+        ),
+        (_, "/login" | "/logout" | "/verify" | "/health" | "/2fa" | "/2fa/setup") => {
+            let mut r = status_page(app, req.accept_html, 405, "Method not allowed", "This address does not accept that method.");
+            r.header("Allow", if req.sub_path == "/verify" || req.sub_path == "/health" { "GET, HEAD" } else { "GET, HEAD, POST" });
+            r
+        }
+        _ => status_page(app, req.accept_html, 404, "Not found", "There is no page at this address."),
+    };
+    security_headers(&mut resp, !cfg.session.secure);
+    resp
+}
+
+/// The pre-session id from the cookie, or a new one with its `Set-Cookie`.
+fn pre_session(app: &App, req: &Request<'_>) -> (String, Option<String>) {
+    match app.cookies.read(req.cookie_header, &app.cookies.pre_name).filter(|v| v.len() == 32) {
+        Some(id) => (id, None),
+        None => {
+            let id = new_pre_id();
+            let set = app.cookies.pre_cookie(&id);
+            (id, Some(set))
+        }
+    }
+}
+
+async fn login_page(
+    app: &App,
+    req: &Request<'_>,
+    error: Option<&str>,
+    status: u16,
+    rd_override: Option<&str>,
+    identifier: &str,
+) -> Response {
+    let (pre, set_cookie) = pre_session(app, req);
+    let rd = rd_override
+        .map(str::to_string)
+        .or_else(|| query_param(req.query, "rd"))
+        .and_then(|rd| app.redirects.load().validate(&rd))
+        .unwrap_or_default();
+    let notice = (error.is_none() && query_param(req.query, "expired").is_some())
+        .then_some("Your session has ended. Please sign in again.");
+    let cfg = app.config.load();
+    let html = app.ui.load().render(
+        "login.html",
+        context! {
+            csrf => app.cookies.csrf_token(&pre),
+            rd => rd,
+            error => error,
+            notice => notice,
+            identifier => identifier,
+            prefix => &cfg.server.portal_prefix,
+        },
+    );
+    let mut r = Response::html(status, html);
+    if let Some(c) = set_cookie {
+        r.header("Set-Cookie", c);
+    }
+    r
+}
+
+fn origin_ok(req: &Request<'_>) -> bool {
+    // Browsers send Origin on POST; when they do, it must be this host.
+    match req.origin {
+        None | Some("null") => req.origin.is_none(),
+        Some(o) => url::Url::parse(o).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).as_deref() == Some(req.host),
+    }
+}
+
+fn forbidden_form(app: &App, req: &Request<'_>) -> Response {
+    status_page(
+        app,
+        req.accept_html,
+        403,
+        "This form has expired",
+        "For your security the form could not be accepted. Go back, reload the page and try again.",
+    )
+}
+
+const WRONG: &str = "The identifier or password is not right, or this account can't sign in here.";
+
+async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
+    let Some(f) = form(&req.body) else {
+        return status_page(app, req.accept_html, 400, "Bad request", "The form could not be read.");
+    };
+    let pre = app.cookies.read(req.cookie_header, &app.cookies.pre_name);
+    let csrf_ok = pre.as_deref().is_some_and(|p| app.cookies.csrf_ok(p, f.get("csrf").map(String::as_str).unwrap_or("")));
+    if !csrf_ok || !origin_ok(req) {
+        return forbidden_form(app, req);
+    }
+    let rd = f.get("rd").cloned().unwrap_or_default();
+    let identifier = f.get("identifier").map(|s| s.trim()).unwrap_or("");
+    let password = f.get("password").map(String::as_str).unwrap_or("");
+    if password.len() > MAX_PASSWORD_BYTES {
+        return login_page(app, req, Some("That password is too long (1024 bytes at most)."), 400, Some(&rd), identifier).await;
+    }
+    if identifier.is_empty() || password.is_empty() {
+        return login_page(app, req, Some("Enter your identifier and your password."), 400, Some(&rd), identifier).await;
+    }
+    let id = Identifier::parse(identifier);
+    let users = app.users.load();
+    let user = id.as_ref().and_then(|i| users.find(i)).cloned();
+    let verified = app.hasher.verify(password, user.as_ref().map(|u| u.password.as_str())).await;
+    let ok = match verified {
+        Ok(ok) => ok,
+        Err(PasswordError::Busy) => {
+            app.metrics.signins.with_label_values(&["busy"]).inc();
+            let mut r = status_page(app, req.accept_html, 503, "Busy", "Too many sign-ins at this moment. Try again in a few seconds.");
+            r.header("Retry-After", "5");
+            return r;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "password verification failed");
+            return status_page(app, req.accept_html, 500, "Something went wrong", "Please try again.");
+        }
+    };
+    let client = req.client_ip.to_string();
+    let user = match user {
+        Some(u) if ok && !u.disabled => u,
+        other => {
+            app.metrics.signins.with_label_values(&["failure"]).inc();
+            crate::audit::event(
+                "signin_failed",
+                json!({ "identifier": id.as_ref().map(Identifier::key), "known": other.is_some(), "client": client }),
+            );
+            return login_page(app, req, Some(WRONG), 401, Some(&rd), identifier).await;
+        }
+    };
+    let (sid, _) = match app.sessions.create(&user.name, 1, &client, user.credentials_version).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot create session");
+            return unavailable(app, req);
+        }
+    };
+    app.metrics.signins.with_label_values(&["success"]).inc();
+    crate::audit::event("signin", json!({ "user": user.name, "client": client, "factors": 1 }));
+    let target = app.redirects.load().validate(&rd).unwrap_or_else(|| "/".into());
+    let mut r = Response::redirect(303, &target);
+    r.header("Set-Cookie", app.cookies.session_cookie(sid.as_str(), req.host));
+    r
+}
+
+pub fn unavailable(app: &App, req: &Request<'_>) -> Response {
+    let mut r = status_page(
+        app,
+        req.accept_html,
+        503,
+        "Temporarily unavailable",
+        "Sign-in is unavailable for a moment. Please try again shortly.",
+    );
+    r.header("Retry-After", "5");
+    r
+}
+
+async fn logout_page(app: &App, req: &Request<'_>) -> Response {
+    let cfg = app.config.load();
+    let state = match app.session_state(req.cookie_header).await {
+        Ok(s) => s,
+        Err(_) => return unavailable(app, req),
+    };
+    let (signed_in, user, csrf) = match &state {
+        SessionState::Valid { id, user, .. } => (true, user.name.clone(), app.cookies.csrf_token(id.as_str())),
+        _ => (false, String::new(), String::new()),
+    };
+    Response::html(
+        200,
+        app.ui.load().render(
+            "logout.html",
+            context! { signed_in => signed_in, user => user, csrf => csrf, prefix => &cfg.server.portal_prefix },
+        ),
+    )
+}
+
+async fn logout_post(app: &App, req: &Request<'_>) -> Response {
+    let f = form(&req.body).unwrap_or_default();
+    let state = match app.session_state(req.cookie_header).await {
+        Ok(s) => s,
+        Err(_) => return unavailable(app, req),
+    };
+    if let SessionState::Valid { id, record, .. } = &state {
+        if !app.cookies.csrf_ok(id.as_str(), f.get("csrf").map(String::as_str).unwrap_or("")) || !origin_ok(req) {
+            return forbidden_form(app, req);
+        }
+        if app.sessions.remove(&id.handle(), &record.user).await.is_err() {
+            return unavailable(app, req);
+        }
+        crate::audit::event("signout", json!({ "user": record.user, "client": req.client_ip.to_string() }));
+    }
+    let cfg = app.config.load();
+    let mut r = Response::html(
+        200,
+        app.ui.load().render("logout.html", context! { signed_in => false, prefix => &cfg.server.portal_prefix }),
+    );
+    for c in app.cookies.clear(&app.cookies.name, req.host) {
+        r.header("Set-Cookie", c);
+    }
+    r
+}
+
+/// Identity headers for a signed-in user (forward-auth answers and proxied requests).
+pub fn identity_headers(user: &crate::users::User) -> [(&'static str, String); 4] {
+    [
+        ("Remote-User", user.name.clone()),
+        ("Remote-Email", user.email.clone()),
+        ("Remote-Name", if user.display_name.is_empty() { user.name.clone() } else { user.display_name.clone() }),
+        ("Remote-Groups", user.groups.join(",")),
+    ]
+}
+
+/// Forward-auth: decides for the original request described by a trusted proxy.
+async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
+    let cfg = app.config.load();
+    let fwd = req.forwarded.clone().unwrap_or_default();
+    // The original URL: X-Original-URL (nginx) or X-Forwarded-Proto/Host/Uri (Traefik, Caddy).
+    let (scheme, host, uri) = match fwd.uri.as_deref().and_then(|u| url::Url::parse(u).ok()) {
+        Some(u) if u.host_str().is_some() => {
+            let path = match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_string(),
+            };
+            (u.scheme().to_string(), u.host_str().unwrap_or_default().to_ascii_lowercase(), path)
+        }
+        _ => (
+            fwd.proto.clone().unwrap_or_else(|| req.scheme.to_string()),
+            fwd.host.as_deref().unwrap_or(req.host).split(':').next().unwrap_or("").to_ascii_lowercase(),
+            fwd.uri.clone().filter(|u| u.starts_with('/')).unwrap_or_else(|| "/".into()),
+        ),
+    };
+    let method = fwd.method.as_deref().and_then(|m| Method::from_bytes(m.as_bytes()).ok()).unwrap_or(Method::GET);
+    let (raw_path, _) = uri.split_once('?').unwrap_or((&uri, ""));
+    let Ok(path) = crate::pathnorm::normalize(raw_path) else {
+        return Response::json(400, json!({ "error": "bad request", "message": "ambiguous path" }));
+    };
+    let state = match app.session_state(req.cookie_header).await {
+        Ok(s) => s,
+        Err(_) => return Response::json(503, json!({ "error": "unavailable" })),
+    };
+    let (factors, groups, user) = match &state {
+        SessionState::Valid { record, user, .. } => {
+            (if record.factors >= 2 { Factors::Two } else { Factors::One }, user.groups.clone(), Some(user.clone()))
+        }
+        _ => (Factors::None, Vec::new(), None),
+    };
+    let subject = Subject { factors, groups: &groups };
+    let preq = policy::Request { host: &host, path: &path, method: &method, client: req.client_ip };
+    let pol = policy::policy_for(&cfg.rules, cfg.default_policy, &preq, &subject);
+    let decision = policy::decide(pol, &subject);
+    let wants_redirect = query_param(req.query, "redirect").is_some_and(|v| v == "1" || v == "true");
+    let original = format!("{scheme}://{host}{uri}");
+    match decision {
+        Decision::Allow => {
+            let mut r = Response::new(200, "text/plain; charset=utf-8", "ok");
+            if let Some(u) = user {
+                for (k, v) in identity_headers(&u) {
+                    r.header(k, v);
+                }
+            }
+            r
+        }
+        Decision::Deny => Response::json(403, json!({ "error": "forbidden" })),
+        Decision::Login | Decision::SecondFactor => {
+            let step = if decision == Decision::Login { "login" } else { "2fa" };
+            let portal = match &cfg.server.public_url {
+                Some(u) => format!("{}{}", u.as_str().trim_end_matches('/'), cfg.server.portal_prefix),
+                None => format!("{scheme}://{host}{}", cfg.server.portal_prefix),
+            };
+            let location = format!("{portal}/{step}?rd={}", urlencode(&original));
+            if wants_redirect {
+                Response::redirect(302, &location)
+            } else {
+                let mut r = Response::json(401, json!({ "error": "unauthenticated", "login": location }));
+                r.header("WWW-Authenticate", "Cookie realm=\"portcullis\"");
+                r
+            }
+        }
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

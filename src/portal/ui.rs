@@ -1,0 +1,125 @@
+//! Page rendering: minijinja templates (HTML auto-escaped), built in and
+//! overridable file by file from `ui.templates`, plus the stylesheet and logo.
+
+use std::path::Path;
+
+use minijinja::{context, Environment, Value};
+
+use crate::config::UiConfig;
+
+const BUILTIN: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    ("login.html", include_str!("../../templates/login.html")),
+    ("logout.html", include_str!("../../templates/logout.html")),
+    ("message.html", include_str!("../../templates/message.html")),
+    ("style.css", include_str!("../../templates/style.css")),
+];
+
+pub struct Ui {
+    env: Environment<'static>,
+    pub css: String,
+    pub logo: Option<(Vec<u8>, &'static str)>,
+    brand: String,
+    prefix: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    #[error("template {name}: {msg}")]
+    Template { name: String, msg: String },
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+}
+
+fn image_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("svg") => "image/svg+xml",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        _ => "image/png",
+    }
+}
+
+impl Ui {
+    pub fn load(cfg: &UiConfig, prefix: &str) -> Result<Ui, UiError> {
+        let mut env = Environment::new();
+        for (name, text) in BUILTIN {
+            let text = match &cfg.templates {
+                Some(dir) if dir.join(name).is_file() => std::fs::read_to_string(dir.join(name))
+                    .map_err(|source| UiError::Read { path: dir.join(name).display().to_string(), source })?,
+                _ => (*text).to_string(),
+            };
+            env.add_template_owned(*name, text)
+                .map_err(|e| UiError::Template { name: (*name).into(), msg: e.to_string() })?;
+        }
+        let css = env
+            .get_template("style.css")
+            .and_then(|t| t.render(context! { accent => &cfg.accent_color }))
+            .map_err(|e| UiError::Template { name: "style.css".into(), msg: e.to_string() })?;
+        let logo = match &cfg.logo {
+            Some(p) => Some((
+                std::fs::read(p).map_err(|source| UiError::Read { path: p.display().to_string(), source })?,
+                image_type(p),
+            )),
+            None => None,
+        };
+        let ui = Ui { env, css, logo, brand: cfg.title.clone(), prefix: prefix.to_string() };
+        // Render every page once so a broken override fails at load, not per request.
+        for page in ["login.html", "logout.html", "message.html"] {
+            ui.try_render(page, Value::from(())).map_err(|msg| UiError::Template { name: page.into(), msg })?;
+        }
+        Ok(ui)
+    }
+
+    fn try_render(&self, name: &str, ctx: Value) -> Result<String, String> {
+        let base = context! { brand => &self.brand, prefix => &self.prefix, has_logo => self.logo.is_some(), title => &self.brand };
+        self.env
+            .get_template(name)
+            .and_then(|t| t.render(context! { ..ctx, ..base }))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Renders a page; a template error degrades to a plain escaped message.
+    pub fn render(&self, name: &str, ctx: Value) -> String {
+        self.try_render(name, ctx).unwrap_or_else(|e| {
+            tracing::error!(template = name, error = %e, "template failed");
+            "<!doctype html><title>Error</title><p>This page could not be shown.</p>".to_string()
+        })
+    }
+
+    pub fn message(&self, heading: &str, text: &str, link: Option<(&str, &str)>) -> String {
+        self.render(
+            "message.html",
+            context! { heading => heading, text => text, link => link.map(|l| l.0), link_text => link.map(|l| l.1) },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> UiConfig {
+        UiConfig { templates: None, title: "Acme".into(), accent_color: "#112233".into(), logo: None }
+    }
+
+    #[test]
+    fn output_is_escaped_and_css_has_accent() {
+        let ui = Ui::load(&cfg(), "/_auth").unwrap();
+        let html = ui.message("Hi <b>", "x\"><script>alert(1)</script>", None);
+        assert!(!html.contains("<script>alert"));
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(ui.css.contains("#112233"));
+    }
+
+    #[test]
+    fn overrides_replace_builtins_and_bad_ones_fail_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("message.html"), "CUSTOM {{ heading }}").unwrap();
+        let ui = Ui::load(&UiConfig { templates: Some(dir.path().into()), ..cfg() }, "/_auth").unwrap();
+        assert_eq!(ui.message("x", "y", None), "CUSTOM x");
+        std::fs::write(dir.path().join("login.html"), "{% if %}").unwrap();
+        assert!(Ui::load(&UiConfig { templates: Some(dir.path().into()), ..cfg() }, "/_auth").is_err());
+    }
+}

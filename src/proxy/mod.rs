@@ -1,0 +1,389 @@
+//! The Pingora edge: dispatch only. Per request: site by Host, path normalised
+//! once, spoofable headers stripped, portal or session → policy → forward with
+//! identity headers. The decisions themselves live in [`crate::policy`],
+//! [`crate::portal`] and [`crate::app`].
+
+pub mod headers;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_LENGTH, COOKIE, HOST, ORIGIN, TRANSFER_ENCODING};
+use pingora::prelude::*;
+use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::http::ResponseHeader;
+use serde_json::json;
+
+use crate::app::{App, SessionState};
+use crate::policy::{self, Decision, Factors, Subject};
+use crate::portal::{self, Forwarded, Response};
+use crate::users::User;
+
+/// Most request headers accepted, and their total size in bytes (431 beyond).
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+pub struct Gateway {
+    pub app: Arc<App>,
+}
+
+/// Per-request state shared across Pingora's phases.
+#[derive(Default)]
+pub struct Ctx {
+    upstream: Option<(std::net::SocketAddr, bool, String)>,
+    /// Normalised path and raw query, set when the forwarded URI must change.
+    rewrite: Option<String>,
+    identity: Option<Arc<User>>,
+    client_ip: Option<IpAddr>,
+    xff: String,
+    proto: &'static str,
+    host: String,
+}
+
+fn peer_ip(session: &Session) -> IpAddr {
+    match session.client_addr() {
+        Some(PSocketAddr::Inet(a)) => a.ip(),
+        _ => IpAddr::from([127, 0, 0, 1]),
+    }
+}
+
+fn accept_html(session: &Session) -> bool {
+    session.get_header(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+}
+
+/// Did the client send both Content-Length and Transfer-Encoding, or two
+/// Content-Lengths? Pingora drops Content-Length when both are present, so
+/// look at the raw header bytes.
+fn ambiguous_framing(session: &Session) -> bool {
+    let req = session.req_header();
+    if req.headers.get_all(CONTENT_LENGTH).iter().count() > 1 {
+        return true;
+    }
+    if req.headers.contains_key(TRANSFER_ENCODING) {
+        if let Some(h1) = session.as_http1() {
+            let raw = h1.get_headers_raw_bytes();
+            return raw
+                .split(|&b| b == b'\n')
+                .any(|line| line.len() >= 15 && line[..15].eq_ignore_ascii_case(b"content-length:"));
+        }
+    }
+    false
+}
+
+async fn send(session: &mut Session, r: Response, head: bool) -> Result<()> {
+    let mut h = ResponseHeader::build(r.status, Some(r.headers.len() + 2))?;
+    for (k, v) in r.headers {
+        h.append_header(k, v)?;
+    }
+    h.insert_header(CONTENT_LENGTH, r.body.len().to_string())?;
+    let body = if head || r.body.is_empty() { None } else { Some(r.body) };
+    let end = body.is_none();
+    session.write_response_header(Box::new(h), end).await?;
+    if let Some(b) = body {
+        session.write_response_body(Some(b), true).await?;
+    }
+    Ok(())
+}
+
+impl Gateway {
+    async fn respond(&self, session: &mut Session, mut r: Response, page: bool) -> Result<bool> {
+        if page {
+            portal::security_headers(&mut r, !self.app.config.load().session.secure);
+        }
+        let head = session.req_header().method == http::Method::HEAD;
+        send(session, r, head).await?;
+        Ok(true)
+    }
+
+    async fn refuse(&self, session: &mut Session, status: u16, heading: &str, text: &str) -> Result<bool> {
+        session.set_keepalive(None);
+        let r = portal::status_page(&self.app, accept_html(session), status, heading, text);
+        self.respond(session, r, true).await
+    }
+
+    async fn read_body(&self, session: &mut Session) -> Result<std::result::Result<Bytes, ()>> {
+        let mut buf = Vec::new();
+        while let Some(chunk) = session.read_request_body().await? {
+            if buf.len() + chunk.len() > portal::MAX_BODY {
+                return Ok(Err(()));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(Ok(Bytes::from(buf)))
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx::default()
+    }
+
+    /// Answers everything the gateway answers itself (`Ok(true)`); otherwise
+    /// leaves `ctx` ready for forwarding (`Ok(false)`).
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let app = &self.app;
+        let cfg = app.config.load();
+        // Slow request bodies are cut off (Pingora bounds header reads itself).
+        session.set_read_timeout(Some(Duration::from_secs(30)));
+
+        // Limits and framing.
+        {
+            let req = session.req_header();
+            let bytes: usize = req.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+            if req.headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+                return self.refuse(session, 431, "Request headers too large", "The request carried too many or too large headers.").await;
+            }
+        }
+        if ambiguous_framing(session) {
+            return self.refuse(session, 400, "Bad request", "The request's length was given in conflicting ways.").await;
+        }
+
+        // Site by Host; never a default upstream.
+        let host = {
+            let req = session.req_header();
+            let h = req.headers.get(HOST).and_then(|v| v.to_str().ok()).or_else(|| req.uri.host());
+            h.map(headers::host_only)
+        };
+        let Some(host) = host.filter(|h| !h.is_empty()) else {
+            return self.refuse(session, 400, "Bad request", "The request has no Host.").await;
+        };
+        let Some(site) = cfg.site(&host) else {
+            return self.refuse(session, 421, "Unknown site", "This gateway does not serve this host name.").await;
+        };
+        ctx.upstream = Some((site.upstream, site.upstream_tls, site.host.clone()));
+        ctx.host = host.clone();
+
+        // Normalise the path once; rules see exactly what is forwarded.
+        let (raw_path, query) = {
+            let req = session.req_header();
+            let raw = std::str::from_utf8(req.raw_path()).ok().map(str::to_string);
+            let raw = match raw {
+                Some(r) if r.starts_with('/') => r,
+                _ => req.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default(),
+            };
+            match raw.split_once('?') {
+                Some((p, q)) => (p.to_string(), Some(q.to_string())),
+                None => (raw, None),
+            }
+        };
+        let path = match crate::pathnorm::normalize(&raw_path) {
+            Ok(p) => p,
+            Err(e) => return self.refuse(session, 400, "Bad request", &format!("The address is ambiguous: {e}.")).await,
+        };
+        if path != raw_path {
+            ctx.rewrite = Some(match &query {
+                Some(q) => format!("{path}?{q}"),
+                None => path.clone(),
+            });
+        }
+
+        // Who is asking, and over what.
+        let peer = peer_ip(session);
+        let trusted = cfg.server.trusted_proxies.iter().any(|n| n.contains(&peer));
+        let tls = session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some();
+        let fwd = headers::forwarded_for(session.req_header(), peer, trusted, &cfg.server.trusted_proxies, tls);
+        ctx.client_ip = Some(fwd.client);
+        ctx.xff = fwd.xff;
+        ctx.proto = fwd.proto;
+        let forwarded = trusted.then(|| headers::forwarded_original(session.req_header()));
+        headers::strip_spoofable(session.req_header_mut());
+
+        let cookie_header = session
+            .req_header()
+            .headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let html = accept_html(session);
+
+        // The gateway's own pages.
+        let prefix = cfg.server.portal_prefix.as_str();
+        if let Some(sub) = path.strip_prefix(prefix).filter(|s| s.is_empty() || s.starts_with('/')) {
+            app.metrics.requests.with_label_values(&["portal"]).inc();
+            let body = match self.read_body(session).await? {
+                Ok(b) => b,
+                Err(()) => return self.refuse(session, 413, "Request too large", "The form sent too much data.").await,
+            };
+            let method = session.req_header().method.clone();
+            let origin = session.req_header().headers.get(ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let preq = portal::Request {
+                method: &method,
+                sub_path: if sub.is_empty() { "/login" } else { sub },
+                query: query.as_deref().unwrap_or(""),
+                host: &host,
+                scheme: fwd.proto,
+                cookie_header: &cookie_header,
+                accept_html: html,
+                client_ip: fwd.client,
+                origin: origin.as_deref(),
+                body,
+                forwarded: forwarded.map(|f: Forwarded| f),
+            };
+            let r = portal::handle(app, preq).await;
+            return self.respond(session, r, false).await;
+        }
+
+        // Session → policy → decision.
+        let state = app.session_state(&cookie_header).await;
+        let (state, store_down) = match state {
+            Ok(s) => (s, false),
+            Err(e) => {
+                tracing::warn!(error = %e, "store unavailable; failing closed");
+                (SessionState::None, true)
+            }
+        };
+        let (factors, groups) = match &state {
+            SessionState::Valid { record, user, .. } => {
+                (if record.factors >= 2 { Factors::Two } else { Factors::One }, user.groups.as_slice())
+            }
+            _ => (Factors::None, &[][..]),
+        };
+        let subject = Subject { factors, groups };
+        let method = session.req_header().method.clone();
+        let preq = policy::Request { host: &host, path: &path, method: &method, client: fwd.client };
+        let pol = policy::policy_for(&cfg.rules, cfg.default_policy, &preq, &subject);
+        let decision = policy::decide(pol, &subject);
+        let here = match &query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        match decision {
+            Decision::Allow => {
+                app.metrics.requests.with_label_values(&["allow"]).inc();
+                if let SessionState::Valid { user, .. } = state {
+                    ctx.identity = Some(user);
+                }
+                Ok(false)
+            }
+            Decision::Deny => {
+                app.metrics.requests.with_label_values(&["deny"]).inc();
+                self.refuse(session, 403, "Access denied", "You do not have access to this page.").await
+            }
+            _ if store_down => {
+                app.metrics.requests.with_label_values(&["unavailable"]).inc();
+                let mut r = portal::status_page(app, html, 503, "Temporarily unavailable", "Please try again in a few seconds.");
+                r.header("Retry-After", "5");
+                self.respond(session, r, true).await
+            }
+            Decision::Login | Decision::SecondFactor => {
+                let step = if decision == Decision::Login { "login" } else { "2fa" };
+                app.metrics.requests.with_label_values(&[step]).inc();
+                let ended = matches!(state, SessionState::Ended);
+                let mut location = format!("{prefix}/{step}?rd={}", portal::urlencode(&here));
+                if ended {
+                    location.push_str("&expired=1");
+                }
+                let mut r = if html {
+                    Response::redirect(302, &location)
+                } else {
+                    let mut r = Response::json(
+                        401,
+                        json!({ "error": "unauthenticated", "login": format!("{prefix}/login"), "session_ended": ended }),
+                    );
+                    r.header("WWW-Authenticate", "Cookie realm=\"portcullis\"");
+                    r
+                };
+                if ended {
+                    for c in app.cookies.clear(&app.cookies.name, &host) {
+                        r.header("Set-Cookie", c);
+                    }
+                }
+                r.header("Cache-Control", "no-store");
+                self.respond(session, r, false).await
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let Some((addr, tls, sni)) = ctx.upstream.clone() else {
+            return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
+        };
+        let mut peer = HttpPeer::new(addr, tls, sni);
+        peer.options.connection_timeout = Some(Duration::from_secs(5));
+        peer.options.total_connection_timeout = Some(Duration::from_secs(10));
+        peer.options.read_timeout = Some(Duration::from_secs(60));
+        peer.options.write_timeout = Some(Duration::from_secs(60));
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        up: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(uri) = ctx.rewrite.take() {
+            let uri: http::Uri = uri.parse().or_err(ErrorType::InternalError, "normalised path is a URI")?;
+            up.set_uri(uri);
+        }
+        if let Some(user) = &ctx.identity {
+            for (k, v) in portal::identity_headers(user) {
+                if let Ok(v) = http::HeaderValue::from_str(&v) {
+                    up.insert_header(k, v)?;
+                }
+            }
+        }
+        // The application never sees the gateway's own cookies.
+        if up.headers.contains_key(COOKIE) {
+            let kept = headers::without_cookies(&up.headers, &[&self.app.cookies.name, &self.app.cookies.pre_name]);
+            up.remove_header(&COOKIE);
+            if !kept.is_empty() {
+                up.insert_header(COOKIE, kept)?;
+            }
+        }
+        up.insert_header("X-Forwarded-For", ctx.xff.as_str())?;
+        up.insert_header("X-Forwarded-Proto", ctx.proto)?;
+        up.insert_header("X-Forwarded-Host", ctx.host.as_str())?;
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(c) => *c,
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+                if e.esource() == &ErrorSource::Upstream { 504 } else { 408 }
+            }
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                _ => 500,
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            let (heading, text) = match code {
+                502 => ("The application is not responding", "The page could not be loaded. Please try again in a moment."),
+                504 => ("The application is taking too long", "The page could not be loaded in time. Please try again in a moment."),
+                408 => ("Request timed out", "The request took too long to arrive."),
+                400 => ("Bad request", "The request could not be read."),
+                _ => ("Something went wrong", "Please try again in a moment."),
+            };
+            let mut r = portal::status_page(&self.app, accept_html(session), code, heading, text);
+            if code >= 500 {
+                r.header("Retry-After", "5");
+            }
+            portal::security_headers(&mut r, !self.app.config.load().session.secure);
+            let head = session.req_header().method == http::Method::HEAD;
+            if let Err(err) = send(session, r, head).await {
+                tracing::debug!(error = %err, "could not send error page");
+            }
+        }
+        if code >= 500 {
+            tracing::warn!(error = %e, "proxy failure");
+        }
+        FailToProxy { error_code: code, can_reuse_downstream: false }
+    }
+}

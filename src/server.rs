@@ -1,0 +1,138 @@
+//! Boots Pingora: the gateway listener, the admin listener (`/metrics`,
+//! `/health`), a background task (SIGHUP reload, users-file watch) and the
+//! control socket the CLI uses to reach a running gateway's memory store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+use pingora::services::listening::Service;
+
+use crate::app::App;
+use crate::proxy::Gateway;
+
+/// Path of the control socket: in the secrets folder, so only its owner can use it.
+pub fn control_socket(cfg: &crate::config::Config) -> std::path::PathBuf {
+    cfg.secrets_dir.join("control.sock")
+}
+
+struct Admin {
+    app: Arc<App>,
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> http::Response<Vec<u8>> {
+        let path = session.req_header().uri.path().to_string();
+        let (status, ct, body) = match path.as_str() {
+            "/metrics" => (200, "text/plain; version=0.0.4", self.app.metrics.render()),
+            "/health" => match self.app.store.ping().await {
+                Ok(()) => (200, "application/json", r#"{"status":"ok","store":"ok"}"#.to_string()),
+                Err(_) => (503, "application/json", r#"{"status":"degraded","store":"unavailable"}"#.to_string()),
+            },
+            _ => (404, "text/plain", "not found".to_string()),
+        };
+        http::Response::builder()
+            .status(status)
+            .header("Content-Type", ct)
+            .header("Content-Length", body.len())
+            .body(body.into_bytes())
+            .unwrap_or_default()
+    }
+}
+
+struct Housekeeping {
+    app: Arc<App>,
+}
+
+#[async_trait]
+impl BackgroundService for Housekeeping {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP");
+                None
+            }
+        };
+        let sock = control_socket(&self.app.config.load());
+        let _ = std::fs::remove_file(&sock);
+        let listener = match tokio::net::UnixListener::bind(&sock) {
+            Ok(l) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ = std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600));
+                }
+                Some(l)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, path = %sock.display(), "control socket unavailable");
+                None
+            }
+        };
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = tick.tick() => self.app.reload_users_if_changed(),
+                Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    tracing::info!("SIGHUP: reloading");
+                    self.app.reload();
+                }
+                Ok((stream, _)) = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
+                    let app = self.app.clone();
+                    tokio::spawn(async move { crate::control::serve(app, stream).await });
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&sock);
+    }
+}
+
+/// Runs the gateway until SIGTERM/SIGINT. `extra` services (the demo's sample
+/// app) run in the same server.
+pub fn run(app: Arc<App>, extra: Vec<Box<dyn pingora::services::ServiceWithDependents>>) -> anyhow::Result<()> {
+    let cfg = app.config.load_full();
+    let conf = ServerConf {
+        threads: cfg.server.threads,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(3),
+        pid_file: std::env::temp_dir().join(format!("portcullis-{}.pid", std::process::id())).display().to_string(),
+        upgrade_sock: std::env::temp_dir().join(format!("portcullis-{}.sock", std::process::id())).display().to_string(),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Gateway { app: app.clone() });
+    let listen = cfg.server.listen.to_string();
+    match &cfg.server.tls {
+        Some(t) => {
+            let cert = t.cert.display().to_string();
+            let key = t.key.display().to_string();
+            proxy.add_tls(&listen, &cert, &key).map_err(|e| anyhow::anyhow!("server.tls: {e}"))?;
+        }
+        None => proxy.add_tcp(&listen),
+    }
+    server.add_service(proxy);
+
+    if let Some(admin) = cfg.server.admin_listen {
+        let mut svc = Service::new("admin".to_string(), Admin { app: app.clone() });
+        svc.add_tcp(&admin.to_string());
+        server.add_service(svc);
+    }
+    server.add_service(background_service("housekeeping", Housekeeping { app: app.clone() }));
+    for s in extra {
+        server.add_boxed_service(s);
+    }
+    tracing::info!(listen = %listen, sites = cfg.sites.len(), "portcullis serving");
+    server.run(pingora::server::RunArgs::default());
+    Ok(())
+}
