@@ -148,6 +148,11 @@ impl App {
                 Err(e) => tracing::error!(problems = %e, "configuration not reloaded; keeping the running one"),
             }
         }
+        self.force_reload_users();
+    }
+
+    /// Re-reads the users file whatever its timestamp says.
+    pub fn force_reload_users(&self) {
         *self.users_stamp.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.reload_users_if_changed();
     }

@@ -214,11 +214,20 @@ fn new_password(stdin: bool, min_len: usize) -> anyhow::Result<(String, bool)> {
     }
 }
 
+/// Changes the users file, then asks a running gateway (if any) to re-read it at
+/// once instead of at its next poll, so a disabled account is refused immediately.
 fn update_users<T>(
     cfg: &Config,
     f: impl FnOnce(&mut Vec<User>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    crate::users::file::update(&cfg.users_file, f)?
+    let out = crate::users::file::update(&cfg.users_file, f)??;
+    let sock = crate::server::control_socket(cfg);
+    if sock.exists() {
+        if let Ok(rt) = runtime() {
+            let _ = rt.block_on(crate::control::send(&sock, &Command::ReloadUsers));
+        }
+    }
+    Ok(out)
 }
 
 fn find_mut<'a>(users: &'a mut [User], name: &str) -> anyhow::Result<&'a mut User> {

@@ -17,6 +17,8 @@ pub enum Command {
     /// `handle` = one session (handle prefix); none = all of the user's sessions.
     SessionRevoke { user: String, handle: Option<String> },
     Reload,
+    /// Re-read the users file now (the CLI sends this after changing it).
+    ReloadUsers,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,9 +40,16 @@ pub enum Answer {
 }
 
 pub async fn execute(app: &App, cmd: Command) -> Answer {
-    if let Command::Reload = cmd {
-        app.reload();
-        return Answer::Ok;
+    match cmd {
+        Command::Reload => {
+            app.reload();
+            return Answer::Ok;
+        }
+        Command::ReloadUsers => {
+            app.force_reload_users();
+            return Answer::Ok;
+        }
+        _ => {}
     }
     execute_sessions(&app.sessions, cmd).await
 }
@@ -72,7 +81,7 @@ pub async fn execute_sessions(sessions: &crate::session::Sessions, cmd: Command)
                 Err(e) => err(e),
             }
         }
-        Command::Reload => Answer::Error { message: "reload needs the running gateway".into() },
+        Command::Reload | Command::ReloadUsers => Answer::Error { message: "needs the running gateway".into() },
     }
 }
 

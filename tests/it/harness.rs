@@ -1,0 +1,379 @@
+//! Test harness: real processes on loopback. A gateway (`portcullis serve`) in
+//! front of the sample app (`portcullis sample-app`), and a `redis-server` on a
+//! free port. Everything is killed on drop; every wait is bounded.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+pub const HOST: &str = "app.test";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not start on port {port}");
+}
+
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct Redis {
+    pub port: u16,
+    proc: Option<Proc>,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Redis { port: free_port(), proc: None, _dir: dir };
+        r.restart();
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        self.proc = None;
+    }
+
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .current_dir(self._dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/test.sh installs it)");
+        self.proc = Some(Proc(child));
+        wait_port(self.port, "redis-server");
+    }
+}
+
+pub struct Upstream {
+    pub port: u16,
+    _p: Proc,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let port = free_port();
+        let child = Command::new(BIN)
+            .args(["sample-app", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let p = Proc(child);
+        wait_port(port, "sample app");
+        Upstream { port, _p: p }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backend {
+    Memory,
+    Redis,
+}
+
+pub struct Options {
+    pub extra: String,
+    pub rules: String,
+    pub upstream_port: Option<u16>,
+    pub redis_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            extra: String::new(),
+            rules: DEFAULT_RULES.to_string(),
+            upstream_port: None,
+            redis_url: None,
+        }
+    }
+}
+
+pub const DEFAULT_RULES: &str = r#"
+[[rule]]
+path = "/public/"
+policy = "bypass"
+
+[[rule]]
+path = "/readonly/"
+methods = ["GET"]
+policy = "bypass"
+
+[[rule]]
+path = "/lan/"
+networks = ["10.0.0.0/8"]
+policy = "bypass"
+
+[[rule]]
+path = "/admin"
+groups = ["admins"]
+policy = "one_factor"
+
+[[rule]]
+path = "/admin"
+policy = "deny"
+
+[[rule]]
+path = "/secure/"
+policy = "two_factor"
+"#;
+
+pub struct Gateway {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub proc: Option<Proc>,
+    pub _upstream: Option<Upstream>,
+    pub _redis: Option<Redis>,
+}
+
+impl Gateway {
+    /// A gateway with users alice (admins), bob, and carol (disabled).
+    pub fn start(backend: Backend, opts: Options) -> Gateway {
+        let redis = (backend == Backend::Redis && opts.redis_url.is_none()).then(Redis::start);
+        let redis_url = opts.redis_url.clone().or_else(|| redis.as_ref().map(Redis::url));
+        let upstream = if opts.upstream_port.is_none() { Some(Upstream::start()) } else { None };
+        let up_port = opts.upstream_port.unwrap_or_else(|| upstream.as_ref().unwrap().port);
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let store = match &redis_url {
+            Some(u) => format!("[store]\nbackend = \"redis\"\nredis_url = \"{u}\"\nkey_prefix = \"t{port}:\"\n"),
+            None => "[store]\nbackend = \"memory\"\n".to_string(),
+        };
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n{extra_server}\n[session]\nsecure = false\n{session}\n{store}\n\
+             [[site]]\nhost = \"{HOST}\"\nupstream = \"127.0.0.1:{up_port}\"\n\n[[site]]\nhost = \"other.test\"\nupstream = \"127.0.0.1:{up_port}\"\n{rules}\n{extra}",
+            extra_server = section(&opts.extra, "server"),
+            session = section(&opts.extra, "session"),
+            rules = opts.rules,
+            extra = rest(&opts.extra),
+        );
+        let cfg_path = dir.path().join("portcullis.toml");
+        std::fs::write(&cfg_path, config).unwrap();
+        portcullis::secrets::Secrets::create_missing(&dir.path().join("secrets")).unwrap();
+        let hash = portcullis::auth::password::hash_now(PASSWORD).unwrap();
+        let users = dir.path().join("users.toml");
+        portcullis::users::file::update(&users, |u| {
+            u.push(portcullis::users::User {
+                name: "alice".into(),
+                display_name: "Alice Example".into(),
+                email: "alice@example.com".into(),
+                phone: "+14155552671".into(),
+                groups: vec!["admins".into(), "staff".into()],
+                password: hash.clone(),
+                ..Default::default()
+            });
+            u.push(portcullis::users::User {
+                name: "bob".into(),
+                email: "bob@example.com".into(),
+                password: hash.clone(),
+                ..Default::default()
+            });
+            u.push(portcullis::users::User {
+                name: "carol".into(),
+                email: "carol@example.com".into(),
+                password: hash.clone(),
+                disabled: true,
+                ..Default::default()
+            });
+            Ok::<_, ()>(())
+        })
+        .unwrap()
+        .unwrap();
+        let mut g = Gateway { port, dir, config: cfg_path, proc: None, _upstream: upstream, _redis: redis };
+        g.spawn();
+        g
+    }
+
+    pub fn spawn(&mut self) {
+        let child = Command::new(BIN)
+            .args(["serve", "--config", self.config.to_str().unwrap()])
+            .env("PORTCULLIS_LOG", "warn,audit=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(self.dir.path().join("gateway.log")).unwrap()))
+            .spawn()
+            .unwrap();
+        self.proc = Some(Proc(child));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = try_request(self.port, &format!("GET /_auth/health HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n")) {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            if let Some(status) = self.proc.as_mut().unwrap().0.try_wait().unwrap() {
+                panic!("gateway exited with {status}: {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "gateway did not become healthy: {}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.as_ref().unwrap().0.id()
+    }
+
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        cli(&self.config, args, stdin)
+    }
+
+    pub fn raw(&self, raw: &str) -> Resp {
+        try_request(self.port, raw).unwrap()
+    }
+
+    /// A request with Host app.test; `headers` are extra lines like "Accept: text/html".
+    pub fn get(&self, path: &str, headers: &[&str]) -> Resp {
+        self.req("GET", HOST, path, headers, None)
+    }
+
+    pub fn req(&self, method: &str, host: &str, path: &str, headers: &[&str], body: Option<&str>) -> Resp {
+        let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+        for h in headers {
+            raw.push_str(h);
+            raw.push_str("\r\n");
+        }
+        if let Some(b) = body {
+            raw.push_str(&format!("Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{b}", b.len()));
+        } else {
+            raw.push_str("\r\n");
+        }
+        self.raw(&raw)
+    }
+
+    /// Fetches the sign-in form: (pre-session cookie pair, CSRF token).
+    pub fn login_form(&self) -> (String, String) {
+        let r = self.get("/_auth/login", &["Accept: text/html"]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let pre = r.cookie("portcullis_pre").expect("pre-session cookie");
+        (pre, r.csrf())
+    }
+
+    pub fn post_login(&self, identifier: &str, password: &str, rd: &str) -> Resp {
+        let (pre, csrf) = self.login_form();
+        let body = form(&[("csrf", &csrf), ("identifier", identifier), ("password", password), ("rd", rd)]);
+        self.req("POST", HOST, "/_auth/login", &[&format!("Cookie: {pre}"), "Accept: text/html"], Some(&body))
+    }
+
+    /// Signs in and returns the `portcullis=...` cookie pair.
+    pub fn login(&self, identifier: &str) -> String {
+        let r = self.post_login(identifier, PASSWORD, "/");
+        assert_eq!(r.status, 303, "sign-in as {identifier} failed: {} {}", r.status, r.body);
+        r.cookie("portcullis").expect("session cookie")
+    }
+}
+
+fn section(extra: &str, name: &str) -> String {
+    // Lines of `extra` under a `#server` or `#session` marker go into that section.
+    let marker = format!("#{name}\n");
+    extra.split("#end\n").filter_map(|part| part.strip_prefix(&marker)).collect::<Vec<_>>().join("\n")
+}
+
+fn rest(extra: &str) -> String {
+    extra.split("#end\n").filter(|p| !p.starts_with("#server\n") && !p.starts_with("#session\n")).collect::<Vec<_>>().join("\n")
+}
+
+pub fn cli(config: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut full: Vec<&str> = Vec::new();
+    let cfg = config.to_str().unwrap();
+    // Insert --config after the subcommand words (first two for user/session, else first).
+    let split = if matches!(args.first(), Some(&"user" | &"session" | &"lock")) { 2 } else { 1 };
+    full.extend(&args[..split.min(args.len())]);
+    full.extend(["--config", cfg]);
+    full.extend(&args[split.min(args.len())..]);
+    let mut child = Command::new(BIN)
+        .args(&full)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The `name=value` pair of a Set-Cookie that sets (not clears) `name`.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.split(';').next().unwrap_or("").trim().to_string())
+            .find(|pair| pair.starts_with(&format!("{name}=")) && pair.len() > name.len() + 1)
+    }
+
+    pub fn csrf(&self) -> String {
+        let i = self.body.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+        self.body[i..].split('"').next().unwrap().to_string()
+    }
+
+    /// The sample app's JSON echo.
+    pub fn echo(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not an upstream echo: {} {}", self.status, self.body))
+    }
+}
+
+pub fn try_request(port: u16, raw: &str) -> std::io::Result<Resp> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(15)))?;
+    s.write_all(raw.as_bytes())?;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no response: {text:?}")))?;
+    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    Ok(Resp { status, headers, body: body.to_string() })
+}

@@ -1,0 +1,234 @@
+//! Operator scenarios: CLI, users-file changes, SIGHUP reload, SIGTERM drain.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+fn out(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn signal(pid: u32, sig: &str) {
+    assert!(Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap().success());
+}
+
+#[test]
+fn init_writes_a_working_setup_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN).args(["init", dir.path().to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    let cfg = dir.path().join("portcullis.toml");
+    let key = dir.path().join("secrets/cookie.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    assert!(std::fs::metadata(&key).unwrap().len() >= 64);
+    let before = std::fs::read(&key).unwrap();
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap() + "\n# mine\n").unwrap();
+    let o = Command::new(BIN).args(["init", dir.path().to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(std::fs::read(&key).unwrap(), before, "secrets kept");
+    assert!(std::fs::read_to_string(&cfg).unwrap().contains("# mine"), "config kept");
+    let o = cli(&cfg, &["check-config"], None);
+    assert!(o.status.success(), "{}", out(&o));
+}
+
+#[test]
+fn check_config_reports_every_problem_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[session]\nidle_timeout = \"forever\"\ncolour = 1\n[store]\nbackend = \"mongo\"\n[[site]]\nhost = \"a.test\"\n",
+    )
+    .unwrap();
+    let o = cli(&cfg, &["check-config"], None);
+    assert!(!o.status.success());
+    let text = out(&o);
+    assert!(text.contains("session.colour"), "{text}");
+    assert!(text.contains("site[0].upstream") || text.contains("session.colour"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    std::fs::write(&cfg, "[session]\nidle_timeout = \"forever\"\n[store]\nbackend = \"mongo\"\n[[site]]\nhost = \"a.test\"\n").unwrap();
+    let text = out(&cli(&cfg, &["check-config"], None));
+    for key in ["session.idle_timeout", "store.backend", "site[0].upstream"] {
+        assert!(text.contains(key), "{key} missing from: {text}");
+    }
+    // `serve` refuses the same file before binding anything.
+    let o = cli(&cfg, &["serve"], None);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn user_cli_manages_accounts_and_ends_sessions() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    // add: duplicate identifiers refused, in any spelling
+    let o = g.cli(&["user", "add", "dave", "--email", "Dave@Example.com", "--phone", "+44 20 7946 0958", "--groups", "ops,dev", "--password-stdin"], Some("dave's long password\n"));
+    assert!(o.status.success(), "{}", out(&o));
+    let o = g.cli(&["user", "add", "dave2", "--email", "dave@EXAMPLE.com"], None);
+    assert!(!o.status.success());
+    assert!(out(&o).contains("already belongs"), "{}", out(&o));
+    let o = g.cli(&["user", "add", "eve", "--email", "eve@example.com", "--phone", "+44 (0)20-7946-0958"], None);
+    assert!(!o.status.success(), "same phone, other spelling");
+    let o = g.cli(&["user", "add", "bad name", "--email", "x@example.com"], None);
+    assert!(!o.status.success());
+    // short password refused
+    let o = g.cli(&["user", "add", "frank", "--email", "f@example.com", "--password-stdin"], Some("short\n"));
+    assert!(!o.status.success());
+    let list = out(&g.cli(&["user", "list"], None));
+    assert!(list.contains("dave\tdave@example.com\t+442079460958\tops,dev"), "{list}");
+    assert!(!list.contains("$argon2"), "no hashes in listings");
+    // the running gateway picks up the new user by itself
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let body = form(&[("identifier", "+44 20 7946 0958"), ("password", "dave's long password")]);
+    let mut ok = false;
+    while Instant::now() < deadline && !ok {
+        let (pre, csrf) = g.login_form();
+        let r = g.req("POST", HOST, "/_auth/login", &[&format!("Cookie: {pre}")], Some(&format!("{body}&csrf={csrf}")));
+        ok = r.status == 303;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(ok, "new user can sign in without a restart");
+    // sessions: list and revoke
+    let c1 = format!("Cookie: {}", g.login("bob"));
+    let c2 = format!("Cookie: {}", g.login("bob@example.com"));
+    let listed = out(&g.cli(&["session", "list", "bob"], None));
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let handle = listed.lines().next().unwrap().split('\t').next().unwrap().to_string();
+    let o = g.cli(&["session", "revoke", "bob", "--handle", &handle], None);
+    assert!(out(&o).contains("ended 1"), "{}", out(&o));
+    let statuses = [g.get("/x", &[&c1]).status, g.get("/x", &[&c2]).status];
+    assert!(statuses.contains(&401) && statuses.contains(&200), "{statuses:?}");
+    // disable ends every session at once, and sign-in is refused
+    let o = g.cli(&["user", "disable", "bob"], None);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(g.get("/x", &[&c1]).status, 401);
+    assert_eq!(g.get("/x", &[&c2]).status, 401);
+    assert_eq!(g.post_login("bob", PASSWORD, "/").status, 401);
+    assert!(g.cli(&["user", "enable", "bob"], None).status.success());
+    // set-password ends sessions and the old password stops working
+    let alice = format!("Cookie: {}", g.login("alice"));
+    let o = g.cli(&["user", "set-password", "alice", "--password-stdin"], Some("a brand new password\n"));
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(g.get("/x", &[&alice]).status, 401);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(g.post_login("alice", PASSWORD, "/").status, 401);
+    assert_eq!(g.post_login("alice", "a brand new password", "/").status, 303);
+    // delete
+    let r = g.post_login("alice@example.com", "a brand new password", "/");
+    let alice = format!("Cookie: {}", r.cookie("portcullis").unwrap());
+    assert_eq!(g.get("/x", &[&alice]).status, 200);
+    assert!(g.cli(&["user", "delete", "alice"], None).status.success());
+    assert_eq!(g.get("/x", &[&alice]).status, 401);
+    assert!(!g.cli(&["user", "show", "alice"], None).status.success());
+    assert!(!g.cli(&["user", "delete", "nobody"], None).status.success());
+}
+
+#[test]
+fn session_cli_works_directly_against_redis() {
+    let g = Gateway::start(Backend::Redis, Options::default());
+    let c = format!("Cookie: {}", g.login("bob"));
+    // Stop the gateway: with Redis the CLI needs no running gateway.
+    let mut g = g;
+    g.proc = None;
+    let listed = out(&g.cli(&["session", "list", "bob"], None));
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(out(&g.cli(&["session", "revoke", "bob"], None)).contains("ended 1"));
+    g.spawn();
+    assert_eq!(g.get("/x", &[&c]).status, 401);
+}
+
+#[test]
+fn hash_password_prints_argon2id() {
+    let mut child = Command::new(BIN)
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"some password\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let phc = String::from_utf8(o.stdout).unwrap();
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+    assert!(portcullis::auth::password::verify_now("some password", phc.trim()));
+}
+
+#[test]
+fn sighup_reloads_rules_without_dropping_and_sigterm_drains() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    assert_eq!(g.get("/newly-public/x", &[]).status, 401);
+    let text = std::fs::read_to_string(&g.config).unwrap();
+    let text = text.replacen("[[rule]]", "[[rule]]\npath = \"/newly-public/\"\npolicy = \"bypass\"\n\n[[rule]]", 1);
+    std::fs::write(&g.config, text).unwrap();
+    // Keep a connection open across the reload.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", g.port)).unwrap();
+    signal(g.pid(), "HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    use std::io::{Read, Write};
+    s.write_all(format!("GET /newly-public/x HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    assert!(buf.starts_with("HTTP/1.1 200"), "{buf}");
+    assert_eq!(g.get("/newly-public/x", &[]).status, 200);
+    // A broken config on SIGHUP keeps the running one.
+    std::fs::write(&g.config, "this is not toml [").unwrap();
+    signal(g.pid(), "HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(g.get("/newly-public/x", &[]).status, 200);
+    // SIGTERM: exits by itself within a few seconds.
+    let mut g = g;
+    signal(g.pid(), "TERM");
+    let start = Instant::now();
+    let mut proc = g.proc.take().unwrap();
+    loop {
+        if let Some(status) = proc.0.try_wait().unwrap() {
+            assert!(status.success() || status.code().is_some(), "{status}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(8), "did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn demo_serves_the_sample_app_after_sign_in() {
+    let (port, app_port) = (free_port(), free_port());
+    let child = Command::new(BIN)
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--app-listen", &format!("127.0.0.1:{app_port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut p = Proc(child);
+    let mut stdout = std::io::BufReader::new(p.0.stdout.take().unwrap());
+    let mut password = String::new();
+    use std::io::BufRead;
+    for _ in 0..10 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        if let Some(pw) = line.trim().strip_prefix("password:") {
+            password = pw.trim().to_string();
+            break;
+        }
+    }
+    assert!(!password.is_empty());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while try_request(port, "GET /_auth/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = try_request(port, "GET /_auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\nConnection: close\r\n\r\n").unwrap();
+    let pre = r.cookie("portcullis_pre").unwrap();
+    let body = form(&[("csrf", &r.csrf()), ("identifier", "demo"), ("password", &password), ("rd", "/")]);
+    let raw = format!("POST /_auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {pre}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let r = try_request(port, &raw).unwrap();
+    assert_eq!(r.status, 303);
+    let cookie = r.cookie("portcullis").unwrap();
+    let r = try_request(port, &format!("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")).unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Hello, Demo User!"), "{}", r.body);
+    drop(p);
+}
