@@ -2,6 +2,9 @@
 //! network: cookie decrypt → session lookup (memory store) → policy → header
 //! rewrite. `scripts/bench.sh` measures the whole hop against nginx.
 
+// Benchmark set-up fails loudly rather than measuring something else.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +18,10 @@ use portcullis::session::{Lookup, SessionId, Sessions};
 use portcullis::store::memory::MemoryStore;
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let cfg = SessionConfig {
         cookie_name: "portcullis".into(),
         domain: None,
@@ -26,12 +32,20 @@ fn bench(c: &mut Criterion) {
     };
     let cookies = CookieCrypto::new(&[42u8; 64], &cfg);
     let store = Arc::new(MemoryStore::new());
-    let sessions = Sessions::new(store, Arc::new(SystemClock), cfg.idle_timeout, cfg.absolute_timeout);
+    let sessions = Sessions::new(
+        store,
+        Arc::new(SystemClock),
+        cfg.idle_timeout,
+        cfg.absolute_timeout,
+    );
     // Other sessions in the store, so lookups hit a realistically filled map.
     for i in 0..10_000 {
-        rt.block_on(sessions.create(&format!("u{i}"), 1, "127.0.0.1", 0)).unwrap();
+        rt.block_on(sessions.create(&format!("u{i}"), 1, "127.0.0.1", 0))
+            .unwrap();
     }
-    let (id, _) = rt.block_on(sessions.create("alice", 1, "127.0.0.1", 0)).unwrap();
+    let (id, _) = rt
+        .block_on(sessions.create("alice", 1, "127.0.0.1", 0))
+        .unwrap();
     let set = cookies.session_cookie(id.as_str(), "app.example.com");
     let header = format!("other=1; {}", set.split(';').next().unwrap());
     let rules: Vec<Rule> = (0..10)
@@ -41,27 +55,51 @@ fn bench(c: &mut Criterion) {
             methods: vec![],
             groups: vec![],
             networks: vec![],
-            policy: if i % 2 == 0 { Policy::Bypass } else { Policy::Deny },
+            policy: if i % 2 == 0 {
+                Policy::Bypass
+            } else {
+                Policy::Deny
+            },
         })
         .collect();
     let groups = vec!["staff".to_string()];
     let method = http::Method::GET;
 
-    c.bench_function("cookie_decrypt", |b| b.iter(|| cookies.read(&header, "portcullis").unwrap()));
+    c.bench_function("cookie_decrypt", |b| {
+        b.iter(|| cookies.read(&header, "portcullis").unwrap())
+    });
     c.bench_function("hot_path_full", |b| {
         b.iter(|| {
             let raw = cookies.read(&header, "portcullis").unwrap();
             let id = SessionId::parse(&raw).unwrap();
-            let Lookup::Valid(record) = rt.block_on(sessions.load(&id)).unwrap() else { panic!("session") };
+            let Lookup::Valid(record) = rt.block_on(sessions.load(&id)).unwrap() else {
+                panic!("session")
+            };
             let path = portcullis::pathnorm::normalize("/app/./page").unwrap();
-            let subject = Subject { factors: if record.factors > 1 { Factors::Two } else { Factors::One }, groups: &groups };
-            let req = policy::Request { host: "app.example.com", path: &path, method: &method, client: [127, 0, 0, 1].into() };
-            let decision = policy::decide(policy::policy_for(&rules, Policy::OneFactor, &req, &subject), &subject);
+            let subject = Subject {
+                factors: if record.factors > 1 {
+                    Factors::Two
+                } else {
+                    Factors::One
+                },
+                groups: &groups,
+            };
+            let req = policy::Request {
+                host: "app.example.com",
+                path: &path,
+                method: &method,
+                client: [127, 0, 0, 1].into(),
+            };
+            let decision = policy::decide(
+                policy::policy_for(&rules, Policy::OneFactor, &req, &subject),
+                &subject,
+            );
             let mut h = RequestHeader::build("GET", b"/app/page", Some(16)).unwrap();
             h.insert_header("Remote-User", "spoof").unwrap();
             h.insert_header("Accept", "*/*").unwrap();
             portcullis::proxy::headers::strip_spoofable(&mut h);
-            h.insert_header("Remote-User", record.user.as_str()).unwrap();
+            h.insert_header("Remote-User", record.user.as_str())
+                .unwrap();
             h.insert_header("Remote-Groups", "staff").unwrap();
             h.insert_header("X-Forwarded-For", "127.0.0.1").unwrap();
             (decision, h)

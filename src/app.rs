@@ -43,7 +43,11 @@ pub enum SessionState {
     None,
     /// A genuine cookie whose session is over (expired, signed out, revoked).
     Ended,
-    Valid { id: SessionId, record: SessionRecord, user: Arc<User> },
+    Valid {
+        id: SessionId,
+        record: SessionRecord,
+        user: Arc<User>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +123,9 @@ impl App {
                 self.users.store(Arc::new(d));
                 *last = now;
             }
-            Err(e) => tracing::error!(error = %e, "users file not reloaded; keeping the previous accounts"),
+            Err(e) => {
+                tracing::error!(error = %e, "users file not reloaded; keeping the previous accounts")
+            }
         }
     }
 
@@ -135,7 +141,9 @@ impl App {
                         || new.secrets_dir != old.secrets_dir
                         || new.session.cookie_name != old.session.cookie_name
                     {
-                        tracing::warn!("listen, store, secrets and cookie settings change only on restart");
+                        tracing::warn!(
+                            "listen, store, secrets and cookie settings change only on restart"
+                        );
                     }
                     match Ui::load(&new.ui, &old.server.portal_prefix) {
                         Ok(ui) => self.ui.store(Arc::new(ui)),
@@ -145,7 +153,9 @@ impl App {
                     self.config.store(Arc::new(new));
                     tracing::info!("configuration reloaded");
                 }
-                Err(e) => tracing::error!(problems = %e, "configuration not reloaded; keeping the running one"),
+                Err(e) => {
+                    tracing::error!(problems = %e, "configuration not reloaded; keeping the running one")
+                }
             }
         }
         self.force_reload_users();
@@ -175,7 +185,11 @@ impl App {
         let users = self.users.load();
         match users.get(&record.user) {
             Some(u) if !u.disabled && u.credentials_version == record.cred_version => {
-                Ok(SessionState::Valid { id, user: Arc::new(u.clone()), record })
+                Ok(SessionState::Valid {
+                    id,
+                    user: Arc::new(u.clone()),
+                    record,
+                })
             }
             _ => {
                 // Deleted, disabled, or credentials changed since sign-in.

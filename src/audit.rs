@@ -5,7 +5,8 @@
 use serde_json::{json, Value};
 
 pub fn event(kind: &str, fields: Value) {
-    let mut line = json!({ "event": kind, "ts": crate::clock::Clock::now(&crate::clock::SystemClock) });
+    let mut line =
+        json!({ "event": kind, "ts": crate::clock::Clock::now(&crate::clock::SystemClock) });
     if let (Some(obj), Value::Object(extra)) = (line.as_object_mut(), fields) {
         obj.extend(extra);
     }

@@ -15,7 +15,11 @@ use crate::control::{Answer, Command};
 use crate::users::{normalize_email, normalize_name, normalize_phone, Identifier, User};
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "Reverse-proxy authentication gateway")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Reverse-proxy authentication gateway"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Cmd,
@@ -139,7 +143,13 @@ pub enum SessionCmd {
 }
 
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
-    Config::load(path).map_err(|e| anyhow!("{} has problems:\n  {}", path.display(), e.problems.join("\n  ")))
+    Config::load(path).map_err(|e| {
+        anyhow!(
+            "{} has problems:\n  {}",
+            path.display(),
+            e.problems.join("\n  ")
+        )
+    })
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -156,7 +166,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             crate::secrets::Secrets::load(&cfg.secrets_dir)?;
             crate::users::file::load(&cfg.users_file)?;
             crate::portal::ui::Ui::load(&cfg.ui, &cfg.server.portal_prefix)?;
-            println!("{}: ok ({} sites, {} rules)", config.display(), cfg.sites.len(), cfg.rules.len());
+            println!(
+                "{}: ok ({} sites, {} rules)",
+                config.display(),
+                cfg.sites.len(),
+                cfg.rules.len()
+            );
             Ok(())
         }
         Cmd::User { cmd } => user(cmd),
@@ -195,7 +210,10 @@ fn check_password(pw: &str, min_len: usize) -> anyhow::Result<()> {
         bail!("the password must have at least {min_len} characters");
     }
     if pw.len() > crate::auth::password::MAX_PASSWORD_BYTES {
-        bail!("the password must be at most {} bytes", crate::auth::password::MAX_PASSWORD_BYTES);
+        bail!(
+            "the password must be at most {} bytes",
+            crate::auth::password::MAX_PASSWORD_BYTES
+        );
     }
     Ok(())
 }
@@ -203,7 +221,9 @@ fn check_password(pw: &str, min_len: usize) -> anyhow::Result<()> {
 pub fn generate_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rngs::OsRng;
-    (0..16).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect()
+    (0..16)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect()
 }
 
 fn new_password(stdin: bool, min_len: usize) -> anyhow::Result<(String, bool)> {
@@ -232,28 +252,54 @@ fn update_users<T>(
 
 fn find_mut<'a>(users: &'a mut [User], name: &str) -> anyhow::Result<&'a mut User> {
     let n = name.to_ascii_lowercase();
-    users.iter_mut().find(|u| u.name == n).ok_or_else(|| anyhow!("no user named {name:?}"))
+    users
+        .iter_mut()
+        .find(|u| u.name == n)
+        .ok_or_else(|| anyhow!("no user named {name:?}"))
 }
 
 fn user(cmd: UserCmd) -> anyhow::Result<()> {
     match cmd {
-        UserCmd::Add { config, name, email, phone, groups, display_name, password_stdin } => {
+        UserCmd::Add {
+            config,
+            name,
+            email,
+            phone,
+            groups,
+            display_name,
+            password_stdin,
+        } => {
             let cfg = load_config(&config)?;
             let name = normalize_name(&name)?;
             let email = normalize_email(&email)?;
-            let phone = phone.as_deref().map(normalize_phone).transpose()?.unwrap_or_default();
-            let groups: Vec<String> =
-                groups.unwrap_or_default().split(',').map(|g| g.trim().to_string()).filter(|g| !g.is_empty()).collect();
+            let phone = phone
+                .as_deref()
+                .map(normalize_phone)
+                .transpose()?
+                .unwrap_or_default();
+            let groups: Vec<String> = groups
+                .unwrap_or_default()
+                .split(',')
+                .map(|g| g.trim().to_string())
+                .filter(|g| !g.is_empty())
+                .collect();
             let (pw, generated) = new_password(password_stdin, cfg.password.min_length)?;
             let hash = crate::auth::password::hash_now(&pw)?;
             update_users(&cfg, |users| {
                 let d = crate::users::Directory::new(users.clone()).map_err(|e| anyhow!(e))?;
-                for id in [Some(Identifier::Name(name.clone())), Some(Identifier::Email(email.clone())), (!phone.is_empty()).then(|| Identifier::Phone(phone.clone()))]
-                    .into_iter()
-                    .flatten()
+                for id in [
+                    Some(Identifier::Name(name.clone())),
+                    Some(Identifier::Email(email.clone())),
+                    (!phone.is_empty()).then(|| Identifier::Phone(phone.clone())),
+                ]
+                .into_iter()
+                .flatten()
                 {
                     if let Some(owner) = d.owner_of(&id) {
-                        bail!("{} already belongs to user {owner:?}", id.key().split_once(':').map(|x| x.1).unwrap_or(""));
+                        bail!(
+                            "{} already belongs to user {owner:?}",
+                            id.key().split_once(':').map(|x| x.1).unwrap_or("")
+                        );
                     }
                 }
                 users.push(User {
@@ -291,7 +337,9 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
         UserCmd::Show { config, name } => {
             let cfg = load_config(&config)?;
             let d = crate::users::file::load(&cfg.users_file)?;
-            let u = d.get(&name).ok_or_else(|| anyhow!("no user named {name:?}"))?;
+            let u = d
+                .get(&name)
+                .ok_or_else(|| anyhow!("no user named {name:?}"))?;
             println!("name: {}\ndisplay name: {}\nemail: {}\nphone: {}\ngroups: {}\nstatus: {}\npassword set: {}",
                 u.name, u.display_name, u.email, u.phone, u.groups.join(","),
                 if u.disabled { "disabled" } else { "enabled" }, !u.password.is_empty());
@@ -331,7 +379,11 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
             end_sessions(&cfg, &name);
             Ok(())
         }
-        UserCmd::SetPassword { config, name, password_stdin } => {
+        UserCmd::SetPassword {
+            config,
+            name,
+            password_stdin,
+        } => {
             let cfg = load_config(&config)?;
             let (pw, generated) = new_password(password_stdin, cfg.password.min_length)?;
             let hash = crate::auth::password::hash_now(&pw)?;
@@ -365,17 +417,26 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
 /// Ends a user's sessions now; the gateway also refuses them as soon as it
 /// re-reads the users file, so a failure here is reported but not fatal.
 fn end_sessions(cfg: &Config, name: &str) {
-    let cmd = Command::SessionRevoke { user: name.to_string(), handle: None };
+    let cmd = Command::SessionRevoke {
+        user: name.to_string(),
+        handle: None,
+    };
     match session_command(cfg, cmd) {
         Ok(Answer::Revoked { count }) => println!("ended {count} session(s)"),
-        Ok(Answer::Error { message }) => eprintln!("note: sessions not ended now ({message}); the gateway refuses them within a second"),
+        Ok(Answer::Error { message }) => eprintln!(
+            "note: sessions not ended now ({message}); the gateway refuses them within a second"
+        ),
         Ok(_) => {}
-        Err(e) => eprintln!("note: {e}\nthe gateway refuses the sessions as soon as it re-reads the users file"),
+        Err(e) => eprintln!(
+            "note: {e}\nthe gateway refuses the sessions as soon as it re-reads the users file"
+        ),
     }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Runs a session command on the running gateway (control socket) or, with
@@ -410,7 +471,14 @@ fn session(cmd: SessionCmd) -> anyhow::Result<()> {
             match session_command(&cfg, Command::SessionList { user: name })? {
                 Answer::Sessions { sessions } => {
                     for s in sessions {
-                        println!("{}\tfactors={}\tcreated={}\tlast_seen={}\tclient={}", &s.handle[..16.min(s.handle.len())], s.factors, s.created, s.last_seen, s.client);
+                        println!(
+                            "{}\tfactors={}\tcreated={}\tlast_seen={}\tclient={}",
+                            &s.handle[..16.min(s.handle.len())],
+                            s.factors,
+                            s.created,
+                            s.last_seen,
+                            s.client
+                        );
                     }
                     Ok(())
                 }
@@ -418,7 +486,11 @@ fn session(cmd: SessionCmd) -> anyhow::Result<()> {
                 _ => bail!("unexpected answer"),
             }
         }
-        SessionCmd::Revoke { config, name, handle } => {
+        SessionCmd::Revoke {
+            config,
+            name,
+            handle,
+        } => {
             let cfg = load_config(&config)?;
             match session_command(&cfg, Command::SessionRevoke { user: name, handle })? {
                 Answer::Revoked { count } => {
@@ -454,7 +526,11 @@ fn init(dir: &Path) -> anyhow::Result<()> {
     for p in crate::secrets::Secrets::create_missing(&dir.join("secrets"))? {
         println!("created secret {}", p.display());
     }
-    println!("next: edit {} ([[site]]), add a user, then `portcullis serve --config {}`", cfg_path.display(), cfg_path.display());
+    println!(
+        "next: edit {} ([[site]]), add a user, then `portcullis serve --config {}`",
+        cfg_path.display(),
+        cfg_path.display()
+    );
     Ok(())
 }
 
@@ -494,5 +570,8 @@ fn demo(listen: &str, app_listen: &str) -> anyhow::Result<()> {
     println!("  config:   {}", cfg_path.display());
     println!("  stop with Ctrl-C");
     let _ = std::io::stdout().flush();
-    crate::server::run(Arc::new(app), vec![Box::new(crate::sample_app::service(app_listen))])
+    crate::server::run(
+        Arc::new(app),
+        vec![Box::new(crate::sample_app::service(app_listen))],
+    )
 }

@@ -13,9 +13,14 @@ use crate::app::App;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Command {
-    SessionList { user: String },
+    SessionList {
+        user: String,
+    },
     /// `handle` = one session (handle prefix); none = all of the user's sessions.
-    SessionRevoke { user: String, handle: Option<String> },
+    SessionRevoke {
+        user: String,
+        handle: Option<String>,
+    },
     Reload,
     /// Re-read the users file now (the CLI sends this after changing it).
     ReloadUsers,
@@ -56,13 +61,21 @@ pub async fn execute(app: &App, cmd: Command) -> Answer {
 
 /// The session commands, against any store (the CLI uses this directly with Redis).
 pub async fn execute_sessions(sessions: &crate::session::Sessions, cmd: Command) -> Answer {
-    let err = |e: crate::store::StoreError| Answer::Error { message: e.to_string() };
+    let err = |e: crate::store::StoreError| Answer::Error {
+        message: e.to_string(),
+    };
     match cmd {
         Command::SessionList { user } => match sessions.list(&user.to_ascii_lowercase()).await {
             Ok(list) => Answer::Sessions {
                 sessions: list
                     .into_iter()
-                    .map(|(h, r)| SessionInfo { handle: h, factors: r.factors, created: r.created, last_seen: r.last_seen, client: r.client })
+                    .map(|(h, r)| SessionInfo {
+                        handle: h,
+                        factors: r.factors,
+                        created: r.created,
+                        last_seen: r.last_seen,
+                        client: r.client,
+                    })
                     .collect(),
             },
             Err(e) => err(e),
@@ -75,13 +88,18 @@ pub async fn execute_sessions(sessions: &crate::session::Sessions, cmd: Command)
             };
             match r {
                 Ok(count) => {
-                    crate::audit::event("sessions_revoked", serde_json::json!({ "user": user, "count": count }));
+                    crate::audit::event(
+                        "sessions_revoked",
+                        serde_json::json!({ "user": user, "count": count }),
+                    );
                     Answer::Revoked { count }
                 }
                 Err(e) => err(e),
             }
         }
-        Command::Reload | Command::ReloadUsers => Answer::Error { message: "needs the running gateway".into() },
+        Command::Reload | Command::ReloadUsers => Answer::Error {
+            message: "needs the running gateway".into(),
+        },
     }
 }
 
@@ -95,7 +113,9 @@ pub async fn serve(app: Arc<App>, stream: UnixStream) {
     }
     let answer = match serde_json::from_str::<Command>(&line) {
         Ok(cmd) => execute(&app, cmd).await,
-        Err(e) => Answer::Error { message: format!("bad command: {e}") },
+        Err(e) => Answer::Error {
+            message: format!("bad command: {e}"),
+        },
     };
     let mut out = serde_json::to_string(&answer).unwrap_or_else(|_| "{}".into());
     out.push('\n');

@@ -24,7 +24,9 @@ pub struct CookieCrypto {
 
 impl std::fmt::Debug for CookieCrypto {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CookieCrypto").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("CookieCrypto")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,16 +86,20 @@ impl CookieCrypto {
             c.set_domain(d.clone());
         }
         jar.private_mut(&self.key).add(c);
-        jar.get(name).cloned().unwrap_or_else(|| Cookie::new(name.to_string(), String::new()))
+        jar.get(name)
+            .cloned()
+            .unwrap_or_else(|| Cookie::new(name.to_string(), String::new()))
     }
 
     /// `Set-Cookie` for the session; `Domain` only when the host is under `session.domain`.
     pub fn session_cookie(&self, id: &str, host: &str) -> String {
-        self.build(&self.name, id.to_string(), self.host_in_domain(host)).to_string()
+        self.build(&self.name, id.to_string(), self.host_in_domain(host))
+            .to_string()
     }
 
     pub fn pre_cookie(&self, pre_id: &str) -> String {
-        self.build(&self.pre_name, pre_id.to_string(), false).to_string()
+        self.build(&self.pre_name, pre_id.to_string(), false)
+            .to_string()
     }
 
     /// `Set-Cookie` that deletes cookie `name` (host-only and domain forms alike).
@@ -112,7 +118,8 @@ impl CookieCrypto {
     }
 
     pub fn csrf_token(&self, binding: &str) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hmac(&self.csrf_key, binding.as_bytes()))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(hmac(&self.csrf_key, binding.as_bytes()))
     }
 
     pub fn csrf_ok(&self, binding: &str, token: &str) -> bool {

@@ -4,23 +4,23 @@
 //! (the gateway's own pages) → [`policy`], [`session`], [`auth`], [`users`],
 //! [`store`] (no Pingora, unit-tested without a server).
 
+pub mod app;
+pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod cookies;
+pub mod metrics;
 pub mod pathnorm;
 pub mod policy;
+pub mod portal;
+pub mod proxy;
 pub mod redirect;
+pub mod sample_app;
 pub mod secrets;
+pub mod server;
 pub mod session;
 pub mod store;
 pub mod users;
-pub mod app;
-pub mod audit;
-pub mod metrics;
-pub mod portal;
-pub mod proxy;
-pub mod control;
-pub mod sample_app;
-pub mod server;
-pub mod cli;

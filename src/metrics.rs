@@ -22,16 +22,32 @@ impl Default for Metrics {
 #[allow(clippy::expect_used)]
 fn counter(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric definition");
-    registry.register(Box::new(c.clone())).expect("metric registered once");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let requests = counter(&registry, "portcullis_requests_total", "Requests by access decision", "outcome");
-        let signins = counter(&registry, "portcullis_signins_total", "Sign-in attempts by result", "result");
-        Metrics { registry, requests, signins }
+        let requests = counter(
+            &registry,
+            "portcullis_requests_total",
+            "Requests by access decision",
+            "outcome",
+        );
+        let signins = counter(
+            &registry,
+            "portcullis_signins_total",
+            "Sign-in attempts by result",
+            "result",
+        );
+        Metrics {
+            registry,
+            requests,
+            signins,
+        }
     }
 
     pub fn render(&self) -> String {
@@ -47,6 +63,8 @@ mod tests {
     fn renders_counters() {
         let m = super::Metrics::new();
         m.signins.with_label_values(&["success"]).inc();
-        assert!(m.render().contains("portcullis_signins_total{result=\"success\"} 1"));
+        assert!(m
+            .render()
+            .contains("portcullis_signins_total{result=\"success\"} 1"));
     }
 }

@@ -102,7 +102,8 @@ pub fn normalize(raw: &str) -> Result<String, PathError> {
         }
     }
     // Pass 2: segments.
-    let trailing_slash = decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
+    let trailing_slash =
+        decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
     let mut out: Vec<&str> = Vec::new();
     for seg in decoded.split('/') {
         match seg {
@@ -110,7 +111,9 @@ pub fn normalize(raw: &str) -> Result<String, PathError> {
             ".." => {
                 out.pop();
             }
-            s if s.starts_with(".;") || s.starts_with("..;") => return Err(PathError::DotParameter),
+            s if s.starts_with(".;") || s.starts_with("..;") => {
+                return Err(PathError::DotParameter)
+            }
             s => out.push(s),
         }
     }

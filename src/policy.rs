@@ -117,7 +117,8 @@ impl Rule {
             return false;
         }
         if !self.groups.is_empty()
-            && (subject.factors == Factors::None || !subject.groups.iter().any(|g| self.groups.contains(g)))
+            && (subject.factors == Factors::None
+                || !subject.groups.iter().any(|g| self.groups.contains(g)))
         {
             return false;
         }
@@ -126,7 +127,12 @@ impl Rule {
 }
 
 /// The policy that governs this request.
-pub fn policy_for(rules: &[Rule], default: Policy, req: &Request<'_>, subject: &Subject<'_>) -> Policy {
+pub fn policy_for(
+    rules: &[Rule],
+    default: Policy,
+    req: &Request<'_>,
+    subject: &Subject<'_>,
+) -> Policy {
     rules
         .iter()
         .find(|r| r.matches(req, subject))
@@ -150,31 +156,66 @@ mod tests {
     use super::*;
 
     fn rule(path: &str, policy: Policy) -> Rule {
-        Rule { host: None, path: path.into(), methods: vec![], groups: vec![], networks: vec![], policy }
+        Rule {
+            host: None,
+            path: path.into(),
+            methods: vec![],
+            groups: vec![],
+            networks: vec![],
+            policy,
+        }
     }
 
-    fn run(rules: &[Rule], path: &str, method: &str, client: &str, factors: Factors, groups: &[String]) -> Decision {
+    fn run(
+        rules: &[Rule],
+        path: &str,
+        method: &str,
+        client: &str,
+        factors: Factors,
+        groups: &[String],
+    ) -> Decision {
         let method = http::Method::from_bytes(method.as_bytes()).unwrap();
-        let req = Request { host: "app.example.com", path, method: &method, client: client.parse().unwrap() };
+        let req = Request {
+            host: "app.example.com",
+            path,
+            method: &method,
+            client: client.parse().unwrap(),
+        };
         let subject = Subject { factors, groups };
-        decide(policy_for(rules, Policy::OneFactor, &req, &subject), &subject)
+        decide(
+            policy_for(rules, Policy::OneFactor, &req, &subject),
+            &subject,
+        )
     }
 
     #[test]
     fn table() {
         let admins = vec!["admins".to_string()];
         let rules = vec![
-            Rule { host: Some("other.example.com".into()), ..rule("/", Policy::Deny) },
+            Rule {
+                host: Some("other.example.com".into()),
+                ..rule("/", Policy::Deny)
+            },
             rule("/public/", Policy::Bypass),
-            Rule { methods: vec![http::Method::GET], ..rule("/readonly/", Policy::Bypass) },
-            Rule { networks: vec!["10.0.0.0/8".parse().unwrap()], ..rule("/intranet/", Policy::Bypass) },
-            Rule { groups: admins.clone(), ..rule("/admin/", Policy::TwoFactor) },
+            Rule {
+                methods: vec![http::Method::GET],
+                ..rule("/readonly/", Policy::Bypass)
+            },
+            Rule {
+                networks: vec!["10.0.0.0/8".parse().unwrap()],
+                ..rule("/intranet/", Policy::Bypass)
+            },
+            Rule {
+                groups: admins.clone(),
+                ..rule("/admin/", Policy::TwoFactor)
+            },
             rule("/admin/", Policy::Deny),
             rule("/secure/", Policy::TwoFactor),
         ];
         use Decision::*;
         use Factors::{None as No, One, Two};
-        let cases: &[(&str, &str, &str, Factors, &[String], Decision)] = &[
+        type Case<'a> = (&'a str, &'a str, &'a str, Factors, &'a [String], Decision);
+        let cases: &[Case<'_>] = &[
             ("/public/x", "GET", "1.2.3.4", No, &[], Allow),
             ("/PUBLIC/x", "GET", "1.2.3.4", No, &[], Login),
             ("/public;x/y", "GET", "1.2.3.4", No, &[], Login),
@@ -195,15 +236,31 @@ mod tests {
             ("/other", "GET", "1.2.3.4", One, &[], Allow),
         ];
         for (path, method, client, factors, groups, want) in cases {
-            assert_eq!(run(&rules, path, method, client, *factors, groups), *want, "{method} {path} from {client} {factors:?} {groups:?}");
+            assert_eq!(
+                run(&rules, path, method, client, *factors, groups),
+                *want,
+                "{method} {path} from {client} {factors:?} {groups:?}"
+            );
         }
     }
 
     #[test]
     fn host_rule_applies_to_its_host_only() {
-        let rules = vec![Rule { host: Some("app.example.com".into()), ..rule("/", Policy::Deny) }];
-        assert_eq!(run(&rules, "/x", "GET", "1.2.3.4", Factors::Two, &[]), Decision::Deny);
-        let rules = vec![Rule { host: Some("b.example.com".into()), ..rule("/", Policy::Deny) }];
-        assert_eq!(run(&rules, "/x", "GET", "1.2.3.4", Factors::Two, &[]), Decision::Allow);
+        let rules = vec![Rule {
+            host: Some("app.example.com".into()),
+            ..rule("/", Policy::Deny)
+        }];
+        assert_eq!(
+            run(&rules, "/x", "GET", "1.2.3.4", Factors::Two, &[]),
+            Decision::Deny
+        );
+        let rules = vec![Rule {
+            host: Some("b.example.com".into()),
+            ..rule("/", Policy::Deny)
+        }];
+        assert_eq!(
+            run(&rules, "/x", "GET", "1.2.3.4", Factors::Two, &[]),
+            Decision::Allow
+        );
     }
 }

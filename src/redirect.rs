@@ -18,10 +18,9 @@ pub struct RedirectPolicy {
 impl RedirectPolicy {
     fn host_ok(&self, host: &str) -> bool {
         self.site_hosts.iter().any(|h| h == host)
-            || self
-                .domain
-                .as_deref()
-                .is_some_and(|d| host == d || host.strip_suffix(d).is_some_and(|rest| rest.ends_with('.')))
+            || self.domain.as_deref().is_some_and(|d| {
+                host == d || host.strip_suffix(d).is_some_and(|rest| rest.ends_with('.'))
+            })
     }
 
     /// Returns the target to send the browser to, or `None` when it must not be used.
@@ -31,7 +30,10 @@ impl RedirectPolicy {
         }
         // Characters no honest target has, in any of its decodings.
         let mut probe = rd.to_string();
-        if rd.bytes().any(|b| b <= 0x20 || b == 0x7f || b == b'\\' || b >= 0x80) {
+        if rd
+            .bytes()
+            .any(|b| b <= 0x20 || b == 0x7f || b == b'\\' || b >= 0x80)
+        {
             return None;
         }
         for _ in 0..3 {
@@ -40,12 +42,18 @@ impl RedirectPolicy {
                 return None;
             }
             let lower = probe.to_ascii_lowercase();
-            if lower.contains("%2f") || lower.contains("%5c") || lower.contains("%09") || lower.contains("%0a")
-                || lower.contains("%0d") || lower.contains("%00")
+            if lower.contains("%2f")
+                || lower.contains("%5c")
+                || lower.contains("%09")
+                || lower.contains("%0a")
+                || lower.contains("%0d")
+                || lower.contains("%00")
             {
                 return None;
             }
-            let next = percent_encoding::percent_decode_str(&probe).decode_utf8_lossy().into_owned();
+            let next = percent_encoding::percent_decode_str(&probe)
+                .decode_utf8_lossy()
+                .into_owned();
             if next == probe {
                 break;
             }
@@ -70,7 +78,10 @@ impl RedirectPolicy {
         }
         // Dot segments that climb or hide a second slash are refused outright.
         let path = rd.split(['?', '#']).next().unwrap_or("");
-        if path.split('/').any(|s| s == ".." || s == "." || s.starts_with(".;") || s.starts_with("..;")) {
+        if path
+            .split('/')
+            .any(|s| s == ".." || s == "." || s.starts_with(".;") || s.starts_with("..;"))
+        {
             return None;
         }
         if rd.contains("@") && path.contains('@') && path.contains(':') {
@@ -121,7 +132,10 @@ mod tests {
 
     #[test]
     fn accepts_honest_targets() {
-        let p = RedirectPolicy { domain: Some("example.com".into()), ..policy() };
+        let p = RedirectPolicy {
+            domain: Some("example.com".into()),
+            ..policy()
+        };
         for ok in [
             "/",
             "/app/page?x=1&y=2#frag",
@@ -137,7 +151,10 @@ mod tests {
 
     #[test]
     fn refuses_table() {
-        let p = RedirectPolicy { domain: Some("example.com".into()), ..policy() };
+        let p = RedirectPolicy {
+            domain: Some("example.com".into()),
+            ..policy()
+        };
         for bad in [
             "",
             "//evil.com",
@@ -161,14 +178,20 @@ mod tests {
         ] {
             assert!(p.validate(bad).is_none(), "accepted {bad:?}");
         }
-        let http = RedirectPolicy { allow_http: true, ..policy() };
+        let http = RedirectPolicy {
+            allow_http: true,
+            ..policy()
+        };
         assert!(http.validate("http://foo.bar/").is_some());
     }
 
     /// Every payload of the shared open-redirect corpus is refused.
     #[test]
     fn refuses_the_whole_open_redirect_corpus() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/openredirects.txt");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/testdata/openredirects.txt"
+        );
         let text = std::fs::read_to_string(path).expect("corpus present beside the repo");
         let p = policy();
         let mut accepted = Vec::new();
@@ -182,6 +205,11 @@ mod tests {
             }
         }
         assert!(n >= 558, "corpus has only {n} payloads");
-        assert!(accepted.is_empty(), "accepted {} payloads:\n{}", accepted.len(), accepted.join("\n"));
+        assert!(
+            accepted.is_empty(),
+            "accepted {} payloads:\n{}",
+            accepted.len(),
+            accepted.join("\n")
+        );
     }
 }

@@ -10,7 +10,10 @@ use serde_json::json;
 pub struct SampleApp;
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[async_trait]
@@ -31,13 +34,31 @@ impl ServeHttp for SampleApp {
                 })
                 .or_insert(json!(v));
         }
-        let html = req.headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+        let html = req
+            .headers
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
         let (ct, body) = if html {
-            let get = |n: &str| headers.get(n).and_then(|v| v.as_str()).unwrap_or("").to_string();
-            let rows: String = ["remote-user", "remote-email", "remote-name", "remote-groups", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"]
-                .iter()
-                .map(|h| format!("<tr><th>{h}</th><td>{}</td></tr>", esc(&get(h))))
-                .collect();
+            let get = |n: &str| {
+                headers
+                    .get(n)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let rows: String = [
+                "remote-user",
+                "remote-email",
+                "remote-name",
+                "remote-groups",
+                "x-forwarded-for",
+                "x-forwarded-proto",
+                "x-forwarded-host",
+            ]
+            .iter()
+            .map(|h| format!("<tr><th>{h}</th><td>{}</td></tr>", esc(&get(h))))
+            .collect();
             (
                 "text/html; charset=utf-8",
                 format!(
@@ -50,7 +71,11 @@ impl ServeHttp for SampleApp {
                 ),
             )
         } else {
-            ("application/json", json!({ "path": path, "method": req.method.as_str(), "headers": headers }).to_string())
+            (
+                "application/json",
+                json!({ "path": path, "method": req.method.as_str(), "headers": headers })
+                    .to_string(),
+            )
         };
         http::Response::builder()
             .status(200)

@@ -15,7 +15,10 @@ pub enum SecretsError {
     #[error("secret {path}: {msg}")]
     Invalid { path: PathBuf, msg: String },
     #[error("cannot write secret {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The keys, zeroised on drop; `Debug` shows nothing.
@@ -35,7 +38,10 @@ const DATA_KEY: (&str, usize) = ("data.key", 32);
 
 impl Secrets {
     pub fn load(dir: &Path) -> Result<Secrets, SecretsError> {
-        Ok(Secrets { cookie_key: read_key(dir, COOKIE_KEY)?, data_key: read_key(dir, DATA_KEY)? })
+        Ok(Secrets {
+            cookie_key: read_key(dir, COOKIE_KEY)?,
+            data_key: read_key(dir, DATA_KEY)?,
+        })
     }
 
     /// Creates any missing key file (0600) in `dir` (0700); returns the files created.
@@ -48,7 +54,8 @@ impl Secrets {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(werr(dir))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(werr(dir))?;
         }
         let mut created = Vec::new();
         for (name, len) in [COOKIE_KEY, DATA_KEY] {
@@ -71,8 +78,15 @@ fn read_key(dir: &Path, (name, len): (&str, usize)) -> Result<Zeroizing<Vec<u8>>
     let path = dir.join(name);
     let mut f = match std::fs::File::open(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SecretsError::Missing { path }),
-        Err(e) => return Err(SecretsError::Invalid { path, msg: e.to_string() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SecretsError::Missing { path })
+        }
+        Err(e) => {
+            return Err(SecretsError::Invalid {
+                path,
+                msg: e.to_string(),
+            })
+        }
     };
     #[cfg(unix)]
     {
@@ -81,15 +95,25 @@ fn read_key(dir: &Path, (name, len): (&str, usize)) -> Result<Zeroizing<Vec<u8>>
             if m.mode() & 0o077 != 0 {
                 return Err(SecretsError::Invalid {
                     path,
-                    msg: format!("is readable by others (mode {:o}); run chmod 600 on it", m.mode() & 0o777),
+                    msg: format!(
+                        "is readable by others (mode {:o}); run chmod 600 on it",
+                        m.mode() & 0o777
+                    ),
                 });
             }
         }
     }
     let mut bytes = Zeroizing::new(Vec::new());
-    f.read_to_end(&mut bytes).map_err(|e| SecretsError::Invalid { path: path.clone(), msg: e.to_string() })?;
+    f.read_to_end(&mut bytes)
+        .map_err(|e| SecretsError::Invalid {
+            path: path.clone(),
+            msg: e.to_string(),
+        })?;
     if bytes.len() < len {
-        return Err(SecretsError::Invalid { path, msg: format!("must hold at least {len} bytes") });
+        return Err(SecretsError::Invalid {
+            path,
+            msg: format!("must hold at least {len} bytes"),
+        });
     }
     Ok(bytes)
 }
@@ -102,17 +126,27 @@ mod tests {
     fn create_then_load_and_refuse_world_readable() {
         let dir = tempfile::tempdir().unwrap();
         let s = dir.path().join("secrets");
-        assert!(matches!(Secrets::load(&s), Err(SecretsError::Missing { .. })));
+        assert!(matches!(
+            Secrets::load(&s),
+            Err(SecretsError::Missing { .. })
+        ));
         assert_eq!(Secrets::create_missing(&s).unwrap().len(), 2);
-        assert!(Secrets::create_missing(&s).unwrap().is_empty(), "never overwrites");
+        assert!(
+            Secrets::create_missing(&s).unwrap().is_empty(),
+            "never overwrites"
+        );
         let k = Secrets::load(&s).unwrap();
         assert_eq!(k.cookie_key.len(), 64);
         assert_eq!(format!("{k:?}"), "Secrets(<redacted>)");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(s.join("cookie.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
-            assert!(matches!(Secrets::load(&s), Err(SecretsError::Invalid { .. })));
+            std::fs::set_permissions(s.join("cookie.key"), std::fs::Permissions::from_mode(0o644))
+                .unwrap();
+            assert!(matches!(
+                Secrets::load(&s),
+                Err(SecretsError::Invalid { .. })
+            ));
         }
     }
 }

@@ -32,8 +32,16 @@ impl ServeHttp for Admin {
         let (status, ct, body) = match path.as_str() {
             "/metrics" => (200, "text/plain; version=0.0.4", self.app.metrics.render()),
             "/health" => match self.app.store.ping().await {
-                Ok(()) => (200, "application/json", r#"{"status":"ok","store":"ok"}"#.to_string()),
-                Err(_) => (503, "application/json", r#"{"status":"degraded","store":"unavailable"}"#.to_string()),
+                Ok(()) => (
+                    200,
+                    "application/json",
+                    r#"{"status":"ok","store":"ok"}"#.to_string(),
+                ),
+                Err(_) => (
+                    503,
+                    "application/json",
+                    r#"{"status":"degraded","store":"unavailable"}"#.to_string(),
+                ),
             },
             _ => (404, "text/plain", "not found".to_string()),
         };
@@ -98,26 +106,38 @@ impl BackgroundService for Housekeeping {
 
 /// Runs the gateway until SIGTERM/SIGINT. `extra` services (the demo's sample
 /// app) run in the same server.
-pub fn run(app: Arc<App>, extra: Vec<Box<dyn pingora::services::ServiceWithDependents>>) -> anyhow::Result<()> {
+pub fn run(
+    app: Arc<App>,
+    extra: Vec<Box<dyn pingora::services::ServiceWithDependents>>,
+) -> anyhow::Result<()> {
     let cfg = app.config.load_full();
     let conf = ServerConf {
         threads: cfg.server.threads,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(3),
-        pid_file: std::env::temp_dir().join(format!("portcullis-{}.pid", std::process::id())).display().to_string(),
-        upgrade_sock: std::env::temp_dir().join(format!("portcullis-{}.sock", std::process::id())).display().to_string(),
+        pid_file: std::env::temp_dir()
+            .join(format!("portcullis-{}.pid", std::process::id()))
+            .display()
+            .to_string(),
+        upgrade_sock: std::env::temp_dir()
+            .join(format!("portcullis-{}.sock", std::process::id()))
+            .display()
+            .to_string(),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Gateway { app: app.clone() });
+    let mut proxy =
+        pingora::proxy::http_proxy_service(&server.configuration, Gateway { app: app.clone() });
     let listen = cfg.server.listen.to_string();
     match &cfg.server.tls {
         Some(t) => {
             let cert = t.cert.display().to_string();
             let key = t.key.display().to_string();
-            proxy.add_tls(&listen, &cert, &key).map_err(|e| anyhow::anyhow!("server.tls: {e}"))?;
+            proxy
+                .add_tls(&listen, &cert, &key)
+                .map_err(|e| anyhow::anyhow!("server.tls: {e}"))?;
         }
         None => proxy.add_tcp(&listen),
     }
@@ -128,7 +148,10 @@ pub fn run(app: Arc<App>, extra: Vec<Box<dyn pingora::services::ServiceWithDepen
         svc.add_tcp(&admin.to_string());
         server.add_service(svc);
     }
-    server.add_service(background_service("housekeeping", Housekeeping { app: app.clone() }));
+    server.add_service(background_service(
+        "housekeeping",
+        Housekeeping { app: app.clone() },
+    ));
     for s in extra {
         server.add_boxed_service(s);
     }

@@ -41,8 +41,10 @@ impl SessionId {
 
     /// Accepts only what [`generate`](Self::generate) makes.
     pub fn parse(s: &str) -> Option<SessionId> {
-        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-            .then(|| SessionId(s.to_string()))
+        (s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+        .then(|| SessionId(s.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -91,8 +93,18 @@ fn user_key(user: &str) -> String {
 }
 
 impl Sessions {
-    pub fn new(store: DynStore, clock: Arc<dyn Clock>, idle: Duration, absolute: Duration) -> Sessions {
-        Sessions { store, clock, idle, absolute }
+    pub fn new(
+        store: DynStore,
+        clock: Arc<dyn Clock>,
+        idle: Duration,
+        absolute: Duration,
+    ) -> Sessions {
+        Sessions {
+            store,
+            clock,
+            idle,
+            absolute,
+        }
     }
 
     fn touch_every(&self) -> u64 {
@@ -115,10 +127,18 @@ impl Sessions {
     ) -> Result<(SessionId, SessionRecord), StoreError> {
         let now = self.clock.now();
         let id = SessionId::generate();
-        let record =
-            SessionRecord { user: user.to_string(), factors, created: now, last_seen: now, client: client.to_string(), cred_version };
+        let record = SessionRecord {
+            user: user.to_string(),
+            factors,
+            created: now,
+            last_seen: now,
+            client: client.to_string(),
+            cred_version,
+        };
         self.save(&id.handle(), &record, now).await?;
-        self.store.set_add(&user_key(user), &id.handle(), self.absolute).await?;
+        self.store
+            .set_add(&user_key(user), &id.handle(), self.absolute)
+            .await?;
         Ok((id, record))
     }
 
@@ -256,7 +276,9 @@ mod tests {
         let (c, _) = s.create("bob", 1, "c3", 0).await.unwrap();
         let listed = s.list("alice").await.unwrap();
         assert_eq!(listed.len(), 2);
-        assert!(listed.iter().all(|(h, _)| h != a.as_str() && h != b.as_str()));
+        assert!(listed
+            .iter()
+            .all(|(h, _)| h != a.as_str() && h != b.as_str()));
         assert_eq!(s.revoke_user("alice").await.unwrap(), 2);
         assert_eq!(s.load(&a).await.unwrap(), Lookup::Ended);
         assert_eq!(s.load(&b).await.unwrap(), Lookup::Ended);

@@ -238,7 +238,10 @@ fn check_section<T: DeserializeOwned>(path: &str, value: &toml::Value, problems:
         let mut one = toml::Table::new();
         one.insert(key.clone(), v.clone());
         if let Err(e) = toml::Value::Table(one).try_into::<T>() {
-            problems.push(format!("{path}.{key}: {}", clean_serde_error(&e.to_string())));
+            problems.push(format!(
+                "{path}.{key}: {}",
+                clean_serde_error(&e.to_string())
+            ));
         }
     }
 }
@@ -255,8 +258,9 @@ fn check_array<T: DeserializeOwned>(path: &str, value: &toml::Value, problems: &
 
 /// Parses `"90s"`, `"15m"`, `"12h"`, `"30d"` (and anything humantime accepts).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|_| format!("{s:?} is not a duration (use e.g. \"90s\", \"15m\", \"12h\", \"30d\")"))
+    humantime::parse_duration(s.trim()).map_err(|_| {
+        format!("{s:?} is not a duration (use e.g. \"90s\", \"15m\", \"12h\", \"30d\")")
+    })
 }
 
 struct V<'a> {
@@ -268,14 +272,23 @@ impl V<'_> {
         self.problems.push(format!("{key}: {msg}"));
     }
 
-    fn duration(&mut self, key: &str, v: Option<&String>, default: &str, min: Duration) -> Duration {
+    fn duration(
+        &mut self,
+        key: &str,
+        v: Option<&String>,
+        default: &str,
+        min: Duration,
+    ) -> Duration {
         let fallback = parse_duration(default).unwrap_or(min);
         match v {
             None => fallback,
             Some(s) => match parse_duration(s) {
                 Ok(d) if d >= min => d,
                 Ok(_) => {
-                    self.err(key, format!("must be at least {}", humantime::format_duration(min)));
+                    self.err(
+                        key,
+                        format!("must be at least {}", humantime::format_duration(min)),
+                    );
                     fallback
                 }
                 Err(e) => {
@@ -301,7 +314,10 @@ impl V<'_> {
         match v.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
-                self.err(key, format!("{v:?} is not an address like \"127.0.0.1:8080\""));
+                self.err(
+                    key,
+                    format!("{v:?} is not an address like \"127.0.0.1:8080\""),
+                );
                 None
             }
         }
@@ -312,7 +328,10 @@ impl V<'_> {
         for (i, s) in v.iter().enumerate() {
             match parse_cidr(s) {
                 Some(n) => out.push(n),
-                None => self.err(&format!("{key}[{i}]"), format!("{s:?} is not a CIDR like \"10.0.0.0/8\"")),
+                None => self.err(
+                    &format!("{key}[{i}]"),
+                    format!("{s:?} is not a CIDR like \"10.0.0.0/8\""),
+                ),
             }
         }
         out
@@ -344,7 +363,9 @@ fn valid_host(h: &str) -> bool {
         && h.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -355,7 +376,10 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
 
     // [server]
     let listen = v
-        .addr("server.listen", raw.server.listen.as_deref().unwrap_or("127.0.0.1:8080"))
+        .addr(
+            "server.listen",
+            raw.server.listen.as_deref().unwrap_or("127.0.0.1:8080"),
+        )
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     let admin_listen = raw
         .server
@@ -366,14 +390,25 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     if admin_listen == Some(listen) {
         v.err("server.admin_listen", "must differ from server.listen");
     }
-    let prefix = raw.server.portal_prefix.as_deref().unwrap_or("/_auth").trim_end_matches('/').to_string();
+    let prefix = raw
+        .server
+        .portal_prefix
+        .as_deref()
+        .unwrap_or("/_auth")
+        .trim_end_matches('/')
+        .to_string();
     if !prefix.starts_with('/')
         || prefix.len() < 2
-        || !prefix[1..].bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+        || !prefix[1..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
         || prefix.contains("//")
         || prefix.contains("/.")
     {
-        v.err("server.portal_prefix", format!("{prefix:?} must be a path like \"/_auth\""));
+        v.err(
+            "server.portal_prefix",
+            format!("{prefix:?} must be a path like \"/_auth\""),
+        );
     }
     let trusted_proxies = v.cidrs("server.trusted_proxies", &raw.server.trusted_proxies);
     let public_url = match raw.server.public_url.as_deref().filter(|s| !s.is_empty()) {
@@ -388,14 +423,19 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     };
     let threads = v.int("server.threads", raw.server.threads, 0, 0, 256) as usize;
     let threads = if threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
     } else {
         threads
     };
     let tls = match raw.server.tls {
         None => None,
         Some(t) => match (t.cert, t.key) {
-            (Some(c), Some(k)) => Some(TlsConfig { cert: resolve(base, &c), key: resolve(base, &k) }),
+            (Some(c), Some(k)) => Some(TlsConfig {
+                cert: resolve(base, &c),
+                key: resolve(base, &k),
+            }),
             _ => {
                 v.err("server.tls", "needs both cert and key");
                 None
@@ -407,56 +447,115 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     let secrets_dir = resolve(base, raw.secrets.dir.as_deref().unwrap_or("secrets"));
 
     // [session]
-    let cookie_name = raw.session.cookie_name.unwrap_or_else(|| "portcullis".into());
-    if cookie_name.is_empty() || !cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-        v.err("session.cookie_name", format!("{cookie_name:?} may use only letters, digits, '-', '_' and '.'"));
+    let cookie_name = raw
+        .session
+        .cookie_name
+        .unwrap_or_else(|| "portcullis".into());
+    if cookie_name.is_empty()
+        || !cookie_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        v.err(
+            "session.cookie_name",
+            format!("{cookie_name:?} may use only letters, digits, '-', '_' and '.'"),
+        );
     }
-    let domain = match raw.session.domain.as_deref().map(|d| d.trim().trim_start_matches('.').to_ascii_lowercase()) {
+    let domain = match raw
+        .session
+        .domain
+        .as_deref()
+        .map(|d| d.trim().trim_start_matches('.').to_ascii_lowercase())
+    {
         None => None,
         Some(d) if d.is_empty() => None,
         Some(d) => {
             if !valid_host(&d) || !d.contains('.') {
-                v.err("session.domain", format!("{d:?} is not a parent domain like \"example.com\""));
+                v.err(
+                    "session.domain",
+                    format!("{d:?} is not a parent domain like \"example.com\""),
+                );
             }
             Some(d)
         }
     };
     let secure = raw.session.secure.unwrap_or(true);
-    let same_site = match raw.session.same_site.as_deref().unwrap_or("lax").to_ascii_lowercase().as_str() {
+    let same_site = match raw
+        .session
+        .same_site
+        .as_deref()
+        .unwrap_or("lax")
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "lax" => SameSite::Lax,
         "strict" => SameSite::Strict,
         "none" => {
             if !secure {
-                v.err("session.same_site", "\"none\" requires session.secure = true (browsers refuse it otherwise)");
+                v.err(
+                    "session.same_site",
+                    "\"none\" requires session.secure = true (browsers refuse it otherwise)",
+                );
             }
             SameSite::None
         }
         other => {
-            v.err("session.same_site", format!("{other:?} is not one of lax, strict, none"));
+            v.err(
+                "session.same_site",
+                format!("{other:?} is not one of lax, strict, none"),
+            );
             SameSite::Lax
         }
     };
-    let idle_timeout = v.duration("session.idle_timeout", raw.session.idle_timeout.as_ref(), "30m", Duration::from_secs(1));
-    let absolute_timeout =
-        v.duration("session.absolute_timeout", raw.session.absolute_timeout.as_ref(), "12h", Duration::from_secs(1));
+    let idle_timeout = v.duration(
+        "session.idle_timeout",
+        raw.session.idle_timeout.as_ref(),
+        "30m",
+        Duration::from_secs(1),
+    );
+    let absolute_timeout = v.duration(
+        "session.absolute_timeout",
+        raw.session.absolute_timeout.as_ref(),
+        "12h",
+        Duration::from_secs(1),
+    );
     if absolute_timeout < idle_timeout {
-        v.err("session.absolute_timeout", "must not be shorter than session.idle_timeout");
+        v.err(
+            "session.absolute_timeout",
+            "must not be shorter than session.idle_timeout",
+        );
     }
 
     // [store]
     let backend = match raw.store.backend.as_deref().unwrap_or("memory") {
         "memory" => StoreBackend::Memory,
         "redis" => {
-            let url = raw.store.redis_url.clone().unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
-            if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
-                v.err("store.redis_url", format!("{url:?} must start with redis://, rediss:// or unix://"));
+            let url = raw
+                .store
+                .redis_url
+                .clone()
+                .unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+            {
+                v.err(
+                    "store.redis_url",
+                    format!("{url:?} must start with redis://, rediss:// or unix://"),
+                );
             } else if redis::Client::open(url.as_str()).is_err() {
-                v.err("store.redis_url", format!("{url:?} is not a valid Redis URL"));
+                v.err(
+                    "store.redis_url",
+                    format!("{url:?} is not a valid Redis URL"),
+                );
             }
             StoreBackend::Redis { url }
         }
         other => {
-            v.err("store.backend", format!("{other:?} is not one of memory, redis"));
+            v.err(
+                "store.backend",
+                format!("{other:?} is not one of memory, redis"),
+            );
             StoreBackend::Memory
         }
     };
@@ -465,15 +564,23 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     // [users]
     match raw.users.backend.as_deref().unwrap_or("file") {
         "file" => {}
-        other => v.err("users.backend", format!("{other:?} is not supported (only \"file\")")),
+        other => v.err(
+            "users.backend",
+            format!("{other:?} is not supported (only \"file\")"),
+        ),
     }
     let users_file = resolve(base, raw.users.file.as_deref().unwrap_or("users.toml"));
 
     // [password]
     let password = PasswordConfig {
         min_length: v.int("password.min_length", raw.password.min_length, 8, 1, 1024) as usize,
-        max_concurrent_hashes: v.int("password.max_concurrent_hashes", raw.password.max_concurrent_hashes, 2, 1, 256)
-            as usize,
+        max_concurrent_hashes: v.int(
+            "password.max_concurrent_hashes",
+            raw.password.max_concurrent_hashes,
+            2,
+            1,
+            256,
+        ) as usize,
     };
 
     // [defense]
@@ -481,19 +588,42 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     let defense = DefenseConfig {
         captcha_after: v.int("defense.captcha_after", d.captcha_after, 3, 0, 1000) as u32,
         lock_after: v.int("defense.lock_after", d.lock_after, 10, 1, 1000) as u32,
-        window: v.duration("defense.window", d.window.as_ref(), "15m", Duration::from_secs(1)),
-        lock_duration: v.duration("defense.lock_duration", d.lock_duration.as_ref(), "15m", Duration::from_secs(1)),
-        lock_max: v.duration("defense.lock_max", d.lock_max.as_ref(), "24h", Duration::from_secs(1)),
+        window: v.duration(
+            "defense.window",
+            d.window.as_ref(),
+            "15m",
+            Duration::from_secs(1),
+        ),
+        lock_duration: v.duration(
+            "defense.lock_duration",
+            d.lock_duration.as_ref(),
+            "15m",
+            Duration::from_secs(1),
+        ),
+        lock_max: v.duration(
+            "defense.lock_max",
+            d.lock_max.as_ref(),
+            "24h",
+            Duration::from_secs(1),
+        ),
         ip_per_minute: v.int("defense.ip_per_minute", d.ip_per_minute, 30, 1, 1_000_000) as u32,
     };
     if defense.lock_max < defense.lock_duration {
-        v.err("defense.lock_max", "must not be shorter than defense.lock_duration");
+        v.err(
+            "defense.lock_max",
+            "must not be shorter than defense.lock_duration",
+        );
     }
 
     // [otp]
     let o = &raw.otp;
     let otp = OtpConfig {
-        code_ttl: v.duration("otp.code_ttl", o.code_ttl.as_ref(), "10m", Duration::from_secs(1)),
+        code_ttl: v.duration(
+            "otp.code_ttl",
+            o.code_ttl.as_ref(),
+            "10m",
+            Duration::from_secs(1),
+        ),
         code_length: v.int("otp.code_length", o.code_length, 6, 6, 10) as u32,
         max_attempts: v.int("otp.max_attempts", o.max_attempts, 5, 1, 100) as u32,
         totp_issuer: o.totp_issuer.clone().unwrap_or_else(|| "Portcullis".into()),
@@ -506,7 +636,10 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         "smtp" => NotifyBackend::Smtp,
         "webhook" => NotifyBackend::Webhook,
         other => {
-            v.err("notify.backend", format!("{other:?} is not one of file, log, smtp, webhook"));
+            v.err(
+                "notify.backend",
+                format!("{other:?} is not one of file, log, smtp, webhook"),
+            );
             NotifyBackend::File
         }
     };
@@ -521,7 +654,10 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         && accent_color.starts_with('#')
         && accent_color[1..].bytes().all(|b| b.is_ascii_hexdigit());
     if !hex_ok {
-        v.err("ui.accent_color", format!("{accent_color:?} must be a colour like \"#1f5fbf\""));
+        v.err(
+            "ui.accent_color",
+            format!("{accent_color:?} must be a colour like \"#1f5fbf\""),
+        );
     }
     let ui = UiConfig {
         templates: raw.ui.templates.as_deref().map(|p| resolve(base, p)),
@@ -548,25 +684,38 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         if host.is_empty() {
             v.err(&format!("{key}.host"), "is required");
         } else if !valid_host(&host) {
-            v.err(&format!("{key}.host"), format!("{host:?} is not a host name (no scheme, port or path)"));
+            v.err(
+                &format!("{key}.host"),
+                format!("{host:?} is not a host name (no scheme, port or path)"),
+            );
         } else if sites.iter().any(|x| x.host == host) {
             v.err(&format!("{key}.host"), format!("{host:?} is listed twice"));
         }
         let upstream = match s.upstream.as_deref() {
             None | Some("") => {
-                v.err(&format!("{key}.upstream"), "is required (e.g. \"127.0.0.1:3000\")");
+                v.err(
+                    &format!("{key}.upstream"),
+                    "is required (e.g. \"127.0.0.1:3000\")",
+                );
                 None
             }
             Some(u) => match u.to_socket_addrs().ok().and_then(|mut a| a.next()) {
                 Some(a) => Some(a),
                 None => {
-                    v.err(&format!("{key}.upstream"), format!("{u:?} is not a reachable host:port"));
+                    v.err(
+                        &format!("{key}.upstream"),
+                        format!("{u:?} is not a reachable host:port"),
+                    );
                     None
                 }
             },
         };
         if let Some(upstream) = upstream {
-            sites.push(Site { host, upstream, upstream_tls: s.upstream_tls.unwrap_or(false) });
+            sites.push(Site {
+                host,
+                upstream,
+                upstream_tls: s.upstream_tls.unwrap_or(false),
+            });
         }
     }
     if raw.site.is_empty() {
@@ -580,7 +729,10 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         let policy = match r.policy.as_deref().map(Policy::parse) {
             Some(Some(p)) => p,
             Some(None) => {
-                v.err(&format!("{key}.policy"), "must be one of bypass, one_factor, two_factor, deny");
+                v.err(
+                    &format!("{key}.policy"),
+                    "must be one of bypass, one_factor, two_factor, deny",
+                );
                 Policy::Deny
             }
             None => {
@@ -591,7 +743,10 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         let host = r.host.as_deref().map(|h| h.trim().to_ascii_lowercase());
         if let Some(h) = &host {
             if !sites.iter().any(|s| &s.host == h) {
-                v.err(&format!("{key}.host"), format!("{h:?} is not the host of any [[site]]"));
+                v.err(
+                    &format!("{key}.host"),
+                    format!("{h:?} is not the host of any [[site]]"),
+                );
             }
         }
         let path = r.path.clone().unwrap_or_else(|| "/".into());
@@ -606,18 +761,34 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         for (j, m) in r.methods.iter().flatten().enumerate() {
             match http::Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes()) {
                 Ok(m) => methods.push(m),
-                Err(_) => v.err(&format!("{key}.methods[{j}]"), format!("{m:?} is not an HTTP method")),
+                Err(_) => v.err(
+                    &format!("{key}.methods[{j}]"),
+                    format!("{m:?} is not an HTTP method"),
+                ),
             }
         }
         let groups = r.groups.clone().unwrap_or_default();
-        let networks = v.cidrs(&format!("{key}.networks"), r.networks.as_deref().unwrap_or(&[]));
-        rules.push(Rule { host, path, methods, groups, networks, policy });
+        let networks = v.cidrs(
+            &format!("{key}.networks"),
+            r.networks.as_deref().unwrap_or(&[]),
+        );
+        rules.push(Rule {
+            host,
+            path,
+            methods,
+            groups,
+            networks,
+            policy,
+        });
     }
     let default_policy = match raw.access.default_policy.as_deref().map(Policy::parse) {
         None => Policy::OneFactor,
         Some(Some(p)) => p,
         Some(None) => {
-            v.err("access.default_policy", "must be one of bypass, one_factor, two_factor, deny");
+            v.err(
+                "access.default_policy",
+                "must be one of bypass, one_factor, two_factor, deny",
+            );
             Policy::OneFactor
         }
     };
@@ -634,8 +805,18 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             tls,
         },
         secrets_dir,
-        session: SessionConfig { cookie_name, domain, secure, same_site, idle_timeout, absolute_timeout },
-        store: StoreConfig { backend, key_prefix },
+        session: SessionConfig {
+            cookie_name,
+            domain,
+            secure,
+            same_site,
+            idle_timeout,
+            absolute_timeout,
+        },
+        store: StoreConfig {
+            backend,
+            key_prefix,
+        },
         users_file,
         password,
         defense,
@@ -672,7 +853,12 @@ mod tests {
         );
         let err = Config::from_str(&text, Path::new(".")).unwrap_err();
         let all = err.problems.join("\n");
-        for needle in ["session.bogus", "defense.lock_after", "rule[0].extra", "nope: unknown section"] {
+        for needle in [
+            "session.bogus",
+            "defense.lock_after",
+            "rule[0].extra",
+            "nope: unknown section",
+        ] {
             assert!(all.contains(needle), "missing {needle} in:\n{all}");
         }
         // Key-level problems are reported first; value validation adds the rest when keys parse.
@@ -686,13 +872,17 @@ mod tests {
 
     #[test]
     fn rejects_bad_sites_and_durations() {
-        let err = Config::from_str("[[site]]\nhost = \"https://x.com/\"\n", Path::new(".")).unwrap_err();
+        let err =
+            Config::from_str("[[site]]\nhost = \"https://x.com/\"\n", Path::new(".")).unwrap_err();
         let all = err.problems.join("\n");
         assert!(all.contains("site[0].host"), "{all}");
         assert!(all.contains("site[0].upstream"), "{all}");
         assert!(Config::from_str("", Path::new(".")).is_err());
         assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("30d").unwrap(), Duration::from_secs(30 * 86400));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86400)
+        );
         assert!(parse_duration("-1s").is_err());
     }
 }

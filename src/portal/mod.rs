@@ -68,7 +68,11 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response {
-        Response { status, headers: vec![("Content-Type".into(), content_type.into())], body: body.into() }
+        Response {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.into(),
+        }
     }
 
     pub fn html(status: u16, body: String) -> Response {
@@ -93,7 +97,11 @@ impl Response {
 
 /// Headers on every page the gateway renders itself.
 pub fn security_headers(r: &mut Response, allow_http: bool) {
-    let form = if allow_http { "'self' https: http:" } else { "'self' https:" };
+    let form = if allow_http {
+        "'self' https: http:"
+    } else {
+        "'self' https:"
+    };
     r.header(
         "Content-Security-Policy",
         format!(
@@ -108,7 +116,9 @@ pub fn security_headers(r: &mut Response, allow_http: bool) {
 }
 
 fn form(body: &[u8]) -> Option<HashMap<String, String>> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).ok().map(|v| v.into_iter().collect())
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .ok()
+        .map(|v| v.into_iter().collect())
 }
 
 fn query_param(query: &str, name: &str) -> Option<String> {
@@ -120,11 +130,18 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 /// A page or a JSON body, depending on who asks.
-pub fn status_page(app: &App, accept_html: bool, status: u16, heading: &str, text: &str) -> Response {
+pub fn status_page(
+    app: &App,
+    accept_html: bool,
+    status: u16,
+    heading: &str,
+    text: &str,
+) -> Response {
     if accept_html {
         let prefix = app.config.load().server.portal_prefix.clone();
         let link = format!("{prefix}/login");
-        let link = (status == 403 || status == 401).then_some((link.as_str(), "Sign in as someone else"));
+        let link =
+            (status == 403 || status == 401).then_some((link.as_str(), "Sign in as someone else"));
         Response::html(status, app.ui.load().message(heading, text, link))
     } else {
         Response::json(status, json!({ "error": heading, "message": text }))
@@ -175,7 +192,11 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
 
 /// The pre-session id from the cookie, or a new one with its `Set-Cookie`.
 fn pre_session(app: &App, req: &Request<'_>) -> (String, Option<String>) {
-    match app.cookies.read(req.cookie_header, &app.cookies.pre_name).filter(|v| v.len() == 32) {
+    match app
+        .cookies
+        .read(req.cookie_header, &app.cookies.pre_name)
+        .filter(|v| v.len() == 32)
+    {
         Some(id) => (id, None),
         None => {
             let id = new_pre_id();
@@ -224,7 +245,13 @@ fn origin_ok(req: &Request<'_>) -> bool {
     // Browsers send Origin on POST; when they do, it must be this host.
     match req.origin {
         None | Some("null") => req.origin.is_none(),
-        Some(o) => url::Url::parse(o).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).as_deref() == Some(req.host),
+        Some(o) => {
+            url::Url::parse(o)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+                .as_deref()
+                == Some(req.host)
+        }
     }
 }
 
@@ -242,10 +269,19 @@ const WRONG: &str = "The identifier or password is not right, or this account ca
 
 async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     let Some(f) = form(&req.body) else {
-        return status_page(app, req.accept_html, 400, "Bad request", "The form could not be read.");
+        return status_page(
+            app,
+            req.accept_html,
+            400,
+            "Bad request",
+            "The form could not be read.",
+        );
     };
     let pre = app.cookies.read(req.cookie_header, &app.cookies.pre_name);
-    let csrf_ok = pre.as_deref().is_some_and(|p| app.cookies.csrf_ok(p, f.get("csrf").map(String::as_str).unwrap_or("")));
+    let csrf_ok = pre.as_deref().is_some_and(|p| {
+        app.cookies
+            .csrf_ok(p, f.get("csrf").map(String::as_str).unwrap_or(""))
+    });
     if !csrf_ok || !origin_ok(req) {
         return forbidden_form(app, req);
     }
@@ -253,26 +289,57 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     let identifier = f.get("identifier").map(|s| s.trim()).unwrap_or("");
     let password = f.get("password").map(String::as_str).unwrap_or("");
     if password.len() > MAX_PASSWORD_BYTES {
-        return login_page(app, req, Some("That password is too long (1024 bytes at most)."), 400, Some(&rd), identifier).await;
+        return login_page(
+            app,
+            req,
+            Some("That password is too long (1024 bytes at most)."),
+            400,
+            Some(&rd),
+            identifier,
+        )
+        .await;
     }
     if identifier.is_empty() || password.is_empty() {
-        return login_page(app, req, Some("Enter your identifier and your password."), 400, Some(&rd), identifier).await;
+        return login_page(
+            app,
+            req,
+            Some("Enter your identifier and your password."),
+            400,
+            Some(&rd),
+            identifier,
+        )
+        .await;
     }
     let id = Identifier::parse(identifier);
     let users = app.users.load();
     let user = id.as_ref().and_then(|i| users.find(i)).cloned();
-    let verified = app.hasher.verify(password, user.as_ref().map(|u| u.password.as_str())).await;
+    let verified = app
+        .hasher
+        .verify(password, user.as_ref().map(|u| u.password.as_str()))
+        .await;
     let ok = match verified {
         Ok(ok) => ok,
         Err(PasswordError::Busy) => {
             app.metrics.signins.with_label_values(&["busy"]).inc();
-            let mut r = status_page(app, req.accept_html, 503, "Busy", "Too many sign-ins at this moment. Try again in a few seconds.");
+            let mut r = status_page(
+                app,
+                req.accept_html,
+                503,
+                "Busy",
+                "Too many sign-ins at this moment. Try again in a few seconds.",
+            );
             r.header("Retry-After", "5");
             return r;
         }
         Err(e) => {
             tracing::error!(error = %e, "password verification failed");
-            return status_page(app, req.accept_html, 500, "Something went wrong", "Please try again.");
+            return status_page(
+                app,
+                req.accept_html,
+                500,
+                "Something went wrong",
+                "Please try again.",
+            );
         }
     };
     let client = req.client_ip.to_string();
@@ -287,7 +354,11 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             return login_page(app, req, Some(WRONG), 401, Some(&rd), identifier).await;
         }
     };
-    let (sid, _) = match app.sessions.create(&user.name, 1, &client, user.credentials_version).await {
+    let (sid, _) = match app
+        .sessions
+        .create(&user.name, 1, &client, user.credentials_version)
+        .await
+    {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot create session");
@@ -295,10 +366,20 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         }
     };
     app.metrics.signins.with_label_values(&["success"]).inc();
-    crate::audit::event("signin", json!({ "user": user.name, "client": client, "factors": 1 }));
-    let target = app.redirects.load().validate(&rd).unwrap_or_else(|| "/".into());
+    crate::audit::event(
+        "signin",
+        json!({ "user": user.name, "client": client, "factors": 1 }),
+    );
+    let target = app
+        .redirects
+        .load()
+        .validate(&rd)
+        .unwrap_or_else(|| "/".into());
     let mut r = Response::redirect(303, &target);
-    r.header("Set-Cookie", app.cookies.session_cookie(sid.as_str(), req.host));
+    r.header(
+        "Set-Cookie",
+        app.cookies.session_cookie(sid.as_str(), req.host),
+    );
     r
 }
 
@@ -321,7 +402,9 @@ async fn logout_page(app: &App, req: &Request<'_>) -> Response {
         Err(_) => return unavailable(app, req),
     };
     let (signed_in, user, csrf) = match &state {
-        SessionState::Valid { id, user, .. } => (true, user.name.clone(), app.cookies.csrf_token(id.as_str())),
+        SessionState::Valid { id, user, .. } => {
+            (true, user.name.clone(), app.cookies.csrf_token(id.as_str()))
+        }
         _ => (false, String::new(), String::new()),
     };
     Response::html(
@@ -340,18 +423,33 @@ async fn logout_post(app: &App, req: &Request<'_>) -> Response {
         Err(_) => return unavailable(app, req),
     };
     if let SessionState::Valid { id, record, .. } = &state {
-        if !app.cookies.csrf_ok(id.as_str(), f.get("csrf").map(String::as_str).unwrap_or("")) || !origin_ok(req) {
+        if !app
+            .cookies
+            .csrf_ok(id.as_str(), f.get("csrf").map(String::as_str).unwrap_or(""))
+            || !origin_ok(req)
+        {
             return forbidden_form(app, req);
         }
-        if app.sessions.remove(&id.handle(), &record.user).await.is_err() {
+        if app
+            .sessions
+            .remove(&id.handle(), &record.user)
+            .await
+            .is_err()
+        {
             return unavailable(app, req);
         }
-        crate::audit::event("signout", json!({ "user": record.user, "client": req.client_ip.to_string() }));
+        crate::audit::event(
+            "signout",
+            json!({ "user": record.user, "client": req.client_ip.to_string() }),
+        );
     }
     let cfg = app.config.load();
     let mut r = Response::html(
         200,
-        app.ui.load().render("logout.html", context! { signed_in => false, prefix => &cfg.server.portal_prefix }),
+        app.ui.load().render(
+            "logout.html",
+            context! { signed_in => false, prefix => &cfg.server.portal_prefix },
+        ),
     );
     for c in app.cookies.clear(&app.cookies.name, req.host) {
         r.header("Set-Cookie", c);
@@ -364,7 +462,14 @@ pub fn identity_headers(user: &crate::users::User) -> [(&'static str, String); 4
     [
         ("Remote-User", user.name.clone()),
         ("Remote-Email", user.email.clone()),
-        ("Remote-Name", if user.display_name.is_empty() { user.name.clone() } else { user.display_name.clone() }),
+        (
+            "Remote-Name",
+            if user.display_name.is_empty() {
+                user.name.clone()
+            } else {
+                user.display_name.clone()
+            },
+        ),
         ("Remote-Groups", user.groups.join(",")),
     ]
 }
@@ -380,34 +485,69 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
                 Some(q) => format!("{}?{q}", u.path()),
                 None => u.path().to_string(),
             };
-            (u.scheme().to_string(), u.host_str().unwrap_or_default().to_ascii_lowercase(), path)
+            (
+                u.scheme().to_string(),
+                u.host_str().unwrap_or_default().to_ascii_lowercase(),
+                path,
+            )
         }
         _ => (
             fwd.proto.clone().unwrap_or_else(|| req.scheme.to_string()),
-            fwd.host.as_deref().unwrap_or(req.host).split(':').next().unwrap_or("").to_ascii_lowercase(),
-            fwd.uri.clone().filter(|u| u.starts_with('/')).unwrap_or_else(|| "/".into()),
+            fwd.host
+                .as_deref()
+                .unwrap_or(req.host)
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase(),
+            fwd.uri
+                .clone()
+                .filter(|u| u.starts_with('/'))
+                .unwrap_or_else(|| "/".into()),
         ),
     };
-    let method = fwd.method.as_deref().and_then(|m| Method::from_bytes(m.as_bytes()).ok()).unwrap_or(Method::GET);
+    let method = fwd
+        .method
+        .as_deref()
+        .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+        .unwrap_or(Method::GET);
     let (raw_path, _) = uri.split_once('?').unwrap_or((&uri, ""));
     let Ok(path) = crate::pathnorm::normalize(raw_path) else {
-        return Response::json(400, json!({ "error": "bad request", "message": "ambiguous path" }));
+        return Response::json(
+            400,
+            json!({ "error": "bad request", "message": "ambiguous path" }),
+        );
     };
     let state = match app.session_state(req.cookie_header).await {
         Ok(s) => s,
         Err(_) => return Response::json(503, json!({ "error": "unavailable" })),
     };
     let (factors, groups, user) = match &state {
-        SessionState::Valid { record, user, .. } => {
-            (if record.factors >= 2 { Factors::Two } else { Factors::One }, user.groups.clone(), Some(user.clone()))
-        }
+        SessionState::Valid { record, user, .. } => (
+            if record.factors >= 2 {
+                Factors::Two
+            } else {
+                Factors::One
+            },
+            user.groups.clone(),
+            Some(user.clone()),
+        ),
         _ => (Factors::None, Vec::new(), None),
     };
-    let subject = Subject { factors, groups: &groups };
-    let preq = policy::Request { host: &host, path: &path, method: &method, client: req.client_ip };
+    let subject = Subject {
+        factors,
+        groups: &groups,
+    };
+    let preq = policy::Request {
+        host: &host,
+        path: &path,
+        method: &method,
+        client: req.client_ip,
+    };
     let pol = policy::policy_for(&cfg.rules, cfg.default_policy, &preq, &subject);
     let decision = policy::decide(pol, &subject);
-    let wants_redirect = query_param(req.query, "redirect").is_some_and(|v| v == "1" || v == "true");
+    let wants_redirect =
+        query_param(req.query, "redirect").is_some_and(|v| v == "1" || v == "true");
     let original = format!("{scheme}://{host}{uri}");
     match decision {
         Decision::Allow => {
@@ -421,16 +561,27 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
         }
         Decision::Deny => Response::json(403, json!({ "error": "forbidden" })),
         Decision::Login | Decision::SecondFactor => {
-            let step = if decision == Decision::Login { "login" } else { "2fa" };
+            let step = if decision == Decision::Login {
+                "login"
+            } else {
+                "2fa"
+            };
             let portal = match &cfg.server.public_url {
-                Some(u) => format!("{}{}", u.as_str().trim_end_matches('/'), cfg.server.portal_prefix),
+                Some(u) => format!(
+                    "{}{}",
+                    u.as_str().trim_end_matches('/'),
+                    cfg.server.portal_prefix
+                ),
                 None => format!("{scheme}://{host}{}", cfg.server.portal_prefix),
             };
             let location = format!("{portal}/{step}?rd={}", urlencode(&original));
             if wants_redirect {
                 Response::redirect(302, &location)
             } else {
-                let mut r = Response::json(401, json!({ "error": "unauthenticated", "login": location }));
+                let mut r = Response::json(
+                    401,
+                    json!({ "error": "unauthenticated", "login": location }),
+                );
                 r.header("WWW-Authenticate", "Cookie realm=\"portcullis\"");
                 r
             }

@@ -28,11 +28,19 @@ pub enum UiError {
     #[error("template {name}: {msg}")]
     Template { name: String, msg: String },
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 fn image_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("svg") => "image/svg+xml",
         Some("jpg" | "jpeg") => "image/jpeg",
         Some("gif") => "image/gif",
@@ -47,27 +55,49 @@ impl Ui {
         for (name, text) in BUILTIN {
             let text = match &cfg.templates {
                 Some(dir) if dir.join(name).is_file() => std::fs::read_to_string(dir.join(name))
-                    .map_err(|source| UiError::Read { path: dir.join(name).display().to_string(), source })?,
+                    .map_err(|source| UiError::Read {
+                        path: dir.join(name).display().to_string(),
+                        source,
+                    })?,
                 _ => (*text).to_string(),
             };
             env.add_template_owned(*name, text)
-                .map_err(|e| UiError::Template { name: (*name).into(), msg: e.to_string() })?;
+                .map_err(|e| UiError::Template {
+                    name: (*name).into(),
+                    msg: e.to_string(),
+                })?;
         }
         let css = env
             .get_template("style.css")
             .and_then(|t| t.render(context! { accent => &cfg.accent_color }))
-            .map_err(|e| UiError::Template { name: "style.css".into(), msg: e.to_string() })?;
+            .map_err(|e| UiError::Template {
+                name: "style.css".into(),
+                msg: e.to_string(),
+            })?;
         let logo = match &cfg.logo {
             Some(p) => Some((
-                std::fs::read(p).map_err(|source| UiError::Read { path: p.display().to_string(), source })?,
+                std::fs::read(p).map_err(|source| UiError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?,
                 image_type(p),
             )),
             None => None,
         };
-        let ui = Ui { env, css, logo, brand: cfg.title.clone(), prefix: prefix.to_string() };
+        let ui = Ui {
+            env,
+            css,
+            logo,
+            brand: cfg.title.clone(),
+            prefix: prefix.to_string(),
+        };
         // Render every page once so a broken override fails at load, not per request.
         for page in ["login.html", "logout.html", "message.html"] {
-            ui.try_render(page, Value::from(())).map_err(|msg| UiError::Template { name: page.into(), msg })?;
+            ui.try_render(page, Value::from(()))
+                .map_err(|msg| UiError::Template {
+                    name: page.into(),
+                    msg,
+                })?;
         }
         Ok(ui)
     }
@@ -101,7 +131,12 @@ mod tests {
     use super::*;
 
     fn cfg() -> UiConfig {
-        UiConfig { templates: None, title: "Acme".into(), accent_color: "#112233".into(), logo: None }
+        UiConfig {
+            templates: None,
+            title: "Acme".into(),
+            accent_color: "#112233".into(),
+            logo: None,
+        }
     }
 
     #[test]
@@ -117,9 +152,23 @@ mod tests {
     fn overrides_replace_builtins_and_bad_ones_fail_at_load() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("message.html"), "CUSTOM {{ heading }}").unwrap();
-        let ui = Ui::load(&UiConfig { templates: Some(dir.path().into()), ..cfg() }, "/_auth").unwrap();
+        let ui = Ui::load(
+            &UiConfig {
+                templates: Some(dir.path().into()),
+                ..cfg()
+            },
+            "/_auth",
+        )
+        .unwrap();
         assert_eq!(ui.message("x", "y", None), "CUSTOM x");
         std::fs::write(dir.path().join("login.html"), "{% if %}").unwrap();
-        assert!(Ui::load(&UiConfig { templates: Some(dir.path().into()), ..cfg() }, "/_auth").is_err());
+        assert!(Ui::load(
+            &UiConfig {
+                templates: Some(dir.path().into()),
+                ..cfg()
+            },
+            "/_auth"
+        )
+        .is_err());
     }
 }

@@ -33,13 +33,26 @@ const SPOOFABLE: &[&str] = &[
 ];
 
 pub fn is_spoofable(name: &str) -> bool {
-    let norm: String = name.chars().map(|c| if c == '_' { '-' } else { c.to_ascii_lowercase() }).collect();
+    let norm: String = name
+        .chars()
+        .map(|c| {
+            if c == '_' {
+                '-'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect();
     SPOOFABLE.contains(&norm.as_str())
 }
 
 pub fn strip_spoofable(req: &mut RequestHeader) {
-    let names: Vec<String> =
-        req.headers.keys().map(|k| k.as_str().to_string()).filter(|k| is_spoofable(k)).collect();
+    let names: Vec<String> = req
+        .headers
+        .keys()
+        .map(|k| k.as_str().to_string())
+        .filter(|k| is_spoofable(k))
+        .collect();
     for n in names {
         while req.remove_header(&n).is_some() {}
     }
@@ -62,9 +75,16 @@ pub fn without_cookies(headers: &http::HeaderMap, names: &[&str]) -> String {
 pub fn host_only(h: &str) -> String {
     let h = h.trim();
     let host = if h.starts_with('[') {
-        h.split(']').next().map(|s| format!("{s}]")).unwrap_or_default()
+        h.split(']')
+            .next()
+            .map(|s| format!("{s}]"))
+            .unwrap_or_default()
     } else {
-        h.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map(|(h, _)| h).unwrap_or(h).to_string()
+        h.rsplit_once(':')
+            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            .map(|(h, _)| h)
+            .unwrap_or(h)
+            .to_string()
     };
     host.trim_end_matches('.').to_ascii_lowercase()
 }
@@ -77,10 +97,20 @@ pub struct ClientInfo {
 
 /// The client is the peer, unless the peer is a trusted proxy: then the
 /// right-most address in `X-Forwarded-For` that isn't a trusted proxy.
-pub fn forwarded_for(req: &RequestHeader, peer: IpAddr, trusted: bool, proxies: &[IpNet], tls: bool) -> ClientInfo {
+pub fn forwarded_for(
+    req: &RequestHeader,
+    peer: IpAddr,
+    trusted: bool,
+    proxies: &[IpNet],
+    tls: bool,
+) -> ClientInfo {
     let own_proto = if tls { "https" } else { "http" };
     if !trusted {
-        return ClientInfo { client: peer, xff: peer.to_string(), proto: own_proto };
+        return ClientInfo {
+            client: peer,
+            xff: peer.to_string(),
+            proto: own_proto,
+        };
     }
     let chain: Vec<String> = req
         .headers
@@ -107,7 +137,11 @@ pub fn forwarded_for(req: &RequestHeader, peer: IpAddr, trusted: bool, proxies: 
         xff.push_str(", ");
     }
     xff.push_str(&peer.to_string());
-    let proto = match req.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+    let proto = match req
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(p) if p.eq_ignore_ascii_case("https") => "https",
         Some(p) if p.eq_ignore_ascii_case("http") => "http",
         _ => own_proto,
@@ -117,7 +151,12 @@ pub fn forwarded_for(req: &RequestHeader, peer: IpAddr, trusted: bool, proxies: 
 
 /// What a trusted forward-auth caller says about the original request.
 pub fn forwarded_original(req: &RequestHeader) -> Forwarded {
-    let get = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let get = |n: &str| {
+        req.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     Forwarded {
         method: get("x-forwarded-method").or_else(|| get("x-original-method")),
         proto: get("x-forwarded-proto"),
@@ -132,7 +171,15 @@ mod tests {
 
     #[test]
     fn spoofable_in_any_spelling() {
-        for n in ["Remote-User", "remote_user", "REMOTE_USER", "X-Forwarded-For", "x_forwarded_host", "X-Original-URL", "x-rewrite-url"] {
+        for n in [
+            "Remote-User",
+            "remote_user",
+            "REMOTE_USER",
+            "X-Forwarded-For",
+            "x_forwarded_host",
+            "X-Original-URL",
+            "x-rewrite-url",
+        ] {
             assert!(is_spoofable(n), "{n}");
         }
         for n in ["cookie", "remote-addr-x", "user-agent"] {
@@ -145,7 +192,10 @@ mod tests {
         let mut h = http::HeaderMap::new();
         h.append("cookie", "a=1; portcullis=secret; b=2".parse().unwrap());
         h.append("cookie", "portcullis_pre=x".parse().unwrap());
-        assert_eq!(without_cookies(&h, &["portcullis", "portcullis_pre"]), "a=1; b=2");
+        assert_eq!(
+            without_cookies(&h, &["portcullis", "portcullis_pre"]),
+            "a=1; b=2"
+        );
     }
 
     #[test]
@@ -159,7 +209,8 @@ mod tests {
     #[test]
     fn client_from_trusted_chain() {
         let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-        req.insert_header("X-Forwarded-For", "6.6.6.6, 1.2.3.4, 10.0.0.2").unwrap();
+        req.insert_header("X-Forwarded-For", "6.6.6.6, 1.2.3.4, 10.0.0.2")
+            .unwrap();
         let proxies = vec!["10.0.0.0/8".parse().unwrap()];
         let info = forwarded_for(&req, "10.0.0.1".parse().unwrap(), true, &proxies, false);
         assert_eq!(info.client.to_string(), "1.2.3.4");

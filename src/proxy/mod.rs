@@ -12,11 +12,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_LENGTH, COOKIE, HOST, ORIGIN, TRANSFER_ENCODING};
+use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
-use pingora::http::ResponseHeader;
 use serde_json::json;
 
 use crate::app::{App, SessionState};
@@ -53,7 +53,10 @@ fn peer_ip(session: &Session) -> IpAddr {
 }
 
 fn accept_html(session: &Session) -> bool {
-    session.get_header(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+    session
+        .get_header(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
 }
 
 /// Did the client send both Content-Length and Transfer-Encoding, or two
@@ -67,9 +70,9 @@ fn ambiguous_framing(session: &Session) -> bool {
     if req.headers.contains_key(TRANSFER_ENCODING) {
         if let Some(h1) = session.as_http1() {
             let raw = h1.get_headers_raw_bytes();
-            return raw
-                .split(|&b| b == b'\n')
-                .any(|line| line.len() >= 15 && line[..15].eq_ignore_ascii_case(b"content-length:"));
+            return raw.split(|&b| b == b'\n').any(|line| {
+                line.len() >= 15 && line[..15].eq_ignore_ascii_case(b"content-length:")
+            });
         }
     }
     false
@@ -81,7 +84,11 @@ async fn send(session: &mut Session, r: Response, head: bool) -> Result<()> {
         h.append_header(k, v)?;
     }
     h.insert_header(CONTENT_LENGTH, r.body.len().to_string())?;
-    let body = if head || r.body.is_empty() { None } else { Some(r.body) };
+    let body = if head || r.body.is_empty() {
+        None
+    } else {
+        Some(r.body)
+    };
     let end = body.is_none();
     session.write_response_header(Box::new(h), end).await?;
     if let Some(b) = body {
@@ -100,7 +107,13 @@ impl Gateway {
         Ok(true)
     }
 
-    async fn refuse(&self, session: &mut Session, status: u16, heading: &str, text: &str) -> Result<bool> {
+    async fn refuse(
+        &self,
+        session: &mut Session,
+        status: u16,
+        heading: &str,
+        text: &str,
+    ) -> Result<bool> {
         session.set_keepalive(None);
         let r = portal::status_page(&self.app, accept_html(session), status, heading, text);
         self.respond(session, r, true).await
@@ -137,26 +150,57 @@ impl ProxyHttp for Gateway {
         // Limits and framing.
         {
             let req = session.req_header();
-            let bytes: usize = req.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+            let bytes: usize = req
+                .headers
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum();
             if req.headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-                return self.refuse(session, 431, "Request headers too large", "The request carried too many or too large headers.").await;
+                return self
+                    .refuse(
+                        session,
+                        431,
+                        "Request headers too large",
+                        "The request carried too many or too large headers.",
+                    )
+                    .await;
             }
         }
         if ambiguous_framing(session) {
-            return self.refuse(session, 400, "Bad request", "The request's length was given in conflicting ways.").await;
+            return self
+                .refuse(
+                    session,
+                    400,
+                    "Bad request",
+                    "The request's length was given in conflicting ways.",
+                )
+                .await;
         }
 
         // Site by Host; never a default upstream.
         let host = {
             let req = session.req_header();
-            let h = req.headers.get(HOST).and_then(|v| v.to_str().ok()).or_else(|| req.uri.host());
+            let h = req
+                .headers
+                .get(HOST)
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| req.uri.host());
             h.map(headers::host_only)
         };
         let Some(host) = host.filter(|h| !h.is_empty()) else {
-            return self.refuse(session, 400, "Bad request", "The request has no Host.").await;
+            return self
+                .refuse(session, 400, "Bad request", "The request has no Host.")
+                .await;
         };
         let Some(site) = cfg.site(&host) else {
-            return self.refuse(session, 421, "Unknown site", "This gateway does not serve this host name.").await;
+            return self
+                .refuse(
+                    session,
+                    421,
+                    "Unknown site",
+                    "This gateway does not serve this host name.",
+                )
+                .await;
         };
         ctx.upstream = Some((site.upstream, site.upstream_tls, site.host.clone()));
         ctx.host = host.clone();
@@ -167,7 +211,11 @@ impl ProxyHttp for Gateway {
             let raw = std::str::from_utf8(req.raw_path()).ok().map(str::to_string);
             let raw = match raw {
                 Some(r) if r.starts_with('/') => r,
-                _ => req.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                _ => req
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
             };
             match raw.split_once('?') {
                 Some((p, q)) => (p.to_string(), Some(q.to_string())),
@@ -176,7 +224,16 @@ impl ProxyHttp for Gateway {
         };
         let path = match crate::pathnorm::normalize(&raw_path) {
             Ok(p) => p,
-            Err(e) => return self.refuse(session, 400, "Bad request", &format!("The address is ambiguous: {e}.")).await,
+            Err(e) => {
+                return self
+                    .refuse(
+                        session,
+                        400,
+                        "Bad request",
+                        &format!("The address is ambiguous: {e}."),
+                    )
+                    .await
+            }
         };
         if path != raw_path {
             ctx.rewrite = Some(match &query {
@@ -188,8 +245,17 @@ impl ProxyHttp for Gateway {
         // Who is asking, and over what.
         let peer = peer_ip(session);
         let trusted = cfg.server.trusted_proxies.iter().any(|n| n.contains(&peer));
-        let tls = session.digest().and_then(|d| d.ssl_digest.as_ref()).is_some();
-        let fwd = headers::forwarded_for(session.req_header(), peer, trusted, &cfg.server.trusted_proxies, tls);
+        let tls = session
+            .digest()
+            .and_then(|d| d.ssl_digest.as_ref())
+            .is_some();
+        let fwd = headers::forwarded_for(
+            session.req_header(),
+            peer,
+            trusted,
+            &cfg.server.trusted_proxies,
+            tls,
+        );
         ctx.client_ip = Some(fwd.client);
         ctx.xff = fwd.xff;
         ctx.proto = fwd.proto;
@@ -208,14 +274,31 @@ impl ProxyHttp for Gateway {
 
         // The gateway's own pages.
         let prefix = cfg.server.portal_prefix.as_str();
-        if let Some(sub) = path.strip_prefix(prefix).filter(|s| s.is_empty() || s.starts_with('/')) {
+        if let Some(sub) = path
+            .strip_prefix(prefix)
+            .filter(|s| s.is_empty() || s.starts_with('/'))
+        {
             app.metrics.requests.with_label_values(&["portal"]).inc();
             let body = match self.read_body(session).await? {
                 Ok(b) => b,
-                Err(()) => return self.refuse(session, 413, "Request too large", "The form sent too much data.").await,
+                Err(()) => {
+                    return self
+                        .refuse(
+                            session,
+                            413,
+                            "Request too large",
+                            "The form sent too much data.",
+                        )
+                        .await
+                }
             };
             let method = session.req_header().method.clone();
-            let origin = session.req_header().headers.get(ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let origin = session
+                .req_header()
+                .headers
+                .get(ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             let preq = portal::Request {
                 method: &method,
                 sub_path: if sub.is_empty() { "/login" } else { sub },
@@ -243,14 +326,24 @@ impl ProxyHttp for Gateway {
             }
         };
         let (factors, groups) = match &state {
-            SessionState::Valid { record, user, .. } => {
-                (if record.factors >= 2 { Factors::Two } else { Factors::One }, user.groups.as_slice())
-            }
+            SessionState::Valid { record, user, .. } => (
+                if record.factors >= 2 {
+                    Factors::Two
+                } else {
+                    Factors::One
+                },
+                user.groups.as_slice(),
+            ),
             _ => (Factors::None, &[][..]),
         };
         let subject = Subject { factors, groups };
         let method = session.req_header().method.clone();
-        let preq = policy::Request { host: &host, path: &path, method: &method, client: fwd.client };
+        let preq = policy::Request {
+            host: &host,
+            path: &path,
+            method: &method,
+            client: fwd.client,
+        };
         let pol = policy::policy_for(&cfg.rules, cfg.default_policy, &preq, &subject);
         let decision = policy::decide(pol, &subject);
         let here = match &query {
@@ -267,16 +360,35 @@ impl ProxyHttp for Gateway {
             }
             Decision::Deny => {
                 app.metrics.requests.with_label_values(&["deny"]).inc();
-                self.refuse(session, 403, "Access denied", "You do not have access to this page.").await
+                self.refuse(
+                    session,
+                    403,
+                    "Access denied",
+                    "You do not have access to this page.",
+                )
+                .await
             }
             _ if store_down => {
-                app.metrics.requests.with_label_values(&["unavailable"]).inc();
-                let mut r = portal::status_page(app, html, 503, "Temporarily unavailable", "Please try again in a few seconds.");
+                app.metrics
+                    .requests
+                    .with_label_values(&["unavailable"])
+                    .inc();
+                let mut r = portal::status_page(
+                    app,
+                    html,
+                    503,
+                    "Temporarily unavailable",
+                    "Please try again in a few seconds.",
+                );
                 r.header("Retry-After", "5");
                 self.respond(session, r, true).await
             }
             Decision::Login | Decision::SecondFactor => {
-                let step = if decision == Decision::Login { "login" } else { "2fa" };
+                let step = if decision == Decision::Login {
+                    "login"
+                } else {
+                    "2fa"
+                };
                 app.metrics.requests.with_label_values(&[step]).inc();
                 let ended = matches!(state, SessionState::Ended);
                 let mut location = format!("{prefix}/{step}?rd={}", portal::urlencode(&here));
@@ -324,7 +436,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut Ctx,
     ) -> Result<()> {
         if let Some(uri) = ctx.rewrite.take() {
-            let uri: http::Uri = uri.parse().or_err(ErrorType::InternalError, "normalised path is a URI")?;
+            let uri: http::Uri = uri
+                .parse()
+                .or_err(ErrorType::InternalError, "normalised path is a URI")?;
             up.set_uri(uri);
         }
         if let Some(user) = &ctx.identity {
@@ -336,7 +450,10 @@ impl ProxyHttp for Gateway {
         }
         // The application never sees the gateway's own cookies.
         if up.headers.contains_key(COOKIE) {
-            let kept = headers::without_cookies(&up.headers, &[&self.app.cookies.name, &self.app.cookies.pre_name]);
+            let kept = headers::without_cookies(
+                &up.headers,
+                &[&self.app.cookies.name, &self.app.cookies.pre_name],
+            );
             up.remove_header(&COOKIE);
             if !kept.is_empty() {
                 up.insert_header(COOKIE, kept)?;
@@ -352,7 +469,11 @@ impl ProxyHttp for Gateway {
         let code = match e.etype() {
             ErrorType::HTTPStatus(c) => *c,
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
-                if e.esource() == &ErrorSource::Upstream { 504 } else { 408 }
+                if e.esource() == &ErrorSource::Upstream {
+                    504
+                } else {
+                    408
+                }
             }
             _ => match e.esource() {
                 ErrorSource::Upstream => 502,
@@ -365,8 +486,14 @@ impl ProxyHttp for Gateway {
         };
         if code > 0 && session.response_written().is_none() {
             let (heading, text) = match code {
-                502 => ("The application is not responding", "The page could not be loaded. Please try again in a moment."),
-                504 => ("The application is taking too long", "The page could not be loaded in time. Please try again in a moment."),
+                502 => (
+                    "The application is not responding",
+                    "The page could not be loaded. Please try again in a moment.",
+                ),
+                504 => (
+                    "The application is taking too long",
+                    "The page could not be loaded in time. Please try again in a moment.",
+                ),
                 408 => ("Request timed out", "The request took too long to arrive."),
                 400 => ("Bad request", "The request could not be read."),
                 _ => ("Something went wrong", "Please try again in a moment."),
@@ -384,6 +511,9 @@ impl ProxyHttp for Gateway {
         if code >= 500 {
             tracing::warn!(error = %e, "proxy failure");
         }
-        FailToProxy { error_code: code, can_reuse_downstream: false }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! dropped when touched and by a sweep that runs when a shard has grown.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -46,15 +46,20 @@ impl Default for MemoryStore {
 impl MemoryStore {
     pub fn new() -> MemoryStore {
         MemoryStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard { map: HashMap::new(), sweep_at: 1024 })).collect(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        map: HashMap::new(),
+                        sweep_at: 1024,
+                    })
+                })
+                .collect(),
             hasher: Default::default(),
         }
     }
 
     fn with<T>(&self, key: &str, f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T) -> T {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        let idx = (h.finish() as usize) % SHARDS;
+        let idx = (self.hasher.hash_one(key) as usize) % SHARDS;
         // A poisoned lock means a panic while holding it; the map itself is still sound.
         let mut shard = self.shards[idx].lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
@@ -82,7 +87,13 @@ impl Store for MemoryStore {
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
         self.with(key, |m, now| {
-            m.insert(key.to_string(), Entry { value: Value::Bytes(value.to_vec()), expires: now + ttl });
+            m.insert(
+                key.to_string(),
+                Entry {
+                    value: Value::Bytes(value.to_vec()),
+                    expires: now + ttl,
+                },
+            );
         });
         Ok(())
     }
@@ -92,7 +103,13 @@ impl Store for MemoryStore {
             if m.contains_key(key) {
                 return false;
             }
-            m.insert(key.to_string(), Entry { value: Value::Bytes(value.to_vec()), expires: now + ttl });
+            m.insert(
+                key.to_string(),
+                Entry {
+                    value: Value::Bytes(value.to_vec()),
+                    expires: now + ttl,
+                },
+            );
             true
         }))
     }
@@ -111,10 +128,19 @@ impl Store for MemoryStore {
 
     async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, StoreError> {
         Ok(self.with(key, |m, now| {
-            let e = m.entry(key.to_string()).or_insert(Entry { value: Value::Count(0), expires: now + ttl });
+            let e = m.entry(key.to_string()).or_insert(Entry {
+                value: Value::Count(0),
+                expires: now + ttl,
+            });
             let n = match &e.value {
                 Value::Count(n) => n + 1,
-                Value::Bytes(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) + 1,
+                Value::Bytes(b) => {
+                    std::str::from_utf8(b)
+                        .ok()
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .unwrap_or(0)
+                        + 1
+                }
                 Value::Set(_) => 1,
             };
             e.value = Value::Count(n);
@@ -124,7 +150,10 @@ impl Store for MemoryStore {
 
     async fn set_add(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
         self.with(key, |m, now| {
-            let e = m.entry(key.to_string()).or_insert(Entry { value: Value::Set(HashSet::new()), expires: now });
+            let e = m.entry(key.to_string()).or_insert(Entry {
+                value: Value::Set(HashSet::new()),
+                expires: now,
+            });
             if !matches!(e.value, Value::Set(_)) {
                 e.value = Value::Set(HashSet::new());
             }
@@ -160,7 +189,9 @@ impl Store for MemoryStore {
     }
 
     async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
-        Ok(self.with(key, |m, now| m.get(key).map(|e| e.expires.saturating_duration_since(now))))
+        Ok(self.with(key, |m, now| {
+            m.get(key).map(|e| e.expires.saturating_duration_since(now))
+        }))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -46,17 +46,29 @@ pub type DynStore = Arc<dyn Store>;
 
 /// The behaviour every [`Store`] must show. Called by unit tests (memory) and the
 /// integration tests (a real redis-server).
+// A test suite shipped in the library so the Redis integration test can run it:
+// its panics are its assertions.
+#[allow(clippy::unwrap_used, clippy::panic)]
 pub async fn conformance(store: &dyn Store) {
     let ttl = Duration::from_secs(60);
     let k = |s: &str| format!("conformance:{s}");
     assert_eq!(store.get(&k("missing")).await.unwrap(), None);
     store.set(&k("a"), b"1", ttl).await.unwrap();
-    assert_eq!(store.get(&k("a")).await.unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        store.get(&k("a")).await.unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
     let left = store.ttl(&k("a")).await.unwrap().unwrap();
-    assert!(left <= ttl && left >= Duration::from_secs(55), "ttl {left:?}");
+    assert!(
+        left <= ttl && left >= Duration::from_secs(55),
+        "ttl {left:?}"
+    );
     assert!(!store.set_nx(&k("a"), b"2", ttl).await.unwrap());
     assert!(store.set_nx(&k("b"), b"2", ttl).await.unwrap());
-    assert_eq!(store.take(&k("b")).await.unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(
+        store.take(&k("b")).await.unwrap().as_deref(),
+        Some(&b"2"[..])
+    );
     assert_eq!(store.take(&k("b")).await.unwrap(), None);
     assert!(store.delete(&k("a")).await.unwrap());
     assert!(!store.delete(&k("a")).await.unwrap());
@@ -69,17 +81,26 @@ pub async fn conformance(store: &dyn Store) {
     m.sort();
     assert_eq!(m, vec!["x".to_string(), "y".to_string()]);
     store.set_remove(&k("s"), "x").await.unwrap();
-    assert_eq!(store.set_members(&k("s")).await.unwrap(), vec!["y".to_string()]);
+    assert_eq!(
+        store.set_members(&k("s")).await.unwrap(),
+        vec!["y".to_string()]
+    );
     assert!(store.set_members(&k("none")).await.unwrap().is_empty());
     // Expiry.
-    store.set(&k("short"), b"x", Duration::from_millis(200)).await.unwrap();
+    store
+        .set(&k("short"), b"x", Duration::from_millis(200))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(store.get(&k("short")).await.unwrap(), None);
     // Concurrent takes: exactly one wins.
     store.set(&k("once"), b"v", ttl).await.unwrap();
     let once = k("once");
     let (a, b) = tokio::join!(store.take(&once), store.take(&once));
-    assert_eq!(usize::from(a.unwrap().is_some()) + usize::from(b.unwrap().is_some()), 1);
+    assert_eq!(
+        usize::from(a.unwrap().is_some()) + usize::from(b.unwrap().is_some()),
+        1
+    );
     // Concurrent increments: none lost.
     let many = k("many");
     let results = futures::future::join_all((0..50).map(|_| store.incr(&many, ttl))).await;

@@ -34,7 +34,11 @@ return v
 impl RedisStore {
     pub fn new(url: &str, prefix: &str) -> Result<RedisStore, StoreError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        Ok(RedisStore { client, prefix: prefix.to_string(), conn: Mutex::new(None) })
+        Ok(RedisStore {
+            client,
+            prefix: prefix.to_string(),
+            conn: Mutex::new(None),
+        })
     }
 
     async fn conn(&self) -> Result<ConnectionManager, StoreError> {
@@ -47,7 +51,9 @@ impl RedisStore {
             .set_response_timeout(Duration::from_millis(1000))
             .set_number_of_retries(1)
             .set_max_delay(500);
-        let c = ConnectionManager::new_with_config(self.client.clone(), config).await.map_err(unavailable)?;
+        let c = ConnectionManager::new_with_config(self.client.clone(), config)
+            .await
+            .map_err(unavailable)?;
         *slot = Some(c.clone());
         Ok(c)
     }
@@ -70,7 +76,9 @@ impl Store for RedisStore {
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
-        c.pset_ex(self.key(key), value, ms(ttl)).await.map_err(unavailable)
+        c.pset_ex(self.key(key), value, ms(ttl))
+            .await
+            .map_err(unavailable)
     }
 
     async fn set_nx(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
@@ -89,7 +97,11 @@ impl Store for RedisStore {
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut c = self.conn().await?;
-        redis::cmd("GETDEL").arg(self.key(key)).query_async(&mut c).await.map_err(unavailable)
+        redis::cmd("GETDEL")
+            .arg(self.key(key))
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
@@ -140,6 +152,10 @@ impl Store for RedisStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
-        redis::cmd("PING").query_async::<String>(&mut c).await.map(|_| ()).map_err(unavailable)
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 }

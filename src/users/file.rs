@@ -17,11 +17,17 @@ use super::{Directory, User};
 #[derive(Debug, thiserror::Error)]
 pub enum UsersFileError {
     #[error("cannot read users file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("users file {path} is not valid: {msg}")]
     Parse { path: PathBuf, msg: String },
     #[error("cannot write users file {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -39,20 +45,31 @@ pub struct Stamp {
 }
 
 pub fn stamp(path: &Path) -> Option<Stamp> {
-    std::fs::metadata(path).ok().map(|m| Stamp { modified: m.modified().ok(), len: m.len() })
+    std::fs::metadata(path).ok().map(|m| Stamp {
+        modified: m.modified().ok(),
+        len: m.len(),
+    })
 }
 
 /// Reads the file; a missing file is an empty directory.
 pub fn load(path: &Path) -> Result<Directory, UsersFileError> {
     let users = read_users(path)?;
-    Directory::new(users).map_err(|msg| UsersFileError::Parse { path: path.to_path_buf(), msg })
+    Directory::new(users).map_err(|msg| UsersFileError::Parse {
+        path: path.to_path_buf(),
+        msg,
+    })
 }
 
 fn read_users(path: &Path) -> Result<Vec<User>, UsersFileError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(UsersFileError::Read { path: path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(UsersFileError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
     let doc: UsersDoc = toml::from_str(&text).map_err(|e| UsersFileError::Parse {
         path: path.to_path_buf(),
@@ -67,9 +84,17 @@ pub fn update<T, E>(
     path: &Path,
     f: impl FnOnce(&mut Vec<User>) -> Result<T, E>,
 ) -> Result<Result<T, E>, UsersFileError> {
-    let werr = |source| UsersFileError::Write { path: path.to_path_buf(), source };
+    let werr = |source| UsersFileError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let lock_path = lock_path(path);
-    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(werr)?;
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(werr)?;
     lock.lock().map_err(werr)?;
     let mut users = read_users(path)?;
     let out = match f(&mut users) {
@@ -77,7 +102,10 @@ pub fn update<T, E>(
         Err(e) => return Ok(Err(e)),
     };
     // Validate before writing: a change must never leave an unreadable file.
-    Directory::new(users.clone()).map_err(|msg| UsersFileError::Parse { path: path.to_path_buf(), msg })?;
+    Directory::new(users.clone()).map_err(|msg| UsersFileError::Parse {
+        path: path.to_path_buf(),
+        msg,
+    })?;
     write_atomic(path, &users).map_err(werr)?;
     drop(lock);
     Ok(Ok(out))
@@ -90,9 +118,14 @@ fn lock_path(path: &Path) -> PathBuf {
 }
 
 fn write_atomic(path: &Path, users: &[User]) -> std::io::Result<()> {
-    let doc = UsersDoc { user: users.to_vec() };
+    let doc = UsersDoc {
+        user: users.to_vec(),
+    };
     let text = toml::to_string_pretty(&doc).map_err(std::io::Error::other)?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("users"),
@@ -133,7 +166,11 @@ mod tests {
         let path = dir.path().join("users.toml");
         assert!(load(&path).unwrap().users().is_empty());
         update(&path, |u| {
-            u.push(User { name: "alice".into(), email: "a@example.com".into(), ..Default::default() });
+            u.push(User {
+                name: "alice".into(),
+                email: "a@example.com".into(),
+                ..Default::default()
+            });
             Ok::<_, ()>(())
         })
         .unwrap()
@@ -141,7 +178,11 @@ mod tests {
         assert_eq!(load(&path).unwrap().users().len(), 1);
         // A change that would create a duplicate identifier is refused and nothing is written.
         let r = update(&path, |u| {
-            u.push(User { name: "bob".into(), email: "A@example.com".into(), ..Default::default() });
+            u.push(User {
+                name: "bob".into(),
+                email: "A@example.com".into(),
+                ..Default::default()
+            });
             Ok::<_, ()>(())
         });
         assert!(r.is_err());

@@ -85,7 +85,8 @@ pub fn normalize_name(s: &str) -> Result<String, IdentifierError> {
     let n = s.trim().to_ascii_lowercase();
     let ok = !n.is_empty()
         && n.len() <= 64
-        && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         && n.as_bytes()[0].is_ascii_alphanumeric();
     if ok {
         Ok(n)
@@ -104,7 +105,8 @@ pub fn normalize_email(s: &str) -> Result<String, IdentifierError> {
         || domain.starts_with('.')
         || domain.ends_with('.')
         || e.len() > 254
-        || e.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == ',')
+        || e.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == ',')
         || local.contains('@')
     {
         return Err(bad());
@@ -117,7 +119,11 @@ pub fn normalize_email(s: &str) -> Result<String, IdentifierError> {
 pub fn normalize_phone(s: &str) -> Result<String, IdentifierError> {
     let bad = || IdentifierError::BadPhone(s.to_string());
     let t = s.trim();
-    if !t.chars().all(|c| c.is_ascii_digit() || " -.()+".contains(c)) || t.matches('+').count() != 1 {
+    if !t
+        .chars()
+        .all(|c| c.is_ascii_digit() || " -.()+".contains(c))
+        || t.matches('+').count() != 1
+    {
         return Err(bad());
     }
     let number = phonenumber::parse(None, t).map_err(|_| bad())?;
@@ -141,9 +147,13 @@ pub struct Directory {
 impl Directory {
     /// Builds the indexes; refuses a set where one identifier belongs to two accounts.
     pub fn new(users: Vec<User>) -> Result<Directory, String> {
-        let mut d = Directory { users: Vec::new(), ..Default::default() };
+        let mut d = Directory {
+            users: Vec::new(),
+            ..Default::default()
+        };
         for (i, u) in users.iter().enumerate() {
-            let name = normalize_name(&u.name).map_err(|e| format!("user[{i}].name {:?}: {e}", u.name))?;
+            let name =
+                normalize_name(&u.name).map_err(|e| format!("user[{i}].name {:?}: {e}", u.name))?;
             if d.by_name.insert(name.clone(), i).is_some() {
                 return Err(format!("user name {name:?} appears twice"));
             }
@@ -197,11 +207,26 @@ mod tests {
         let cases = [
             ("alice", Some(Identifier::Name("alice".into()))),
             ("  Alice ", Some(Identifier::Name("alice".into()))),
-            ("Alice@Example.COM", Some(Identifier::Email("alice@example.com".into()))),
-            ("+44 20 7946 0958", Some(Identifier::Phone("+442079460958".into()))),
-            ("+44 (0)20-7946-0958", Some(Identifier::Phone("+442079460958".into()))),
-            ("+1 (415) 555-2671", Some(Identifier::Phone("+14155552671".into()))),
-            ("+1.415.555.2671", Some(Identifier::Phone("+14155552671".into()))),
+            (
+                "Alice@Example.COM",
+                Some(Identifier::Email("alice@example.com".into())),
+            ),
+            (
+                "+44 20 7946 0958",
+                Some(Identifier::Phone("+442079460958".into())),
+            ),
+            (
+                "+44 (0)20-7946-0958",
+                Some(Identifier::Phone("+442079460958".into())),
+            ),
+            (
+                "+1 (415) 555-2671",
+                Some(Identifier::Phone("+14155552671".into())),
+            ),
+            (
+                "+1.415.555.2671",
+                Some(Identifier::Phone("+14155552671".into())),
+            ),
             ("", None),
             ("bad name!", None),
             ("@nope", None),
@@ -233,9 +258,17 @@ mod tests {
         };
         let d = Directory::new(vec![alice.clone()]).unwrap();
         for input in ["ALICE", "alice@example.com", "+1 (415) 555-2671"] {
-            assert_eq!(d.find(&Identifier::parse(input).unwrap()).map(|u| u.name.as_str()), Some("alice"));
+            assert_eq!(
+                d.find(&Identifier::parse(input).unwrap())
+                    .map(|u| u.name.as_str()),
+                Some("alice")
+            );
         }
-        let bob = User { name: "bob".into(), email: "alice@EXAMPLE.com".into(), ..Default::default() };
+        let bob = User {
+            name: "bob".into(),
+            email: "alice@EXAMPLE.com".into(),
+            ..Default::default()
+        };
         assert!(Directory::new(vec![alice, bob]).is_err());
     }
 }

@@ -13,7 +13,11 @@ pub const HOST: &str = "app.test";
 pub const PASSWORD: &str = "correct horse battery";
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_port(port: u16, what: &str) {
@@ -45,7 +49,11 @@ pub struct Redis {
 impl Redis {
     pub fn start() -> Redis {
         let dir = tempfile::tempdir().unwrap();
-        let mut r = Redis { port: free_port(), proc: None, _dir: dir };
+        let mut r = Redis {
+            port: free_port(),
+            proc: None,
+            _dir: dir,
+        };
         r.restart();
         r
     }
@@ -60,7 +68,16 @@ impl Redis {
 
     pub fn restart(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .current_dir(self._dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -157,13 +174,24 @@ impl Gateway {
     /// A gateway with users alice (admins), bob, and carol (disabled).
     pub fn start(backend: Backend, opts: Options) -> Gateway {
         let redis = (backend == Backend::Redis && opts.redis_url.is_none()).then(Redis::start);
-        let redis_url = opts.redis_url.clone().or_else(|| redis.as_ref().map(Redis::url));
-        let upstream = if opts.upstream_port.is_none() { Some(Upstream::start()) } else { None };
-        let up_port = opts.upstream_port.unwrap_or_else(|| upstream.as_ref().unwrap().port);
+        let redis_url = opts
+            .redis_url
+            .clone()
+            .or_else(|| redis.as_ref().map(Redis::url));
+        let upstream = if opts.upstream_port.is_none() {
+            Some(Upstream::start())
+        } else {
+            None
+        };
+        let up_port = opts
+            .upstream_port
+            .unwrap_or_else(|| upstream.as_ref().unwrap().port);
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let store = match &redis_url {
-            Some(u) => format!("[store]\nbackend = \"redis\"\nredis_url = \"{u}\"\nkey_prefix = \"t{port}:\"\n"),
+            Some(u) => format!(
+                "[store]\nbackend = \"redis\"\nredis_url = \"{u}\"\nkey_prefix = \"t{port}:\"\n"
+            ),
             None => "[store]\nbackend = \"memory\"\n".to_string(),
         };
         let config = format!(
@@ -206,7 +234,14 @@ impl Gateway {
         })
         .unwrap()
         .unwrap();
-        let mut g = Gateway { port, dir, config: cfg_path, proc: None, _upstream: upstream, _redis: redis };
+        let mut g = Gateway {
+            port,
+            dir,
+            config: cfg_path,
+            proc: None,
+            _upstream: upstream,
+            _redis: redis,
+        };
         g.spawn();
         g
     }
@@ -216,13 +251,18 @@ impl Gateway {
             .args(["serve", "--config", self.config.to_str().unwrap()])
             .env("PORTCULLIS_LOG", "warn,audit=info")
             .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(self.dir.path().join("gateway.log")).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::create(self.dir.path().join("gateway.log")).unwrap(),
+            ))
             .spawn()
             .unwrap();
         self.proc = Some(Proc(child));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = try_request(self.port, &format!("GET /_auth/health HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n")) {
+            if let Ok(r) = try_request(
+                self.port,
+                &format!("GET /_auth/health HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"),
+            ) {
                 if r.status == 200 {
                     return;
                 }
@@ -230,7 +270,11 @@ impl Gateway {
             if let Some(status) = self.proc.as_mut().unwrap().0.try_wait().unwrap() {
                 panic!("gateway exited with {status}: {}", self.log());
             }
-            assert!(Instant::now() < deadline, "gateway did not become healthy: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not become healthy: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -256,14 +300,24 @@ impl Gateway {
         self.req("GET", HOST, path, headers, None)
     }
 
-    pub fn req(&self, method: &str, host: &str, path: &str, headers: &[&str], body: Option<&str>) -> Resp {
+    pub fn req(
+        &self,
+        method: &str,
+        host: &str,
+        path: &str,
+        headers: &[&str],
+        body: Option<&str>,
+    ) -> Resp {
         let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
         for h in headers {
             raw.push_str(h);
             raw.push_str("\r\n");
         }
         if let Some(b) = body {
-            raw.push_str(&format!("Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{b}", b.len()));
+            raw.push_str(&format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            ));
         } else {
             raw.push_str("\r\n");
         }
@@ -280,14 +334,29 @@ impl Gateway {
 
     pub fn post_login(&self, identifier: &str, password: &str, rd: &str) -> Resp {
         let (pre, csrf) = self.login_form();
-        let body = form(&[("csrf", &csrf), ("identifier", identifier), ("password", password), ("rd", rd)]);
-        self.req("POST", HOST, "/_auth/login", &[&format!("Cookie: {pre}"), "Accept: text/html"], Some(&body))
+        let body = form(&[
+            ("csrf", &csrf),
+            ("identifier", identifier),
+            ("password", password),
+            ("rd", rd),
+        ]);
+        self.req(
+            "POST",
+            HOST,
+            "/_auth/login",
+            &[&format!("Cookie: {pre}"), "Accept: text/html"],
+            Some(&body),
+        )
     }
 
     /// Signs in and returns the `portcullis=...` cookie pair.
     pub fn login(&self, identifier: &str) -> String {
         let r = self.post_login(identifier, PASSWORD, "/");
-        assert_eq!(r.status, 303, "sign-in as {identifier} failed: {} {}", r.status, r.body);
+        assert_eq!(
+            r.status, 303,
+            "sign-in as {identifier} failed: {} {}",
+            r.status, r.body
+        );
         r.cookie("portcullis").expect("session cookie")
     }
 }
@@ -295,18 +364,30 @@ impl Gateway {
 fn section(extra: &str, name: &str) -> String {
     // Lines of `extra` under a `#server` or `#session` marker go into that section.
     let marker = format!("#{name}\n");
-    extra.split("#end\n").filter_map(|part| part.strip_prefix(&marker)).collect::<Vec<_>>().join("\n")
+    extra
+        .split("#end\n")
+        .filter_map(|part| part.strip_prefix(&marker))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn rest(extra: &str) -> String {
-    extra.split("#end\n").filter(|p| !p.starts_with("#server\n") && !p.starts_with("#session\n")).collect::<Vec<_>>().join("\n")
+    extra
+        .split("#end\n")
+        .filter(|p| !p.starts_with("#server\n") && !p.starts_with("#session\n"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn cli(config: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     let mut full: Vec<&str> = Vec::new();
     let cfg = config.to_str().unwrap();
     // Insert --config after the subcommand words (first two for user/session, else first).
-    let split = if matches!(args.first(), Some(&"user" | &"session" | &"lock")) { 2 } else { 1 };
+    let split = if matches!(args.first(), Some(&"user" | &"session" | &"lock")) {
+        2
+    } else {
+        1
+    };
     full.extend(&args[..split.min(args.len())]);
     full.extend(["--config", cfg]);
     full.extend(&args[split.min(args.len())..]);
@@ -325,7 +406,9 @@ pub fn cli(config: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std:
 }
 
 pub fn form(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 #[derive(Debug)]
@@ -337,7 +420,10 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The `name=value` pair of a Set-Cookie that sets (not clears) `name`.
@@ -350,13 +436,18 @@ impl Resp {
     }
 
     pub fn csrf(&self) -> String {
-        let i = self.body.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+        let i = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("csrf field")
+            + 19;
         self.body[i..].split('"').next().unwrap().to_string()
     }
 
     /// The sample app's JSON echo.
     pub fn echo(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not an upstream echo: {} {}", self.status, self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|_| panic!("not an upstream echo: {} {}", self.status, self.body))
     }
 }
 
@@ -374,6 +465,13 @@ pub fn try_request(port: u16, raw: &str) -> std::io::Result<Resp> {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("no response: {text:?}")))?;
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
-    Ok(Resp { status, headers, body: body.to_string() })
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(Resp {
+        status,
+        headers,
+        body: body.to_string(),
+    })
 }

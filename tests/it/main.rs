@@ -1,6 +1,9 @@
 //! One integration-test binary: the real gateway on loopback, a real upstream,
 //! a real redis-server. Scenarios in `scenarios` run against both stores.
 
+// Test code: helpers outside #[test] fns assert by panicking too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod harness;
 mod operations;
 mod scenarios;

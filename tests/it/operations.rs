@@ -6,32 +6,52 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 fn out(o: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn signal(pid: u32, sig: &str) {
-    assert!(Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
 }
 
 #[test]
 fn init_writes_a_working_setup_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Command::new(BIN).args(["init", dir.path().to_str().unwrap()]).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["init", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", out(&o));
     let cfg = dir.path().join("portcullis.toml");
     let key = dir.path().join("secrets/cookie.key");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     assert!(std::fs::metadata(&key).unwrap().len() >= 64);
     let before = std::fs::read(&key).unwrap();
     std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap() + "\n# mine\n").unwrap();
-    let o = Command::new(BIN).args(["init", dir.path().to_str().unwrap()]).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["init", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(o.status.success());
     assert_eq!(std::fs::read(&key).unwrap(), before, "secrets kept");
-    assert!(std::fs::read_to_string(&cfg).unwrap().contains("# mine"), "config kept");
+    assert!(
+        std::fs::read_to_string(&cfg).unwrap().contains("# mine"),
+        "config kept"
+    );
     let o = cli(&cfg, &["check-config"], None);
     assert!(o.status.success(), "{}", out(&o));
 }
@@ -49,7 +69,10 @@ fn check_config_reports_every_problem_and_fails() {
     assert!(!o.status.success());
     let text = out(&o);
     assert!(text.contains("session.colour"), "{text}");
-    assert!(text.contains("site[0].upstream") || text.contains("session.colour"), "{text}");
+    assert!(
+        text.contains("site[0].upstream") || text.contains("session.colour"),
+        "{text}"
+    );
     assert!(!text.contains("panicked"), "{text}");
     std::fs::write(&cfg, "[session]\nidle_timeout = \"forever\"\n[store]\nbackend = \"mongo\"\n[[site]]\nhost = \"a.test\"\n").unwrap();
     let text = out(&cli(&cfg, &["check-config"], None));
@@ -65,28 +88,81 @@ fn check_config_reports_every_problem_and_fails() {
 fn user_cli_manages_accounts_and_ends_sessions() {
     let g = Gateway::start(Backend::Memory, Options::default());
     // add: duplicate identifiers refused, in any spelling
-    let o = g.cli(&["user", "add", "dave", "--email", "Dave@Example.com", "--phone", "+44 20 7946 0958", "--groups", "ops,dev", "--password-stdin"], Some("dave's long password\n"));
+    let o = g.cli(
+        &[
+            "user",
+            "add",
+            "dave",
+            "--email",
+            "Dave@Example.com",
+            "--phone",
+            "+44 20 7946 0958",
+            "--groups",
+            "ops,dev",
+            "--password-stdin",
+        ],
+        Some("dave's long password\n"),
+    );
     assert!(o.status.success(), "{}", out(&o));
-    let o = g.cli(&["user", "add", "dave2", "--email", "dave@EXAMPLE.com"], None);
+    let o = g.cli(
+        &["user", "add", "dave2", "--email", "dave@EXAMPLE.com"],
+        None,
+    );
     assert!(!o.status.success());
     assert!(out(&o).contains("already belongs"), "{}", out(&o));
-    let o = g.cli(&["user", "add", "eve", "--email", "eve@example.com", "--phone", "+44 (0)20-7946-0958"], None);
+    let o = g.cli(
+        &[
+            "user",
+            "add",
+            "eve",
+            "--email",
+            "eve@example.com",
+            "--phone",
+            "+44 (0)20-7946-0958",
+        ],
+        None,
+    );
     assert!(!o.status.success(), "same phone, other spelling");
-    let o = g.cli(&["user", "add", "bad name", "--email", "x@example.com"], None);
+    let o = g.cli(
+        &["user", "add", "bad name", "--email", "x@example.com"],
+        None,
+    );
     assert!(!o.status.success());
     // short password refused
-    let o = g.cli(&["user", "add", "frank", "--email", "f@example.com", "--password-stdin"], Some("short\n"));
+    let o = g.cli(
+        &[
+            "user",
+            "add",
+            "frank",
+            "--email",
+            "f@example.com",
+            "--password-stdin",
+        ],
+        Some("short\n"),
+    );
     assert!(!o.status.success());
     let list = out(&g.cli(&["user", "list"], None));
-    assert!(list.contains("dave\tdave@example.com\t+442079460958\tops,dev"), "{list}");
+    assert!(
+        list.contains("dave\tdave@example.com\t+442079460958\tops,dev"),
+        "{list}"
+    );
     assert!(!list.contains("$argon2"), "no hashes in listings");
     // the running gateway picks up the new user by itself
     let deadline = Instant::now() + Duration::from_secs(5);
-    let body = form(&[("identifier", "+44 20 7946 0958"), ("password", "dave's long password")]);
+    let body = form(&[
+        ("identifier", "+44 20 7946 0958"),
+        ("password", "dave's long password"),
+    ]);
     let mut ok = false;
     while Instant::now() < deadline && !ok {
         let (pre, csrf) = g.login_form();
-        let r = g.req("POST", HOST, "/_auth/login", &[&format!("Cookie: {pre}")], Some(&format!("{body}&csrf={csrf}")));
+        let r = g.req(
+            "POST",
+            HOST,
+            "/_auth/login",
+            &[&format!("Cookie: {pre}")],
+            Some(&format!("{body}&csrf={csrf}")),
+        );
         ok = r.status == 303;
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -96,11 +172,21 @@ fn user_cli_manages_accounts_and_ends_sessions() {
     let c2 = format!("Cookie: {}", g.login("bob@example.com"));
     let listed = out(&g.cli(&["session", "list", "bob"], None));
     assert_eq!(listed.lines().count(), 2, "{listed}");
-    let handle = listed.lines().next().unwrap().split('\t').next().unwrap().to_string();
+    let handle = listed
+        .lines()
+        .next()
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_string();
     let o = g.cli(&["session", "revoke", "bob", "--handle", &handle], None);
     assert!(out(&o).contains("ended 1"), "{}", out(&o));
     let statuses = [g.get("/x", &[&c1]).status, g.get("/x", &[&c2]).status];
-    assert!(statuses.contains(&401) && statuses.contains(&200), "{statuses:?}");
+    assert!(
+        statuses.contains(&401) && statuses.contains(&200),
+        "{statuses:?}"
+    );
     // disable ends every session at once, and sign-in is refused
     let o = g.cli(&["user", "disable", "bob"], None);
     assert!(o.status.success(), "{}", out(&o));
@@ -110,12 +196,18 @@ fn user_cli_manages_accounts_and_ends_sessions() {
     assert!(g.cli(&["user", "enable", "bob"], None).status.success());
     // set-password ends sessions and the old password stops working
     let alice = format!("Cookie: {}", g.login("alice"));
-    let o = g.cli(&["user", "set-password", "alice", "--password-stdin"], Some("a brand new password\n"));
+    let o = g.cli(
+        &["user", "set-password", "alice", "--password-stdin"],
+        Some("a brand new password\n"),
+    );
     assert!(o.status.success(), "{}", out(&o));
     assert_eq!(g.get("/x", &[&alice]).status, 401);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(g.post_login("alice", PASSWORD, "/").status, 401);
-    assert_eq!(g.post_login("alice", "a brand new password", "/").status, 303);
+    assert_eq!(
+        g.post_login("alice", "a brand new password", "/").status,
+        303
+    );
     // delete
     let r = g.post_login("alice@example.com", "a brand new password", "/");
     let alice = format!("Cookie: {}", r.cookie("portcullis").unwrap());
@@ -149,11 +241,19 @@ fn hash_password_prints_argon2id() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"some password\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"some password\n")
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     let phc = String::from_utf8(o.stdout).unwrap();
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-    assert!(portcullis::auth::password::verify_now("some password", phc.trim()));
+    assert!(portcullis::auth::password::verify_now(
+        "some password",
+        phc.trim()
+    ));
 }
 
 #[test]
@@ -161,14 +261,22 @@ fn sighup_reloads_rules_without_dropping_and_sigterm_drains() {
     let g = Gateway::start(Backend::Memory, Options::default());
     assert_eq!(g.get("/newly-public/x", &[]).status, 401);
     let text = std::fs::read_to_string(&g.config).unwrap();
-    let text = text.replacen("[[rule]]", "[[rule]]\npath = \"/newly-public/\"\npolicy = \"bypass\"\n\n[[rule]]", 1);
+    let text = text.replacen(
+        "[[rule]]",
+        "[[rule]]\npath = \"/newly-public/\"\npolicy = \"bypass\"\n\n[[rule]]",
+        1,
+    );
     std::fs::write(&g.config, text).unwrap();
     // Keep a connection open across the reload.
     let mut s = std::net::TcpStream::connect(("127.0.0.1", g.port)).unwrap();
     signal(g.pid(), "HUP");
     std::thread::sleep(Duration::from_millis(500));
     use std::io::{Read, Write};
-    s.write_all(format!("GET /newly-public/x HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    s.write_all(
+        format!("GET /newly-public/x HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).unwrap();
     assert!(buf.starts_with("HTTP/1.1 200"), "{buf}");
@@ -188,7 +296,10 @@ fn sighup_reloads_rules_without_dropping_and_sigterm_drains() {
             assert!(status.success() || status.code().is_some(), "{status}");
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(8), "did not exit after SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -197,7 +308,13 @@ fn sighup_reloads_rules_without_dropping_and_sigterm_drains() {
 fn demo_serves_the_sample_app_after_sign_in() {
     let (port, app_port) = (free_port(), free_port());
     let child = Command::new(BIN)
-        .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--app-listen", &format!("127.0.0.1:{app_port}")])
+        .args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--app-listen",
+            &format!("127.0.0.1:{app_port}"),
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -216,13 +333,23 @@ fn demo_serves_the_sample_app_after_sign_in() {
     }
     assert!(!password.is_empty());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while try_request(port, "GET /_auth/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_err() {
+    while try_request(
+        port,
+        "GET /_auth/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    .is_err()
+    {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(100));
     }
     let r = try_request(port, "GET /_auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\nConnection: close\r\n\r\n").unwrap();
     let pre = r.cookie("portcullis_pre").unwrap();
-    let body = form(&[("csrf", &r.csrf()), ("identifier", "demo"), ("password", &password), ("rd", "/")]);
+    let body = form(&[
+        ("csrf", &r.csrf()),
+        ("identifier", "demo"),
+        ("password", &password),
+        ("rd", "/"),
+    ]);
     let raw = format!("POST /_auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {pre}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
     let r = try_request(port, &raw).unwrap();
     assert_eq!(r.status, 303);

@@ -22,7 +22,13 @@ macro_rules! both {
 
 both!(sign_in_by_every_identifier_form, |b| {
     let g = Gateway::start(b, Options::default());
-    for id in ["alice", "ALICE", "Alice@Example.COM", "+1 (415) 555-2671", "+1-415-555-2671"] {
+    for id in [
+        "alice",
+        "ALICE",
+        "Alice@Example.COM",
+        "+1 (415) 555-2671",
+        "+1-415-555-2671",
+    ] {
         let cookie = g.login(id);
         let r = g.get("/app/page?x=1", &[&format!("Cookie: {cookie}")]);
         assert_eq!(r.status, 200, "{id}: {}", r.body);
@@ -45,13 +51,28 @@ both!(wrong_password_and_unknown_user_look_the_same, |b| {
     assert_eq!(wrong.status, 401);
     assert_eq!(unknown.status, 401);
     assert_eq!(disabled.status, 401);
-    let msg = |r: &Resp| r.body.split("id=\"error\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let msg = |r: &Resp| {
+        r.body
+            .split("id=\"error\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_string()
+    };
     assert_eq!(msg(&wrong), msg(&unknown));
     assert_eq!(msg(&wrong), msg(&disabled));
     assert!(wrong.cookie("portcullis").is_none());
     // Case-sensitive password, never truncated.
-    assert_eq!(g.post_login("alice", &PASSWORD.to_uppercase(), "/").status, 401);
-    assert_eq!(g.post_login("alice", &format!("{PASSWORD}x"), "/").status, 401);
+    assert_eq!(
+        g.post_login("alice", &PASSWORD.to_uppercase(), "/").status,
+        401
+    );
+    assert_eq!(
+        g.post_login("alice", &format!("{PASSWORD}x"), "/").status,
+        401
+    );
     // Over-long password: a clear 400, not a hash of 1 MiB.
     assert_eq!(g.post_login("alice", &"x".repeat(1100), "/").status, 400);
 });
@@ -62,13 +83,33 @@ both!(csrf_and_fixation, |b| {
     let (pre, csrf) = g.login_form();
     let (_, other_csrf) = g.login_form();
     for token in ["", "forged", other_csrf.as_str()] {
-        let body = form(&[("csrf", token), ("identifier", "alice"), ("password", PASSWORD)]);
-        let r = g.req("POST", HOST, "/_auth/login", &[&format!("Cookie: {pre}")], Some(&body));
+        let body = form(&[
+            ("csrf", token),
+            ("identifier", "alice"),
+            ("password", PASSWORD),
+        ]);
+        let r = g.req(
+            "POST",
+            HOST,
+            "/_auth/login",
+            &[&format!("Cookie: {pre}")],
+            Some(&body),
+        );
         assert_eq!(r.status, 403, "token {token:?}");
     }
     // Cross-origin POST with a valid token: 403.
-    let body = form(&[("csrf", &csrf), ("identifier", "alice"), ("password", PASSWORD)]);
-    let r = g.req("POST", HOST, "/_auth/login", &[&format!("Cookie: {pre}"), "Origin: https://evil.example"], Some(&body));
+    let body = form(&[
+        ("csrf", &csrf),
+        ("identifier", "alice"),
+        ("password", PASSWORD),
+    ]);
+    let r = g.req(
+        "POST",
+        HOST,
+        "/_auth/login",
+        &[&format!("Cookie: {pre}"), "Origin: https://evil.example"],
+        Some(&body),
+    );
     assert_eq!(r.status, 403);
     // A planted session cookie is ignored and replaced by a fresh id at sign-in.
     let planted = "portcullis=attacker-chosen-value";
@@ -85,15 +126,33 @@ both!(logout_then_replayed_cookie_is_refused, |b| {
     let cookie = g.login("bob");
     assert_eq!(g.get("/x", &[&format!("Cookie: {cookie}")]).status, 200);
     // GET shows a confirmation form; it does not sign out.
-    let page = g.get("/_auth/logout", &[&format!("Cookie: {cookie}"), "Accept: text/html"]);
+    let page = g.get(
+        "/_auth/logout",
+        &[&format!("Cookie: {cookie}"), "Accept: text/html"],
+    );
     assert_eq!(page.status, 200);
     assert_eq!(g.get("/x", &[&format!("Cookie: {cookie}")]).status, 200);
     // POST without the token: 403, still signed in.
-    let r = g.req("POST", HOST, "/_auth/logout", &[&format!("Cookie: {cookie}")], Some("csrf=nope"));
+    let r = g.req(
+        "POST",
+        HOST,
+        "/_auth/logout",
+        &[&format!("Cookie: {cookie}")],
+        Some("csrf=nope"),
+    );
     assert_eq!(r.status, 403);
-    let r = g.req("POST", HOST, "/_auth/logout", &[&format!("Cookie: {cookie}")], Some(&form(&[("csrf", &page.csrf())])));
+    let r = g.req(
+        "POST",
+        HOST,
+        "/_auth/logout",
+        &[&format!("Cookie: {cookie}")],
+        Some(&form(&[("csrf", &page.csrf())])),
+    );
     assert_eq!(r.status, 200);
-    assert!(r.headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("set-cookie") && v.starts_with("portcullis=;")));
+    assert!(r
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("set-cookie") && v.starts_with("portcullis=;")));
     let replay = g.get("/x", &[&format!("Cookie: {cookie}"), "Accept: text/html"]);
     assert_eq!(replay.status, 302);
     assert!(replay.header("location").unwrap().contains("expired=1"));
@@ -102,19 +161,38 @@ both!(logout_then_replayed_cookie_is_refused, |b| {
 both!(idle_and_absolute_timeouts, |b| {
     let g = Gateway::start(
         b,
-        Options { extra: "#session\nidle_timeout = \"2s\"\nabsolute_timeout = \"4s\"\n#end\n".into(), ..Default::default() },
+        Options {
+            extra: "#session\nidle_timeout = \"2s\"\nabsolute_timeout = \"4s\"\n#end\n".into(),
+            ..Default::default()
+        },
     );
     // Idle: no activity for longer than 2 s ends the session.
     let idle = g.login("alice");
     std::thread::sleep(Duration::from_millis(2600));
-    let r = g.get("/page?a=1", &[&format!("Cookie: {idle}"), "Accept: text/html"]);
+    let r = g.get(
+        "/page?a=1",
+        &[&format!("Cookie: {idle}"), "Accept: text/html"],
+    );
     assert_eq!(r.status, 302);
     let loc = r.header("location").unwrap();
-    assert!(loc.contains("expired=1") && loc.contains("rd=%2Fpage%3Fa%3D1"), "{loc}");
+    assert!(
+        loc.contains("expired=1") && loc.contains("rd=%2Fpage%3Fa%3D1"),
+        "{loc}"
+    );
     // The sign-in page says so, and returns the person to where they were.
     let page = g.get(loc, &["Accept: text/html"]);
-    assert!(page.body.contains("Your session has ended"), "{}", page.body);
-    assert!(page.body.replace("&#x2f;", "/").contains("value=\"/page?a=1\""), "{}", page.body);
+    assert!(
+        page.body.contains("Your session has ended"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .replace("&#x2f;", "/")
+            .contains("value=\"/page?a=1\""),
+        "{}",
+        page.body
+    );
     // Absolute: activity every second does not extend past 4 s.
     let busy = g.login("alice");
     let mut last = 0;
@@ -134,16 +212,25 @@ both!(every_rule_kind, |b| {
     assert_eq!(g.get("/public/x", &[]).status, 200);
     // methods
     assert_eq!(g.get("/readonly/x", &[]).status, 200);
-    assert_eq!(g.req("POST", HOST, "/readonly/x", &[], Some("a=1")).status, 401);
+    assert_eq!(
+        g.req("POST", HOST, "/readonly/x", &[], Some("a=1")).status,
+        401
+    );
     // networks: the client is 127.0.0.1, not in 10/8
     assert_eq!(g.get("/lan/x", &[]).status, 401);
     // default one_factor: browser → 302 with rd, API → 401 JSON
     let r = g.get("/private?q=1", &[html]);
     assert_eq!(r.status, 302);
-    assert_eq!(r.header("location"), Some("/_auth/login?rd=%2Fprivate%3Fq%3D1"));
+    assert_eq!(
+        r.header("location"),
+        Some("/_auth/login?rd=%2Fprivate%3Fq%3D1")
+    );
     let r = g.get("/private", &["Accept: application/json"]);
     assert_eq!(r.status, 401);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["error"], "unauthenticated");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["error"],
+        "unauthenticated"
+    );
     assert_eq!(g.get("/private", &[&bob]).status, 200);
     // groups: admins reach /admin, others fall through to deny
     assert_eq!(g.get("/admin/panel", &[&alice]).status, 200);
@@ -178,7 +265,10 @@ both!(spoofed_headers_are_stripped, |b| {
     let echo = g.get("/public/x", &hs).echo();
     let headers = echo["headers"].as_object().unwrap();
     for k in headers.keys() {
-        assert!(!k.starts_with("remote") && !k.contains("original") && !k.contains("rewrite"), "leaked {k}");
+        assert!(
+            !k.starts_with("remote") && !k.contains("original") && !k.contains("rewrite"),
+            "leaked {k}"
+        );
     }
     assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
     assert_eq!(headers["x-forwarded-proto"], "http");
@@ -194,10 +284,26 @@ both!(spoofed_headers_are_stripped, |b| {
 both!(path_normalisation_bypass_attempts, |b| {
     let g = Gateway::start(b, Options::default());
     let bob = format!("Cookie: {}", g.login("bob"));
-    for p in ["/admin", "/ADMIN", "//admin", "/./admin", "/pub/../admin", "/pub/%2e%2e/admin", "/admin;x", "/%61dmin", "/Admin/"] {
+    for p in [
+        "/admin",
+        "/ADMIN",
+        "//admin",
+        "/./admin",
+        "/pub/../admin",
+        "/pub/%2e%2e/admin",
+        "/admin;x",
+        "/%61dmin",
+        "/Admin/",
+    ] {
         assert_eq!(g.get(p, &[&bob]).status, 403, "{p} must hit the deny rule");
     }
-    for p in ["/pub%2f..%2fadmin", "/pub/..;/admin", "/pub%5c..%5cadmin", "/a%00b", "/pub/%2e%2e;/admin"] {
+    for p in [
+        "/pub%2f..%2fadmin",
+        "/pub/..;/admin",
+        "/pub%5c..%5cadmin",
+        "/a%00b",
+        "/pub/%2e%2e;/admin",
+    ] {
         assert_eq!(g.get(p, &[&bob]).status, 400, "{p} is ambiguous");
     }
     // The upstream receives exactly the normalised path the rule saw.
@@ -222,26 +328,57 @@ both!(redirect_targets_are_validated, |b| {
         assert_eq!(r.header("location"), Some(want), "rd {rd}");
     }
     // The shared corpus through the real sign-in: every payload falls back to "/".
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/openredirects.txt")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/testdata/openredirects.txt"
+    ))
+    .unwrap();
     let (pre, csrf) = g.login_form();
     for line in text.lines().filter(|l| !l.is_empty()).step_by(7) {
-        let rd = percent_encoding::percent_decode_str(&line.replace('+', " ")).decode_utf8_lossy().to_string();
-        let body = form(&[("csrf", &csrf), ("identifier", "alice"), ("password", PASSWORD), ("rd", &rd)]);
-        let r = g.req("POST", HOST, "/_auth/login", &[&format!("Cookie: {pre}")], Some(&body));
+        let rd = percent_encoding::percent_decode_str(&line.replace('+', " "))
+            .decode_utf8_lossy()
+            .to_string();
+        let body = form(&[
+            ("csrf", &csrf),
+            ("identifier", "alice"),
+            ("password", PASSWORD),
+            ("rd", &rd),
+        ]);
+        let r = g.req(
+            "POST",
+            HOST,
+            "/_auth/login",
+            &[&format!("Cookie: {pre}")],
+            Some(&body),
+        );
         assert_eq!(r.header("location"), Some("/"), "payload {line}");
     }
 });
 
 both!(forward_auth_verify, |b| {
-    let g = Gateway::start(b, Options { extra: "#server\ntrusted_proxies = [\"127.0.0.1/32\"]\n#end\n".into(), ..Default::default() });
+    let g = Gateway::start(
+        b,
+        Options {
+            extra: "#server\ntrusted_proxies = [\"127.0.0.1/32\"]\n#end\n".into(),
+            ..Default::default()
+        },
+    );
     let alice = format!("Cookie: {}", g.login("alice"));
-    let fwd = ["X-Forwarded-Method: GET", "X-Forwarded-Proto: https", "X-Forwarded-Host: app.test", "X-Forwarded-Uri: /private?x=1"];
+    let fwd = [
+        "X-Forwarded-Method: GET",
+        "X-Forwarded-Proto: https",
+        "X-Forwarded-Host: app.test",
+        "X-Forwarded-Uri: /private?x=1",
+    ];
     // No session: 401, or 302 to the sign-in page when asked.
     let r = g.get("/_auth/verify", &fwd);
     assert_eq!(r.status, 401);
     let r = g.get("/_auth/verify?redirect=1", &fwd);
     assert_eq!(r.status, 302);
-    assert_eq!(r.header("location"), Some("https://app.test/_auth/login?rd=https%3A%2F%2Fapp.test%2Fprivate%3Fx%3D1"));
+    assert_eq!(
+        r.header("location"),
+        Some("https://app.test/_auth/login?rd=https%3A%2F%2Fapp.test%2Fprivate%3Fx%3D1")
+    );
     // Session: 200 with identity headers.
     let mut with = fwd.to_vec();
     with.push(&alice);
@@ -251,18 +388,30 @@ both!(forward_auth_verify, |b| {
     assert_eq!(r.header("remote-groups"), Some("admins,staff"));
     // nginx style: X-Original-URL; bob is denied /admin.
     let bob = format!("Cookie: {}", g.login("bob"));
-    let r = g.get("/_auth/verify", &["X-Original-URL: https://app.test/admin/x", &bob]);
+    let r = g.get(
+        "/_auth/verify",
+        &["X-Original-URL: https://app.test/admin/x", &bob],
+    );
     assert_eq!(r.status, 403);
-    let r = g.get("/_auth/verify", &["X-Original-URL: https://app.test/public/x"]);
+    let r = g.get(
+        "/_auth/verify",
+        &["X-Original-URL: https://app.test/public/x"],
+    );
     assert_eq!(r.status, 200);
 });
 
 both!(forward_headers_ignored_from_untrusted_peers, |b| {
     let g = Gateway::start(b, Options::default());
     // Without trusted_proxies the claimed original URL is ignored: /public/ bypass can't be claimed.
-    let r = g.get("/_auth/verify", &["X-Original-URL: https://app.test/public/x"]);
+    let r = g.get(
+        "/_auth/verify",
+        &["X-Original-URL: https://app.test/public/x"],
+    );
     assert_eq!(r.status, 401);
-    let r = g.get("/_auth/verify", &["X-Forwarded-Uri: /public/x", "X-Forwarded-Host: app.test"]);
+    let r = g.get(
+        "/_auth/verify",
+        &["X-Forwarded-Uri: /public/x", "X-Forwarded-Host: app.test"],
+    );
     assert_eq!(r.status, 401);
 });
 
@@ -282,18 +431,30 @@ both!(unknown_host_and_protocol_limits, |b| {
     assert_eq!(g.get("/public/x", &refs).status, 431);
     // A portal body over 16 KiB.
     let big = format!("identifier={}", "a".repeat(17 * 1024));
-    assert_eq!(g.req("POST", HOST, "/_auth/login", &[], Some(&big)).status, 413);
+    assert_eq!(
+        g.req("POST", HOST, "/_auth/login", &[], Some(&big)).status,
+        413
+    );
     // Portal pages carry the security headers.
     let r = g.get("/_auth/login", &["Accept: text/html"]);
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
     assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
     assert_eq!(r.header("cache-control"), Some("no-store"));
-    assert!(r.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
+    assert!(r
+        .header("content-security-policy")
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
 });
 
 both!(upstream_down_gets_a_friendly_502, |b| {
     let dead = free_port();
-    let g = Gateway::start(b, Options { upstream_port: Some(dead), ..Default::default() });
+    let g = Gateway::start(
+        b,
+        Options {
+            upstream_port: Some(dead),
+            ..Default::default()
+        },
+    );
     let r = g.get("/public/x", &["Accept: text/html"]);
     assert_eq!(r.status, 502);
     assert_eq!(r.header("retry-after"), Some("5"));
@@ -305,7 +466,13 @@ both!(upstream_down_gets_a_friendly_502, |b| {
 #[test]
 fn redis_stopped_mid_run_fails_closed_then_recovers() {
     let mut redis = Redis::start();
-    let g = Gateway::start(Backend::Redis, Options { redis_url: Some(redis.url()), ..Default::default() });
+    let g = Gateway::start(
+        Backend::Redis,
+        Options {
+            redis_url: Some(redis.url()),
+            ..Default::default()
+        },
+    );
     let cookie = format!("Cookie: {}", g.login("alice"));
     assert_eq!(g.get("/x", &[&cookie]).status, 200);
     redis.stop();
@@ -336,7 +503,10 @@ fn redis_stopped_mid_run_fails_closed_then_recovers() {
 #[test]
 fn redis_store_conformance() {
     let redis = Redis::start();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let store = portcullis::store::redis::RedisStore::new(&redis.url(), "conf:").unwrap();
         portcullis::store::conformance(&store).await;
