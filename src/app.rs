@@ -12,6 +12,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, StoreBackend};
 use crate::cookies::CookieCrypto;
 use crate::metrics::Metrics;
+use crate::policy::{self, Decision, Factors, Subject};
 use crate::portal::ui::Ui;
 use crate::redirect::RedirectPolicy;
 use crate::secrets::Secrets;
@@ -62,6 +63,34 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Password(#[from] crate::auth::password::PasswordError),
+}
+
+impl SessionState {
+    /// What this session proves, for the policy.
+    pub fn subject(&self) -> Subject<'_> {
+        match self {
+            SessionState::Valid { record, user, .. } => Subject {
+                factors: if record.factors >= 2 {
+                    Factors::Two
+                } else {
+                    Factors::One
+                },
+                groups: user.groups.as_slice(),
+            },
+            _ => Subject {
+                factors: Factors::None,
+                groups: &[],
+            },
+        }
+    }
+}
+
+/// The access decision for one request: the rule that governs it, applied to the session.
+/// Shared by the proxy and by forward-auth (`/verify`), so both decide alike.
+pub fn decide(cfg: &Config, state: &SessionState, req: &policy::Request<'_>) -> Decision {
+    let subject = state.subject();
+    let pol = policy::policy_for(&cfg.rules, cfg.default_policy, req, &subject);
+    policy::decide(pol, &subject)
 }
 
 pub fn redirect_policy(c: &Config) -> RedirectPolicy {
@@ -187,7 +216,7 @@ impl App {
             Some(u) if !u.disabled && u.credentials_version == record.cred_version => {
                 Ok(SessionState::Valid {
                     id,
-                    user: Arc::new(u.clone()),
+                    user: u.clone(),
                     record,
                 })
             }

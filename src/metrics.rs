@@ -1,6 +1,17 @@
 //! Prometheus metrics served on `server.admin_listen` at `/metrics`.
 
-use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+
+/// Request outcomes, resolved once so the hot path doesn't hash label values.
+#[derive(Clone)]
+pub struct Outcomes {
+    pub allow: IntCounter,
+    pub login: IntCounter,
+    pub second_factor: IntCounter,
+    pub deny: IntCounter,
+    pub unavailable: IntCounter,
+    pub portal: IntCounter,
+}
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -9,6 +20,7 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     /// Sign-in attempts by result (success, failure, busy).
     pub signins: IntCounterVec,
+    pub outcome: Outcomes,
 }
 
 impl Default for Metrics {
@@ -43,10 +55,20 @@ impl Metrics {
             "Sign-in attempts by result",
             "result",
         );
+        let o = |l: &str| requests.with_label_values(&[l]);
+        let outcome = Outcomes {
+            allow: o("allow"),
+            login: o("login"),
+            second_factor: o("second_factor"),
+            deny: o("deny"),
+            unavailable: o("unavailable"),
+            portal: o("portal"),
+        };
         Metrics {
             registry,
             requests,
             signins,
+            outcome,
         }
     }
 

@@ -113,6 +113,9 @@ pub fn run(
     let cfg = app.config.load_full();
     let conf = ServerConf {
         threads: cfg.server.threads,
+        // One current-thread runtime per worker: no work-stealing bookkeeping on the
+        // hot path; connections are spread over the workers by the listeners.
+        work_stealing: false,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(3),
         pid_file: std::env::temp_dir()
@@ -128,8 +131,12 @@ pub fn run(
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut proxy =
-        pingora::proxy::http_proxy_service(&server.configuration, Gateway { app: app.clone() });
+    let proxy_app = pingora::proxy::http_proxy(&server.configuration, Gateway { app: app.clone() });
+    let guarded = crate::proxy::deadline::Guarded {
+        inner: Arc::new(proxy_app),
+        header_timeout: cfg.server.header_timeout,
+    };
+    let mut proxy = Service::new("portcullis".to_string(), guarded);
     let listen = cfg.server.listen.to_string();
     match &cfg.server.tls {
         Some(t) => {

@@ -53,6 +53,10 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     pub public_url: Option<url::Url>,
     pub threads: usize,
+    /// A request header must arrive completely within this time of its first byte.
+    pub header_timeout: Duration,
+    /// Longest wait for an upstream to accept, answer, or take a write (504 after).
+    pub upstream_timeout: Duration,
     pub tls: Option<TlsConfig>,
 }
 
@@ -429,6 +433,18 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     } else {
         threads
     };
+    let header_timeout = v.duration(
+        "server.header_timeout",
+        raw.server.header_timeout.as_ref(),
+        "10s",
+        Duration::from_secs(1),
+    );
+    let upstream_timeout = v.duration(
+        "server.upstream_timeout",
+        raw.server.upstream_timeout.as_ref(),
+        "60s",
+        Duration::from_secs(1),
+    );
     let tls = match raw.server.tls {
         None => None,
         Some(t) => match (t.cert, t.key) {
@@ -802,6 +818,8 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             trusted_proxies,
             public_url,
             threads,
+            header_timeout,
+            upstream_timeout,
             tls,
         },
         secrets_dir,

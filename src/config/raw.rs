@@ -34,6 +34,8 @@ pub struct RawServer {
     pub trusted_proxies: Vec<String>,
     pub public_url: Option<String>,
     pub threads: Option<i64>,
+    pub header_timeout: Option<String>,
+    pub upstream_timeout: Option<String>,
     pub tls: Option<RawTls>,
 }
 

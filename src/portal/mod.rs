@@ -27,7 +27,7 @@ use serde_json::json;
 use crate::app::{App, SessionState};
 use crate::auth::password::{PasswordError, MAX_PASSWORD_BYTES};
 use crate::cookies::new_pre_id;
-use crate::policy::{self, Decision, Factors, Subject};
+use crate::policy::{self, Decision};
 use crate::users::Identifier;
 
 /// Largest portal request body accepted.
@@ -479,26 +479,26 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
     let cfg = app.config.load();
     let fwd = req.forwarded.clone().unwrap_or_default();
     // The original URL: X-Original-URL (nginx) or X-Forwarded-Proto/Host/Uri (Traefik, Caddy).
-    let (scheme, host, uri) = match fwd.uri.as_deref().and_then(|u| url::Url::parse(u).ok()) {
+    // `authority` keeps the port for links back to the original site; `host` is what rules match.
+    let (scheme, authority, uri) = match fwd.uri.as_deref().and_then(|u| url::Url::parse(u).ok()) {
         Some(u) if u.host_str().is_some() => {
             let path = match u.query() {
                 Some(q) => format!("{}?{q}", u.path()),
                 None => u.path().to_string(),
             };
-            (
-                u.scheme().to_string(),
-                u.host_str().unwrap_or_default().to_ascii_lowercase(),
-                path,
-            )
+            let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+            let authority = match u.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host,
+            };
+            (u.scheme().to_string(), authority, path)
         }
         _ => (
             fwd.proto.clone().unwrap_or_else(|| req.scheme.to_string()),
             fwd.host
                 .as_deref()
                 .unwrap_or(req.host)
-                .split(':')
-                .next()
-                .unwrap_or("")
+                .trim()
                 .to_ascii_lowercase(),
             fwd.uri
                 .clone()
@@ -506,6 +506,8 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
                 .unwrap_or_else(|| "/".into()),
         ),
     };
+    let scheme = if scheme == "https" { "https" } else { "http" };
+    let host = crate::proxy::headers::host_only(&authority);
     let method = fwd
         .method
         .as_deref()
@@ -522,21 +524,9 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
         Ok(s) => s,
         Err(_) => return Response::json(503, json!({ "error": "unavailable" })),
     };
-    let (factors, groups, user) = match &state {
-        SessionState::Valid { record, user, .. } => (
-            if record.factors >= 2 {
-                Factors::Two
-            } else {
-                Factors::One
-            },
-            user.groups.clone(),
-            Some(user.clone()),
-        ),
-        _ => (Factors::None, Vec::new(), None),
-    };
-    let subject = Subject {
-        factors,
-        groups: &groups,
+    let user = match &state {
+        SessionState::Valid { user, .. } => Some(user.clone()),
+        _ => None,
     };
     let preq = policy::Request {
         host: &host,
@@ -544,11 +534,10 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
         method: &method,
         client: req.client_ip,
     };
-    let pol = policy::policy_for(&cfg.rules, cfg.default_policy, &preq, &subject);
-    let decision = policy::decide(pol, &subject);
+    let decision = crate::app::decide(&cfg, &state, &preq);
     let wants_redirect =
         query_param(req.query, "redirect").is_some_and(|v| v == "1" || v == "true");
-    let original = format!("{scheme}://{host}{uri}");
+    let original = format!("{scheme}://{authority}{uri}");
     match decision {
         Decision::Allow => {
             let mut r = Response::new(200, "text/plain; charset=utf-8", "ok");
@@ -572,7 +561,7 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
                     u.as_str().trim_end_matches('/'),
                     cfg.server.portal_prefix
                 ),
-                None => format!("{scheme}://{host}{}", cfg.server.portal_prefix),
+                None => format!("{scheme}://{authority}{}", cfg.server.portal_prefix),
             };
             let location = format!("{portal}/{step}?rd={}", urlencode(&original));
             if wants_redirect {
@@ -583,6 +572,8 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
                     json!({ "error": "unauthenticated", "login": location }),
                 );
                 r.header("WWW-Authenticate", "Cookie realm=\"portcullis\"");
+                // For nginx: `auth_request_set $login $upstream_http_location; error_page 401 =302 $login;`
+                r.header("Location", location);
                 r
             }
         }

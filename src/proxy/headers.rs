@@ -33,28 +33,51 @@ const SPOOFABLE: &[&str] = &[
 ];
 
 pub fn is_spoofable(name: &str) -> bool {
-    let norm: String = name
-        .chars()
-        .map(|c| {
-            if c == '_' {
-                '-'
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect();
-    SPOOFABLE.contains(&norm.as_str())
+    let same = |want: &str| {
+        want.len() == name.len()
+            && want.bytes().zip(name.bytes()).all(|(w, n)| {
+                let n = if n == b'_' {
+                    b'-'
+                } else {
+                    n.to_ascii_lowercase()
+                };
+                w == n
+            })
+    };
+    SPOOFABLE.iter().any(|w| same(w))
 }
 
 pub fn strip_spoofable(req: &mut RequestHeader) {
-    let names: Vec<String> = req
-        .headers
-        .keys()
-        .map(|k| k.as_str().to_string())
-        .filter(|k| is_spoofable(k))
-        .collect();
-    for n in names {
+    // Names in a HeaderMap are already lower-case; only `_` spellings need folding.
+    let mut found: Option<Vec<http::HeaderName>> = None;
+    for k in req.headers.keys() {
+        if is_spoofable(k.as_str()) {
+            found.get_or_insert_with(Vec::new).push(k.clone());
+        }
+    }
+    for n in found.into_iter().flatten() {
         while req.remove_header(&n).is_some() {}
+    }
+}
+
+/// All `Cookie` headers as one string (borrowed when there is just one).
+pub fn cookie_header(req: &RequestHeader) -> std::borrow::Cow<'_, str> {
+    let mut it = req
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    match (it.next(), it.next()) {
+        (None, _) => std::borrow::Cow::Borrowed(""),
+        (Some(one), None) => std::borrow::Cow::Borrowed(one),
+        (Some(a), Some(b)) => {
+            let mut s = format!("{a}; {b}");
+            for rest in it {
+                s.push_str("; ");
+                s.push_str(rest);
+            }
+            std::borrow::Cow::Owned(s)
+        }
     }
 }
 

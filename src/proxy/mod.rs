@@ -3,6 +3,7 @@
 //! identity headers. The decisions themselves live in [`crate::policy`],
 //! [`crate::portal`] and [`crate::app`].
 
+pub mod deadline;
 pub mod headers;
 
 use std::net::IpAddr;
@@ -20,7 +21,7 @@ use pingora::upstreams::peer::HttpPeer;
 use serde_json::json;
 
 use crate::app::{App, SessionState};
-use crate::policy::{self, Decision, Factors, Subject};
+use crate::policy::{self, Decision};
 use crate::portal::{self, Forwarded, Response};
 use crate::users::User;
 
@@ -138,6 +139,10 @@ impl ProxyHttp for Gateway {
     fn new_ctx(&self) -> Ctx {
         Ctx::default()
     }
+
+    /// No downstream modules: the gateway never compresses, so skip Pingora's
+    /// default (disabled) compression module on every request.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
 
     /// Answers everything the gateway answers itself (`Ok(true)`); otherwise
     /// leaves `ctx` ready for forwarding (`Ok(false)`).
@@ -262,14 +267,6 @@ impl ProxyHttp for Gateway {
         let forwarded = trusted.then(|| headers::forwarded_original(session.req_header()));
         headers::strip_spoofable(session.req_header_mut());
 
-        let cookie_header = session
-            .req_header()
-            .headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-            .join("; ");
         let html = accept_html(session);
 
         // The gateway's own pages.
@@ -278,7 +275,7 @@ impl ProxyHttp for Gateway {
             .strip_prefix(prefix)
             .filter(|s| s.is_empty() || s.starts_with('/'))
         {
-            app.metrics.requests.with_label_values(&["portal"]).inc();
+            app.metrics.outcome.portal.inc();
             let body = match self.read_body(session).await? {
                 Ok(b) => b,
                 Err(()) => {
@@ -292,6 +289,7 @@ impl ProxyHttp for Gateway {
                         .await
                 }
             };
+            let cookie_header = headers::cookie_header(session.req_header()).into_owned();
             let method = session.req_header().method.clone();
             let origin = session
                 .req_header()
@@ -317,6 +315,7 @@ impl ProxyHttp for Gateway {
         }
 
         // Session → policy → decision.
+        let cookie_header = headers::cookie_header(session.req_header());
         let state = app.session_state(&cookie_header).await;
         let (state, store_down) = match state {
             Ok(s) => (s, false),
@@ -325,18 +324,6 @@ impl ProxyHttp for Gateway {
                 (SessionState::None, true)
             }
         };
-        let (factors, groups) = match &state {
-            SessionState::Valid { record, user, .. } => (
-                if record.factors >= 2 {
-                    Factors::Two
-                } else {
-                    Factors::One
-                },
-                user.groups.as_slice(),
-            ),
-            _ => (Factors::None, &[][..]),
-        };
-        let subject = Subject { factors, groups };
         let method = session.req_header().method.clone();
         let preq = policy::Request {
             host: &host,
@@ -344,22 +331,21 @@ impl ProxyHttp for Gateway {
             method: &method,
             client: fwd.client,
         };
-        let pol = policy::policy_for(&cfg.rules, cfg.default_policy, &preq, &subject);
-        let decision = policy::decide(pol, &subject);
+        let decision = crate::app::decide(&cfg, &state, &preq);
         let here = match &query {
             Some(q) => format!("{path}?{q}"),
             None => path.clone(),
         };
         match decision {
             Decision::Allow => {
-                app.metrics.requests.with_label_values(&["allow"]).inc();
+                app.metrics.outcome.allow.inc();
                 if let SessionState::Valid { user, .. } = state {
                     ctx.identity = Some(user);
                 }
                 Ok(false)
             }
             Decision::Deny => {
-                app.metrics.requests.with_label_values(&["deny"]).inc();
+                app.metrics.outcome.deny.inc();
                 self.refuse(
                     session,
                     403,
@@ -369,10 +355,7 @@ impl ProxyHttp for Gateway {
                 .await
             }
             _ if store_down => {
-                app.metrics
-                    .requests
-                    .with_label_values(&["unavailable"])
-                    .inc();
+                app.metrics.outcome.unavailable.inc();
                 let mut r = portal::status_page(
                     app,
                     html,
@@ -389,7 +372,11 @@ impl ProxyHttp for Gateway {
                 } else {
                     "2fa"
                 };
-                app.metrics.requests.with_label_values(&[step]).inc();
+                if decision == Decision::Login {
+                    app.metrics.outcome.login.inc();
+                } else {
+                    app.metrics.outcome.second_factor.inc();
+                }
                 let ended = matches!(state, SessionState::Ended);
                 let mut location = format!("{prefix}/{step}?rd={}", portal::urlencode(&here));
                 if ended {
@@ -417,14 +404,15 @@ impl ProxyHttp for Gateway {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let timeout = self.app.config.load().server.upstream_timeout;
         let Some((addr, tls, sni)) = ctx.upstream.clone() else {
             return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
         };
         let mut peer = HttpPeer::new(addr, tls, sni);
-        peer.options.connection_timeout = Some(Duration::from_secs(5));
-        peer.options.total_connection_timeout = Some(Duration::from_secs(10));
-        peer.options.read_timeout = Some(Duration::from_secs(60));
-        peer.options.write_timeout = Some(Duration::from_secs(60));
+        peer.options.connection_timeout = Some(timeout.min(Duration::from_secs(5)));
+        peer.options.total_connection_timeout = Some(timeout.min(Duration::from_secs(10)));
+        peer.options.read_timeout = Some(timeout);
+        peer.options.write_timeout = Some(timeout);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
         Ok(Box::new(peer))
     }

@@ -8,6 +8,7 @@
 pub mod file;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -138,7 +139,8 @@ pub fn normalize_phone(s: &str) -> Result<String, IdentifierError> {
 /// All accounts, indexed by every identifier form. Cheap to clone behind an `Arc`.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
-    users: Vec<User>,
+    /// Shared, so a request holding its user never copies the record.
+    users: Vec<Arc<User>>,
     by_name: HashMap<String, usize>,
     by_email: HashMap<String, usize>,
     by_phone: HashMap<String, usize>,
@@ -170,20 +172,20 @@ impl Directory {
                 }
             }
         }
-        d.users = users;
+        d.users = users.into_iter().map(Arc::new).collect();
         Ok(d)
     }
 
-    pub fn users(&self) -> &[User] {
+    pub fn users(&self) -> &[Arc<User>] {
         &self.users
     }
 
-    pub fn get(&self, name: &str) -> Option<&User> {
+    pub fn get(&self, name: &str) -> Option<&Arc<User>> {
         let n = name.to_ascii_lowercase();
         self.by_name.get(&n).map(|&i| &self.users[i])
     }
 
-    pub fn find(&self, id: &Identifier) -> Option<&User> {
+    pub fn find(&self, id: &Identifier) -> Option<&Arc<User>> {
         let i = match id {
             Identifier::Name(n) => self.by_name.get(n),
             Identifier::Email(e) => self.by_email.get(e),
