@@ -34,6 +34,8 @@ pub struct App {
     pub cookies: CookieCrypto,
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
+    pub defense: crate::defense::Defense,
+    pub captchas: crate::captcha::Captchas,
     pub config_path: Option<PathBuf>,
     users_stamp: std::sync::Mutex<Option<Stamp>>,
 }
@@ -122,6 +124,8 @@ impl App {
             config.session.absolute_timeout,
         );
         let stamp = crate::users::file::stamp(&config.users_file);
+        let defense = crate::defense::Defense::new(store.clone(), clock.clone(), &config.defense);
+        let captchas = crate::captcha::Captchas::new(store.clone(), config.defense.captcha_ttl);
         Ok(App {
             cookies: CookieCrypto::new(&secrets.cookie_key, &config.session),
             hasher: Hasher::new(config.password.max_concurrent_hashes)?,
@@ -133,6 +137,8 @@ impl App {
             sessions,
             clock,
             metrics: Metrics::new(),
+            defense,
+            captchas,
             config_path,
             users_stamp: std::sync::Mutex::new(stamp),
         })

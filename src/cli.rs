@@ -56,6 +56,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: SessionCmd,
     },
+    /// List locked accounts and failing clients, or clear one.
+    Lock {
+        #[command(subcommand)]
+        cmd: LockCmd,
+    },
     /// Read a password on stdin, print its argon2id PHC string.
     HashPassword,
     /// The sample upstream app on its own (used by tests and for trying things out).
@@ -142,6 +147,21 @@ pub enum SessionCmd {
     },
 }
 
+#[derive(Subcommand)]
+pub enum LockCmd {
+    /// Locked accounts (remaining time) and clients with failures (counts).
+    List {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Unlock an account by NAME, or forget a client's failures by ADDRESS.
+    Clear {
+        #[arg(long)]
+        config: PathBuf,
+        target: String,
+    },
+}
+
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     Config::load(path).map_err(|e| {
         anyhow!(
@@ -176,6 +196,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::User { cmd } => user(cmd),
         Cmd::Session { cmd } => session(cmd),
+        Cmd::Lock { cmd } => lock(cmd),
         Cmd::HashPassword => {
             let pw = read_password_stdin(1)?;
             println!("{}", crate::auth::password::hash_now(&pw)?);
@@ -457,7 +478,17 @@ fn session_command(cfg: &Config, cmd: Command) -> anyhow::Result<Answer> {
                         cfg.session.idle_timeout,
                         cfg.session.absolute_timeout,
                     );
-                    Ok(crate::control::execute_sessions(&sessions, cmd).await)
+                    match cmd {
+                        Command::LockList | Command::LockClear { .. } => {
+                            let d = crate::defense::Defense::new(
+                                crate::app::open_store(cfg)?,
+                                Arc::new(crate::clock::SystemClock),
+                                &cfg.defense,
+                            );
+                            Ok(crate::control::execute_locks(&d, cmd).await)
+                        }
+                        _ => Ok(crate::control::execute_sessions(&sessions, cmd).await),
+                    }
                 }
             },
         }
@@ -495,6 +526,54 @@ fn session(cmd: SessionCmd) -> anyhow::Result<()> {
             match session_command(&cfg, Command::SessionRevoke { user: name, handle })? {
                 Answer::Revoked { count } => {
                     println!("ended {count} session(s)");
+                    Ok(())
+                }
+                Answer::Error { message } => bail!(message),
+                _ => bail!("unexpected answer"),
+            }
+        }
+    }
+}
+
+fn lock(cmd: LockCmd) -> anyhow::Result<()> {
+    match cmd {
+        LockCmd::List { config } => {
+            let cfg = load_config(&config)?;
+            match session_command(&cfg, Command::LockList)? {
+                Answer::Locks { rows } => {
+                    if rows.is_empty() {
+                        println!("no locks, no failing clients");
+                    }
+                    for r in rows {
+                        let state = match r.locked_for {
+                            Some(s) => format!("locked for {s}s"),
+                            None => "not locked".to_string(),
+                        };
+                        println!("{}\t{}\t{}\tfailures={}", r.kind, r.name, state, r.failures);
+                    }
+                    Ok(())
+                }
+                Answer::Error { message } => bail!(message),
+                _ => bail!("unexpected answer"),
+            }
+        }
+        LockCmd::Clear { config, target } => {
+            let cfg = load_config(&config)?;
+            match session_command(
+                &cfg,
+                Command::LockClear {
+                    target: target.clone(),
+                },
+            )? {
+                Answer::Cleared { any } => {
+                    println!(
+                        "{}",
+                        if any {
+                            format!("cleared {target}")
+                        } else {
+                            format!("nothing to clear for {target}")
+                        }
+                    );
                     Ok(())
                 }
                 Answer::Error { message } => bail!(message),

@@ -24,6 +24,11 @@ pub enum Command {
     Reload,
     /// Re-read the users file now (the CLI sends this after changing it).
     ReloadUsers,
+    LockList,
+    /// Unlock an account (name) or forget a client's failures (address).
+    LockClear {
+        target: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -40,6 +45,8 @@ pub struct SessionInfo {
 pub enum Answer {
     Sessions { sessions: Vec<SessionInfo> },
     Revoked { count: usize },
+    Locks { rows: Vec<crate::defense::LockRow> },
+    Cleared { any: bool },
     Ok,
     Error { message: String },
 }
@@ -54,9 +61,38 @@ pub async fn execute(app: &App, cmd: Command) -> Answer {
             app.force_reload_users();
             return Answer::Ok;
         }
+        Command::LockList | Command::LockClear { .. } => {
+            return execute_locks(&app.defense, cmd).await
+        }
         _ => {}
     }
     execute_sessions(&app.sessions, cmd).await
+}
+
+/// The lock commands, against any store (the CLI uses this directly with Redis).
+pub async fn execute_locks(defense: &crate::defense::Defense, cmd: Command) -> Answer {
+    let err = |e: crate::store::StoreError| Answer::Error {
+        message: e.to_string(),
+    };
+    match cmd {
+        Command::LockList => match defense.list().await {
+            Ok(rows) => Answer::Locks { rows },
+            Err(e) => err(e),
+        },
+        Command::LockClear { target } => match defense.clear(&target).await {
+            Ok(any) => {
+                crate::audit::event(
+                    "unlocked",
+                    serde_json::json!({ "target": target, "by": "operator", "had_state": any }),
+                );
+                Answer::Cleared { any }
+            }
+            Err(e) => err(e),
+        },
+        _ => Answer::Error {
+            message: "not a lock command".into(),
+        },
+    }
 }
 
 /// The session commands, against any store (the CLI uses this directly with Redis).
@@ -97,9 +133,11 @@ pub async fn execute_sessions(sessions: &crate::session::Sessions, cmd: Command)
                 Err(e) => err(e),
             }
         }
-        Command::Reload | Command::ReloadUsers => Answer::Error {
-            message: "needs the running gateway".into(),
-        },
+        Command::Reload | Command::ReloadUsers | Command::LockList | Command::LockClear { .. } => {
+            Answer::Error {
+                message: "needs the running gateway".into(),
+            }
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub struct CookieCrypto {
     csrf_key: Vec<u8>,
     pub name: String,
     pub pre_name: String,
+    pub device_name: String,
     domain: Option<String>,
     secure: bool,
     same_site: CSameSite,
@@ -51,6 +52,7 @@ impl CookieCrypto {
             csrf_key: hmac(master, b"portcullis csrf v1"),
             name: cfg.cookie_name.clone(),
             pre_name: format!("{}_pre", cfg.cookie_name),
+            device_name: format!("{}_dev", cfg.cookie_name),
             domain: cfg.domain.clone(),
             secure: cfg.secure,
             same_site: match cfg.same_site {
@@ -95,6 +97,39 @@ impl CookieCrypto {
     pub fn session_cookie(&self, id: &str, host: &str) -> String {
         self.build(&self.name, id.to_string(), self.host_in_domain(host))
             .to_string()
+    }
+
+    /// The known-device cookie for `user`: signed, long-lived, host-only.
+    pub fn device_cookie(&self, user: &str, device: &str, days: u32) -> String {
+        let mut jar = CookieJar::new();
+        let c = Cookie::build((self.device_name.clone(), format!("{user}|{device}")))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(CSameSite::Lax)
+            .max_age(cookie::time::Duration::days(i64::from(days)))
+            .build();
+        jar.signed_mut(&self.key).add(c);
+        jar.get(&self.device_name)
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The device id of this browser for `user`, if it holds a genuine known-device cookie.
+    pub fn known_device(&self, cookie_header: &str, user: &str) -> Option<String> {
+        let jar = CookieJar::new();
+        for c in Cookie::split_parse(cookie_header.to_string()).flatten() {
+            if c.name() == self.device_name {
+                if let Some(v) = jar.signed(&self.key).verify(c) {
+                    if let Some((u, d)) = v.value().split_once('|') {
+                        if u == user && d.len() == 32 {
+                            return Some(d.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        None
     }
 
     pub fn pre_cookie(&self, pre_id: &str) -> String {
@@ -165,6 +200,21 @@ mod tests {
         let other = CookieCrypto::new(&[8u8; 64], &cfg());
         assert_eq!(other.read(pair, "portcullis"), None);
         assert_eq!(c.read(&pair.replace('=', "=A"), "portcullis"), None);
+    }
+
+    #[test]
+    fn device_cookie_is_signed_and_bound_to_its_user() {
+        let c = CookieCrypto::new(&[7u8; 64], &cfg());
+        let set = c.device_cookie("alice", &"d".repeat(32), 90);
+        assert!(set.contains("Max-Age=7776000"), "{set}");
+        let pair = set.split(';').next().unwrap();
+        assert_eq!(
+            c.known_device(pair, "alice").as_deref(),
+            Some("d".repeat(32).as_str())
+        );
+        assert_eq!(c.known_device(pair, "bob"), None);
+        let forged = format!("portcullis_dev=alice|{}", "d".repeat(32));
+        assert_eq!(c.known_device(&forged, "alice"), None);
     }
 
     #[test]

@@ -7,11 +7,13 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod captcha;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
 pub mod cookies;
+pub mod defense;
 pub mod metrics;
 pub mod pathnorm;
 pub mod policy;

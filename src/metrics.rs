@@ -21,6 +21,12 @@ pub struct Metrics {
     /// Sign-in attempts by result (success, failure, busy).
     pub signins: IntCounterVec,
     pub outcome: Outcomes,
+    /// CAPTCHAs by result (shown, solved, failed).
+    pub captcha: IntCounterVec,
+    /// Accounts (or known devices) locked.
+    pub locks: IntCounter,
+    /// Sign-in attempts refused with 429.
+    pub rate_limited: IntCounter,
 }
 
 impl Default for Metrics {
@@ -55,6 +61,26 @@ impl Metrics {
             "Sign-in attempts by result",
             "result",
         );
+        let captcha = counter(
+            &registry,
+            "portcullis_captcha_total",
+            "CAPTCHAs by result",
+            "result",
+        );
+        let locks = counter(
+            &registry,
+            "portcullis_locks_total",
+            "Accounts or devices locked",
+            "kind",
+        )
+        .with_label_values(&["account"]);
+        let rate_limited = counter(
+            &registry,
+            "portcullis_rate_limited_total",
+            "Sign-in attempts refused with 429",
+            "limit",
+        )
+        .with_label_values(&["ip_per_minute"]);
         let o = |l: &str| requests.with_label_values(&[l]);
         let outcome = Outcomes {
             allow: o("allow"),
@@ -69,6 +95,9 @@ impl Metrics {
             requests,
             signins,
             outcome,
+            captcha,
+            locks,
+            rate_limited,
         }
     }
 

@@ -86,10 +86,17 @@ impl BackgroundService for Housekeeping {
             }
         };
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = tick.tick() => self.app.reload_users_if_changed(),
+                _ = tick.tick() => {
+                    self.app.reload_users_if_changed();
+                    ticks += 1;
+                    if ticks.is_multiple_of(60) {
+                        self.app.defense.housekeeping();
+                    }
+                }
                 Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                     tracing::info!("SIGHUP: reloading");
                     self.app.reload();

@@ -110,6 +110,14 @@ pub struct DefenseConfig {
     pub lock_duration: Duration,
     pub lock_max: Duration,
     pub ip_per_minute: u32,
+    /// How long a browser stays a known device of an account after a sign-in.
+    pub known_device_days: u32,
+    /// Failures a known device may make before it is locked out too.
+    pub known_device_lock_after: u32,
+    /// Failed sign-ins per minute across all accounts above which every unknown
+    /// device must solve a CAPTCHA (credential-stuffing breaker). 0 = off.
+    pub spray_per_minute: u32,
+    pub captcha_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -623,7 +631,36 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             Duration::from_secs(1),
         ),
         ip_per_minute: v.int("defense.ip_per_minute", d.ip_per_minute, 30, 1, 1_000_000) as u32,
+        known_device_days: v.int(
+            "defense.known_device_days",
+            d.known_device_days,
+            90,
+            0,
+            3650,
+        ) as u32,
+        known_device_lock_after: 0,
+        spray_per_minute: v.int(
+            "defense.spray_per_minute",
+            d.spray_per_minute,
+            100,
+            0,
+            10_000_000,
+        ) as u32,
+        captcha_ttl: v.duration(
+            "defense.captcha_ttl",
+            d.captcha_ttl.as_ref(),
+            "5m",
+            Duration::from_secs(10),
+        ),
     };
+    let mut defense = defense;
+    defense.known_device_lock_after = v.int(
+        "defense.known_device_lock_after",
+        d.known_device_lock_after,
+        i64::from(defense.lock_after),
+        1,
+        1000,
+    ) as u32;
     if defense.lock_max < defense.lock_duration {
         v.err(
             "defense.lock_max",

@@ -95,6 +95,10 @@ pub struct RawDefense {
     pub lock_duration: Option<String>,
     pub lock_max: Option<String>,
     pub ip_per_minute: Option<i64>,
+    pub known_device_days: Option<i64>,
+    pub known_device_lock_after: Option<i64>,
+    pub spray_per_minute: Option<i64>,
+    pub captcha_ttl: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

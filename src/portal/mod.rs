@@ -27,6 +27,7 @@ use serde_json::json;
 use crate::app::{App, SessionState};
 use crate::auth::password::{PasswordError, MAX_PASSWORD_BYTES};
 use crate::cookies::new_pre_id;
+use crate::defense::Standing;
 use crate::policy::{self, Decision};
 use crate::users::Identifier;
 
@@ -151,7 +152,7 @@ pub fn status_page(
 pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
     let cfg = app.config.load();
     let mut resp = match (req.method.as_str(), req.sub_path) {
-        ("GET" | "HEAD", "/login") => login_page(app, &req, None, 200, None, "").await,
+        ("GET" | "HEAD", "/login") => login_page(app, &req, FormState::default()).await,
         ("POST", "/login") => login_post(app, &req).await,
         ("GET" | "HEAD", "/logout") => logout_page(app, &req).await,
         ("POST", "/logout") => logout_post(app, &req).await,
@@ -171,6 +172,7 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
             }
             None => status_page(app, req.accept_html, 404, "Not found", "There is no page at this address."),
         },
+        ("GET" | "HEAD", p) if p.starts_with("/captcha/") => return captcha_media(app, &req).await,
         ("GET" | "HEAD", "/2fa" | "/2fa/setup") => status_page(
             app,
             req.accept_html,
@@ -206,35 +208,62 @@ fn pre_session(app: &App, req: &Request<'_>) -> (String, Option<String>) {
     }
 }
 
-async fn login_page(
-    app: &App,
-    req: &Request<'_>,
-    error: Option<&str>,
+/// What the sign-in form should show besides the fields.
+#[derive(Default)]
+struct FormState<'a> {
+    error: Option<&'a str>,
     status: u16,
-    rd_override: Option<&str>,
-    identifier: &str,
-) -> Response {
+    rd: Option<&'a str>,
+    identifier: &'a str,
+    /// Show a CAPTCHA: bound to the pre-session, created here.
+    captcha: bool,
+}
+
+async fn login_page(app: &App, req: &Request<'_>, st: FormState<'_>) -> Response {
     let (pre, set_cookie) = pre_session(app, req);
-    let rd = rd_override
+    let rd = st
+        .rd
         .map(str::to_string)
         .or_else(|| query_param(req.query, "rd"))
         .and_then(|rd| app.redirects.load().validate(&rd))
         .unwrap_or_default();
-    let notice = (error.is_none() && query_param(req.query, "expired").is_some())
+    let notice = (st.error.is_none() && query_param(req.query, "expired").is_some())
         .then_some("Your session has ended. Please sign in again.");
     let cfg = app.config.load();
+    // A client that has already failed enough gets the CAPTCHA on the first view too.
+    let captcha = st.captcha
+        || match app
+            .defense
+            .standing(&cfg.defense, None, None, req.client_ip)
+            .await
+        {
+            Ok(s) => s.captcha,
+            Err(_) => return unavailable(app, req),
+        };
+    let captcha_id = if captcha {
+        match app.captchas.create(&pre).await {
+            Ok(id) => {
+                app.metrics.captcha.with_label_values(&["shown"]).inc();
+                Some(id)
+            }
+            Err(_) => return unavailable(app, req),
+        }
+    } else {
+        None
+    };
     let html = app.ui.load().render(
         "login.html",
         context! {
             csrf => app.cookies.csrf_token(&pre),
             rd => rd,
-            error => error,
+            error => st.error,
             notice => notice,
-            identifier => identifier,
+            identifier => st.identifier,
+            captcha_id => captcha_id,
             prefix => &cfg.server.portal_prefix,
         },
     );
-    let mut r = Response::html(status, html);
+    let mut r = Response::html(if st.status == 0 { 200 } else { st.status }, html);
     if let Some(c) = set_cookie {
         r.header("Set-Cookie", c);
     }
@@ -266,8 +295,33 @@ fn forbidden_form(app: &App, req: &Request<'_>) -> Response {
 }
 
 const WRONG: &str = "The identifier or password is not right, or this account can't sign in here.";
+const WRONG_LOCKED_HINT: &str = "The identifier or password is not right, or this account can't sign in here \
+     right now. After many failed attempts an account is locked for a while: wait and try again later, \
+     reset your password, or look for an email from us.";
+const CAPTCHA_WRONG: &str =
+    "Please type the characters shown in the picture, or the digits you hear.";
+
+/// 429 for one client over its sign-in rate.
+fn too_many(app: &App, req: &Request<'_>, wait: std::time::Duration) -> Response {
+    app.metrics.rate_limited.inc();
+    let secs = wait.as_secs().max(1);
+    let mut r = status_page(
+        app,
+        req.accept_html,
+        429,
+        "Too many attempts",
+        &format!("Too many sign-in attempts from your network. Try again in {secs} seconds."),
+    );
+    r.header("Retry-After", secs.to_string());
+    r
+}
 
 async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
+    let cfg = app.config.load();
+    // Floods stop here, before any store or argon2 work.
+    if let Err(wait) = app.defense.check_rate(&cfg.defense, req.client_ip) {
+        return too_many(app, req, wait);
+    }
     let Some(f) = form(&req.body) else {
         return status_page(
             app,
@@ -282,20 +336,28 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         app.cookies
             .csrf_ok(p, f.get("csrf").map(String::as_str).unwrap_or(""))
     });
-    if !csrf_ok || !origin_ok(req) {
+    let (Some(pre), true) = (pre, csrf_ok && origin_ok(req)) else {
         return forbidden_form(app, req);
-    }
+    };
     let rd = f.get("rd").cloned().unwrap_or_default();
     let identifier = f.get("identifier").map(|s| s.trim()).unwrap_or("");
     let password = f.get("password").map(String::as_str).unwrap_or("");
+    let again = |error, status, captcha| FormState {
+        error: Some(error),
+        status,
+        rd: Some(&rd),
+        identifier,
+        captcha,
+    };
     if password.len() > MAX_PASSWORD_BYTES {
         return login_page(
             app,
             req,
-            Some("That password is too long (1024 bytes at most)."),
-            400,
-            Some(&rd),
-            identifier,
+            again(
+                "That password is too long (1024 bytes at most).",
+                400,
+                false,
+            ),
         )
         .await;
     }
@@ -303,16 +365,110 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         return login_page(
             app,
             req,
-            Some("Enter your identifier and your password."),
-            400,
-            Some(&rd),
-            identifier,
+            again("Enter your identifier and your password.", 400, false),
         )
         .await;
     }
     let id = Identifier::parse(identifier);
     let users = app.users.load();
     let user = id.as_ref().and_then(|i| users.find(i)).cloned();
+    let account = user.as_ref().map(|u| u.name.as_str());
+    let device = account.and_then(|a| app.cookies.known_device(req.cookie_header, a));
+    let client = req.client_ip.to_string();
+    let standing = match app
+        .defense
+        .standing(&cfg.defense, account, device.as_deref(), req.client_ip)
+        .await
+    {
+        Ok(s) => s,
+        Err(_) => return unavailable(app, req),
+    };
+    // Counts a failure and answers; the lock notice and audit happen here.
+    let fail = |reason: &'static str, count: bool, captcha_next: bool| {
+        let app = app.clone();
+        let device = device.clone();
+        let client = client.clone();
+        let key = id.as_ref().map(Identifier::key);
+        let rd = rd.clone();
+        async move {
+            app.metrics.signins.with_label_values(&["failure"]).inc();
+            let cfg = app.config.load();
+            let mut locked = None;
+            if count {
+                match app
+                    .defense
+                    .record_failure(&cfg.defense, account, device.as_deref(), req.client_ip)
+                    .await
+                {
+                    Ok(l) => locked = l,
+                    Err(_) => return unavailable(&app, req),
+                }
+            }
+            crate::audit::event(
+                "signin_failed",
+                json!({ "identifier": key, "known": account.is_some(), "client": client, "reason": reason }),
+            );
+            if let (Some(dur), Some(a)) = (locked, account) {
+                app.metrics.locks.inc();
+                crate::audit::event(
+                    "account_locked",
+                    json!({ "user": a, "client": client, "seconds": dur.as_secs(), "known_device": device.is_some() }),
+                );
+            }
+            let standing = app
+                .defense
+                .standing(&cfg.defense, account, device.as_deref(), req.client_ip)
+                .await
+                .unwrap_or(Standing {
+                    locked_for: None,
+                    captcha: true,
+                });
+            let captcha = captcha_next || standing.captcha;
+            let hint = if captcha { WRONG_LOCKED_HINT } else { WRONG };
+            let msg = if reason == "captcha" {
+                CAPTCHA_WRONG
+            } else {
+                hint
+            };
+            login_page(
+                &app,
+                req,
+                FormState {
+                    error: Some(msg),
+                    status: 401,
+                    rd: Some(&rd),
+                    identifier,
+                    captcha,
+                },
+            )
+            .await
+        }
+    };
+    if standing.locked_for.is_some() {
+        // Same answer as a wrong password; the lock is neither revealed nor extended.
+        let key = id.as_ref().map(Identifier::key);
+        crate::audit::event(
+            "signin_refused_locked",
+            json!({ "identifier": key, "client": client }),
+        );
+        return fail("locked", false, true).await;
+    }
+    if standing.captcha {
+        let cid = f.get("captcha_id").map(String::as_str).unwrap_or("");
+        let answer = f.get("captcha").map(String::as_str).unwrap_or("");
+        match app.captchas.solve(cid, &pre, answer).await {
+            Ok(true) => app.metrics.captcha.with_label_values(&["solved"]).inc(),
+            Ok(false) => {
+                app.metrics.captcha.with_label_values(&["failed"]).inc();
+                crate::audit::event(
+                    "captcha_failed",
+                    json!({ "client": client, "missing": answer.is_empty() }),
+                );
+                return fail("captcha", true, true).await;
+            }
+            Err(_) => return unavailable(app, req),
+        }
+    }
     let verified = app
         .hasher
         .verify(password, user.as_ref().map(|u| u.password.as_str()))
@@ -342,18 +498,18 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             );
         }
     };
-    let client = req.client_ip.to_string();
     let user = match user {
         Some(u) if ok && !u.disabled => u,
-        other => {
-            app.metrics.signins.with_label_values(&["failure"]).inc();
-            crate::audit::event(
-                "signin_failed",
-                json!({ "identifier": id.as_ref().map(Identifier::key), "known": other.is_some(), "client": client }),
-            );
-            return login_page(app, req, Some(WRONG), 401, Some(&rd), identifier).await;
-        }
+        _ => return fail("password", true, false).await,
     };
+    if app
+        .defense
+        .record_success(&user.name, device.as_deref())
+        .await
+        .is_err()
+    {
+        return unavailable(app, req);
+    }
     let (sid, _) = match app
         .sessions
         .create(&user.name, 1, &client, user.credentials_version)
@@ -368,7 +524,7 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     app.metrics.signins.with_label_values(&["success"]).inc();
     crate::audit::event(
         "signin",
-        json!({ "user": user.name, "client": client, "factors": 1 }),
+        json!({ "user": user.name, "client": client, "factors": 1, "known_device": device.is_some() }),
     );
     let target = app
         .redirects
@@ -380,7 +536,54 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         "Set-Cookie",
         app.cookies.session_cookie(sid.as_str(), req.host),
     );
+    if cfg.defense.known_device_days > 0 {
+        let dev = device.unwrap_or_else(new_pre_id);
+        r.header(
+            "Set-Cookie",
+            app.cookies
+                .device_cookie(&user.name, &dev, cfg.defense.known_device_days),
+        );
+    }
     r
+}
+
+/// `/captcha/{id}.png` and `.wav`, only for the pre-session the challenge belongs to.
+async fn captcha_media(app: &App, req: &Request<'_>) -> Response {
+    let name = req.sub_path.trim_start_matches("/captcha/");
+    let pre = app
+        .cookies
+        .read(req.cookie_header, &app.cookies.pre_name)
+        .unwrap_or_default();
+    let (id, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+    let media = match ext {
+        "png" => app
+            .captchas
+            .png(id, &pre)
+            .await
+            .map(|b| b.map(|b| (b, "image/png"))),
+        "wav" => app
+            .captchas
+            .wav(id, &pre)
+            .await
+            .map(|b| b.map(|b| (b, "audio/wav"))),
+        _ => Ok(None),
+    };
+    match media {
+        Ok(Some((bytes, ct))) => {
+            let mut r = Response::new(200, ct, bytes);
+            r.header("Cache-Control", "no-store");
+            r.header("X-Content-Type-Options", "nosniff");
+            r
+        }
+        Ok(None) => status_page(
+            app,
+            false,
+            404,
+            "Not found",
+            "This challenge has expired; reload the sign-in page.",
+        ),
+        Err(_) => unavailable(app, req),
+    }
 }
 
 pub fn unavailable(app: &App, req: &Request<'_>) -> Response {

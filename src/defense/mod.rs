@@ -1,0 +1,449 @@
+//! Brute-force defence: per-client rate limits (governor, in process) in front
+//! of failure counters, CAPTCHA escalation and account locks (in the store, so
+//! several gateways share them).
+//!
+//! ```text
+//!  attempt ─> governor: > ip_per_minute from this address (/64 for IPv6)? ──> 429 + Retry-After
+//!          ─> locked for this browser? ── yes ──> same answer as a wrong password (not counted
+//!          │                                      against the account: a lock never extends itself)
+//!          ─> CAPTCHA needed?  (account or client failures >= captcha_after,
+//!          │                    or the spray breaker is on and the browser is unknown)
+//!          │      └─ missing / wrong / reused ──> failure
+//!          ─> password ── wrong ──> failure ─> account failures >= lock_after ─> LOCK
+//!          │                                   (lock_duration, doubling per repeat, <= lock_max)
+//!          └─ right ──> counters of the account reset, browser becomes a known device
+//! ```
+//!
+//! Known devices: a browser that signed in to an account before carries a signed
+//! cookie for it. The account lock applies only to *unknown* browsers, so an
+//! attacker hammering a known account name can't lock its owner out; a known
+//! device's own failures count separately (`known_device_lock_after`).
+//! Trade-off: a stolen known-device cookie lets its holder keep guessing after
+//! the account locks — but only at the rate limit, up to its own threshold,
+//! and only for that one account.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::clock::Clock;
+use crate::config::DefenseConfig;
+use crate::store::{DynStore, StoreError};
+
+type Limiter = DefaultKeyedRateLimiter<IpAddr>;
+
+pub struct Defense {
+    store: DynStore,
+    clock: Arc<dyn Clock>,
+    limiter: ArcSwap<(u32, Limiter)>,
+}
+
+/// Where an attempt stands before the password is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Seconds left on a lock that applies to this browser.
+    pub locked_for: Option<u64>,
+    pub captcha: bool,
+}
+
+/// The network a client is counted under: the address, or its /64 for IPv6.
+pub fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+fn group(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(a) => {
+            let mut s = a.segments();
+            s[4..].fill(0);
+            IpAddr::from(s)
+        }
+    }
+}
+
+fn limiter(per_minute: u32) -> Limiter {
+    let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::keyed(Quota::per_minute(n))
+}
+
+const ACCOUNTS: &str = "df:index:accounts";
+const CLIENTS: &str = "df:index:clients";
+
+/// One row of `portcullis lock list`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LockRow {
+    pub kind: String,
+    pub name: String,
+    pub locked_for: Option<u64>,
+    pub failures: u64,
+}
+
+impl Defense {
+    pub fn new(store: DynStore, clock: Arc<dyn Clock>, cfg: &DefenseConfig) -> Defense {
+        Defense {
+            store,
+            clock,
+            limiter: ArcSwap::from_pointee((cfg.ip_per_minute, limiter(cfg.ip_per_minute))),
+        }
+    }
+
+    /// The per-address limit; `Err(wait)` when this attempt is over it. Runs before
+    /// any store or argon2 work. A changed `ip_per_minute` (SIGHUP) starts a fresh limiter.
+    pub fn check_rate(&self, cfg: &DefenseConfig, ip: IpAddr) -> Result<(), Duration> {
+        if self.limiter.load().0 != cfg.ip_per_minute {
+            self.limiter
+                .store(Arc::new((cfg.ip_per_minute, limiter(cfg.ip_per_minute))));
+        }
+        let l = self.limiter.load();
+        l.1.check_key(&group(ip)).map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
+        })
+    }
+
+    /// Drops limiter state of addresses that have been quiet (keeps memory bounded
+    /// under floods from millions of addresses). Called on a timer.
+    pub fn housekeeping(&self) {
+        let l = self.limiter.load();
+        l.1.retain_recent();
+        l.1.shrink_to_fit();
+    }
+
+    async fn count(&self, key: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .store
+            .get(key)
+            .await?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
+    }
+
+    async fn lock_left(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.store.ttl(key).await?.map(|d| d.as_secs().max(1)))
+    }
+
+    fn spray_key(&self) -> String {
+        format!("df:spray:{}", self.clock.now() / 60)
+    }
+
+    pub async fn standing(
+        &self,
+        cfg: &DefenseConfig,
+        account: Option<&str>,
+        device: Option<&str>,
+        client: IpAddr,
+    ) -> Result<Standing, StoreError> {
+        let ck = client_key(client);
+        let client_fails = self.count(&format!("df:client:{ck}")).await?;
+        let mut captcha = cfg.captcha_after == 0 || client_fails >= u64::from(cfg.captcha_after);
+        let mut locked_for = None;
+        match (account, device) {
+            (Some(a), Some(d)) => {
+                locked_for = self.lock_left(&format!("df:lockdev:{a}:{d}")).await?;
+                captcha |=
+                    self.count(&format!("df:dev:{a}:{d}")).await? >= u64::from(cfg.captcha_after);
+            }
+            (Some(a), None) => {
+                locked_for = self.lock_left(&format!("df:lock:{a}")).await?;
+                captcha |=
+                    self.count(&format!("df:acct:{a}")).await? >= u64::from(cfg.captcha_after);
+            }
+            _ => {}
+        }
+        if device.is_none() && cfg.spray_per_minute > 0 {
+            captcha |= self.count(&self.spray_key()).await? > u64::from(cfg.spray_per_minute);
+        }
+        Ok(Standing {
+            locked_for,
+            captcha,
+        })
+    }
+
+    /// Counts a failed attempt (any factor). Returns the lock duration when this
+    /// failure locked the account (or the known device).
+    pub async fn record_failure(
+        &self,
+        cfg: &DefenseConfig,
+        account: Option<&str>,
+        device: Option<&str>,
+        client: IpAddr,
+    ) -> Result<Option<Duration>, StoreError> {
+        let ck = client_key(client);
+        self.store
+            .incr(&format!("df:client:{ck}"), cfg.window)
+            .await?;
+        self.store.set_add(CLIENTS, &ck, cfg.window).await?;
+        self.store
+            .incr(&self.spray_key(), Duration::from_secs(120))
+            .await?;
+        let Some(a) = account else { return Ok(None) };
+        let (counter, lock, threshold) = match device {
+            Some(d) => (
+                format!("df:dev:{a}:{d}"),
+                format!("df:lockdev:{a}:{d}"),
+                cfg.known_device_lock_after,
+            ),
+            None => (
+                format!("df:acct:{a}"),
+                format!("df:lock:{a}"),
+                cfg.lock_after,
+            ),
+        };
+        let n = self.store.incr(&counter, cfg.window).await?;
+        if n < u64::from(threshold) {
+            return Ok(None);
+        }
+        // Each repeated lock doubles, up to lock_max; the repeat count is remembered for lock_max.
+        let repeats = self
+            .store
+            .incr(&format!("{lock}:n"), cfg.lock_max.max(cfg.window) * 2)
+            .await?;
+        let factor = 1u32
+            .checked_shl(repeats.saturating_sub(1).min(30) as u32)
+            .unwrap_or(u32::MAX);
+        let dur = cfg.lock_duration.saturating_mul(factor).min(cfg.lock_max);
+        let until = self.clock.now() + dur.as_secs();
+        let locked = self
+            .store
+            .set_nx(&lock, until.to_string().as_bytes(), dur)
+            .await?;
+        self.store.delete(&counter).await?;
+        self.store
+            .set_add(ACCOUNTS, a, cfg.lock_max.max(cfg.window) * 2)
+            .await?;
+        Ok(locked.then_some(dur))
+    }
+
+    /// A success resets the account's counters (not the client's: one good account
+    /// must not launder a client's failures on others).
+    pub async fn record_success(
+        &self,
+        account: &str,
+        device: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.store.delete(&format!("df:acct:{account}")).await?;
+        if let Some(d) = device {
+            self.store.delete(&format!("df:dev:{account}:{d}")).await?;
+        }
+        Ok(())
+    }
+
+    /// Locked accounts and clients with failures, for `portcullis lock list`.
+    pub async fn list(&self) -> Result<Vec<LockRow>, StoreError> {
+        let mut rows = Vec::new();
+        for a in self.store.set_members(ACCOUNTS).await? {
+            let locked_for = self.lock_left(&format!("df:lock:{a}")).await?;
+            let failures = self.count(&format!("df:acct:{a}")).await?;
+            if locked_for.is_some() || failures > 0 {
+                rows.push(LockRow {
+                    kind: "account".into(),
+                    name: a,
+                    locked_for,
+                    failures,
+                });
+            }
+        }
+        for c in self.store.set_members(CLIENTS).await? {
+            let failures = self.count(&format!("df:client:{c}")).await?;
+            if failures > 0 {
+                rows.push(LockRow {
+                    kind: "client".into(),
+                    name: c,
+                    locked_for: None,
+                    failures,
+                });
+            }
+        }
+        rows.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+        Ok(rows)
+    }
+
+    /// Unlocks an account (by name) or forgets a client's failures (by address);
+    /// returns whether anything was cleared.
+    pub async fn clear(&self, name_or_addr: &str) -> Result<bool, StoreError> {
+        let mut any = false;
+        if let Ok(ip) = name_or_addr.parse::<IpAddr>() {
+            let ck = client_key(ip);
+            any |= self.store.delete(&format!("df:client:{ck}")).await?;
+            self.store.set_remove(CLIENTS, &ck).await?;
+            return Ok(any);
+        }
+        let a = name_or_addr.to_ascii_lowercase();
+        for k in [
+            format!("df:lock:{a}"),
+            format!("df:acct:{a}"),
+            format!("df:lock:{a}:n"),
+        ] {
+            any |= self.store.delete(&k).await?;
+        }
+        self.store.set_remove(ACCOUNTS, &a).await?;
+        Ok(any)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::store::memory::MemoryStore;
+
+    fn cfg() -> DefenseConfig {
+        DefenseConfig {
+            captcha_after: 2,
+            lock_after: 4,
+            window: Duration::from_secs(900),
+            lock_duration: Duration::from_secs(60),
+            lock_max: Duration::from_secs(200),
+            ip_per_minute: 3,
+            known_device_days: 90,
+            known_device_lock_after: 3,
+            spray_per_minute: 5,
+            captcha_ttl: Duration::from_secs(300),
+        }
+    }
+
+    #[tokio::test]
+    async fn ladder_captcha_then_lock_then_doubling() {
+        let d = Defense::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(FakeClock::at(1_000_000)),
+            &cfg(),
+        );
+        let c = cfg();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(
+            d.standing(&c, Some("alice"), None, ip).await.unwrap(),
+            Standing {
+                locked_for: None,
+                captcha: false
+            }
+        );
+        d.record_failure(&c, Some("alice"), None, ip).await.unwrap();
+        d.record_failure(&c, Some("alice"), None, other)
+            .await
+            .unwrap();
+        // The account's failures demand a CAPTCHA from anyone, even a fresh client.
+        let fresh: IpAddr = "10.9.9.9".parse().unwrap();
+        assert!(
+            d.standing(&c, Some("alice"), None, fresh)
+                .await
+                .unwrap()
+                .captcha
+        );
+        d.record_failure(&c, Some("alice"), None, ip).await.unwrap();
+        let lock = d
+            .record_failure(&c, Some("alice"), None, other)
+            .await
+            .unwrap();
+        assert_eq!(lock, Some(Duration::from_secs(60)));
+        let s = d.standing(&c, Some("alice"), None, fresh).await.unwrap();
+        assert!(s.locked_for.is_some_and(|t| t <= 60));
+        // A known device of alice is not locked by this.
+        assert_eq!(
+            d.standing(&c, Some("alice"), Some("dev1"), fresh)
+                .await
+                .unwrap()
+                .locked_for,
+            None
+        );
+        // Second lock doubles; third would be capped at lock_max.
+        d.clear("alice").await.unwrap();
+        for _ in 0..3 {
+            d.record_failure(&c, Some("alice"), None, ip).await.unwrap();
+        }
+        // clear() also forgot the repeat count, so this is a first lock again.
+        assert_eq!(
+            d.record_failure(&c, Some("alice"), None, ip).await.unwrap(),
+            Some(Duration::from_secs(60))
+        );
+        let store = Arc::new(MemoryStore::new());
+        let d = Defense::new(store.clone(), Arc::new(FakeClock::at(1_000_000)), &cfg());
+        let mut locks = Vec::new();
+        for _ in 0..3 {
+            for _ in 0..4 {
+                if let Some(dur) = d.record_failure(&c, Some("bob"), None, ip).await.unwrap() {
+                    locks.push(dur.as_secs());
+                }
+            }
+            use crate::store::Store;
+            store.delete("df:lock:bob").await.unwrap(); // the lock ran out
+        }
+        assert_eq!(locks, vec![60, 120, 200]);
+    }
+
+    #[tokio::test]
+    async fn unknown_identifiers_count_toward_the_client_and_spray_breaker() {
+        let d = Defense::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(FakeClock::at(1_000_000)),
+            &cfg(),
+        );
+        let c = cfg();
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8::ffff".parse().unwrap();
+        d.record_failure(&c, None, None, ip).await.unwrap();
+        d.record_failure(&c, None, None, same_64).await.unwrap();
+        assert!(
+            d.standing(&c, None, None, ip).await.unwrap().captcha,
+            "/64 counted together"
+        );
+        for i in 0..5 {
+            let a: IpAddr = format!("10.1.0.{i}").parse().unwrap();
+            d.record_failure(&c, Some(&format!("u{i}")), None, a)
+                .await
+                .unwrap();
+        }
+        // 7 failures this minute > spray_per_minute 5: CAPTCHA for unknown devices everywhere.
+        let fresh: IpAddr = "10.200.0.1".parse().unwrap();
+        assert!(
+            d.standing(&c, Some("zed"), None, fresh)
+                .await
+                .unwrap()
+                .captcha
+        );
+        assert!(
+            !d.standing(&c, Some("zed"), Some("dev"), fresh)
+                .await
+                .unwrap()
+                .captcha
+        );
+        let rows = d.list().await.unwrap();
+        assert!(
+            rows.iter()
+                .any(|r| r.kind == "client" && r.name == "2001:db8:0:0::/64" && r.failures == 2),
+            "{rows:?}"
+        );
+    }
+
+    #[test]
+    fn rate_limit_per_address_and_64() {
+        let c = cfg();
+        let d = Defense::new(Arc::new(MemoryStore::new()), Arc::new(FakeClock::at(0)), &c);
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let b: IpAddr = "2001:db8::2".parse().unwrap();
+        assert!(d.check_rate(&c, a).is_ok());
+        assert!(d.check_rate(&c, b).is_ok());
+        assert!(d.check_rate(&c, a).is_ok());
+        let wait = d.check_rate(&c, b).unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        assert!(d.check_rate(&c, "10.0.0.1".parse().unwrap()).is_ok());
+        d.housekeeping();
+    }
+}

@@ -1,0 +1,513 @@
+//! The brute-force ladder. The sign-in flow is driven in-process through
+//! `portal::handle` (no HTTP backdoor: CAPTCHAs are solved by reading the
+//! challenge through the library's own API), against the memory store and a
+//! real Redis; rate limits and shared counters also over HTTP with real gateways.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use portcullis::app::App;
+use portcullis::portal::{self, Response};
+
+use crate::harness::*;
+
+const LADDER: &str = "[defense]\ncaptcha_after = 2\nlock_after = 4\nwindow = \"1m\"\nlock_duration = \"2s\"\nlock_max = \"8s\"\nip_per_minute = 1000\nspray_per_minute = 0\n";
+
+struct Env {
+    app: Arc<App>,
+    _dir: tempfile::TempDir,
+    _redis: Option<Redis>,
+}
+
+fn env(backend: Backend, defense: &str) -> Env {
+    let redis = (backend == Backend::Redis).then(Redis::start);
+    let dir = tempfile::tempdir().unwrap();
+    let store = match &redis {
+        Some(r) => format!(
+            "[store]\nbackend = \"redis\"\nredis_url = \"{}\"\n",
+            r.url()
+        ),
+        None => String::new(),
+    };
+    let text = format!(
+        "[session]\nsecure = false\n{store}\n[[site]]\nhost = \"{HOST}\"\nupstream = \"127.0.0.1:9\"\n{defense}"
+    );
+    let cfg = portcullis::config::Config::from_str(&text, dir.path()).unwrap();
+    portcullis::secrets::Secrets::create_missing(&cfg.secrets_dir).unwrap();
+    let hash = portcullis::auth::password::hash_now(PASSWORD).unwrap();
+    portcullis::users::file::update(&cfg.users_file, |u| {
+        for (name, email) in [("alice", "alice@example.com"), ("bob", "bob@example.com")] {
+            u.push(portcullis::users::User {
+                name: name.into(),
+                email: email.into(),
+                password: hash.clone(),
+                ..Default::default()
+            });
+        }
+        Ok::<_, ()>(())
+    })
+    .unwrap()
+    .unwrap();
+    Env {
+        app: Arc::new(App::new(cfg, None).unwrap()),
+        _dir: dir,
+        _redis: redis,
+    }
+}
+
+/// One browser: its cookies and its address.
+struct Browser {
+    app: Arc<App>,
+    jar: HashMap<String, String>,
+    ip: IpAddr,
+}
+
+struct Page {
+    status: u16,
+    body: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Page {
+    fn field(&self, name: &str) -> Option<String> {
+        let needle = format!("name=\"{name}\" value=\"");
+        let i = self.body.find(&needle)? + needle.len();
+        Some(self.body[i..].split('"').next()?.to_string())
+    }
+    fn error(&self) -> String {
+        self.body
+            .split("id=\"error\">")
+            .nth(1)
+            .map(|s| s.split('<').next().unwrap().to_string())
+            .unwrap_or_default()
+    }
+    fn header(&self, n: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Browser {
+    fn new(env: &Env, ip: &str) -> Browser {
+        Browser {
+            app: env.app.clone(),
+            jar: HashMap::new(),
+            ip: ip.parse().unwrap(),
+        }
+    }
+
+    async fn send(&mut self, method: &str, path: &str, body: &str) -> Page {
+        let (sub, query) = path.split_once('?').unwrap_or((path, ""));
+        let cookie: String = self
+            .jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let m = http::Method::from_bytes(method.as_bytes()).unwrap();
+        let req = portal::Request {
+            method: &m,
+            sub_path: sub,
+            query,
+            host: HOST,
+            scheme: "http",
+            cookie_header: &cookie,
+            accept_html: true,
+            client_ip: self.ip,
+            origin: None,
+            body: Bytes::from(body.to_string()),
+            forwarded: None,
+        };
+        let r: Response = portal::handle(&self.app, req).await;
+        for (k, v) in &r.headers {
+            if k.eq_ignore_ascii_case("set-cookie") {
+                let pair = v.split(';').next().unwrap();
+                let (n, val) = pair.split_once('=').unwrap();
+                if val.is_empty() {
+                    self.jar.remove(n);
+                } else {
+                    self.jar.insert(n.to_string(), val.to_string());
+                }
+            }
+        }
+        Page {
+            status: r.status,
+            body: String::from_utf8_lossy(&r.body).to_string(),
+            headers: r.headers,
+        }
+    }
+
+    /// Opens the form and submits it; `captcha`: None = leave the field empty,
+    /// Some(true) = solve it (through the library), Some(false) = answer wrongly.
+    async fn sign_in(&mut self, id: &str, pw: &str, captcha: Option<bool>) -> Page {
+        let form_page = self.send("GET", "/login", "").await;
+        self.submit(&form_page, id, pw, captcha).await
+    }
+
+    async fn submit(
+        &mut self,
+        form_page: &Page,
+        id: &str,
+        pw: &str,
+        captcha: Option<bool>,
+    ) -> Page {
+        let csrf = form_page.field("csrf").unwrap();
+        let cid = form_page.field("captcha_id").unwrap_or_default();
+        let answer = match captcha {
+            Some(true) if !cid.is_empty() => {
+                self.app
+                    .captchas
+                    .answers_for_tests(&cid)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .0
+            }
+            Some(false) => "wrong1".into(),
+            _ => String::new(),
+        };
+        let body = form(&[
+            ("csrf", &csrf),
+            ("identifier", id),
+            ("password", pw),
+            ("captcha_id", &cid),
+            ("captcha", &answer),
+        ]);
+        self.send("POST", "/login", &body).await
+    }
+}
+
+macro_rules! both_async {
+    ($name:ident, $f:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                $f(Backend::Memory).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() {
+                $f(Backend::Redis).await
+            }
+        }
+    };
+}
+
+async fn ladder(b: Backend) {
+    // Missing and wrong CAPTCHAs count as failures too, so leave room before the lock.
+    let e = env(b, &LADDER.replace("lock_after = 4", "lock_after = 6"));
+    let mut attacker = Browser::new(&e, "203.0.113.7");
+    // Below the threshold: no CAPTCHA.
+    assert!(attacker
+        .send("GET", "/login", "")
+        .await
+        .field("captcha_id")
+        .is_none());
+    assert_eq!(attacker.sign_in("alice", "wrong", None).await.status, 401);
+    let p = attacker.sign_in("ALICE@example.com", "wrong", None).await;
+    assert_eq!(p.status, 401);
+    // At the threshold the re-rendered form demands a CAPTCHA, with image and audio.
+    let cid = p
+        .field("captcha_id")
+        .expect("CAPTCHA demanded after 2 failures");
+    assert!(
+        p.body.contains(&format!("/captcha/{cid}.png"))
+            && p.body.contains(&format!("/captcha/{cid}.wav"))
+    );
+    assert!(p.body.contains("<audio"));
+    let png = attacker
+        .send("GET", &format!("/captcha/{cid}.png"), "")
+        .await;
+    assert_eq!(
+        (png.status, png.header("content-type")),
+        (200, Some("image/png"))
+    );
+    let wav = attacker
+        .send("GET", &format!("/captcha/{cid}.wav"), "")
+        .await;
+    assert_eq!(
+        (wav.status, wav.header("content-type")),
+        (200, Some("audio/wav"))
+    );
+    // Another browser can't fetch this browser's challenge.
+    let mut other = Browser::new(&e, "198.51.100.1");
+    assert_eq!(
+        other
+            .send("GET", &format!("/captcha/{cid}.png"), "")
+            .await
+            .status,
+        404
+    );
+    // Right password, but missing, wrong, or reused CAPTCHA: refused.
+    let p = attacker.submit(&p, "alice", PASSWORD, None).await;
+    assert_eq!(p.status, 401, "missing CAPTCHA");
+    let p = attacker.submit(&p, "alice", PASSWORD, Some(false)).await;
+    assert_eq!(p.status, 401, "wrong CAPTCHA");
+    let used = p.field("captcha_id").unwrap();
+    let answer = e
+        .app
+        .captchas
+        .answers_for_tests(&used)
+        .await
+        .unwrap()
+        .unwrap()
+        .1; // the audio digits
+    let csrf = p.field("csrf").unwrap();
+    let ok_body = form(&[
+        ("csrf", &csrf),
+        ("identifier", "alice"),
+        ("password", PASSWORD),
+        ("captcha_id", &used),
+        ("captcha", &answer),
+    ]);
+    let first = attacker.send("POST", "/login", &ok_body).await;
+    assert_eq!(
+        first.status,
+        303,
+        "the audio digits solve it: {}",
+        first.error()
+    );
+    let again = attacker.send("POST", "/login", &ok_body).await;
+    assert_eq!(again.status, 401, "a challenge works once");
+
+    // Lock: 6 failures on alice (each with a solved CAPTCHA) from one attacker.
+    let mut attacker = Browser::new(&e, "203.0.113.8");
+    let mut last = attacker.sign_in("alice", "wrong", Some(true)).await;
+    for _ in 0..5 {
+        last = attacker.submit(&last, "alice", "wrong", Some(true)).await;
+    }
+    let s = e
+        .app
+        .defense
+        .standing(
+            &e.app.config.load().defense,
+            Some("alice"),
+            None,
+            "192.0.2.99".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    let left = s.locked_for.expect("locked after 6 failures");
+    assert!(left <= 2);
+    // While locked the right password (and a right CAPTCHA) gets the same answer as a wrong one.
+    let wrong_answer = attacker.submit(&last, "alice", "wrong", Some(true)).await;
+    let right_answer = attacker
+        .submit(&wrong_answer, "alice", PASSWORD, Some(true))
+        .await;
+    assert_eq!(right_answer.status, 401);
+    assert_eq!(right_answer.error(), wrong_answer.error());
+    assert!(
+        right_answer.error().contains("reset your password"),
+        "tells what to do: {}",
+        right_answer.error()
+    );
+    // An unknown identifier gets the very same page at this point: nothing reveals the account.
+    let ghost = attacker
+        .submit(&right_answer, "ghost@example.com", "wrong", Some(true))
+        .await;
+    assert_eq!(ghost.error(), right_answer.error());
+    // Attempts during the lock did not extend it.
+    let s2 = e
+        .app
+        .defense
+        .standing(
+            &e.app.config.load().defense,
+            Some("alice"),
+            None,
+            "192.0.2.99".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(s2.locked_for.unwrap_or(0) <= left);
+    // The lock expires by itself.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let mut later = Browser::new(&e, "192.0.2.50");
+    assert_eq!(
+        later.sign_in("alice", PASSWORD, Some(true)).await.status,
+        303
+    );
+    // The next lock lasts twice as long.
+    let mut attacker = Browser::new(&e, "203.0.113.9");
+    let mut last = attacker.sign_in("alice", "wrong", Some(true)).await;
+    for _ in 0..5 {
+        last = attacker.submit(&last, "alice", "wrong", Some(true)).await;
+    }
+    let s = e
+        .app
+        .defense
+        .standing(
+            &e.app.config.load().defense,
+            Some("alice"),
+            None,
+            "192.0.2.99".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(s.locked_for.is_some_and(|t| t > 2 && t <= 4), "{s:?}");
+    // The operator can clear it.
+    assert!(e
+        .app
+        .defense
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .any(|r| r.name == "alice" && r.locked_for.is_some()));
+    assert!(e.app.defense.clear("alice").await.unwrap());
+    let mut owner = Browser::new(&e, "192.0.2.51");
+    assert_eq!(
+        owner.sign_in("alice", PASSWORD, Some(true)).await.status,
+        303
+    );
+}
+both_async!(ladder_captcha_lock_expiry_and_growth, ladder);
+
+async fn known_device(b: Backend) {
+    let e = env(b, LADDER);
+    // The owner signs in once: this browser becomes a known device of alice.
+    let mut owner = Browser::new(&e, "192.0.2.10");
+    assert_eq!(owner.sign_in("alice", PASSWORD, None).await.status, 303);
+    assert!(owner.jar.contains_key("portcullis_dev"));
+    // An attacker locks the account.
+    let mut attacker = Browser::new(&e, "203.0.113.20");
+    let mut last = attacker.sign_in("alice", "guess", Some(true)).await;
+    for _ in 0..5 {
+        last = attacker.submit(&last, "alice", "guess", Some(true)).await;
+    }
+    assert_eq!(
+        attacker.sign_in("alice", PASSWORD, Some(true)).await.status,
+        401,
+        "locked for the attacker"
+    );
+    // The owner's known device still gets in with the right password, and no CAPTCHA.
+    let form_page = owner.send("GET", "/login", "").await;
+    let p = owner.submit(&form_page, "alice", PASSWORD, None).await;
+    assert_eq!(
+        p.status,
+        303,
+        "known device bypasses the lock: {}",
+        p.error()
+    );
+    // The device cookie is bound to its account: it doesn't help against bob's lock.
+    let mut attacker2 = Browser::new(&e, "203.0.113.21");
+    let mut last = attacker2.sign_in("bob", "guess", Some(true)).await;
+    for _ in 0..5 {
+        last = attacker2.submit(&last, "bob", "guess", Some(true)).await;
+    }
+    assert_eq!(owner.sign_in("bob", PASSWORD, Some(true)).await.status, 401);
+    // A known device's own failures count separately and lock it too.
+    for _ in 0..4 {
+        owner.sign_in("alice", "typo", Some(true)).await;
+    }
+    assert_eq!(
+        owner.sign_in("alice", PASSWORD, Some(true)).await.status,
+        401,
+        "device locked by its own failures"
+    );
+}
+both_async!(known_device_is_not_locked_out_by_an_attacker, known_device);
+
+async fn unknown_ids_and_spray(b: Backend) {
+    let e = env(
+        b,
+        &LADDER.replace("spray_per_minute = 0", "spray_per_minute = 3"),
+    );
+    // Unknown identifiers count toward the client.
+    let mut probe = Browser::new(&e, "203.0.113.30");
+    probe.sign_in("nobody1@example.com", "x", None).await;
+    let p = probe.sign_in("nobody2@example.com", "x", None).await;
+    assert!(
+        p.field("captcha_id").is_some(),
+        "client CAPTCHA after unknown identifiers"
+    );
+    // Failures across accounts from many addresses trip the breaker: a fresh browser
+    // must solve a CAPTCHA even for an account with no failures.
+    for i in 0..3 {
+        let mut b = Browser::new(&e, &format!("198.18.0.{i}"));
+        b.sign_in(&format!("user{i}@example.com"), "x", None).await;
+    }
+    let mut fresh = Browser::new(&e, "192.0.2.77");
+    let p = fresh.sign_in("bob", PASSWORD, None).await;
+    assert_eq!(p.status, 401, "spray breaker demands a CAPTCHA");
+    assert!(p.field("captcha_id").is_some());
+    let p = fresh.submit(&p, "bob", PASSWORD, Some(true)).await;
+    assert_eq!(p.status, 303);
+}
+both_async!(unknown_identifiers_and_spray_breaker, unknown_ids_and_spray);
+
+#[test]
+fn per_address_rate_limit_answers_429_over_http() {
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            extra: "[defense]\nip_per_minute = 3\ncaptcha_after = 100\nlock_after = 100\n".into(),
+            ..Default::default()
+        },
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(g.post_login("alice", "wrong", "/").status);
+    }
+    assert_eq!(statuses, vec![401, 401, 401, 429]);
+    let r = g.post_login("alice", PASSWORD, "/");
+    assert_eq!(r.status, 429, "even the right password waits");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=20).contains(&wait), "{wait}");
+    assert!(r.body.contains("Too many"));
+    // API clients get JSON.
+    let (pre, csrf) = g.login_form();
+    let body = form(&[
+        ("csrf", &csrf),
+        ("identifier", "alice"),
+        ("password", PASSWORD),
+    ]);
+    let r = g.req(
+        "POST",
+        HOST,
+        "/_auth/login",
+        &[&format!("Cookie: {pre}"), "Accept: application/json"],
+        Some(&body),
+    );
+    assert_eq!(r.status, 429);
+    assert!(r.body.starts_with('{'));
+    // Proxied traffic and the sign-in page itself are not limited.
+    assert_eq!(g.get("/_auth/login", &["Accept: text/html"]).status, 200);
+    let metrics_free = g.get("/public/x", &[]).status;
+    assert_eq!(metrics_free, 200);
+}
+
+#[test]
+fn two_gateways_on_one_redis_share_the_ladder() {
+    let redis = Redis::start();
+    let opts = || {
+        Options {
+        redis_url: Some(redis.url()),
+        extra: "[defense]\ncaptcha_after = 2\nlock_after = 3\nlock_duration = \"1m\"\nip_per_minute = 1000\nspray_per_minute = 0\n".into(),
+        ..Default::default()
+    }
+    };
+    let g1 = Gateway::start(Backend::Redis, opts());
+    let g2 = Gateway::start(Backend::Redis, opts());
+    assert_eq!(g1.post_login("alice", "wrong", "/").status, 401);
+    assert_eq!(g2.post_login("alice", "wrong", "/").status, 401);
+    // Two failures spread over both instances: the CAPTCHA is demanded on either.
+    let r = g1.post_login("alice", PASSWORD, "/");
+    assert_eq!(
+        r.status, 401,
+        "CAPTCHA required after failures on both instances"
+    );
+    assert!(r.body.contains("captcha_id"));
+    // The third failure locks alice for both; lock list on either config shows it.
+    g2.post_login("alice", "wrong", "/");
+    let list = String::from_utf8(g1.cli(&["lock", "list"], None).stdout).unwrap();
+    assert!(list.contains("account\talice\tlocked for"), "{list}");
+    let o = g2.cli(&["lock", "clear", "alice"], None);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("cleared alice"));
+    let list = String::from_utf8(g1.cli(&["lock", "list"], None).stdout).unwrap();
+    assert!(!list.contains("account\talice"), "{list}");
+}
