@@ -36,6 +36,7 @@ pub struct App {
     pub metrics: Metrics,
     pub defense: crate::defense::Defense,
     pub captchas: crate::captcha::Captchas,
+    pub notifier: Arc<dyn crate::notify::Notifier>,
     pub config_path: Option<PathBuf>,
     users_stamp: std::sync::Mutex<Option<Stamp>>,
 }
@@ -126,7 +127,12 @@ impl App {
         let stamp = crate::users::file::stamp(&config.users_file);
         let defense = crate::defense::Defense::new(store.clone(), clock.clone(), &config.defense);
         let captchas = crate::captcha::Captchas::new(store.clone(), config.defense.captcha_ttl);
+        let notifier: Arc<dyn crate::notify::Notifier> = match config.notify.backend {
+            crate::config::NotifyBackend::Log => Arc::new(crate::notify::LogNotifier),
+            _ => Arc::new(crate::notify::FileNotifier::new(config.notify.file.clone())),
+        };
         Ok(App {
+            notifier,
             cookies: CookieCrypto::new(&secrets.cookie_key, &config.session),
             hasher: Hasher::new(config.password.max_concurrent_hashes)?,
             redirects: ArcSwap::from_pointee(redirect_policy(&config)),

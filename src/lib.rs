@@ -15,6 +15,7 @@ pub mod control;
 pub mod cookies;
 pub mod defense;
 pub mod metrics;
+pub mod notify;
 pub mod pathnorm;
 pub mod policy;
 pub mod portal;

@@ -686,8 +686,13 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     let notify_backend = match raw.notify.backend.as_deref().unwrap_or("file") {
         "file" => NotifyBackend::File,
         "log" => NotifyBackend::Log,
-        "smtp" => NotifyBackend::Smtp,
-        "webhook" => NotifyBackend::Webhook,
+        b @ ("smtp" | "webhook") => {
+            v.err(
+                "notify.backend",
+                format!("{b:?} is not available in this version yet; use \"file\" or \"log\""),
+            );
+            NotifyBackend::File
+        }
         other => {
             v.err(
                 "notify.backend",

@@ -173,6 +173,8 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
             None => status_page(app, req.accept_html, 404, "Not found", "There is no page at this address."),
         },
         ("GET" | "HEAD", p) if p.starts_with("/captcha/") => return captcha_media(app, &req).await,
+        ("GET" | "HEAD", "/unlock") => unlock_page(app, &req).await,
+        ("POST", "/unlock") => unlock_post(app, &req).await,
         ("GET" | "HEAD", "/2fa" | "/2fa/setup") => status_page(
             app,
             req.accept_html,
@@ -181,7 +183,7 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
             "This page requires two-step verification, which is not available for your account yet. \
              Ask your administrator.",
         ),
-        (_, "/login" | "/logout" | "/verify" | "/health" | "/2fa" | "/2fa/setup") => {
+        (_, "/login" | "/logout" | "/verify" | "/health" | "/2fa" | "/2fa/setup" | "/unlock") => {
             let mut r = status_page(app, req.accept_html, 405, "Method not allowed", "This address does not accept that method.");
             r.header("Allow", if req.sub_path == "/verify" || req.sub_path == "/health" { "GET, HEAD" } else { "GET, HEAD, POST" });
             r
@@ -384,8 +386,10 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Err(_) => return unavailable(app, req),
     };
     // Counts a failure and answers; the lock notice and audit happen here.
+    let owner = user.clone();
     let fail = |reason: &'static str, count: bool, captcha_next: bool| {
         let app = app.clone();
+        let owner = owner.clone();
         let device = device.clone();
         let client = client.clone();
         let key = id.as_ref().map(Identifier::key);
@@ -410,6 +414,9 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             );
             if let (Some(dur), Some(a)) = (locked, account) {
                 app.metrics.locks.inc();
+                if let (Some(u), None) = (&owner, &device) {
+                    send_lock_notice(&app, req, u, dur).await;
+                }
                 crate::audit::event(
                     "account_locked",
                     json!({ "user": a, "client": client, "seconds": dur.as_secs(), "known_device": device.is_some() }),
@@ -545,6 +552,147 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         );
     }
     r
+}
+
+/// Tells the owner their account was locked, with a single-use unlock link
+/// (signed, stored for as long as the lock lasts, consumed atomically).
+async fn send_lock_notice(
+    app: &App,
+    req: &Request<'_>,
+    user: &crate::users::User,
+    dur: std::time::Duration,
+) {
+    if user.email.is_empty() {
+        return;
+    }
+    let cfg = app.config.load();
+    let id = new_pre_id();
+    let token = format!("{id}.{}", app.cookies.csrf_token(&format!("unlock|{id}")));
+    let ttl = dur.max(std::time::Duration::from_secs(600));
+    if let Err(e) = app
+        .store
+        .set(&format!("unlock:{id}"), user.name.as_bytes(), ttl)
+        .await
+    {
+        tracing::error!(error = %e, "lock notice not sent: store unavailable");
+        return;
+    }
+    let base = match &cfg.server.public_url {
+        Some(u) => u.as_str().trim_end_matches('/').to_string(),
+        None => format!("{}://{}", req.scheme, req.host),
+    };
+    let link = format!("{base}{}/unlock?token={token}", cfg.server.portal_prefix);
+    let minutes = dur.as_secs().div_ceil(60);
+    let now = app.clock.now();
+    let text = format!(
+        "Hello {name},\n\nyour account was locked after repeated failed sign-in attempts \
+         (last from {client}, at unix time {now}). It unlocks by itself in about {minutes} minute(s).\n\n\
+         If this was you, you can unlock it now with this link (it works once):\n{link}\n\n\
+         If it wasn't you, someone may be guessing your password: consider changing it.\n",
+        name = if user.display_name.is_empty() { &user.name } else { &user.display_name },
+        client = req.client_ip,
+    );
+    let msg = crate::notify::Message {
+        channel: "email".into(),
+        to: user.email.clone(),
+        subject: "Your account was locked".into(),
+        text,
+        kind: "lock_notice".into(),
+        ts: now,
+    };
+    match app.notifier.send(&msg).await {
+        Ok(()) => crate::audit::event("lock_notice_sent", json!({ "user": user.name })),
+        Err(e) => tracing::error!(error = %e, user = %user.name, "lock notice not delivered"),
+    }
+}
+
+fn token_parts<'a>(app: &App, token: &'a str) -> Option<&'a str> {
+    let (id, sig) = token.split_once('.')?;
+    (id.len() == 32
+        && id.bytes().all(|b| b.is_ascii_hexdigit())
+        && app.cookies.csrf_ok(&format!("unlock|{id}"), sig))
+    .then_some(id)
+}
+
+/// `GET /unlock?token=`: a confirmation form (mail scanners follow GET links, so
+/// nothing happens until the person presses the button).
+async fn unlock_page(app: &App, req: &Request<'_>) -> Response {
+    let token = query_param(req.query, "token").unwrap_or_default();
+    if token_parts(app, &token).is_none() {
+        return status_page(
+            app,
+            true,
+            400,
+            "Link not valid",
+            "This unlock link is not valid. Use the link from your most recent email.",
+        );
+    }
+    let (pre, set_cookie) = pre_session(app, req);
+    let prefix = app.config.load().server.portal_prefix.clone();
+    let body = format!(
+        "<form method=\"post\" action=\"{prefix}/unlock\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <input type=\"hidden\" name=\"token\" value=\"{}\"><button type=\"submit\">Unlock my account</button></form>",
+        app.cookies.csrf_token(&pre),
+        token
+    );
+    let html = app.ui.load().render(
+        "message.html",
+        context! { heading => "Unlock your account", text => "Press the button to unlock your account now.", form => body },
+    );
+    let mut r = Response::html(200, html);
+    if let Some(c) = set_cookie {
+        r.header("Set-Cookie", c);
+    }
+    r
+}
+
+async fn unlock_post(app: &App, req: &Request<'_>) -> Response {
+    let f = form(&req.body).unwrap_or_default();
+    let pre = app.cookies.read(req.cookie_header, &app.cookies.pre_name);
+    let csrf_ok = pre.as_deref().is_some_and(|p| {
+        app.cookies
+            .csrf_ok(p, f.get("csrf").map(String::as_str).unwrap_or(""))
+    });
+    if !csrf_ok || !origin_ok(req) {
+        return forbidden_form(app, req);
+    }
+    let token = f.get("token").map(String::as_str).unwrap_or("");
+    let Some(id) = token_parts(app, token) else {
+        return status_page(
+            app,
+            true,
+            400,
+            "Link not valid",
+            "This unlock link is not valid.",
+        );
+    };
+    let user = match app.store.take(&format!("unlock:{id}")).await {
+        Ok(Some(u)) => String::from_utf8_lossy(&u).to_string(),
+        Ok(None) => {
+            return status_page(
+                app,
+                true,
+                400,
+                "Link expired",
+                "This unlock link has expired or was already used.",
+            )
+        }
+        Err(_) => return unavailable(app, req),
+    };
+    if app.defense.clear(&user).await.is_err() {
+        return unavailable(app, req);
+    }
+    crate::audit::event(
+        "unlocked",
+        json!({ "target": user, "by": "owner_link", "client": req.client_ip.to_string() }),
+    );
+    status_page(
+        app,
+        true,
+        200,
+        "Account unlocked",
+        "Your account is unlocked. If you didn't try to sign in recently, change your password.",
+    )
 }
 
 /// `/captcha/{id}.png` and `.wav`, only for the pre-session the challenge belongs to.

@@ -442,10 +442,13 @@ both_async!(unknown_identifiers_and_spray_breaker, unknown_ids_and_spray);
 
 #[test]
 fn per_address_rate_limit_answers_429_over_http() {
+    let admin = free_port();
     let g = Gateway::start(
         Backend::Memory,
         Options {
-            extra: "[defense]\nip_per_minute = 3\ncaptcha_after = 100\nlock_after = 100\n".into(),
+            extra: format!(
+                "#server\nadmin_listen = \"127.0.0.1:{admin}\"\n#end\n[defense]\nip_per_minute = 3\ncaptcha_after = 100\nlock_after = 100\n"
+            ),
             ..Default::default()
         },
     );
@@ -477,8 +480,25 @@ fn per_address_rate_limit_answers_429_over_http() {
     assert!(r.body.starts_with('{'));
     // Proxied traffic and the sign-in page itself are not limited.
     assert_eq!(g.get("/_auth/login", &["Accept: text/html"]).status, 200);
-    let metrics_free = g.get("/public/x", &[]).status;
-    assert_eq!(metrics_free, 200);
+    assert_eq!(g.get("/public/x", &[]).status, 200);
+    // Prometheus counters on the admin listener.
+    let m = try_request(
+        admin,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert!(
+        m.body
+            .contains("portcullis_rate_limited_total{limit=\"ip_per_minute\"} 3"),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body
+            .contains("portcullis_signins_total{result=\"failure\"} 3"),
+        "{}",
+        m.body
+    );
 }
 
 #[test]
@@ -511,3 +531,103 @@ fn two_gateways_on_one_redis_share_the_ladder() {
     let list = String::from_utf8(g1.cli(&["lock", "list"], None).stdout).unwrap();
     assert!(!list.contains("account\talice"), "{list}");
 }
+
+async fn lock_notice(b: Backend) {
+    let e = env(b, LADDER);
+    let mut attacker = Browser::new(&e, "203.0.113.40");
+    let mut last = attacker.sign_in("alice", "guess", Some(true)).await;
+    for _ in 0..3 {
+        last = attacker.submit(&last, "alice", "guess", Some(true)).await;
+    }
+    let cfgd = e.app.config.load().defense.clone();
+    assert!(e
+        .app
+        .defense
+        .standing(&cfgd, Some("alice"), None, "192.0.2.1".parse().unwrap())
+        .await
+        .unwrap()
+        .locked_for
+        .is_some());
+    // The owner got one message through the notifier, with the time, the address and a link.
+    let outbox = std::fs::read_to_string(e.app.config.load().notify.file.clone()).unwrap();
+    let msgs: Vec<serde_json::Value> = outbox
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(msgs.len(), 1, "{outbox}");
+    assert_eq!(msgs[0]["to"], "alice@example.com");
+    assert_eq!(msgs[0]["kind"], "lock_notice");
+    let text = msgs[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("203.0.113.40") && text.contains("unix time"),
+        "{text}"
+    );
+    let link = text
+        .lines()
+        .find(|l| l.contains("/_auth/unlock?token="))
+        .unwrap()
+        .trim();
+    let token = link.split("token=").nth(1).unwrap();
+    // A tampered token is refused; the real one shows a form and acts only on POST.
+    let mut owner = Browser::new(&e, "192.0.2.5");
+    let bad = format!("{}x", token);
+    assert_eq!(
+        owner
+            .send("GET", &format!("/unlock?token={bad}"), "")
+            .await
+            .status,
+        400
+    );
+    let page = owner
+        .send("GET", &format!("/unlock?token={token}"), "")
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(
+        e.app
+            .defense
+            .standing(&cfgd, Some("alice"), None, "192.0.2.1".parse().unwrap())
+            .await
+            .unwrap()
+            .locked_for
+            .is_some(),
+        "GET changes nothing"
+    );
+    let csrf = page.field("csrf").unwrap();
+    let r = owner
+        .send(
+            "POST",
+            "/unlock",
+            &form(&[("csrf", &csrf), ("token", token)]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Account unlocked"));
+    assert_eq!(
+        e.app
+            .defense
+            .standing(&cfgd, Some("alice"), None, "192.0.2.1".parse().unwrap())
+            .await
+            .unwrap()
+            .locked_for,
+        None
+    );
+    // Single use.
+    let r = owner
+        .send(
+            "POST",
+            "/unlock",
+            &form(&[("csrf", &csrf), ("token", token)]),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    // Without the form's CSRF token: refused.
+    let r = owner
+        .send("POST", "/unlock", &form(&[("token", token)]))
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        owner.sign_in("alice", PASSWORD, Some(true)).await.status,
+        303
+    );
+}
+both_async!(lock_notice_with_single_use_unlock_link, lock_notice);
