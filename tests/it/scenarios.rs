@@ -475,6 +475,7 @@ fn redis_stopped_mid_run_fails_closed_then_recovers() {
     );
     let cookie = format!("Cookie: {}", g.login("alice"));
     assert_eq!(g.get("/x", &[&cookie]).status, 200);
+    let (pre, csrf) = g.login_form();
     redis.stop();
     let r = g.get("/x", &[&cookie, "Accept: text/html"]);
     assert_eq!(r.status, 503, "fail closed: {}", r.body);
@@ -482,8 +483,13 @@ fn redis_stopped_mid_run_fails_closed_then_recovers() {
     assert!(!r.body.contains("remote-user"));
     // Bypass paths need no session and keep working.
     assert_eq!(g.get("/public/x", &[]).status, 200);
-    // Sign-in answers 503 too, never 500.
-    assert_eq!(g.post_login("alice", PASSWORD, "/").status, 503);
+    // Sign-in answers 503 too (page and form post), never 500.
+    let page = g.get("/_auth/login", &["Accept: text/html"]);
+    assert_eq!(page.status, 503);
+    assert!(page.header("retry-after").is_some());
+    let body = form(&[("csrf", &csrf), ("identifier", "alice"), ("password", PASSWORD)]);
+    let r = g.req("POST", HOST, "/_auth/login", &[&format!("Cookie: {pre}")], Some(&body));
+    assert_eq!(r.status, 503);
     redis.restart();
     // Data was not persisted (no save), so the old session is gone; sign-in works again.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
