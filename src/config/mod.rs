@@ -610,8 +610,8 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     // [defense]
     let d = &raw.defense;
     let defense = DefenseConfig {
-        captcha_after: v.int("defense.captcha_after", d.captcha_after, 3, 0, 1000) as u32,
-        lock_after: v.int("defense.lock_after", d.lock_after, 10, 1, 1000) as u32,
+        captcha_after: v.int("defense.captcha_after", d.captcha_after, 3, 0, 1_000_000) as u32,
+        lock_after: v.int("defense.lock_after", d.lock_after, 10, 1, 1_000_000) as u32,
         window: v.duration(
             "defense.window",
             d.window.as_ref(),

@@ -487,8 +487,18 @@ fn redis_stopped_mid_run_fails_closed_then_recovers() {
     let page = g.get("/_auth/login", &["Accept: text/html"]);
     assert_eq!(page.status, 503);
     assert!(page.header("retry-after").is_some());
-    let body = form(&[("csrf", &csrf), ("identifier", "alice"), ("password", PASSWORD)]);
-    let r = g.req("POST", HOST, "/_auth/login", &[&format!("Cookie: {pre}")], Some(&body));
+    let body = form(&[
+        ("csrf", &csrf),
+        ("identifier", "alice"),
+        ("password", PASSWORD),
+    ]);
+    let r = g.req(
+        "POST",
+        HOST,
+        "/_auth/login",
+        &[&format!("Cookie: {pre}")],
+        Some(&body),
+    );
     assert_eq!(r.status, 503);
     redis.restart();
     // Data was not persisted (no save), so the old session is gone; sign-in works again.
