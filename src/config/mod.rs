@@ -118,6 +118,8 @@ pub struct DefenseConfig {
     /// device must solve a CAPTCHA (credential-stuffing breaker). 0 = off.
     pub spray_per_minute: u32,
     pub captcha_ttl: Duration,
+    /// Always ask for a CAPTCHA before sending a password-reset code.
+    pub captcha_on_reset: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -646,6 +648,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             0,
             10_000_000,
         ) as u32,
+        captcha_on_reset: d.captcha_on_reset.unwrap_or(false),
         captcha_ttl: v.duration(
             "defense.captcha_ttl",
             d.captcha_ttl.as_ref(),

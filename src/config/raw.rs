@@ -99,6 +99,7 @@ pub struct RawDefense {
     pub known_device_lock_after: Option<i64>,
     pub spray_per_minute: Option<i64>,
     pub captcha_ttl: Option<String>,
+    pub captcha_on_reset: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -312,6 +312,7 @@ mod tests {
             known_device_lock_after: 3,
             spray_per_minute: 5,
             captcha_ttl: Duration::from_secs(300),
+            captcha_on_reset: false,
         }
     }
 

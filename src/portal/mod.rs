@@ -13,6 +13,7 @@
 //!              ─ ok ─> new session id (no fixation) ─> 303 rd (validated) or /
 //! ```
 
+pub mod reset;
 pub mod ui;
 
 use std::collections::HashMap;
@@ -116,7 +117,7 @@ pub fn security_headers(r: &mut Response, allow_http: bool) {
     r.header("Cache-Control", "no-store");
 }
 
-fn form(body: &[u8]) -> Option<HashMap<String, String>> {
+pub(crate) fn form(body: &[u8]) -> Option<HashMap<String, String>> {
     serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
         .ok()
         .map(|v| v.into_iter().collect())
@@ -174,6 +175,8 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
         },
         ("GET" | "HEAD", p) if p.starts_with("/captcha/") => return captcha_media(app, &req).await,
         ("GET" | "HEAD", "/unlock") => unlock_page(app, &req).await,
+        ("GET" | "HEAD", "/reset") => reset::page(app, &req).await,
+        ("POST", "/reset") => reset::post(app, &req).await,
         ("POST", "/unlock") => unlock_post(app, &req).await,
         ("GET" | "HEAD", "/2fa" | "/2fa/setup") => status_page(
             app,
@@ -183,7 +186,7 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
             "This page requires two-step verification, which is not available for your account yet. \
              Ask your administrator.",
         ),
-        (_, "/login" | "/logout" | "/verify" | "/health" | "/2fa" | "/2fa/setup" | "/unlock") => {
+        (_, "/login" | "/logout" | "/verify" | "/health" | "/2fa" | "/2fa/setup" | "/unlock" | "/reset") => {
             let mut r = status_page(app, req.accept_html, 405, "Method not allowed", "This address does not accept that method.");
             r.header("Allow", if req.sub_path == "/verify" || req.sub_path == "/health" { "GET, HEAD" } else { "GET, HEAD, POST" });
             r
@@ -195,7 +198,7 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
 }
 
 /// The pre-session id from the cookie, or a new one with its `Set-Cookie`.
-fn pre_session(app: &App, req: &Request<'_>) -> (String, Option<String>) {
+pub(crate) fn pre_session(app: &App, req: &Request<'_>) -> (String, Option<String>) {
     match app
         .cookies
         .read(req.cookie_header, &app.cookies.pre_name)
@@ -272,7 +275,7 @@ async fn login_page(app: &App, req: &Request<'_>, st: FormState<'_>) -> Response
     r
 }
 
-fn origin_ok(req: &Request<'_>) -> bool {
+pub(crate) fn origin_ok(req: &Request<'_>) -> bool {
     // Browsers send Origin on POST; when they do, it must be this host.
     match req.origin {
         None | Some("null") => req.origin.is_none(),
@@ -286,7 +289,7 @@ fn origin_ok(req: &Request<'_>) -> bool {
     }
 }
 
-fn forbidden_form(app: &App, req: &Request<'_>) -> Response {
+pub(crate) fn forbidden_form(app: &App, req: &Request<'_>) -> Response {
     status_page(
         app,
         req.accept_html,
@@ -304,7 +307,7 @@ const CAPTCHA_WRONG: &str =
     "Please type the characters shown in the picture, or the digits you hear.";
 
 /// 429 for one client over its sign-in rate.
-fn too_many(app: &App, req: &Request<'_>, wait: std::time::Duration) -> Response {
+pub(crate) fn too_many(app: &App, req: &Request<'_>, wait: std::time::Duration) -> Response {
     app.metrics.rate_limited.inc();
     let secs = wait.as_secs().max(1);
     let mut r = status_page(

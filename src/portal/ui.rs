@@ -12,6 +12,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("login.html", include_str!("../../templates/login.html")),
     ("logout.html", include_str!("../../templates/logout.html")),
     ("message.html", include_str!("../../templates/message.html")),
+    ("reset.html", include_str!("../../templates/reset.html")),
     ("style.css", include_str!("../../templates/style.css")),
 ];
 
@@ -92,7 +93,7 @@ impl Ui {
             prefix: prefix.to_string(),
         };
         // Render every page once so a broken override fails at load, not per request.
-        for page in ["login.html", "logout.html", "message.html"] {
+        for page in ["login.html", "logout.html", "message.html", "reset.html"] {
             ui.try_render(page, Value::from(()))
                 .map_err(|msg| UiError::Template {
                     name: page.into(),

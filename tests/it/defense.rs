@@ -631,3 +631,258 @@ async fn lock_notice(b: Backend) {
     );
 }
 both_async!(lock_notice_with_single_use_unlock_link, lock_notice);
+
+fn outbox(e: &Env) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(e.app.config.load().notify.file.clone())
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+async fn reset_while_locked(b: Backend) {
+    let e = env(b, LADDER);
+    // alice has a session somewhere, and an attacker locks her account.
+    let mut laptop = Browser::new(&e, "192.0.2.60");
+    assert_eq!(laptop.sign_in("alice", PASSWORD, None).await.status, 303);
+    let mut attacker = Browser::new(&e, "203.0.113.60");
+    let mut last = attacker.sign_in("alice", "guess", Some(true)).await;
+    for _ in 0..3 {
+        last = attacker.submit(&last, "alice", "guess", Some(true)).await;
+    }
+    let lock_notices = outbox(&e).len();
+    // Reset from a new browser: the same answer whether or not the account exists.
+    let mut phone = Browser::new(&e, "192.0.2.61");
+    let form_page = phone.send("GET", "/reset", "").await;
+    let csrf = form_page.field("csrf").unwrap();
+    let ghost = phone
+        .send(
+            "POST",
+            "/reset",
+            &form(&[
+                ("csrf", &csrf),
+                ("step", "request"),
+                ("identifier", "ghost@example.com"),
+            ]),
+        )
+        .await;
+    let real = phone
+        .send(
+            "POST",
+            "/reset",
+            &form(&[
+                ("csrf", &csrf),
+                ("step", "request"),
+                ("identifier", "Alice@Example.com"),
+            ]),
+        )
+        .await;
+    assert_eq!((ghost.status, real.status), (200, 200));
+    assert_eq!(
+        ghost.body.replace(&ghost.field("csrf").unwrap(), ""),
+        real.body.replace(&real.field("csrf").unwrap(), "")
+    );
+    let msgs = outbox(&e);
+    assert_eq!(
+        msgs.len(),
+        lock_notices + 1,
+        "one code, for the real account only"
+    );
+    let m = &msgs[msgs.len() - 1];
+    assert_eq!(
+        (m["to"].as_str(), m["kind"].as_str()),
+        (Some("alice@example.com"), Some("reset_code"))
+    );
+    let text = m["text"].as_str().unwrap();
+    assert!(text.contains("expires in 10 minute"), "{text}");
+    let code: String = text
+        .split("is ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    assert_eq!(code.len(), 6);
+    // The code is bound to the browser that asked for it.
+    let mut elsewhere = Browser::new(&e, "192.0.2.62");
+    let p = elsewhere.send("GET", "/reset", "").await;
+    let r = elsewhere
+        .send(
+            "POST",
+            "/reset",
+            &form(&[
+                ("csrf", &p.field("csrf").unwrap()),
+                ("step", "confirm"),
+                ("code", &code),
+                ("password", "new password 1"),
+                ("confirm", "new password 1"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    // Mismatched new passwords: 400, code not spent. Wrong code: 401.
+    let confirm = |code: &str, a: &str, b: &str| {
+        form(&[
+            ("csrf", &csrf),
+            ("step", "confirm"),
+            ("code", code),
+            ("password", a),
+            ("confirm", b),
+        ])
+    };
+    assert_eq!(
+        phone
+            .send(
+                "POST",
+                "/reset",
+                &confirm(&code, "new password 1", "new password 2")
+            )
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        phone
+            .send(
+                "POST",
+                "/reset",
+                &confirm("000000", "new password 1", "new password 1")
+            )
+            .await
+            .status,
+        401
+    );
+    let r = phone
+        .send(
+            "POST",
+            "/reset",
+            &confirm(&code, "new password 1", "new password 1"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Password changed"));
+    // Used once; the lock is gone, old sessions and the old password are dead.
+    assert_eq!(
+        phone
+            .send(
+                "POST",
+                "/reset",
+                &confirm(&code, "new password 1", "new password 1")
+            )
+            .await
+            .status,
+        400
+    );
+    let cfgd = e.app.config.load().defense.clone();
+    assert_eq!(
+        e.app
+            .defense
+            .standing(&cfgd, Some("alice"), None, "192.0.2.99".parse().unwrap())
+            .await
+            .unwrap()
+            .locked_for,
+        None
+    );
+    let cookie: String = laptop
+        .jar
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(matches!(
+        e.app.session_state(&cookie).await.unwrap(),
+        portcullis::app::SessionState::Ended
+    ));
+    assert_eq!(
+        phone.sign_in("alice", PASSWORD, Some(true)).await.status,
+        401
+    );
+    assert_eq!(
+        phone
+            .sign_in("alice", "new password 1", Some(true))
+            .await
+            .status,
+        303
+    );
+}
+both_async!(password_reset_works_while_locked, reset_while_locked);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_code_attempts_are_limited_and_captcha_can_be_required() {
+    let e = env(
+        Backend::Memory,
+        &format!("{LADDER}captcha_on_reset = true\n[otp]\nmax_attempts = 2\n"),
+    );
+    let mut b = Browser::new(&e, "192.0.2.70");
+    let p = b.send("GET", "/reset", "").await;
+    let cid = p
+        .field("captcha_id")
+        .expect("CAPTCHA on reset when configured");
+    let csrf = p.field("csrf").unwrap();
+    // Without solving it: refused, no code sent.
+    let r = b
+        .send(
+            "POST",
+            "/reset",
+            &form(&[
+                ("csrf", &csrf),
+                ("step", "request"),
+                ("identifier", "bob"),
+                ("captcha_id", &cid),
+                ("captcha", "nope"),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(outbox(&e).is_empty());
+    let cid = r.field("captcha_id").unwrap();
+    let answer = e
+        .app
+        .captchas
+        .answers_for_tests(&cid)
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
+    let r = b
+        .send(
+            "POST",
+            "/reset",
+            &form(&[
+                ("csrf", &csrf),
+                ("step", "request"),
+                ("identifier", "bob"),
+                ("captcha_id", &cid),
+                ("captcha", &answer),
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let text = outbox(&e)[0]["text"].as_str().unwrap().to_string();
+    let code: String = text
+        .split("is ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let confirm = |code: &str| {
+        form(&[
+            ("csrf", &csrf),
+            ("step", "confirm"),
+            ("code", code),
+            ("password", "another password"),
+            ("confirm", "another password"),
+        ])
+    };
+    assert_eq!(
+        b.send("POST", "/reset", &confirm("111111")).await.status,
+        401
+    );
+    assert_eq!(
+        b.send("POST", "/reset", &confirm("222222")).await.status,
+        401
+    );
+    // Two tries used: even the right code is void now.
+    assert_eq!(b.send("POST", "/reset", &confirm(&code)).await.status, 400);
+}

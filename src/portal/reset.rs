@@ -1,0 +1,423 @@
+//! Password reset: identifier → a code by email → new password.
+//!
+//! ```text
+//!  GET  /reset ─> form (identifier)
+//!  POST /reset step=request ─ 429 / CSRF / CAPTCHA (when the ladder or `captcha_on_reset` asks)
+//!        └─> if the account exists and has an email: code (CSPRNG, `otp.code_length` digits,
+//!            stored hashed, bound to this browser's pre-session, valid `otp.code_ttl`)
+//!        └─> the same "if an account matches, we sent a code" page either way
+//!  POST /reset step=confirm ─ new password invalid ──────────────> 400 (code not spent)
+//!        ├─ more than `otp.max_attempts` tries, or expired ───> ask for a new code
+//!        ├─ wrong code ─> failure on the account's ladder ───> 401
+//!        └─ right ─> password set, sessions ended, account lock cleared ─> "sign in"
+//! ```
+//! Reset works while the account is locked: proving control of the email is the way out.
+
+use std::sync::Arc;
+
+use minijinja::context;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{
+    forbidden_form, form, origin_ok, pre_session, status_page, too_many, unavailable, Request,
+    Response,
+};
+use crate::app::App;
+use crate::auth::password::{PasswordError, MAX_PASSWORD_BYTES};
+use crate::users::Identifier;
+
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    user: String,
+    code_hash: String,
+}
+
+fn code_hash(pre: &str, code: &str) -> String {
+    hex::encode(Sha256::digest(format!("{pre}:{code}").as_bytes()))
+}
+
+struct View<'a> {
+    step: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+    status: u16,
+    captcha: bool,
+}
+
+async fn render(app: &App, req: &Request<'_>, v: View<'_>) -> Response {
+    let (pre, set_cookie) = pre_session(app, req);
+    let cfg = app.config.load();
+    let captcha_id = if v.captcha {
+        match app.captchas.create(&pre).await {
+            Ok(id) => Some(id),
+            Err(_) => return unavailable(app, req),
+        }
+    } else {
+        None
+    };
+    let html = app.ui.load().render(
+        "reset.html",
+        context! {
+            csrf => app.cookies.csrf_token(&pre),
+            step => v.step,
+            error => v.error,
+            notice => v.notice,
+            captcha_id => captcha_id,
+            prefix => &cfg.server.portal_prefix,
+        },
+    );
+    let mut r = Response::html(v.status, html);
+    if let Some(c) = set_cookie {
+        r.header("Set-Cookie", c);
+    }
+    r
+}
+
+async fn captcha_needed(app: &App, req: &Request<'_>) -> Option<bool> {
+    let cfg = app.config.load();
+    if cfg.defense.captcha_on_reset {
+        return Some(true);
+    }
+    app.defense
+        .standing(&cfg.defense, None, None, req.client_ip)
+        .await
+        .ok()
+        .map(|s| s.captcha)
+}
+
+pub async fn page(app: &App, req: &Request<'_>) -> Response {
+    let Some(captcha) = captcha_needed(app, req).await else {
+        return unavailable(app, req);
+    };
+    render(
+        app,
+        req,
+        View {
+            step: "request",
+            error: None,
+            notice: None,
+            status: 200,
+            captcha,
+        },
+    )
+    .await
+}
+
+pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
+    let cfg = app.config.load();
+    if let Err(wait) = app.defense.check_rate(&cfg.defense, req.client_ip) {
+        return too_many(app, req, wait);
+    }
+    let f = form(&req.body).unwrap_or_default();
+    let pre = app.cookies.read(req.cookie_header, &app.cookies.pre_name);
+    let csrf_ok = pre.as_deref().is_some_and(|p| {
+        app.cookies
+            .csrf_ok(p, f.get("csrf").map(String::as_str).unwrap_or(""))
+    });
+    let (Some(pre), true) = (pre, csrf_ok && origin_ok(req)) else {
+        return forbidden_form(app, req);
+    };
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    if get("step") == "confirm" {
+        return confirm(
+            app,
+            req,
+            &pre,
+            get("code").trim(),
+            get("password"),
+            get("confirm"),
+        )
+        .await;
+    }
+    // step = request
+    let Some(captcha) = captcha_needed(app, req).await else {
+        return unavailable(app, req);
+    };
+    if captcha {
+        match app
+            .captchas
+            .solve(get("captcha_id"), &pre, get("captcha"))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                if app
+                    .defense
+                    .record_failure(&cfg.defense, None, None, req.client_ip)
+                    .await
+                    .is_err()
+                {
+                    return unavailable(app, req);
+                }
+                let msg =
+                    "Please type the characters shown in the picture, or the digits you hear.";
+                return render(
+                    app,
+                    req,
+                    View {
+                        step: "request",
+                        error: Some(msg),
+                        notice: None,
+                        status: 401,
+                        captcha: true,
+                    },
+                )
+                .await;
+            }
+            Err(_) => return unavailable(app, req),
+        }
+    }
+    let users = app.users.load();
+    let user = Identifier::parse(get("identifier")).and_then(|i| users.find(&i).cloned());
+    if let Some(u) = user.filter(|u| !u.email.is_empty() && !u.disabled) {
+        let mut rng = rand::rngs::OsRng;
+        let code: String = (0..cfg.otp.code_length)
+            .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+            .collect();
+        let pending = Pending {
+            user: u.name.clone(),
+            code_hash: code_hash(&pre, &code),
+        };
+        let stored = match serde_json::to_vec(&pending) {
+            Ok(b) => {
+                app.store
+                    .set(&format!("reset:{pre}"), &b, cfg.otp.code_ttl)
+                    .await
+            }
+            Err(e) => Err(crate::store::StoreError::Unavailable(e.to_string())),
+        };
+        if stored.is_err() || app.store.delete(&format!("reset:{pre}:n")).await.is_err() {
+            return unavailable(app, req);
+        }
+        let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
+        let msg = crate::notify::Message {
+            channel: "email".into(),
+            to: u.email.clone(),
+            subject: "Your password reset code".into(),
+            text: format!(
+                "Your code to reset your password is {code}. It expires in {minutes} minute(s).\n\n\
+                 If you didn't ask to reset your password, ignore this message: nothing changes.\n"
+            ),
+            kind: "reset_code".into(),
+            ts: app.clock.now(),
+        };
+        match app.notifier.send(&msg).await {
+            Ok(()) => crate::audit::event(
+                "reset_code_sent",
+                json!({ "user": u.name, "client": req.client_ip.to_string() }),
+            ),
+            Err(e) => tracing::error!(error = %e, "reset code not delivered"),
+        }
+    }
+    let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
+    let notice = format!("If an account matches, we sent a code to its email address. It expires in {minutes} minute(s).");
+    render(
+        app,
+        req,
+        View {
+            step: "code",
+            error: None,
+            notice: Some(&notice),
+            status: 200,
+            captcha: false,
+        },
+    )
+    .await
+}
+
+async fn confirm(
+    app: &Arc<App>,
+    req: &Request<'_>,
+    pre: &str,
+    code: &str,
+    password: &str,
+    again: &str,
+) -> Response {
+    let cfg = app.config.load();
+    let code_view = |error, status| View {
+        step: "code",
+        error: Some(error),
+        notice: None,
+        status,
+        captcha: false,
+    };
+    // The new password is checked first, so a typo there doesn't spend the code.
+    if password.len() > MAX_PASSWORD_BYTES {
+        return render(
+            app,
+            req,
+            code_view("That password is too long (1024 bytes at most).", 400),
+        )
+        .await;
+    }
+    if password.chars().count() < cfg.password.min_length {
+        let msg = format!(
+            "Choose a password of at least {} characters.",
+            cfg.password.min_length
+        );
+        return render(app, req, code_view(&msg, 400)).await;
+    }
+    if password != again {
+        return render(
+            app,
+            req,
+            code_view("The two passwords are not the same.", 400),
+        )
+        .await;
+    }
+    let key = format!("reset:{pre}");
+    let expired = "That code has expired or was used too often. Ask for a new one.";
+    let pending = match app.store.get(&key).await {
+        Ok(Some(b)) => match serde_json::from_slice::<Pending>(&b) {
+            Ok(p) => p,
+            Err(_) => {
+                return render(
+                    app,
+                    req,
+                    View {
+                        step: "request",
+                        error: Some(expired),
+                        notice: None,
+                        status: 400,
+                        captcha: false,
+                    },
+                )
+                .await
+            }
+        },
+        Ok(None) => {
+            return render(
+                app,
+                req,
+                View {
+                    step: "request",
+                    error: Some(expired),
+                    notice: None,
+                    status: 400,
+                    captcha: false,
+                },
+            )
+            .await
+        }
+        Err(_) => return unavailable(app, req),
+    };
+    let tries = match app.store.incr(&format!("{key}:n"), cfg.otp.code_ttl).await {
+        Ok(n) => n,
+        Err(_) => return unavailable(app, req),
+    };
+    if tries > u64::from(cfg.otp.max_attempts) {
+        let _ = app.store.delete(&key).await;
+        return render(
+            app,
+            req,
+            View {
+                step: "request",
+                error: Some(expired),
+                notice: None,
+                status: 400,
+                captcha: false,
+            },
+        )
+        .await;
+    }
+    let given = code_hash(pre, code);
+    let right = given.len() == pending.code_hash.len()
+        && bool::from(given.as_bytes().ct_eq(pending.code_hash.as_bytes()));
+    if !right {
+        let _ = app
+            .defense
+            .record_failure(&cfg.defense, Some(&pending.user), None, req.client_ip)
+            .await;
+        crate::audit::event(
+            "reset_code_failed",
+            json!({ "user": pending.user, "client": req.client_ip.to_string() }),
+        );
+        return render(app, req, code_view("That code is not right.", 401)).await;
+    }
+    // Consume atomically: of two concurrent right answers, one wins.
+    match app.store.take(&key).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return render(
+                app,
+                req,
+                View {
+                    step: "request",
+                    error: Some(expired),
+                    notice: None,
+                    status: 400,
+                    captcha: false,
+                },
+            )
+            .await
+        }
+        Err(_) => return unavailable(app, req),
+    }
+    let hash = match app.hasher.hash(password).await {
+        Ok(h) => h,
+        Err(PasswordError::Busy) => {
+            let mut r = status_page(app, true, 503, "Busy", "Please try again in a few seconds.");
+            r.header("Retry-After", "5");
+            return r;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "hashing failed");
+            return status_page(app, true, 500, "Something went wrong", "Please try again.");
+        }
+    };
+    let path = cfg.users_file.clone();
+    let user = pending.user.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        crate::users::file::update(&path, |users| {
+            match users.iter_mut().find(|u| u.name == user) {
+                Some(u) => {
+                    u.password = hash;
+                    u.credentials_version += 1;
+                    Ok(())
+                }
+                None => Err(()),
+            }
+        })
+    })
+    .await;
+    match written {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(()))) => {
+            return status_page(
+                app,
+                true,
+                400,
+                "Account not found",
+                "This account no longer exists.",
+            )
+        }
+        other => {
+            tracing::error!(result = ?other.map(|r| r.map(|_| ())), "password reset not saved");
+            return status_page(
+                app,
+                true,
+                500,
+                "Something went wrong",
+                "Your password was not changed. Please try again.",
+            );
+        }
+    }
+    app.force_reload_users();
+    let _ = app.sessions.revoke_user(&pending.user).await;
+    let _ = app.defense.clear(&pending.user).await;
+    crate::audit::event(
+        "password_reset",
+        json!({ "user": pending.user, "client": req.client_ip.to_string() }),
+    );
+    let prefix = cfg.server.portal_prefix.clone();
+    let html = app.ui.load().message(
+        "Password changed",
+        "Your password was changed and you were signed out everywhere. Sign in with the new password.",
+        Some((&format!("{prefix}/login"), "Sign in")),
+    );
+    Response::html(200, html)
+}
