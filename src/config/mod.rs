@@ -120,6 +120,9 @@ pub struct DefenseConfig {
     pub captcha_ttl: Duration,
     /// Always ask for a CAPTCHA before sending a password-reset code.
     pub captcha_on_reset: bool,
+    /// What a lock applies to: the whole account (default) or the account as seen
+    /// from one client network (an attacker's network locks only itself out).
+    pub lock_per_network: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -649,6 +652,17 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             10_000_000,
         ) as u32,
         captcha_on_reset: d.captcha_on_reset.unwrap_or(false),
+        lock_per_network: match d.lock_scope.as_deref().unwrap_or("account") {
+            "account" => false,
+            "account_network" => true,
+            other => {
+                v.err(
+                    "defense.lock_scope",
+                    format!("{other:?} is not one of account, account_network"),
+                );
+                false
+            }
+        },
         captcha_ttl: v.duration(
             "defense.captcha_ttl",
             d.captcha_ttl.as_ref(),

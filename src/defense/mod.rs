@@ -51,6 +51,16 @@ pub struct Standing {
 }
 
 /// The network a client is counted under: the address, or its /64 for IPv6.
+/// The name failures and locks are counted under for an account: the account, or
+/// with `lock_scope = "account_network"` the account as seen from one client network.
+pub fn account_key(cfg: &DefenseConfig, account: &str, client: IpAddr) -> String {
+    if cfg.lock_per_network {
+        format!("{account}@{}", client_key(client))
+    } else {
+        account.to_string()
+    }
+}
+
 pub fn client_key(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(a) => a.to_string(),
@@ -282,14 +292,23 @@ impl Defense {
             return Ok(any);
         }
         let a = name_or_addr.to_ascii_lowercase();
-        for k in [
-            format!("df:lock:{a}"),
-            format!("df:acct:{a}"),
-            format!("df:lock:{a}:n"),
-        ] {
-            any |= self.store.delete(&k).await?;
+        // With lock_scope = "account_network" an account is counted per network: clear those too.
+        let mut names = vec![a.clone()];
+        if !a.contains('@') {
+            let prefix = format!("{a}@");
+            let members = self.store.set_members(ACCOUNTS).await?;
+            names.extend(members.into_iter().filter(|m| m.starts_with(&prefix)));
         }
-        self.store.set_remove(ACCOUNTS, &a).await?;
+        for n in names {
+            for k in [
+                format!("df:lock:{n}"),
+                format!("df:acct:{n}"),
+                format!("df:lock:{n}:n"),
+            ] {
+                any |= self.store.delete(&k).await?;
+            }
+            self.store.set_remove(ACCOUNTS, &n).await?;
+        }
         Ok(any)
     }
 }
@@ -313,6 +332,7 @@ mod tests {
             spray_per_minute: 5,
             captcha_ttl: Duration::from_secs(300),
             captcha_on_reset: false,
+            lock_per_network: false,
         }
     }
 

@@ -377,8 +377,13 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     let id = Identifier::parse(identifier);
     let users = app.users.load();
     let user = id.as_ref().and_then(|i| users.find(i)).cloned();
-    let account = user.as_ref().map(|u| u.name.as_str());
-    let device = account.and_then(|a| app.cookies.known_device(req.cookie_header, a));
+    let device = user
+        .as_ref()
+        .and_then(|u| app.cookies.known_device(req.cookie_header, &u.name));
+    let account_key = user
+        .as_ref()
+        .map(|u| crate::defense::account_key(&cfg.defense, &u.name, req.client_ip));
+    let account = account_key.as_deref();
     let client = req.client_ip.to_string();
     let standing = match app
         .defense

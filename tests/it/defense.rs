@@ -886,3 +886,70 @@ async fn reset_code_attempts_are_limited_and_captcha_can_be_required() {
     // Two tries used: even the right code is void now.
     assert_eq!(b.send("POST", "/reset", &confirm(&code)).await.status, 400);
 }
+
+async fn per_network_locks(b: Backend) {
+    let e = env(b, &format!("{LADDER}lock_scope = \"account_network\"\n"));
+    let mut attacker = Browser::new(&e, "203.0.113.80");
+    let mut last = attacker.sign_in("alice", "guess", Some(true)).await;
+    for _ in 0..4 {
+        last = attacker.submit(&last, "alice", "guess", Some(true)).await;
+    }
+    assert_eq!(
+        attacker.sign_in("alice", PASSWORD, Some(true)).await.status,
+        401,
+        "locked from the attacker's network"
+    );
+    // A browser never seen before, on another network, is not locked out.
+    let mut traveller = Browser::new(&e, "198.51.100.80");
+    assert_eq!(
+        traveller
+            .sign_in("alice", PASSWORD, Some(true))
+            .await
+            .status,
+        303
+    );
+    let rows = e.app.defense.list().await.unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.name == "alice@203.0.113.80" && r.locked_for.is_some()),
+        "{rows:?}"
+    );
+    assert!(
+        e.app.defense.clear("alice").await.unwrap(),
+        "clearing the account clears its per-network locks"
+    );
+    assert_eq!(
+        attacker.sign_in("alice", PASSWORD, Some(true)).await.status,
+        303
+    );
+}
+both_async!(lock_scope_account_network, per_network_locks);
+
+#[test]
+fn defense_settings_apply_on_sighup() {
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            extra: "[defense]\nip_per_minute = 2\ncaptcha_after = 100\nlock_after = 100\n".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(g.post_login("bob", "wrong", "/").status, 401);
+    assert_eq!(g.post_login("bob", "wrong", "/").status, 401);
+    assert_eq!(g.post_login("bob", "wrong", "/").status, 429);
+    let text = std::fs::read_to_string(&g.config)
+        .unwrap()
+        .replace("ip_per_minute = 2", "ip_per_minute = 50");
+    std::fs::write(&g.config, text).unwrap();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &g.pid().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        g.post_login("bob", PASSWORD, "/").status,
+        303,
+        "the new limit applies without a restart"
+    );
+}
