@@ -120,6 +120,8 @@ pub struct DefenseConfig {
     pub captcha_ttl: Duration,
     /// Always ask for a CAPTCHA before sending a password-reset code.
     pub captcha_on_reset: bool,
+    /// Always ask for a CAPTCHA on the change-password form.
+    pub captcha_on_password_change: bool,
     /// What a lock applies to: the whole account (default) or the account as seen
     /// from one client network (an attacker's network locks only itself out).
     pub lock_per_network: bool,
@@ -652,6 +654,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             10_000_000,
         ) as u32,
         captcha_on_reset: d.captcha_on_reset.unwrap_or(false),
+        captcha_on_password_change: d.captcha_on_password_change.unwrap_or(false),
         lock_per_network: match d.lock_scope.as_deref().unwrap_or("account") {
             "account" => false,
             "account_network" => true,

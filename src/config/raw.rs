@@ -100,6 +100,7 @@ pub struct RawDefense {
     pub spray_per_minute: Option<i64>,
     pub captcha_ttl: Option<String>,
     pub captcha_on_reset: Option<bool>,
+    pub captcha_on_password_change: Option<bool>,
     pub lock_scope: Option<String>,
 }
 

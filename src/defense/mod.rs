@@ -332,6 +332,7 @@ mod tests {
             spray_per_minute: 5,
             captcha_ttl: Duration::from_secs(300),
             captcha_on_reset: false,
+            captcha_on_password_change: false,
             lock_per_network: false,
         }
     }

@@ -13,6 +13,7 @@
 //!              ─ ok ─> new session id (no fixation) ─> 303 rd (validated) or /
 //! ```
 
+pub mod password;
 pub mod reset;
 pub mod ui;
 
@@ -176,6 +177,8 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
         ("GET" | "HEAD", p) if p.starts_with("/captcha/") => return captcha_media(app, &req).await,
         ("GET" | "HEAD", "/unlock") => unlock_page(app, &req).await,
         ("GET" | "HEAD", "/reset") => reset::page(app, &req).await,
+        ("GET" | "HEAD", "/password") => password::page(app, &req).await,
+        ("POST", "/password") => password::post(app, &req).await,
         ("POST", "/reset") => reset::post(app, &req).await,
         ("POST", "/unlock") => unlock_post(app, &req).await,
         ("GET" | "HEAD", "/2fa" | "/2fa/setup") => status_page(
@@ -186,7 +189,7 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
             "This page requires two-step verification, which is not available for your account yet. \
              Ask your administrator.",
         ),
-        (_, "/login" | "/logout" | "/verify" | "/health" | "/2fa" | "/2fa/setup" | "/unlock" | "/reset") => {
+        (_, "/login" | "/logout" | "/verify" | "/health" | "/2fa" | "/2fa/setup" | "/unlock" | "/reset" | "/password") => {
             let mut r = status_page(app, req.accept_html, 405, "Method not allowed", "This address does not accept that method.");
             r.header("Allow", if req.sub_path == "/verify" || req.sub_path == "/health" { "GET, HEAD" } else { "GET, HEAD, POST" });
             r

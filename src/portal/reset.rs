@@ -246,28 +246,8 @@ async fn confirm(
         captcha: false,
     };
     // The new password is checked first, so a typo there doesn't spend the code.
-    if password.len() > MAX_PASSWORD_BYTES {
-        return render(
-            app,
-            req,
-            code_view("That password is too long (1024 bytes at most).", 400),
-        )
-        .await;
-    }
-    if password.chars().count() < cfg.password.min_length {
-        let msg = format!(
-            "Choose a password of at least {} characters.",
-            cfg.password.min_length
-        );
+    if let Err(msg) = check_new_password(&cfg, password, again) {
         return render(app, req, code_view(&msg, 400)).await;
-    }
-    if password != again {
-        return render(
-            app,
-            req,
-            code_view("The two passwords are not the same.", 400),
-        )
-        .await;
     }
     let key = format!("reset:{pre}");
     let expired = "That code has expired or was used too often. Ask for a new one.";
@@ -357,54 +337,8 @@ async fn confirm(
         }
         Err(_) => return unavailable(app, req),
     }
-    let hash = match app.hasher.hash(password).await {
-        Ok(h) => h,
-        Err(PasswordError::Busy) => {
-            let mut r = status_page(app, true, 503, "Busy", "Please try again in a few seconds.");
-            r.header("Retry-After", "5");
-            return r;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "hashing failed");
-            return status_page(app, true, 500, "Something went wrong", "Please try again.");
-        }
-    };
-    let path = cfg.users_file.clone();
-    let user = pending.user.clone();
-    let written = tokio::task::spawn_blocking(move || {
-        crate::users::file::update(&path, |users| {
-            match users.iter_mut().find(|u| u.name == user) {
-                Some(u) => {
-                    u.password = hash;
-                    u.credentials_version += 1;
-                    Ok(())
-                }
-                None => Err(()),
-            }
-        })
-    })
-    .await;
-    match written {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(()))) => {
-            return status_page(
-                app,
-                true,
-                400,
-                "Account not found",
-                "This account no longer exists.",
-            )
-        }
-        other => {
-            tracing::error!(result = ?other.map(|r| r.map(|_| ())), "password reset not saved");
-            return status_page(
-                app,
-                true,
-                500,
-                "Something went wrong",
-                "Your password was not changed. Please try again.",
-            );
-        }
+    if let Err(r) = store_new_password(app, &pending.user, password).await {
+        return r;
     }
     app.force_reload_users();
     let _ = app.sessions.revoke_user(&pending.user).await;
@@ -420,4 +354,91 @@ async fn confirm(
         Some((&format!("{prefix}/login"), "Sign in")),
     );
     Response::html(200, html)
+}
+
+/// Hashes and saves a new password, bumping the account's credentials version
+/// (which ends its sessions). The error is the page to answer with.
+pub(crate) async fn store_new_password(
+    app: &App,
+    user: &str,
+    password: &str,
+) -> Result<(), Response> {
+    let cfg = app.config.load();
+    let hash = match app.hasher.hash(password).await {
+        Ok(h) => h,
+        Err(PasswordError::Busy) => {
+            let mut r = status_page(app, true, 503, "Busy", "Please try again in a few seconds.");
+            r.header("Retry-After", "5");
+            return Err(r);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "hashing failed");
+            return Err(status_page(
+                app,
+                true,
+                500,
+                "Something went wrong",
+                "Please try again.",
+            ));
+        }
+    };
+    let path = cfg.users_file.clone();
+    let name = user.to_string();
+    let written = tokio::task::spawn_blocking(move || {
+        crate::users::file::update(&path, |users| {
+            match users.iter_mut().find(|u| u.name == name) {
+                Some(u) => {
+                    u.password = hash;
+                    u.credentials_version += 1;
+                    Ok(())
+                }
+                None => Err(()),
+            }
+        })
+    })
+    .await;
+    match written {
+        Ok(Ok(Ok(()))) => {
+            app.force_reload_users();
+            Ok(())
+        }
+        Ok(Ok(Err(()))) => Err(status_page(
+            app,
+            true,
+            400,
+            "Account not found",
+            "This account no longer exists.",
+        )),
+        other => {
+            tracing::error!(result = ?other.map(|r| r.map(|_| ())), "new password not saved");
+            Err(status_page(
+                app,
+                true,
+                500,
+                "Something went wrong",
+                "Your password was not changed. Please try again.",
+            ))
+        }
+    }
+}
+
+/// The checks every new password gets; the error is what to tell the person.
+pub(crate) fn check_new_password(
+    cfg: &crate::config::Config,
+    password: &str,
+    again: &str,
+) -> Result<(), String> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err("That password is too long (1024 bytes at most).".into());
+    }
+    if password.chars().count() < cfg.password.min_length {
+        return Err(format!(
+            "Choose a password of at least {} characters.",
+            cfg.password.min_length
+        ));
+    }
+    if password != again {
+        return Err("The two passwords are not the same.".into());
+    }
+    Ok(())
 }

@@ -13,6 +13,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("logout.html", include_str!("../../templates/logout.html")),
     ("message.html", include_str!("../../templates/message.html")),
     ("reset.html", include_str!("../../templates/reset.html")),
+    (
+        "password.html",
+        include_str!("../../templates/password.html"),
+    ),
     ("style.css", include_str!("../../templates/style.css")),
 ];
 
@@ -93,7 +97,13 @@ impl Ui {
             prefix: prefix.to_string(),
         };
         // Render every page once so a broken override fails at load, not per request.
-        for page in ["login.html", "logout.html", "message.html", "reset.html"] {
+        for page in [
+            "login.html",
+            "logout.html",
+            "message.html",
+            "reset.html",
+            "password.html",
+        ] {
             ui.try_render(page, Value::from(()))
                 .map_err(|msg| UiError::Template {
                     name: page.into(),

@@ -953,3 +953,111 @@ fn defense_settings_apply_on_sighup() {
         "the new limit applies without a restart"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_password_with_captcha_when_configured() {
+    let e = env(
+        Backend::Memory,
+        &format!("{LADDER}captcha_on_password_change = true\n"),
+    );
+    let mut other = Browser::new(&e, "192.0.2.90");
+    assert_eq!(other.sign_in("bob", PASSWORD, None).await.status, 303);
+    let mut me = Browser::new(&e, "192.0.2.91");
+    // Not signed in: sent to sign in first, and back.
+    let r = me.send("GET", "/password", "").await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (302, Some("/_auth/login?rd=%2F_auth%2Fpassword"))
+    );
+    assert_eq!(me.sign_in("bob", PASSWORD, None).await.status, 303);
+    let p = me.send("GET", "/password", "").await;
+    assert_eq!(p.status, 200);
+    let cid = p
+        .field("captcha_id")
+        .expect("CAPTCHA on password change when configured");
+    let csrf = p.field("csrf").unwrap();
+    let change = |cid: &str, answer: &str, current: &str, new: &str, again: &str| {
+        form(&[
+            ("csrf", &csrf),
+            ("captcha_id", cid),
+            ("captcha", answer),
+            ("current", current),
+            ("password", new),
+            ("confirm", again),
+        ])
+    };
+    // Wrong CAPTCHA, then a wrong current password: refused.
+    let r = me
+        .send(
+            "POST",
+            "/password",
+            &change(&cid, "nope", PASSWORD, "fresh password", "fresh password"),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let cid = r.field("captcha_id").unwrap();
+    let ans = e
+        .app
+        .captchas
+        .answers_for_tests(&cid)
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
+    let r = me
+        .send(
+            "POST",
+            "/password",
+            &change(&cid, &ans, "not it", "fresh password", "fresh password"),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(r.error().contains("current password"));
+    // Without the session's CSRF token: 403.
+    assert_eq!(me.send("POST", "/password", "current=x").await.status, 403);
+    let cid = r.field("captcha_id").unwrap();
+    let ans = e
+        .app
+        .captchas
+        .answers_for_tests(&cid)
+        .await
+        .unwrap()
+        .unwrap()
+        .1;
+    let r = me
+        .send(
+            "POST",
+            "/password",
+            &change(&cid, &ans, PASSWORD, "fresh password", "fresh password"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.error());
+    // This browser got a fresh session; the other one was signed out; the new password works.
+    let mine: String = me
+        .jar
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(matches!(
+        e.app.session_state(&mine).await.unwrap(),
+        portcullis::app::SessionState::Valid { .. }
+    ));
+    let theirs: String = other
+        .jar
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(matches!(
+        e.app.session_state(&theirs).await.unwrap(),
+        portcullis::app::SessionState::Ended
+    ));
+    assert_eq!(
+        Browser::new(&e, "192.0.2.92")
+            .sign_in("bob", "fresh password", Some(true))
+            .await
+            .status,
+        303
+    );
+}

@@ -1,0 +1,212 @@
+//! Changing one's password while signed in: current + new twice (+ CAPTCHA when
+//! `defense.captcha_on_password_change` is set or the ladder asks). A wrong current
+//! password counts on the account's ladder. Success ends every other session of
+//! the account and gives this browser a fresh one.
+
+use std::sync::Arc;
+
+use minijinja::context;
+use serde_json::json;
+
+use super::reset::{check_new_password, store_new_password};
+use super::{
+    forbidden_form, form, origin_ok, pre_session, too_many, unavailable, urlencode, Request,
+    Response,
+};
+use crate::app::{App, SessionState};
+use crate::auth::password::PasswordError;
+
+async fn render(
+    app: &App,
+    req: &Request<'_>,
+    user: &str,
+    sid: &str,
+    error: Option<&str>,
+    status: u16,
+    captcha: bool,
+) -> Response {
+    let cfg = app.config.load();
+    let (pre, set_cookie) = pre_session(app, req);
+    let captcha_id = if captcha {
+        match app.captchas.create(&pre).await {
+            Ok(id) => Some(id),
+            Err(_) => return unavailable(app, req),
+        }
+    } else {
+        None
+    };
+    let html = app.ui.load().render(
+        "password.html",
+        context! { user => user, csrf => app.cookies.csrf_token(sid), error => error, captcha_id => captcha_id, prefix => &cfg.server.portal_prefix },
+    );
+    let mut r = Response::html(status, html);
+    if let Some(c) = set_cookie {
+        r.header("Set-Cookie", c);
+    }
+    r
+}
+
+async fn needs_captcha(app: &App, req: &Request<'_>, account: &str) -> Option<bool> {
+    let cfg = app.config.load();
+    if cfg.defense.captcha_on_password_change {
+        return Some(true);
+    }
+    let key = crate::defense::account_key(&cfg.defense, account, req.client_ip);
+    app.defense
+        .standing(&cfg.defense, Some(&key), None, req.client_ip)
+        .await
+        .ok()
+        .map(|s| s.captcha)
+}
+
+fn to_login(app: &App) -> Response {
+    let prefix = app.config.load().server.portal_prefix.clone();
+    Response::redirect(
+        302,
+        &format!(
+            "{prefix}/login?rd={}",
+            urlencode(&format!("{prefix}/password"))
+        ),
+    )
+}
+
+pub async fn page(app: &App, req: &Request<'_>) -> Response {
+    match app.session_state(req.cookie_header).await {
+        Ok(SessionState::Valid { id, user, .. }) => {
+            let Some(captcha) = needs_captcha(app, req, &user.name).await else {
+                return unavailable(app, req);
+            };
+            render(app, req, &user.name, id.as_str(), None, 200, captcha).await
+        }
+        Ok(_) => to_login(app),
+        Err(_) => unavailable(app, req),
+    }
+}
+
+pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
+    let cfg = app.config.load();
+    if let Err(wait) = app.defense.check_rate(&cfg.defense, req.client_ip) {
+        return too_many(app, req, wait);
+    }
+    let (id, user) = match app.session_state(req.cookie_header).await {
+        Ok(SessionState::Valid { id, user, .. }) => (id, user),
+        Ok(_) => return to_login(app),
+        Err(_) => return unavailable(app, req),
+    };
+    let f = form(&req.body).unwrap_or_default();
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    if !app.cookies.csrf_ok(id.as_str(), get("csrf")) || !origin_ok(req) {
+        return forbidden_form(app, req);
+    }
+    let account = crate::defense::account_key(&cfg.defense, &user.name, req.client_ip);
+    let again = |error: String, status: u16, captcha: bool| {
+        let user = user.clone();
+        let id = id.clone();
+        async move {
+            render(
+                app,
+                req,
+                &user.name,
+                id.as_str(),
+                Some(&error),
+                status,
+                captcha,
+            )
+            .await
+        }
+    };
+    let Some(captcha) = needs_captcha(app, req, &user.name).await else {
+        return unavailable(app, req);
+    };
+    if captcha {
+        let pre = app
+            .cookies
+            .read(req.cookie_header, &app.cookies.pre_name)
+            .unwrap_or_default();
+        match app
+            .captchas
+            .solve(get("captcha_id"), &pre, get("captcha"))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = app
+                    .defense
+                    .record_failure(&cfg.defense, Some(&account), None, req.client_ip)
+                    .await;
+                return again(
+                    "Please type the characters shown in the picture, or the digits you hear."
+                        .into(),
+                    401,
+                    true,
+                )
+                .await;
+            }
+            Err(_) => return unavailable(app, req),
+        }
+    }
+    if let Err(msg) = check_new_password(&cfg, get("password"), get("confirm")) {
+        return again(msg, 400, captcha).await;
+    }
+    match app
+        .hasher
+        .verify(get("current"), Some(&user.password))
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = app
+                .defense
+                .record_failure(&cfg.defense, Some(&account), None, req.client_ip)
+                .await;
+            crate::audit::event(
+                "password_change_failed",
+                json!({ "user": user.name, "client": req.client_ip.to_string() }),
+            );
+            let captcha = needs_captcha(app, req, &user.name).await.unwrap_or(true);
+            return again("Your current password is not right.".into(), 401, captcha).await;
+        }
+        Err(PasswordError::Busy) => {
+            let mut r =
+                super::status_page(app, true, 503, "Busy", "Please try again in a few seconds.");
+            r.header("Retry-After", "5");
+            return r;
+        }
+        Err(_) => {
+            return super::status_page(app, true, 500, "Something went wrong", "Please try again.")
+        }
+    }
+    if let Err(r) = store_new_password(app, &user.name, get("password")).await {
+        return r;
+    }
+    // The current password was proven: like a sign-in, that resets the account's counters.
+    let _ = app.defense.record_success(&account, None).await;
+    let _ = app.sessions.revoke_user(&user.name).await;
+    let Some(fresh) = app.users.load().get(&user.name).cloned() else {
+        return to_login(app);
+    };
+    let client = req.client_ip.to_string();
+    let (sid, _) = match app
+        .sessions
+        .create(&fresh.name, 1, &client, fresh.credentials_version)
+        .await
+    {
+        Ok(s) => s,
+        Err(_) => return unavailable(app, req),
+    };
+    crate::audit::event(
+        "password_changed",
+        json!({ "user": user.name, "client": client }),
+    );
+    let html = app.ui.load().message(
+        "Password changed",
+        "Your password was changed. Other browsers signed in to your account were signed out.",
+        None,
+    );
+    let mut r = Response::html(200, html);
+    r.header(
+        "Set-Cookie",
+        app.cookies.session_cookie(sid.as_str(), req.host),
+    );
+    r
+}
