@@ -5,6 +5,7 @@
 # The proxy under test runs on core 0 with one worker; wrk and the upstream on core 1.
 # Each configuration is measured ROUNDS times, interleaved, and the median is reported
 # (this machine is a VM whose speed drifts between runs).
+# Then runs scripts/bench-flood.sh (signed-in p95 with and without a sign-in flood).
 # Usage: scripts/bench.sh [seconds per run, default 10] [rounds, default 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,3 +99,7 @@ echo "nginx plain proxy:              $NGINX req/s"
 echo "bare Pingora proxy (no auth):   $BARE req/s  ($(ratio "$BARE" "$NGINX")x nginx)"
 echo "portcullis, memory store:       $MEM req/s  ($(ratio "$MEM" "$NGINX")x nginx, $(ratio "$MEM" "$BARE")x bare Pingora)"
 echo "portcullis, redis store:        $RED req/s  ($(ratio "$RED" "$NGINX")x nginx, $(ratio "$RED" "$BARE")x bare Pingora)"
+
+echo
+echo "signed-in latency with and without a sign-in flood (scripts/bench-flood.sh):"
+bash scripts/bench-flood.sh "$DUR"

@@ -215,6 +215,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn challenges_expire() {
+        let c = Captchas::new(
+            Arc::new(crate::store::memory::MemoryStore::new()),
+            Duration::from_millis(300),
+        );
+        let id = c.create("pre1").await.unwrap();
+        let (image, _) = c.answers_for_tests(&id).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(c.png(&id, "pre1").await.unwrap().is_none());
+        assert!(
+            !c.solve(&id, "pre1", &image).await.unwrap(),
+            "an expired challenge is not accepted"
+        );
+    }
+
+    #[tokio::test]
     async fn single_use_bound_and_either_answer() {
         let c = Captchas::new(
             Arc::new(crate::store::memory::MemoryStore::new()),
