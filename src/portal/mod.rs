@@ -248,16 +248,8 @@ async fn login_page(app: &App, req: &Request<'_>, st: FormState<'_>) -> Response
             Ok(s) => s.captcha,
             Err(_) => return unavailable(app, req),
         };
-    let captcha_id = if captcha {
-        match app.captchas.create(&pre).await {
-            Ok(id) => {
-                app.metrics.captcha.with_label_values(&["shown"]).inc();
-                Some(id)
-            }
-            Err(_) => return unavailable(app, req),
-        }
-    } else {
-        None
+    let Ok(captcha_id) = new_captcha(app, &pre, captcha).await else {
+        return unavailable(app, req);
     };
     let html = app.ui.load().render(
         "login.html",
@@ -743,6 +735,20 @@ async fn captcha_media(app: &App, req: &Request<'_>) -> Response {
         ),
         Err(_) => unavailable(app, req),
     }
+}
+
+/// A fresh challenge for this pre-session when `wanted` (counted as shown).
+pub(crate) async fn new_captcha(
+    app: &App,
+    pre: &str,
+    wanted: bool,
+) -> Result<Option<String>, crate::store::StoreError> {
+    if !wanted {
+        return Ok(None);
+    }
+    let id = app.captchas.create(pre).await?;
+    app.metrics.captcha.with_label_values(&["shown"]).inc();
+    Ok(Some(id))
 }
 
 pub fn unavailable(app: &App, req: &Request<'_>) -> Response {

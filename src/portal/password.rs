@@ -27,13 +27,8 @@ async fn render(
 ) -> Response {
     let cfg = app.config.load();
     let (pre, set_cookie) = pre_session(app, req);
-    let captcha_id = if captcha {
-        match app.captchas.create(&pre).await {
-            Ok(id) => Some(id),
-            Err(_) => return unavailable(app, req),
-        }
-    } else {
-        None
+    let Ok(captcha_id) = super::new_captcha(app, &pre, captcha).await else {
+        return unavailable(app, req);
     };
     let html = app.ui.load().render(
         "password.html",

@@ -51,13 +51,8 @@ struct View<'a> {
 async fn render(app: &App, req: &Request<'_>, v: View<'_>) -> Response {
     let (pre, set_cookie) = pre_session(app, req);
     let cfg = app.config.load();
-    let captcha_id = if v.captcha {
-        match app.captchas.create(&pre).await {
-            Ok(id) => Some(id),
-            Err(_) => return unavailable(app, req),
-        }
-    } else {
-        None
+    let Ok(captcha_id) = super::new_captcha(app, &pre, v.captcha).await else {
+        return unavailable(app, req);
     };
     let html = app.ui.load().render(
         "reset.html",
@@ -251,38 +246,19 @@ async fn confirm(
     }
     let key = format!("reset:{pre}");
     let expired = "That code has expired or was used too often. Ask for a new one.";
+    let restart = || View {
+        step: "request",
+        error: Some(expired),
+        notice: None,
+        status: 400,
+        captcha: false,
+    };
     let pending = match app.store.get(&key).await {
         Ok(Some(b)) => match serde_json::from_slice::<Pending>(&b) {
             Ok(p) => p,
-            Err(_) => {
-                return render(
-                    app,
-                    req,
-                    View {
-                        step: "request",
-                        error: Some(expired),
-                        notice: None,
-                        status: 400,
-                        captcha: false,
-                    },
-                )
-                .await
-            }
+            Err(_) => return render(app, req, restart()).await,
         },
-        Ok(None) => {
-            return render(
-                app,
-                req,
-                View {
-                    step: "request",
-                    error: Some(expired),
-                    notice: None,
-                    status: 400,
-                    captcha: false,
-                },
-            )
-            .await
-        }
+        Ok(None) => return render(app, req, restart()).await,
         Err(_) => return unavailable(app, req),
     };
     let tries = match app.store.incr(&format!("{key}:n"), cfg.otp.code_ttl).await {
@@ -291,18 +267,7 @@ async fn confirm(
     };
     if tries > u64::from(cfg.otp.max_attempts) {
         let _ = app.store.delete(&key).await;
-        return render(
-            app,
-            req,
-            View {
-                step: "request",
-                error: Some(expired),
-                notice: None,
-                status: 400,
-                captcha: false,
-            },
-        )
-        .await;
+        return render(app, req, restart()).await;
     }
     let given = code_hash(pre, code);
     let right = given.len() == pending.code_hash.len()
@@ -321,20 +286,7 @@ async fn confirm(
     // Consume atomically: of two concurrent right answers, one wins.
     match app.store.take(&key).await {
         Ok(Some(_)) => {}
-        Ok(None) => {
-            return render(
-                app,
-                req,
-                View {
-                    step: "request",
-                    error: Some(expired),
-                    notice: None,
-                    status: 400,
-                    captcha: false,
-                },
-            )
-            .await
-        }
+        Ok(None) => return render(app, req, restart()).await,
         Err(_) => return unavailable(app, req),
     }
     if let Err(r) = store_new_password(app, &pending.user, password).await {

@@ -13,6 +13,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("logout.html", include_str!("../../templates/logout.html")),
     ("message.html", include_str!("../../templates/message.html")),
     ("reset.html", include_str!("../../templates/reset.html")),
+    ("captcha.html", include_str!("../../templates/captcha.html")),
     (
         "password.html",
         include_str!("../../templates/password.html"),

@@ -149,6 +149,15 @@ impl Browser {
         self.submit(&form_page, id, pw, captcha).await
     }
 
+    /// `n` failed sign-ins in a row (solving each CAPTCHA); returns the last page.
+    async fn fail_times(&mut self, id: &str, pw: &str, n: usize) -> Page {
+        let mut last = self.sign_in(id, pw, Some(true)).await;
+        for _ in 1..n {
+            last = self.submit(&last, id, pw, Some(true)).await;
+        }
+        last
+    }
+
     async fn submit(
         &mut self,
         form_page: &Page,
@@ -277,10 +286,7 @@ async fn ladder(b: Backend) {
 
     // Lock: 6 failures on alice (each with a solved CAPTCHA) from one attacker.
     let mut attacker = Browser::new(&e, "203.0.113.8");
-    let mut last = attacker.sign_in("alice", "wrong", Some(true)).await;
-    for _ in 0..5 {
-        last = attacker.submit(&last, "alice", "wrong", Some(true)).await;
-    }
+    let last = attacker.fail_times("alice", "wrong", 6).await;
     let s = e
         .app
         .defense
@@ -333,10 +339,7 @@ async fn ladder(b: Backend) {
     );
     // The next lock lasts twice as long.
     let mut attacker = Browser::new(&e, "203.0.113.9");
-    let mut last = attacker.sign_in("alice", "wrong", Some(true)).await;
-    for _ in 0..5 {
-        last = attacker.submit(&last, "alice", "wrong", Some(true)).await;
-    }
+    let _ = attacker.fail_times("alice", "wrong", 6).await;
     let s = e
         .app
         .defense
@@ -375,10 +378,7 @@ async fn known_device(b: Backend) {
     assert!(owner.jar.contains_key("portcullis_dev"));
     // An attacker locks the account.
     let mut attacker = Browser::new(&e, "203.0.113.20");
-    let mut last = attacker.sign_in("alice", "guess", Some(true)).await;
-    for _ in 0..5 {
-        last = attacker.submit(&last, "alice", "guess", Some(true)).await;
-    }
+    let _ = attacker.fail_times("alice", "guess", 6).await;
     assert_eq!(
         attacker.sign_in("alice", PASSWORD, Some(true)).await.status,
         401,
@@ -395,10 +395,7 @@ async fn known_device(b: Backend) {
     );
     // The device cookie is bound to its account: it doesn't help against bob's lock.
     let mut attacker2 = Browser::new(&e, "203.0.113.21");
-    let mut last = attacker2.sign_in("bob", "guess", Some(true)).await;
-    for _ in 0..5 {
-        last = attacker2.submit(&last, "bob", "guess", Some(true)).await;
-    }
+    let _ = attacker2.fail_times("bob", "guess", 6).await;
     assert_eq!(owner.sign_in("bob", PASSWORD, Some(true)).await.status, 401);
     // A known device's own failures count separately and lock it too.
     for _ in 0..4 {
@@ -535,10 +532,7 @@ fn two_gateways_on_one_redis_share_the_ladder() {
 async fn lock_notice(b: Backend) {
     let e = env(b, LADDER);
     let mut attacker = Browser::new(&e, "203.0.113.40");
-    let mut last = attacker.sign_in("alice", "guess", Some(true)).await;
-    for _ in 0..3 {
-        last = attacker.submit(&last, "alice", "guess", Some(true)).await;
-    }
+    let _ = attacker.fail_times("alice", "guess", 4).await;
     let cfgd = e.app.config.load().defense.clone();
     assert!(e
         .app
@@ -646,10 +640,7 @@ async fn reset_while_locked(b: Backend) {
     let mut laptop = Browser::new(&e, "192.0.2.60");
     assert_eq!(laptop.sign_in("alice", PASSWORD, None).await.status, 303);
     let mut attacker = Browser::new(&e, "203.0.113.60");
-    let mut last = attacker.sign_in("alice", "guess", Some(true)).await;
-    for _ in 0..3 {
-        last = attacker.submit(&last, "alice", "guess", Some(true)).await;
-    }
+    let _ = attacker.fail_times("alice", "guess", 4).await;
     let lock_notices = outbox(&e).len();
     // Reset from a new browser: the same answer whether or not the account exists.
     let mut phone = Browser::new(&e, "192.0.2.61");
@@ -890,10 +881,7 @@ async fn reset_code_attempts_are_limited_and_captcha_can_be_required() {
 async fn per_network_locks(b: Backend) {
     let e = env(b, &format!("{LADDER}lock_scope = \"account_network\"\n"));
     let mut attacker = Browser::new(&e, "203.0.113.80");
-    let mut last = attacker.sign_in("alice", "guess", Some(true)).await;
-    for _ in 0..4 {
-        last = attacker.submit(&last, "alice", "guess", Some(true)).await;
-    }
+    let _ = attacker.fail_times("alice", "guess", 5).await;
     assert_eq!(
         attacker.sign_in("alice", PASSWORD, Some(true)).await.status,
         401,
