@@ -82,7 +82,10 @@ fn ambiguous_framing(session: &Session) -> bool {
 async fn send(session: &mut Session, r: Response, head: bool) -> Result<()> {
     let mut h = ResponseHeader::build(r.status, Some(r.headers.len() + 2))?;
     for (k, v) in r.headers {
-        h.append_header(k, v)?;
+        if let Err(e) = h.append_header(k.clone(), v) {
+            // Never fail a whole answer over one header (e.g. odd bytes in a user's name).
+            tracing::warn!(header = %k, error = %e, "header left out");
+        }
     }
     h.insert_header(CONTENT_LENGTH, r.body.len().to_string())?;
     let body = if head || r.body.is_empty() {
@@ -429,9 +432,10 @@ impl ProxyHttp for Gateway {
                 .or_err(ErrorType::InternalError, "normalised path is a URI")?;
             up.set_uri(uri);
         }
+        // UTF-8 names pass as raw bytes (obs-text); control characters are refused.
         if let Some(user) = &ctx.identity {
             for (k, v) in portal::identity_headers(user) {
-                if let Ok(v) = http::HeaderValue::from_str(&v) {
+                if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {
                     up.insert_header(k, v)?;
                 }
             }

@@ -156,6 +156,12 @@ impl Directory {
         for (i, u) in users.iter().enumerate() {
             let name =
                 normalize_name(&u.name).map_err(|e| format!("user[{i}].name {:?}: {e}", u.name))?;
+            let bad = |v: &str| v.chars().any(char::is_control);
+            if bad(&u.display_name) || u.groups.iter().any(|g| bad(g) || g.contains(',')) {
+                return Err(format!(
+                    "user {name:?}: display name and groups may not hold control characters (groups no commas)"
+                ));
+            }
             if d.by_name.insert(name.clone(), i).is_some() {
                 return Err(format!("user name {name:?} appears twice"));
             }
@@ -272,5 +278,27 @@ mod tests {
             ..Default::default()
         };
         assert!(Directory::new(vec![alice, bob]).is_err());
+    }
+
+    #[test]
+    fn names_and_groups_cannot_inject_headers() {
+        let evil = User {
+            name: "eve".into(),
+            display_name: "Eve\r\nRemote-User: admin".into(),
+            ..Default::default()
+        };
+        assert!(Directory::new(vec![evil]).is_err());
+        let comma = User {
+            name: "eve".into(),
+            groups: vec!["a,admins".into()],
+            ..Default::default()
+        };
+        assert!(Directory::new(vec![comma]).is_err());
+        let zoe = User {
+            name: "zoe".into(),
+            display_name: "Zoë Ünal".into(),
+            ..Default::default()
+        };
+        assert!(Directory::new(vec![zoe]).is_ok(), "UTF-8 names are fine");
     }
 }

@@ -216,7 +216,7 @@ impl Gateway {
         portcullis::users::file::update(&users, |u| {
             u.push(portcullis::users::User {
                 name: "alice".into(),
-                display_name: "Alice Example".into(),
+                display_name: "Alice Exämple".into(),
                 email: "alice@example.com".into(),
                 phone: "+14155552671".into(),
                 groups: vec!["admins".into(), "staff".into()],

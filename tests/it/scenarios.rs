@@ -35,7 +35,10 @@ both!(sign_in_by_every_identifier_form, |b| {
         let echo = r.echo();
         assert_eq!(echo["headers"]["remote-user"], "alice");
         assert_eq!(echo["headers"]["remote-email"], "alice@example.com");
-        assert_eq!(echo["headers"]["remote-name"], "Alice Example");
+        assert_eq!(
+            echo["headers"]["remote-name"], "Alice Exämple",
+            "UTF-8 names reach the app"
+        );
         assert_eq!(echo["headers"]["remote-groups"], "admins,staff");
         assert_eq!(echo["path"], "/app/page?x=1");
         // The application never sees the gateway's cookies.
