@@ -487,15 +487,7 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Ok(ok) => ok,
         Err(PasswordError::Busy) => {
             app.metrics.signins.with_label_values(&["busy"]).inc();
-            let mut r = status_page(
-                app,
-                req.accept_html,
-                503,
-                "Busy",
-                "Too many sign-ins at this moment. Try again in a few seconds.",
-            );
-            r.header("Retry-After", "5");
-            return r;
+            return busy(app, req.accept_html);
         }
         Err(e) => {
             tracing::error!(error = %e, "password verification failed");
@@ -735,6 +727,19 @@ async fn captcha_media(app: &App, req: &Request<'_>) -> Response {
         ),
         Err(_) => unavailable(app, req),
     }
+}
+
+/// The argon2 pool is full: 503 + Retry-After instead of an unbounded queue.
+pub(crate) fn busy(app: &App, accept_html: bool) -> Response {
+    let mut r = status_page(
+        app,
+        accept_html,
+        503,
+        "Busy",
+        "Too many sign-ins at this moment. Try again in a few seconds.",
+    );
+    r.header("Retry-After", "5");
+    r
 }
 
 /// A fresh challenge for this pre-session when `wanted` (counted as shown).

@@ -161,12 +161,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             let captcha = needs_captcha(app, req, &user.name).await.unwrap_or(true);
             return again("Your current password is not right.".into(), 401, captcha).await;
         }
-        Err(PasswordError::Busy) => {
-            let mut r =
-                super::status_page(app, true, 503, "Busy", "Please try again in a few seconds.");
-            r.header("Retry-After", "5");
-            return r;
-        }
+        Err(PasswordError::Busy) => return super::busy(app, true),
         Err(_) => {
             return super::status_page(app, true, 500, "Something went wrong", "Please try again.")
         }

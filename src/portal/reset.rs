@@ -318,11 +318,7 @@ pub(crate) async fn store_new_password(
     let cfg = app.config.load();
     let hash = match app.hasher.hash(password).await {
         Ok(h) => h,
-        Err(PasswordError::Busy) => {
-            let mut r = status_page(app, true, 503, "Busy", "Please try again in a few seconds.");
-            r.header("Retry-After", "5");
-            return Err(r);
-        }
+        Err(PasswordError::Busy) => return Err(super::busy(app, true)),
         Err(e) => {
             tracing::error!(error = %e, "hashing failed");
             return Err(status_page(
