@@ -298,7 +298,7 @@ const WRONG: &str = "The identifier or password is not right, or this account ca
 const WRONG_LOCKED_HINT: &str = "The identifier or password is not right, or this account can't sign in here \
      right now. After many failed attempts an account is locked for a while: wait and try again later, \
      reset your password, or look for an email from us.";
-const CAPTCHA_WRONG: &str =
+pub(crate) const CAPTCHA_WRONG: &str =
     "Please type the characters shown in the picture, or the digits you hear.";
 
 /// 429 for one client over its sign-in rate.

@@ -125,17 +125,16 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         {
             Ok(true) => {}
             Ok(false) => {
-                let _ = app
+                // A failure that can't be counted must not go unnoticed: fail closed, like sign-in.
+                if app
                     .defense
                     .record_failure(&cfg.defense, Some(&account), None, req.client_ip)
-                    .await;
-                return again(
-                    "Please type the characters shown in the picture, or the digits you hear."
-                        .into(),
-                    401,
-                    true,
-                )
-                .await;
+                    .await
+                    .is_err()
+                {
+                    return unavailable(app, req);
+                }
+                return again(super::CAPTCHA_WRONG.into(), 401, true).await;
             }
             Err(_) => return unavailable(app, req),
         }
@@ -150,10 +149,15 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     {
         Ok(true) => {}
         Ok(false) => {
-            let _ = app
+            // A failure that can't be counted must not go unnoticed: fail closed, like sign-in.
+            if app
                 .defense
                 .record_failure(&cfg.defense, Some(&account), None, req.client_ip)
-                .await;
+                .await
+                .is_err()
+            {
+                return unavailable(app, req);
+            }
             crate::audit::event(
                 "password_change_failed",
                 json!({ "user": user.name, "client": req.client_ip.to_string() }),
@@ -170,8 +174,14 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         return r;
     }
     // The current password was proven: like a sign-in, that resets the account's counters.
-    let _ = app.defense.record_success(&account, None).await;
-    let _ = app.sessions.revoke_user(&user.name).await;
+    // The password is saved, and older sessions are already refused (credentials version):
+    // a store error from here on is logged, not shown as a failure.
+    if let Err(e) = app.defense.record_success(&account, None).await {
+        tracing::warn!(error = %e, "password changed; failure counters not reset");
+    }
+    if let Err(e) = app.sessions.revoke_user(&user.name).await {
+        tracing::warn!(error = %e, "password changed; old session records not deleted");
+    }
     let Some(fresh) = app.users.load().get(&user.name).cloned() else {
         return to_login(app);
     };

@@ -58,6 +58,21 @@ fn env(backend: Backend, defense: &str) -> Env {
     }
 }
 
+/// Where an account stands for a browser never seen before (a fresh address, no device).
+async fn standing(e: &Env, account: &str) -> portcullis::defense::Standing {
+    let cfg = e.app.config.load();
+    e.app
+        .defense
+        .standing(
+            &cfg.defense,
+            Some(account),
+            None,
+            "192.0.2.250".parse().unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
 /// One browser: its cookies and its address.
 struct Browser {
     app: Arc<App>,
@@ -287,17 +302,7 @@ async fn ladder(b: Backend) {
     // Lock: 6 failures on alice (each with a solved CAPTCHA) from one attacker.
     let mut attacker = Browser::new(&e, "203.0.113.8");
     let last = attacker.fail_times("alice", "wrong", 6).await;
-    let s = e
-        .app
-        .defense
-        .standing(
-            &e.app.config.load().defense,
-            Some("alice"),
-            None,
-            "192.0.2.99".parse().unwrap(),
-        )
-        .await
-        .unwrap();
+    let s = standing(&e, "alice").await;
     let left = s.locked_for.expect("locked after 6 failures");
     assert!(left <= 2);
     // While locked the right password (and a right CAPTCHA) gets the same answer as a wrong one.
@@ -318,17 +323,7 @@ async fn ladder(b: Backend) {
         .await;
     assert_eq!(ghost.error(), right_answer.error());
     // Attempts during the lock did not extend it.
-    let s2 = e
-        .app
-        .defense
-        .standing(
-            &e.app.config.load().defense,
-            Some("alice"),
-            None,
-            "192.0.2.99".parse().unwrap(),
-        )
-        .await
-        .unwrap();
+    let s2 = standing(&e, "alice").await;
     assert!(s2.locked_for.unwrap_or(0) <= left);
     // The lock expires by itself.
     tokio::time::sleep(Duration::from_millis(2300)).await;
@@ -340,17 +335,7 @@ async fn ladder(b: Backend) {
     // The next lock lasts twice as long (4 s; a first lock of 2 s could show at most 1 s left here).
     let mut attacker = Browser::new(&e, "203.0.113.9");
     let _ = attacker.fail_times("alice", "wrong", 6).await;
-    let s = e
-        .app
-        .defense
-        .standing(
-            &e.app.config.load().defense,
-            Some("alice"),
-            None,
-            "192.0.2.99".parse().unwrap(),
-        )
-        .await
-        .unwrap();
+    let s = standing(&e, "alice").await;
     assert!(s.locked_for.is_some_and(|t| (2..=4).contains(&t)), "{s:?}");
     // The operator can clear it.
     assert!(e
@@ -461,17 +446,14 @@ fn per_address_rate_limit_answers_429_over_http() {
     assert!(r.body.contains("Too many"));
     // API clients get JSON.
     let (pre, csrf) = g.login_form();
-    let body = form(&[
-        ("csrf", &csrf),
-        ("identifier", "alice"),
-        ("password", PASSWORD),
-    ]);
-    let r = g.req(
-        "POST",
-        HOST,
-        "/_auth/login",
-        &[&format!("Cookie: {pre}"), "Accept: application/json"],
-        Some(&body),
+    let r = g.submit_login(
+        &pre,
+        &[
+            ("csrf", &csrf),
+            ("identifier", "alice"),
+            ("password", PASSWORD),
+        ],
+        &["Accept: application/json"],
     );
     assert_eq!(r.status, 429);
     assert!(r.body.starts_with('{'));
@@ -533,15 +515,7 @@ async fn lock_notice(b: Backend) {
     let e = env(b, LADDER);
     let mut attacker = Browser::new(&e, "203.0.113.40");
     let _ = attacker.fail_times("alice", "guess", 4).await;
-    let cfgd = e.app.config.load().defense.clone();
-    assert!(e
-        .app
-        .defense
-        .standing(&cfgd, Some("alice"), None, "192.0.2.1".parse().unwrap())
-        .await
-        .unwrap()
-        .locked_for
-        .is_some());
+    assert!(standing(&e, "alice").await.locked_for.is_some());
     // The owner got one message through the notifier, with the time, the address and a link.
     let outbox = std::fs::read_to_string(e.app.config.load().notify.file.clone()).unwrap();
     let msgs: Vec<serde_json::Value> = outbox
@@ -577,13 +551,7 @@ async fn lock_notice(b: Backend) {
         .await;
     assert_eq!(page.status, 200);
     assert!(
-        e.app
-            .defense
-            .standing(&cfgd, Some("alice"), None, "192.0.2.1".parse().unwrap())
-            .await
-            .unwrap()
-            .locked_for
-            .is_some(),
+        standing(&e, "alice").await.locked_for.is_some(),
         "GET changes nothing"
     );
     let csrf = page.field("csrf").unwrap();
@@ -596,15 +564,7 @@ async fn lock_notice(b: Backend) {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Account unlocked"));
-    assert_eq!(
-        e.app
-            .defense
-            .standing(&cfgd, Some("alice"), None, "192.0.2.1".parse().unwrap())
-            .await
-            .unwrap()
-            .locked_for,
-        None
-    );
+    assert_eq!(standing(&e, "alice").await.locked_for, None);
     // Single use.
     let r = owner
         .send(
@@ -764,16 +724,7 @@ async fn reset_while_locked(b: Backend) {
             .status,
         400
     );
-    let cfgd = e.app.config.load().defense.clone();
-    assert_eq!(
-        e.app
-            .defense
-            .standing(&cfgd, Some("alice"), None, "192.0.2.99".parse().unwrap())
-            .await
-            .unwrap()
-            .locked_for,
-        None
-    );
+    assert_eq!(standing(&e, "alice").await.locked_for, None);
     let cookie: String = laptop
         .jar
         .iter()

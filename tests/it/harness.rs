@@ -340,19 +340,21 @@ impl Gateway {
 
     pub fn post_login(&self, identifier: &str, password: &str, rd: &str) -> Resp {
         let (pre, csrf) = self.login_form();
-        let body = form(&[
-            ("csrf", &csrf),
+        let fields = [
+            ("csrf", csrf.as_str()),
             ("identifier", identifier),
             ("password", password),
             ("rd", rd),
-        ]);
-        self.req(
-            "POST",
-            HOST,
-            "/_auth/login",
-            &[&format!("Cookie: {pre}"), "Accept: text/html"],
-            Some(&body),
-        )
+        ];
+        self.submit_login(&pre, &fields, &["Accept: text/html"])
+    }
+
+    /// Posts the sign-in form with the pre-session cookie `pre`, these fields and extra headers.
+    pub fn submit_login(&self, pre: &str, fields: &[(&str, &str)], headers: &[&str]) -> Resp {
+        let cookie = format!("Cookie: {pre}");
+        let mut all = vec![cookie.as_str()];
+        all.extend_from_slice(headers);
+        self.req("POST", HOST, "/_auth/login", &all, Some(&form(fields)))
     }
 
     /// Signs in and returns the `portcullis=...` cookie pair.

@@ -86,32 +86,26 @@ both!(csrf_and_fixation, |b| {
     let (pre, csrf) = g.login_form();
     let (_, other_csrf) = g.login_form();
     for token in ["", "forged", other_csrf.as_str()] {
-        let body = form(&[
-            ("csrf", token),
-            ("identifier", "alice"),
-            ("password", PASSWORD),
-        ]);
-        let r = g.req(
-            "POST",
-            HOST,
-            "/_auth/login",
-            &[&format!("Cookie: {pre}")],
-            Some(&body),
+        let r = g.submit_login(
+            &pre,
+            &[
+                ("csrf", token),
+                ("identifier", "alice"),
+                ("password", PASSWORD),
+            ],
+            &[],
         );
         assert_eq!(r.status, 403, "token {token:?}");
     }
     // Cross-origin POST with a valid token: 403.
-    let body = form(&[
-        ("csrf", &csrf),
-        ("identifier", "alice"),
-        ("password", PASSWORD),
-    ]);
-    let r = g.req(
-        "POST",
-        HOST,
-        "/_auth/login",
-        &[&format!("Cookie: {pre}"), "Origin: https://evil.example"],
-        Some(&body),
+    let r = g.submit_login(
+        &pre,
+        &[
+            ("csrf", &csrf),
+            ("identifier", "alice"),
+            ("password", PASSWORD),
+        ],
+        &["Origin: https://evil.example"],
     );
     assert_eq!(r.status, 403);
     // A planted session cookie is ignored and replaced by a fresh id at sign-in.
@@ -341,18 +335,15 @@ both!(redirect_targets_are_validated, |b| {
         let rd = percent_encoding::percent_decode_str(&line.replace('+', " "))
             .decode_utf8_lossy()
             .to_string();
-        let body = form(&[
-            ("csrf", &csrf),
-            ("identifier", "alice"),
-            ("password", PASSWORD),
-            ("rd", &rd),
-        ]);
-        let r = g.req(
-            "POST",
-            HOST,
-            "/_auth/login",
-            &[&format!("Cookie: {pre}")],
-            Some(&body),
+        let r = g.submit_login(
+            &pre,
+            &[
+                ("csrf", &csrf),
+                ("identifier", "alice"),
+                ("password", PASSWORD),
+                ("rd", &rd),
+            ],
+            &[],
         );
         assert_eq!(r.header("location"), Some("/"), "payload {line}");
     }
@@ -490,17 +481,14 @@ fn redis_stopped_mid_run_fails_closed_then_recovers() {
     let page = g.get("/_auth/login", &["Accept: text/html"]);
     assert_eq!(page.status, 503);
     assert!(page.header("retry-after").is_some());
-    let body = form(&[
-        ("csrf", &csrf),
-        ("identifier", "alice"),
-        ("password", PASSWORD),
-    ]);
-    let r = g.req(
-        "POST",
-        HOST,
-        "/_auth/login",
-        &[&format!("Cookie: {pre}")],
-        Some(&body),
+    let r = g.submit_login(
+        &pre,
+        &[
+            ("csrf", &csrf),
+            ("identifier", "alice"),
+            ("password", PASSWORD),
+        ],
+        &[],
     );
     assert_eq!(r.status, 503);
     redis.restart();
