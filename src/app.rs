@@ -36,7 +36,9 @@ pub struct App {
     pub metrics: Metrics,
     pub defense: crate::defense::Defense,
     pub captchas: crate::captcha::Captchas,
-    pub notifier: Arc<dyn crate::notify::Notifier>,
+    pub notifier: Arc<crate::notify::Router>,
+    /// Seals second-factor secrets at rest (`data.key`).
+    pub sealer: crate::auth::sealed::Sealer,
     pub config_path: Option<PathBuf>,
     users_stamp: std::sync::Mutex<Option<Stamp>>,
 }
@@ -66,6 +68,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Password(#[from] crate::auth::password::PasswordError),
+    #[error("{0}")]
+    Notify(String),
 }
 
 impl SessionState {
@@ -127,12 +131,12 @@ impl App {
         let stamp = crate::users::file::stamp(&config.users_file);
         let defense = crate::defense::Defense::new(store.clone(), clock.clone(), &config.defense);
         let captchas = crate::captcha::Captchas::new(store.clone(), config.defense.captcha_ttl);
-        let notifier: Arc<dyn crate::notify::Notifier> = match config.notify.backend {
-            crate::config::NotifyBackend::Log => Arc::new(crate::notify::LogNotifier),
-            _ => Arc::new(crate::notify::FileNotifier::new(config.notify.file.clone())),
-        };
+        let notifier = Arc::new(
+            crate::notify::Router::from_config(&config.notify).map_err(StartError::Notify)?,
+        );
         Ok(App {
             notifier,
+            sealer: crate::auth::sealed::Sealer::new(&secrets.data_key),
             cookies: CookieCrypto::new(&secrets.cookie_key, &config.session),
             hasher: Hasher::new(config.password.max_concurrent_hashes)?,
             redirects: ArcSwap::from_pointee(redirect_policy(&config)),

@@ -1,4 +1,8 @@
-//! Credentials: password hashing and verification. Later: TOTP, one-time and
-//! backup codes (see the second-factor issue).
+//! Credentials: password hashing and verification ([`password`]), TOTP
+//! ([`totp`]), one-time and backup codes ([`codes`]), and the sealing of
+//! second-factor secrets at rest ([`sealed`]).
 
+pub mod codes;
 pub mod password;
+pub mod sealed;
+pub mod totp;

@@ -127,15 +127,54 @@ pub struct DefenseConfig {
     pub lock_per_network: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+/// Whether accounts must use two-step verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Require {
+    Optional,
+    Required,
+}
+
 #[derive(Debug, Clone)]
 pub struct OtpConfig {
     pub code_ttl: Duration,
     pub code_length: u32,
     pub max_attempts: u32,
     pub totp_issuer: String,
+    /// For new enrolments; each enrolment keeps the parameters it was made with.
+    pub totp_algorithm: TotpAlgorithm,
+    pub totp_digits: u32,
+    pub totp_period: u64,
+    pub require: Require,
+    /// Members of these groups must use two-step verification even when `require` is optional.
+    pub require_groups: Vec<String>,
+    /// "Remember this browser" lifetime; 0 = the option is not offered.
+    pub remember_days: u32,
+    /// Changing second factors needs a password entered within this time.
+    pub reauth_after: Duration,
+    /// Codes sent per account (and per destination) within `send_window`.
+    pub send_limit: u32,
+    /// Codes sent per client address within `send_window`.
+    pub send_limit_client: u32,
+    pub send_window: Duration,
+    /// Least time between two codes for one sign-in.
+    pub resend_after: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl OtpConfig {
+    /// Whether this account must have a second factor.
+    pub fn required_for(&self, groups: &[String]) -> bool {
+        self.require == Require::Required || groups.iter().any(|g| self.require_groups.contains(g))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotifyBackend {
     File,
     Log,
@@ -143,10 +182,76 @@ pub enum NotifyBackend {
     Webhook,
 }
 
+impl NotifyBackend {
+    fn parse(s: &str) -> Option<NotifyBackend> {
+        match s {
+            "file" => Some(NotifyBackend::File),
+            "log" => Some(NotifyBackend::Log),
+            "smtp" => Some(NotifyBackend::Smtp),
+            "webhook" => Some(NotifyBackend::Webhook),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS (required, never skipped).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same machine.
+    None,
+}
+
+/// A secret from the config file; `Debug` never shows it.
+#[derive(Clone, Default)]
+pub struct Secret(pub zeroize::Zeroizing<String>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// The sender, e.g. `Portcullis <auth@example.com>`.
+    pub from: String,
+    /// An extra trusted root certificate (PEM) for an in-house relay.
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub url: url::Url,
+    /// Extra request headers, e.g. `Authorization`; values are secrets.
+    pub headers: Vec<(String, Secret)>,
+    pub content_type: String,
+    /// A template of the request body (variables: channel, to, subject, text, kind, code).
+    pub body: String,
+    pub timeout: Duration,
+}
+
+/// The default webhook body: every field of the message as JSON.
+pub const DEFAULT_WEBHOOK_BODY: &str = "{\"channel\": {{ channel|tojson }}, \"to\": {{ to|tojson }}, \"subject\": {{ subject|tojson }}, \"text\": {{ text|tojson }}, \"kind\": {{ kind|tojson }}}";
+
 #[derive(Debug, Clone)]
 pub struct NotifyConfig {
     pub backend: NotifyBackend,
     pub file: PathBuf,
+    /// Which backend carries each channel; `None` = the channel is not offered.
+    pub email: Option<NotifyBackend>,
+    pub sms: Option<NotifyBackend>,
+    pub voice: Option<NotifyBackend>,
+    pub smtp: Option<SmtpConfig>,
+    pub webhook: Option<WebhookConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -690,6 +795,44 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
 
     // [otp]
     let o = &raw.otp;
+    let totp_algorithm = match o
+        .totp_algorithm
+        .as_deref()
+        .unwrap_or("SHA1")
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "SHA1" => TotpAlgorithm::Sha1,
+        "SHA256" => TotpAlgorithm::Sha256,
+        "SHA512" => TotpAlgorithm::Sha512,
+        other => {
+            v.err(
+                "otp.totp_algorithm",
+                format!("{other:?} is not one of SHA1, SHA256, SHA512"),
+            );
+            TotpAlgorithm::Sha1
+        }
+    };
+    let totp_period = v.duration(
+        "otp.totp_period",
+        o.totp_period.as_ref(),
+        "30s",
+        Duration::from_secs(15),
+    );
+    if totp_period > Duration::from_secs(300) {
+        v.err("otp.totp_period", "must be at most 5m");
+    }
+    let require = match o.require.as_deref().unwrap_or("optional") {
+        "optional" => Require::Optional,
+        "required" => Require::Required,
+        other => {
+            v.err(
+                "otp.require",
+                format!("{other:?} is not one of optional, required"),
+            );
+            Require::Optional
+        }
+    };
     let otp = OtpConfig {
         code_ttl: v.duration(
             "otp.code_ttl",
@@ -699,31 +842,136 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         ),
         code_length: v.int("otp.code_length", o.code_length, 6, 6, 10) as u32,
         max_attempts: v.int("otp.max_attempts", o.max_attempts, 5, 1, 100) as u32,
-        totp_issuer: o.totp_issuer.clone().unwrap_or_else(|| "Portcullis".into()),
+        totp_issuer: match o.totp_issuer.clone() {
+            Some(i)
+                if i.trim().is_empty() || i.contains(':') || i.chars().any(char::is_control) =>
+            {
+                v.err("otp.totp_issuer", "must be a non-empty name without ':'");
+                "Portcullis".into()
+            }
+            Some(i) => i,
+            None => "Portcullis".into(),
+        },
+        totp_algorithm,
+        totp_digits: v.int("otp.totp_digits", o.totp_digits, 6, 6, 8) as u32,
+        totp_period: totp_period.as_secs(),
+        require,
+        require_groups: o.require_groups.clone().unwrap_or_default(),
+        remember_days: v.int("otp.remember_days", o.remember_days, 30, 0, 400) as u32,
+        reauth_after: v.duration(
+            "otp.reauth_after",
+            o.reauth_after.as_ref(),
+            "5m",
+            Duration::from_secs(10),
+        ),
+        send_limit: v.int("otp.send_limit", o.send_limit, 5, 1, 1000) as u32,
+        send_limit_client: v.int("otp.send_limit_client", o.send_limit_client, 20, 1, 100_000)
+            as u32,
+        send_window: v.duration(
+            "otp.send_window",
+            o.send_window.as_ref(),
+            "15m",
+            Duration::from_secs(1),
+        ),
+        resend_after: v.duration(
+            "otp.resend_after",
+            o.resend_after.as_ref(),
+            "30s",
+            Duration::ZERO,
+        ),
     };
 
     // [notify]
-    let notify_backend = match raw.notify.backend.as_deref().unwrap_or("file") {
-        "file" => NotifyBackend::File,
-        "log" => NotifyBackend::Log,
-        b @ ("smtp" | "webhook") => {
+    let n = &raw.notify;
+    let notify_backend = match NotifyBackend::parse(n.backend.as_deref().unwrap_or("file")) {
+        Some(b) => b,
+        None => {
             v.err(
                 "notify.backend",
-                format!("{b:?} is not available in this version yet; use \"file\" or \"log\""),
-            );
-            NotifyBackend::File
-        }
-        other => {
-            v.err(
-                "notify.backend",
-                format!("{other:?} is not one of file, log, smtp, webhook"),
+                format!(
+                    "{:?} is not one of file, log, smtp, webhook",
+                    n.backend.as_deref().unwrap_or("")
+                ),
             );
             NotifyBackend::File
         }
     };
+    let smtp = n.smtp.as_ref().map(|r| validate_smtp(r, base, &mut v));
+    let webhook = n.webhook.as_ref().and_then(|r| validate_webhook(r, &mut v));
+    // Each channel: the explicit setting, else the default backend when it can carry
+    // the channel, else the other configured backend that can.
+    let route = |v: &mut V<'_>,
+                 key: &str,
+                 explicit: Option<&String>,
+                 voice_like: bool|
+     -> Option<NotifyBackend> {
+        let pick = match explicit.map(String::as_str) {
+            Some("none") => return None,
+            Some(s) => match NotifyBackend::parse(s) {
+                Some(b) => b,
+                None => {
+                    v.err(
+                        key,
+                        format!("{s:?} is not one of file, log, smtp, webhook, none"),
+                    );
+                    return None;
+                }
+            },
+            None => match (notify_backend, voice_like) {
+                (NotifyBackend::Smtp, true) => {
+                    if webhook.is_some() {
+                        NotifyBackend::Webhook
+                    } else {
+                        return None;
+                    }
+                }
+                (NotifyBackend::Webhook, false) if n.smtp.is_some() => NotifyBackend::Smtp,
+                (b, _) => b,
+            },
+        };
+        if pick == NotifyBackend::Smtp && voice_like {
+            v.err(
+                key,
+                "smtp sends email only; use webhook for text messages and calls",
+            );
+        }
+        Some(pick)
+    };
+    let email = route(&mut v, "notify.email", n.email.as_ref(), false);
+    let sms = route(&mut v, "notify.sms", n.sms.as_ref(), true);
+    let voice = route(&mut v, "notify.voice", n.voice.as_ref(), true);
+    for b in [Some(notify_backend), email, sms, voice]
+        .into_iter()
+        .flatten()
+    {
+        if b == NotifyBackend::Smtp && n.smtp.is_none() {
+            v.err(
+                "notify.smtp",
+                "missing: a channel uses smtp, so [notify.smtp] needs host and from",
+            );
+            break;
+        }
+    }
+    for b in [Some(notify_backend), email, sms, voice]
+        .into_iter()
+        .flatten()
+    {
+        if b == NotifyBackend::Webhook && n.webhook.is_none() {
+            v.err(
+                "notify.webhook",
+                "missing: a channel uses webhook, so [notify.webhook] needs url",
+            );
+            break;
+        }
+    }
     let notify = NotifyConfig {
         backend: notify_backend,
-        file: resolve(base, raw.notify.file.as_deref().unwrap_or("outbox.jsonl")),
+        file: resolve(base, n.file.as_deref().unwrap_or("outbox.jsonl")),
+        email,
+        sms,
+        voice,
+        smtp,
+        webhook,
     };
 
     // [ui]
@@ -906,6 +1154,141 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         sites,
         rules,
         default_policy,
+    })
+}
+
+fn validate_smtp(r: &RawSmtp, base: &Path, v: &mut V<'_>) -> SmtpConfig {
+    let security = match r.security.as_deref().unwrap_or("starttls") {
+        "starttls" => SmtpSecurity::StartTls,
+        "tls" => SmtpSecurity::Tls,
+        "none" => SmtpSecurity::None,
+        other => {
+            v.err(
+                "notify.smtp.security",
+                format!("{other:?} is not one of starttls, tls, none"),
+            );
+            SmtpSecurity::StartTls
+        }
+    };
+    let host = r.host.clone().unwrap_or_default();
+    if host.trim().is_empty() {
+        v.err("notify.smtp.host", "missing: the mail server's host name");
+    }
+    let default_port = match security {
+        SmtpSecurity::Tls => 465,
+        _ => 587,
+    };
+    let port = v.int("notify.smtp.port", r.port, default_port, 1, 65535) as u16;
+    let from = r.from.clone().unwrap_or_default();
+    if from.parse::<lettre::message::Mailbox>().is_err() {
+        v.err(
+            "notify.smtp.from",
+            format!("{from:?} is not a mailbox like \"Portcullis <auth@example.com>\""),
+        );
+    }
+    let password = match (&r.password, &r.password_file) {
+        (Some(_), Some(_)) => {
+            v.err(
+                "notify.smtp.password",
+                "set password or password_file, not both",
+            );
+            None
+        }
+        (Some(p), None) => Some(Secret(zeroize::Zeroizing::new(p.clone()))),
+        (None, Some(f)) => match std::fs::read_to_string(resolve(base, f)) {
+            Ok(p) => Some(Secret(zeroize::Zeroizing::new(
+                p.trim_end_matches(['\r', '\n']).to_string(),
+            ))),
+            Err(e) => {
+                v.err("notify.smtp.password_file", format!("cannot read {f}: {e}"));
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    if password.is_some() != r.username.is_some() {
+        v.err(
+            "notify.smtp.username",
+            "username and a password go together",
+        );
+    }
+    let ca_file = r.ca_file.as_deref().map(|f| resolve(base, f));
+    if let Some(f) = &ca_file {
+        if !f.is_file() {
+            v.err(
+                "notify.smtp.ca_file",
+                format!("{} is not a readable file", f.display()),
+            );
+        }
+    }
+    SmtpConfig {
+        host,
+        port,
+        security,
+        username: r.username.clone(),
+        password,
+        from,
+        ca_file,
+        timeout: v.duration(
+            "notify.smtp.timeout",
+            r.timeout.as_ref(),
+            "10s",
+            Duration::from_secs(1),
+        ),
+    }
+}
+
+fn validate_webhook(r: &RawWebhook, v: &mut V<'_>) -> Option<WebhookConfig> {
+    let url = match r.url.as_deref().map(url::Url::parse) {
+        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Some(u),
+        Some(_) => {
+            v.err("notify.webhook.url", "must be an http(s) URL");
+            None
+        }
+        None => {
+            v.err("notify.webhook.url", "missing: where to POST messages");
+            None
+        }
+    };
+    let mut headers = Vec::new();
+    for (k, val) in r.headers.iter().flatten() {
+        if http::HeaderName::from_bytes(k.as_bytes()).is_err()
+            || http::HeaderValue::from_str(val).is_err()
+        {
+            v.err(
+                &format!("notify.webhook.headers.{k}"),
+                "is not a valid header name and value",
+            );
+        } else {
+            headers.push((k.clone(), Secret(zeroize::Zeroizing::new(val.clone()))));
+        }
+    }
+    let body = r
+        .body
+        .clone()
+        .unwrap_or_else(|| DEFAULT_WEBHOOK_BODY.to_string());
+    if let Err(e) = crate::notify::webhook::check_template(&body) {
+        v.err("notify.webhook.body", e);
+    }
+    let content_type = r
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "application/json".into());
+    if http::HeaderValue::from_str(&content_type).is_err() {
+        v.err("notify.webhook.content_type", "is not a valid header value");
+    }
+    let timeout = v.duration(
+        "notify.webhook.timeout",
+        r.timeout.as_ref(),
+        "10s",
+        Duration::from_secs(1),
+    );
+    Some(WebhookConfig {
+        url: url?,
+        headers,
+        content_type,
+        body,
+        timeout,
     })
 }
 

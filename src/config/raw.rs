@@ -111,6 +111,17 @@ pub struct RawOtp {
     pub code_length: Option<i64>,
     pub max_attempts: Option<i64>,
     pub totp_issuer: Option<String>,
+    pub totp_algorithm: Option<String>,
+    pub totp_digits: Option<i64>,
+    pub totp_period: Option<String>,
+    pub require: Option<String>,
+    pub require_groups: Option<Vec<String>>,
+    pub remember_days: Option<i64>,
+    pub reauth_after: Option<String>,
+    pub send_limit: Option<i64>,
+    pub send_limit_client: Option<i64>,
+    pub send_window: Option<String>,
+    pub resend_after: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,6 +129,36 @@ pub struct RawOtp {
 pub struct RawNotify {
     pub backend: Option<String>,
     pub file: Option<String>,
+    /// Per-channel backend, overriding `backend`: a backend name or "none".
+    pub email: Option<String>,
+    pub sms: Option<String>,
+    pub voice: Option<String>,
+    pub smtp: Option<RawSmtp>,
+    pub webhook: Option<RawWebhook>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSmtp {
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub security: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub from: Option<String>,
+    pub ca_file: Option<String>,
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWebhook {
+    pub url: Option<String>,
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    pub content_type: Option<String>,
+    pub body: Option<String>,
+    pub timeout: Option<String>,
 }
 
 /// `[ui]`: branding. An extension of the contract.

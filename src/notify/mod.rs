@@ -1,16 +1,23 @@
-//! How messages reach people: lock notices now; one-time codes later.
+//! How messages reach people: one-time codes, reset codes, lock and backup-code notices.
 //!
 //! Backends: `file` appends one JSON object per line (`{"channel","to","subject","text",...}`)
 //! for development and tests; `log` records that a message was sent (recipient and
-//! subject only: message texts carry links and codes, which never go to logs).
-//! `smtp` and `webhook` arrive with the second-factor work and are refused at start-up.
+//! subject only: message texts carry links and codes, which never go to logs);
+//! [`smtp`] for email; [`webhook`] for SMS and voice (and email, if wanted).
+//! [`Router`] sends each channel (`email`, `sms`, `voice`) to its configured backend;
+//! a channel without one is not offered to people at all.
+
+pub mod smtp;
+pub mod webhook;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::Serialize;
+
+use crate::config::{NotifyBackend, NotifyConfig};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Message {
@@ -22,6 +29,10 @@ pub struct Message {
     /// What the message is about, e.g. `lock_notice`.
     pub kind: String,
     pub ts: u64,
+    /// The one-time code the text carries, for webhook templates (e.g. a provider's own
+    /// voice script). Not written to the outbox file: the text has it.
+    #[serde(skip)]
+    pub code: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +94,70 @@ impl Notifier for LogNotifier {
     }
 }
 
+/// Sends each channel to its own backend.
+pub struct Router {
+    email: Option<Arc<dyn Notifier>>,
+    sms: Option<Arc<dyn Notifier>>,
+    voice: Option<Arc<dyn Notifier>>,
+}
+
+impl Router {
+    /// Builds the backends the config names (each once).
+    pub fn from_config(cfg: &NotifyConfig) -> Result<Router, String> {
+        let mut made: Vec<(NotifyBackend, Arc<dyn Notifier>)> = Vec::new();
+        let mut get = |b: Option<NotifyBackend>| -> Result<Option<Arc<dyn Notifier>>, String> {
+            let Some(b) = b else { return Ok(None) };
+            if let Some((_, n)) = made.iter().find(|(k, _)| *k == b) {
+                return Ok(Some(n.clone()));
+            }
+            let n: Arc<dyn Notifier> = match b {
+                NotifyBackend::File => Arc::new(FileNotifier::new(cfg.file.clone())),
+                NotifyBackend::Log => Arc::new(LogNotifier),
+                NotifyBackend::Smtp => Arc::new(smtp::SmtpNotifier::new(
+                    cfg.smtp.as_ref().ok_or("notify.smtp is missing")?,
+                )?),
+                NotifyBackend::Webhook => Arc::new(webhook::WebhookNotifier::new(
+                    cfg.webhook.as_ref().ok_or("notify.webhook is missing")?,
+                )?),
+            };
+            made.push((b, n.clone()));
+            Ok(Some(n))
+        };
+        Ok(Router {
+            email: get(cfg.email)?,
+            sms: get(cfg.sms)?,
+            voice: get(cfg.voice)?,
+        })
+    }
+
+    fn route(&self, channel: &str) -> Option<&Arc<dyn Notifier>> {
+        match channel {
+            "email" => self.email.as_ref(),
+            "sms" => self.sms.as_ref(),
+            "voice" => self.voice.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether messages on `channel` can be delivered at all.
+    pub fn offers(&self, channel: &str) -> bool {
+        self.route(channel).is_some()
+    }
+}
+
+#[async_trait]
+impl Notifier for Router {
+    async fn send(&self, msg: &Message) -> Result<(), NotifyError> {
+        match self.route(&msg.channel) {
+            Some(n) => n.send(msg).await,
+            None => Err(NotifyError::Delivery(format!(
+                "no backend is configured for {} messages",
+                msg.channel
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +174,7 @@ mod tests {
                 text: "t".into(),
                 kind: "k".into(),
                 ts: 1,
+                code: None,
             };
             n.send(&m).await.unwrap();
         }

@@ -30,6 +30,7 @@ use crate::app::{App, SessionState};
 use crate::auth::password::{PasswordError, MAX_PASSWORD_BYTES};
 use crate::cookies::new_pre_id;
 use crate::defense::Standing;
+use crate::notify::Notifier;
 use crate::policy::{self, Decision};
 use crate::users::Identifier;
 
@@ -594,6 +595,7 @@ async fn send_lock_notice(
         text,
         kind: "lock_notice".into(),
         ts: now,
+        code: None,
     };
     match app.notifier.send(&msg).await {
         Ok(()) => crate::audit::event("lock_notice_sent", json!({ "user": user.name })),

@@ -28,6 +28,7 @@ use super::{
 };
 use crate::app::App;
 use crate::auth::password::{PasswordError, MAX_PASSWORD_BYTES};
+use crate::notify::Notifier;
 use crate::users::Identifier;
 
 #[derive(Serialize, Deserialize)]
@@ -198,6 +199,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             ),
             kind: "reset_code".into(),
             ts: app.clock.now(),
+            code: None,
         };
         match app.notifier.send(&msg).await {
             Ok(()) => crate::audit::event(
