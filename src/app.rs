@@ -77,10 +77,11 @@ impl SessionState {
     pub fn subject(&self) -> Subject<'_> {
         match self {
             SessionState::Valid { record, user, .. } => Subject {
-                factors: if record.factors >= 2 {
-                    Factors::Two
-                } else {
-                    Factors::One
+                factors: match record.pending {
+                    crate::session::Pending::SecondFactor => Factors::PendingSecond,
+                    crate::session::Pending::Enrol => Factors::PendingEnrol,
+                    crate::session::Pending::Done if record.factors >= 2 => Factors::Two,
+                    crate::session::Pending::Done => Factors::One,
                 },
                 groups: user.groups.as_slice(),
             },

@@ -132,6 +132,62 @@ impl CookieCrypto {
         None
     }
 
+    /// "Remember this browser": skips the second factor for `user` until `expires`
+    /// (unix time) or until the account's second factors change (`factors_version`).
+    pub fn remember_cookie(
+        &self,
+        user: &str,
+        factors_version: u64,
+        expires: u64,
+        days: u32,
+    ) -> String {
+        let mut jar = CookieJar::new();
+        let c = Cookie::build((
+            self.remember_name(),
+            format!("{user}|{factors_version}|{expires}"),
+        ))
+        .path("/")
+        .http_only(true)
+        .secure(self.secure)
+        .same_site(CSameSite::Lax)
+        .max_age(cookie::time::Duration::days(i64::from(days)))
+        .build();
+        jar.signed_mut(&self.key).add(c);
+        jar.get(&self.remember_name())
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    }
+
+    pub fn remember_name(&self) -> String {
+        format!("{}_2fa", self.name)
+    }
+
+    /// Whether this browser holds a genuine, unexpired remember cookie for `user`
+    /// made since the account's second factors last changed.
+    pub fn remembered(
+        &self,
+        cookie_header: &str,
+        user: &str,
+        factors_version: u64,
+        now: u64,
+    ) -> bool {
+        let jar = CookieJar::new();
+        let name = self.remember_name();
+        Cookie::split_parse(cookie_header.to_string())
+            .flatten()
+            .filter(|c| c.name() == name)
+            .filter_map(|c| jar.signed(&self.key).verify(c))
+            .any(|c| {
+                let mut parts = c.value().split('|');
+                parts.next() == Some(user)
+                    && parts.next() == Some(factors_version.to_string().as_str())
+                    && parts
+                        .next()
+                        .and_then(|e| e.parse::<u64>().ok())
+                        .is_some_and(|e| e > now)
+            })
+    }
+
     pub fn pre_cookie(&self, pre_id: &str) -> String {
         self.build(&self.pre_name, pre_id.to_string(), false)
             .to_string()
@@ -215,6 +271,21 @@ mod tests {
         assert_eq!(c.known_device(pair, "bob"), None);
         let forged = format!("portcullis_dev=alice|{}", "d".repeat(32));
         assert_eq!(c.known_device(&forged, "alice"), None);
+    }
+
+    #[test]
+    fn remember_cookie_is_signed_bound_and_expires() {
+        let c = CookieCrypto::new(&[7u8; 64], &cfg());
+        let set = c.remember_cookie("alice", 3, 1_000, 30);
+        let pair = set.split(';').next().unwrap();
+        assert!(c.remembered(pair, "alice", 3, 999));
+        assert!(!c.remembered(pair, "alice", 3, 1_000), "expired");
+        assert!(!c.remembered(pair, "alice", 4, 999), "factors changed");
+        assert!(!c.remembered(pair, "bob", 3, 999));
+        assert!(
+            !c.remembered("portcullis_2fa=alice|3|99999", "alice", 3, 999),
+            "unsigned"
+        );
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub struct Metrics {
     pub locks: IntCounter,
     /// Sign-in attempts refused with 429.
     pub rate_limited: IntCounter,
+    /// Second-factor attempts by method and result (ok, failed).
+    pub second_factor: IntCounterVec,
+    /// One-time codes sent, by channel.
+    pub codes_sent: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -40,6 +44,15 @@ impl Default for Metrics {
 #[allow(clippy::expect_used)]
 fn counter(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric definition");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+#[allow(clippy::expect_used)]
+fn counter2(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
     registry
         .register(Box::new(c.clone()))
         .expect("metric registered once");
@@ -81,6 +94,18 @@ impl Metrics {
             "limit",
         )
         .with_label_values(&["ip_per_minute"]);
+        let second_factor = counter2(
+            &registry,
+            "portcullis_second_factor_total",
+            "Second-factor attempts by method and result",
+            &["method", "result"],
+        );
+        let codes_sent = counter(
+            &registry,
+            "portcullis_codes_sent_total",
+            "One-time codes sent, by channel",
+            "channel",
+        );
         let o = |l: &str| requests.with_label_values(&[l]);
         let outcome = Outcomes {
             allow: o("allow"),
@@ -98,6 +123,8 @@ impl Metrics {
             captcha,
             locks,
             rate_limited,
+            second_factor,
+            codes_sent,
         }
     }
 

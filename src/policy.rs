@@ -73,6 +73,10 @@ pub struct Request<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Factors {
     None,
+    /// Password right, the second-factor challenge still to pass.
+    PendingSecond,
+    /// Password right, two-step verification required and still to set up.
+    PendingEnrol,
     One,
     Two,
 }
@@ -87,8 +91,10 @@ pub enum Decision {
     Allow,
     /// No (valid) session: sign in first.
     Login,
-    /// Signed in with one factor, the rule wants two.
+    /// Signed in with one factor, the rule wants two (or the sign-in isn't finished).
     SecondFactor,
+    /// Two-step verification must be set up before anything else.
+    Enrol,
     Deny,
 }
 
@@ -117,7 +123,7 @@ impl Rule {
             return false;
         }
         if !self.groups.is_empty()
-            && (subject.factors == Factors::None
+            && (!matches!(subject.factors, Factors::One | Factors::Two)
                 || !subject.groups.iter().any(|g| self.groups.contains(g)))
         {
             return false;
@@ -145,6 +151,8 @@ pub fn decide(policy: Policy, subject: &Subject<'_>) -> Decision {
         (Policy::Bypass, _) => Decision::Allow,
         (Policy::Deny, _) => Decision::Deny,
         (_, Factors::None) => Decision::Login,
+        (_, Factors::PendingSecond) => Decision::SecondFactor,
+        (_, Factors::PendingEnrol) => Decision::Enrol,
         (Policy::OneFactor, _) => Decision::Allow,
         (Policy::TwoFactor, Factors::Two) => Decision::Allow,
         (Policy::TwoFactor, Factors::One) => Decision::SecondFactor,

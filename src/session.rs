@@ -67,6 +67,41 @@ pub struct SessionRecord {
     pub client: String,
     /// The account's `credentials_version` at sign-in; a later change ends the session.
     pub cred_version: u64,
+    /// What must happen before this session is a full sign-in.
+    #[serde(default, skip_serializing_if = "Pending::is_done")]
+    pub pending: Pending,
+    /// When the password was last entered (sign-in or re-entry), for changes that
+    /// need a recent password. 0 in records from older versions: use `created`.
+    #[serde(default)]
+    pub auth_at: u64,
+}
+
+/// A step of the sign-in still to do.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Pending {
+    #[default]
+    Done,
+    /// The account uses two-step verification: the challenge comes first.
+    SecondFactor,
+    /// Two-step verification is required and not set up yet: enrolment comes first.
+    Enrol,
+}
+
+impl Pending {
+    pub fn is_done(&self) -> bool {
+        *self == Pending::Done
+    }
+}
+
+impl SessionRecord {
+    pub fn password_at(&self) -> u64 {
+        if self.auth_at == 0 {
+            self.created
+        } else {
+            self.auth_at
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +161,6 @@ impl Sessions {
         cred_version: u64,
     ) -> Result<(SessionId, SessionRecord), StoreError> {
         let now = self.clock.now();
-        let id = SessionId::generate();
         let record = SessionRecord {
             user: user.to_string(),
             factors,
@@ -134,12 +168,39 @@ impl Sessions {
             last_seen: now,
             client: client.to_string(),
             cred_version,
+            pending: Pending::Done,
+            auth_at: now,
         };
+        self.create_from(record).await
+    }
+
+    /// Stores `record` under a new id (sign-in, or a step up that changes privilege:
+    /// the id changes whenever what the session proves changes).
+    pub async fn create_from(
+        &self,
+        record: SessionRecord,
+    ) -> Result<(SessionId, SessionRecord), StoreError> {
+        let now = self.clock.now();
+        let id = SessionId::generate();
+        let user = record.user.as_str();
         self.save(&id.handle(), &record, now).await?;
         self.store
             .set_add(&user_key(user), &id.handle(), self.absolute)
             .await?;
         Ok((id, record))
+    }
+
+    /// Replaces a session by one with a new id and `record` (which keeps the old
+    /// creation time, so the absolute timeout still counts from the sign-in).
+    pub async fn rotate(
+        &self,
+        old: &SessionId,
+        record: SessionRecord,
+    ) -> Result<(SessionId, SessionRecord), StoreError> {
+        let user = record.user.clone();
+        let out = self.create_from(record).await?;
+        self.remove(&old.handle(), &user).await?;
+        Ok(out)
     }
 
     async fn save(&self, handle: &str, r: &SessionRecord, now: u64) -> Result<(), StoreError> {

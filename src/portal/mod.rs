@@ -15,6 +15,7 @@
 
 pub mod password;
 pub mod reset;
+pub mod twofactor;
 pub mod ui;
 
 use std::collections::HashMap;
@@ -125,7 +126,7 @@ pub(crate) fn form(body: &[u8]) -> Option<HashMap<String, String>> {
         .map(|v| v.into_iter().collect())
 }
 
-fn query_param(query: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(query)
         .ok()?
         .into_iter()
@@ -173,7 +174,13 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
                 r.header("X-Content-Type-Options", "nosniff");
                 return r;
             }
-            None => status_page(app, req.accept_html, 404, "Not found", "There is no page at this address."),
+            None => status_page(
+                app,
+                req.accept_html,
+                404,
+                "Not found",
+                "There is no page at this address.",
+            ),
         },
         ("GET" | "HEAD", p) if p.starts_with("/captcha/") => return captcha_media(app, &req).await,
         ("GET" | "HEAD", "/unlock") => unlock_page(app, &req).await,
@@ -182,20 +189,51 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
         ("POST", "/password") => password::post(app, &req).await,
         ("POST", "/reset") => reset::post(app, &req).await,
         ("POST", "/unlock") => unlock_post(app, &req).await,
-        ("GET" | "HEAD", "/2fa" | "/2fa/setup") => status_page(
-            app,
-            req.accept_html,
-            403,
-            "Two-step verification required",
-            "This page requires two-step verification, which is not available for your account yet. \
-             Ask your administrator.",
-        ),
-        (_, "/login" | "/logout" | "/verify" | "/health" | "/2fa" | "/2fa/setup" | "/unlock" | "/reset" | "/password") => {
-            let mut r = status_page(app, req.accept_html, 405, "Method not allowed", "This address does not accept that method.");
-            r.header("Allow", if req.sub_path == "/verify" || req.sub_path == "/health" { "GET, HEAD" } else { "GET, HEAD, POST" });
+        ("GET" | "HEAD", "/2fa") => twofactor::page(app, &req).await,
+        ("POST", "/2fa") => twofactor::post(app, &req).await,
+        ("POST", "/2fa/send") => twofactor::send(app, &req).await,
+        ("GET" | "HEAD", "/2fa/setup") => twofactor::setup_page(app, &req).await,
+        ("POST", "/2fa/setup") => twofactor::setup_post(app, &req).await,
+        ("GET" | "HEAD", "/2fa/send") => {
+            let mut r = status_page(
+                app,
+                req.accept_html,
+                405,
+                "Method not allowed",
+                "This address does not accept that method.",
+            );
+            r.header("Allow", "POST");
             r
         }
-        _ => status_page(app, req.accept_html, 404, "Not found", "There is no page at this address."),
+        (
+            _,
+            "/login" | "/logout" | "/verify" | "/health" | "/2fa" | "/2fa/setup" | "/unlock"
+            | "/reset" | "/password",
+        ) => {
+            let mut r = status_page(
+                app,
+                req.accept_html,
+                405,
+                "Method not allowed",
+                "This address does not accept that method.",
+            );
+            r.header(
+                "Allow",
+                if req.sub_path == "/verify" || req.sub_path == "/health" {
+                    "GET, HEAD"
+                } else {
+                    "GET, HEAD, POST"
+                },
+            );
+            r
+        }
+        _ => status_page(
+            app,
+            req.accept_html,
+            404,
+            "Not found",
+            "There is no page at this address.",
+        ),
     };
     security_headers(&mut resp, !cfg.session.secure);
     resp
@@ -505,19 +543,30 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Some(u) if ok && !u.disabled => u,
         _ => return fail("password", true, false).await,
     };
-    if app
-        .defense
-        .record_success(&user.name, device.as_deref())
-        .await
-        .is_err()
+    let (factors, pending) = twofactor::after_password(app, &user, req.cookie_header);
+    // The ladder resets only when the sign-in is complete: a right password must not
+    // wipe the failures of someone guessing the second factor.
+    if pending == crate::session::Pending::Done
+        && app
+            .defense
+            .record_success(account.unwrap_or(&user.name), device.as_deref())
+            .await
+            .is_err()
     {
         return unavailable(app, req);
     }
-    let (sid, _) = match app
-        .sessions
-        .create(&user.name, 1, &client, user.credentials_version)
-        .await
-    {
+    let now = app.clock.now();
+    let record = crate::session::SessionRecord {
+        user: user.name.clone(),
+        factors,
+        created: now,
+        last_seen: now,
+        client: client.clone(),
+        cred_version: user.credentials_version,
+        pending,
+        auth_at: now,
+    };
+    let (sid, _) = match app.sessions.create_from(record).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot create session");
@@ -527,13 +576,19 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     app.metrics.signins.with_label_values(&["success"]).inc();
     crate::audit::event(
         "signin",
-        json!({ "user": user.name, "client": client, "factors": 1, "known_device": device.is_some() }),
+        json!({ "user": user.name, "client": client, "factors": factors, "pending": pending, "known_device": device.is_some() }),
     );
     let target = app
         .redirects
         .load()
         .validate(&rd)
         .unwrap_or_else(|| "/".into());
+    let prefix = &cfg.server.portal_prefix;
+    let target = match pending {
+        crate::session::Pending::Done => target,
+        crate::session::Pending::SecondFactor => format!("{prefix}/2fa?rd={}", urlencode(&target)),
+        crate::session::Pending::Enrol => format!("{prefix}/2fa/setup?rd={}", urlencode(&target)),
+    };
     let mut r = Response::redirect(303, &target);
     r.header(
         "Set-Cookie",
@@ -924,11 +979,11 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
             r
         }
         Decision::Deny => Response::json(403, json!({ "error": "forbidden" })),
-        Decision::Login | Decision::SecondFactor => {
-            let step = if decision == Decision::Login {
-                "login"
-            } else {
-                "2fa"
+        Decision::Login | Decision::SecondFactor | Decision::Enrol => {
+            let step = match decision {
+                Decision::Login => "login",
+                Decision::Enrol => "2fa/setup",
+                _ => "2fa",
             };
             let portal = match &cfg.server.public_url {
                 Some(u) => format!(

@@ -19,6 +19,20 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../templates/password.html"),
     ),
     ("style.css", include_str!("../../templates/style.css")),
+    ("2fa.html", include_str!("../../templates/2fa.html")),
+    (
+        "2fa_setup.html",
+        include_str!("../../templates/2fa_setup.html"),
+    ),
+    ("msg_code.txt", include_str!("../../templates/msg_code.txt")),
+    (
+        "msg_code_voice.txt",
+        include_str!("../../templates/msg_code_voice.txt"),
+    ),
+    (
+        "msg_backup_used.txt",
+        include_str!("../../templates/msg_backup_used.txt"),
+    ),
 ];
 
 pub struct Ui {
@@ -104,6 +118,11 @@ impl Ui {
             "message.html",
             "reset.html",
             "password.html",
+            "2fa.html",
+            "2fa_setup.html",
+            "msg_code.txt",
+            "msg_code_voice.txt",
+            "msg_backup_used.txt",
         ] {
             ui.try_render(page, Value::from(()))
                 .map_err(|msg| UiError::Template {
@@ -127,6 +146,25 @@ impl Ui {
         self.try_render(name, ctx).unwrap_or_else(|e| {
             tracing::error!(template = name, error = %e, "template failed");
             "<!doctype html><title>Error</title><p>This page could not be shown.</p>".to_string()
+        })
+    }
+
+    /// A message to send: `(subject, text)`. A first line `Subject: ...` is the
+    /// subject; without one, `default_subject`.
+    pub fn message_text(
+        &self,
+        name: &str,
+        ctx: Value,
+        default_subject: &str,
+    ) -> Result<(String, String), String> {
+        let text = self.try_render(name, ctx)?;
+        let text = text.trim_start_matches('\n');
+        Ok(match text.split_once('\n') {
+            Some((first, rest)) if first.starts_with("Subject:") => (
+                first.trim_start_matches("Subject:").trim().to_string(),
+                rest.trim_start_matches('\n').to_string(),
+            ),
+            _ => (default_subject.to_string(), text.to_string()),
         })
     }
 

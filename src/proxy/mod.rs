@@ -369,11 +369,11 @@ impl ProxyHttp for Gateway {
                 r.header("Retry-After", "5");
                 self.respond(session, r, true).await
             }
-            Decision::Login | Decision::SecondFactor => {
-                let step = if decision == Decision::Login {
-                    "login"
-                } else {
-                    "2fa"
+            Decision::Login | Decision::SecondFactor | Decision::Enrol => {
+                let step = match decision {
+                    Decision::Login => "login",
+                    Decision::Enrol => "2fa/setup",
+                    _ => "2fa",
                 };
                 if decision == Decision::Login {
                     app.metrics.outcome.login.inc();

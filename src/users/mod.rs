@@ -32,6 +32,22 @@ pub struct User {
     /// Bumped whenever credentials change; sessions older than a change are refused.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub credentials_version: u64,
+    /// The authenticator app's secret, sealed with `data.key` (empty = none enrolled).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub totp: String,
+    /// Keyed hashes of the unused backup codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backup_codes: Vec<String>,
+    /// Bumped whenever second factors change; "remember this browser" cookies
+    /// from before a change stop working.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub factors_version: u64,
+}
+
+impl User {
+    pub fn has_totp(&self) -> bool {
+        !self.totp.is_empty()
+    }
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -1,0 +1,1474 @@
+//! Two-step verification: the challenge (`/2fa`), sending codes (`/2fa/send`)
+//! and enrolment of an authenticator app (`/2fa/setup`).
+//!
+//! ```text
+//!  password right ─┬─ required, no app ──────────> session(pending=Enrol) ──> /2fa/setup
+//!                  ├─ remembered browser ────────> session(2 factors) ──────> rd
+//!                  ├─ app enrolled ──────────────> session(pending=Second) ─> /2fa
+//!                  └─ otherwise ─────────────────> session(1 factor) ───────> rd
+//!                                                   └─ two_factor rule ─────> /2fa ─> rd
+//!  /2fa  POST method ─ locked / over rate ─> refused (nothing checked, nothing extended)
+//!         ├─ totp:   code of step now±1, and that step not used yet by the account (set_nx)
+//!         ├─ email/sms/voice: the code sent for this pending sign-in (hashed, ttl,
+//!         │          `otp.max_attempts`, consumed with take)
+//!         ├─ backup: one of the account's codes, removed under the users-file lock
+//!         ├─ wrong ─> failure on the defense ladder ─> 401 form
+//!         └─ right ─> new session id, 2 factors (+ remember cookie) ─> 303 rd
+//!  /2fa/setup  (password within `otp.reauth_after`, else asked again)
+//!         GET  ─> new secret kept sealed in the store for this session ─> QR + key + URI
+//!         POST confirm + code ─> saved sealed in the users file, 10 backup codes shown once
+//! ```
+//! While a sign-in is pending, the session proves nothing: every protected
+//! request goes to the pending step, bypass rules excepted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{
+    forbidden_form, form, origin_ok, query_param, status_page, too_many, unavailable, Request,
+    Response,
+};
+use crate::app::{App, SessionState};
+use crate::auth::codes;
+use crate::auth::password::PasswordError;
+use crate::auth::totp::{self, Enrolment};
+use crate::notify::Notifier;
+use crate::session::{Pending, SessionId, SessionRecord};
+use crate::users::User;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Totp,
+    Email,
+    Sms,
+    Voice,
+    Backup,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Option<Method> {
+        match s {
+            "totp" => Some(Method::Totp),
+            "email" => Some(Method::Email),
+            "sms" => Some(Method::Sms),
+            "voice" => Some(Method::Voice),
+            "backup" => Some(Method::Backup),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Totp => "totp",
+            Method::Email => "email",
+            Method::Sms => "sms",
+            Method::Voice => "voice",
+            Method::Backup => "backup",
+        }
+    }
+
+    fn sends_code(self) -> bool {
+        matches!(self, Method::Email | Method::Sms | Method::Voice)
+    }
+}
+
+/// The methods this account can use, in the order they are offered.
+pub fn methods(app: &App, user: &User) -> Vec<Method> {
+    let mut m = Vec::new();
+    if user.has_totp() {
+        m.push(Method::Totp);
+    }
+    if !user.email.is_empty() && app.notifier.offers("email") {
+        m.push(Method::Email);
+    }
+    if !user.phone.is_empty() && app.notifier.offers("sms") {
+        m.push(Method::Sms);
+    }
+    if !user.phone.is_empty() && app.notifier.offers("voice") {
+        m.push(Method::Voice);
+    }
+    if !user.backup_codes.is_empty() {
+        m.push(Method::Backup);
+    }
+    m
+}
+
+/// After a right password: how many factors the new session has and what is still to do.
+pub fn after_password(app: &App, user: &User, cookie_header: &str) -> (u8, Pending) {
+    let cfg = app.config.load();
+    if cfg.otp.required_for(&user.groups) && !user.has_totp() {
+        return (1, Pending::Enrol);
+    }
+    if cfg.otp.remember_days > 0
+        && app.cookies.remembered(
+            cookie_header,
+            &user.name,
+            user.factors_version,
+            app.clock.now(),
+        )
+    {
+        return (2, Pending::Done);
+    }
+    if user.has_totp() {
+        return (1, Pending::SecondFactor);
+    }
+    (1, Pending::Done)
+}
+
+/// A code sent for one pending sign-in.
+#[derive(Serialize, Deserialize)]
+struct SentCode {
+    method: String,
+    hash: String,
+}
+
+fn code_key(handle: &str) -> String {
+    format!("otp:{handle}")
+}
+
+fn enrol_key(handle: &str) -> String {
+    format!("enrol:{handle}")
+}
+
+fn label(m: Method) -> &'static str {
+    match m {
+        Method::Totp => "Use your authenticator app",
+        Method::Email => "Get a code by email",
+        Method::Sms => "Get a code by text message",
+        Method::Voice => "Get a code by phone call",
+        Method::Backup => "Use a backup code",
+    }
+}
+
+/// `a•••@example.com`, `•••• 2671`: enough to recognise, not to harvest.
+fn mask(method: Method, user: &User) -> String {
+    match method {
+        Method::Email => match user.email.split_once('@') {
+            Some((local, domain)) => {
+                let first: String = local.chars().take(1).collect();
+                format!("{first}•••@{domain}")
+            }
+            None => "your email address".into(),
+        },
+        Method::Sms | Method::Voice => {
+            let digits: String = user.phone.chars().filter(char::is_ascii_digit).collect();
+            let tail = &digits[digits.len().saturating_sub(4)..];
+            format!("your phone ending in {tail}")
+        }
+        _ => String::new(),
+    }
+}
+
+fn destination(method: Method, user: &User) -> &str {
+    match method {
+        Method::Email => &user.email,
+        _ => &user.phone,
+    }
+}
+
+struct Signed {
+    id: SessionId,
+    record: SessionRecord,
+    user: Arc<User>,
+}
+
+/// The session, or the page to answer with (sign in first).
+async fn signed_in(app: &App, req: &Request<'_>, here: &str) -> Result<Signed, Response> {
+    match app.session_state(req.cookie_header).await {
+        Ok(SessionState::Valid { id, record, user }) => Ok(Signed { id, record, user }),
+        Ok(_) => {
+            let prefix = &app.config.load().server.portal_prefix;
+            Err(if req.accept_html {
+                Response::redirect(
+                    302,
+                    &format!("{prefix}/login?rd={}", super::urlencode(here)),
+                )
+            } else {
+                Response::json(
+                    401,
+                    json!({ "error": "unauthenticated", "login": format!("{prefix}/login") }),
+                )
+            })
+        }
+        Err(_) => Err(unavailable(app, req)),
+    }
+}
+
+fn rd_of(
+    app: &App,
+    req: &Request<'_>,
+    f: Option<&std::collections::HashMap<String, String>>,
+) -> String {
+    f.and_then(|f| f.get("rd").cloned())
+        .or_else(|| query_param(req.query, "rd"))
+        .and_then(|rd| app.redirects.load().validate(&rd))
+        .unwrap_or_default()
+}
+
+fn is_done(r: &SessionRecord) -> bool {
+    r.factors >= 2 && r.pending == Pending::Done
+}
+
+#[derive(Default)]
+struct View<'a> {
+    method: Option<Method>,
+    error: Option<&'a str>,
+    notice: Option<String>,
+    status: u16,
+    sent: bool,
+}
+
+async fn challenge_page(
+    app: &App,
+    req: &Request<'_>,
+    s: &Signed,
+    rd: &str,
+    v: View<'_>,
+) -> Response {
+    let cfg = app.config.load();
+    let all = methods(app, &s.user);
+    let Some(&first) = all.first() else {
+        let prefix = &cfg.server.portal_prefix;
+        return Response::html(
+            403,
+            app.ui.load().message(
+                "Two-step verification needed",
+                "This page needs two-step verification, and your account has no way to do it yet: \
+                 no authenticator app, email address or phone number. Set up an authenticator app, \
+                 or ask your administrator.",
+                Some((
+                    &format!("{prefix}/2fa/setup?rd={}", super::urlencode(rd)),
+                    "Set up an authenticator app",
+                )),
+            ),
+        );
+    };
+    let method = v
+        .method
+        .or_else(|| query_param(req.query, "method").and_then(|m| Method::parse(&m)))
+        .filter(|m| all.contains(m))
+        .unwrap_or(first);
+    let others: Vec<_> = all
+        .iter()
+        .filter(|m| **m != method)
+        .map(|m| context! { name => m.as_str(), label => label(*m) })
+        .collect();
+    let digits = s
+        .user
+        .has_totp()
+        .then(|| open_enrolment(app, &s.user).map(|e| e.digits))
+        .flatten()
+        .unwrap_or(cfg.otp.totp_digits);
+    let html = app.ui.load().render(
+        "2fa.html",
+        context! {
+            csrf => app.cookies.csrf_token(s.id.as_str()),
+            rd => rd,
+            method => method.as_str(),
+            others => others,
+            destination => mask(method, &s.user),
+            account => &s.user.name,
+            digits => digits,
+            code_length => cfg.otp.code_length,
+            minutes => cfg.otp.code_ttl.as_secs().div_ceil(60),
+            remember_days => cfg.otp.remember_days,
+            error => v.error,
+            notice => v.notice,
+            sent => v.sent,
+        },
+    );
+    Response::html(if v.status == 0 { 200 } else { v.status }, html)
+}
+
+fn open_enrolment(app: &App, user: &User) -> Option<Enrolment> {
+    let plain = app.sealer.open(&user.totp, &user.name)?;
+    serde_json::from_slice(&plain).ok()
+}
+
+/// `GET /2fa`
+pub async fn page(app: &App, req: &Request<'_>) -> Response {
+    let rd = rd_of(app, req, None);
+    let s = match signed_in(
+        app,
+        req,
+        &format!(
+            "{}/2fa?rd={}",
+            app.config.load().server.portal_prefix,
+            super::urlencode(&rd)
+        ),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if s.record.pending == Pending::Enrol {
+        let prefix = &app.config.load().server.portal_prefix;
+        return Response::redirect(
+            303,
+            &format!("{prefix}/2fa/setup?rd={}", super::urlencode(&rd)),
+        );
+    }
+    if is_done(&s.record) {
+        return Response::redirect(303, if rd.is_empty() { "/" } else { &rd });
+    }
+    challenge_page(app, req, &s, &rd, View::default()).await
+}
+
+/// The checks every POST here shares: rate, form, session, CSRF.
+async fn post_common(
+    app: &App,
+    req: &Request<'_>,
+) -> Result<(Signed, std::collections::HashMap<String, String>, String), Response> {
+    let cfg = app.config.load();
+    if let Err(wait) = app.defense.check_rate(&cfg.defense, req.client_ip) {
+        return Err(too_many(app, req, wait));
+    }
+    let Some(f) = form(&req.body) else {
+        return Err(status_page(
+            app,
+            req.accept_html,
+            400,
+            "Bad request",
+            "The form could not be read.",
+        ));
+    };
+    let rd = rd_of(app, req, Some(&f));
+    let s = signed_in(
+        app,
+        req,
+        &format!(
+            "{}/2fa?rd={}",
+            cfg.server.portal_prefix,
+            super::urlencode(&rd)
+        ),
+    )
+    .await?;
+    let csrf = f.get("csrf").map(String::as_str).unwrap_or("");
+    if !app.cookies.csrf_ok(s.id.as_str(), csrf) || !origin_ok(req) {
+        return Err(forbidden_form(app, req));
+    }
+    Ok((s, f, rd))
+}
+
+const WRONG_CODE: &str = "That code is not right. Check it and try again, or use another method.";
+const LOCKED: &str =
+    "Too many failed attempts. For your security, wait a while and try again later.";
+
+/// `POST /2fa`: check a code.
+pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
+    let (s, f, rd) = match post_common(app, req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if is_done(&s.record) {
+        return Response::redirect(303, if rd.is_empty() { "/" } else { &rd });
+    }
+    if s.record.pending == Pending::Enrol {
+        let prefix = &app.config.load().server.portal_prefix;
+        return Response::redirect(
+            303,
+            &format!("{prefix}/2fa/setup?rd={}", super::urlencode(&rd)),
+        );
+    }
+    let cfg = app.config.load();
+    let all = methods(app, &s.user);
+    let Some(method) = f
+        .get("method")
+        .and_then(|m| Method::parse(m))
+        .filter(|m| all.contains(m))
+    else {
+        return challenge_page(
+            app,
+            req,
+            &s,
+            &rd,
+            View {
+                error: Some("Choose a way to verify."),
+                status: 400,
+                ..View::default()
+            },
+        )
+        .await;
+    };
+    let code = f.get("code").map(|c| c.trim()).unwrap_or("");
+    if code.is_empty() || code.len() > 64 {
+        return challenge_page(
+            app,
+            req,
+            &s,
+            &rd,
+            View {
+                method: Some(method),
+                error: Some("Enter the code."),
+                status: 400,
+                ..View::default()
+            },
+        )
+        .await;
+    }
+    let account = crate::defense::account_key(&cfg.defense, &s.user.name, req.client_ip);
+    let device = app.cookies.known_device(req.cookie_header, &s.user.name);
+    match app
+        .defense
+        .standing(
+            &cfg.defense,
+            Some(&account),
+            device.as_deref(),
+            req.client_ip,
+        )
+        .await
+    {
+        Ok(st) if st.locked_for.is_some() => {
+            crate::audit::event(
+                "2fa_refused_locked",
+                json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string() }),
+            );
+            return challenge_page(
+                app,
+                req,
+                &s,
+                &rd,
+                View {
+                    method: Some(method),
+                    error: Some(LOCKED),
+                    status: 429,
+                    ..View::default()
+                },
+            )
+            .await;
+        }
+        Ok(_) => {}
+        Err(_) => return unavailable(app, req),
+    }
+    let handle = s.id.handle();
+    let verdict = match method {
+        Method::Totp => check_totp(app, &s.user, code).await,
+        Method::Backup => check_backup(app, &s.user, code).await.map(|left| {
+            if let Some(left) = left {
+                backup_used(app, req, &s.user, left);
+                true
+            } else {
+                false
+            }
+        }),
+        _ => match check_sent(app, &handle, method, code).await {
+            Ok(Sent::Right) => Ok(true),
+            Ok(Sent::Wrong) => Ok(false),
+            Ok(Sent::Nothing) => {
+                return challenge_page(app, req, &s, &rd, View { method: Some(method), error: Some("Ask for a code first, or ask for a new one: the last one has expired or was used."), status: 400, ..View::default() }).await;
+            }
+            Ok(Sent::TooMany) => {
+                // Counted like any wrong code, so the ladder sees it too.
+                if app
+                    .defense
+                    .record_failure(
+                        &cfg.defense,
+                        Some(&account),
+                        device.as_deref(),
+                        req.client_ip,
+                    )
+                    .await
+                    .is_err()
+                {
+                    return unavailable(app, req);
+                }
+                return challenge_page(app, req, &s, &rd, View { method: Some(method), error: Some("Too many wrong codes: that code no longer works. Ask for a new code, or use another method."), status: 401, ..View::default() }).await;
+            }
+            Err(e) => Err(e),
+        },
+    };
+    let ok = match verdict {
+        Ok(ok) => ok,
+        Err(_) => return unavailable(app, req),
+    };
+    let client = req.client_ip.to_string();
+    if !ok {
+        app.metrics
+            .second_factor
+            .with_label_values(&[method.as_str(), "failed"])
+            .inc();
+        crate::audit::event(
+            "2fa_failed",
+            json!({ "user": s.user.name, "method": method.as_str(), "client": client }),
+        );
+        let locked = match app
+            .defense
+            .record_failure(
+                &cfg.defense,
+                Some(&account),
+                device.as_deref(),
+                req.client_ip,
+            )
+            .await
+        {
+            Ok(l) => l,
+            Err(_) => return unavailable(app, req),
+        };
+        if let Some(dur) = locked {
+            app.metrics.locks.inc();
+            crate::audit::event(
+                "account_locked",
+                json!({ "user": account, "client": client, "seconds": dur.as_secs(), "known_device": device.is_some(), "step": "2fa" }),
+            );
+        }
+        return challenge_page(
+            app,
+            req,
+            &s,
+            &rd,
+            View {
+                method: Some(method),
+                error: Some(WRONG_CODE),
+                status: 401,
+                ..View::default()
+            },
+        )
+        .await;
+    }
+    app.metrics
+        .second_factor
+        .with_label_values(&[method.as_str(), "ok"])
+        .inc();
+    let remember = f.get("remember").is_some_and(|v| v == "1" || v == "on");
+    complete(app, req, s, method, remember, &rd).await
+}
+
+/// The challenge is passed: a new session id proving two factors.
+async fn complete(
+    app: &App,
+    req: &Request<'_>,
+    s: Signed,
+    method: Method,
+    remember: bool,
+    rd: &str,
+) -> Response {
+    let cfg = app.config.load();
+    let device = app.cookies.known_device(req.cookie_header, &s.user.name);
+    let account = crate::defense::account_key(&cfg.defense, &s.user.name, req.client_ip);
+    if app
+        .defense
+        .record_success(&account, device.as_deref())
+        .await
+        .is_err()
+    {
+        return unavailable(app, req);
+    }
+    let record = SessionRecord {
+        factors: 2,
+        pending: Pending::Done,
+        ..s.record.clone()
+    };
+    let (sid, _) = match app.sessions.rotate(&s.id, record).await {
+        Ok(x) => x,
+        Err(_) => return unavailable(app, req),
+    };
+    let _ = app.store.delete(&code_key(&s.id.handle())).await;
+    crate::audit::event(
+        "2fa_ok",
+        json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "remember": remember && cfg.otp.remember_days > 0 }),
+    );
+    let mut r = Response::redirect(303, if rd.is_empty() { "/" } else { rd });
+    r.header(
+        "Set-Cookie",
+        app.cookies.session_cookie(sid.as_str(), req.host),
+    );
+    if remember && cfg.otp.remember_days > 0 {
+        let expires = app.clock.now() + u64::from(cfg.otp.remember_days) * 86_400;
+        r.header(
+            "Set-Cookie",
+            app.cookies.remember_cookie(
+                &s.user.name,
+                s.user.factors_version,
+                expires,
+                cfg.otp.remember_days,
+            ),
+        );
+    }
+    r
+}
+
+/// A TOTP code: right for step now±1, and the step not used before by this account
+/// (claimed atomically in the store, so two sessions or gateways can't both use it).
+async fn check_totp(app: &App, user: &User, code: &str) -> Result<bool, crate::store::StoreError> {
+    let Some(e) = open_enrolment(app, user) else {
+        tracing::error!(user = %user.name, "authenticator secret can't be opened (data.key changed?)");
+        return Ok(false);
+    };
+    let Some(step) = e.matching_step(code, app.clock.now()) else {
+        return Ok(false);
+    };
+    claim_step(app, &user.name, &e, step).await
+}
+
+async fn claim_step(
+    app: &App,
+    user: &str,
+    e: &Enrolment,
+    step: u64,
+) -> Result<bool, crate::store::StoreError> {
+    // Kept until the step can no longer match (±1 step), plus a margin.
+    let ttl = Duration::from_secs(e.period.max(1) * 4);
+    app.store
+        .set_nx(&format!("totp:{user}:{step}"), b"1", ttl)
+        .await
+}
+
+/// A backup code: removed from the account under the users-file lock, so of two
+/// concurrent uses one wins. `Some(codes left)` when it was right.
+async fn check_backup(
+    app: &App,
+    user: &User,
+    code: &str,
+) -> Result<Option<usize>, crate::store::StoreError> {
+    let given = codes::normalize_backup(code);
+    if given.len() != 10 {
+        return Ok(None);
+    }
+    let path = app.config.load().users_file.clone();
+    let name = user.name.clone();
+    let sealer = app.sealer.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        crate::users::file::update(&path, |users| {
+            let u = users.iter_mut().find(|u| u.name == name).ok_or(())?;
+            let pos = u
+                .backup_codes
+                .iter()
+                .position(|h| sealer.code_matches(&name, &given, h))
+                .ok_or(())?;
+            u.backup_codes.remove(pos);
+            Ok::<usize, ()>(u.backup_codes.len())
+        })
+    })
+    .await;
+    match res {
+        Ok(Ok(Ok(left))) => {
+            app.force_reload_users();
+            Ok(Some(left))
+        }
+        Ok(Ok(Err(()))) => Ok(None),
+        other => {
+            tracing::error!(result = ?other.map(|r| r.map(|_| ())), "backup code not consumed: users file not writable");
+            Err(crate::store::StoreError::Unavailable("users file".into()))
+        }
+    }
+}
+
+/// Tells the owner a backup code was used, and how many remain.
+fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
+    crate::audit::event(
+        "backup_code_used",
+        json!({ "user": user.name, "left": left, "client": req.client_ip.to_string() }),
+    );
+    if user.email.is_empty() || !app.notifier.offers("email") {
+        return;
+    }
+    let cfg = app.config.load();
+    let setup_url = format!(
+        "{}{}/2fa/setup",
+        base_url(app, req),
+        cfg.server.portal_prefix
+    );
+    let rendered = app.ui.load().message_text(
+        "msg_backup_used.txt",
+        context! { name => display(user), left => left, client => req.client_ip.to_string(), setup_url => setup_url },
+        "A backup code was used",
+    );
+    let Ok((subject, text)) = rendered else {
+        return;
+    };
+    let msg = crate::notify::Message {
+        channel: "email".into(),
+        to: user.email.clone(),
+        subject,
+        text,
+        kind: "backup_code_used".into(),
+        ts: app.clock.now(),
+        code: None,
+    };
+    let notifier = app.notifier.clone();
+    let name = user.name.clone();
+    // The sign-in doesn't wait for the mail server.
+    tokio::spawn(async move {
+        if let Err(e) = notifier.send(&msg).await {
+            tracing::error!(error = %e, user = %name, "backup-code notice not delivered");
+        }
+    });
+}
+
+fn display(user: &User) -> &str {
+    if user.display_name.is_empty() {
+        &user.name
+    } else {
+        &user.display_name
+    }
+}
+
+fn base_url(app: &App, req: &Request<'_>) -> String {
+    match &app.config.load().server.public_url {
+        Some(u) => u.as_str().trim_end_matches('/').to_string(),
+        None => format!("{}://{}", req.scheme, req.host),
+    }
+}
+
+enum Sent {
+    Right,
+    Wrong,
+    /// No code (never sent, expired, used, or voided).
+    Nothing,
+    /// Over `otp.max_attempts`: the code is void.
+    TooMany,
+}
+
+async fn check_sent(
+    app: &App,
+    handle: &str,
+    method: Method,
+    code: &str,
+) -> Result<Sent, crate::store::StoreError> {
+    let cfg = app.config.load();
+    let key = code_key(handle);
+    let Some(bytes) = app.store.get(&key).await? else {
+        return Ok(Sent::Nothing);
+    };
+    let Ok(sent) = serde_json::from_slice::<SentCode>(&bytes) else {
+        return Ok(Sent::Nothing);
+    };
+    if sent.method != method.as_str() {
+        return Ok(Sent::Nothing);
+    }
+    // Tries are counted per pending sign-in and survive a resend.
+    let tries = app
+        .store
+        .incr(
+            &format!("{key}:n"),
+            cfg.otp.code_ttl.max(cfg.otp.send_window),
+        )
+        .await?;
+    if tries > u64::from(cfg.otp.max_attempts) {
+        app.store.delete(&key).await?;
+        return Ok(Sent::TooMany);
+    }
+    let given = codes::normalize_numeric(code);
+    if !app
+        .sealer
+        .code_matches(&format!("{handle}|{}", method.as_str()), &given, &sent.hash)
+    {
+        return Ok(Sent::Wrong);
+    }
+    // Consumed atomically: of two concurrent right answers, one wins.
+    Ok(match app.store.take(&key).await? {
+        Some(b) if b == bytes => Sent::Right,
+        _ => Sent::Nothing,
+    })
+}
+
+/// `POST /2fa/send`: sends a one-time code by email, SMS or voice.
+pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
+    let (s, f, rd) = match post_common(app, req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if is_done(&s.record) {
+        return Response::redirect(303, if rd.is_empty() { "/" } else { &rd });
+    }
+    let cfg = app.config.load();
+    let all = methods(app, &s.user);
+    let Some(method) = f
+        .get("method")
+        .and_then(|m| Method::parse(m))
+        .filter(|m| m.sends_code() && all.contains(m))
+    else {
+        return challenge_page(
+            app,
+            req,
+            &s,
+            &rd,
+            View {
+                error: Some("Codes can't be sent that way for this account."),
+                status: 400,
+                ..View::default()
+            },
+        )
+        .await;
+    };
+    let handle = s.id.handle();
+    let view_err = |msg: String, status: u16| View {
+        method: Some(method),
+        error: None,
+        notice: Some(msg),
+        status,
+        sent: true,
+    };
+    // Pace: one code per `resend_after` for a pending sign-in.
+    if !cfg.otp.resend_after.is_zero() {
+        match app
+            .store
+            .set_nx(
+                &format!("otpsend:cool:{handle}"),
+                b"1",
+                cfg.otp.resend_after,
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                let secs = app
+                    .store
+                    .ttl(&format!("otpsend:cool:{handle}"))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or(1, |d| d.as_secs().max(1));
+                let mut r = challenge_page(app, req, &s, &rd, view_err(format!("A code was sent a moment ago. You can ask for another in {secs} seconds."), 429)).await;
+                r.header("Retry-After", secs.to_string());
+                return r;
+            }
+            Err(_) => return unavailable(app, req),
+        }
+    }
+    // Limits per account, per destination and per client (no SMS pumping).
+    let dest = destination(method, &s.user).to_string();
+    let dest_key = app.sealer.code_hash("destination", &dest);
+    for (key, limit) in [
+        (format!("otpsend:acct:{}", s.user.name), cfg.otp.send_limit),
+        (
+            format!("otpsend:dest:{}", &dest_key[..32]),
+            cfg.otp.send_limit,
+        ),
+        (
+            format!("otpsend:ip:{}", crate::defense::client_key(req.client_ip)),
+            cfg.otp.send_limit_client,
+        ),
+    ] {
+        match app.store.incr(&key, cfg.otp.send_window).await {
+            Ok(n) if n > u64::from(limit) => {
+                let secs = app
+                    .store
+                    .ttl(&key)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or(60, |d| d.as_secs().max(1));
+                crate::audit::event(
+                    "code_send_limited",
+                    json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "limit": key.split(':').nth(1) }),
+                );
+                let mut r = challenge_page(
+                    app,
+                    req,
+                    &s,
+                    &rd,
+                    view_err(
+                        format!(
+                            "Too many codes were sent. Wait {} minute(s) or use another method.",
+                            secs.div_ceil(60)
+                        ),
+                        429,
+                    ),
+                )
+                .await;
+                r.header("Retry-After", secs.to_string());
+                return r;
+            }
+            Ok(_) => {}
+            Err(_) => return unavailable(app, req),
+        }
+    }
+    let code = codes::numeric(cfg.otp.code_length);
+    let sent = SentCode {
+        method: method.as_str().into(),
+        hash: app
+            .sealer
+            .code_hash(&format!("{handle}|{}", method.as_str()), &code),
+    };
+    // Overwriting voids any earlier code; the try counter is kept.
+    let stored = match serde_json::to_vec(&sent) {
+        Ok(b) => {
+            app.store
+                .set(&code_key(&handle), &b, cfg.otp.code_ttl)
+                .await
+        }
+        Err(e) => Err(crate::store::StoreError::Unavailable(e.to_string())),
+    };
+    if stored.is_err() {
+        return unavailable(app, req);
+    }
+    let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
+    let spoken = code
+        .chars()
+        .map(String::from)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (template, channel) = match method {
+        Method::Voice => ("msg_code_voice.txt", "voice"),
+        Method::Sms => ("msg_code.txt", "sms"),
+        _ => ("msg_code.txt", "email"),
+    };
+    let rendered = app.ui.load().message_text(
+        template,
+        context! { code => &code, spoken => spoken, minutes => minutes, channel => channel, name => display(&s.user) },
+        "Your sign-in code",
+    );
+    let (subject, text) = match rendered {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(template, error = %e, "message template failed");
+            return status_page(
+                app,
+                true,
+                500,
+                "Something went wrong",
+                "The code could not be sent. Try another method.",
+            );
+        }
+    };
+    let msg = crate::notify::Message {
+        channel: channel.into(),
+        to: dest,
+        subject,
+        text,
+        kind: "sign_in_code".into(),
+        ts: app.clock.now(),
+        code: Some(code),
+    };
+    if let Err(e) = app.notifier.send(&msg).await {
+        tracing::error!(error = %e, user = %s.user.name, channel, "sign-in code not delivered");
+        let _ = app.store.delete(&code_key(&handle)).await;
+        let _ = app.store.delete(&format!("otpsend:cool:{handle}")).await;
+        return challenge_page(app, req, &s, &rd, View { method: Some(method), error: Some("The code could not be sent just now. Try again in a moment, or use another method."), status: 503, ..View::default() }).await;
+    }
+    app.metrics.codes_sent.with_label_values(&[channel]).inc();
+    crate::audit::event(
+        "code_sent",
+        json!({ "user": s.user.name, "method": method.as_str(), "to": mask(method, &s.user), "client": req.client_ip.to_string() }),
+    );
+    let notice = format!(
+        "We sent a code to {}. It expires in {minutes} minute{}.",
+        mask(method, &s.user),
+        if minutes == 1 { "" } else { "s" }
+    );
+    challenge_page(
+        app,
+        req,
+        &s,
+        &rd,
+        View {
+            method: Some(method),
+            notice: Some(notice),
+            sent: true,
+            ..View::default()
+        },
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------
+// Enrolment
+
+#[derive(Default)]
+struct SetupView<'a> {
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+    status: u16,
+    codes: Option<Vec<String>>,
+    next: Option<String>,
+    replace: bool,
+}
+
+fn needs_password(app: &App, r: &SessionRecord) -> bool {
+    let cfg = app.config.load();
+    app.clock.now().saturating_sub(r.password_at()) > cfg.otp.reauth_after.as_secs()
+}
+
+/// The secret being set up for this session: the same across reloads of the page.
+async fn pending_enrolment(app: &App, s: &Signed) -> Result<Enrolment, crate::store::StoreError> {
+    let key = enrol_key(&s.id.handle());
+    if let Some(b) = app.store.get(&key).await? {
+        if let Some(plain) = std::str::from_utf8(&b)
+            .ok()
+            .and_then(|t| app.sealer.open(t, &s.user.name))
+        {
+            if let Ok(e) = serde_json::from_slice::<Enrolment>(&plain) {
+                return Ok(e);
+            }
+        }
+    }
+    let e = Enrolment::generate(&app.config.load().otp);
+    let json =
+        serde_json::to_vec(&e).map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))?;
+    let sealed = app.sealer.seal(&json, &s.user.name);
+    app.store
+        .set(&key, sealed.as_bytes(), Duration::from_secs(15 * 60))
+        .await?;
+    Ok(e)
+}
+
+async fn setup_page_for(
+    app: &App,
+    req: &Request<'_>,
+    s: &Signed,
+    rd: &str,
+    v: SetupView<'_>,
+) -> Response {
+    let cfg = app.config.load();
+    let status = if v.status == 0 { 200 } else { v.status };
+    let required = cfg.otp.required_for(&s.user.groups);
+    let base = context! {
+        csrf => app.cookies.csrf_token(s.id.as_str()),
+        rd => rd,
+        error => v.error,
+        notice => v.notice,
+        account => &s.user.name,
+        required => required,
+        needs_password => needs_password(app, &s.record),
+    };
+    if let Some(codes) = v.codes {
+        let next = v.next.unwrap_or_else(|| "/".into());
+        return Response::html(
+            status,
+            app.ui.load().render(
+                "2fa_setup.html",
+                context! { codes => codes, next => next, ..base },
+            ),
+        );
+    }
+    if s.user.has_totp() && !v.replace {
+        return Response::html(
+            status,
+            app.ui.load().render(
+                "2fa_setup.html",
+                context! { enrolled => true, backup_left => s.user.backup_codes.len(), can_remove => !required, ..base },
+            ),
+        );
+    }
+    let e = match pending_enrolment(app, s).await {
+        Ok(e) => e,
+        Err(_) => return unavailable(app, req),
+    };
+    let uri = e.uri(&cfg.otp.totp_issuer, &s.user.name);
+    let qr = totp::qr_svg(&uri)
+        .map(|svg| {
+            use base64::Engine;
+            format!(
+                "data:image/svg+xml;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(svg)
+            )
+        })
+        .unwrap_or_default();
+    let spaced = e
+        .secret
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Response::html(
+        status,
+        app.ui.load().render(
+            "2fa_setup.html",
+            context! { secret => &e.secret, secret_spaced => spaced, uri => uri, qr => qr, digits => e.digits, replace => v.replace, ..base },
+        ),
+    )
+}
+
+/// Replacing an app (or touching the codes of one) needs a session that passed
+/// the second factor: a password alone must not be able to swap the phone.
+fn needs_second_first(s: &Signed) -> bool {
+    s.user.has_totp() && !is_done(&s.record)
+}
+
+fn challenge_first(app: &App, here: &str) -> Response {
+    let prefix = &app.config.load().server.portal_prefix;
+    Response::redirect(303, &format!("{prefix}/2fa?rd={}", super::urlencode(here)))
+}
+
+/// `GET /2fa/setup`
+pub async fn setup_page(app: &App, req: &Request<'_>) -> Response {
+    let cfg = app.config.load();
+    let rd = rd_of(app, req, None);
+    let replace = query_param(req.query, "replace").is_some_and(|v| v == "1");
+    let here = format!(
+        "{}/2fa/setup?rd={}{}",
+        cfg.server.portal_prefix,
+        super::urlencode(&rd),
+        if replace { "&replace=1" } else { "" }
+    );
+    let s = match signed_in(app, req, &here).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if needs_second_first(&s) {
+        return challenge_first(app, &here);
+    }
+    setup_page_for(
+        app,
+        req,
+        &s,
+        &rd,
+        SetupView {
+            replace,
+            ..SetupView::default()
+        },
+    )
+    .await
+}
+
+/// `POST /2fa/setup`: `action` = confirm (with `code`), regenerate, remove.
+pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
+    let (mut s, f, rd) = match post_common(app, req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let cfg = app.config.load();
+    let action = f.get("action").map(String::as_str).unwrap_or("confirm");
+    let here = format!(
+        "{}/2fa/setup?rd={}",
+        cfg.server.portal_prefix,
+        super::urlencode(&rd)
+    );
+    if needs_second_first(&s) {
+        return challenge_first(app, &here);
+    }
+    let replace = action == "confirm";
+    // Changing second factors needs a recent password.
+    if needs_password(app, &s.record) {
+        let pw = f.get("password").map(String::as_str).unwrap_or("");
+        let account = crate::defense::account_key(&cfg.defense, &s.user.name, req.client_ip);
+        let device = app.cookies.known_device(req.cookie_header, &s.user.name);
+        match app
+            .defense
+            .standing(
+                &cfg.defense,
+                Some(&account),
+                device.as_deref(),
+                req.client_ip,
+            )
+            .await
+        {
+            Ok(st) if st.locked_for.is_some() => {
+                return setup_page_for(
+                    app,
+                    req,
+                    &s,
+                    &rd,
+                    SetupView {
+                        error: Some(LOCKED),
+                        status: 429,
+                        replace,
+                        ..SetupView::default()
+                    },
+                )
+                .await;
+            }
+            Ok(_) => {}
+            Err(_) => return unavailable(app, req),
+        }
+        let ok = if pw.is_empty() || pw.len() > crate::auth::password::MAX_PASSWORD_BYTES {
+            false
+        } else {
+            match app.hasher.verify(pw, Some(&s.user.password)).await {
+                Ok(ok) => ok,
+                Err(PasswordError::Busy) => return super::busy(app, req.accept_html),
+                Err(e) => {
+                    tracing::error!(error = %e, "password verification failed");
+                    false
+                }
+            }
+        };
+        if !ok {
+            if app
+                .defense
+                .record_failure(
+                    &cfg.defense,
+                    Some(&account),
+                    device.as_deref(),
+                    req.client_ip,
+                )
+                .await
+                .is_err()
+            {
+                return unavailable(app, req);
+            }
+            crate::audit::event(
+                "reauth_failed",
+                json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
+            );
+            return setup_page_for(
+                app,
+                req,
+                &s,
+                &rd,
+                SetupView {
+                    error: Some("Enter your current password to confirm it's you."),
+                    status: 401,
+                    replace,
+                    ..SetupView::default()
+                },
+            )
+            .await;
+        }
+        s.record.auth_at = app.clock.now();
+        if app.sessions.update(&s.id, &s.record).await.is_err() {
+            return unavailable(app, req);
+        }
+    }
+    match action {
+        "confirm" => confirm(app, req, s, &f, &rd).await,
+        "regenerate" | "remove" if !s.user.has_totp() => {
+            setup_page_for(app, req, &s, &rd, SetupView::default()).await
+        }
+        "regenerate" => {
+            let (plain, hashes) = new_backup_codes(app, &s.user.name);
+            let saved = save_factors(app, &s.user.name, move |u| {
+                u.backup_codes = hashes;
+                u.factors_version += 1;
+            })
+            .await;
+            if let Err(r) = saved {
+                return r;
+            }
+            crate::audit::event(
+                "backup_codes_regenerated",
+                json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
+            );
+            setup_page_for(
+                app,
+                req,
+                &s,
+                &rd,
+                SetupView {
+                    codes: Some(plain),
+                    next: Some(here_or(&rd, &cfg.server.portal_prefix)),
+                    notice: Some("Your old backup codes no longer work."),
+                    ..SetupView::default()
+                },
+            )
+            .await
+        }
+        "remove" => {
+            if cfg.otp.required_for(&s.user.groups) {
+                return setup_page_for(app, req, &s, &rd, SetupView { error: Some("Your organisation requires two-step verification, so your last second factor can't be removed."), status: 403, ..SetupView::default() }).await;
+            }
+            if let Err(r) = save_factors(app, &s.user.name, |u| {
+                u.totp.clear();
+                u.backup_codes.clear();
+                u.factors_version += 1;
+            })
+            .await
+            {
+                return r;
+            }
+            crate::audit::event(
+                "2fa_removed",
+                json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
+            );
+            Response::html(
+                200,
+                app.ui.load().message(
+                    "Two-step verification is off",
+                    "Your authenticator app and backup codes were removed from your account.",
+                    Some((
+                        &format!("{}/2fa/setup", cfg.server.portal_prefix),
+                        "Set it up again",
+                    )),
+                ),
+            )
+        }
+        _ => {
+            setup_page_for(
+                app,
+                req,
+                &s,
+                &rd,
+                SetupView {
+                    error: Some("Unknown action."),
+                    status: 400,
+                    ..SetupView::default()
+                },
+            )
+            .await
+        }
+    }
+}
+
+fn here_or(rd: &str, prefix: &str) -> String {
+    if rd.is_empty() {
+        format!("{prefix}/2fa/setup")
+    } else {
+        rd.to_string()
+    }
+}
+
+fn new_backup_codes(app: &App, user: &str) -> (Vec<String>, Vec<String>) {
+    let plain = codes::backup_set();
+    let hashes = plain
+        .iter()
+        .map(|c| app.sealer.code_hash(user, &codes::normalize_backup(c)))
+        .collect();
+    (plain, hashes)
+}
+
+/// Changes an account's second factors in the users file.
+async fn save_factors(
+    app: &App,
+    user: &str,
+    change: impl FnOnce(&mut User) + Send + 'static,
+) -> Result<(), Response> {
+    let path = app.config.load().users_file.clone();
+    let name = user.to_string();
+    let res = tokio::task::spawn_blocking(move || {
+        crate::users::file::update(&path, |users| {
+            let u = users.iter_mut().find(|u| u.name == name).ok_or(())?;
+            change(u);
+            Ok::<(), ()>(())
+        })
+    })
+    .await;
+    match res {
+        Ok(Ok(Ok(()))) => {
+            app.force_reload_users();
+            Ok(())
+        }
+        Ok(Ok(Err(()))) => Err(status_page(
+            app,
+            true,
+            400,
+            "Account not found",
+            "This account no longer exists.",
+        )),
+        other => {
+            tracing::error!(result = ?other.map(|r| r.map(|_| ())), "second factors not saved");
+            Err(status_page(
+                app,
+                true,
+                500,
+                "Something went wrong",
+                "Nothing was changed. Please try again.",
+            ))
+        }
+    }
+}
+
+async fn confirm(
+    app: &App,
+    req: &Request<'_>,
+    s: Signed,
+    f: &std::collections::HashMap<String, String>,
+    rd: &str,
+) -> Response {
+    let code = f.get("code").map(|c| c.trim()).unwrap_or("");
+    let key = enrol_key(&s.id.handle());
+    let pending = match app.store.get(&key).await {
+        Ok(Some(b)) => std::str::from_utf8(&b)
+            .ok()
+            .and_then(|t| app.sealer.open(t, &s.user.name))
+            .and_then(|p| serde_json::from_slice::<Enrolment>(&p).ok()),
+        Ok(None) => None,
+        Err(_) => return unavailable(app, req),
+    };
+    let Some(e) = pending else {
+        return setup_page_for(
+            app,
+            req,
+            &s,
+            rd,
+            SetupView {
+                error: Some("That setup expired. Scan the new QR code and try again."),
+                status: 400,
+                replace: true,
+                ..SetupView::default()
+            },
+        )
+        .await;
+    };
+    let Some(step) = e.matching_step(code, app.clock.now()) else {
+        return setup_page_for(app, req, &s, rd, SetupView { error: Some("That code is not right. Check that your phone's clock is set automatically, and enter the code the app shows now."), status: 400, replace: true, ..SetupView::default() }).await;
+    };
+    // The enrolment code can't be used again at the challenge.
+    match claim_step(app, &s.user.name, &e, step).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return setup_page_for(
+                app,
+                req,
+                &s,
+                rd,
+                SetupView {
+                    error: Some("That code was already used. Wait for the next one."),
+                    status: 400,
+                    replace: true,
+                    ..SetupView::default()
+                },
+            )
+            .await;
+        }
+        Err(_) => return unavailable(app, req),
+    }
+    let json = match serde_json::to_vec(&e) {
+        Ok(j) => j,
+        Err(_) => return unavailable(app, req),
+    };
+    let sealed = app.sealer.seal(&json, &s.user.name);
+    let (plain, hashes) = new_backup_codes(app, &s.user.name);
+    if let Err(r) = save_factors(app, &s.user.name, move |u| {
+        u.totp = sealed;
+        u.backup_codes = hashes;
+        u.factors_version += 1;
+    })
+    .await
+    {
+        return r;
+    }
+    let _ = app.store.delete(&key).await;
+    crate::audit::event(
+        "2fa_enrolled",
+        json!({ "user": s.user.name, "method": "totp", "client": req.client_ip.to_string() }),
+    );
+    // The session has just proven the new factor.
+    let record = SessionRecord {
+        factors: 2,
+        pending: Pending::Done,
+        ..s.record.clone()
+    };
+    let (sid, _) = match app.sessions.rotate(&s.id, record.clone()).await {
+        Ok(x) => x,
+        Err(_) => return unavailable(app, req),
+    };
+    let user = app
+        .users
+        .load()
+        .get(&s.user.name)
+        .cloned()
+        .unwrap_or(s.user.clone());
+    let fresh = Signed {
+        id: sid.clone(),
+        record,
+        user,
+    };
+    let mut r = setup_page_for(
+        app,
+        req,
+        &fresh,
+        rd,
+        SetupView {
+            codes: Some(plain),
+            next: Some(if rd.is_empty() {
+                "/".into()
+            } else {
+                rd.to_string()
+            }),
+            ..SetupView::default()
+        },
+    )
+    .await;
+    r.header(
+        "Set-Cookie",
+        app.cookies.session_cookie(sid.as_str(), req.host),
+    );
+    r
+}
