@@ -123,6 +123,7 @@ pub enum UserCmd {
         password_stdin: bool,
     },
     /// Clear the account's second factors and end its sessions.
+    #[command(name = "reset-2fa")]
     Reset2fa {
         #[arg(long)]
         config: PathBuf,
@@ -364,6 +365,16 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
             println!("name: {}\ndisplay name: {}\nemail: {}\nphone: {}\ngroups: {}\nstatus: {}\npassword set: {}",
                 u.name, u.display_name, u.email, u.phone, u.groups.join(","),
                 if u.disabled { "disabled" } else { "enabled" }, !u.password.is_empty());
+            println!(
+                "authenticator app: {}\nbackup codes left: {}\ntwo-step verification required: {}",
+                if u.has_totp() { "enrolled" } else { "none" },
+                u.backup_codes.len(),
+                if cfg.otp.required_for(&u.groups) {
+                    "yes"
+                } else {
+                    "no"
+                }
+            );
             Ok(())
         }
         UserCmd::Disable { config, name } => {
@@ -425,10 +436,17 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
             let cfg = load_config(&config)?;
             update_users(&cfg, |u| {
                 let user = find_mut(u, &name)?;
+                user.totp.clear();
+                user.backup_codes.clear();
+                user.factors_version += 1;
                 user.credentials_version += 1;
                 Ok(())
             })?;
-            println!("second factors of {name} cleared");
+            crate::audit::event(
+                "2fa_reset",
+                serde_json::json!({ "user": name, "by": "cli" }),
+            );
+            println!("second factors of {name} cleared (authenticator app, backup codes, remembered browsers)");
             end_sessions(&cfg, &name);
             Ok(())
         }

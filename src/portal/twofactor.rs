@@ -675,7 +675,7 @@ fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
     );
     let rendered = app.ui.load().message_text(
         "msg_backup_used.txt",
-        context! { name => display(user), left => left, client => req.client_ip.to_string(), setup_url => setup_url },
+        context! { name => display(user), left => left, client => req.client_ip.to_string(), setup_url => setup_url, service => &cfg.otp.totp_issuer },
         "A backup code was used",
     );
     let Ok((subject, text)) = rendered else {
@@ -804,12 +804,12 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
         status,
         sent: true,
     };
-    // Pace: one code per `resend_after` for a pending sign-in.
+    // Pace: one code per `resend_after` and method for a pending sign-in.
     if !cfg.otp.resend_after.is_zero() {
         match app
             .store
             .set_nx(
-                &format!("otpsend:cool:{handle}"),
+                &format!("otpsend:cool:{handle}:{}", method.as_str()),
                 b"1",
                 cfg.otp.resend_after,
             )
@@ -819,7 +819,7 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
             Ok(false) => {
                 let secs = app
                     .store
-                    .ttl(&format!("otpsend:cool:{handle}"))
+                    .ttl(&format!("otpsend:cool:{handle}:{}", method.as_str()))
                     .await
                     .ok()
                     .flatten()
@@ -911,7 +911,7 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
     };
     let rendered = app.ui.load().message_text(
         template,
-        context! { code => &code, spoken => spoken, minutes => minutes, channel => channel, name => display(&s.user) },
+        context! { code => &code, spoken => spoken, minutes => minutes, channel => channel, name => display(&s.user), service => &cfg.otp.totp_issuer },
         "Your sign-in code",
     );
     let (subject, text) = match rendered {
@@ -939,7 +939,10 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
     if let Err(e) = app.notifier.send(&msg).await {
         tracing::error!(error = %e, user = %s.user.name, channel, "sign-in code not delivered");
         let _ = app.store.delete(&code_key(&handle)).await;
-        let _ = app.store.delete(&format!("otpsend:cool:{handle}")).await;
+        let _ = app
+            .store
+            .delete(&format!("otpsend:cool:{handle}:{}", method.as_str()))
+            .await;
         return challenge_page(app, req, &s, &rd, View { method: Some(method), error: Some("The code could not be sent just now. Try again in a moment, or use another method."), status: 503, ..View::default() }).await;
     }
     app.metrics.codes_sent.with_label_values(&[channel]).inc();
@@ -1071,7 +1074,18 @@ async fn setup_page_for(
         status,
         app.ui.load().render(
             "2fa_setup.html",
-            context! { secret => &e.secret, secret_spaced => spaced, uri => uri, qr => qr, digits => e.digits, replace => v.replace, ..base },
+            context! {
+                secret => &e.secret,
+                secret_spaced => spaced,
+                // Built here from URL-encoded parts and base64 (no quotes or angle
+                // brackets possible); only `&` needs escaping. Kept readable rather
+                // than entity-encoded, so people and scripts see the URI as it is.
+                uri => minijinja::Value::from_safe_string(uri.replace('&', "&amp;")),
+                qr => minijinja::Value::from_safe_string(qr),
+                digits => e.digits,
+                replace => v.replace,
+                ..base
+            },
         ),
     )
 }

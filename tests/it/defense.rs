@@ -16,13 +16,13 @@ use crate::harness::*;
 
 const LADDER: &str = "[defense]\ncaptcha_after = 2\nlock_after = 4\nwindow = \"1m\"\nlock_duration = \"2s\"\nlock_max = \"8s\"\nip_per_minute = 1000\nspray_per_minute = 0\n";
 
-struct Env {
-    app: Arc<App>,
-    _dir: tempfile::TempDir,
+pub(crate) struct Env {
+    pub(crate) app: Arc<App>,
+    pub(crate) dir: tempfile::TempDir,
     _redis: Option<Redis>,
 }
 
-fn env(backend: Backend, defense: &str) -> Env {
+pub(crate) fn env(backend: Backend, defense: &str) -> Env {
     let redis = (backend == Backend::Redis).then(Redis::start);
     let dir = tempfile::tempdir().unwrap();
     let store = match &redis {
@@ -39,10 +39,20 @@ fn env(backend: Backend, defense: &str) -> Env {
     portcullis::secrets::Secrets::create_missing(&cfg.secrets_dir).unwrap();
     let hash = portcullis::auth::password::hash_now(PASSWORD).unwrap();
     portcullis::users::file::update(&cfg.users_file, |u| {
-        for (name, email) in [("alice", "alice@example.com"), ("bob", "bob@example.com")] {
+        for (name, email, phone, groups) in [
+            (
+                "alice",
+                "alice@example.com",
+                "+14155552671",
+                vec!["admins".to_string()],
+            ),
+            ("bob", "bob@example.com", "", vec![]),
+        ] {
             u.push(portcullis::users::User {
                 name: name.into(),
                 email: email.into(),
+                phone: phone.into(),
+                groups,
                 password: hash.clone(),
                 ..Default::default()
             });
@@ -53,13 +63,13 @@ fn env(backend: Backend, defense: &str) -> Env {
     .unwrap();
     Env {
         app: Arc::new(App::new(cfg, None).unwrap()),
-        _dir: dir,
+        dir,
         _redis: redis,
     }
 }
 
 /// Where an account stands for a browser never seen before (a fresh address, no device).
-async fn standing(e: &Env, account: &str) -> portcullis::defense::Standing {
+pub(crate) async fn standing(e: &Env, account: &str) -> portcullis::defense::Standing {
     let cfg = e.app.config.load();
     e.app
         .defense
@@ -74,32 +84,32 @@ async fn standing(e: &Env, account: &str) -> portcullis::defense::Standing {
 }
 
 /// One browser: its cookies and its address.
-struct Browser {
+pub(crate) struct Browser {
     app: Arc<App>,
-    jar: HashMap<String, String>,
+    pub(crate) jar: HashMap<String, String>,
     ip: IpAddr,
 }
 
-struct Page {
-    status: u16,
-    body: String,
-    headers: Vec<(String, String)>,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) body: String,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl Page {
-    fn field(&self, name: &str) -> Option<String> {
+    pub(crate) fn field(&self, name: &str) -> Option<String> {
         let needle = format!("name=\"{name}\" value=\"");
         let i = self.body.find(&needle)? + needle.len();
         Some(self.body[i..].split('"').next()?.to_string())
     }
-    fn error(&self) -> String {
+    pub(crate) fn error(&self) -> String {
         self.body
             .split("id=\"error\">")
             .nth(1)
             .map(|s| s.split('<').next().unwrap().to_string())
             .unwrap_or_default()
     }
-    fn header(&self, n: &str) -> Option<&str> {
+    pub(crate) fn header(&self, n: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(n))
@@ -108,7 +118,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(env: &Env, ip: &str) -> Browser {
+    pub(crate) fn new(env: &Env, ip: &str) -> Browser {
         Browser {
             app: env.app.clone(),
             jar: HashMap::new(),
@@ -116,7 +126,7 @@ impl Browser {
         }
     }
 
-    async fn send(&mut self, method: &str, path: &str, body: &str) -> Page {
+    pub(crate) async fn send(&mut self, method: &str, path: &str, body: &str) -> Page {
         let (sub, query) = path.split_once('?').unwrap_or((path, ""));
         let cookie: String = self
             .jar
@@ -159,7 +169,7 @@ impl Browser {
 
     /// Opens the form and submits it; `captcha`: None = leave the field empty,
     /// Some(true) = solve it (through the library), Some(false) = answer wrongly.
-    async fn sign_in(&mut self, id: &str, pw: &str, captcha: Option<bool>) -> Page {
+    pub(crate) async fn sign_in(&mut self, id: &str, pw: &str, captcha: Option<bool>) -> Page {
         let form_page = self.send("GET", "/login", "").await;
         self.submit(&form_page, id, pw, captcha).await
     }
@@ -173,7 +183,7 @@ impl Browser {
         last
     }
 
-    async fn submit(
+    pub(crate) async fn submit(
         &mut self,
         form_page: &Page,
         id: &str,
@@ -221,6 +231,7 @@ macro_rules! both_async {
         }
     };
 }
+pub(crate) use both_async;
 
 async fn ladder(b: Backend) {
     // Missing and wrong CAPTCHAs count as failures too, so leave room before the lock.

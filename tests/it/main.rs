@@ -9,3 +9,4 @@ mod edge;
 mod harness;
 mod operations;
 mod scenarios;
+mod second_factor;

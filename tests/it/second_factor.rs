@@ -1,0 +1,1204 @@
+//! Two-step verification, driven through the real portal handlers in-process
+//! (memory store and a real redis-server), and over HTTP with real gateways, a
+//! real SMTP server (aiosmtpd) and a real HTTP receiver for the webhook.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use portcullis::session::Pending;
+
+use crate::defense::{both_async, env, Browser, Env, Page};
+use crate::harness::*;
+
+/// Relaxed ladder: these tests are about codes, not lockout (except where they set their own).
+const CALM: &str = "[defense]\ncaptcha_after = 100\nlock_after = 100\nip_per_minute = 10000\nspray_per_minute = 0\n";
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Waits until the current 30-second step has a few seconds left either side, so a code
+/// computed here is checked in the same step by the gateway.
+fn steady() {
+    for _ in 0..40 {
+        let r = now() % 30;
+        if (2..=24).contains(&r) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn totp_at(secret: &str, step: u64) -> String {
+    let bytes = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, secret).unwrap();
+    totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        bytes,
+        None,
+        String::new(),
+    )
+    .generate(step * 30)
+}
+
+fn outbox(e: &Env) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(e.dir.path().join("outbox.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The first run of `len` digits in a text.
+fn digits_in(text: &str, len: usize) -> String {
+    let only: Vec<char> = text.chars().collect();
+    for i in 0..only.len() {
+        let run: String = only[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        if run.len() == len && (i == 0 || !only[i - 1].is_ascii_digit()) {
+            return run;
+        }
+    }
+    panic!("no {len}-digit code in {text:?}")
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
+    let i = s
+        .find(start)
+        .unwrap_or_else(|| panic!("{start:?} not in page:\n{s}"))
+        + start.len();
+    s[i..].split(end).next().unwrap()
+}
+
+/// Undoes minijinja's HTML escaping (it escapes `/` too).
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+}
+
+fn location(p: &Page) -> String {
+    p.header("location").unwrap_or("").to_string()
+}
+
+async fn pending(e: &Env, b: &Browser) -> (Pending, u8) {
+    let cookie: String = b
+        .jar
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    match e.app.session_state(&cookie).await.unwrap() {
+        portcullis::app::SessionState::Valid { record, .. } => (record.pending, record.factors),
+        _ => panic!("no session"),
+    }
+}
+
+fn backup_codes(p: &Page) -> Vec<String> {
+    let list = between(&p.body, "id=\"backup-codes\"", "</ul>");
+    list.split("<li>")
+        .skip(1)
+        .map(|li| between(li, "<code>", "</code>").to_string())
+        .collect()
+}
+
+/// Signs in with the password only; the browser then holds a (maybe pending) session.
+async fn password_step(e: &Env, ip: &str, rd: &str) -> (Browser, Page) {
+    let mut b = Browser::new(e, ip);
+    let page = b
+        .send("GET", &format!("/login?rd={}", urlenc(rd)), "")
+        .await;
+    let csrf = page.field("csrf").unwrap();
+    let p = b
+        .send(
+            "POST",
+            "/login",
+            &form(&[
+                ("csrf", &csrf),
+                ("identifier", "alice"),
+                ("password", PASSWORD),
+                ("rd", rd),
+            ]),
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    (b, p)
+}
+
+fn urlenc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Enrols an authenticator app for the signed-in browser; returns (secret, backup codes).
+async fn enrol(b: &mut Browser) -> (String, Vec<String>) {
+    let p = b.send("GET", "/2fa/setup", "").await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let uri = between(&p.body, "id=\"otpauth\" href=\"", "\"").replace("&amp;", "&");
+    let secret = between(&uri, "secret=", "&").to_string();
+    steady();
+    let code = totp_at(&secret, now() / 30);
+    let csrf = p.field("csrf").unwrap();
+    let done = b
+        .send(
+            "POST",
+            "/2fa/setup",
+            &form(&[("csrf", &csrf), ("action", "confirm"), ("code", &code)]),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let codes = backup_codes(&done);
+    assert_eq!(codes.len(), 10);
+    (secret, codes)
+}
+
+/// Posts a code on the challenge page.
+async fn answer(b: &mut Browser, method: &str, code: &str, extra: &[(&str, &str)]) -> Page {
+    let page = b.send("GET", &format!("/2fa?method={method}"), "").await;
+    let csrf = page
+        .field("csrf")
+        .unwrap_or_else(|| panic!("no challenge form: {} {}", page.status, page.body));
+    let mut fields = vec![("csrf", csrf.as_str()), ("method", method), ("code", code)];
+    fields.extend_from_slice(extra);
+    b.send("POST", "/2fa", &form(&fields)).await
+}
+
+async fn send_code(b: &mut Browser, method: &str) -> Page {
+    let page = b.send("GET", &format!("/2fa?method={method}"), "").await;
+    let csrf = page.field("csrf").unwrap();
+    b.send(
+        "POST",
+        "/2fa/send",
+        &form(&[("csrf", &csrf), ("method", method)]),
+    )
+    .await
+}
+
+async fn enrolment_and_challenge(be: Backend) {
+    let e = env(be, CALM);
+    let (mut b, p) = password_step(&e, "192.0.2.10", "/app").await;
+    assert_eq!(
+        location(&p),
+        "/app",
+        "no second factor yet: straight through"
+    );
+    assert_eq!(pending(&e, &b).await, (Pending::Done, 1));
+    // The setup page: QR code, key as text, otpauth URI with the issuer.
+    let page = b.send("GET", "/2fa/setup", "").await;
+    assert!(page.body.contains("data:image/svg+xml;base64,"), "QR code");
+    let uri = between(&page.body, "id=\"otpauth\" href=\"", "\"").replace("&amp;", "&");
+    assert!(
+        uri.starts_with("otpauth://totp/Portcullis:alice?secret="),
+        "{uri}"
+    );
+    let secret = between(&uri, "secret=", "&").to_string();
+    let shown = between(&page.body, "id=\"secret\">", "<").replace(' ', "");
+    assert_eq!(shown, secret);
+    // The same secret across reloads until confirmed.
+    assert!(b.send("GET", "/2fa/setup", "").await.body.contains(&secret));
+    // A wrong code saves nothing.
+    let csrf = page.field("csrf").unwrap();
+    let bad = b
+        .send(
+            "POST",
+            "/2fa/setup",
+            &form(&[("csrf", &csrf), ("action", "confirm"), ("code", "000000")]),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(!e.app.users.load().get("alice").unwrap().has_totp());
+    // A CSRF-less post is refused.
+    let forged = b
+        .send(
+            "POST",
+            "/2fa/setup",
+            &form(&[("action", "confirm"), ("code", "1")]),
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    steady();
+    let code = totp_at(&secret, now() / 30);
+    let done = b
+        .send(
+            "POST",
+            "/2fa/setup",
+            &form(&[("csrf", &csrf), ("action", "confirm"), ("code", &code)]),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let codes = backup_codes(&done);
+    assert_eq!(codes.len(), 10);
+    // Saved sealed; backup codes only as hashes.
+    let file = std::fs::read_to_string(e.dir.path().join("users.toml")).unwrap();
+    assert!(
+        file.contains("totp = \"v1:") && !file.contains(&secret),
+        "{file}"
+    );
+    for c in &codes {
+        assert!(!file.contains(c.as_str()) && !file.contains(&c.replace('-', "")));
+    }
+    assert_eq!(
+        e.app.users.load().get("alice").unwrap().backup_codes.len(),
+        10
+    );
+    // The setup page now manages the enrolment instead of showing the secret again.
+    let manage = b.send("GET", "/2fa/setup", "").await;
+    assert!(manage.body.contains("10 unused backup codes") && !manage.body.contains(&secret));
+
+    // From now on every sign-in asks for the second factor.
+    let (mut b2, p) = password_step(&e, "192.0.2.11", "/app/x?y=1").await;
+    assert_eq!(location(&p), "/_auth/2fa?rd=%2Fapp%2Fx%3Fy%3D1");
+    assert_eq!(pending(&e, &b2).await, (Pending::SecondFactor, 1));
+    let first_cookie = b2.jar.get("portcullis").cloned().unwrap();
+    let challenge = b2.send("GET", "/2fa?rd=/app/x", "").await;
+    assert!(
+        challenge.body.contains("authenticator app")
+            && challenge.body.contains("Use a backup method")
+    );
+    for m in ["email", "sms", "voice", "backup"] {
+        assert!(
+            challenge.body.contains(&format!("method={m}")),
+            "offers {m}"
+        );
+    }
+    // The enrolment code itself can't be replayed.
+    assert_eq!(answer(&mut b2, "totp", &code, &[]).await.status, 401);
+    let wrong = answer(&mut b2, "totp", "123456", &[]).await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.error().contains("not right"));
+    // ±1 step: the previous step's code works (once)...
+    steady();
+    let step = now() / 30;
+    let prev = totp_at(&secret, step - 1);
+    let ok = answer(&mut b2, "totp", &prev, &[("rd", "/app/x?y=1")]).await;
+    assert_eq!(ok.status, 303, "{}", ok.error());
+    assert_eq!(location(&ok), "/app/x?y=1");
+    assert_eq!(pending(&e, &b2).await, (Pending::Done, 2));
+    assert_ne!(
+        b2.jar.get("portcullis").unwrap(),
+        &first_cookie,
+        "new session id after the step up"
+    );
+    // ...and not again in another session, even on the same gateway a moment later.
+    let (mut b3, _) = password_step(&e, "192.0.2.12", "/").await;
+    assert_eq!(
+        answer(&mut b3, "totp", &prev, &[]).await.status,
+        401,
+        "replayed step"
+    );
+    // Two steps back is too old; the next step is fine.
+    assert_eq!(
+        answer(&mut b3, "totp", &totp_at(&secret, step - 2), &[])
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        answer(&mut b3, "totp", &totp_at(&secret, step + 1), &[])
+            .await
+            .status,
+        303
+    );
+    let _ = codes;
+}
+both_async!(enrolment_and_challenge_flow, enrolment_and_challenge);
+
+async fn backup_codes_once(be: Backend) {
+    let e = env(be, CALM);
+    let (mut b, _) = password_step(&e, "192.0.2.20", "/").await;
+    let (_, codes) = enrol(&mut b).await;
+    let (mut x, _) = password_step(&e, "192.0.2.21", "/").await;
+    let (mut y, _) = password_step(&e, "192.0.2.22", "/").await;
+    let code = codes[0].to_uppercase(); // case and dashes don't matter
+    let (px, py) = (
+        x.send("GET", "/2fa?method=backup", "").await,
+        y.send("GET", "/2fa?method=backup", "").await,
+    );
+    let bx = form(&[
+        ("csrf", &px.field("csrf").unwrap()),
+        ("method", "backup"),
+        ("code", &code),
+    ]);
+    let by = form(&[
+        ("csrf", &py.field("csrf").unwrap()),
+        ("method", "backup"),
+        ("code", &code),
+    ]);
+    let (rx, ry) = tokio::join!(x.send("POST", "/2fa", &bx), y.send("POST", "/2fa", &by));
+    let mut statuses = [rx.status, ry.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [303, 401],
+        "exactly one of two concurrent uses wins"
+    );
+    assert_eq!(
+        e.app.users.load().get("alice").unwrap().backup_codes.len(),
+        9
+    );
+    // Used once means used: not in a fresh session either. Another code works.
+    let (mut z, _) = password_step(&e, "192.0.2.23", "/").await;
+    assert_eq!(answer(&mut z, "backup", &codes[0], &[]).await.status, 401);
+    assert_eq!(answer(&mut z, "backup", &codes[1], &[]).await.status, 303);
+    // The owner hears about it, with the count left.
+    let mut notice = None;
+    for _ in 0..50 {
+        notice = outbox(&e)
+            .into_iter()
+            .filter(|m| m["kind"] == "backup_code_used")
+            .last();
+        if outbox(&e)
+            .iter()
+            .filter(|m| m["kind"] == "backup_code_used")
+            .count()
+            == 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let notice = notice.expect("backup-code notice");
+    assert_eq!(notice["to"], "alice@example.com");
+    assert!(
+        notice["text"]
+            .as_str()
+            .unwrap()
+            .contains("8 unused backup codes"),
+        "{notice}"
+    );
+    // Regenerating (needs the two-factor session) voids the old set.
+    let page = z.send("GET", "/2fa/setup", "").await;
+    let csrf = page.field("csrf").unwrap();
+    let fresh = z
+        .send(
+            "POST",
+            "/2fa/setup",
+            &form(&[("csrf", &csrf), ("action", "regenerate")]),
+        )
+        .await;
+    let new_codes = backup_codes(&fresh);
+    assert_eq!(new_codes.len(), 10);
+    let (mut w, _) = password_step(&e, "192.0.2.24", "/").await;
+    assert_eq!(
+        answer(&mut w, "backup", &codes[2], &[]).await.status,
+        401,
+        "old set void"
+    );
+    assert_eq!(
+        answer(&mut w, "backup", &new_codes[0], &[]).await.status,
+        303
+    );
+}
+both_async!(backup_codes_work_once, backup_codes_once);
+
+async fn sent_codes(be: Backend) {
+    let e = env(
+        be,
+        &format!("{CALM}[otp]\nmax_attempts = 3\nresend_after = \"0s\"\nsend_limit = 50\n"),
+    );
+    // No enrolment: sign-in completes with one factor; the challenge offers the
+    // account's own addresses (what a two_factor rule asks for).
+    let (mut b, _) = password_step(&e, "192.0.2.30", "/").await;
+    let page = b.send("GET", "/2fa?rd=/secure/", "").await;
+    assert_eq!(page.status, 200);
+    for (method, channel, to) in [
+        ("sms", "sms", "+14155552671"),
+        ("voice", "voice", "+14155552671"),
+        ("email", "email", "alice@example.com"),
+    ] {
+        let (mut b, _) = password_step(&e, "192.0.2.31", "/").await;
+        let sent = send_code(&mut b, method).await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        assert!(sent.body.contains("We sent a code"), "{}", sent.body);
+        let msg = outbox(&e).into_iter().last().unwrap();
+        assert_eq!(
+            (msg["channel"].as_str(), msg["to"].as_str()),
+            (Some(channel), Some(to))
+        );
+        assert_eq!(msg["kind"], "sign_in_code");
+        let text = msg["text"].as_str().unwrap();
+        assert!(text.contains("10 min"), "says when it expires: {text}");
+        assert!(text.contains("sign-in code"), "says what it is for: {text}");
+        let code = if method == "voice" {
+            let spoken = between(text, "code is: ", ".");
+            assert!(spoken.contains(", "), "digits read one by one: {spoken}");
+            spoken.replace(", ", "")
+        } else {
+            digits_in(text, 6)
+        };
+        assert_eq!(answer(&mut b, method, "000000", &[]).await.status, 401);
+        let ok = answer(&mut b, method, &code, &[]).await;
+        assert_eq!(ok.status, 303, "{method}: {}", ok.error());
+        assert_eq!(pending(&e, &b).await, (Pending::Done, 2));
+    }
+    // A resend voids the previous code and keeps the try count.
+    let (mut b, _) = password_step(&e, "192.0.2.32", "/").await;
+    send_code(&mut b, "email").await;
+    let first = digits_in(outbox(&e).last().unwrap()["text"].as_str().unwrap(), 6);
+    send_code(&mut b, "email").await;
+    let second = digits_in(outbox(&e).last().unwrap()["text"].as_str().unwrap(), 6);
+    if first != second {
+        assert_eq!(
+            answer(&mut b, "email", &first, &[]).await.status,
+            401,
+            "voided by the resend"
+        );
+    } else {
+        assert_eq!(answer(&mut b, "email", "999999", &[]).await.status, 401);
+    }
+    assert_eq!(answer(&mut b, "email", "000001", &[]).await.status, 401);
+    send_code(&mut b, "email").await;
+    let third = digits_in(outbox(&e).last().unwrap()["text"].as_str().unwrap(), 6);
+    assert_eq!(answer(&mut b, "email", "000002", &[]).await.status, 401); // third try
+    let over = answer(&mut b, "email", &third, &[]).await;
+    assert_eq!(
+        over.status, 401,
+        "fourth try: over max_attempts even with the right code"
+    );
+    assert!(
+        over.error().contains("Too many wrong codes"),
+        "{}",
+        over.error()
+    );
+    // A code for one pending sign-in doesn't work for another.
+    let (mut c, _) = password_step(&e, "192.0.2.33", "/").await;
+    let (mut d, _) = password_step(&e, "192.0.2.34", "/").await;
+    send_code(&mut c, "sms").await;
+    let code = digits_in(outbox(&e).last().unwrap()["text"].as_str().unwrap(), 6);
+    assert_eq!(
+        answer(&mut d, "sms", &code, &[]).await.status,
+        400,
+        "d has no code to check"
+    );
+    assert_eq!(answer(&mut c, "sms", &code, &[]).await.status, 303);
+}
+both_async!(email_sms_voice_codes, sent_codes);
+
+async fn code_expiry_and_send_limits(be: Backend) {
+    let e = env(
+        be,
+        &format!("{CALM}[otp]\ncode_ttl = \"1s\"\nsend_limit = 2\nresend_after = \"0s\"\n"),
+    );
+    let (mut b, _) = password_step(&e, "192.0.2.40", "/").await;
+    send_code(&mut b, "sms").await;
+    let code = digits_in(outbox(&e).last().unwrap()["text"].as_str().unwrap(), 6);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let late = answer(&mut b, "sms", &code, &[]).await;
+    assert_eq!(late.status, 400, "expired");
+    assert!(late.error().contains("expired"), "{}", late.error());
+    send_code(&mut b, "sms").await;
+    let limited = send_code(&mut b, "sms").await;
+    assert_eq!(limited.status, 429, "third code within the window");
+    assert!(limited.header("retry-after").is_some());
+    assert_eq!(outbox(&e).len(), 2, "nothing sent over the limit");
+    // The limit is per account: a new sign-in doesn't reset it.
+    let (mut c, _) = password_step(&e, "192.0.2.41", "/").await;
+    assert_eq!(send_code(&mut c, "email").await.status, 429);
+    // Pacing: one code per resend_after for a pending sign-in.
+    let e = env(be, &format!("{CALM}[otp]\nresend_after = \"1m\"\n"));
+    let (mut b, _) = password_step(&e, "192.0.2.42", "/").await;
+    assert_eq!(send_code(&mut b, "email").await.status, 200);
+    assert_eq!(send_code(&mut b, "email").await.status, 429);
+}
+both_async!(
+    codes_expire_and_sending_is_limited,
+    code_expiry_and_send_limits
+);
+
+async fn required_enrolment(be: Backend) {
+    let e = env(be, &format!("{CALM}[otp]\nrequire = \"required\"\n"));
+    let (mut b, p) = password_step(&e, "192.0.2.50", "/app/1").await;
+    assert_eq!(location(&p), "/_auth/2fa/setup?rd=%2Fapp%2F1");
+    assert_eq!(pending(&e, &b).await, (Pending::Enrol, 1));
+    // Nothing else until enrolled: the challenge sends to setup; the policy says Enrol.
+    let c = b.send("GET", "/2fa", "").await;
+    assert_eq!(c.status, 303);
+    assert!(location(&c).starts_with("/_auth/2fa/setup"));
+    let page = b.send("GET", "/2fa/setup?rd=/app/1", "").await;
+    assert!(page.body.contains("requires two-step verification"));
+    let uri = between(&page.body, "id=\"otpauth\" href=\"", "\"").replace("&amp;", "&");
+    let secret = between(&uri, "secret=", "&").to_string();
+    steady();
+    let csrf = page.field("csrf").unwrap();
+    let done = b
+        .send(
+            "POST",
+            "/2fa/setup",
+            &form(&[
+                ("csrf", &csrf),
+                ("action", "confirm"),
+                ("code", &totp_at(&secret, now() / 30)),
+                ("rd", "/app/1"),
+            ]),
+        )
+        .await;
+    assert_eq!(backup_codes(&done).len(), 10);
+    assert!(
+        unescape(&done.body).contains("href=\"/app/1\""),
+        "continue to where they were going"
+    );
+    assert_eq!(pending(&e, &b).await, (Pending::Done, 2));
+    // The last factor can't be removed while required.
+    let page = b.send("GET", "/2fa/setup", "").await;
+    assert!(!page.body.contains("value=\"remove\""));
+    let csrf = page.field("csrf").unwrap();
+    let refused = b
+        .send(
+            "POST",
+            "/2fa/setup",
+            &form(&[("csrf", &csrf), ("action", "remove")]),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(e.app.users.load().get("alice").unwrap().has_totp());
+
+    // Per group: alice (admins) must enrol, bob needn't.
+    let e = env(be, &format!("{CALM}[otp]\nrequire_groups = [\"admins\"]\n"));
+    let (_, p) = password_step(&e, "192.0.2.51", "/").await;
+    assert!(location(&p).starts_with("/_auth/2fa/setup"));
+    let mut bob = Browser::new(&e, "192.0.2.52");
+    let p = bob.sign_in("bob", PASSWORD, None).await;
+    assert_eq!(location(&p), "/");
+    // Optional: enrolled people may turn it off (with the second factor passed).
+    let (mut a, _) = password_step(&e, "192.0.2.53", "/").await;
+    let _ = a.send("GET", "/2fa/setup", "").await;
+    let e2 = env(be, CALM);
+    let (mut a, _) = password_step(&e2, "192.0.2.54", "/").await;
+    enrol(&mut a).await;
+    let page = a.send("GET", "/2fa/setup", "").await;
+    let csrf = page.field("csrf").unwrap();
+    let off = a
+        .send(
+            "POST",
+            "/2fa/setup",
+            &form(&[("csrf", &csrf), ("action", "remove")]),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert!(!e2.app.users.load().get("alice").unwrap().has_totp());
+}
+both_async!(required_enrolment_flow, required_enrolment);
+
+async fn remember_and_ladder(be: Backend) {
+    let e = env(
+        be,
+        "[defense]\ncaptcha_after = 100\nlock_after = 3\nwindow = \"1m\"\nlock_duration = \"1m\"\nip_per_minute = 10000\nspray_per_minute = 0\nknown_device_days = 0\n",
+    );
+    let (mut b, _) = password_step(&e, "192.0.2.60", "/").await;
+    let (secret, _) = enrol(&mut b).await;
+    // Remember this browser: the next sign-in from it skips the second factor.
+    let (mut r, _) = password_step(&e, "192.0.2.61", "/").await;
+    steady();
+    let ok = answer(
+        &mut r,
+        "totp",
+        &totp_at(&secret, now() / 30 + 1),
+        &[("remember", "1")],
+    )
+    .await;
+    assert_eq!(ok.status, 303);
+    let remember = r
+        .jar
+        .get("portcullis_2fa")
+        .cloned()
+        .expect("remember cookie");
+    let mut again = Browser::new(&e, "192.0.2.61");
+    again.jar.insert("portcullis_2fa".into(), remember.clone());
+    let p = again.sign_in("alice", PASSWORD, None).await;
+    assert_eq!(location(&p), "/");
+    assert_eq!(pending(&e, &again).await, (Pending::Done, 2));
+    // The cookie alone is no sign-in, and it stops working when the factors change.
+    let page = b.send("GET", "/2fa/setup", "").await;
+    let csrf = page.field("csrf").unwrap();
+    b.send(
+        "POST",
+        "/2fa/setup",
+        &form(&[("csrf", &csrf), ("action", "regenerate")]),
+    )
+    .await;
+    let mut later = Browser::new(&e, "192.0.2.61");
+    later.jar.insert("portcullis_2fa".into(), remember);
+    let p = later.sign_in("alice", PASSWORD, None).await;
+    assert!(
+        location(&p).starts_with("/_auth/2fa"),
+        "factors changed: asked again"
+    );
+
+    // Wrong codes climb the ladder; signing in again with the password doesn't reset it.
+    let (mut x, _) = password_step(&e, "192.0.2.62", "/").await;
+    assert_eq!(answer(&mut x, "totp", "111111", &[]).await.status, 401);
+    assert_eq!(answer(&mut x, "totp", "222222", &[]).await.status, 401);
+    let (mut y, _) = password_step(&e, "192.0.2.63", "/").await;
+    assert_eq!(answer(&mut y, "totp", "333333", &[]).await.status, 401);
+    // Locked now: even the right code is refused, without extending anything.
+    steady();
+    let locked = answer(&mut y, "totp", &totp_at(&secret, now() / 30), &[]).await;
+    assert_eq!(locked.status, 429, "{}", locked.body);
+    let st = crate::defense::standing(&e, "alice").await;
+    assert!(st.locked_for.is_some());
+}
+both_async!(remember_browser_and_ladder, remember_and_ladder);
+
+// ---------------------------------------------------------------------------
+// Over HTTP: real gateways, a real SMTP server, a real webhook receiver.
+
+/// A cookie jar for the raw HTTP client.
+struct Client<'a> {
+    g: &'a Gateway,
+    cookies: Vec<(String, String)>,
+}
+
+impl<'a> Client<'a> {
+    fn new(g: &'a Gateway) -> Client<'a> {
+        Client {
+            g,
+            cookies: Vec::new(),
+        }
+    }
+    fn cookie_line(&self) -> String {
+        format!(
+            "Cookie: {}",
+            self.cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    }
+    fn keep(&mut self, r: &Resp) {
+        for (k, v) in &r.headers {
+            if k.eq_ignore_ascii_case("set-cookie") {
+                let pair = v.split(';').next().unwrap().trim();
+                let (n, val) = pair.split_once('=').unwrap();
+                self.cookies.retain(|(k, _)| k != n);
+                if !val.is_empty() {
+                    self.cookies.push((n.to_string(), val.to_string()));
+                }
+            }
+        }
+    }
+    fn get(&mut self, path: &str) -> Resp {
+        let c = self.cookie_line();
+        let r = self.g.get(path, &["Accept: text/html", &c]);
+        self.keep(&r);
+        r
+    }
+    fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let c = self.cookie_line();
+        let body = form(fields);
+        let raw = format!(
+            "POST {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\nAccept: text/html\r\n{c}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let t = std::time::Instant::now();
+        let r = try_request(self.g.port, &raw).unwrap_or_else(|e| {
+            panic!(
+                "POST {path}: {e} after {:?}\ngateway log:\n{}",
+                t.elapsed(),
+                self.g.log()
+            )
+        });
+        self.keep(&r);
+        r
+    }
+    fn sign_in(&mut self, rd: &str) -> Resp {
+        let page = self.get("/_auth/login");
+        let csrf = page.csrf();
+        self.post(
+            "/_auth/login",
+            &[
+                ("csrf", &csrf),
+                ("identifier", "alice"),
+                ("password", PASSWORD),
+                ("rd", rd),
+            ],
+        )
+    }
+    fn send_code(&mut self, method: &str) -> Resp {
+        let page = self.get(&format!("/_auth/2fa?method={method}"));
+        let csrf = page.csrf();
+        self.post("/_auth/2fa/send", &[("csrf", &csrf), ("method", method)])
+    }
+    fn answer(&mut self, method: &str, code: &str, rd: &str) -> Resp {
+        let page = self.get(&format!("/_auth/2fa?method={method}"));
+        let csrf = page.csrf();
+        self.post(
+            "/_auth/2fa",
+            &[
+                ("csrf", &csrf),
+                ("method", method),
+                ("code", code),
+                ("rd", rd),
+            ],
+        )
+    }
+}
+
+fn http_outbox(g: &Gateway) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(g.dir.path().join("outbox.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn two_factor_rule_over_http(be: Backend) {
+    let g = Gateway::start(be, Options::default());
+    let mut c = Client::new(&g);
+    let r = c.sign_in("/");
+    assert_eq!((r.status, r.header("location")), (303, Some("/")));
+    // One factor is enough for ordinary pages, not for the two_factor rule.
+    assert_eq!(c.get("/page").status, 200);
+    let r = c.get("/secure/report?q=1");
+    assert_eq!(r.status, 302);
+    let loc = r.header("location").unwrap().to_string();
+    assert_eq!(loc, "/_auth/2fa?rd=%2Fsecure%2Freport%3Fq%3D1");
+    // Also for forward-auth callers.
+    let r = c.send_code("email");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let msg = http_outbox(&g).pop().unwrap();
+    let code = digits_in(msg["text"].as_str().unwrap(), 6);
+    let r = c.answer("email", &code, "/secure/report?q=1");
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/secure/report?q=1")),
+        "{}",
+        r.body
+    );
+    let r = c.get("/secure/report?q=1");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("<th>remote-user</th><td>alice</td>"),
+        "{}",
+        r.body
+    );
+    assert!(g.log().contains("\"2fa_ok\""), "audit event");
+    assert!(
+        g.log().contains("\"code_sent\"") && !g.log().contains(&code),
+        "no code in the log"
+    );
+}
+
+mod two_factor_rule_and_return {
+    use super::*;
+    #[test]
+    fn memory() {
+        two_factor_rule_over_http(Backend::Memory)
+    }
+    #[test]
+    fn redis() {
+        two_factor_rule_over_http(Backend::Redis)
+    }
+}
+
+/// Enrols alice through the gateway's pages; returns the secret.
+fn http_enrol(c: &mut Client<'_>) -> String {
+    let page = c.get("/_auth/2fa/setup");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let uri = between(&page.body, "id=\"otpauth\" href=\"", "\"").replace("&amp;", "&");
+    let secret = between(&uri, "secret=", "&").to_string();
+    steady();
+    let csrf = page.csrf();
+    let r = c.post(
+        "/_auth/2fa/setup",
+        &[
+            ("csrf", &csrf),
+            ("action", "confirm"),
+            ("code", &totp_at(&secret, now() / 30)),
+        ],
+    );
+    assert!(r.body.contains("id=\"backup-codes\""), "{}", r.body);
+    secret
+}
+
+#[test]
+fn reset_2fa_cli_clears_factors_and_ends_sessions() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    let mut c = Client::new(&g);
+    c.sign_in("/");
+    http_enrol(&mut c);
+    assert_eq!(c.get("/page").status, 200);
+    let out = g.cli(&["user", "show", "alice"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("authenticator app: enrolled"));
+    let out = g.cli(&["user", "reset-2fa", "alice"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Session ended; the next sign-in has no second factor to pass.
+    let r = c.get("/page");
+    assert_eq!(r.status, 302, "session ended");
+    let mut fresh = Client::new(&g);
+    let r = fresh.sign_in("/");
+    assert_eq!(r.header("location"), Some("/"));
+    let out = g.cli(&["user", "show", "alice"], None);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("authenticator app: none") && text.contains("backup codes left: 0"),
+        "{text}"
+    );
+    assert!(!g
+        .cli(&["user", "reset-2fa", "nobody"], None)
+        .status
+        .success());
+}
+
+/// aiosmtpd on a free port, optionally with STARTTLS and AUTH.
+struct SmtpSink {
+    _proc: Proc,
+    // Held open: a sink whose stdout is closed fails on its next write.
+    _out: BufReader<std::process::ChildStdout>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    fn start(tls: bool, auth: Option<(&str, &str)>) -> SmtpSink {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.args([
+            script,
+            "--port",
+            &port.to_string(),
+            "--outdir",
+            dir.path().to_str().unwrap(),
+        ]);
+        if tls {
+            let ok = Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=localhost",
+                ])
+                .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+                // A server certificate, not a CA (webpki refuses a CA as end entity).
+                .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+                .arg("-keyout")
+                .arg(dir.path().join("key.pem"))
+                .arg("-out")
+                .arg(dir.path().join("cert.pem"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            cmd.arg("--cert")
+                .arg(dir.path().join("cert.pem"))
+                .arg("--key")
+                .arg(dir.path().join("key.pem"));
+        }
+        if let Some((u, p)) = auth {
+            cmd.args(["--user", u, "--password", p]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3-aiosmtpd (scripts/test.sh installs it)");
+        let mut line = String::new();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "SMTP sink did not start");
+        SmtpSink {
+            _proc: Proc(child),
+            _out: out,
+            port,
+            dir,
+        }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+}
+
+fn smtp_delivery(be: Backend) {
+    let sink = SmtpSink::start(true, Some(("portcullis", "s3cret pass")));
+    let ca = sink.dir.path().join("cert.pem");
+    std::fs::write(sink.dir.path().join("smtp.pass"), "s3cret pass\n").unwrap();
+    let extra = format!(
+        "[notify]\nbackend = \"smtp\"\n[notify.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\n\
+         username = \"portcullis\"\npassword_file = \"{}\"\nfrom = \"Portcullis <auth@example.com>\"\nca_file = \"{}\"\n",
+        sink.port,
+        sink.dir.path().join("smtp.pass").display(),
+        ca.display()
+    );
+    let g = Gateway::start(
+        be,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    let mut c = Client::new(&g);
+    c.sign_in("/");
+    let page = c.get("/_auth/2fa?rd=/secure/");
+    assert!(page.body.contains("method=email") || page.body.contains("value=\"email\""));
+    assert!(
+        !page.body.contains("method=sms"),
+        "no backend for SMS: not offered"
+    );
+    let r = c.send_code("email");
+    assert_eq!(r.status, 200, "{}\n{}", r.body, g.log());
+    let mails = sink.messages();
+    assert_eq!(mails.len(), 1, "{}", g.log());
+    let mail = &mails[0];
+    assert!(
+        mail.contains("X-TLS: yes") && mail.contains("X-Auth: yes"),
+        "{mail}"
+    );
+    assert!(mail.contains("X-Envelope-To: alice@example.com"));
+    assert!(
+        mail.contains("Subject: Your Portcullis sign-in code"),
+        "{mail}"
+    );
+    let body = mail
+        .split_once("\r\n\r\n")
+        .map_or(mail.as_str(), |(_, b)| b);
+    let code = digits_in(&body.replace("=\r\n", ""), 6);
+    let r = c.answer("email", &code, "/secure/");
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/secure/")),
+        "{}",
+        r.body
+    );
+    assert_eq!(c.get("/secure/").status, 200);
+}
+
+mod smtp_codes_through_a_real_server {
+    use super::*;
+    #[test]
+    fn memory() {
+        smtp_delivery(Backend::Memory)
+    }
+    #[test]
+    fn redis() {
+        smtp_delivery(Backend::Redis)
+    }
+}
+
+#[test]
+fn smtp_refuses_an_untrusted_certificate_and_wrong_credentials() {
+    // Without the CA the STARTTLS certificate isn't trusted: nothing is sent in clear.
+    let sink = SmtpSink::start(true, None);
+    let extra = format!(
+        "[notify]\nbackend = \"smtp\"\n[notify.smtp]\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"auth@example.com\"\n",
+        sink.port
+    );
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    let mut c = Client::new(&g);
+    c.sign_in("/");
+    let r = c.send_code("email");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("could not be sent"));
+    assert!(sink.messages().is_empty());
+    drop(g);
+    // Plain relay with wrong credentials.
+    let sink = SmtpSink::start(false, Some(("u", "right")));
+    let extra = format!(
+        "[notify]\nbackend = \"smtp\"\n[notify.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nusername = \"u\"\npassword = \"wrong\"\nfrom = \"auth@example.com\"\n",
+        sink.port
+    );
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    let mut c = Client::new(&g);
+    c.sign_in("/");
+    assert_eq!(c.send_code("email").status, 503);
+    assert!(sink.messages().is_empty());
+    assert!(
+        !g.log().contains("wrong\""),
+        "the password never reaches the log"
+    );
+}
+
+/// A real HTTP server on loopback recording each request (head and body).
+struct Receiver {
+    port: u16,
+    seen: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Receiver {
+    fn start(status: u16) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        listener.set_nonblocking(false).unwrap();
+        std::thread::spawn(move || {
+            // Bounded: at most 50 requests, and the test process ends it anyway.
+            for stream in listener.incoming().take(50) {
+                let Ok(mut s) = stream else { continue };
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut reader = BufReader::new(s.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                let mut body = vec![0u8; len];
+                reader.read_exact(&mut body).unwrap();
+                log.lock()
+                    .unwrap()
+                    .push((head, String::from_utf8_lossy(&body).to_string()));
+                let _ = s.write_all(
+                    format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        Receiver { port, seen }
+    }
+}
+
+fn webhook_delivery(be: Backend) {
+    let rx = Receiver::start(201);
+    // A Twilio-like form body with basic auth, for SMS and voice; email stays in the file.
+    let extra = format!(
+        "[notify]\nbackend = \"file\"\nsms = \"webhook\"\nvoice = \"webhook\"\n[notify.webhook]\nurl = \"http://127.0.0.1:{}/messages\"\n\
+         content_type = \"application/x-www-form-urlencoded\"\nbody = \"To={{{{ to|urlencode }}}}&Channel={{{{ channel }}}}&Body={{{{ text|urlencode }}}}\"\n\
+         [notify.webhook.headers]\nAuthorization = \"Basic dXNlcjpwYXNz\"\n",
+        rx.port
+    );
+    let g = Gateway::start(
+        be,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    let mut c = Client::new(&g);
+    c.sign_in("/");
+    for (i, method) in ["voice", "sms"].into_iter().enumerate() {
+        let r = c.send_code(method);
+        assert_eq!(r.status, 200, "{}\n{}", r.body, g.log());
+        let seen = rx.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), i + 1);
+        let (head, body) = &seen[i];
+        assert!(head.starts_with("POST /messages HTTP/1.1"), "{head}");
+        assert!(
+            head.contains("Authorization: Basic dXNlcjpwYXNz")
+                || head
+                    .to_ascii_lowercase()
+                    .contains("authorization: basic dxnlcjpwyxnz"),
+            "{head}"
+        );
+        assert!(head
+            .to_ascii_lowercase()
+            .contains("content-type: application/x-www-form-urlencoded"));
+        let fields: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect();
+        assert_eq!(fields["To"], "+14155552671");
+        assert_eq!(fields["Channel"], method);
+        if method == "sms" {
+            let code = digits_in(&fields["Body"], 6);
+            let r = c.answer("sms", &code, "/secure/");
+            assert_eq!(r.status, 303, "{}", r.body);
+        }
+    }
+    assert!(
+        http_outbox(&g).is_empty(),
+        "SMS and voice went to the webhook only"
+    );
+}
+
+mod webhook_codes_through_a_real_receiver {
+    use super::*;
+    #[test]
+    fn memory() {
+        webhook_delivery(Backend::Memory)
+    }
+    #[test]
+    fn redis() {
+        webhook_delivery(Backend::Redis)
+    }
+}
+
+#[test]
+fn webhook_failure_is_a_clear_error_not_a_lost_code() {
+    let rx = Receiver::start(500);
+    let extra = format!(
+        "[notify]\nbackend = \"webhook\"\n[notify.webhook]\nurl = \"http://127.0.0.1:{}/sms?token=hunter2\"\n",
+        rx.port
+    );
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    let mut c = Client::new(&g);
+    c.sign_in("/");
+    let r = c.send_code("sms");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("could not be sent"));
+    // The default body is JSON with every field.
+    let (_, body) = rx.seen.lock().unwrap()[0].clone();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["channel"].as_str(), v["to"].as_str()),
+        (Some("sms"), Some("+14155552671"))
+    );
+    let log = g.log();
+    assert!(
+        log.contains("answered 500") && !log.contains("hunter2"),
+        "{log}"
+    );
+}
