@@ -81,23 +81,17 @@ impl Notifier for WebhookNotifier {
             req = req.set(k, &v.0);
         }
         let url = self.cfg.url.clone();
-        // ureq is blocking; the request runs off the async workers.
-        let answer = tokio::task::spawn_blocking(move || req.send_string(&body))
-            .await
-            .map_err(|e| NotifyError::Delivery(e.to_string()))?;
-        match answer {
+        // ureq is blocking; the request runs off the async workers. Only the outcome
+        // crosses back: the status, or the kind of transport failure.
+        let answer = tokio::task::spawn_blocking(move || match req.send_string(&body) {
             Ok(_) => Ok(()),
             // The status only: a provider's error body may echo the message.
-            Err(ureq::Error::Status(code, _)) => Err(NotifyError::Delivery(format!(
-                "webhook {} answered {code}",
-                redacted(&url)
-            ))),
-            Err(ureq::Error::Transport(t)) => Err(NotifyError::Delivery(format!(
-                "webhook {}: {}",
-                redacted(&url),
-                t.kind()
-            ))),
-        }
+            Err(ureq::Error::Status(code, _)) => Err(format!("answered {code}")),
+            Err(ureq::Error::Transport(t)) => Err(t.kind().to_string()),
+        })
+        .await
+        .map_err(|e| NotifyError::Delivery(e.to_string()))?;
+        answer.map_err(|e| NotifyError::Delivery(format!("webhook {}: {e}", redacted(&url))))
     }
 }
 

@@ -355,8 +355,7 @@ async fn backup_codes_once(be: Backend) {
     for _ in 0..50 {
         notice = outbox(&e)
             .into_iter()
-            .filter(|m| m["kind"] == "backup_code_used")
-            .last();
+            .rfind(|m| m["kind"] == "backup_code_used");
         if outbox(&e)
             .iter()
             .filter(|m| m["kind"] == "backup_code_used")
