@@ -638,7 +638,8 @@ fn demo(listen: &str, app_listen: &str) -> anyhow::Result<()> {
     let config = format!(
         "# Written by `portcullis demo`.\n[server]\nlisten = \"{listen}\"\n\n[session]\nsecure = false\nidle_timeout = \"30m\"\n\n\
          [[site]]\nhost = \"127.0.0.1\"\nupstream = \"{app_listen}\"\n\n[[site]]\nhost = \"localhost\"\nupstream = \"{app_listen}\"\n\n\
-         [[rule]]\npath = \"/public/\"\npolicy = \"bypass\"\n"
+         [[rule]]\npath = \"/public/\"\npolicy = \"bypass\"\n\n[[rule]]\npath = \"/secure/\"\npolicy = \"two_factor\"\n\n\
+         [notify]\nbackend = \"file\"\nfile = \"outbox.jsonl\"\n"
     );
     let cfg_path = dir.join("portcullis.toml");
     std::fs::write(&cfg_path, config)?;
@@ -664,6 +665,12 @@ fn demo(listen: &str, app_listen: &str) -> anyhow::Result<()> {
     println!("  open:     http://127.0.0.1:{port}/");
     println!("  sign in:  demo (or demo@example.com, or +1 415 555 0100)");
     println!("  password: {pw}");
+    println!("  two-step: /secure/ needs a second factor; codes \"sent\" by email, SMS or voice");
+    println!(
+        "            are appended to {}",
+        dir.join("outbox.jsonl").display()
+    );
+    println!("            set up an authenticator app at http://127.0.0.1:{port}/_auth/2fa/setup");
     println!("  config:   {}", cfg_path.display());
     println!("  stop with Ctrl-C");
     let _ = std::io::stdout().flush();

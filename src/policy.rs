@@ -197,6 +197,37 @@ mod tests {
     }
 
     #[test]
+    fn a_pending_sign_in_proves_nothing_but_bypass() {
+        let admins = vec!["admins".to_string()];
+        let rules = vec![
+            rule("/public/", Policy::Bypass),
+            Rule {
+                groups: admins.clone(),
+                ..rule("/admin", Policy::Bypass)
+            },
+            rule("/secure/", Policy::TwoFactor),
+            rule("/no/", Policy::Deny),
+        ];
+        use Factors::{PendingEnrol, PendingSecond};
+        for (path, pending, want) in [
+            ("/public/x", PendingSecond, Decision::Allow),
+            ("/app", PendingSecond, Decision::SecondFactor),
+            ("/secure/x", PendingSecond, Decision::SecondFactor),
+            ("/no/x", PendingSecond, Decision::Deny),
+            ("/app", PendingEnrol, Decision::Enrol),
+            ("/secure/x", PendingEnrol, Decision::Enrol),
+            // Group rules need a finished sign-in.
+            ("/admin", PendingSecond, Decision::SecondFactor),
+        ] {
+            assert_eq!(
+                run(&rules, path, "GET", "192.0.2.1", pending, &admins),
+                want,
+                "{path} {pending:?}"
+            );
+        }
+    }
+
+    #[test]
     fn table() {
         let admins = vec!["admins".to_string()];
         let rules = vec![

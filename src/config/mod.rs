@@ -1334,6 +1334,110 @@ mod tests {
     }
 
     #[test]
+    fn notify_channels_route_to_backends_that_can_carry_them() {
+        let smtp = "[notify.smtp]\nhost = \"mail.example.com\"\nfrom = \"Portcullis <auth@example.com>\"\n";
+        let hook = "[notify.webhook]\nurl = \"https://sms.example.com/send\"\n";
+        let c = |t: &str| Config::from_str(&format!("{MINIMAL}{t}"), Path::new("/etc/p"));
+        // Defaults: everything to the file.
+        let d = c("").unwrap().notify;
+        assert_eq!(
+            (d.email, d.sms, d.voice),
+            (
+                Some(NotifyBackend::File),
+                Some(NotifyBackend::File),
+                Some(NotifyBackend::File)
+            )
+        );
+        // smtp alone: email only; SMS and voice not offered.
+        let n = c(&format!("[notify]\nbackend = \"smtp\"\n{smtp}"))
+            .unwrap()
+            .notify;
+        assert_eq!(
+            (n.email, n.sms, n.voice),
+            (Some(NotifyBackend::Smtp), None, None)
+        );
+        let s = n.smtp.unwrap();
+        assert_eq!((s.port, s.security), (587, SmtpSecurity::StartTls));
+        // smtp + webhook: SMS and voice by the webhook.
+        let n = c(&format!("[notify]\nbackend = \"smtp\"\n{smtp}{hook}"))
+            .unwrap()
+            .notify;
+        assert_eq!(
+            (n.email, n.sms),
+            (Some(NotifyBackend::Smtp), Some(NotifyBackend::Webhook))
+        );
+        assert!(n.webhook.unwrap().body.contains("tojson"));
+        // webhook + smtp: email by smtp.
+        let n = c(&format!("[notify]\nbackend = \"webhook\"\n{smtp}{hook}"))
+            .unwrap()
+            .notify;
+        assert_eq!(
+            (n.email, n.voice),
+            (Some(NotifyBackend::Smtp), Some(NotifyBackend::Webhook))
+        );
+        // Explicit per channel, including none.
+        let n = c("[notify]\nbackend = \"log\"\nvoice = \"none\"\n")
+            .unwrap()
+            .notify;
+        assert_eq!((n.email, n.voice), (Some(NotifyBackend::Log), None));
+        // Problems, each with its key.
+        for (text, key) in [
+            ("[notify]\nbackend = \"smtp\"\n".to_string(), "notify.smtp"),
+            ("[notify]\nbackend = \"pigeon\"\n".to_string(), "notify.backend"),
+            (format!("[notify]\nsms = \"smtp\"\n{smtp}"), "notify.sms"),
+            ("[notify]\nbackend = \"webhook\"\n[notify.webhook]\nurl = \"ftp://x\"\n".to_string(), "notify.webhook.url"),
+            (format!("[notify]\nbackend = \"webhook\"\n{hook}body = \"{{% if %}}\"\n"), "notify.webhook.body"),
+            ("[notify]\nbackend = \"smtp\"\n[notify.smtp]\nhost = \"m\"\nfrom = \"not a mailbox\"\nsecurity = \"ssl\"\nusername = \"u\"\n".to_string(), "notify.smtp.from"),
+            ("[notify]\nbackend = \"smtp\"\n[notify.smtp]\nhost = \"m\"\nfrom = \"a@b.example\"\nsecurity = \"ssl\"\n".to_string(), "notify.smtp.security"),
+            ("[notify]\nbackend = \"smtp\"\n[notify.smtp]\nhost = \"m\"\nfrom = \"a@b.example\"\nusername = \"u\"\n".to_string(), "notify.smtp.username"),
+            ("[notify.smtp]\nbogus = 1\n".to_string(), "notify.smtp"),
+        ] {
+            let err = c(&text).unwrap_err().problems.join("\n");
+            assert!(err.contains(key), "{key} missing for {text:?}: {err}");
+        }
+        // A password in the config never shows in Debug output.
+        let n = c(&format!(
+            "[notify]\nbackend = \"smtp\"\n{smtp}username = \"u\"\npassword = \"hunter2\"\n"
+        ))
+        .unwrap();
+        assert!(!format!("{n:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn otp_settings_are_validated() {
+        let c = |t: &str| Config::from_str(&format!("{MINIMAL}[otp]\n{t}"), Path::new("."));
+        let o = c("").unwrap().otp;
+        assert_eq!(
+            (o.totp_digits, o.totp_period, o.remember_days, o.require),
+            (6, 30, 30, Require::Optional)
+        );
+        let o = c(
+            "require = \"required\"\ntotp_algorithm = \"sha256\"\nrequire_groups = [\"admins\"]\n",
+        )
+        .unwrap()
+        .otp;
+        assert_eq!(
+            (o.require, o.totp_algorithm),
+            (Require::Required, TotpAlgorithm::Sha256)
+        );
+        assert!(o.required_for(&[]));
+        let o = c("require_groups = [\"admins\"]\n").unwrap().otp;
+        assert!(o.required_for(&["admins".into()]) && !o.required_for(&["staff".into()]));
+        for (text, key) in [
+            ("require = \"always\"", "otp.require"),
+            ("totp_algorithm = \"MD5\"", "otp.totp_algorithm"),
+            ("totp_digits = 9", "otp.totp_digits"),
+            ("totp_period = \"1h\"", "otp.totp_period"),
+            ("totp_issuer = \"a:b\"", "otp.totp_issuer"),
+            ("code_length = 4", "otp.code_length"),
+            ("remember_days = -1", "otp.remember_days"),
+        ] {
+            let err = c(text).unwrap_err().problems.join("\n");
+            assert!(err.contains(key), "{key} missing for {text:?}: {err}");
+        }
+    }
+
+    #[test]
     fn rejects_bad_sites_and_durations() {
         let err =
             Config::from_str("[[site]]\nhost = \"https://x.com/\"\n", Path::new(".")).unwrap_err();

@@ -54,6 +54,23 @@ async fn needs_captcha(app: &App, req: &Request<'_>, account: &str) -> Option<bo
         .map(|s| s.captcha)
 }
 
+/// A sign-in still waiting for its second factor (or enrolment) can't change the
+/// password: a password alone must not be able to lock the owner out.
+fn pending_step(app: &App, record: &crate::session::SessionRecord) -> Response {
+    let prefix = &app.config.load().server.portal_prefix;
+    let step = match record.pending {
+        crate::session::Pending::Enrol => "2fa/setup",
+        _ => "2fa",
+    };
+    Response::redirect(
+        303,
+        &format!(
+            "{prefix}/{step}?rd={}",
+            super::urlencode(&format!("{prefix}/password"))
+        ),
+    )
+}
+
 fn to_login(app: &App) -> Response {
     let prefix = app.config.load().server.portal_prefix.clone();
     Response::redirect(
@@ -67,6 +84,9 @@ fn to_login(app: &App) -> Response {
 
 pub async fn page(app: &App, req: &Request<'_>) -> Response {
     match app.session_state(req.cookie_header).await {
+        Ok(SessionState::Valid { record, .. }) if !record.pending.is_done() => {
+            pending_step(app, &record)
+        }
         Ok(SessionState::Valid { id, user, .. }) => {
             let Some(captcha) = needs_captcha(app, req, &user.name).await else {
                 return unavailable(app, req);
@@ -84,6 +104,9 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         return too_many(app, req, wait);
     }
     let (id, user) = match app.session_state(req.cookie_header).await {
+        Ok(SessionState::Valid { record, .. }) if !record.pending.is_done() => {
+            return pending_step(app, &record)
+        }
         Ok(SessionState::Valid { id, user, .. }) => (id, user),
         Ok(_) => return to_login(app),
         Err(_) => return unavailable(app, req),

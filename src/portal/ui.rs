@@ -199,6 +199,49 @@ mod tests {
     }
 
     #[test]
+    fn message_texts_have_a_subject_line_and_can_be_overridden() {
+        let ui = Ui::load(&cfg(), "/_auth").unwrap();
+        let (subject, text) = ui
+            .message_text(
+                "msg_code.txt",
+                context! { code => "123456", minutes => 10, channel => "email", name => "Al <b>", service => "Acme" },
+                "x",
+            )
+            .unwrap();
+        assert_eq!(subject, "Your Acme sign-in code");
+        assert!(
+            text.starts_with("Hello Al <b>,"),
+            "plain text, not HTML-escaped: {text}"
+        );
+        assert!(text.contains("123456") && text.contains("10 minutes"));
+        let (_, sms) = ui
+            .message_text(
+                "msg_code.txt",
+                context! { code => "123456", minutes => 1, channel => "sms", service => "Acme" },
+                "x",
+            )
+            .unwrap();
+        assert!(
+            sms.len() < 160 && sms.contains("1 min"),
+            "fits one SMS: {sms}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("msg_code.txt"), "Code {{ code }}").unwrap();
+        let ui = Ui::load(
+            &UiConfig {
+                templates: Some(dir.path().into()),
+                ..cfg()
+            },
+            "/_auth",
+        )
+        .unwrap();
+        let (subject, text) = ui
+            .message_text("msg_code.txt", context! { code => "9" }, "Default")
+            .unwrap();
+        assert_eq!((subject.as_str(), text.as_str()), ("Default", "Code 9"));
+    }
+
+    #[test]
     fn overrides_replace_builtins_and_bad_ones_fail_at_load() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("message.html"), "CUSTOM {{ heading }}").unwrap();

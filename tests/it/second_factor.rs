@@ -260,6 +260,12 @@ async fn enrolment_and_challenge(be: Backend) {
     assert_eq!(location(&p), "/_auth/2fa?rd=%2Fapp%2Fx%3Fy%3D1");
     assert_eq!(pending(&e, &b2).await, (Pending::SecondFactor, 1));
     let first_cookie = b2.jar.get("portcullis").cloned().unwrap();
+    // A password alone can't change the password (or anything else) before the challenge.
+    let pw = b2.send("GET", "/password", "").await;
+    assert_eq!(
+        (pw.status, location(&pw).starts_with("/_auth/2fa?")),
+        (303, true)
+    );
     let challenge = b2.send("GET", "/2fa?rd=/app/x", "").await;
     assert!(
         challenge.body.contains("authenticator app")
