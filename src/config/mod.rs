@@ -862,7 +862,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             "otp.reauth_after",
             o.reauth_after.as_ref(),
             "5m",
-            Duration::from_secs(10),
+            Duration::from_secs(1),
         ),
         send_limit: v.int("otp.send_limit", o.send_limit, 5, 1, 1000) as u32,
         send_limit_client: v.int("otp.send_limit_client", o.send_limit_client, 20, 1, 100_000)

@@ -306,7 +306,8 @@ pub async fn page(app: &App, req: &Request<'_>) -> Response {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if s.record.pending == Pending::Enrol {
+    // (Enrolled meanwhile in another session? Then the challenge is the way on.)
+    if s.record.pending == Pending::Enrol && !s.user.has_totp() {
         let prefix = &app.config.load().server.portal_prefix;
         return Response::redirect(
             303,
@@ -368,7 +369,8 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     if is_done(&s.record) {
         return Response::redirect(303, if rd.is_empty() { "/" } else { &rd });
     }
-    if s.record.pending == Pending::Enrol {
+    // (Enrolled meanwhile in another session? Then the challenge is the way on.)
+    if s.record.pending == Pending::Enrol && !s.user.has_totp() {
         let prefix = &app.config.load().server.portal_prefix;
         return Response::redirect(
             303,
@@ -611,10 +613,13 @@ async fn claim_step(
     e: &Enrolment,
     step: u64,
 ) -> Result<bool, crate::store::StoreError> {
-    // Kept until the step can no longer match (±1 step), plus a margin.
+    // Kept until the step can no longer match (±1 step), plus a margin. Keyed by the
+    // account and a fingerprint of the secret: a step is used once per account and app,
+    // so an app just replaced doesn't block the new one's first code.
     let ttl = Duration::from_secs(e.period.max(1) * 4);
+    let fp = app.sealer.code_hash("totp-secret", &e.secret);
     app.store
-        .set_nx(&format!("totp:{user}:{step}"), b"1", ttl)
+        .set_nx(&format!("totp:{user}:{}:{step}", &fp[..16]), b"1", ttl)
         .await
 }
 

@@ -153,7 +153,13 @@ async fn enrol(b: &mut Browser) -> (String, Vec<String>) {
         .send(
             "POST",
             "/2fa/setup",
-            &form(&[("csrf", &csrf), ("action", "confirm"), ("code", &code)]),
+            // The password is ignored unless the last entry is older than otp.reauth_after.
+            &form(&[
+                ("csrf", &csrf),
+                ("action", "confirm"),
+                ("code", &code),
+                ("password", PASSWORD),
+            ]),
         )
         .await;
     assert_eq!(done.status, 200, "{}", done.body);
@@ -232,7 +238,13 @@ async fn enrolment_and_challenge(be: Backend) {
         .send(
             "POST",
             "/2fa/setup",
-            &form(&[("csrf", &csrf), ("action", "confirm"), ("code", &code)]),
+            // The password is ignored unless the last entry is older than otp.reauth_after.
+            &form(&[
+                ("csrf", &csrf),
+                ("action", "confirm"),
+                ("code", &code),
+                ("password", PASSWORD),
+            ]),
         )
         .await;
     assert_eq!(done.status, 200, "{}", done.body);
@@ -593,6 +605,65 @@ async fn required_enrolment(be: Backend) {
     assert!(!e2.app.users.load().get("alice").unwrap().has_totp());
 }
 both_async!(required_enrolment_flow, required_enrolment);
+
+async fn reauth_and_replace(be: Backend) {
+    let e = env(be, &format!("{CALM}[otp]\nreauth_after = \"1s\"\n"));
+    let (mut b, _) = password_step(&e, "192.0.2.70", "/").await;
+    let (old_secret, _) = enrol(&mut b).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // The password was entered too long ago: changes ask for it again.
+    let page = b.send("GET", "/2fa/setup?replace=1", "").await;
+    assert!(
+        page.body.contains("name=\"password\""),
+        "password asked again"
+    );
+    let uri = between(&page.body, "id=\"otpauth\" href=\"", "\"").replace("&amp;", "&");
+    let secret = between(&uri, "secret=", "&").to_string();
+    assert_ne!(secret, old_secret);
+    let csrf = page.field("csrf").unwrap();
+    steady();
+    let code = totp_at(&secret, now() / 30);
+    let confirm = |pw: &str| {
+        form(&[
+            ("csrf", &csrf),
+            ("action", "confirm"),
+            ("code", &code),
+            ("password", pw),
+        ])
+    };
+    let no = b.send("POST", "/2fa/setup", &confirm("")).await;
+    assert_eq!(no.status, 401);
+    let wrong = b
+        .send("POST", "/2fa/setup", &confirm("not my password"))
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.error().contains("current password"));
+    let st = crate::defense::standing(&e, "alice").await;
+    assert!(st.locked_for.is_none());
+    let ok = b.send("POST", "/2fa/setup", &confirm(PASSWORD)).await;
+    assert_eq!(backup_codes(&ok).len(), 10, "{}", ok.body);
+    // The replaced app's codes no longer work; the new one's do.
+    let (mut c, _) = password_step(&e, "192.0.2.71", "/").await;
+    steady();
+    assert_eq!(
+        answer(&mut c, "totp", &totp_at(&old_secret, now() / 30 + 1), &[])
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        answer(&mut c, "totp", &totp_at(&secret, now() / 30 + 1), &[])
+            .await
+            .status,
+        303
+    );
+    // A one-factor session of an enrolled account can't replace the app: challenge first.
+    let (mut d, _) = password_step(&e, "192.0.2.72", "/").await;
+    let r = d.send("GET", "/2fa/setup?replace=1", "").await;
+    assert_eq!(r.status, 303);
+    assert!(location(&r).starts_with("/_auth/2fa?rd="));
+}
+both_async!(reauth_and_replacing_the_app, reauth_and_replace);
 
 async fn remember_and_ladder(be: Backend) {
     let e = env(
