@@ -4,6 +4,7 @@
 // Test code: helpers outside #[test] fns assert by panicking too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
 mod defense;
 mod edge;
 mod harness;

@@ -108,6 +108,18 @@ both!(csrf_and_fixation, |b| {
         &["Origin: https://evil.example"],
     );
     assert_eq!(r.status, 403);
+    // Same form with the opaque `Origin: null` that browsers send under our
+    // `Referrer-Policy: no-referrer`: the token decides, and it is right.
+    let r = g.submit_login(
+        &pre,
+        &[
+            ("csrf", &csrf),
+            ("identifier", "alice"),
+            ("password", PASSWORD),
+        ],
+        &["Origin: null"],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
     // A planted session cookie is ignored and replaced by a fresh id at sign-in.
     let planted = "portcullis=attacker-chosen-value";
     let r = g.get("/app", &[&format!("Cookie: {planted}")]);
