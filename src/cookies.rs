@@ -101,8 +101,13 @@ impl CookieCrypto {
 
     /// The known-device cookie for `user`: signed, long-lived, host-only.
     pub fn device_cookie(&self, user: &str, device: &str, days: u32) -> String {
+        self.signed_cookie(&self.device_name, format!("{user}|{device}"), days)
+    }
+
+    /// A signed (not encrypted), host-only, `days`-long cookie.
+    fn signed_cookie(&self, name: &str, value: String, days: u32) -> String {
         let mut jar = CookieJar::new();
-        let c = Cookie::build((self.device_name.clone(), format!("{user}|{device}")))
+        let c = Cookie::build((name.to_string(), value))
             .path("/")
             .http_only(true)
             .secure(self.secure)
@@ -110,9 +115,7 @@ impl CookieCrypto {
             .max_age(cookie::time::Duration::days(i64::from(days)))
             .build();
         jar.signed_mut(&self.key).add(c);
-        jar.get(&self.device_name)
-            .map(|c| c.to_string())
-            .unwrap_or_default()
+        jar.get(name).map(|c| c.to_string()).unwrap_or_default()
     }
 
     /// The device id of this browser for `user`, if it holds a genuine known-device cookie.
@@ -141,21 +144,11 @@ impl CookieCrypto {
         expires: u64,
         days: u32,
     ) -> String {
-        let mut jar = CookieJar::new();
-        let c = Cookie::build((
-            self.remember_name(),
+        self.signed_cookie(
+            &self.remember_name(),
             format!("{user}|{factors_version}|{expires}"),
-        ))
-        .path("/")
-        .http_only(true)
-        .secure(self.secure)
-        .same_site(CSameSite::Lax)
-        .max_age(cookie::time::Duration::days(i64::from(days)))
-        .build();
-        jar.signed_mut(&self.key).add(c);
-        jar.get(&self.remember_name())
-            .map(|c| c.to_string())
-            .unwrap_or_default()
+            days,
+        )
     }
 
     pub fn remember_name(&self) -> String {

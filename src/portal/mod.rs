@@ -816,6 +816,50 @@ pub(crate) async fn new_captcha(
     Ok(Some(id))
 }
 
+/// Changes one account in the users file (under its lock, off the async workers) and
+/// reloads the accounts. The error is the page to answer with; `what` names the
+/// change for the log and the person ("Your password was not changed.").
+pub(crate) async fn update_user(
+    app: &App,
+    user: &str,
+    what: &'static str,
+    change: impl FnOnce(&mut crate::users::User) + Send + 'static,
+) -> Result<(), Response> {
+    let path = app.config.load().users_file.clone();
+    let name = user.to_string();
+    let res = tokio::task::spawn_blocking(move || {
+        crate::users::file::update(&path, |users| {
+            let u = users.iter_mut().find(|u| u.name == name).ok_or(())?;
+            change(u);
+            Ok::<(), ()>(())
+        })
+    })
+    .await;
+    match res {
+        Ok(Ok(Ok(()))) => {
+            app.force_reload_users();
+            Ok(())
+        }
+        Ok(Ok(Err(()))) => Err(status_page(
+            app,
+            true,
+            400,
+            "Account not found",
+            "This account no longer exists.",
+        )),
+        other => {
+            tracing::error!(result = ?other.map(|r| r.map(|_| ())), change = what, "users file not updated");
+            Err(status_page(
+                app,
+                true,
+                500,
+                "Something went wrong",
+                &format!("Your {what} was not changed. Please try again."),
+            ))
+        }
+    }
+}
+
 pub fn unavailable(app: &App, req: &Request<'_>) -> Response {
     let mut r = status_page(
         app,

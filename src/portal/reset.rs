@@ -326,7 +326,6 @@ pub(crate) async fn store_new_password(
     user: &str,
     password: &str,
 ) -> Result<(), Response> {
-    let cfg = app.config.load();
     let hash = match app.hasher.hash(password).await {
         Ok(h) => h,
         Err(PasswordError::Busy) => return Err(super::busy(app, true)),
@@ -341,44 +340,11 @@ pub(crate) async fn store_new_password(
             ));
         }
     };
-    let path = cfg.users_file.clone();
-    let name = user.to_string();
-    let written = tokio::task::spawn_blocking(move || {
-        crate::users::file::update(&path, |users| {
-            match users.iter_mut().find(|u| u.name == name) {
-                Some(u) => {
-                    u.password = hash;
-                    u.credentials_version += 1;
-                    Ok(())
-                }
-                None => Err(()),
-            }
-        })
+    super::update_user(app, user, "password", move |u| {
+        u.password = hash;
+        u.credentials_version += 1;
     })
-    .await;
-    match written {
-        Ok(Ok(Ok(()))) => {
-            app.force_reload_users();
-            Ok(())
-        }
-        Ok(Ok(Err(()))) => Err(status_page(
-            app,
-            true,
-            400,
-            "Account not found",
-            "This account no longer exists.",
-        )),
-        other => {
-            tracing::error!(result = ?other.map(|r| r.map(|_| ())), "new password not saved");
-            Err(status_page(
-                app,
-                true,
-                500,
-                "Something went wrong",
-                "Your password was not changed. Please try again.",
-            ))
-        }
-    }
+    .await
 }
 
 /// The checks every new password gets; the error is what to tell the person.

@@ -209,6 +209,42 @@ fn rd_of(
         .unwrap_or_default()
 }
 
+/// The account's key on the defence ladder, this browser's known-device id, and
+/// where the two stand now.
+async fn standing(
+    app: &App,
+    req: &Request<'_>,
+    user: &User,
+) -> Result<(String, Option<String>, crate::defense::Standing), crate::store::StoreError> {
+    let cfg = app.config.load();
+    let account = crate::defense::account_key(&cfg.defense, &user.name, req.client_ip);
+    let device = app.cookies.known_device(req.cookie_header, &user.name);
+    let st = app
+        .defense
+        .standing(
+            &cfg.defense,
+            Some(&account),
+            device.as_deref(),
+            req.client_ip,
+        )
+        .await?;
+    Ok((account, device, st))
+}
+
+/// A failed second step (wrong code, wrong password on re-entry) on the ladder;
+/// `Some` when it locked the account.
+async fn count_failure(
+    app: &App,
+    req: &Request<'_>,
+    account: &str,
+    device: Option<&str>,
+) -> Result<Option<Duration>, crate::store::StoreError> {
+    let cfg = app.config.load();
+    app.defense
+        .record_failure(&cfg.defense, Some(account), device, req.client_ip)
+        .await
+}
+
 fn is_done(r: &SessionRecord) -> bool {
     r.factors >= 2 && r.pending == Pending::Done
 }
@@ -220,6 +256,17 @@ struct View<'a> {
     notice: Option<String>,
     status: u16,
     sent: bool,
+}
+
+impl<'a> View<'a> {
+    fn error(method: Option<Method>, error: &'a str, status: u16) -> View<'a> {
+        View {
+            method,
+            error: Some(error),
+            status,
+            ..View::default()
+        }
+    }
 }
 
 async fn challenge_page(
@@ -377,7 +424,6 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             &format!("{prefix}/2fa/setup?rd={}", super::urlencode(&rd)),
         );
     }
-    let cfg = app.config.load();
     let all = methods(app, &s.user);
     let Some(method) = f
         .get("method")
@@ -389,11 +435,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             req,
             &s,
             &rd,
-            View {
-                error: Some("Choose a way to verify."),
-                status: 400,
-                ..View::default()
-            },
+            View::error(None, "Choose a way to verify.", 400),
         )
         .await;
     };
@@ -404,49 +446,21 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             req,
             &s,
             &rd,
-            View {
-                method: Some(method),
-                error: Some("Enter the code."),
-                status: 400,
-                ..View::default()
-            },
+            View::error(Some(method), "Enter the code.", 400),
         )
         .await;
     }
-    let account = crate::defense::account_key(&cfg.defense, &s.user.name, req.client_ip);
-    let device = app.cookies.known_device(req.cookie_header, &s.user.name);
-    match app
-        .defense
-        .standing(
-            &cfg.defense,
-            Some(&account),
-            device.as_deref(),
-            req.client_ip,
-        )
-        .await
-    {
-        Ok(st) if st.locked_for.is_some() => {
+    let (account, device) = match standing(app, req, &s.user).await {
+        Ok((account, device, st)) if st.locked_for.is_none() => (account, device),
+        Ok(_) => {
             crate::audit::event(
                 "2fa_refused_locked",
                 json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string() }),
             );
-            return challenge_page(
-                app,
-                req,
-                &s,
-                &rd,
-                View {
-                    method: Some(method),
-                    error: Some(LOCKED),
-                    status: 429,
-                    ..View::default()
-                },
-            )
-            .await;
+            return challenge_page(app, req, &s, &rd, View::error(Some(method), LOCKED, 429)).await;
         }
-        Ok(_) => {}
         Err(_) => return unavailable(app, req),
-    }
+    };
     let handle = s.id.handle();
     let verdict = match method {
         Method::Totp => check_totp(app, &s.user, code).await,
@@ -462,24 +476,17 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             Ok(Sent::Right) => Ok(true),
             Ok(Sent::Wrong) => Ok(false),
             Ok(Sent::Nothing) => {
-                return challenge_page(app, req, &s, &rd, View { method: Some(method), error: Some("Ask for a code first, or ask for a new one: the last one has expired or was used."), status: 400, ..View::default() }).await;
+                return challenge_page(app, req, &s, &rd, View::error(Some(method), "Ask for a code first, or ask for a new one: the last one has expired or was used.", 400)).await;
             }
             Ok(Sent::TooMany) => {
                 // Counted like any wrong code, so the ladder sees it too.
-                if app
-                    .defense
-                    .record_failure(
-                        &cfg.defense,
-                        Some(&account),
-                        device.as_deref(),
-                        req.client_ip,
-                    )
+                if count_failure(app, req, &account, device.as_deref())
                     .await
                     .is_err()
                 {
                     return unavailable(app, req);
                 }
-                return challenge_page(app, req, &s, &rd, View { method: Some(method), error: Some("Too many wrong codes: that code no longer works. Ask for a new code, or use another method."), status: 401, ..View::default() }).await;
+                return challenge_page(app, req, &s, &rd, View::error(Some(method), "Too many wrong codes: that code no longer works. Ask for a new code, or use another method.", 401)).await;
             }
             Err(e) => Err(e),
         },
@@ -498,16 +505,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             "2fa_failed",
             json!({ "user": s.user.name, "method": method.as_str(), "client": client }),
         );
-        let locked = match app
-            .defense
-            .record_failure(
-                &cfg.defense,
-                Some(&account),
-                device.as_deref(),
-                req.client_ip,
-            )
-            .await
-        {
+        let locked = match count_failure(app, req, &account, device.as_deref()).await {
             Ok(l) => l,
             Err(_) => return unavailable(app, req),
         };
@@ -523,12 +521,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             req,
             &s,
             &rd,
-            View {
-                method: Some(method),
-                error: Some(WRONG_CODE),
-                status: 401,
-                ..View::default()
-            },
+            View::error(Some(method), WRONG_CODE, 401),
         )
         .await;
     }
@@ -793,11 +786,7 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
             req,
             &s,
             &rd,
-            View {
-                error: Some("Codes can't be sent that way for this account."),
-                status: 400,
-                ..View::default()
-            },
+            View::error(None, "Codes can't be sent that way for this account.", 400),
         )
         .await;
     };
@@ -948,7 +937,7 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
             .store
             .delete(&format!("otpsend:cool:{handle}:{}", method.as_str()))
             .await;
-        return challenge_page(app, req, &s, &rd, View { method: Some(method), error: Some("The code could not be sent just now. Try again in a moment, or use another method."), status: 503, ..View::default() }).await;
+        return challenge_page(app, req, &s, &rd, View::error(Some(method), "The code could not be sent just now. Try again in a moment, or use another method.", 503)).await;
     }
     app.metrics.codes_sent.with_label_values(&[channel]).inc();
     crate::audit::event(
@@ -986,6 +975,17 @@ struct SetupView<'a> {
     codes: Option<Vec<String>>,
     next: Option<String>,
     replace: bool,
+}
+
+impl<'a> SetupView<'a> {
+    fn error(error: &'a str, status: u16, replace: bool) -> SetupView<'a> {
+        SetupView {
+            error: Some(error),
+            status,
+            replace,
+            ..SetupView::default()
+        }
+    }
 }
 
 fn needs_password(app: &App, r: &SessionRecord) -> bool {
@@ -1157,36 +1157,14 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     // Changing second factors needs a recent password.
     if needs_password(app, &s.record) {
         let pw = f.get("password").map(String::as_str).unwrap_or("");
-        let account = crate::defense::account_key(&cfg.defense, &s.user.name, req.client_ip);
-        let device = app.cookies.known_device(req.cookie_header, &s.user.name);
-        match app
-            .defense
-            .standing(
-                &cfg.defense,
-                Some(&account),
-                device.as_deref(),
-                req.client_ip,
-            )
-            .await
-        {
-            Ok(st) if st.locked_for.is_some() => {
-                return setup_page_for(
-                    app,
-                    req,
-                    &s,
-                    &rd,
-                    SetupView {
-                        error: Some(LOCKED),
-                        status: 429,
-                        replace,
-                        ..SetupView::default()
-                    },
-                )
-                .await;
+        let (account, device) = match standing(app, req, &s.user).await {
+            Ok((account, device, st)) if st.locked_for.is_none() => (account, device),
+            Ok(_) => {
+                return setup_page_for(app, req, &s, &rd, SetupView::error(LOCKED, 429, replace))
+                    .await;
             }
-            Ok(_) => {}
             Err(_) => return unavailable(app, req),
-        }
+        };
         let ok = if pw.is_empty() || pw.len() > crate::auth::password::MAX_PASSWORD_BYTES {
             false
         } else {
@@ -1200,14 +1178,7 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             }
         };
         if !ok {
-            if app
-                .defense
-                .record_failure(
-                    &cfg.defense,
-                    Some(&account),
-                    device.as_deref(),
-                    req.client_ip,
-                )
+            if count_failure(app, req, &account, device.as_deref())
                 .await
                 .is_err()
             {
@@ -1222,12 +1193,11 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
                 req,
                 &s,
                 &rd,
-                SetupView {
-                    error: Some("Enter your current password to confirm it's you."),
-                    status: 401,
+                SetupView::error(
+                    "Enter your current password to confirm it's you.",
+                    401,
                     replace,
-                    ..SetupView::default()
-                },
+                ),
             )
             .await;
         }
@@ -1271,7 +1241,7 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         }
         "remove" => {
             if cfg.otp.required_for(&s.user.groups) {
-                return setup_page_for(app, req, &s, &rd, SetupView { error: Some("Your organisation requires two-step verification, so your last second factor can't be removed."), status: 403, ..SetupView::default() }).await;
+                return setup_page_for(app, req, &s, &rd, SetupView::error("Your organisation requires two-step verification, so your last second factor can't be removed.", 403, false)).await;
             }
             if let Err(r) = save_factors(app, &s.user.name, |u| {
                 u.totp.clear();
@@ -1304,11 +1274,7 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
                 req,
                 &s,
                 &rd,
-                SetupView {
-                    error: Some("Unknown action."),
-                    status: 400,
-                    ..SetupView::default()
-                },
+                SetupView::error("Unknown action.", 400, false),
             )
             .await
         }
@@ -1338,39 +1304,7 @@ async fn save_factors(
     user: &str,
     change: impl FnOnce(&mut User) + Send + 'static,
 ) -> Result<(), Response> {
-    let path = app.config.load().users_file.clone();
-    let name = user.to_string();
-    let res = tokio::task::spawn_blocking(move || {
-        crate::users::file::update(&path, |users| {
-            let u = users.iter_mut().find(|u| u.name == name).ok_or(())?;
-            change(u);
-            Ok::<(), ()>(())
-        })
-    })
-    .await;
-    match res {
-        Ok(Ok(Ok(()))) => {
-            app.force_reload_users();
-            Ok(())
-        }
-        Ok(Ok(Err(()))) => Err(status_page(
-            app,
-            true,
-            400,
-            "Account not found",
-            "This account no longer exists.",
-        )),
-        other => {
-            tracing::error!(result = ?other.map(|r| r.map(|_| ())), "second factors not saved");
-            Err(status_page(
-                app,
-                true,
-                500,
-                "Something went wrong",
-                "Nothing was changed. Please try again.",
-            ))
-        }
-    }
+    super::update_user(app, user, "two-step verification", change).await
 }
 
 async fn confirm(
@@ -1396,17 +1330,16 @@ async fn confirm(
             req,
             &s,
             rd,
-            SetupView {
-                error: Some("That setup expired. Scan the new QR code and try again."),
-                status: 400,
-                replace: true,
-                ..SetupView::default()
-            },
+            SetupView::error(
+                "That setup expired. Scan the new QR code and try again.",
+                400,
+                true,
+            ),
         )
         .await;
     };
     let Some(step) = e.matching_step(code, app.clock.now()) else {
-        return setup_page_for(app, req, &s, rd, SetupView { error: Some("That code is not right. Check that your phone's clock is set automatically, and enter the code the app shows now."), status: 400, replace: true, ..SetupView::default() }).await;
+        return setup_page_for(app, req, &s, rd, SetupView::error("That code is not right. Check that your phone's clock is set automatically, and enter the code the app shows now.", 400, true)).await;
     };
     // The enrolment code can't be used again at the challenge.
     match claim_step(app, &s.user.name, &e, step).await {
@@ -1417,12 +1350,11 @@ async fn confirm(
                 req,
                 &s,
                 rd,
-                SetupView {
-                    error: Some("That code was already used. Wait for the next one."),
-                    status: 400,
-                    replace: true,
-                    ..SetupView::default()
-                },
+                SetupView::error(
+                    "That code was already used. Wait for the next one.",
+                    400,
+                    true,
+                ),
             )
             .await;
         }

@@ -149,15 +149,21 @@ async fn enrol(b: &mut Browser) -> (String, Vec<String>) {
     steady();
     let code = totp_at(&secret, now() / 30);
     let csrf = p.field("csrf").unwrap();
+    let codes = confirm_enrolment(b, &csrf, &code).await;
+    (secret, codes)
+}
+
+/// Confirms an enrolment with `code`; returns the backup codes shown.
+async fn confirm_enrolment(b: &mut Browser, csrf: &str, code: &str) -> Vec<String> {
     let done = b
         .send(
             "POST",
             "/2fa/setup",
             // The password is ignored unless the last entry is older than otp.reauth_after.
             &form(&[
-                ("csrf", &csrf),
+                ("csrf", csrf),
                 ("action", "confirm"),
-                ("code", &code),
+                ("code", code),
                 ("password", PASSWORD),
             ]),
         )
@@ -165,7 +171,7 @@ async fn enrol(b: &mut Browser) -> (String, Vec<String>) {
     assert_eq!(done.status, 200, "{}", done.body);
     let codes = backup_codes(&done);
     assert_eq!(codes.len(), 10);
-    (secret, codes)
+    codes
 }
 
 /// Posts a code on the challenge page.
@@ -234,22 +240,7 @@ async fn enrolment_and_challenge(be: Backend) {
     assert_eq!(forged.status, 403);
     steady();
     let code = totp_at(&secret, now() / 30);
-    let done = b
-        .send(
-            "POST",
-            "/2fa/setup",
-            // The password is ignored unless the last entry is older than otp.reauth_after.
-            &form(&[
-                ("csrf", &csrf),
-                ("action", "confirm"),
-                ("code", &code),
-                ("password", PASSWORD),
-            ]),
-        )
-        .await;
-    assert_eq!(done.status, 200, "{}", done.body);
-    let codes = backup_codes(&done);
-    assert_eq!(codes.len(), 10);
+    let codes = confirm_enrolment(&mut b, &csrf, &code).await;
     // Saved sealed; backup codes only as hashes.
     let file = std::fs::read_to_string(e.dir.path().join("users.toml")).unwrap();
     assert!(
@@ -931,6 +922,24 @@ fn reset_2fa_cli_clears_factors_and_ends_sessions() {
         .success());
 }
 
+/// A gateway with `extra` config where sending a code by `method` fails: the person is
+/// told so (503), nothing is pretended.
+fn send_fails(extra: String, method: &str) -> Gateway {
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            extra,
+            ..Options::default()
+        },
+    );
+    let mut c = Client::new(&g);
+    c.sign_in("/");
+    let r = c.send_code(method);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("could not be sent"));
+    g
+}
+
 /// aiosmtpd on a free port, optionally with STARTTLS and AUTH.
 struct SmtpSink {
     _proc: Proc,
@@ -1092,18 +1101,7 @@ fn smtp_refuses_an_untrusted_certificate_and_wrong_credentials() {
         "[notify]\nbackend = \"smtp\"\n[notify.smtp]\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"auth@example.com\"\n",
         sink.port
     );
-    let g = Gateway::start(
-        Backend::Memory,
-        Options {
-            extra,
-            ..Options::default()
-        },
-    );
-    let mut c = Client::new(&g);
-    c.sign_in("/");
-    let r = c.send_code("email");
-    assert_eq!(r.status, 503, "{}", r.body);
-    assert!(r.body.contains("could not be sent"));
+    let g = send_fails(extra, "email");
     assert!(sink.messages().is_empty());
     drop(g);
     // Plain relay with wrong credentials.
@@ -1253,18 +1251,7 @@ fn webhook_failure_is_a_clear_error_not_a_lost_code() {
         "[notify]\nbackend = \"webhook\"\n[notify.webhook]\nurl = \"http://127.0.0.1:{}/sms?token=hunter2\"\n",
         rx.port
     );
-    let g = Gateway::start(
-        Backend::Memory,
-        Options {
-            extra,
-            ..Options::default()
-        },
-    );
-    let mut c = Client::new(&g);
-    c.sign_in("/");
-    let r = c.send_code("sms");
-    assert_eq!(r.status, 503, "{}", r.body);
-    assert!(r.body.contains("could not be sent"));
+    let g = send_fails(extra, "sms");
     // The default body is JSON with every field.
     let (_, body) = rx.seen.lock().unwrap()[0].clone();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
