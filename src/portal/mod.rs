@@ -638,18 +638,33 @@ async fn send_lock_notice(
     let link = format!("{base}{}/unlock?token={token}", cfg.server.portal_prefix);
     let minutes = dur.as_secs().div_ceil(60);
     let now = app.clock.now();
-    let text = format!(
-        "Hello {name},\n\nyour account was locked after repeated failed sign-in attempts \
-         (last from {client}, at unix time {now}). It unlocks by itself in about {minutes} minute(s).\n\n\
-         If this was you, you can unlock it now with this link (it works once):\n{link}\n\n\
-         If it wasn't you, someone may be guessing your password: consider changing it.\n",
-        name = if user.display_name.is_empty() { &user.name } else { &user.display_name },
-        client = req.client_ip,
+    let time = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(now),
+    )
+    .to_string()
+    .replace('T', " ")
+    .replace('Z', " UTC");
+    let name = if user.display_name.is_empty() {
+        &user.name
+    } else {
+        &user.display_name
+    };
+    let rendered = app.ui.load().message_text(
+        "msg_lock_notice.txt",
+        context! { name => name, client => req.client_ip.to_string(), time => time, minutes => minutes, link => link, service => &cfg.otp.totp_issuer },
+        "Your account was locked",
     );
+    let (subject, text) = match rendered {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = %e, "lock notice template failed");
+            return;
+        }
+    };
     let msg = crate::notify::Message {
         channel: "email".into(),
         to: user.email.clone(),
-        subject: "Your account was locked".into(),
+        subject,
         text,
         kind: "lock_notice".into(),
         ts: now,

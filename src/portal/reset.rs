@@ -189,17 +189,26 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             return unavailable(app, req);
         }
         let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
+        let rendered = app.ui.load().message_text(
+            "msg_reset_code.txt",
+            context! { code => &code, minutes => minutes, service => &cfg.otp.totp_issuer },
+            "Your password reset code",
+        );
+        let (subject, text) = match rendered {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(error = %e, "reset code template failed");
+                return unavailable(app, req);
+            }
+        };
         let msg = crate::notify::Message {
             channel: "email".into(),
             to: u.email.clone(),
-            subject: "Your password reset code".into(),
-            text: format!(
-                "Your code to reset your password is {code}. It expires in {minutes} minute(s).\n\n\
-                 If you didn't ask to reset your password, ignore this message: nothing changes.\n"
-            ),
+            subject,
+            text,
             kind: "reset_code".into(),
             ts: app.clock.now(),
-            code: None,
+            code: Some(code),
         };
         match app.notifier.send(&msg).await {
             Ok(()) => crate::audit::event(

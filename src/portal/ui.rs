@@ -33,6 +33,14 @@ const BUILTIN: &[(&str, &str)] = &[
         "msg_backup_used.txt",
         include_str!("../../templates/msg_backup_used.txt"),
     ),
+    (
+        "msg_lock_notice.txt",
+        include_str!("../../templates/msg_lock_notice.txt"),
+    ),
+    (
+        "msg_reset_code.txt",
+        include_str!("../../templates/msg_reset_code.txt"),
+    ),
 ];
 
 pub struct Ui {
@@ -123,6 +131,8 @@ impl Ui {
             "msg_code.txt",
             "msg_code_voice.txt",
             "msg_backup_used.txt",
+            "msg_lock_notice.txt",
+            "msg_reset_code.txt",
         ] {
             ui.try_render(page, Value::from(()))
                 .map_err(|msg| UiError::Template {

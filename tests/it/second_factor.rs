@@ -951,6 +951,11 @@ struct SmtpSink {
 
 impl SmtpSink {
     fn start(tls: bool, auth: Option<(&str, &str)>) -> SmtpSink {
+        SmtpSink::start_with(tls, false, auth)
+    }
+
+    /// `implicit`: TLS from the first byte instead of STARTTLS.
+    fn start_with(tls: bool, implicit: bool, auth: Option<(&str, &str)>) -> SmtpSink {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
@@ -992,6 +997,9 @@ impl SmtpSink {
                 .arg("--key")
                 .arg(dir.path().join("key.pem"));
         }
+        if implicit {
+            cmd.arg("--implicit");
+        }
         if let Some((u, p)) = auth {
             cmd.args(["--user", u, "--password", p]);
         }
@@ -1027,12 +1035,13 @@ impl SmtpSink {
     }
 }
 
-fn smtp_delivery(be: Backend) {
-    let sink = SmtpSink::start(true, Some(("portcullis", "s3cret pass")));
+fn smtp_delivery(be: Backend, implicit: bool) {
+    let sink = SmtpSink::start_with(true, implicit, Some(("portcullis", "s3cret pass")));
+    let security = if implicit { "tls" } else { "starttls" };
     let ca = sink.dir.path().join("cert.pem");
     std::fs::write(sink.dir.path().join("smtp.pass"), "s3cret pass\n").unwrap();
     let extra = format!(
-        "[notify]\nbackend = \"smtp\"\n[notify.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\n\
+        "[notify]\nbackend = \"smtp\"\n[notify.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"{security}\"\n\
          username = \"portcullis\"\npassword_file = \"{}\"\nfrom = \"Portcullis <auth@example.com>\"\nca_file = \"{}\"\n",
         sink.port,
         sink.dir.path().join("smtp.pass").display(),
@@ -1085,11 +1094,15 @@ mod smtp_codes_through_a_real_server {
     use super::*;
     #[test]
     fn memory() {
-        smtp_delivery(Backend::Memory)
+        smtp_delivery(Backend::Memory, false)
+    }
+    #[test]
+    fn memory_tls_from_the_first_byte() {
+        smtp_delivery(Backend::Memory, true)
     }
     #[test]
     fn redis() {
-        smtp_delivery(Backend::Redis)
+        smtp_delivery(Backend::Redis, false)
     }
 }
 

@@ -2,7 +2,8 @@
 """A real SMTP server for the integration tests (aiosmtpd, Debian's python3-aiosmtpd).
 
 Accepts every message and writes it to OUTDIR as NNN.eml (raw) once fully received.
-Optional STARTTLS (--cert/--key, then required before MAIL) and AUTH PLAIN/LOGIN
+Optional STARTTLS (--cert/--key, then required before MAIL) or TLS from the first byte
+(--implicit) and AUTH PLAIN/LOGIN
 (--user/--password). Prints "ready" when listening; stops on SIGTERM.
 """
 import argparse
@@ -26,7 +27,9 @@ class Sink:
         with open(tmp, "wb") as f:
             f.write(f"X-Envelope-From: {envelope.mail_from}\r\n".encode())
             f.write(f"X-Envelope-To: {','.join(envelope.rcpt_tos)}\r\n".encode())
-            f.write(f"X-TLS: {'yes' if session.ssl else 'no'}\r\n".encode())
+            # Asked of the connection itself (aiosmtpd's session.ssl covers STARTTLS only).
+            tls = server.transport.get_extra_info("ssl_object") is not None
+            f.write(f"X-TLS: {'yes' if tls else 'no'}\r\n".encode())
             f.write(f"X-Auth: {session.authenticated and 'yes' or 'no'}\r\n".encode())
             f.write(envelope.original_content)
         os.rename(tmp, os.path.join(self.outdir, f"{self.n:03}.eml"))
@@ -41,6 +44,7 @@ def main():
     p.add_argument("--key")
     p.add_argument("--user")
     p.add_argument("--password")
+    p.add_argument("--implicit", action="store_true", help="TLS from the first byte (port 465 style)")
     a = p.parse_args()
 
     tls = None
@@ -59,8 +63,11 @@ def main():
 
     kwargs = {}
     if a.user:
-        kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=bool(tls))
-    if tls:
+        # aiosmtpd only counts STARTTLS as TLS for AUTH; an implicit-TLS session is TLS too.
+        kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=bool(tls) and not a.implicit)
+    if tls and a.implicit:
+        kwargs.update(ssl_context=tls)
+    elif tls:
         kwargs.update(tls_context=tls, require_starttls=True)
     c = Controller(Sink(a.outdir), hostname="127.0.0.1", port=a.port, server_hostname="localhost", **kwargs)
     c.start()
