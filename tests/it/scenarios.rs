@@ -337,9 +337,10 @@ both!(redirect_targets_are_validated, |b| {
         assert_eq!(r.header("location"), Some(want), "rd {rd}");
     }
     // The shared corpus through the real sign-in: every payload falls back to "/".
+    // A copy of shared/testdata/openredirects.txt (kept equal by the unit test).
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/testdata/openredirects.txt"
+        "/tests/data/openredirects.txt"
     ))
     .unwrap();
     let (pre, csrf) = g.login_form();
