@@ -36,7 +36,8 @@ pub struct App {
     pub metrics: Metrics,
     pub defense: crate::defense::Defense,
     pub captchas: crate::captcha::Captchas,
-    pub notifier: Arc<crate::notify::Router>,
+    /// How messages go out; rebuilt from `[notify]` on SIGHUP.
+    pub notifier: ArcSwap<crate::notify::Router>,
     /// Seals second-factor secrets at rest (`data.key`).
     pub sealer: crate::auth::sealed::Sealer,
     pub config_path: Option<PathBuf>,
@@ -132,7 +133,7 @@ impl App {
         let stamp = crate::users::file::stamp(&config.users_file);
         let defense = crate::defense::Defense::new(store.clone(), clock.clone(), &config.defense);
         let captchas = crate::captcha::Captchas::new(store.clone(), config.defense.captcha_ttl);
-        let notifier = Arc::new(
+        let notifier = ArcSwap::from_pointee(
             crate::notify::Router::from_config(&config.notify).map_err(StartError::Notify)?,
         );
         Ok(App {
@@ -196,6 +197,12 @@ impl App {
                         Err(e) => tracing::error!(error = %e, "templates not reloaded"),
                     }
                     self.redirects.store(Arc::new(redirect_policy(&new)));
+                    match crate::notify::Router::from_config(&new.notify) {
+                        Ok(n) => self.notifier.store(Arc::new(n)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "[notify] not reloaded; keeping the running one")
+                        }
+                    }
                     self.config.store(Arc::new(new));
                     tracing::info!("configuration reloaded");
                 }

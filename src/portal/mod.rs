@@ -670,7 +670,7 @@ async fn send_lock_notice(
         ts: now,
         code: None,
     };
-    match app.notifier.send(&msg).await {
+    match app.notifier.load().send(&msg).await {
         Ok(()) => crate::audit::event("lock_notice_sent", json!({ "user": user.name })),
         Err(e) => tracing::error!(error = %e, user = %user.name, "lock notice not delivered"),
     }

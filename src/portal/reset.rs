@@ -210,7 +210,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             ts: app.clock.now(),
             code: Some(code),
         };
-        match app.notifier.send(&msg).await {
+        match app.notifier.load().send(&msg).await {
             Ok(()) => crate::audit::event(
                 "reset_code_sent",
                 json!({ "user": u.name, "client": req.client_ip.to_string() }),

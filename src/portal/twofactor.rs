@@ -82,13 +82,13 @@ pub fn methods(app: &App, user: &User) -> Vec<Method> {
     if user.has_totp() {
         m.push(Method::Totp);
     }
-    if !user.email.is_empty() && app.notifier.offers("email") {
+    if !user.email.is_empty() && app.notifier.load().offers("email") {
         m.push(Method::Email);
     }
-    if !user.phone.is_empty() && app.notifier.offers("sms") {
+    if !user.phone.is_empty() && app.notifier.load().offers("sms") {
         m.push(Method::Sms);
     }
-    if !user.phone.is_empty() && app.notifier.offers("voice") {
+    if !user.phone.is_empty() && app.notifier.load().offers("voice") {
         m.push(Method::Voice);
     }
     if !user.backup_codes.is_empty() {
@@ -662,7 +662,7 @@ fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
         "backup_code_used",
         json!({ "user": user.name, "left": left, "client": req.client_ip.to_string() }),
     );
-    if user.email.is_empty() || !app.notifier.offers("email") {
+    if user.email.is_empty() || !app.notifier.load().offers("email") {
         return;
     }
     let cfg = app.config.load();
@@ -688,7 +688,7 @@ fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
         ts: app.clock.now(),
         code: None,
     };
-    let notifier = app.notifier.clone();
+    let notifier = app.notifier.load_full();
     let name = user.name.clone();
     // The sign-in doesn't wait for the mail server.
     tokio::spawn(async move {
@@ -930,7 +930,7 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
         ts: app.clock.now(),
         code: Some(code),
     };
-    if let Err(e) = app.notifier.send(&msg).await {
+    if let Err(e) = app.notifier.load().send(&msg).await {
         tracing::error!(error = %e, user = %s.user.name, channel, "sign-in code not delivered");
         let _ = app.store.delete(&code_key(&handle)).await;
         let _ = app

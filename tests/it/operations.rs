@@ -13,7 +13,7 @@ fn out(o: &std::process::Output) -> String {
     )
 }
 
-fn signal(pid: u32, sig: &str) {
+pub(crate) fn signal(pid: u32, sig: &str) {
     assert!(Command::new("kill")
         .args([&format!("-{sig}"), &pid.to_string()])
         .status()

@@ -1278,3 +1278,26 @@ fn webhook_failure_is_a_clear_error_not_a_lost_code() {
         "{log}"
     );
 }
+
+#[test]
+fn notify_settings_apply_on_sighup() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    let mut c = Client::new(&g);
+    c.sign_in("/");
+    assert!(c.get("/_auth/2fa").body.contains("method=sms"));
+    // The operator turns text messages off and reloads: SMS is no longer offered.
+    let mut cfg = std::fs::read_to_string(&g.config).unwrap();
+    cfg.push_str("\n[notify]\nsms = \"none\"\n");
+    std::fs::write(&g.config, cfg).unwrap();
+    crate::operations::signal(g.pid(), "HUP");
+    let mut offered = true;
+    for _ in 0..50 {
+        offered = c.get("/_auth/2fa").body.contains("method=sms");
+        if !offered {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!offered, "SMS still offered after SIGHUP:\n{}", g.log());
+    assert!(c.get("/_auth/2fa").body.contains("method=voice"));
+}
