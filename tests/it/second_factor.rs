@@ -821,7 +821,13 @@ fn http_outbox(g: &Gateway) -> Vec<serde_json::Value> {
 }
 
 fn two_factor_rule_over_http(be: Backend) {
-    let g = Gateway::start(be, Options::default());
+    let g = Gateway::start(
+        be,
+        Options {
+            extra: "#server\ntrusted_proxies = [\"127.0.0.1/32\"]\n#end\n".into(),
+            ..Options::default()
+        },
+    );
     let mut c = Client::new(&g);
     let r = c.sign_in("/");
     assert_eq!((r.status, r.header("location")), (303, Some("/")));
@@ -831,7 +837,23 @@ fn two_factor_rule_over_http(be: Backend) {
     assert_eq!(r.status, 302);
     let loc = r.header("location").unwrap().to_string();
     assert_eq!(loc, "/_auth/2fa?rd=%2Fsecure%2Freport%3Fq%3D1");
-    // Also for forward-auth callers.
+    // Also for forward-auth callers: the second step, then back to the original URL.
+    let fwd = [
+        "X-Forwarded-Method: GET",
+        "X-Forwarded-Proto: https",
+        "X-Forwarded-Host: app.test",
+        "X-Forwarded-Uri: /secure/report?q=1",
+    ];
+    let cookie = c.cookie_line();
+    let mut with = fwd.to_vec();
+    with.push(&cookie);
+    let r = g.get("/_auth/verify?redirect=1", &with);
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("location"),
+        Some("https://app.test/_auth/2fa?rd=https%3A%2F%2Fapp.test%2Fsecure%2Freport%3Fq%3D1")
+    );
+    assert_eq!(g.get("/_auth/verify", &with).status, 401);
     let r = c.send_code("email");
     assert_eq!(r.status, 200, "{}", r.body);
     let msg = http_outbox(&g).pop().unwrap();
@@ -845,6 +867,11 @@ fn two_factor_rule_over_http(be: Backend) {
     );
     let r = c.get("/secure/report?q=1");
     assert_eq!(r.status, 200, "{}", r.body);
+    let cookie = c.cookie_line();
+    let mut with = fwd.to_vec();
+    with.push(&cookie);
+    let v = g.get("/_auth/verify", &with);
+    assert_eq!((v.status, v.header("remote-user")), (200, Some("alice")));
     assert!(
         r.body.contains("<th>remote-user</th><td>alice</td>"),
         "{}",
