@@ -390,7 +390,7 @@ impl ProxyHttp for Gateway {
                 } else {
                     let mut r = Response::json(
                         401,
-                        json!({ "error": "unauthenticated", "login": format!("{prefix}/login"), "session_ended": ended }),
+                        json!({ "error": if decision == Decision::Login { "unauthenticated" } else { "second_factor_required" }, "login": format!("{prefix}/{step}"), "session_ended": ended }),
                     );
                     r.header("WWW-Authenticate", "Cookie realm=\"portcullis\"");
                     r

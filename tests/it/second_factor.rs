@@ -837,6 +837,14 @@ fn two_factor_rule_over_http(be: Backend) {
     assert_eq!(r.status, 302);
     let loc = r.header("location").unwrap().to_string();
     assert_eq!(loc, "/_auth/2fa?rd=%2Fsecure%2Freport%3Fq%3D1");
+    // A non-browser client is told what is missing.
+    let r = g.get("/secure/report", &[&c.cookie_line()]);
+    assert_eq!(r.status, 401);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        (v["error"].as_str(), v["login"].as_str()),
+        (Some("second_factor_required"), Some("/_auth/2fa"))
+    );
     // Also for forward-auth callers: the second step, then back to the original URL.
     let fwd = [
         "X-Forwarded-Method: GET",
