@@ -194,21 +194,10 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
         ("POST", "/2fa/send") => twofactor::send(app, &req).await,
         ("GET" | "HEAD", "/2fa/setup") => twofactor::setup_page(app, &req).await,
         ("POST", "/2fa/setup") => twofactor::setup_post(app, &req).await,
-        ("GET" | "HEAD", "/2fa/send") => {
-            let mut r = status_page(
-                app,
-                req.accept_html,
-                405,
-                "Method not allowed",
-                "This address does not accept that method.",
-            );
-            r.header("Allow", "POST");
-            r
-        }
         (
             _,
-            "/login" | "/logout" | "/verify" | "/health" | "/2fa" | "/2fa/setup" | "/unlock"
-            | "/reset" | "/password",
+            "/login" | "/logout" | "/verify" | "/health" | "/2fa" | "/2fa/send" | "/2fa/setup"
+            | "/unlock" | "/reset" | "/password",
         ) => {
             let mut r = status_page(
                 app,
@@ -219,10 +208,10 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
             );
             r.header(
                 "Allow",
-                if req.sub_path == "/verify" || req.sub_path == "/health" {
-                    "GET, HEAD"
-                } else {
-                    "GET, HEAD, POST"
+                match req.sub_path {
+                    "/verify" | "/health" => "GET, HEAD",
+                    "/2fa/send" => "POST",
+                    _ => "GET, HEAD, POST",
                 },
             );
             r
@@ -444,13 +433,9 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             let cfg = app.config.load();
             let mut locked = None;
             if count {
-                match app
-                    .defense
-                    .record_failure(&cfg.defense, account, device.as_deref(), req.client_ip)
-                    .await
-                {
+                match count_failure(&app, req, account, device.as_deref()).await {
                     Ok(l) => locked = l,
-                    Err(_) => return unavailable(&app, req),
+                    Err(r) => return r,
                 }
             }
             crate::audit::event(
@@ -631,11 +616,11 @@ async fn send_lock_notice(
         tracing::error!(error = %e, "lock notice not sent: store unavailable");
         return;
     }
-    let base = match &cfg.server.public_url {
-        Some(u) => u.as_str().trim_end_matches('/').to_string(),
-        None => format!("{}://{}", req.scheme, req.host),
-    };
-    let link = format!("{base}{}/unlock?token={token}", cfg.server.portal_prefix);
+    let link = format!(
+        "{}{}/unlock?token={token}",
+        base_url(app, req),
+        cfg.server.portal_prefix
+    );
     let minutes = dur.as_secs().div_ceil(60);
     let now = app.clock.now();
     let time = humantime::format_rfc3339_seconds(
@@ -644,36 +629,61 @@ async fn send_lock_notice(
     .to_string()
     .replace('T', " ")
     .replace('Z', " UTC");
-    let name = if user.display_name.is_empty() {
-        &user.name
-    } else {
-        &user.display_name
-    };
-    let rendered = app.ui.load().message_text(
+    let ctx = context! { name => user.shown_name(), client => req.client_ip.to_string(), time => time, minutes => minutes, link => link };
+    let msg = match compose(
+        app,
         "msg_lock_notice.txt",
-        context! { name => name, client => req.client_ip.to_string(), time => time, minutes => minutes, link => link, service => &cfg.otp.totp_issuer },
-        "Your account was locked",
-    );
-    let (subject, text) = match rendered {
-        Ok(x) => x,
+        ctx,
+        "email",
+        &user.email,
+        "lock_notice",
+    ) {
+        Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "lock notice template failed");
             return;
         }
     };
-    let msg = crate::notify::Message {
-        channel: "email".into(),
-        to: user.email.clone(),
-        subject,
-        text,
-        kind: "lock_notice".into(),
-        ts: now,
-        code: None,
-    };
     match app.notifier.load().send(&msg).await {
         Ok(()) => crate::audit::event("lock_notice_sent", json!({ "user": user.name })),
         Err(e) => tracing::error!(error = %e, user = %user.name, "lock notice not delivered"),
     }
+}
+
+/// Where links in messages point: `server.public_url`, else the host asked.
+pub(crate) fn base_url(app: &App, req: &Request<'_>) -> String {
+    match &app.config.load().server.public_url {
+        Some(u) => u.as_str().trim_end_matches('/').to_string(),
+        None => format!("{}://{}", req.scheme, req.host),
+    }
+}
+
+/// A message from text template `template` (its first line `Subject: ...`), with
+/// `service` (`otp.totp_issuer`) added to `ctx`.
+pub(crate) fn compose(
+    app: &App,
+    template: &str,
+    ctx: minijinja::Value,
+    channel: &str,
+    to: &str,
+    kind: &str,
+) -> Result<crate::notify::Message, String> {
+    let cfg = app.config.load();
+    let ctx = context! { service => &cfg.otp.totp_issuer, ..ctx };
+    let default_subject = format!("A message from {}", cfg.otp.totp_issuer);
+    let (subject, text) = app
+        .ui
+        .load()
+        .message_text(template, ctx, &default_subject)?;
+    Ok(crate::notify::Message {
+        channel: channel.into(),
+        to: to.into(),
+        subject,
+        text,
+        kind: kind.into(),
+        ts: app.clock.now(),
+        code: None,
+    })
 }
 
 fn token_parts<'a>(app: &App, token: &'a str) -> Option<&'a str> {
@@ -817,6 +827,43 @@ pub(crate) fn busy(app: &App, accept_html: bool) -> Response {
     r
 }
 
+/// Counts a failure on the defence ladder (the account's key from
+/// [`crate::defense::account_key`], when known). `Some` when it locked the account.
+/// A failure that can't be counted fails closed: `Err` is the 503 page.
+pub(crate) async fn count_failure(
+    app: &App,
+    req: &Request<'_>,
+    account: Option<&str>,
+    device: Option<&str>,
+) -> Result<Option<std::time::Duration>, Response> {
+    let cfg = app.config.load();
+    app.defense
+        .record_failure(&cfg.defense, account, device, req.client_ip)
+        .await
+        .map_err(|_| unavailable(app, req))
+}
+
+/// Checks the posted CAPTCHA (`captcha_id`, `captcha`) of pre-session `pre`; a wrong
+/// or missing answer counts as a failure. `Ok(false)`: wrong, ask again.
+pub(crate) async fn captcha_passed(
+    app: &App,
+    req: &Request<'_>,
+    pre: &str,
+    f: &HashMap<String, String>,
+    account: Option<&str>,
+) -> Result<bool, Response> {
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    match app
+        .captchas
+        .solve(get("captcha_id"), pre, get("captcha"))
+        .await
+    {
+        Ok(true) => Ok(true),
+        Ok(false) => count_failure(app, req, account, None).await.map(|_| false),
+        Err(_) => Err(unavailable(app, req)),
+    }
+}
+
 /// A fresh challenge for this pre-session when `wanted` (counted as shown).
 pub(crate) async fn new_captcha(
     app: &App,
@@ -954,14 +1001,7 @@ pub fn identity_headers(user: &crate::users::User) -> [(&'static str, String); 4
     [
         ("Remote-User", user.name.clone()),
         ("Remote-Email", user.email.clone()),
-        (
-            "Remote-Name",
-            if user.display_name.is_empty() {
-                user.name.clone()
-            } else {
-                user.display_name.clone()
-            },
-        ),
+        ("Remote-Name", user.shown_name().to_string()),
         ("Remote-Groups", user.groups.join(",")),
     ]
 }

@@ -141,25 +141,10 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             .cookies
             .read(req.cookie_header, &app.cookies.pre_name)
             .unwrap_or_default();
-        match app
-            .captchas
-            .solve(get("captcha_id"), &pre, get("captcha"))
-            .await
-        {
+        match super::captcha_passed(app, req, &pre, &f, Some(&account)).await {
             Ok(true) => {}
-            Ok(false) => {
-                // A failure that can't be counted must not go unnoticed: fail closed, like sign-in.
-                if app
-                    .defense
-                    .record_failure(&cfg.defense, Some(&account), None, req.client_ip)
-                    .await
-                    .is_err()
-                {
-                    return unavailable(app, req);
-                }
-                return again(super::CAPTCHA_WRONG.into(), 401, true).await;
-            }
-            Err(_) => return unavailable(app, req),
+            Ok(false) => return again(super::CAPTCHA_WRONG.into(), 401, true).await,
+            Err(r) => return r,
         }
     }
     if let Err(msg) = check_new_password(&cfg, get("password"), get("confirm")) {
@@ -172,14 +157,8 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     {
         Ok(true) => {}
         Ok(false) => {
-            // A failure that can't be counted must not go unnoticed: fail closed, like sign-in.
-            if app
-                .defense
-                .record_failure(&cfg.defense, Some(&account), None, req.client_ip)
-                .await
-                .is_err()
-            {
-                return unavailable(app, req);
+            if let Err(r) = super::count_failure(app, req, Some(&account), None).await {
+                return r;
             }
             crate::audit::event(
                 "password_change_failed",

@@ -16,11 +16,8 @@
 use std::sync::Arc;
 
 use minijinja::context;
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::{
     forbidden_form, form, origin_ok, pre_session, status_page, too_many, unavailable, Request,
@@ -37,8 +34,9 @@ struct Pending {
     code_hash: String,
 }
 
-fn code_hash(pre: &str, code: &str) -> String {
-    hex::encode(Sha256::digest(format!("{pre}:{code}").as_bytes()))
+/// What a reset code is bound to: this browser's pre-session.
+fn code_context(pre: &str) -> String {
+    format!("reset|{pre}")
 }
 
 struct View<'a> {
@@ -134,48 +132,29 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         return unavailable(app, req);
     };
     if captcha {
-        match app
-            .captchas
-            .solve(get("captcha_id"), &pre, get("captcha"))
-            .await
-        {
+        match super::captcha_passed(app, req, &pre, &f, None).await {
             Ok(true) => {}
             Ok(false) => {
-                if app
-                    .defense
-                    .record_failure(&cfg.defense, None, None, req.client_ip)
-                    .await
-                    .is_err()
-                {
-                    return unavailable(app, req);
-                }
-                let msg = super::CAPTCHA_WRONG;
-                return render(
-                    app,
-                    req,
-                    View {
-                        step: "request",
-                        error: Some(msg),
-                        notice: None,
-                        status: 401,
-                        captcha: true,
-                    },
-                )
-                .await;
+                let wrong = View {
+                    step: "request",
+                    error: Some(super::CAPTCHA_WRONG),
+                    notice: None,
+                    status: 401,
+                    captcha: true,
+                };
+                return render(app, req, wrong).await;
             }
-            Err(_) => return unavailable(app, req),
+            Err(r) => return r,
         }
     }
     let users = app.users.load();
     let user = Identifier::parse(get("identifier")).and_then(|i| users.find(&i).cloned());
     if let Some(u) = user.filter(|u| !u.email.is_empty() && !u.disabled) {
-        let mut rng = rand::rngs::OsRng;
-        let code: String = (0..cfg.otp.code_length)
-            .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
-            .collect();
+        let code = crate::auth::codes::numeric(cfg.otp.code_length);
         let pending = Pending {
             user: u.name.clone(),
-            code_hash: code_hash(&pre, &code),
+            // Keyed (data.key): a copy of the store can't be brute-forced offline.
+            code_hash: app.sealer.code_hash(&code_context(&pre), &code),
         };
         let stored = match serde_json::to_vec(&pending) {
             Ok(b) => {
@@ -189,27 +168,22 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             return unavailable(app, req);
         }
         let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
-        let rendered = app.ui.load().message_text(
+        let ctx = context! { code => &code, minutes => minutes };
+        let mut msg = match super::compose(
+            app,
             "msg_reset_code.txt",
-            context! { code => &code, minutes => minutes, service => &cfg.otp.totp_issuer },
-            "Your password reset code",
-        );
-        let (subject, text) = match rendered {
-            Ok(x) => x,
+            ctx,
+            "email",
+            &u.email,
+            "reset_code",
+        ) {
+            Ok(m) => m,
             Err(e) => {
                 tracing::error!(error = %e, "reset code template failed");
                 return unavailable(app, req);
             }
         };
-        let msg = crate::notify::Message {
-            channel: "email".into(),
-            to: u.email.clone(),
-            subject,
-            text,
-            kind: "reset_code".into(),
-            ts: app.clock.now(),
-            code: Some(code),
-        };
+        msg.code = Some(code);
         match app.notifier.load().send(&msg).await {
             Ok(()) => crate::audit::event(
                 "reset_code_sent",
@@ -279,17 +253,15 @@ async fn confirm(
         let _ = app.store.delete(&key).await;
         return render(app, req, restart()).await;
     }
-    let given = code_hash(pre, code);
-    let right = given.len() == pending.code_hash.len()
-        && bool::from(given.as_bytes().ct_eq(pending.code_hash.as_bytes()));
-    if !right {
-        if app
-            .defense
-            .record_failure(&cfg.defense, Some(&pending.user), None, req.client_ip)
-            .await
-            .is_err()
-        {
-            return unavailable(app, req);
+    let given = crate::auth::codes::normalize_numeric(code);
+    if !app
+        .sealer
+        .code_matches(&code_context(pre), &given, &pending.code_hash)
+    {
+        // On the same ladder key as sign-in (per account, or per account and network).
+        let account = crate::defense::account_key(&cfg.defense, &pending.user, req.client_ip);
+        if let Err(r) = super::count_failure(app, req, Some(&account), None).await {
+            return r;
         }
         crate::audit::event(
             "reset_code_failed",

@@ -21,6 +21,7 @@
 //! While a sign-in is pending, the session proves nothing: every protected
 //! request goes to the pending step, bypass rules excepted.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,6 +96,13 @@ pub fn methods(app: &App, user: &User) -> Vec<Method> {
         m.push(Method::Backup);
     }
     m
+}
+
+/// The form's `method`, when the account has it.
+fn chosen_method(app: &App, user: &User, f: &HashMap<String, String>) -> Option<Method> {
+    f.get("method")
+        .and_then(|m| Method::parse(m))
+        .filter(|m| methods(app, user).contains(m))
 }
 
 /// After a right password: how many factors the new session has and what is still to do.
@@ -198,11 +206,7 @@ async fn signed_in(app: &App, req: &Request<'_>, here: &str) -> Result<Signed, R
     }
 }
 
-fn rd_of(
-    app: &App,
-    req: &Request<'_>,
-    f: Option<&std::collections::HashMap<String, String>>,
-) -> String {
+fn rd_of(app: &App, req: &Request<'_>, f: Option<&HashMap<String, String>>) -> String {
     f.and_then(|f| f.get("rd").cloned())
         .or_else(|| query_param(req.query, "rd"))
         .and_then(|rd| app.redirects.load().validate(&rd))
@@ -229,20 +233,6 @@ async fn standing(
         )
         .await?;
     Ok((account, device, st))
-}
-
-/// A failed second step (wrong code, wrong password on re-entry) on the ladder;
-/// `Some` when it locked the account.
-async fn count_failure(
-    app: &App,
-    req: &Request<'_>,
-    account: &str,
-    device: Option<&str>,
-) -> Result<Option<Duration>, crate::store::StoreError> {
-    let cfg = app.config.load();
-    app.defense
-        .record_failure(&cfg.defense, Some(account), device, req.client_ip)
-        .await
 }
 
 fn is_done(r: &SessionRecord) -> bool {
@@ -371,7 +361,7 @@ pub async fn page(app: &App, req: &Request<'_>) -> Response {
 async fn post_common(
     app: &App,
     req: &Request<'_>,
-) -> Result<(Signed, std::collections::HashMap<String, String>, String), Response> {
+) -> Result<(Signed, HashMap<String, String>, String), Response> {
     let cfg = app.config.load();
     if let Err(wait) = app.defense.check_rate(&cfg.defense, req.client_ip) {
         return Err(too_many(app, req, wait));
@@ -424,12 +414,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             &format!("{prefix}/2fa/setup?rd={}", super::urlencode(&rd)),
         );
     }
-    let all = methods(app, &s.user);
-    let Some(method) = f
-        .get("method")
-        .and_then(|m| Method::parse(m))
-        .filter(|m| all.contains(m))
-    else {
+    let Some(method) = chosen_method(app, &s.user, &f) else {
         return challenge_page(
             app,
             req,
@@ -480,11 +465,10 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             }
             Ok(Sent::TooMany) => {
                 // Counted like any wrong code, so the ladder sees it too.
-                if count_failure(app, req, &account, device.as_deref())
-                    .await
-                    .is_err()
+                if let Err(r) =
+                    super::count_failure(app, req, Some(&account), device.as_deref()).await
                 {
-                    return unavailable(app, req);
+                    return r;
                 }
                 return challenge_page(app, req, &s, &rd, View::error(Some(method), "Too many wrong codes: that code no longer works. Ask for a new code, or use another method.", 401)).await;
             }
@@ -505,9 +489,9 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             "2fa_failed",
             json!({ "user": s.user.name, "method": method.as_str(), "client": client }),
         );
-        let locked = match count_failure(app, req, &account, device.as_deref()).await {
+        let locked = match super::count_failure(app, req, Some(&account), device.as_deref()).await {
             Ok(l) => l,
-            Err(_) => return unavailable(app, req),
+            Err(r) => return r,
         };
         if let Some(dur) = locked {
             app.metrics.locks.inc();
@@ -668,25 +652,19 @@ fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
     let cfg = app.config.load();
     let setup_url = format!(
         "{}{}/2fa/setup",
-        base_url(app, req),
+        super::base_url(app, req),
         cfg.server.portal_prefix
     );
-    let rendered = app.ui.load().message_text(
+    let ctx = context! { name => user.shown_name(), left => left, client => req.client_ip.to_string(), setup_url => setup_url };
+    let Ok(msg) = super::compose(
+        app,
         "msg_backup_used.txt",
-        context! { name => display(user), left => left, client => req.client_ip.to_string(), setup_url => setup_url, service => &cfg.otp.totp_issuer },
-        "A backup code was used",
-    );
-    let Ok((subject, text)) = rendered else {
+        ctx,
+        "email",
+        &user.email,
+        "backup_code_used",
+    ) else {
         return;
-    };
-    let msg = crate::notify::Message {
-        channel: "email".into(),
-        to: user.email.clone(),
-        subject,
-        text,
-        kind: "backup_code_used".into(),
-        ts: app.clock.now(),
-        code: None,
     };
     let notifier = app.notifier.load_full();
     let name = user.name.clone();
@@ -696,21 +674,6 @@ fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
             tracing::error!(error = %e, user = %name, "backup-code notice not delivered");
         }
     });
-}
-
-fn display(user: &User) -> &str {
-    if user.display_name.is_empty() {
-        &user.name
-    } else {
-        &user.display_name
-    }
-}
-
-fn base_url(app: &App, req: &Request<'_>) -> String {
-    match &app.config.load().server.public_url {
-        Some(u) => u.as_str().trim_end_matches('/').to_string(),
-        None => format!("{}://{}", req.scheme, req.host),
-    }
 }
 
 enum Sent {
@@ -775,12 +738,7 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
         return Response::redirect(303, if rd.is_empty() { "/" } else { &rd });
     }
     let cfg = app.config.load();
-    let all = methods(app, &s.user);
-    let Some(method) = f
-        .get("method")
-        .and_then(|m| Method::parse(m))
-        .filter(|m| m.sends_code() && all.contains(m))
-    else {
+    let Some(method) = chosen_method(app, &s.user, &f).filter(|m| m.sends_code()) else {
         return challenge_page(
             app,
             req,
@@ -903,14 +861,11 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
         Method::Sms => ("msg_code.txt", "sms"),
         _ => ("msg_code.txt", "email"),
     };
-    let rendered = app.ui.load().message_text(
-        template,
-        context! { code => &code, spoken => spoken, minutes => minutes, channel => channel, name => display(&s.user), service => &cfg.otp.totp_issuer },
-        "Your sign-in code",
-    );
-    let (subject, text) = match rendered {
-        Ok(x) => x,
+    let ctx = context! { code => &code, spoken => spoken, minutes => minutes, channel => channel, name => s.user.shown_name() };
+    let mut msg = match super::compose(app, template, ctx, channel, &dest, "sign_in_code") {
+        Ok(m) => m,
         Err(e) => {
+            // Templates are checked at start and reload, so this is unexpected.
             tracing::error!(template, error = %e, "message template failed");
             return status_page(
                 app,
@@ -921,15 +876,7 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
             );
         }
     };
-    let msg = crate::notify::Message {
-        channel: channel.into(),
-        to: dest,
-        subject,
-        text,
-        kind: "sign_in_code".into(),
-        ts: app.clock.now(),
-        code: Some(code),
-    };
+    msg.code = Some(code);
     if let Err(e) = app.notifier.load().send(&msg).await {
         tracing::error!(error = %e, user = %s.user.name, channel, "sign-in code not delivered");
         let _ = app.store.delete(&code_key(&handle)).await;
@@ -1178,11 +1125,9 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             }
         };
         if !ok {
-            if count_failure(app, req, &account, device.as_deref())
-                .await
-                .is_err()
+            if let Err(r) = super::count_failure(app, req, Some(&account), device.as_deref()).await
             {
-                return unavailable(app, req);
+                return r;
             }
             crate::audit::event(
                 "reauth_failed",
@@ -1311,7 +1256,7 @@ async fn confirm(
     app: &App,
     req: &Request<'_>,
     s: Signed,
-    f: &std::collections::HashMap<String, String>,
+    f: &HashMap<String, String>,
     rd: &str,
 ) -> Response {
     let code = f.get("code").map(|c| c.trim()).unwrap_or("");

@@ -45,6 +45,15 @@ pub struct User {
 }
 
 impl User {
+    /// What people are called on pages, in messages and in `Remote-Name`.
+    pub fn shown_name(&self) -> &str {
+        if self.display_name.is_empty() {
+            &self.name
+        } else {
+            &self.display_name
+        }
+    }
+
     pub fn has_totp(&self) -> bool {
         !self.totp.is_empty()
     }

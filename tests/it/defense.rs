@@ -126,14 +126,23 @@ impl Browser {
         }
     }
 
-    pub(crate) async fn send(&mut self, method: &str, path: &str, body: &str) -> Page {
-        let (sub, query) = path.split_once('?').unwrap_or((path, ""));
-        let cookie: String = self
-            .jar
+    /// The `Cookie` header this browser sends.
+    pub(crate) fn cookie_header(&self) -> String {
+        self.jar
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
-            .join("; ");
+            .join("; ")
+    }
+
+    /// What the gateway makes of this browser's session cookie.
+    pub(crate) async fn session(&self) -> portcullis::app::SessionState {
+        self.app.session_state(&self.cookie_header()).await.unwrap()
+    }
+
+    pub(crate) async fn send(&mut self, method: &str, path: &str, body: &str) -> Page {
+        let (sub, query) = path.split_once('?').unwrap_or((path, ""));
+        let cookie = self.cookie_header();
         let m = http::Method::from_bytes(method.as_bytes()).unwrap();
         let req = portal::Request {
             method: &m,
@@ -735,14 +744,8 @@ async fn reset_while_locked(b: Backend) {
         400
     );
     assert_eq!(standing(&e, "alice").await.locked_for, None);
-    let cookie: String = laptop
-        .jar
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
     assert!(matches!(
-        e.app.session_state(&cookie).await.unwrap(),
+        laptop.session().await,
         portcullis::app::SessionState::Ended
     ));
     assert_eq!(
@@ -981,24 +984,12 @@ async fn change_password_with_captcha_when_configured() {
         .await;
     assert_eq!(r.status, 200, "{}", r.error());
     // This browser got a fresh session; the other one was signed out; the new password works.
-    let mine: String = me
-        .jar
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
     assert!(matches!(
-        e.app.session_state(&mine).await.unwrap(),
+        me.session().await,
         portcullis::app::SessionState::Valid { .. }
     ));
-    let theirs: String = other
-        .jar
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
     assert!(matches!(
-        e.app.session_state(&theirs).await.unwrap(),
+        other.session().await,
         portcullis::app::SessionState::Ended
     ));
     assert_eq!(

@@ -92,14 +92,8 @@ fn location(p: &Page) -> String {
     p.header("location").unwrap_or("").to_string()
 }
 
-async fn pending(e: &Env, b: &Browser) -> (Pending, u8) {
-    let cookie: String = b
-        .jar
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
-    match e.app.session_state(&cookie).await.unwrap() {
+async fn pending(b: &Browser) -> (Pending, u8) {
+    match b.session().await {
         portcullis::app::SessionState::Valid { record, .. } => (record.pending, record.factors),
         _ => panic!("no session"),
     }
@@ -204,7 +198,7 @@ async fn enrolment_and_challenge(be: Backend) {
         "/app",
         "no second factor yet: straight through"
     );
-    assert_eq!(pending(&e, &b).await, (Pending::Done, 1));
+    assert_eq!(pending(&b).await, (Pending::Done, 1));
     // The setup page: QR code, key as text, otpauth URI with the issuer.
     let page = b.send("GET", "/2fa/setup", "").await;
     assert!(page.body.contains("data:image/svg+xml;base64,"), "QR code");
@@ -261,7 +255,7 @@ async fn enrolment_and_challenge(be: Backend) {
     // From now on every sign-in asks for the second factor.
     let (mut b2, p) = password_step(&e, "192.0.2.11", "/app/x?y=1").await;
     assert_eq!(location(&p), "/_auth/2fa?rd=%2Fapp%2Fx%3Fy%3D1");
-    assert_eq!(pending(&e, &b2).await, (Pending::SecondFactor, 1));
+    assert_eq!(pending(&b2).await, (Pending::SecondFactor, 1));
     let first_cookie = b2.jar.get("portcullis").cloned().unwrap();
     // A password alone can't change the password (or anything else) before the challenge.
     let pw = b2.send("GET", "/password", "").await;
@@ -292,7 +286,7 @@ async fn enrolment_and_challenge(be: Backend) {
     let ok = answer(&mut b2, "totp", &prev, &[("rd", "/app/x?y=1")]).await;
     assert_eq!(ok.status, 303, "{}", ok.error());
     assert_eq!(location(&ok), "/app/x?y=1");
-    assert_eq!(pending(&e, &b2).await, (Pending::Done, 2));
+    assert_eq!(pending(&b2).await, (Pending::Done, 2));
     assert_ne!(
         b2.jar.get("portcullis").unwrap(),
         &first_cookie,
@@ -447,7 +441,7 @@ async fn sent_codes(be: Backend) {
         assert_eq!(answer(&mut b, method, "000000", &[]).await.status, 401);
         let ok = answer(&mut b, method, &code, &[]).await;
         assert_eq!(ok.status, 303, "{method}: {}", ok.error());
-        assert_eq!(pending(&e, &b).await, (Pending::Done, 2));
+        assert_eq!(pending(&b).await, (Pending::Done, 2));
     }
     // A resend voids the previous code and keeps the try count.
     let (mut b, _) = password_step(&e, "192.0.2.32", "/").await;
@@ -527,7 +521,7 @@ async fn required_enrolment(be: Backend) {
     let e = env(be, &format!("{CALM}[otp]\nrequire = \"required\"\n"));
     let (mut b, p) = password_step(&e, "192.0.2.50", "/app/1").await;
     assert_eq!(location(&p), "/_auth/2fa/setup?rd=%2Fapp%2F1");
-    assert_eq!(pending(&e, &b).await, (Pending::Enrol, 1));
+    assert_eq!(pending(&b).await, (Pending::Enrol, 1));
     // Nothing else until enrolled: the challenge sends to setup; the policy says Enrol.
     let c = b.send("GET", "/2fa", "").await;
     assert_eq!(c.status, 303);
@@ -555,7 +549,7 @@ async fn required_enrolment(be: Backend) {
         unescape(&done.body).contains("href=\"/app/1\""),
         "continue to where they were going"
     );
-    assert_eq!(pending(&e, &b).await, (Pending::Done, 2));
+    assert_eq!(pending(&b).await, (Pending::Done, 2));
     // The last factor can't be removed while required.
     let page = b.send("GET", "/2fa/setup", "").await;
     assert!(!page.body.contains("value=\"remove\""));
@@ -683,7 +677,7 @@ async fn remember_and_ladder(be: Backend) {
     again.jar.insert("portcullis_2fa".into(), remember.clone());
     let p = again.sign_in("alice", PASSWORD, None).await;
     assert_eq!(location(&p), "/");
-    assert_eq!(pending(&e, &again).await, (Pending::Done, 2));
+    assert_eq!(pending(&again).await, (Pending::Done, 2));
     // The cookie alone is no sign-in, and it stops working when the factors change.
     let page = b.send("GET", "/2fa/setup", "").await;
     let csrf = page.field("csrf").unwrap();
@@ -904,24 +898,25 @@ mod two_factor_rule_and_return {
     }
 }
 
-/// Enrols alice through the gateway's pages; returns the secret.
-fn http_enrol(c: &mut Client<'_>) -> String {
+/// Enrols alice through the gateway's pages; returns the secret and the step used.
+fn http_enrol(c: &mut Client<'_>) -> (String, u64) {
     let page = c.get("/_auth/2fa/setup");
     assert_eq!(page.status, 200, "{}", page.body);
     let uri = between(&page.body, "id=\"otpauth\" href=\"", "\"").replace("&amp;", "&");
     let secret = between(&uri, "secret=", "&").to_string();
     steady();
     let csrf = page.csrf();
+    let step = now() / 30;
     let r = c.post(
         "/_auth/2fa/setup",
         &[
             ("csrf", &csrf),
             ("action", "confirm"),
-            ("code", &totp_at(&secret, now() / 30)),
+            ("code", &totp_at(&secret, step)),
         ],
     );
     assert!(r.body.contains("id=\"backup-codes\""), "{}", r.body);
-    secret
+    (secret, step)
 }
 
 #[test]
@@ -1335,4 +1330,50 @@ fn notify_settings_apply_on_sighup() {
     }
     assert!(!offered, "SMS still offered after SIGHUP:\n{}", g.log());
     assert!(c.get("/_auth/2fa").body.contains("method=voice"));
+}
+
+#[test]
+fn a_totp_code_works_once_across_two_gateways_on_one_redis() {
+    let redis = Redis::start();
+    let opts = || Options {
+        redis_url: Some(redis.url()),
+        ..Options::default()
+    };
+    let g1 = Gateway::start(Backend::Redis, opts());
+    let mut g2 = Gateway::start(Backend::Redis, opts());
+    let mut c = Client::new(&g1);
+    c.sign_in("/");
+    let (secret, enrolled) = http_enrol(&mut c);
+    // The second instance shares keys and accounts with the first, as a deployment does.
+    g2.proc = None;
+    for f in ["secrets/cookie.key", "secrets/data.key", "users.toml"] {
+        std::fs::copy(g1.dir.path().join(f), g2.dir.path().join(f)).unwrap();
+    }
+    g2.spawn();
+    let mut a = Client::new(&g1);
+    let mut b = Client::new(&g2);
+    for x in [&mut a, &mut b] {
+        let r = x.sign_in("/app");
+        assert_eq!(
+            r.header("location"),
+            Some("/_auth/2fa?rd=%2Fapp"),
+            "{}",
+            r.body
+        );
+    }
+    // Steps: `enrolled` is spent by the enrolment; `enrolled + 1` is used on g1 and
+    // replayed on g2; another step still within one of now proves g2 accepts codes.
+    let code = totp_at(&secret, enrolled + 1);
+    assert_eq!(a.answer("totp", &code, "/app").status, 303);
+    let replay = b.answer("totp", &code, "/app");
+    assert_eq!(replay.status, 401, "the same step on the other gateway");
+    let other = if now() / 30 == enrolled {
+        enrolled - 1
+    } else {
+        enrolled + 2
+    };
+    assert_eq!(
+        b.answer("totp", &totp_at(&secret, other), "/app").status,
+        303
+    );
 }
