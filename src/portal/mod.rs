@@ -315,6 +315,18 @@ pub(crate) fn origin_ok(req: &Request<'_>) -> bool {
     }
 }
 
+/// The pre-session of a form posted before sign-in, when its CSRF token and `Origin`
+/// are right; `None` means answer with [`forbidden_form`].
+pub(crate) fn posted_pre(
+    app: &App,
+    req: &Request<'_>,
+    f: &HashMap<String, String>,
+) -> Option<String> {
+    let pre = app.cookies.read(req.cookie_header, &app.cookies.pre_name)?;
+    let token = f.get("csrf").map(String::as_str).unwrap_or("");
+    (app.cookies.csrf_ok(&pre, token) && origin_ok(req)).then_some(pre)
+}
+
 pub(crate) fn forbidden_form(app: &App, req: &Request<'_>) -> Response {
     status_page(
         app,
@@ -362,12 +374,7 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             "The form could not be read.",
         );
     };
-    let pre = app.cookies.read(req.cookie_header, &app.cookies.pre_name);
-    let csrf_ok = pre.as_deref().is_some_and(|p| {
-        app.cookies
-            .csrf_ok(p, f.get("csrf").map(String::as_str).unwrap_or(""))
-    });
-    let (Some(pre), true) = (pre, csrf_ok && origin_ok(req)) else {
+    let Some(pre) = posted_pre(app, req, &f) else {
         return forbidden_form(app, req);
     };
     let rd = f.get("rd").cloned().unwrap_or_default();
@@ -728,12 +735,7 @@ async fn unlock_page(app: &App, req: &Request<'_>) -> Response {
 
 async fn unlock_post(app: &App, req: &Request<'_>) -> Response {
     let f = form(&req.body).unwrap_or_default();
-    let pre = app.cookies.read(req.cookie_header, &app.cookies.pre_name);
-    let csrf_ok = pre.as_deref().is_some_and(|p| {
-        app.cookies
-            .csrf_ok(p, f.get("csrf").map(String::as_str).unwrap_or(""))
-    });
-    if !csrf_ok || !origin_ok(req) {
+    if posted_pre(app, req, &f).is_none() {
         return forbidden_form(app, req);
     }
     let token = f.get("token").map(String::as_str).unwrap_or("");

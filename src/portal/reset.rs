@@ -20,8 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    forbidden_form, form, origin_ok, pre_session, status_page, too_many, unavailable, Request,
-    Response,
+    forbidden_form, form, pre_session, status_page, too_many, unavailable, Request, Response,
 };
 use crate::app::App;
 use crate::auth::password::{PasswordError, MAX_PASSWORD_BYTES};
@@ -107,12 +106,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         return too_many(app, req, wait);
     }
     let f = form(&req.body).unwrap_or_default();
-    let pre = app.cookies.read(req.cookie_header, &app.cookies.pre_name);
-    let csrf_ok = pre.as_deref().is_some_and(|p| {
-        app.cookies
-            .csrf_ok(p, f.get("csrf").map(String::as_str).unwrap_or(""))
-    });
-    let (Some(pre), true) = (pre, csrf_ok && origin_ok(req)) else {
+    let Some(pre) = super::posted_pre(app, req, &f) else {
         return forbidden_form(app, req);
     };
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
