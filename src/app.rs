@@ -74,6 +74,15 @@ pub enum StartError {
 }
 
 impl SessionState {
+    /// The account of a complete sign-in (nothing pending): the only kind whose
+    /// identity goes to an application.
+    pub fn complete_user(&self) -> Option<&Arc<User>> {
+        match self {
+            SessionState::Valid { record, user, .. } if record.pending.is_done() => Some(user),
+            _ => None,
+        }
+    }
+
     /// What this session proves, for the policy.
     pub fn subject(&self) -> Subject<'_> {
         match self {

@@ -18,6 +18,9 @@ pub struct CookieCrypto {
     pub name: String,
     pub pre_name: String,
     pub device_name: String,
+    /// Every cookie the gateway sets (session, pre-session, known device,
+    /// remembered browser): none of them ever reaches an application.
+    pub own_names: Vec<String>,
     domain: Option<String>,
     secure: bool,
     same_site: CSameSite,
@@ -53,6 +56,10 @@ impl CookieCrypto {
             name: cfg.cookie_name.clone(),
             pre_name: format!("{}_pre", cfg.cookie_name),
             device_name: format!("{}_dev", cfg.cookie_name),
+            own_names: ["", "_pre", "_dev", "_2fa"]
+                .iter()
+                .map(|s| format!("{}{s}", cfg.cookie_name))
+                .collect(),
             domain: cfg.domain.clone(),
             secure: cfg.secure,
             same_site: match cfg.same_site {

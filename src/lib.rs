@@ -14,6 +14,7 @@ pub mod config;
 pub mod control;
 pub mod cookies;
 pub mod defense;
+pub mod forwardauth;
 pub mod metrics;
 pub mod notify;
 pub mod pathnorm;

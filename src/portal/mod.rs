@@ -39,13 +39,7 @@ use crate::users::Identifier;
 pub const MAX_BODY: usize = 16 * 1024;
 
 /// The original request as told by a trusted forward-auth caller.
-#[derive(Debug, Clone, Default)]
-pub struct Forwarded {
-    pub method: Option<String>,
-    pub proto: Option<String>,
-    pub host: Option<String>,
-    pub uri: Option<String>,
-}
+pub type Forwarded = crate::forwardauth::Facts;
 
 pub struct Request<'a> {
     pub method: &'a Method,
@@ -1008,75 +1002,55 @@ pub fn identity_headers(user: &crate::users::User) -> [(&'static str, String); 4
     ]
 }
 
-/// Forward-auth: decides for the original request described by a trusted proxy.
+/// Forward-auth: decides for the original request described by a trusted proxy
+/// (see [`crate::forwardauth`]). Untrusted callers and missing, malformed or
+/// conflicting facts never get a 200: they get 403 / 400 with the reason, and a
+/// warning in the log, so a misconfigured proxy fails closed and visibly.
 async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
     let cfg = app.config.load();
-    let fwd = req.forwarded.clone().unwrap_or_default();
-    // The original URL: X-Original-URL (nginx) or X-Forwarded-Proto/Host/Uri (Traefik, Caddy).
-    // `authority` keeps the port for links back to the original site; `host` is what rules match.
-    let (scheme, authority, uri) = match fwd.uri.as_deref().and_then(|u| url::Url::parse(u).ok()) {
-        Some(u) if u.host_str().is_some() => {
-            let path = match u.query() {
-                Some(q) => format!("{}?{q}", u.path()),
-                None => u.path().to_string(),
-            };
-            let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
-            let authority = match u.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host,
-            };
-            (u.scheme().to_string(), authority, path)
-        }
-        _ => (
-            fwd.proto.clone().unwrap_or_else(|| req.scheme.to_string()),
-            fwd.host
-                .as_deref()
-                .unwrap_or(req.host)
-                .trim()
-                .to_ascii_lowercase(),
-            fwd.uri
-                .clone()
-                .filter(|u| u.starts_with('/'))
-                .unwrap_or_else(|| "/".into()),
-        ),
+    let refused = |status: u16, error: &str, message: String| {
+        tracing::warn!(client = %req.client_ip, status, error, reason = %message, "forward-auth request refused");
+        Response::json(status, json!({ "error": error, "message": message }))
     };
-    let scheme = if scheme == "https" { "https" } else { "http" };
-    let host = crate::proxy::headers::host_only(&authority);
-    let method = fwd
-        .method
-        .as_deref()
-        .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
-        .unwrap_or(Method::GET);
-    let (raw_path, _) = uri.split_once('?').unwrap_or((&uri, ""));
-    let Ok(path) = crate::pathnorm::normalize(raw_path) else {
-        return Response::json(
-            400,
-            json!({ "error": "bad request", "message": "ambiguous path" }),
+    let Some(facts) = &req.forwarded else {
+        return refused(
+            403,
+            "untrusted_proxy",
+            "forward-auth answers only proxies listed in server.trusted_proxies".into(),
         );
     };
+    let orig = match crate::forwardauth::resolve(facts) {
+        Ok(o) => o,
+        Err(e) => return refused(400, "bad_forward_auth_request", e.to_string()),
+    };
+    if cfg.site(&orig.host).is_none() {
+        return refused(
+            403,
+            "unknown_site",
+            format!("{:?} is not a [[site]] of this gateway", orig.host),
+        );
+    }
+    let scheme = orig.scheme.unwrap_or(req.scheme);
     let state = match app.session_state(req.cookie_header).await {
         Ok(s) => s,
         Err(_) => return Response::json(503, json!({ "error": "unavailable" })),
     };
-    let user = match &state {
-        SessionState::Valid { user, .. } => Some(user.clone()),
-        _ => None,
-    };
     let preq = policy::Request {
-        host: &host,
-        path: &path,
-        method: &method,
+        host: &orig.host,
+        path: &orig.path,
+        method: &orig.method,
         client: req.client_ip,
     };
     let decision = crate::app::decide(&cfg, &state, &preq);
     let wants_redirect =
         query_param(req.query, "redirect").is_some_and(|v| v == "1" || v == "true");
-    let original = format!("{scheme}://{authority}{uri}");
+    let original = format!("{scheme}://{}{}", orig.authority, orig.path_and_query());
     match decision {
         Decision::Allow => {
             let mut r = Response::new(200, "text/plain; charset=utf-8", "ok");
-            if let Some(u) = user {
-                for (k, v) in identity_headers(&u) {
+            // Identity only for complete sign-ins (not one still waiting for its second step).
+            if let Some(u) = state.complete_user() {
+                for (k, v) in identity_headers(u) {
                     r.header(k, v);
                 }
             }
@@ -1095,7 +1069,7 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
                     u.as_str().trim_end_matches('/'),
                     cfg.server.portal_prefix
                 ),
-                None => format!("{scheme}://{authority}{}", cfg.server.portal_prefix),
+                None => format!("{scheme}://{}{}", orig.authority, cfg.server.portal_prefix),
             };
             let location = format!("{portal}/{step}?rd={}", urlencode(&original));
             if wants_redirect {

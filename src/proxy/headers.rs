@@ -6,45 +6,65 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use pingora::http::RequestHeader;
 
-use crate::portal::Forwarded;
-
-/// Headers the gateway sets or believes, compared after lower-casing and
+/// Headers the gateway sets, believes, or that an application behind it might
+/// take as identity or as the client's address, compared after lower-casing and
 /// turning `_` into `-` (so `remote_user` and `REMOTE-USER` are both caught).
+/// They are removed from every request (the gateway re-adds its own), whoever sent it.
 const SPOOFABLE: &[&str] = &[
-    "remote-user",
-    "remote-email",
-    "remote-name",
-    "remote-groups",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-method",
-    "x-forwarded-uri",
-    "x-forwarded-prefix",
-    "x-forwarded-server",
-    "x-forwarded-ssl",
-    "x-original-url",
-    "x-original-uri",
-    "x-original-method",
-    "x-rewrite-url",
-    "x-real-ip",
     "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-cluster-client-ip",
+    "x-rewrite-url",
+    "x-authenticated-user",
+    "x-authenticated-email",
+    "x-authenticated-groups",
+    "x-user",
+    "x-email",
+    "x-preferred-username",
+    "x-auth-user",
+    "x-username",
+    // Method overrides: a rule on GET must not be turned into a DELETE by the app.
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
 ];
 
+/// Whole families: `X-Forwarded-*` (For, Proto, Host, User, Email, Groups, ...),
+/// `X-Original-*`, identity header styles of other gateways (`X-Auth-Request-*`
+/// of oauth2-proxy, Grafana's `X-WEBAUTH-*`, `X-Remote-*`, Apache's `Remote-*`)
+/// and the gateway's own `X-Portcullis-*`.
+const SPOOFABLE_PREFIXES: &[&str] = &[
+    "x-forwarded-",
+    "x-original-",
+    "x-auth-request-",
+    "x-webauth-",
+    "x-remote-",
+    "remote-",
+    "x-portcullis-",
+];
+
+/// `name` lower-cased with `_` as `-`, compared against `want` (already in that form).
+fn folded_eq(name: &[u8], want: &[u8]) -> bool {
+    want.len() == name.len()
+        && want.iter().zip(name).all(|(w, n)| {
+            let n = if *n == b'_' {
+                b'-'
+            } else {
+                n.to_ascii_lowercase()
+            };
+            *w == n
+        })
+}
+
 pub fn is_spoofable(name: &str) -> bool {
-    let same = |want: &str| {
-        want.len() == name.len()
-            && want.bytes().zip(name.bytes()).all(|(w, n)| {
-                let n = if n == b'_' {
-                    b'-'
-                } else {
-                    n.to_ascii_lowercase()
-                };
-                w == n
-            })
-    };
-    SPOOFABLE.iter().any(|w| same(w))
+    let b = name.as_bytes();
+    SPOOFABLE.iter().any(|w| folded_eq(b, w.as_bytes()))
+        || SPOOFABLE_PREFIXES
+            .iter()
+            .any(|p| b.len() >= p.len() && folded_eq(&b[..p.len()], p.as_bytes()))
 }
 
 pub fn strip_spoofable(req: &mut RequestHeader) {
@@ -81,15 +101,19 @@ pub fn cookie_header(req: &RequestHeader) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The `Cookie` header(s) minus the named cookies, joined with `; `.
-pub fn without_cookies(headers: &http::HeaderMap, names: &[&str]) -> String {
+/// The `Cookie` header(s) minus the named cookies (names compared without regard
+/// to case or surrounding blanks, so no spelling of them gets through), joined with `; `.
+pub fn without_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) -> String {
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|c| !c.is_empty() && !names.iter().any(|n| c.split('=').next() == Some(*n)))
+        .filter(|c| {
+            let name = c.split('=').next().unwrap_or("").trim();
+            !c.is_empty() && !names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name))
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -170,22 +194,6 @@ pub fn forwarded_for(
         _ => own_proto,
     };
     ClientInfo { client, xff, proto }
-}
-
-/// What a trusted forward-auth caller says about the original request.
-pub fn forwarded_original(req: &RequestHeader) -> Forwarded {
-    let get = |n: &str| {
-        req.headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    Forwarded {
-        method: get("x-forwarded-method").or_else(|| get("x-original-method")),
-        proto: get("x-forwarded-proto"),
-        host: get("x-forwarded-host"),
-        uri: get("x-original-url").or_else(|| get("x-forwarded-uri")),
-    }
 }
 
 #[cfg(test)]

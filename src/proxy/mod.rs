@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::app::{App, SessionState};
 use crate::policy::{self, Decision};
-use crate::portal::{self, Forwarded, Response};
+use crate::portal::{self, Response};
 use crate::users::User;
 
 /// Most request headers accepted, and their total size in bytes (431 beyond).
@@ -267,7 +267,12 @@ impl ProxyHttp for Gateway {
         ctx.client_ip = Some(fwd.client);
         ctx.xff = fwd.xff;
         ctx.proto = fwd.proto;
-        let forwarded = trusted.then(|| headers::forwarded_original(session.req_header()));
+        // Forward-auth facts are read only for `/verify`, and only from a trusted proxy.
+        let verify_path = path
+            .strip_prefix(cfg.server.portal_prefix.as_str())
+            .is_some_and(|s| s == "/verify");
+        let forwarded = (trusted && verify_path)
+            .then(|| crate::forwardauth::Facts::from_headers(&session.req_header().headers));
         headers::strip_spoofable(session.req_header_mut());
 
         let html = accept_html(session);
@@ -311,7 +316,7 @@ impl ProxyHttp for Gateway {
                 client_ip: fwd.client,
                 origin: origin.as_deref(),
                 body,
-                forwarded: forwarded.map(|f: Forwarded| f),
+                forwarded,
             };
             let r = portal::handle(app, preq).await;
             return self.respond(session, r, false).await;
@@ -342,9 +347,9 @@ impl ProxyHttp for Gateway {
         match decision {
             Decision::Allow => {
                 app.metrics.outcome.allow.inc();
-                if let SessionState::Valid { user, .. } = state {
-                    ctx.identity = Some(user);
-                }
+                // Identity only for complete sign-ins: a session still waiting for its
+                // second factor may pass `bypass` rules, but anonymously.
+                ctx.identity = state.complete_user().cloned();
                 Ok(false)
             }
             Decision::Deny => {
@@ -442,10 +447,7 @@ impl ProxyHttp for Gateway {
         }
         // The application never sees the gateway's own cookies.
         if up.headers.contains_key(COOKIE) {
-            let kept = headers::without_cookies(
-                &up.headers,
-                &[&self.app.cookies.name, &self.app.cookies.pre_name],
-            );
+            let kept = headers::without_cookies(&up.headers, &self.app.cookies.own_names);
             up.remove_header(&COOKIE);
             if !kept.is_empty() {
                 up.insert_header(COOKIE, kept)?;

@@ -119,21 +119,42 @@ fn slow_upstream_gets_a_504_and_sites_route_to_their_own_upstream() {
     let _ = hold.join();
 }
 
-fn nginx_conf(nginx_port: u16, gateway_port: u16, app_port: u16, dir: &std::path::Path) -> String {
+pub fn nginx_conf(
+    nginx_port: u16,
+    gateway_port: u16,
+    app_port: u16,
+    dir: &std::path::Path,
+) -> String {
     // The README's snippet, with this test's ports.
     let snippet = format!(
         r#"
     server {{
         listen 127.0.0.1:{nginx_port};
         server_name app.test;
-        location /_auth/ {{ proxy_pass http://127.0.0.1:{gateway_port}; proxy_set_header Host $host; }}
+        # The sign-in pages. The client's address is overwritten, never passed on.
+        location /_auth/ {{
+            proxy_pass http://127.0.0.1:{gateway_port};
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+        # The decision. Facts come from nginx's own variables, never from the client's
+        # Host header ($http_host) or its X-Forwarded-* / X-Original-* headers.
         location = /_auth/verify {{
             internal;
             proxy_pass http://127.0.0.1:{gateway_port}/_auth/verify;
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
             proxy_set_header Host $host;
-            proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+            proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Forwarded-Port $server_port;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Original-URL "";
+            proxy_set_header X-Forwarded-Uri "";
+            proxy_set_header X-Forwarded-Method "";
         }}
         location / {{
             auth_request /_auth/verify;
@@ -146,6 +167,7 @@ fn nginx_conf(nginx_port: u16, gateway_port: u16, app_port: u16, dir: &std::path
             proxy_set_header Remote-Email $email;
             proxy_set_header Remote-Name $name;
             proxy_set_header Remote-Groups $groups;
+            proxy_set_header X-Forwarded-For $remote_addr;
             error_page 401 =302 $login;
             proxy_pass http://127.0.0.1:{app_port};
         }}

@@ -11,3 +11,4 @@ mod harness;
 mod operations;
 mod scenarios;
 mod second_factor;
+mod security;

@@ -19,6 +19,7 @@ macro_rules! both {
         }
     };
 }
+pub(crate) use both;
 
 both!(sign_in_by_every_identifier_form, |b| {
     let g = Gateway::start(b, Options::default());
@@ -397,29 +398,62 @@ both!(forward_auth_verify, |b| {
     let bob = format!("Cookie: {}", g.login("bob"));
     let r = g.get(
         "/_auth/verify",
-        &["X-Original-URL: https://app.test/admin/x", &bob],
+        &[
+            "X-Original-URL: https://app.test/admin/x",
+            "X-Original-Method: GET",
+            &bob,
+        ],
     );
     assert_eq!(r.status, 403);
     let r = g.get(
         "/_auth/verify",
-        &["X-Original-URL: https://app.test/public/x"],
+        &[
+            "X-Original-URL: https://app.test/public/x",
+            "X-Original-Method: GET",
+        ],
     );
     assert_eq!(r.status, 200);
+    // Without the method, no decision (a GET-only bypass must not admit a POST).
+    let r = g.get(
+        "/_auth/verify",
+        &["X-Original-URL: https://app.test/public/x"],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("X-Original-Method"), "{}", r.body);
 });
 
 both!(forward_headers_ignored_from_untrusted_peers, |b| {
     let g = Gateway::start(b, Options::default());
-    // Without trusted_proxies the claimed original URL is ignored: /public/ bypass can't be claimed.
-    let r = g.get(
-        "/_auth/verify",
-        &["X-Original-URL: https://app.test/public/x"],
+    // Without trusted_proxies forward-auth answers nobody: never a decision (not even
+    // for `/`), so a proxy that isn't listed fails closed instead of allowing everything.
+    for facts in [
+        vec![
+            "X-Original-URL: https://app.test/public/x",
+            "X-Original-Method: GET",
+        ],
+        vec![
+            "X-Forwarded-Uri: /public/x",
+            "X-Forwarded-Host: app.test",
+            "X-Forwarded-Method: GET",
+        ],
+        vec![],
+    ] {
+        let r = g.get("/_auth/verify", &facts);
+        assert_eq!(r.status, 403, "{facts:?}: {}", r.body);
+        assert!(r.body.contains("untrusted_proxy"), "{}", r.body);
+        // Signed in, too: an untrusted caller gets no identity.
+        let alice = format!("Cookie: {}", g.login("alice"));
+        let mut with = facts.clone();
+        with.push(&alice);
+        let r = g.get("/_auth/verify", &with);
+        assert_eq!(r.status, 403);
+        assert_eq!(r.header("remote-user"), None);
+    }
+    assert!(
+        g.log().contains("forward-auth request refused"),
+        "{}",
+        g.log()
     );
-    assert_eq!(r.status, 401);
-    let r = g.get(
-        "/_auth/verify",
-        &["X-Forwarded-Uri: /public/x", "X-Forwarded-Host: app.test"],
-    );
-    assert_eq!(r.status, 401);
 });
 
 both!(unknown_host_and_protocol_limits, |b| {

@@ -1,0 +1,388 @@
+//! The holes of the security review (issue #8), each tried as an attacker
+//! would, with its variants: forward-auth through the real nginx with the
+//! README's snippet, forged facts sent straight to `/verify`, client-chosen
+//! addresses, identity and cookies that must not reach the application.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+/// The README's nginx block with this test's ports, taken from the README itself.
+fn readme_nginx(nginx_port: u16, gateway_port: u16, app_port: u16) -> String {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("```nginx\n").expect("nginx block in README") + 9;
+    let end = start + readme[start..].find("```").unwrap();
+    readme[start..end]
+        .replace("listen 80;", &format!("listen 127.0.0.1:{nginx_port};"))
+        .replace("server_name app.example.com;", "server_name app.test;")
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{gateway_port}"))
+        .replace("127.0.0.1:3000", &format!("127.0.0.1:{app_port}"))
+}
+
+fn squash(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_nginx_test_runs_the_readme_snippet_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = crate::edge::nginx_conf(1111, 2222, 3333, dir.path());
+    let ours = squash(&readme_nginx(1111, 2222, 3333));
+    assert!(
+        squash(&conf.replace("{{", "{").replace("}}", "}")).contains(&ours),
+        "tests/it/edge.rs nginx_conf differs from the README snippet:\n{ours}"
+    );
+}
+
+pub struct Nginx {
+    pub port: u16,
+    _p: Proc,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    pub fn start(gateway_port: u16, app_port: u16) -> Nginx {
+        let bin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("nginx is installed (scripts/test.sh installs nginx-light)");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let conf = format!(
+            "daemon off; master_process off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n{}\n}}\n",
+            readme_nginx(port, gateway_port, app_port),
+            d = dir.path().display()
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let child = std::process::Command::new(bin)
+            .args([
+                "-p",
+                dir.path().to_str().unwrap(),
+                "-c",
+                dir.path().join("nginx.conf").to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let p = Proc(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nginx {
+            port,
+            _p: p,
+            _dir: dir,
+        }
+    }
+
+    /// A raw request to nginx: request line target, Host value, extra header lines.
+    pub fn send(&self, method: &str, target: &str, host: &str, headers: &[&str]) -> Resp {
+        let mut raw =
+            format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+        for h in headers {
+            raw.push_str(h);
+            raw.push_str("\r\n");
+        }
+        if method == "POST" {
+            raw.push_str("Content-Length: 0\r\n");
+        }
+        raw.push_str("\r\n");
+        try_request(self.port, &raw).unwrap()
+    }
+}
+
+fn behind_nginx(b: Backend, extra: &str) -> (Gateway, Nginx, Upstream) {
+    let app = Upstream::start();
+    let g = Gateway::start(
+        b,
+        Options {
+            upstream_port: Some(app.port),
+            extra: format!("#server\ntrusted_proxies = [\"127.0.0.1/32\"]\n#end\n{extra}"),
+            ..Default::default()
+        },
+    );
+    let n = Nginx::start(g.port, app.port);
+    (g, n, app)
+}
+
+/// An answer that let the request through to the application.
+fn reached_app(r: &Resp) -> bool {
+    r.status == 200 && r.body.contains("\"headers\"")
+}
+
+crate::scenarios::both!(
+    forward_auth_through_nginx_decides_on_the_real_request,
+    |b| {
+        let (g, n, _app) = behind_nginx(b, "");
+        let host = format!("app.test:{}", n.port);
+        // The baseline: the bypass works, /admin doesn't.
+        assert!(reached_app(&n.send("GET", "/public/x", &host, &[])));
+        let r = n.send("GET", "/admin", &host, &[]);
+        assert_eq!(r.status, 403, "{}", r.body);
+        let r = n.send("GET", "/private", &host, &[]);
+        assert_eq!(r.status, 302, "{}", r.body);
+        // The review's Host tricks (a bypass path smuggled through Host) and their variants.
+        for evil_host in [
+            "app.test:\\public?".to_string(),
+            format!("app.test:{}\\public?", n.port),
+            "app.test:\\public#".to_string(),
+            "other.test:@app.test".to_string(),
+            format!("other.test:@app.test:{}", n.port),
+            "app.test:@other.test".to_string(),
+            "app.test/public/?".to_string(),
+            "app.test:/public/".to_string(),
+        ] {
+            for target in ["/admin", "/admin/x?y=1", "/private"] {
+                let r = n.send("GET", target, &evil_host, &[]);
+                assert!(
+                    !reached_app(&r),
+                    "Host {evil_host:?} {target}: reached the app: {} {}",
+                    r.status,
+                    r.body
+                );
+            }
+        }
+        // Paths that read differently to different parsers, and forged facts from the client.
+        for (target, headers) in [
+            ("/public/../admin", vec![]),
+            ("/public/%2e%2e/admin", vec![]),
+            ("/public/%2E%2E/admin", vec![]),
+            ("/public/..%2fadmin", vec![]),
+            ("/public/..%5cadmin", vec![]),
+            ("/public/..;/admin", vec![]),
+            ("//admin", vec![]),
+            ("/admin#/public/", vec![]),
+            ("/admin?/public/", vec![]),
+            ("http://app.test/admin", vec![]),
+            ("/admin", vec!["X-Original-URI: /public/x"]),
+            ("/admin", vec!["X-Forwarded-Uri: /public/x"]),
+            ("/admin", vec!["X-Original-URL: http://app.test/public/x"]),
+            ("/admin", vec!["X_Original_URI: /public/x"]),
+            ("/admin", vec!["X-Forwarded-Host: other.test"]),
+            ("/admin", vec!["X-Forwarded-Method: GET"]),
+        ] {
+            let r = n.send("GET", target, &host, &headers);
+            assert!(
+                !reached_app(&r),
+                "{target} {headers:?}: reached the app: {} {}",
+                r.status,
+                r.body
+            );
+        }
+        // A GET-only bypass admits neither a POST nor a DELETE, whatever the client claims.
+        assert!(reached_app(&n.send("GET", "/readonly/x", &host, &[])));
+        for (m, h) in [
+            ("POST", vec![]),
+            ("DELETE", vec![]),
+            ("POST", vec!["X-Original-Method: GET"]),
+            ("POST", vec!["X-HTTP-Method-Override: GET"]),
+        ] {
+            let r = n.send(m, "/readonly/x", &host, &h);
+            assert!(!reached_app(&r), "{m} {h:?}: {} {}", r.status, r.body);
+        }
+        // A network-scoped bypass can't be claimed with a forged client address.
+        for xff in [
+            "X-Forwarded-For: 10.1.2.3",
+            "X-Real-IP: 10.1.2.3",
+            "Forwarded: for=10.1.2.3",
+        ] {
+            let r = n.send("GET", "/lan/x", &host, &[xff]);
+            assert!(!reached_app(&r), "{xff}: {} {}", r.status, r.body);
+        }
+        // Signed in, the identity still comes from the gateway only.
+        let bob = format!("Cookie: {}", g.login("bob"));
+        let r = n.send("GET", "/docs", &host, &[&bob, "Remote-User: alice"]);
+        assert!(reached_app(&r), "{} {}", r.status, r.body);
+        assert_eq!(r.echo()["headers"]["remote-user"], "bob");
+        assert_eq!(n.send("GET", "/admin", &host, &[&bob]).status, 403);
+        // Every refusal above was explained in the gateway's log.
+        let log = g.log();
+        assert!(log.contains("forward-auth request refused"), "{log}");
+    }
+);
+
+crate::scenarios::both!(client_addresses_come_from_nginx_not_the_client, |b| {
+    let (g, n, _app) = behind_nginx(b, "[defense]\nip_per_minute = 5\ncaptcha_after = 1000\nlock_after = 1000\nspray_per_minute = 0\n");
+    let host = format!("app.test:{}", n.port);
+    // Rotating X-Forwarded-For doesn't buy fresh sign-in attempts: after 5, 429.
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let page = n.send("GET", "/_auth/login", &host, &["Accept: text/html"]);
+        let pre = page.cookie("portcullis_pre").unwrap();
+        let body = form(&[
+            ("csrf", &page.csrf()),
+            ("identifier", "alice"),
+            ("password", "wrong password"),
+        ]);
+        let raw = format!(
+            "POST /_auth/login HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nCookie: {pre}\r\n\
+             X-Forwarded-For: 198.51.100.{i}\r\nX-Real-IP: 198.51.100.{i}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        statuses.push(try_request(n.port, &raw).unwrap().status);
+    }
+    assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    // And the audit log names the real client, never a forged one.
+    let log = g.log();
+    assert!(!log.contains("198.51.100."), "{log}");
+    assert!(log.contains("\"client\":\"127.0.0.1\""), "{log}");
+});
+
+crate::scenarios::both!(verify_refuses_what_it_cannot_trust, |b| {
+    let g = Gateway::start(
+        b,
+        Options {
+            extra: "#server\ntrusted_proxies = [\"127.0.0.1/32\"]\n#end\n".into(),
+            ..Default::default()
+        },
+    );
+    let alice = format!("Cookie: {}", g.login("alice"));
+    let ok = [
+        "X-Original-URI: /public/x",
+        "X-Original-Method: GET",
+        "X-Forwarded-Host: app.test",
+    ];
+    assert_eq!(g.get("/_auth/verify", &ok).status, 200);
+    // Any missing, malformed or conflicting fact: 400 (nginx turns it into a 500),
+    // never a decision; signed in or not.
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["X-Original-URI: /public/x", "X-Forwarded-Host: app.test"],
+        vec!["X-Original-Method: GET", "X-Forwarded-Host: app.test"],
+        vec!["X-Original-URI: /public/x", "X-Original-Method: GET"],
+        vec![
+            "X-Original-URI: /public/x",
+            "X-Original-Method: GET",
+            "X-Forwarded-Host: app.test:\\public?",
+        ],
+        vec![
+            "X-Original-URI: /public/x",
+            "X-Original-Method: GET",
+            "X-Forwarded-Host: other.test:@app.test",
+        ],
+        vec![
+            "X-Original-URI: /public/x",
+            "X-Original-Method: GET",
+            "X-Forwarded-Host: app.test:",
+        ],
+        vec![
+            "X-Original-URI: /public/x",
+            "X-Original-Method: GET",
+            "X-Forwarded-Host: app.test:http",
+        ],
+        vec![
+            "X-Original-URI: /public/x#y",
+            "X-Original-Method: GET",
+            "X-Forwarded-Host: app.test",
+        ],
+        vec![
+            "X-Original-URI: /public\\..\\admin",
+            "X-Original-Method: GET",
+            "X-Forwarded-Host: app.test",
+        ],
+        vec![
+            "X-Original-URI: /public/..%2fadmin",
+            "X-Original-Method: GET",
+            "X-Forwarded-Host: app.test",
+        ],
+        vec![
+            "X-Original-URI: public/x",
+            "X-Original-Method: GET",
+            "X-Forwarded-Host: app.test",
+        ],
+        vec![
+            "X-Original-URI: /public/x",
+            "X-Forwarded-Uri: /admin",
+            "X-Original-Method: GET",
+            "X-Forwarded-Host: app.test",
+        ],
+        vec![
+            "X-Original-URI: /public/x",
+            "X-Original-Method: GET",
+            "X-Forwarded-Method: POST",
+            "X-Forwarded-Host: app.test",
+        ],
+        vec![
+            "X-Original-URI: /public/x",
+            "X-Original-Method: GET",
+            "X-Forwarded-Host: app.test",
+            "X-Forwarded-Host: other.test",
+        ],
+        vec![
+            "X-Original-URL: https://other.test:@app.test/public/x",
+            "X-Original-Method: GET",
+        ],
+        vec![
+            "X-Original-URL: https://app.test:\\public?/admin",
+            "X-Original-Method: GET",
+        ],
+        vec![
+            "X-Original-URL: https://app.test/public/x",
+            "X-Original-Method: get",
+        ],
+    ];
+    for facts in &cases {
+        for cookie in [None, Some(alice.as_str())] {
+            let mut h = facts.clone();
+            h.extend(cookie);
+            let r = g.get("/_auth/verify", &h);
+            assert_eq!(r.status, 400, "{facts:?}: {}", r.body);
+            assert!(r.body.contains("bad_forward_auth_request"), "{}", r.body);
+            assert_eq!(r.header("remote-user"), None);
+        }
+    }
+    // A host that isn't a site of this gateway: refused, not judged by the default policy.
+    let r = g.get(
+        "/_auth/verify",
+        &[
+            "X-Original-URI: /public/x",
+            "X-Original-Method: GET",
+            "X-Forwarded-Host: elsewhere.test",
+        ],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("unknown_site"));
+    // The method decides: the GET-only bypass doesn't answer a POST or a DELETE.
+    for m in ["POST", "DELETE", "PUT"] {
+        let r = g.get(
+            "/_auth/verify",
+            &[
+                "X-Original-URI: /readonly/x",
+                &format!("X-Original-Method: {m}"),
+                "X-Forwarded-Host: app.test",
+            ],
+        );
+        assert_eq!(r.status, 401, "{m}: {}", r.body);
+    }
+    // The path is normalised exactly as for proxied requests.
+    for (uri, status) in [
+        ("/public/../admin", 403),
+        ("/public/%2e%2e/admin", 403),
+        ("/public/../private", 401),
+        ("/PUBLIC/x", 401),
+        ("/publicity", 401),
+        ("/public//x", 200),
+        ("/public/./x?a=b", 200),
+    ] {
+        let r = g.get(
+            "/_auth/verify",
+            &[
+                &format!("X-Original-URI: {uri}"),
+                "X-Original-Method: GET",
+                "X-Forwarded-Host: app.test",
+            ],
+        );
+        assert_eq!(r.status, status, "{uri}: {}", r.body);
+    }
+});
