@@ -272,6 +272,17 @@ impl Sessions {
         Ok(n)
     }
 
+    /// Ends every session of a user but `keep` (a handle); returns how many were live.
+    pub async fn revoke_others(&self, user: &str, keep: &str) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for handle in self.store.set_members(&user_key(user)).await? {
+            if handle != keep && self.remove(&handle, user).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Ends one session by handle (or unique handle prefix of at least 8 characters).
     pub async fn revoke_one(&self, user: &str, handle_prefix: &str) -> Result<usize, StoreError> {
         if handle_prefix.len() < 8 {

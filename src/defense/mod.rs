@@ -191,6 +191,34 @@ impl Defense {
         device: Option<&str>,
         client: IpAddr,
     ) -> Result<Option<Duration>, StoreError> {
+        self.count_client(cfg, client).await?;
+        match account {
+            Some(a) => self.count_account(cfg, a, device).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Counts a failed second step (TOTP, emailed/SMS/voice code, backup code, or the
+    /// password asked again): always on the account's own ladder — whoever is at
+    /// this step already has the password, so a fresh browser or a new sign-in
+    /// must not buy fresh tries — and on the known device's too when there is one.
+    pub async fn record_second_step_failure(
+        &self,
+        cfg: &DefenseConfig,
+        account: &str,
+        device: Option<&str>,
+        client: IpAddr,
+    ) -> Result<Option<Duration>, StoreError> {
+        self.count_client(cfg, client).await?;
+        let locked = self.count_account(cfg, account, None).await?;
+        let dev_locked = match device {
+            Some(d) => self.count_account(cfg, account, Some(d)).await?,
+            None => None,
+        };
+        Ok(locked.or(dev_locked))
+    }
+
+    async fn count_client(&self, cfg: &DefenseConfig, client: IpAddr) -> Result<(), StoreError> {
         let ck = client_key(client);
         self.store
             .incr(&format!("df:client:{ck}"), cfg.window)
@@ -199,7 +227,15 @@ impl Defense {
         self.store
             .incr(&self.spray_key(), Duration::from_secs(120))
             .await?;
-        let Some(a) = account else { return Ok(None) };
+        Ok(())
+    }
+
+    async fn count_account(
+        &self,
+        cfg: &DefenseConfig,
+        a: &str,
+        device: Option<&str>,
+    ) -> Result<Option<Duration>, StoreError> {
         let (counter, lock, threshold) = match device {
             Some(d) => (
                 format!("df:dev:{a}:{d}"),

@@ -583,20 +583,32 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         "Set-Cookie",
         app.cookies.session_cookie(sid.as_str(), req.host),
     );
-    if cfg.defense.known_device_days > 0 {
-        let dev = device.unwrap_or_else(new_pre_id);
-        r.header(
-            "Set-Cookie",
-            app.cookies
-                .device_cookie(&user.name, &dev, cfg.defense.known_device_days),
-        );
+    // Only a whole sign-in makes this browser a known device: with a second step
+    // still to come, its failures must count against the account (see `twofactor`).
+    if pending == crate::session::Pending::Done {
+        if let Some(c) = device_cookie(app, req, &user.name) {
+            r.header("Set-Cookie", c);
+        }
     }
     r
 }
 
+/// The known-device cookie for `user` after a complete sign-in (keeping this
+/// browser's device id when it has one), unless known devices are off.
+pub(crate) fn device_cookie(app: &App, req: &Request<'_>, user: &str) -> Option<String> {
+    let days = app.config.load().defense.known_device_days;
+    (days > 0).then(|| {
+        let dev = app
+            .cookies
+            .known_device(req.cookie_header, user)
+            .unwrap_or_else(new_pre_id);
+        app.cookies.device_cookie(user, &dev, days)
+    })
+}
+
 /// Tells the owner their account was locked, with a single-use unlock link
 /// (signed, stored for as long as the lock lasts, consumed atomically).
-async fn send_lock_notice(
+pub(crate) async fn send_lock_notice(
     app: &App,
     req: &Request<'_>,
     user: &crate::users::User,
@@ -837,6 +849,33 @@ pub(crate) async fn count_failure(
         .record_failure(&cfg.defense, account, device, req.client_ip)
         .await
         .map_err(|_| unavailable(app, req))
+}
+
+/// Counts a failed second step on the account's ladder (and the known device's);
+/// tells the owner when it locked the account: someone has their password.
+pub(crate) async fn count_second_step_failure(
+    app: &App,
+    req: &Request<'_>,
+    user: &crate::users::User,
+    account: &str,
+    device: Option<&str>,
+    step: &str,
+) -> Result<(), Response> {
+    let cfg = app.config.load();
+    let locked = app
+        .defense
+        .record_second_step_failure(&cfg.defense, account, device, req.client_ip)
+        .await
+        .map_err(|_| unavailable(app, req))?;
+    if let Some(dur) = locked {
+        app.metrics.locks.inc();
+        crate::audit::event(
+            "account_locked",
+            json!({ "user": account, "client": req.client_ip.to_string(), "seconds": dur.as_secs(), "known_device": device.is_some(), "step": step }),
+        );
+        send_lock_notice(app, req, user, dur).await;
+    }
+    Ok(())
 }
 
 /// Checks the posted CAPTCHA (`captcha_id`, `captcha`) of pre-session `pre`; a wrong

@@ -55,7 +55,13 @@ async fn needs_captcha(app: &App, req: &Request<'_>, account: &str) -> Option<bo
 }
 
 /// A sign-in still waiting for its second factor (or enrolment) can't change the
-/// password: a password alone must not be able to lock the owner out.
+/// password, and neither can a password-only session of an account that has a
+/// second factor now (one from before its enrolment): a password alone must not
+/// be able to lock the owner out.
+fn needs_second_step(record: &crate::session::SessionRecord, user: &crate::users::User) -> bool {
+    !record.pending.is_done() || (user.has_totp() && record.factors < 2)
+}
+
 fn pending_step(app: &App, record: &crate::session::SessionRecord) -> Response {
     let prefix = &app.config.load().server.portal_prefix;
     let step = match record.pending {
@@ -84,7 +90,7 @@ fn to_login(app: &App) -> Response {
 
 pub async fn page(app: &App, req: &Request<'_>) -> Response {
     match app.session_state(req.cookie_header).await {
-        Ok(SessionState::Valid { record, .. }) if !record.pending.is_done() => {
+        Ok(SessionState::Valid { record, user, .. }) if needs_second_step(&record, &user) => {
             pending_step(app, &record)
         }
         Ok(SessionState::Valid { id, user, .. }) => {
@@ -104,7 +110,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         return too_many(app, req, wait);
     }
     let (id, user) = match app.session_state(req.cookie_header).await {
-        Ok(SessionState::Valid { record, .. }) if !record.pending.is_done() => {
+        Ok(SessionState::Valid { record, user, .. }) if needs_second_step(&record, &user) => {
             return pending_step(app, &record)
         }
         Ok(SessionState::Valid { id, user, .. }) => (id, user),

@@ -465,8 +465,15 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             }
             Ok(Sent::TooMany) => {
                 // Counted like any wrong code, so the ladder sees it too.
-                if let Err(r) =
-                    super::count_failure(app, req, Some(&account), device.as_deref()).await
+                if let Err(r) = super::count_second_step_failure(
+                    app,
+                    req,
+                    &s.user,
+                    &account,
+                    device.as_deref(),
+                    "2fa",
+                )
+                .await
                 {
                     return r;
                 }
@@ -489,16 +496,11 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             "2fa_failed",
             json!({ "user": s.user.name, "method": method.as_str(), "client": client }),
         );
-        let locked = match super::count_failure(app, req, Some(&account), device.as_deref()).await {
-            Ok(l) => l,
-            Err(r) => return r,
-        };
-        if let Some(dur) = locked {
-            app.metrics.locks.inc();
-            crate::audit::event(
-                "account_locked",
-                json!({ "user": account, "client": client, "seconds": dur.as_secs(), "known_device": device.is_some(), "step": "2fa" }),
-            );
+        if let Err(r) =
+            super::count_second_step_failure(app, req, &s.user, &account, device.as_deref(), "2fa")
+                .await
+        {
+            return r;
         }
         return challenge_page(
             app,
@@ -556,6 +558,10 @@ async fn complete(
         "Set-Cookie",
         app.cookies.session_cookie(sid.as_str(), req.host),
     );
+    // Only a whole sign-in makes this browser a known device.
+    if let Some(c) = super::device_cookie(app, req, &s.user.name) {
+        r.header("Set-Cookie", c);
+    }
     if remember && cfg.otp.remember_days > 0 {
         let expires = app.clock.now() + u64::from(cfg.otp.remember_days) * 86_400;
         r.header(
@@ -1125,7 +1131,15 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             }
         };
         if !ok {
-            if let Err(r) = super::count_failure(app, req, Some(&account), device.as_deref()).await
+            if let Err(r) = super::count_second_step_failure(
+                app,
+                req,
+                &s.user,
+                &account,
+                device.as_deref(),
+                "reauth",
+            )
+            .await
             {
                 return r;
             }
@@ -1335,6 +1349,19 @@ async fn confirm(
         Ok(x) => x,
         Err(_) => return unavailable(app, req),
     };
+    // Sessions from before the enrolment proved only the password: they end now.
+    match app
+        .sessions
+        .revoke_others(&s.user.name, &sid.handle())
+        .await
+    {
+        Ok(n) if n > 0 => crate::audit::event(
+            "sessions_revoked",
+            json!({ "user": s.user.name, "count": n, "why": "2fa_enrolled" }),
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "enrolled; older sessions not all ended"),
+    }
     let user = app
         .users
         .load()
@@ -1366,5 +1393,8 @@ async fn confirm(
         "Set-Cookie",
         app.cookies.session_cookie(sid.as_str(), req.host),
     );
+    if let Some(c) = super::device_cookie(app, req, &s.user.name) {
+        r.header("Set-Cookie", c);
+    }
     r
 }

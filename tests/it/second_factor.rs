@@ -1377,3 +1377,96 @@ fn a_totp_code_works_once_across_two_gateways_on_one_redis() {
         303
     );
 }
+
+/// Issue #8.3: guesses at the second step count on the account's ladder, whatever
+/// the browser, the round of sign-ins or the method; the known-device cookie comes
+/// only with a whole sign-in, so an attacker with the password can't earn one.
+async fn second_step_guesses_lock(be: Backend) {
+    let e = env(
+        be,
+        "[defense]\ncaptcha_after = 100\nlock_after = 6\nknown_device_lock_after = 6\nip_per_minute = 10000\nspray_per_minute = 0\n",
+    );
+    // The owner enrols an app; that whole sign-in makes the browser a known device.
+    let (mut owner, _) = password_step(&e, "192.0.2.10", "/").await;
+    let (secret, _) = enrol(&mut owner).await;
+    assert!(owner.jar.contains_key("portcullis_dev"), "{:?}", owner.jar);
+    // The attacker has the password: each round a fresh browser and a fresh sign-in.
+    let wrong = [
+        ("totp", "000000"),
+        ("backup", "aaaaa-bbbbb"),
+        ("email", "000000"),
+        ("totp", "999999"),
+        ("sms", "123456"),
+        ("backup", "zzzzz-zzzzz"),
+    ];
+    for (round, pair) in wrong.chunks(2).enumerate() {
+        let (mut b, p) = password_step(&e, &format!("198.51.100.{round}"), "/").await;
+        assert!(location(&p).starts_with("/_auth/2fa"), "{}", location(&p));
+        assert!(
+            !p.headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("set-cookie")
+                    && v.starts_with("portcullis_dev=")),
+            "device cookie before the second step: {:?}",
+            p.headers
+        );
+        for (method, code) in pair {
+            if *method == "email" || *method == "sms" {
+                assert_eq!(send_code(&mut b, method).await.status, 200);
+            }
+            let r = answer(&mut b, method, code, &[]).await;
+            assert_eq!(r.status, 401, "{method}: {}", r.body);
+        }
+    }
+    // Six wrong second steps: locked for every browser that isn't a known device,
+    // even with the right password and a right code.
+    let mut late = Browser::new(&e, "198.51.100.77");
+    let p = late.sign_in("alice", PASSWORD, None).await;
+    assert_eq!(p.status, 401, "locked: the right password is refused");
+    let notices: Vec<_> = outbox(&e)
+        .into_iter()
+        .filter(|m| m["kind"] == "lock_notice")
+        .collect();
+    assert_eq!(notices.len(), 1, "the owner is told: {notices:?}");
+    // The owner's known device still signs in and passes the second step.
+    let p = owner.sign_in("alice", PASSWORD, None).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    steady();
+    let code = totp_at(&secret, now() / 30 + 1);
+    let r = answer(&mut owner, "totp", &code, &[]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+}
+
+both_async!(
+    second_step_guesses_lock_the_account,
+    second_step_guesses_lock
+);
+
+/// Issue #8.8: enrolling a second factor ends the sessions that proved only the
+/// password, so none of them can change the password afterwards.
+async fn enrolment_ends_password_only_sessions(be: Backend) {
+    let e = env(be, CALM);
+    let (mut old, _) = password_step(&e, "192.0.2.20", "/").await;
+    let (mut other, _) = password_step(&e, "192.0.2.21", "/").await;
+    assert_eq!(pending(&old).await, (Pending::Done, 1));
+    let (mut b, _) = password_step(&e, "192.0.2.22", "/").await;
+    enrol(&mut b).await;
+    assert_eq!(pending(&b).await, (Pending::Done, 2));
+    for s in [&mut old, &mut other] {
+        assert!(
+            matches!(s.session().await, portcullis::app::SessionState::Ended),
+            "a password-only session outlived the enrolment"
+        );
+        let p = s.send("GET", "/password", "").await;
+        assert_eq!(p.status, 302, "{}", p.body);
+        assert!(p.header("location").unwrap().contains("/login"));
+    }
+    // The enrolling session itself goes on, and may change the password.
+    let p = b.send("GET", "/password", "").await;
+    assert_eq!(p.status, 200, "{}", p.body);
+}
+
+both_async!(
+    enrolment_ends_older_sessions,
+    enrolment_ends_password_only_sessions
+);
