@@ -50,6 +50,52 @@ pub struct Standing {
     pub captcha: bool,
 }
 
+/// One ladder: an account's (or an account's on one known device) counter, lock
+/// and threshold, by store key.
+#[derive(Debug, Clone)]
+pub struct Ladder {
+    account: String,
+    counter: String,
+    lock: String,
+    threshold: u32,
+}
+
+impl Ladder {
+    fn of(cfg: &DefenseConfig, a: &str, device: Option<&str>) -> Ladder {
+        match device {
+            Some(d) => Ladder {
+                account: a.to_string(),
+                counter: format!("df:dev:{a}:{d}"),
+                lock: format!("df:lockdev:{a}:{d}"),
+                threshold: cfg.known_device_lock_after,
+            },
+            None => Ladder {
+                account: a.to_string(),
+                counter: format!("df:acct:{a}"),
+                lock: format!("df:lock:{a}"),
+                threshold: cfg.lock_after,
+            },
+        }
+    }
+}
+
+impl Attempt {
+    /// Whether this attempt was counted on its ladder (not refused on a lock).
+    pub fn reserved(&self) -> bool {
+        self.n > 0
+    }
+}
+
+/// A sign-in attempt reserved on its ladder by [`Defense::begin_attempt`].
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    ladder: Ladder,
+    /// This attempt's number on the ladder (0: not reserved, the ladder was locked).
+    n: u64,
+    /// Where the attempt stands: locked (or over the threshold), CAPTCHA needed.
+    pub standing: Standing,
+}
+
 /// The network a client is counted under: the address, or its /64 for IPv6.
 /// The name failures and locks are counted under for an account: the account, or
 /// with `lock_scope = "account_network"` the account as seen from one client network.
@@ -182,6 +228,89 @@ impl Defense {
         })
     }
 
+    /// Starts a sign-in attempt on the ladder of `account` (or of its known
+    /// `device`): the attempt is counted *before* the password is checked, in one
+    /// atomic step, so a burst of simultaneous attempts can't all slip under the
+    /// CAPTCHA or lock threshold. The reservation becomes a failure
+    /// ([`attempt_failed`](Self::attempt_failed)), is forgiven when the password
+    /// was right ([`attempt_passed`](Self::attempt_passed)), or — on a lock seen
+    /// here — isn't made at all (a lock never extends itself).
+    pub async fn begin_attempt(
+        &self,
+        cfg: &DefenseConfig,
+        account: &str,
+        device: Option<&str>,
+        client: IpAddr,
+    ) -> Result<Attempt, StoreError> {
+        let ladder = Ladder::of(cfg, account, device);
+        if let Some(left) = self.lock_left(&ladder.lock).await? {
+            return Ok(Attempt {
+                ladder,
+                n: 0,
+                standing: Standing {
+                    locked_for: Some(left),
+                    captcha: true,
+                },
+            });
+        }
+        let n = self.store.incr(&ladder.counter, cfg.window).await?;
+        // Attempts beyond the threshold while others are still being checked are
+        // refused like a lock: they're counted, and the failures lock the account.
+        let over = n > u64::from(ladder.threshold);
+        let mut captcha = n > u64::from(cfg.captcha_after);
+        let ck = client_key(client);
+        captcha |= cfg.captcha_after == 0
+            || self.count(&format!("df:client:{ck}")).await? >= u64::from(cfg.captcha_after);
+        if device.is_none() && cfg.spray_per_minute > 0 {
+            captcha |= self.count(&self.spray_key()).await? > u64::from(cfg.spray_per_minute);
+        }
+        Ok(Attempt {
+            ladder,
+            n,
+            standing: Standing {
+                locked_for: over.then(|| cfg.lock_duration.as_secs().max(1)),
+                captcha,
+            },
+        })
+    }
+
+    /// The reserved attempt failed (wrong password, CAPTCHA, refused while over
+    /// the threshold): counts it for the client, and locks when it reached the
+    /// threshold. Returns the lock's duration when this failure locked.
+    pub async fn attempt_failed(
+        &self,
+        cfg: &DefenseConfig,
+        a: &Attempt,
+        client: IpAddr,
+    ) -> Result<Option<Duration>, StoreError> {
+        self.count_client(cfg, client).await?;
+        if a.n == 0 || a.n < u64::from(a.ladder.threshold) {
+            return Ok(None);
+        }
+        self.lock(cfg, &a.ladder).await
+    }
+
+    /// The password was right: with the sign-in `complete`, the ladder starts
+    /// over; with a second step still to come, only this attempt is forgiven (the
+    /// second step's failures keep counting).
+    pub async fn attempt_passed(&self, a: &Attempt, complete: bool) -> Result<(), StoreError> {
+        if a.n == 0 {
+            return Ok(());
+        }
+        if complete {
+            self.store.delete(&a.ladder.counter).await?;
+        } else {
+            self.store.decr(&a.ladder.counter).await?;
+        }
+        Ok(())
+    }
+
+    /// Seconds left on the lock of this ladder, read again (after the slow part of
+    /// an attempt, so a lock set meanwhile by a concurrent failure still counts).
+    pub async fn locked_now(&self, a: &Attempt) -> Result<Option<u64>, StoreError> {
+        self.lock_left(&a.ladder.lock).await
+    }
+
     /// Counts a failed attempt (any factor). Returns the lock duration when this
     /// failure locked the account (or the known device).
     pub async fn record_failure(
@@ -236,40 +365,40 @@ impl Defense {
         a: &str,
         device: Option<&str>,
     ) -> Result<Option<Duration>, StoreError> {
-        let (counter, lock, threshold) = match device {
-            Some(d) => (
-                format!("df:dev:{a}:{d}"),
-                format!("df:lockdev:{a}:{d}"),
-                cfg.known_device_lock_after,
-            ),
-            None => (
-                format!("df:acct:{a}"),
-                format!("df:lock:{a}"),
-                cfg.lock_after,
-            ),
-        };
-        let n = self.store.incr(&counter, cfg.window).await?;
-        if n < u64::from(threshold) {
+        let ladder = Ladder::of(cfg, a, device);
+        let n = self.store.incr(&ladder.counter, cfg.window).await?;
+        if n < u64::from(ladder.threshold) {
             return Ok(None);
         }
-        // Each repeated lock doubles, up to lock_max; the repeat count is remembered for lock_max.
-        let repeats = self
-            .store
-            .incr(&format!("{lock}:n"), cfg.lock_max.max(cfg.window) * 2)
-            .await?;
-        let factor = 1u32
-            .checked_shl(repeats.saturating_sub(1).min(30) as u32)
-            .unwrap_or(u32::MAX);
+        self.lock(cfg, &ladder).await
+    }
+
+    /// Locks a ladder that reached its threshold. Each repeated lock doubles, up to
+    /// `lock_max`; the repeat count is remembered for `lock_max`. `None` when a
+    /// concurrent failure locked it first.
+    async fn lock(
+        &self,
+        cfg: &DefenseConfig,
+        ladder: &Ladder,
+    ) -> Result<Option<Duration>, StoreError> {
+        let repeats_key = format!("{}:n", ladder.lock);
+        let before = self.count(&repeats_key).await?;
+        let factor = 1u32.checked_shl(before.min(30) as u32).unwrap_or(u32::MAX);
         let dur = cfg.lock_duration.saturating_mul(factor).min(cfg.lock_max);
         let until = self.clock.now() + dur.as_secs();
         let locked = self
             .store
-            .set_nx(&lock, until.to_string().as_bytes(), dur)
+            .set_nx(&ladder.lock, until.to_string().as_bytes(), dur)
             .await?;
-        self.store.delete(&counter).await?;
-        self.store
-            .set_add(ACCOUNTS, a, cfg.lock_max.max(cfg.window) * 2)
-            .await?;
+        self.store.delete(&ladder.counter).await?;
+        if locked {
+            self.store
+                .incr(&repeats_key, cfg.lock_max.max(cfg.window) * 2)
+                .await?;
+            self.store
+                .set_add(ACCOUNTS, &ladder.account, cfg.lock_max.max(cfg.window) * 2)
+                .await?;
+        }
         Ok(locked.then_some(dur))
     }
 

@@ -407,21 +407,36 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     let device = user
         .as_ref()
         .and_then(|u| app.cookies.known_device(req.cookie_header, &u.name));
-    let account_key = user
-        .as_ref()
-        .map(|u| crate::defense::account_key(&cfg.defense, &u.name, req.client_ip));
-    let account = account_key.as_deref();
+    // Unknown identifiers have a ladder too, so CAPTCHA and lock behave alike for
+    // accounts that exist and ones that don't (no enumeration by the ladder).
+    let ladder_name = match (&user, &id) {
+        (Some(u), _) => u.name.clone(),
+        (None, Some(i)) => format!("?{}", i.key()),
+        (None, None) => format!(
+            "?raw:{}",
+            identifier
+                .to_lowercase()
+                .chars()
+                .take(64)
+                .collect::<String>()
+        ),
+    };
+    let account_key = crate::defense::account_key(&cfg.defense, &ladder_name, req.client_ip);
+    let account = account_key.as_str();
     let client = req.client_ip.to_string();
-    let standing = match app
+    // Reserved before anything slow, so concurrent attempts can't race past the thresholds.
+    let attempt = match app
         .defense
-        .standing(&cfg.defense, account, device.as_deref(), req.client_ip)
+        .begin_attempt(&cfg.defense, account, device.as_deref(), req.client_ip)
         .await
     {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(_) => return unavailable(app, req),
     };
+    let standing = attempt.standing;
     // Counts a failure and answers; the lock notice and audit happen here.
     let owner = user.clone();
+    let known = user.is_some();
     let fail = |reason: &'static str, count: bool, captcha_next: bool| {
         let app = app.clone();
         let owner = owner.clone();
@@ -429,33 +444,51 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         let client = client.clone();
         let key = id.as_ref().map(Identifier::key);
         let rd = rd.clone();
+        let attempt = attempt.clone();
         async move {
             app.metrics.signins.with_label_values(&["failure"]).inc();
             let cfg = app.config.load();
             let mut locked = None;
             if count {
-                match count_failure(&app, req, account, device.as_deref()).await {
+                match app
+                    .defense
+                    .attempt_failed(&cfg.defense, &attempt, req.client_ip)
+                    .await
+                {
                     Ok(l) => locked = l,
-                    Err(r) => return r,
+                    Err(_) => return unavailable(&app, req),
                 }
             }
             crate::audit::event(
                 "signin_failed",
-                json!({ "identifier": key, "known": account.is_some(), "client": client, "reason": reason }),
+                json!({ "identifier": key, "known": known, "client": client, "reason": reason }),
             );
-            if let (Some(dur), Some(a)) = (locked, account) {
+            if let Some(dur) = locked {
                 app.metrics.locks.inc();
                 if let (Some(u), None) = (&owner, &device) {
-                    send_lock_notice(&app, req, u, dur).await;
+                    // Off the request path: the answer takes as long whether or not the
+                    // identifier is an account with an email address.
+                    let app2 = app.clone();
+                    let u = u.clone();
+                    let link_base = base_url(&app, req);
+                    let client_ip = req.client_ip;
+                    tokio::spawn(async move {
+                        send_lock_notice_to(&app2, &link_base, client_ip, &u, dur).await;
+                    });
                 }
                 crate::audit::event(
                     "account_locked",
-                    json!({ "user": a, "client": client, "seconds": dur.as_secs(), "known_device": device.is_some() }),
+                    json!({ "user": account, "client": client, "seconds": dur.as_secs(), "known_device": device.is_some(), "known": known }),
                 );
             }
             let standing = app
                 .defense
-                .standing(&cfg.defense, account, device.as_deref(), req.client_ip)
+                .standing(
+                    &cfg.defense,
+                    Some(account),
+                    device.as_deref(),
+                    req.client_ip,
+                )
                 .await
                 .unwrap_or(Standing {
                     locked_for: None,
@@ -482,14 +515,21 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             .await
         }
     };
-    if standing.locked_for.is_some() {
-        // Same answer as a wrong password; the lock is neither revealed nor extended.
+    // Locked (or too many attempts at once): the same answer, after the same work, as
+    // a wrong password; the lock is neither revealed nor extended.
+    let refuse_locked = |over: bool| {
         let key = id.as_ref().map(Identifier::key);
         crate::audit::event(
             "signin_refused_locked",
             json!({ "identifier": key, "client": client }),
         );
-        return fail("locked", false, true).await;
+        fail("locked", over, true)
+    };
+    if let Some(_left) = standing.locked_for {
+        if let Err(PasswordError::Busy) = app.hasher.verify(password, None).await {
+            return busy(app, req.accept_html);
+        }
+        return refuse_locked(attempt.reserved()).await;
     }
     if standing.captcha {
         let cid = f.get("captcha_id").map(String::as_str).unwrap_or("");
@@ -515,10 +555,13 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Ok(ok) => ok,
         Err(PasswordError::Busy) => {
             app.metrics.signins.with_label_values(&["busy"]).inc();
+            // Not an answer about the password: the reservation is given back.
+            let _ = app.defense.attempt_passed(&attempt, false).await;
             return busy(app, req.accept_html);
         }
         Err(e) => {
             tracing::error!(error = %e, "password verification failed");
+            let _ = app.defense.attempt_passed(&attempt, false).await;
             return status_page(
                 app,
                 req.accept_html,
@@ -532,15 +575,20 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Some(u) if ok && !u.disabled => u,
         _ => return fail("password", true, false).await,
     };
+    // A concurrent failure may have locked the account while the hash ran.
+    match app.defense.locked_now(&attempt).await {
+        Ok(None) => {}
+        Ok(Some(_)) => return refuse_locked(false).await,
+        Err(_) => return unavailable(app, req),
+    }
     let (factors, pending) = twofactor::after_password(app, &user, req.cookie_header);
     // The ladder resets only when the sign-in is complete: a right password must not
     // wipe the failures of someone guessing the second factor.
-    if pending == crate::session::Pending::Done
-        && app
-            .defense
-            .record_success(account.unwrap_or(&user.name), device.as_deref())
-            .await
-            .is_err()
+    if app
+        .defense
+        .attempt_passed(&attempt, pending == crate::session::Pending::Done)
+        .await
+        .is_err()
     {
         return unavailable(app, req);
     }
@@ -614,6 +662,17 @@ pub(crate) async fn send_lock_notice(
     user: &crate::users::User,
     dur: std::time::Duration,
 ) {
+    send_lock_notice_to(app, &base_url(app, req), req.client_ip, user, dur).await
+}
+
+/// [`send_lock_notice`] without the request: `link_base` is where the unlock link points.
+pub(crate) async fn send_lock_notice_to(
+    app: &App,
+    link_base: &str,
+    client_ip: IpAddr,
+    user: &crate::users::User,
+    dur: std::time::Duration,
+) {
     if user.email.is_empty() {
         return;
     }
@@ -630,8 +689,7 @@ pub(crate) async fn send_lock_notice(
         return;
     }
     let link = format!(
-        "{}{}/unlock?token={token}",
-        base_url(app, req),
+        "{link_base}{}/unlock?token={token}",
         cfg.server.portal_prefix
     );
     let minutes = dur.as_secs().div_ceil(60);
@@ -642,7 +700,7 @@ pub(crate) async fn send_lock_notice(
     .to_string()
     .replace('T', " ")
     .replace('Z', " UTC");
-    let ctx = context! { name => user.shown_name(), client => req.client_ip.to_string(), time => time, minutes => minutes, link => link };
+    let ctx = context! { name => user.shown_name(), client => client_ip.to_string(), time => time, minutes => minutes, link => link };
     let msg = match compose(
         app,
         "msg_lock_notice.txt",

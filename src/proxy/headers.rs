@@ -210,10 +210,30 @@ mod tests {
             "x_forwarded_host",
             "X-Original-URL",
             "x-rewrite-url",
+            "X-Forwarded-User",
+            "x_forwarded_email",
+            "X-Forwarded-Groups",
+            "X-Forwarded-Preferred-Username",
+            "X-Remote-User",
+            "X-Auth-Request-User",
+            "x_auth_request_email",
+            "X-WEBAUTH-USER",
+            "X-Real-IP",
+            "True-Client-IP",
+            "X-HTTP-Method-Override",
+            "x_http_method",
+            "X-Method-Override",
+            "X-Portcullis-Assertion",
         ] {
             assert!(is_spoofable(n), "{n}");
         }
-        for n in ["cookie", "remote-addr-x", "user-agent"] {
+        for n in [
+            "cookie",
+            "user-agent",
+            "x-forwarded",
+            "remote",
+            "x-requested-with",
+        ] {
             assert!(!is_spoofable(n), "{n}");
         }
     }
@@ -222,9 +242,22 @@ mod tests {
     fn own_cookies_are_removed() {
         let mut h = http::HeaderMap::new();
         h.append("cookie", "a=1; portcullis=secret; b=2".parse().unwrap());
-        h.append("cookie", "portcullis_pre=x".parse().unwrap());
+        h.append(
+            "cookie",
+            "portcullis_pre=x; Portcullis_Dev=y;portcullis_2fa=z"
+                .parse()
+                .unwrap(),
+        );
         assert_eq!(
-            without_cookies(&h, &["portcullis", "portcullis_pre"]),
+            without_cookies(
+                &h,
+                &[
+                    "portcullis",
+                    "portcullis_pre",
+                    "portcullis_dev",
+                    "portcullis_2fa"
+                ]
+            ),
             "a=1; b=2"
         );
     }

@@ -197,6 +197,19 @@ impl Store for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    async fn decr(&self, key: &str) -> Result<u64, StoreError> {
+        Ok(self.with(key, |m, _| match m.get_mut(key) {
+            Some(Entry {
+                value: Value::Count(n),
+                ..
+            }) => {
+                *n = n.saturating_sub(1);
+                *n
+            }
+            _ => 0,
+        }))
+    }
 }
 
 #[cfg(test)]

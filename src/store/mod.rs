@@ -40,6 +40,9 @@ pub trait Store: Send + Sync {
     /// Remaining time to live, `None` when the key is absent.
     async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Takes one off a counter made by [`incr`](Store::incr), never below 0, keeping
+    /// its TTL; an absent key stays absent. Returns the new value.
+    async fn decr(&self, key: &str) -> Result<u64, StoreError>;
 }
 
 pub type DynStore = Arc<dyn Store>;
@@ -108,5 +111,14 @@ pub async fn conformance(store: &dyn Store) {
     seen.sort_unstable();
     assert_eq!(seen, (1..=50).collect::<Vec<_>>());
     assert_eq!(store.incr(&k("many"), ttl).await.unwrap(), 51);
+    // Decrement: never below zero, never creates a key, keeps the TTL.
+    assert_eq!(store.decr(&k("many")).await.unwrap(), 50);
+    assert_eq!(store.decr(&k("absent")).await.unwrap(), 0);
+    assert_eq!(store.get(&k("absent")).await.unwrap(), None);
+    assert_eq!(store.incr(&k("one"), ttl).await.unwrap(), 1);
+    assert_eq!(store.decr(&k("one")).await.unwrap(), 0);
+    assert_eq!(store.decr(&k("one")).await.unwrap(), 0);
+    assert!(store.ttl(&k("one")).await.unwrap().is_some());
+    assert_eq!(store.incr(&k("one"), ttl).await.unwrap(), 1);
     store.ping().await.unwrap();
 }

@@ -31,6 +31,12 @@ if v == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return v
 ";
 
+const DECR_FLOOR: &str = r"
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if v and v > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
+";
+
 impl RedisStore {
     pub fn new(url: &str, prefix: &str) -> Result<RedisStore, StoreError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
@@ -156,6 +162,15 @@ impl Store for RedisStore {
             .query_async::<String>(&mut c)
             .await
             .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn decr(&self, key: &str) -> Result<u64, StoreError> {
+        let mut c = self.conn().await?;
+        redis::Script::new(DECR_FLOOR)
+            .key(self.key(key))
+            .invoke_async(&mut c)
+            .await
             .map_err(unavailable)
     }
 }

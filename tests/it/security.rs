@@ -386,3 +386,107 @@ crate::scenarios::both!(verify_refuses_what_it_cannot_trust, |b| {
         assert_eq!(r.status, status, "{uri}: {}", r.body);
     }
 });
+
+use crate::defense::{both_async, env, Browser};
+
+const CAPTCHA_TEXT: &str = "Please type the characters";
+
+/// Issue #8.5: simultaneous attempts can't all slip under the thresholds.
+async fn burst_races(b: Backend) {
+    // The CAPTCHA threshold: of 16 simultaneous wrong attempts without a CAPTCHA
+    // answer, only the first `captcha_after` (2) are judged on the password.
+    let e = env(
+        b,
+        "[defense]\ncaptcha_after = 2\nlock_after = 100\nip_per_minute = 100000\nspray_per_minute = 0\n",
+    );
+    let mut browsers = Vec::new();
+    for i in 0..16 {
+        let mut br = Browser::new(&e, &format!("198.51.100.{i}"));
+        let page = br.send("GET", "/login", "").await;
+        browsers.push((br, page));
+    }
+    let answers = futures::future::join_all(
+        browsers
+            .iter_mut()
+            .map(|(br, page)| br.submit(page, "alice", "wrong password", None)),
+    )
+    .await;
+    let judged = answers
+        .iter()
+        .filter(|p| !p.body.contains(CAPTCHA_TEXT))
+        .count();
+    assert!(answers.iter().all(|p| p.status == 401));
+    assert!(judged <= 2, "{judged} attempts skipped the CAPTCHA");
+
+    // The lock threshold: 3 failures, then 12 simultaneous attempts with the *right*
+    // password. At most one is judged before the lock; none signs in once it's set.
+    let e = env(
+        b,
+        "[defense]\ncaptcha_after = 100\nlock_after = 4\nip_per_minute = 100000\nspray_per_minute = 0\n",
+    );
+    let mut first = Browser::new(&e, "192.0.2.1");
+    for _ in 0..3 {
+        assert_eq!(
+            first.sign_in("bob", "wrong password", None).await.status,
+            401
+        );
+    }
+    let mut browsers = Vec::new();
+    for i in 0..12 {
+        let mut br = Browser::new(&e, &format!("203.0.113.{i}"));
+        let page = br.send("GET", "/login", "").await;
+        browsers.push((br, page));
+    }
+    let answers = futures::future::join_all(
+        browsers
+            .iter_mut()
+            .map(|(br, page)| br.submit(page, "bob", PASSWORD, None)),
+    )
+    .await;
+    let signed_in = answers.iter().filter(|p| p.status == 303).count();
+    assert!(signed_in <= 1, "{signed_in} signed in during the burst");
+    assert!(
+        crate::defense::standing(&e, "bob")
+            .await
+            .locked_for
+            .is_some(),
+        "the burst locked the account"
+    );
+}
+
+both_async!(concurrent_attempts_cannot_race_the_thresholds, burst_races);
+
+/// Issue #8.11: an identifier that is no account behaves like one that is.
+async fn unknown_like_known(b: Backend) {
+    let e = env(
+        b,
+        "[defense]\ncaptcha_after = 2\nlock_after = 4\nip_per_minute = 100000\nspray_per_minute = 0\n",
+    );
+    let mut answers = Vec::new();
+    for id in ["bob", "nobody", "nobody@example.com", "+14155550000"] {
+        // Two failures from one client...
+        let mut a = Browser::new(&e, "198.51.100.1");
+        for _ in 0..2 {
+            assert_eq!(a.sign_in(id, "wrong password", None).await.status, 401);
+        }
+        // ...and a fresh client is asked for a CAPTCHA for this identifier alike.
+        let mut fresh = Browser::new(&e, &format!("203.0.113.{}", answers.len()));
+        let p = fresh.sign_in(id, "wrong password", None).await;
+        assert!(p.body.contains(CAPTCHA_TEXT), "{id}: no CAPTCHA asked");
+        // Locked after lock_after failures: the same answer as for a wrong password.
+        let mut c = Browser::new(&e, &format!("192.0.2.{}", answers.len()));
+        let mut last = c.sign_in(id, "wrong password", Some(true)).await;
+        for _ in 0..3 {
+            last = c.submit(&last, id, "wrong password", Some(true)).await;
+        }
+        let locked = c.submit(&last, id, PASSWORD, Some(true)).await;
+        answers.push((id, locked.status, locked.error()));
+    }
+    let first = (answers[0].1, answers[0].2.clone());
+    for (id, status, error) in &answers {
+        assert_eq!((*status, error.clone()), first, "{id} answered differently");
+    }
+    assert_eq!(first.0, 401);
+}
+
+both_async!(unknown_identifiers_answer_like_accounts, unknown_like_known);
