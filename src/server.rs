@@ -142,6 +142,10 @@ pub fn run(
     let guarded = crate::proxy::deadline::Guarded {
         inner: Arc::new(proxy_app),
         header_timeout: cfg.server.header_timeout,
+        limit: crate::proxy::deadline::ConnLimit::new(
+            cfg.server.max_connections_per_client,
+            cfg.server.trusted_proxies.clone(),
+        ),
     };
     let mut proxy = Service::new("portcullis".to_string(), guarded);
     let listen = cfg.server.listen.to_string();

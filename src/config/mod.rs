@@ -57,6 +57,9 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Longest wait for an upstream to accept, answer, or take a write (504 after).
     pub upstream_timeout: Duration,
+    /// Connections one client (address, IPv6 /64) may hold open; 0 = no cap.
+    /// Peers in `trusted_proxies` are exempt.
+    pub max_connections_per_client: usize,
     pub tls: Option<TlsConfig>,
 }
 
@@ -94,6 +97,8 @@ pub enum StoreBackend {
 pub struct StoreConfig {
     pub backend: StoreBackend,
     pub key_prefix: String,
+    /// Most keys the memory backend holds; new keys are refused beyond it.
+    pub max_entries: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -565,6 +570,13 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         "60s",
         Duration::from_secs(1),
     );
+    let max_connections_per_client = v.int(
+        "server.max_connections_per_client",
+        raw.server.max_connections_per_client,
+        256,
+        0,
+        1_000_000,
+    ) as usize;
     let tls = match raw.server.tls {
         None => None,
         Some(t) => match (t.cert, t.key) {
@@ -696,6 +708,13 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         }
     };
     let key_prefix = raw.store.key_prefix.unwrap_or_else(|| "portcullis:".into());
+    let max_entries = v.int(
+        "store.max_entries",
+        raw.store.max_entries,
+        1_000_000,
+        1000,
+        1_000_000_000,
+    ) as usize;
 
     // [users]
     match raw.users.backend.as_deref().unwrap_or("file") {
@@ -1130,6 +1149,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             threads,
             header_timeout,
             upstream_timeout,
+            max_connections_per_client,
             tls,
         },
         secrets_dir,
@@ -1144,6 +1164,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         store: StoreConfig {
             backend,
             key_prefix,
+            max_entries,
         },
         users_file,
         password,
