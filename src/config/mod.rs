@@ -354,10 +354,10 @@ fn denies_all_of(d: &Rule, r: &Rule) -> bool {
     // Prefixes are compared on whole segments (as `/admin` covers `/admin/x` but
     // not `/administrator`), and without case: a deny rule matches any case.
     let (dp, rp) = (d.path.to_ascii_lowercase(), r.path.to_ascii_lowercase());
-    let path = rp == dp
-        || (rp.starts_with(&dp) && (dp.ends_with('/') || rp[dp.len()..].starts_with('/')));
-    let methods =
-        d.methods.is_empty() || (!r.methods.is_empty() && r.methods.iter().all(|m| d.methods.contains(m)));
+    let path =
+        rp == dp || (rp.starts_with(&dp) && (dp.ends_with('/') || rp[dp.len()..].starts_with('/')));
+    let methods = d.methods.is_empty()
+        || (!r.methods.is_empty() && r.methods.iter().all(|m| d.methods.contains(m)));
     let networks = d.networks.is_empty()
         || (!r.networks.is_empty()
             && r.networks
@@ -1377,8 +1377,13 @@ mod tests {
     #[test]
     fn groups_rules_without_a_later_deny_are_warned_about() {
         let rules = |body: &str| format!("{MINIMAL}{body}");
-        let warn = |text: &str| Config::from_str(text, Path::new("/etc/p")).unwrap().warnings();
-        let admins = "[[rule]]\npath = \"/admin\"\ngroups = [\"admins\"]\npolicy = \"one_factor\"\n";
+        let warn = |text: &str| {
+            Config::from_str(text, Path::new("/etc/p"))
+                .unwrap()
+                .warnings()
+        };
+        let admins =
+            "[[rule]]\npath = \"/admin\"\ngroups = [\"admins\"]\npolicy = \"one_factor\"\n";
         let deny = |path: &str| format!("[[rule]]\npath = \"{path}\"\npolicy = \"deny\"\n");
         let table: &[(String, usize, &str)] = &[
             (rules(admins), 1, "nothing denies the others"),

@@ -407,14 +407,26 @@ mod tests {
             ),
             (&[b"a\r\n\r\r\nb"], false, "CR CR LF is not a blank line"),
             (&[b"\r\n\r\n"], false, "leading empty lines"),
-            (&[b"\r\n\r\n\r\n\r\n\n\n"], false, "many leading empty lines"),
-            (&[b"\r\n", b"\r\n", b"G"], false, "leading lines, then a trickle"),
+            (
+                &[b"\r\n\r\n\r\n\r\n\n\n"],
+                false,
+                "many leading empty lines",
+            ),
+            (
+                &[b"\r\n", b"\r\n", b"G"],
+                false,
+                "leading lines, then a trickle",
+            ),
             (
                 &[b"\r\n\r\nGET / HTTP/1.1\r\n", b"Host: x\r\n\r\n"],
                 true,
                 "leading lines, then a whole header",
             ),
-            (&[b"GET / HTTP/1.1\nHost: x\n\n"], true, "bare LF, as httparse reads it"),
+            (
+                &[b"GET / HTTP/1.1\nHost: x\n\n"],
+                true,
+                "bare LF, as httparse reads it",
+            ),
             (&[b"GET / HTTP/1.1\nHost: x\n\r\n"], true, "LF then CRLF"),
             (&[b"GET / HTTP/1.1\r\nHost: x\r\n"], false, "unfinished"),
         ];
@@ -479,7 +491,10 @@ mod tests {
         assert!(c.is_some());
         drop((b, c));
         assert_eq!(limit.open(v4), 0);
-        assert!(limit.open.lock().unwrap().is_empty(), "no entry left behind");
+        assert!(
+            limit.open.lock().unwrap().is_empty(),
+            "no entry left behind"
+        );
 
         // IPv6: one /64 is one client.
         let x: IpAddr = "2001:db8:1:2::1".parse().unwrap();

@@ -204,7 +204,8 @@ mod tests {
             }
             h
         };
-        let table: &[(&[(&str, &str)], Result<(), FramingError>)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], Result<(), FramingError>);
+        let table: &[Case<'_>] = &[
             (&[], Ok(())),
             (&[("content-length", "5")], Ok(())),
             (&[("content-length", "5, 5")], Err(ContentLengthList)),
@@ -221,10 +222,7 @@ mod tests {
         ];
         for (pairs, want) in table {
             let h = map(pairs);
-            let got = check_lengths(
-                h.get_all(CONTENT_LENGTH),
-                h.contains_key(TRANSFER_ENCODING),
-            );
+            let got = check_lengths(h.get_all(CONTENT_LENGTH), h.contains_key(TRANSFER_ENCODING));
             assert_eq!(got, *want, "{pairs:?}");
         }
     }

@@ -140,7 +140,12 @@ impl MemoryStore {
         (self.hasher.hash_one(key) as usize) % SHARDS
     }
 
-    fn prepare<T>(&self, shard: &mut Shard, key: &str, f: impl Fn(&mut Map, Instant, bool) -> T) -> T {
+    fn prepare<T>(
+        &self,
+        shard: &mut Shard,
+        key: &str,
+        f: impl Fn(&mut Map, Instant, bool) -> T,
+    ) -> T {
         let now = Instant::now();
         if shard.map.len() >= shard.sweep_at {
             shard.map.retain(|_, e| e.expires > now);
@@ -361,7 +366,11 @@ mod tests {
         assert!(s.set_xx("k3", b"x", ttl).await.unwrap());
         s.delete("k4").await.unwrap();
         s.delete("k5").await.unwrap();
-        assert_eq!(s.incr("k4", ttl).await.unwrap(), 1, "room again after a delete");
+        assert_eq!(
+            s.incr("k4", ttl).await.unwrap(),
+            1,
+            "room again after a delete"
+        );
         s.set_add("k5", "m", ttl).await.unwrap();
         assert_eq!(s.incr("k4", ttl).await.unwrap(), 2, "an existing counter");
         assert!(matches!(s.incr("new", ttl).await, Err(StoreError::Full)));

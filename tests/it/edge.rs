@@ -307,8 +307,14 @@ fn leading_empty_lines_do_not_disarm_the_header_timer() {
     let header = format!("GET /public/x HTTP/1.1\r\nHost: {HOST}\r\nX-Slow: aaaaaaaaaaaaaaaa\r\n");
     for prefix in ["\r\n\r\n", "\r\n", "\r\n\r\n\r\n\r\n"] {
         let (closed, after) = trickle(g.port, prefix, &header);
-        assert!(closed, "{prefix:?} then a trickle must not hold the connection");
-        assert!(after < Duration::from_secs(5), "{prefix:?}: cut off after {after:?}");
+        assert!(
+            closed,
+            "{prefix:?} then a trickle must not hold the connection"
+        );
+        assert!(
+            after < Duration::from_secs(5),
+            "{prefix:?}: cut off after {after:?}"
+        );
     }
     // Empty lines alone, then nothing: the timer runs for them too.
     let mut s = TcpStream::connect(("127.0.0.1", g.port)).unwrap();
@@ -441,4 +447,27 @@ fn ambiguous_lengths_and_bare_lf_get_400_and_never_reach_the_upstream() {
     ));
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(hits_now() >= 1);
+}
+
+#[test]
+fn check_config_warns_about_groups_rules_nothing_denies_after() {
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            rules:
+                "[[rule]]\npath = \"/admin\"\ngroups = [\"admins\"]\npolicy = \"one_factor\"\n\n\
+                    [[rule]]\npath = \"/staff\"\ngroups = [\"staff\"]\npolicy = \"one_factor\"\n\n\
+                    [[rule]]\npath = \"/staff\"\npolicy = \"deny\"\n"
+                    .into(),
+            ..Default::default()
+        },
+    );
+    let o = g.cli(&["check-config"], None);
+    assert!(o.status.success(), "warnings don't fail the check");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].starts_with("warning: rule[0]: "), "{err}");
+    // `serve` logged the same at start.
+    assert!(g.log().contains("rule[0]: "), "{}", g.log());
 }
