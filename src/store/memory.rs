@@ -44,6 +44,10 @@ pub struct MemoryStore {
     /// Keys across all shards (kept up to date under each shard's lock).
     entries: AtomicUsize,
     max_entries: usize,
+    /// When a full store last swept every shard: at most one such O(n) sweep per
+    /// `sweep_every`, so a full store can't be made to sweep on every request.
+    last_sweep: Mutex<Option<Instant>>,
+    sweep_every: Duration,
 }
 
 const SHARDS: usize = 16;
@@ -79,6 +83,8 @@ impl MemoryStore {
             hasher: Default::default(),
             entries: AtomicUsize::new(0),
             max_entries,
+            last_sweep: Mutex::new(None),
+            sweep_every: Duration::from_secs(1),
         }
     }
 
@@ -100,7 +106,8 @@ impl MemoryStore {
     /// Runs `f` on the key's shard (expired entry for `key` already dropped).
     /// `f` learns whether a new key may be added; it returns `None` when it
     /// needed to add one and couldn't. Then every shard is swept of expired
-    /// entries and `f` runs once more; `None` again is [`StoreError::Full`].
+    /// entries (unless that was done within `sweep_every`) and `f` runs once
+    /// more; `None` again is [`StoreError::Full`].
     fn with<T>(
         &self,
         key: &str,
@@ -164,6 +171,13 @@ impl MemoryStore {
     /// Drops expired entries from every shard, one shard lock at a time.
     fn sweep(&self) {
         let now = Instant::now();
+        {
+            let mut last = self.last_sweep.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| now.duration_since(t) < self.sweep_every) {
+                return;
+            }
+            *last = Some(now);
+        }
         for idx in 0..SHARDS {
             let mut shard = self.lock(idx);
             let before = shard.map.len();
@@ -379,7 +393,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_store_sweeps_expired_entries_before_refusing() {
-        let s = MemoryStore::with_max_entries(20);
+        let mut s = MemoryStore::with_max_entries(20);
+        s.sweep_every = Duration::ZERO;
         for i in 0..10 {
             s.set(&format!("short{i}"), b"v", Duration::from_millis(30))
                 .await
@@ -409,5 +424,27 @@ mod tests {
         for i in 0..10 {
             assert!(s.get(&format!("long{i}")).await.unwrap().is_some());
         }
+    }
+
+    #[tokio::test]
+    async fn a_full_store_sweeps_everything_at_most_once_per_interval() {
+        let s = MemoryStore::with_max_entries(1000);
+        for i in 0..1000 {
+            s.set(&format!("k{i}"), b"v", Duration::from_millis(30))
+                .await
+                .unwrap();
+        }
+        // This refusal sweeps (nothing has expired yet)...
+        assert!(matches!(
+            s.set("a", b"v", Duration::from_secs(60)).await,
+            Err(StoreError::Full)
+        ));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        // ...so this one, within the interval, doesn't sweep again: still full.
+        assert!(matches!(
+            s.set("b", b"v", Duration::from_secs(60)).await,
+            Err(StoreError::Full)
+        ));
+        assert_eq!(s.len(), 1000);
     }
 }
