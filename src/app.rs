@@ -121,7 +121,7 @@ pub fn redirect_policy(c: &Config) -> RedirectPolicy {
 
 pub fn open_store(c: &Config) -> Result<DynStore, StoreError> {
     Ok(match &c.store.backend {
-        StoreBackend::Memory => Arc::new(MemoryStore::new()),
+        StoreBackend::Memory => Arc::new(MemoryStore::with_max_entries(c.store.max_entries)),
         StoreBackend::Redis { url } => Arc::new(RedisStore::new(url, &c.store.key_prefix)?),
     })
 }

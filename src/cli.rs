@@ -187,6 +187,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             crate::secrets::Secrets::load(&cfg.secrets_dir)?;
             crate::users::file::load(&cfg.users_file)?;
             crate::portal::ui::Ui::load(&cfg.ui, &cfg.server.portal_prefix)?;
+            // Warnings don't fail the check (exit code stays 0).
+            for w in cfg.warnings() {
+                eprintln!("warning: {w}");
+            }
             println!(
                 "{}: ok ({} sites, {} rules)",
                 config.display(),

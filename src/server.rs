@@ -21,6 +21,13 @@ pub fn control_socket(cfg: &crate::config::Config) -> std::path::PathBuf {
     cfg.secrets_dir.join("control.sock")
 }
 
+/// Path of Pingora's upgrade socket (listener hand-over on a graceful upgrade):
+/// in the secrets folder too, not at a guessable path in the shared temp folder
+/// where another local user could bind it first.
+pub fn upgrade_socket(cfg: &crate::config::Config) -> std::path::PathBuf {
+    cfg.secrets_dir.join("upgrade.sock")
+}
+
 struct Admin {
     app: Arc<App>,
 }
@@ -129,10 +136,7 @@ pub fn run(
             .join(format!("portcullis-{}.pid", std::process::id()))
             .display()
             .to_string(),
-        upgrade_sock: std::env::temp_dir()
-            .join(format!("portcullis-{}.sock", std::process::id()))
-            .display()
-            .to_string(),
+        upgrade_sock: upgrade_socket(&cfg).display().to_string(),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -142,6 +146,10 @@ pub fn run(
     let guarded = crate::proxy::deadline::Guarded {
         inner: Arc::new(proxy_app),
         header_timeout: cfg.server.header_timeout,
+        limit: crate::proxy::deadline::ConnLimit::new(
+            cfg.server.max_connections_per_client,
+            cfg.server.trusted_proxies.clone(),
+        ),
     };
     let mut proxy = Service::new("portcullis".to_string(), guarded);
     let listen = cfg.server.listen.to_string();
@@ -168,6 +176,9 @@ pub fn run(
     ));
     for s in extra {
         server.add_boxed_service(s);
+    }
+    for w in cfg.warnings() {
+        tracing::warn!("config: {w}");
     }
     tracing::info!(listen = %listen, sites = cfg.sites.len(), "portcullis serving");
     server.run(pingora::server::RunArgs::default());

@@ -11,6 +11,10 @@
 //!                        ├─ idle or absolute over ─> Ended   (record deleted)
 //!                        └─ ok ─> touch (at most every `touch_every`) ──> Valid
 //! ```
+//!
+//! The touch is a conditional write (`set_xx`: only if the record is still
+//! there), so a sign-out or revocation that lands between the read and the
+//! touch is not undone by it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -228,9 +232,21 @@ impl Sessions {
         }
         if now.saturating_sub(r.last_seen) >= self.touch_every() {
             r.last_seen = now;
-            self.save(&handle, &r, now).await?;
+            if !self.touch(&handle, &r, now).await? {
+                // Removed since we read it (signed out, revoked): it stays removed.
+                return Ok(Lookup::Ended);
+            }
         }
         Ok(Lookup::Valid(r))
+    }
+
+    /// Writes a refreshed record only if it is still stored; `false` when it is gone.
+    async fn touch(&self, handle: &str, r: &SessionRecord, now: u64) -> Result<bool, StoreError> {
+        let Some(ttl) = self.ttl_for(r, now) else {
+            return Ok(false);
+        };
+        let bytes = serde_json::to_vec(r).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.store.set_xx(&record_key(handle), &bytes, ttl).await
     }
 
     /// Replaces the record (e.g. after a second factor), keeping the id.
@@ -303,6 +319,7 @@ mod tests {
     use super::*;
     use crate::clock::FakeClock;
     use crate::store::memory::MemoryStore;
+    use crate::store::Store;
 
     fn sessions(clock: &FakeClock) -> Sessions {
         Sessions::new(
@@ -355,6 +372,84 @@ mod tests {
         assert_eq!(s.load(&a).await.unwrap(), Lookup::Ended);
         assert_eq!(s.load(&b).await.unwrap(), Lookup::Ended);
         assert!(matches!(s.load(&c).await.unwrap(), Lookup::Valid(_)));
+    }
+
+    /// A store that runs a hook right after the next `get`, standing in for a
+    /// request that races the refresh.
+    struct RaceStore {
+        inner: MemoryStore,
+        after_get: std::sync::Mutex<Option<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Store for RaceStore {
+        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            let v = self.inner.get(key).await?;
+            let hook = self.after_get.lock().unwrap().take();
+            if let Some(k) = hook {
+                // A sign-out on another request, between this read and the touch.
+                self.inner.delete(&k).await?;
+            }
+            Ok(v)
+        }
+        async fn set(&self, k: &str, v: &[u8], t: Duration) -> Result<(), StoreError> {
+            self.inner.set(k, v, t).await
+        }
+        async fn set_nx(&self, k: &str, v: &[u8], t: Duration) -> Result<bool, StoreError> {
+            self.inner.set_nx(k, v, t).await
+        }
+        async fn set_xx(&self, k: &str, v: &[u8], t: Duration) -> Result<bool, StoreError> {
+            self.inner.set_xx(k, v, t).await
+        }
+        async fn take(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.take(k).await
+        }
+        async fn delete(&self, k: &str) -> Result<bool, StoreError> {
+            self.inner.delete(k).await
+        }
+        async fn incr(&self, k: &str, t: Duration) -> Result<u64, StoreError> {
+            self.inner.incr(k, t).await
+        }
+        async fn set_add(&self, k: &str, m: &str, t: Duration) -> Result<(), StoreError> {
+            self.inner.set_add(k, m, t).await
+        }
+        async fn set_remove(&self, k: &str, m: &str) -> Result<(), StoreError> {
+            self.inner.set_remove(k, m).await
+        }
+        async fn set_members(&self, k: &str) -> Result<Vec<String>, StoreError> {
+            self.inner.set_members(k).await
+        }
+        async fn ttl(&self, k: &str) -> Result<Option<Duration>, StoreError> {
+            self.inner.ttl(k).await
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sign_out_between_load_and_touch_is_not_undone() {
+        let clock = FakeClock::at(1_000_000);
+        let store = Arc::new(RaceStore {
+            inner: MemoryStore::new(),
+            after_get: std::sync::Mutex::new(None),
+        });
+        let s = Sessions::new(
+            store.clone(),
+            Arc::new(clock.clone()),
+            Duration::from_secs(600),
+            Duration::from_secs(3600),
+        );
+        let (id, _) = s.create("alice", 1, "127.0.0.1", 0).await.unwrap();
+        clock.advance(120); // due for a touch
+        *store.after_get.lock().unwrap() = Some(record_key(&id.handle()));
+        assert_eq!(s.load(&id).await.unwrap(), Lookup::Ended);
+        assert_eq!(
+            store.inner.get(&record_key(&id.handle())).await.unwrap(),
+            None,
+            "the touch must not write the removed session back"
+        );
+        assert_eq!(s.load(&id).await.unwrap(), Lookup::Ended);
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Longest wait for an upstream to accept, answer, or take a write (504 after).
     pub upstream_timeout: Duration,
+    /// Connections one client (address, IPv6 /64) may hold open; 0 = no cap.
+    /// Peers in `trusted_proxies` are exempt.
+    pub max_connections_per_client: usize,
     pub tls: Option<TlsConfig>,
 }
 
@@ -94,6 +97,8 @@ pub enum StoreBackend {
 pub struct StoreConfig {
     pub backend: StoreBackend,
     pub key_prefix: String,
+    /// Most keys the memory backend holds; new keys are refused beyond it.
+    pub max_entries: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -304,6 +309,61 @@ impl Config {
     pub fn site(&self, host: &str) -> Option<&Site> {
         self.sites.iter().find(|s| s.host == host)
     }
+
+    /// Settings that are valid but probably not what was meant, one line each
+    /// with its key path. `check-config` prints them; `serve` logs them.
+    pub fn warnings(&self) -> Vec<String> {
+        rule_warnings(&self.rules, self.default_policy)
+    }
+}
+
+/// A `[[rule]]` with `groups` applies only to members of those groups; everyone
+/// else falls through to the rules after it and then `access.default_policy`.
+/// Unless something later denies the same requests, such a rule takes nothing
+/// away from anyone outside the groups: it only changes what members need.
+/// Warns for each groups-rule (policy other than `deny`) that no later rule
+/// denies for everyone with the same or a covering host, path, methods and
+/// networks, when `default_policy` isn't `deny` either.
+pub fn rule_warnings(rules: &[Rule], default_policy: Policy) -> Vec<String> {
+    if default_policy == Policy::Deny {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        if r.groups.is_empty() || r.policy == Policy::Deny {
+            continue;
+        }
+        if rules[i + 1..].iter().any(|d| denies_all_of(d, r)) {
+            continue;
+        }
+        out.push(format!(
+            "rule[{i}]: groups = {:?} with policy = \"{}\" restricts nothing for anyone else: \
+             they fall through to the next rule or access.default_policy (\"{}\"); \
+             add a later rule with the same host and path and policy = \"deny\"",
+            r.groups,
+            r.policy.as_str(),
+            default_policy.as_str(),
+        ));
+    }
+    out
+}
+
+/// Does `d` deny, for everyone, every request that `r` matches?
+fn denies_all_of(d: &Rule, r: &Rule) -> bool {
+    let host = d.host.is_none() || d.host == r.host;
+    // Prefixes are compared on whole segments (as `/admin` covers `/admin/x` but
+    // not `/administrator`), and without case: a deny rule matches any case.
+    let (dp, rp) = (d.path.to_ascii_lowercase(), r.path.to_ascii_lowercase());
+    let path =
+        rp == dp || (rp.starts_with(&dp) && (dp.ends_with('/') || rp[dp.len()..].starts_with('/')));
+    let methods = d.methods.is_empty()
+        || (!r.methods.is_empty() && r.methods.iter().all(|m| d.methods.contains(m)));
+    let networks = d.networks.is_empty()
+        || (!r.networks.is_empty()
+            && r.networks
+                .iter()
+                .all(|n| d.networks.iter().any(|dn| dn.contains(n))));
+    d.policy == Policy::Deny && d.groups.is_empty() && host && path && methods && networks
 }
 
 /// Checks every key on its own (so that all problems are found), then reads the whole file.
@@ -565,6 +625,13 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         "60s",
         Duration::from_secs(1),
     );
+    let max_connections_per_client = v.int(
+        "server.max_connections_per_client",
+        raw.server.max_connections_per_client,
+        256,
+        0,
+        1_000_000,
+    ) as usize;
     let tls = match raw.server.tls {
         None => None,
         Some(t) => match (t.cert, t.key) {
@@ -696,6 +763,13 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         }
     };
     let key_prefix = raw.store.key_prefix.unwrap_or_else(|| "portcullis:".into());
+    let max_entries = v.int(
+        "store.max_entries",
+        raw.store.max_entries,
+        1_000_000,
+        1000,
+        1_000_000_000,
+    ) as usize;
 
     // [users]
     match raw.users.backend.as_deref().unwrap_or("file") {
@@ -1130,6 +1204,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             threads,
             header_timeout,
             upstream_timeout,
+            max_connections_per_client,
             tls,
         },
         secrets_dir,
@@ -1144,6 +1219,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         store: StoreConfig {
             backend,
             key_prefix,
+            max_entries,
         },
         users_file,
         password,
@@ -1297,6 +1373,62 @@ mod tests {
     use super::*;
 
     const MINIMAL: &str = "[[site]]\nhost = \"app.example.com\"\nupstream = \"127.0.0.1:3000\"\n";
+
+    #[test]
+    fn groups_rules_without_a_later_deny_are_warned_about() {
+        let rules = |body: &str| format!("{MINIMAL}{body}");
+        let warn = |text: &str| {
+            Config::from_str(text, Path::new("/etc/p"))
+                .unwrap()
+                .warnings()
+        };
+        let admins =
+            "[[rule]]\npath = \"/admin\"\ngroups = [\"admins\"]\npolicy = \"one_factor\"\n";
+        let deny = |path: &str| format!("[[rule]]\npath = \"{path}\"\npolicy = \"deny\"\n");
+        let table: &[(String, usize, &str)] = &[
+            (rules(admins), 1, "nothing denies the others"),
+            (rules(&format!("{admins}{}", deny("/admin"))), 0, "a later deny on the same path"),
+            (rules(&format!("{admins}{}", deny("/"))), 0, "a later deny on a covering path"),
+            (rules(&format!("{admins}{}", deny("/ADMIN"))), 0, "deny matches any case"),
+            (rules(&format!("{}{admins}", deny("/admin"))), 1, "a deny before it doesn't count"),
+            (rules(&format!("{admins}{}", deny("/admin/x"))), 1, "a narrower deny"),
+            (rules(&format!("{admins}{}", deny("/adm"))), 1, "not a whole segment"),
+            (
+                rules(&format!("{admins}[[rule]]\npath = \"/admin\"\ngroups = [\"staff\"]\npolicy = \"deny\"\n")),
+                1,
+                "a deny for a group only",
+            ),
+            (
+                rules(&format!("{admins}[[rule]]\npath = \"/admin\"\nmethods = [\"POST\"]\npolicy = \"deny\"\n")),
+                1,
+                "a deny for some methods only",
+            ),
+            (
+                rules(&format!("{admins}[[rule]]\npath = \"/admin\"\nnetworks = [\"10.0.0.0/8\"]\npolicy = \"deny\"\n")),
+                1,
+                "a deny for some networks only",
+            ),
+            (
+                rules(&format!("{admins}[[rule]]\nhost = \"app.example.com\"\npath = \"/admin\"\npolicy = \"deny\"\n")),
+                1,
+                "a deny on one host doesn't cover every host",
+            ),
+            (rules(&format!("{admins}[access]\ndefault_policy = \"deny\"\n")), 0, "default deny"),
+            (
+                rules("[[rule]]\npath = \"/x\"\ngroups = [\"a\"]\npolicy = \"deny\"\n"),
+                0,
+                "a groups deny restricts by itself",
+            ),
+            (rules("[[rule]]\npath = \"/x\"\npolicy = \"bypass\"\n"), 0, "no groups"),
+        ];
+        for (text, n, what) in table {
+            let w = warn(text);
+            assert_eq!(w.len(), *n, "{what}: {w:?}");
+        }
+        let w = warn(&rules(&format!("{}{admins}", deny("/other"))));
+        assert!(w[0].starts_with("rule[1]: "), "{w:?}");
+        assert!(w[0].contains("one_factor"), "{w:?}");
+    }
 
     #[test]
     fn minimal_config_gets_safe_defaults() {

@@ -36,6 +36,8 @@ pub struct RawServer {
     pub threads: Option<i64>,
     pub header_timeout: Option<String>,
     pub upstream_timeout: Option<String>,
+    /// Open connections one client address (IPv6: its /64) may hold; 0 = no cap.
+    pub max_connections_per_client: Option<i64>,
     pub tls: Option<RawTls>,
 }
 
@@ -70,6 +72,8 @@ pub struct RawStore {
     pub backend: Option<String>,
     pub redis_url: Option<String>,
     pub key_prefix: Option<String>,
+    /// Most keys the memory backend holds (ignored by Redis).
+    pub max_entries: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

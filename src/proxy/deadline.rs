@@ -8,13 +8,27 @@
 //! the header. Idle keep-alive time between requests does not count: the timer
 //! re-arms only when the next request starts. Request bodies are bounded per read
 //! by the proxy (`set_read_timeout`).
+//!
+//! A header ends only at a blank line that *follows a request line*. Empty lines
+//! before the request line (which RFC 9112 §2.2 lets servers skip, and httparse
+//! does) start the timer like any other byte but never stop it: otherwise
+//! `\r\n\r\n` followed by a trickle would disarm the timer for good.
+//!
+//! [`Guarded`] also caps the connections one client holds open at once
+//! (`server.max_connections_per_client`, per address, per /64 for IPv6) with a
+//! [`ConnLimit`]: each admitted connection carries a [`ConnSlot`] that gives its
+//! place back when the connection is dropped. Peers in `server.trusted_proxies`
+//! are exempt: a proxy in front of the gateway multiplexes many clients.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ipnet::IpNet;
 use pingora::apps::ServerApp;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, UniqueID,
@@ -24,17 +38,31 @@ use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-const END: &[u8; 4] = b"\r\n\r\n";
+/// Where the bytes of a request header read so far stand. Line ends are LF with
+/// an optional CR before it, as httparse reads them, so the timer stops where
+/// Pingora's parser sees the header end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// No request line yet: empty lines here are skipped, they end nothing.
+    Leading,
+    /// Inside a line.
+    InLine,
+    /// Just after a line's LF.
+    LineStart,
+    /// After a CR at the start of a line.
+    LineStartCr,
+}
 
 pub struct HeaderDeadline {
     inner: Stream,
     timeout: Duration,
     /// Armed while a request header is arriving.
     timer: Option<Pin<Box<Sleep>>>,
-    /// How much of `\r\n\r\n` the bytes read so far end with.
-    matched: usize,
+    scan: Scan,
     /// Waiting for the next request to start (a response went out, or nothing came yet).
     idle: bool,
+    /// This connection's place in its client's connection count; freed on drop.
+    _slot: Option<ConnSlot>,
 }
 
 impl std::fmt::Debug for HeaderDeadline {
@@ -51,26 +79,34 @@ impl HeaderDeadline {
             inner,
             timeout,
             timer: None,
-            matched: 0,
+            scan: Scan::Leading,
             idle: true,
+            _slot: None,
         }
     }
 
+    /// Stops the timer at the blank line that ends a request header.
     fn scan(&mut self, data: &[u8]) {
         for &b in data {
-            self.matched = if b == END[self.matched] {
-                self.matched + 1
-            } else if b == b'\r' {
-                1
-            } else {
-                0
-            };
-            if self.matched == END.len() {
+            let (next, end) = step(self.scan, b);
+            if end {
                 self.timer = None;
-                self.matched = 0;
+                self.scan = Scan::Leading;
                 return;
             }
+            self.scan = next;
         }
+    }
+}
+
+/// One byte further; `true` when it ends the header.
+fn step(s: Scan, b: u8) -> (Scan, bool) {
+    match (s, b) {
+        (Scan::Leading, b'\r' | b'\n') => (Scan::Leading, false),
+        (Scan::LineStart | Scan::LineStartCr, b'\n') => (Scan::Leading, true),
+        (Scan::LineStart, b'\r') => (Scan::LineStartCr, false),
+        (_, b'\n') => (Scan::LineStart, false),
+        _ => (Scan::InLine, false),
     }
 }
 
@@ -95,7 +131,7 @@ impl AsyncRead for HeaderDeadline {
             if buf.filled().len() > before {
                 if this.idle {
                     this.idle = false;
-                    this.matched = 0;
+                    this.scan = Scan::Leading;
                     let mut t = Box::pin(tokio::time::sleep(this.timeout));
                     // Register the timer with this task so it wakes us at the deadline.
                     let _ = t.as_mut().poll(cx);
@@ -207,10 +243,97 @@ impl Peek for HeaderDeadline {
     }
 }
 
-/// A [`ServerApp`] that puts every new connection behind a [`HeaderDeadline`].
+/// Open connections per client network, for `server.max_connections_per_client`.
+pub struct ConnLimit {
+    /// 0 = no cap.
+    max: usize,
+    /// Peers the cap doesn't apply to (`server.trusted_proxies`).
+    exempt: Vec<IpNet>,
+    /// Only networks with open connections are present, so this stays as small as
+    /// the set of connected clients.
+    // A std Mutex: held for one hash-map update, never across an await.
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// A connection's place in its client's count; gives it back when dropped.
+pub struct ConnSlot {
+    limit: Arc<ConnLimit>,
+    key: IpAddr,
+}
+
+/// The connection would exceed its client's cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AtCap;
+
+/// The network a client's connections are counted under: the address, or its /64.
+fn net_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => IpAddr::V4(a),
+        IpAddr::V6(a) => {
+            let mut s = a.segments();
+            s[4..].fill(0);
+            IpAddr::from(s)
+        }
+    }
+}
+
+impl ConnLimit {
+    pub fn new(max: usize, exempt: Vec<IpNet>) -> Arc<ConnLimit> {
+        Arc::new(ConnLimit {
+            max,
+            exempt,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Counts a new connection from `peer`: `Ok(None)` when it isn't counted (no
+    /// cap, no IP address, a trusted proxy), `Err(AtCap)` when the client already
+    /// holds `max` connections.
+    pub fn admit(self: &Arc<Self>, peer: Option<IpAddr>) -> Result<Option<ConnSlot>, AtCap> {
+        let Some(ip) = peer else { return Ok(None) };
+        let ip = ip.to_canonical();
+        if self.max == 0 || self.exempt.iter().any(|n| n.contains(&ip)) {
+            return Ok(None);
+        }
+        let key = net_key(ip);
+        // A poisoned lock means a panic while holding it; the map itself is still sound.
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(key).or_insert(0);
+        if *n >= self.max {
+            return Err(AtCap);
+        }
+        *n += 1;
+        Ok(Some(ConnSlot {
+            limit: self.clone(),
+            key,
+        }))
+    }
+
+    /// Connections open from `ip`'s network (counted ones only).
+    pub fn open(&self, ip: IpAddr) -> usize {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(&net_key(ip)).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut open = self.limit.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A [`ServerApp`] that puts every new connection behind a [`HeaderDeadline`],
+/// after counting it against its client's cap ([`ConnLimit`]).
 pub struct Guarded<A> {
     pub inner: Arc<A>,
     pub header_timeout: Duration,
+    pub limit: Arc<ConnLimit>,
 }
 
 #[async_trait]
@@ -220,11 +343,27 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        // A connection handed back for reuse is already wrapped.
+        // A connection handed back for reuse is already wrapped (and counted).
         let stream: Stream = if stream.as_any().is::<HeaderDeadline>() {
             stream
         } else {
-            Box::new(HeaderDeadline::new(stream, self.header_timeout))
+            let peer = stream
+                .get_socket_digest()
+                .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+            let slot = match self.limit.admit(peer) {
+                Ok(slot) => slot,
+                Err(AtCap) => {
+                    tracing::debug!(
+                        client = ?peer,
+                        "connection refused: server.max_connections_per_client reached"
+                    );
+                    // Dropping the stream closes the connection at once.
+                    return None;
+                }
+            };
+            let mut d = HeaderDeadline::new(stream, self.header_timeout);
+            d._slot = slot;
+            Box::new(d)
         };
         self.inner.process_new(stream, shutdown).await
     }
@@ -237,9 +376,11 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[test]
-    fn finds_the_end_of_headers_across_chunks() {
+    /// Feeds `chunks` to a fresh scanner with an armed timer; `true` when the
+    /// header ended (the timer was disarmed).
+    fn ends(chunks: &[&[u8]]) -> bool {
         let (a, _b) = tokio::io::duplex(16);
         let mut d = HeaderDeadline::new(Box::new(a), Duration::from_secs(1));
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -248,18 +389,128 @@ mod tests {
             .unwrap();
         rt.block_on(async {
             d.timer = Some(Box::pin(tokio::time::sleep(Duration::from_secs(1))));
-            d.scan(b"GET / HTTP/1.1\r\nHost: x\r");
-            assert!(d.timer.is_some());
-            d.scan(b"\n\r");
-            assert!(d.timer.is_some());
-            d.scan(b"\n");
-            assert!(
-                d.timer.is_none(),
-                "\\r\\n\\r\\n split over chunks ends the header"
-            );
-            d.timer = Some(Box::pin(tokio::time::sleep(Duration::from_secs(1))));
-            d.scan(b"a\r\n\r\r\nb");
-            assert!(d.timer.is_some(), "not a blank line");
-        });
+            for c in chunks {
+                d.scan(c);
+            }
+            d.timer.is_none()
+        })
+    }
+
+    #[test]
+    fn a_header_ends_only_at_a_blank_line_after_a_request_line() {
+        let table: &[(&[&[u8]], bool, &str)] = &[
+            (&[b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"], true, "plain"),
+            (
+                &[b"GET / HTTP/1.1\r\nHost: x\r", b"\n\r", b"\n"],
+                true,
+                "split over chunks",
+            ),
+            (&[b"a\r\n\r\r\nb"], false, "CR CR LF is not a blank line"),
+            (&[b"\r\n\r\n"], false, "leading empty lines"),
+            (
+                &[b"\r\n\r\n\r\n\r\n\n\n"],
+                false,
+                "many leading empty lines",
+            ),
+            (
+                &[b"\r\n", b"\r\n", b"G"],
+                false,
+                "leading lines, then a trickle",
+            ),
+            (
+                &[b"\r\n\r\nGET / HTTP/1.1\r\n", b"Host: x\r\n\r\n"],
+                true,
+                "leading lines, then a whole header",
+            ),
+            (
+                &[b"GET / HTTP/1.1\nHost: x\n\n"],
+                true,
+                "bare LF, as httparse reads it",
+            ),
+            (&[b"GET / HTTP/1.1\nHost: x\n\r\n"], true, "LF then CRLF"),
+            (&[b"GET / HTTP/1.1\r\nHost: x\r\n"], false, "unfinished"),
+        ];
+        for (chunks, want, what) in table {
+            assert_eq!(ends(chunks), *want, "{what}");
+        }
+    }
+
+    #[tokio::test]
+    async fn leading_empty_lines_keep_the_timer_running() {
+        let (a, mut b) = tokio::io::duplex(1024);
+        let mut d = HeaderDeadline::new(Box::new(a), Duration::from_millis(300));
+        b.write_all(b"\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(d.read(&mut buf).await.unwrap(), 4);
+        let start = std::time::Instant::now();
+        let trickle = async {
+            for byte in b"GET / HTTP/1.1\r\nX: y" {
+                b.write_all(&[*byte]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Never finish the header; hold the pipe open.
+            std::future::pending::<()>().await;
+        };
+        let reader = async {
+            loop {
+                match d.read(&mut buf).await {
+                    Ok(0) => return None,
+                    Ok(_) => {}
+                    Err(e) => return Some(e.kind()),
+                }
+            }
+        };
+        let r = tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::select! {
+                r = reader => r,
+                _ = trickle => None,
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(r, Some(std::io::ErrorKind::TimedOut));
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn connections_are_capped_per_client_network_and_freed_on_drop() {
+        let limit = ConnLimit::new(2, vec!["10.9.0.0/16".parse().unwrap()]);
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let a = limit.admit(Some(v4)).unwrap();
+        let b = limit.admit(Some(v4)).unwrap();
+        assert!(a.is_some() && b.is_some());
+        assert_eq!(limit.admit(Some(v4)).err(), Some(AtCap));
+        // The IPv4-mapped form is the same client.
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(limit.admit(Some(mapped)).err(), Some(AtCap));
+        // Another client is unaffected.
+        assert!(limit.admit(Some("192.0.2.8".parse().unwrap())).is_ok());
+        drop(a);
+        assert_eq!(limit.open(v4), 1);
+        let c = limit.admit(Some(v4)).unwrap();
+        assert!(c.is_some());
+        drop((b, c));
+        assert_eq!(limit.open(v4), 0);
+        assert!(
+            limit.open.lock().unwrap().is_empty(),
+            "no entry left behind"
+        );
+
+        // IPv6: one /64 is one client.
+        let x: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let y: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let z: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let _x = limit.admit(Some(x)).unwrap();
+        let _y = limit.admit(Some(y)).unwrap();
+        assert_eq!(limit.admit(Some(x)).err(), Some(AtCap));
+        assert!(limit.admit(Some(z)).unwrap().is_some());
+
+        // Trusted proxies, unknown peers (Unix sockets) and cap 0 aren't counted.
+        let proxy: IpAddr = "10.9.1.1".parse().unwrap();
+        let held: Vec<_> = (0..10).map(|_| limit.admit(Some(proxy)).unwrap()).collect();
+        assert!(held.iter().all(Option::is_none));
+        assert!(limit.admit(None).unwrap().is_none());
+        let unlimited = ConnLimit::new(0, Vec::new());
+        assert!((0..10).all(|_| unlimited.admit(Some(v4)).unwrap().is_none()));
     }
 }

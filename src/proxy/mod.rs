@@ -4,6 +4,7 @@
 //! [`crate::portal`] and [`crate::app`].
 
 pub mod deadline;
+pub mod framing;
 pub mod headers;
 
 use std::net::IpAddr;
@@ -60,23 +61,26 @@ fn accept_html(session: &Session) -> bool {
         .is_some_and(|a| a.contains("text/html"))
 }
 
-/// Did the client send both Content-Length and Transfer-Encoding, or two
-/// Content-Lengths? Pingora drops Content-Length when both are present, so
-/// look at the raw header bytes.
+/// Is the request's length given in a way an upstream might read differently
+/// (see [`framing`])? HTTP/1 is checked on the raw header bytes, because Pingora
+/// drops `Content-Length` when `Transfer-Encoding` is present and accepts bare LF.
 fn ambiguous_framing(session: &Session) -> bool {
     let req = session.req_header();
-    if req.headers.get_all(CONTENT_LENGTH).iter().count() > 1 {
-        return true;
-    }
-    if req.headers.contains_key(TRANSFER_ENCODING) {
-        if let Some(h1) = session.as_http1() {
-            let raw = h1.get_headers_raw_bytes();
-            return raw.split(|&b| b == b'\n').any(|line| {
-                line.len() >= 15 && line[..15].eq_ignore_ascii_case(b"content-length:")
-            });
+    let parsed = framing::check_lengths(
+        req.headers.get_all(CONTENT_LENGTH),
+        req.headers.contains_key(TRANSFER_ENCODING),
+    );
+    let checked = parsed.and_then(|()| match session.as_http1() {
+        Some(h1) => framing::check_raw(&h1.get_headers_raw_bytes()),
+        None => Ok(()),
+    });
+    match checked {
+        Ok(()) => false,
+        Err(e) => {
+            tracing::debug!(reason = %e, "request refused: ambiguous framing");
+            true
         }
     }
-    false
 }
 
 async fn send(session: &mut Session, r: Response, head: bool) -> Result<()> {

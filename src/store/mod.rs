@@ -3,7 +3,7 @@
 //! One small trait, [`Store`], with two implementations: [`memory`] (embedded,
 //! one process) and [`redis`] (shared by several gateways). Every key carries a
 //! TTL, so nothing needs a cleanup job, and every operation that must not race
-//! (`take`, `set_nx`, `incr`) is atomic in both. Keys are given without the
+//! (`take`, `set_nx`, `set_xx`, `incr`) is atomic in both. Keys are given without the
 //! configured prefix; implementations add it. The conformance suite at the
 //! bottom runs against both (Redis in the integration tests).
 
@@ -19,6 +19,9 @@ use async_trait::async_trait;
 pub enum StoreError {
     #[error("session store unavailable: {0}")]
     Unavailable(String),
+    /// The memory store holds `store.max_entries` keys and this call would add one.
+    #[error("session store full (store.max_entries)")]
+    Full,
 }
 
 #[async_trait]
@@ -27,6 +30,9 @@ pub trait Store: Send + Sync {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
     /// Sets only when the key is absent; `true` when this call set it.
     async fn set_nx(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError>;
+    /// Sets only when the key is present (still there), in one step; `true` when
+    /// this call set it. For refreshes that must not bring back a deleted key.
+    async fn set_xx(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError>;
     /// Reads and deletes in one step: of two concurrent takes, one gets the value.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// `true` when the key existed.
@@ -68,6 +74,15 @@ pub async fn conformance(store: &dyn Store) {
     );
     assert!(!store.set_nx(&k("a"), b"2", ttl).await.unwrap());
     assert!(store.set_nx(&k("b"), b"2", ttl).await.unwrap());
+    // set_xx: only what is still there.
+    assert!(!store.set_xx(&k("xx"), b"1", ttl).await.unwrap());
+    assert_eq!(store.get(&k("xx")).await.unwrap(), None);
+    assert!(store.set_xx(&k("a"), b"3", ttl).await.unwrap());
+    assert_eq!(
+        store.get(&k("a")).await.unwrap().as_deref(),
+        Some(&b"3"[..])
+    );
+    assert!(store.ttl(&k("a")).await.unwrap().is_some());
     assert_eq!(
         store.take(&k("b")).await.unwrap().as_deref(),
         Some(&b"2"[..])

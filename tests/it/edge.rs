@@ -287,3 +287,209 @@ fn readme_nginx_auth_request_snippet_works_with_real_nginx() {
         403
     );
 }
+
+/// Writes `prefix` at once, then `header` a byte every 50 ms, until the gateway
+/// hangs up (or 10 s pass). Returns whether it hung up, and when.
+fn trickle(port: u16, prefix: &str, header: &str) -> (bool, Duration) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 64];
+    if s.write_all(prefix.as_bytes()).is_err() {
+        return (true, start.elapsed());
+    }
+    for b in header.bytes().cycle().take(400) {
+        if s.write_all(&[b]).is_err() {
+            return (true, start.elapsed());
+        }
+        match s.read(&mut buf) {
+            Ok(0) => return (true, start.elapsed()),
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return (true, start.elapsed()),
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+    }
+    (false, start.elapsed())
+}
+
+#[test]
+fn leading_empty_lines_do_not_disarm_the_header_timer() {
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            extra: "#server\nheader_timeout = \"1s\"\n#end\n".into(),
+            ..Default::default()
+        },
+    );
+    let header = format!("GET /public/x HTTP/1.1\r\nHost: {HOST}\r\nX-Slow: aaaaaaaaaaaaaaaa\r\n");
+    for prefix in ["\r\n\r\n", "\r\n", "\r\n\r\n\r\n\r\n"] {
+        let (closed, after) = trickle(g.port, prefix, &header);
+        assert!(
+            closed,
+            "{prefix:?} then a trickle must not hold the connection"
+        );
+        assert!(
+            after < Duration::from_secs(5),
+            "{prefix:?}: cut off after {after:?}"
+        );
+    }
+    // Empty lines alone, then nothing: the timer runs for them too.
+    let mut s = TcpStream::connect(("127.0.0.1", g.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    s.write_all(b"\r\n\r\n").unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 64];
+    let r = s.read(&mut buf);
+    assert!(
+        matches!(r, Ok(0) | Err(_)) && start.elapsed() < Duration::from_secs(5),
+        "{r:?} after {:?}",
+        start.elapsed()
+    );
+    // A complete request after leading empty lines is still served.
+    let r = g.raw(&format!(
+        "\r\n\r\nGET /public/x HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"
+    ));
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn connections_beyond_the_per_client_cap_are_closed_at_once() {
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            extra: "#server\nmax_connections_per_client = 2\n#end\n".into(),
+            ..Default::default()
+        },
+    );
+    let open = || {
+        let s = TcpStream::connect(("127.0.0.1", g.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s
+    };
+    let request = |s: &mut TcpStream| -> String {
+        s.write_all(format!("GET /public/x HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    let mut a = open();
+    let mut b = open();
+    // Let the gateway count both before the third arrives.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut c = open();
+    let start = Instant::now();
+    let _ = c.write_all(format!("GET /public/x HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes());
+    let mut buf = [0u8; 256];
+    let r = c.read(&mut buf);
+    assert!(
+        matches!(r, Ok(0) | Err(_)) && start.elapsed() < Duration::from_secs(2),
+        "the third connection must be closed at once: {r:?}"
+    );
+    // The first two work, and keep working.
+    for got in [request(&mut a), request(&mut b), request(&mut a)] {
+        assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    }
+    // Closing one gives its place back.
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut d = open();
+        let got = request(&mut d);
+        if got.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the cap was not counted down");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let got = request(&mut b);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+}
+
+#[test]
+fn ambiguous_lengths_and_bare_lf_get_400_and_never_reach_the_upstream() {
+    // An upstream that counts connections and answers 200 to each.
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_port = up.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hits2 = hits.clone();
+    std::thread::spawn(move || {
+        for s in up.incoming() {
+            let Ok(mut s) = s else { continue };
+            hits2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            upstream_port: Some(up_port),
+            ..Default::default()
+        },
+    );
+    let hits_now = || hits.load(std::sync::atomic::Ordering::SeqCst);
+    let post = |cl: &str| {
+        format!(
+            "POST /public/x HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {cl}\r\nConnection: close\r\n\r\nhello"
+        )
+    };
+    let bad = [
+        post("5, 5"),
+        post("5,5"),
+        post("005"),
+        post("+5"),
+        format!("GET /public/x HTTP/1.1\nHost: {HOST}\nConnection: close\n\n"),
+        format!("GET /public/x HTTP/1.1\r\nHost: {HOST}\nConnection: close\r\n\r\n"),
+        format!(
+            "POST /public/x HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+        ),
+    ];
+    for raw in &bad {
+        let r = g.raw(raw);
+        assert_eq!(r.status, 400, "{raw:?}: {}", r.body);
+    }
+    assert_eq!(hits_now(), 0, "a refused request reached the upstream");
+    // Plain requests still pass, body intact.
+    let r = g.raw(&post("5"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = g.raw(&format!(
+        "GET /public/x HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"
+    ));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(hits_now() >= 1);
+}
+
+#[test]
+fn check_config_warns_about_groups_rules_nothing_denies_after() {
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            rules:
+                "[[rule]]\npath = \"/admin\"\ngroups = [\"admins\"]\npolicy = \"one_factor\"\n\n\
+                    [[rule]]\npath = \"/staff\"\ngroups = [\"staff\"]\npolicy = \"one_factor\"\n\n\
+                    [[rule]]\npath = \"/staff\"\npolicy = \"deny\"\n"
+                    .into(),
+            ..Default::default()
+        },
+    );
+    let o = g.cli(&["check-config"], None);
+    assert!(o.status.success(), "warnings don't fail the check");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].starts_with("warning: rule[0]: "), "{err}");
+    // `serve` logged the same at start.
+    assert!(g.log().contains("rule[0]: "), "{}", g.log());
+}

@@ -1,0 +1,229 @@
+//! Request framing the gateway forwards only in one spelling.
+//!
+//! A proxy and the application behind it must agree on where a request ends;
+//! where they might not (request smuggling), the gateway answers 400 instead of
+//! forwarding. Pingora (through httparse) is lenient in ways an upstream may not
+//! be, and forwards what it accepted unchanged, so this refuses:
+//! - a header line ending in a bare LF (or a stray CR): RFC 9112 §2.2 lets a
+//!   recipient accept bare LF, so parsers differ on it;
+//! - more than one `Content-Length` (as several lines or a comma list, even of
+//!   equal values: Pingora collapses `5, 5` but forwards it as written);
+//! - a `Content-Length` that isn't plain digits: signs, spaces inside, leading
+//!   zeros (`005`), anything too large for a u64;
+//! - `Content-Length` together with `Transfer-Encoding`.
+//!
+//! Pure functions over the raw header bytes (HTTP/1) and the parsed headers
+//! (any version); [`super::ambiguous_framing`] calls them. Nothing here knows
+//! Pingora.
+
+use http::HeaderValue;
+
+/// Why a request's framing is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FramingError {
+    #[error("a header line ends in a bare LF or holds a stray CR")]
+    BareLineEnding,
+    #[error("more than one Content-Length")]
+    ContentLengthList,
+    #[error("a Content-Length that is not a plain decimal number")]
+    ContentLengthValue,
+    #[error("both Content-Length and Transfer-Encoding")]
+    ContentLengthAndTransferEncoding,
+}
+
+/// Checks an HTTP/1 request header as received, from the request line (or the
+/// empty lines before it) to the blank line that ends it.
+pub fn check_raw(raw: &[u8]) -> Result<(), FramingError> {
+    // Every LF must follow a CR, and every CR precede an LF.
+    for (i, &b) in raw.iter().enumerate() {
+        let ok = match b {
+            b'\n' => i > 0 && raw[i - 1] == b'\r',
+            b'\r' => raw.get(i + 1) == Some(&b'\n'),
+            _ => true,
+        };
+        if !ok {
+            return Err(FramingError::BareLineEnding);
+        }
+    }
+    let lines = raw
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        // Empty lines before the request line, then the request line itself.
+        .skip_while(|l| l.is_empty())
+        .skip(1);
+    let mut lengths = 0;
+    let mut te = false;
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        if name.eq_ignore_ascii_case(b"content-length") {
+            lengths += 1;
+            content_length(value)?;
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            te = true;
+        }
+    }
+    verdict(lengths, te)
+}
+
+/// The same rules on parsed headers (any HTTP version): the `Content-Length`
+/// values and whether `Transfer-Encoding` is present. Pingora drops
+/// `Content-Length` when `Transfer-Encoding` is present, so in HTTP/1 only
+/// [`check_raw`] sees that pair.
+pub fn check_lengths<'a>(
+    content_lengths: impl IntoIterator<Item = &'a HeaderValue>,
+    transfer_encoding: bool,
+) -> Result<(), FramingError> {
+    let mut lengths = 0;
+    for v in content_lengths {
+        lengths += 1;
+        content_length(v.as_bytes())?;
+    }
+    verdict(lengths, transfer_encoding)
+}
+
+fn verdict(lengths: usize, te: bool) -> Result<(), FramingError> {
+    match (lengths, te) {
+        (0, _) => Ok(()),
+        (1, false) => Ok(()),
+        (1, true) => Err(FramingError::ContentLengthAndTransferEncoding),
+        _ => Err(FramingError::ContentLengthList),
+    }
+}
+
+/// One `Content-Length` value: optional whitespace around `0` or a number
+/// without leading zeros that fits a u64. A comma means a list.
+fn content_length(value: &[u8]) -> Result<(), FramingError> {
+    let v = value.trim_ascii();
+    if v.contains(&b',') {
+        return Err(FramingError::ContentLengthList);
+    }
+    let plain = !v.is_empty()
+        && v.iter().all(u8::is_ascii_digit)
+        && (v == b"0" || v[0] != b'0')
+        && std::str::from_utf8(v).is_ok_and(|s| s.parse::<u64>().is_ok());
+    if plain {
+        Ok(())
+    } else {
+        Err(FramingError::ContentLengthValue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use FramingError::*;
+
+    #[test]
+    fn raw_headers_table() {
+        let table: &[(&str, Result<(), FramingError>)] = &[
+            ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", Ok(())),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
+                Ok(()),
+            ),
+            ("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", Ok(())),
+            ("POST / HTTP/1.1\r\ncontent-length:  12 \r\n\r\n", Ok(())),
+            // Leading empty lines (skipped by the parser) are fine in CRLF form.
+            ("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", Ok(())),
+            // Other headers may hold commas and digits.
+            ("GET / HTTP/1.1\r\nAccept: a, b\r\nX-N: 005\r\n\r\n", Ok(())),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
+                Err(ContentLengthList),
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 5,5\r\n\r\n",
+                Err(ContentLengthList),
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+                Err(ContentLengthList),
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 005\r\n\r\n",
+                Err(ContentLengthValue),
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 00\r\n\r\n",
+                Err(ContentLengthValue),
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+                Err(ContentLengthValue),
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+                Err(ContentLengthValue),
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 5 5\r\n\r\n",
+                Err(ContentLengthValue),
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 0x5\r\n\r\n",
+                Err(ContentLengthValue),
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: \r\n\r\n",
+                Err(ContentLengthValue),
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+                Err(ContentLengthValue),
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Err(ContentLengthAndTransferEncoding),
+            ),
+            ("GET / HTTP/1.1\nHost: a\n\n", Err(BareLineEnding)),
+            ("GET / HTTP/1.1\r\nHost: a\n\r\n", Err(BareLineEnding)),
+            ("GET / HTTP/1.1\r\nHost: a\r\n\n", Err(BareLineEnding)),
+            ("\nGET / HTTP/1.1\r\n\r\n", Err(BareLineEnding)),
+            ("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", Err(BareLineEnding)),
+            // A Content-Length in the request line is not a header.
+            ("GET /Content-Length:005 HTTP/1.1\r\n\r\n", Ok(())),
+        ];
+        for (raw, want) in table {
+            assert_eq!(check_raw(raw.as_bytes()), *want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn parsed_headers_table() {
+        use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+        let map = |pairs: &[(&str, &str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(
+                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            h
+        };
+        type Case<'a> = (&'a [(&'a str, &'a str)], Result<(), FramingError>);
+        let table: &[Case<'_>] = &[
+            (&[], Ok(())),
+            (&[("content-length", "5")], Ok(())),
+            (&[("content-length", "5, 5")], Err(ContentLengthList)),
+            (
+                &[("content-length", "5"), ("content-length", "5")],
+                Err(ContentLengthList),
+            ),
+            (&[("content-length", "005")], Err(ContentLengthValue)),
+            (
+                &[("content-length", "5"), ("transfer-encoding", "chunked")],
+                Err(ContentLengthAndTransferEncoding),
+            ),
+            (&[("transfer-encoding", "chunked")], Ok(())),
+        ];
+        for (pairs, want) in table {
+            let h = map(pairs);
+            let got = check_lengths(h.get_all(CONTENT_LENGTH), h.contains_key(TRANSFER_ENCODING));
+            assert_eq!(got, *want, "{pairs:?}");
+        }
+    }
+}
