@@ -410,6 +410,9 @@ mod tests {
         async fn incr(&self, k: &str, t: Duration) -> Result<u64, StoreError> {
             self.inner.incr(k, t).await
         }
+        async fn decr(&self, k: &str) -> Result<u64, StoreError> {
+            self.inner.decr(k).await
+        }
         async fn set_add(&self, k: &str, m: &str, t: Duration) -> Result<(), StoreError> {
             self.inner.set_add(k, m, t).await
         }

@@ -341,7 +341,7 @@ impl Store for MemoryStore {
     }
 
     async fn decr(&self, key: &str) -> Result<u64, StoreError> {
-        Ok(self.with(key, |m, _| match m.get_mut(key) {
+        Ok(self.read(key, |m, _| match m.get_mut(key) {
             Some(Entry {
                 value: Value::Count(n),
                 ..
