@@ -41,6 +41,9 @@ pub struct App {
     /// Seals second-factor secrets at rest (`data.key`).
     pub sealer: crate::auth::sealed::Sealer,
     pub config_path: Option<PathBuf>,
+    /// Messages being sent off the request path (reset codes, lock notices), so an
+    /// answer never waits on — or reveals by its timing — a delivery.
+    pub outgoing: tokio_util::task::TaskTracker,
     users_stamp: std::sync::Mutex<Option<Stamp>>,
 }
 
@@ -161,8 +164,22 @@ impl App {
             defense,
             captchas,
             config_path,
+            outgoing: tokio_util::task::TaskTracker::new(),
             users_stamp: std::sync::Mutex::new(stamp),
         })
+    }
+
+    /// Sends a message in the background (tracked in [`App::outgoing`]).
+    pub fn send_later(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.outgoing.spawn(f);
+    }
+
+    /// Waits until every message handed to [`App::send_later`] so far went out
+    /// (or failed): for tests, and for a clean shutdown.
+    pub async fn outgoing_settled(&self) {
+        self.outgoing.close();
+        self.outgoing.wait().await;
+        self.outgoing.reopen();
     }
 
     /// Re-reads the users file if it changed since last time. Errors keep the old set.

@@ -472,7 +472,8 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
                     let u = u.clone();
                     let link_base = base_url(&app, req);
                     let client_ip = req.client_ip;
-                    tokio::spawn(async move {
+                    let app3 = app2.clone();
+                    app3.send_later(async move {
                         send_lock_notice_to(&app2, &link_base, client_ip, &u, dur).await;
                     });
                 }

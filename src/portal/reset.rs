@@ -3,15 +3,23 @@
 //! ```text
 //!  GET  /reset ─> form (identifier)
 //!  POST /reset step=request ─ 429 / CSRF / CAPTCHA (when the ladder or `captcha_on_reset` asks)
-//!        └─> if the account exists and has an email: code (CSPRNG, `otp.code_length` digits,
-//!            stored hashed, bound to this browser's pre-session, valid `otp.code_ttl`)
-//!        └─> the same "if an account matches, we sent a code" page either way
+//!        └─> if the account exists and has an email, and fewer than `otp.send_limit` codes
+//!            went to it within `otp.send_window`: a code (CSPRNG, `otp.code_length` digits,
+//!            stored hashed, bound to the account *and* this browser's pre-session, valid
+//!            `otp.code_ttl`). One live code per account: a new one voids the old one.
+//!            The message is sent off the request path.
+//!        └─> the same "if an account matches, we sent a code" page either way, after the
+//!            same work
 //!  POST /reset step=confirm ─ new password invalid ──────────────> 400 (code not spent)
-//!        ├─ more than `otp.max_attempts` tries, or expired ───> ask for a new code
+//!        ├─ more than `otp.max_attempts` tries on the account's code, voided, or expired
+//!        │                                     ───> ask for a new code
 //!        ├─ wrong code ─> failure on the account's ladder ───> 401
-//!        └─ right ─> password set, sessions ended, account lock cleared ─> "sign in"
+//!        └─ right ─> code taken (atomically), password set, sessions ended,
+//!                    account lock cleared ─> "sign in"
 //! ```
 //! Reset works while the account is locked: proving control of the email is the way out.
+//! Store keys: `reset:pre:{pre}` (which account this browser asked for), `reset:acct:{user}`
+//! (the account's one live code), `reset:tries:{user}`, `reset:sent:{user}`.
 
 use std::sync::Arc;
 
@@ -27,15 +35,29 @@ use crate::auth::password::{PasswordError, MAX_PASSWORD_BYTES};
 use crate::notify::Notifier;
 use crate::users::Identifier;
 
+/// The account's one live reset code.
 #[derive(Serialize, Deserialize)]
 struct Pending {
-    user: String,
+    /// The pre-session (browser) that asked for it.
+    pre: String,
     code_hash: String,
 }
 
-/// What a reset code is bound to: this browser's pre-session.
-fn code_context(pre: &str) -> String {
-    format!("reset|{pre}")
+/// What a reset code is bound to: the account and the browser that asked.
+fn code_context(user: &str, pre: &str) -> String {
+    format!("reset|{user}|{pre}")
+}
+
+fn pre_key(pre: &str) -> String {
+    format!("reset:pre:{pre}")
+}
+
+fn code_key(user: &str) -> String {
+    format!("reset:acct:{user}")
+}
+
+fn tries_key(user: &str) -> String {
+    format!("reset:tries:{user}")
 }
 
 struct View<'a> {
@@ -142,49 +164,90 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         }
     }
     let users = app.users.load();
-    let user = Identifier::parse(get("identifier")).and_then(|i| users.find(&i).cloned());
-    if let Some(u) = user.filter(|u| !u.email.is_empty() && !u.disabled) {
-        let code = crate::auth::codes::numeric(cfg.otp.code_length);
-        let pending = Pending {
-            user: u.name.clone(),
-            // Keyed (data.key): a copy of the store can't be brute-forced offline.
-            code_hash: app.sealer.code_hash(&code_context(&pre), &code),
-        };
-        let stored = match serde_json::to_vec(&pending) {
-            Ok(b) => {
-                app.store
-                    .set(&format!("reset:{pre}"), &b, cfg.otp.code_ttl)
-                    .await
-            }
-            Err(e) => Err(crate::store::StoreError::Unavailable(e.to_string())),
-        };
-        if stored.is_err() || app.store.delete(&format!("reset:{pre}:n")).await.is_err() {
-            return unavailable(app, req);
+    let id = Identifier::parse(get("identifier"));
+    let user = id
+        .as_ref()
+        .and_then(|i| users.find(i).cloned())
+        .filter(|u| !u.email.is_empty() && !u.disabled);
+    // Unknown identifiers take the same steps under a name no account can have.
+    let name = match (&user, &id) {
+        (Some(u), _) => u.name.clone(),
+        (None, Some(i)) => format!("?{}", i.key()),
+        (None, None) => "?".to_string(),
+    };
+    let sent = match app
+        .store
+        .incr(&format!("reset:sent:{name}"), cfg.otp.send_window)
+        .await
+    {
+        Ok(n) => n,
+        Err(_) => return unavailable(app, req),
+    };
+    let code = crate::auth::codes::numeric(cfg.otp.code_length);
+    let pending = Pending {
+        pre: pre.clone(),
+        // Keyed (data.key): a copy of the store can't be brute-forced offline.
+        code_hash: app.sealer.code_hash(&code_context(&name, &pre), &code),
+    };
+    let within_limit = sent <= u64::from(cfg.otp.send_limit);
+    let stored = async {
+        // This browser now waits for a code of this account (or of nobody).
+        app.store
+            .set(&pre_key(&pre), name.as_bytes(), cfg.otp.code_ttl)
+            .await?;
+        if within_limit {
+            let b = serde_json::to_vec(&pending)
+                .map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))?;
+            // One live code per account: this one replaces (voids) any earlier one.
+            app.store
+                .set(&code_key(&name), &b, cfg.otp.code_ttl)
+                .await?;
+            app.store.delete(&tries_key(&name)).await?;
         }
-        let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
-        let ctx = context! { code => &code, minutes => minutes };
-        let mut msg = match super::compose(
-            app,
-            "msg_reset_code.txt",
-            ctx,
-            "email",
-            &u.email,
-            "reset_code",
-        ) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(error = %e, "reset code template failed");
-                return unavailable(app, req);
-            }
-        };
-        msg.code = Some(code);
-        match app.notifier.load().send(&msg).await {
-            Ok(()) => crate::audit::event(
-                "reset_code_sent",
-                json!({ "user": u.name, "client": req.client_ip.to_string() }),
-            ),
-            Err(e) => tracing::error!(error = %e, "reset code not delivered"),
+        Ok::<(), crate::store::StoreError>(())
+    }
+    .await;
+    if stored.is_err() {
+        return unavailable(app, req);
+    }
+    match (&user, within_limit) {
+        (Some(u), true) => {
+            let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
+            let ctx = context! { code => &code, minutes => minutes };
+            let mut msg = match super::compose(
+                app,
+                "msg_reset_code.txt",
+                ctx,
+                "email",
+                &u.email,
+                "reset_code",
+            ) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(error = %e, "reset code template failed");
+                    return unavailable(app, req);
+                }
+            };
+            msg.code = Some(code);
+            // Off the request path, so the answer takes as long for every identifier.
+            let notifier = app.notifier.load_full();
+            let user = u.name.clone();
+            let client = req.client_ip.to_string();
+            app.send_later(async move {
+                match notifier.send(&msg).await {
+                    Ok(()) => crate::audit::event(
+                        "reset_code_sent",
+                        json!({ "user": user, "client": client }),
+                    ),
+                    Err(e) => tracing::error!(error = %e, "reset code not delivered"),
+                }
+            });
         }
+        (Some(u), false) => crate::audit::event(
+            "reset_code_limited",
+            json!({ "user": u.name, "client": req.client_ip.to_string(), "sent": sent }),
+        ),
+        (None, _) => {}
     }
     let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
     let notice = format!("If an account matches, we sent a code to its email address. It expires in {minutes} minute(s).");
@@ -222,8 +285,7 @@ async fn confirm(
     if let Err(msg) = check_new_password(&cfg, password, again) {
         return render(app, req, code_view(&msg, 400)).await;
     }
-    let key = format!("reset:{pre}");
-    let expired = "That code has expired or was used too often. Ask for a new one.";
+    let expired = "That code has expired, was replaced by a newer one, or was used too often. Ask for a new one.";
     let restart = || View {
         step: "request",
         error: Some(expired),
@@ -231,59 +293,79 @@ async fn confirm(
         status: 400,
         captcha: false,
     };
-    let pending = match app.store.get(&key).await {
-        Ok(Some(b)) => match serde_json::from_slice::<Pending>(&b) {
-            Ok(p) => p,
-            Err(_) => return render(app, req, restart()).await,
-        },
+    let user = match app.store.get(&pre_key(pre)).await {
+        Ok(Some(b)) => String::from_utf8_lossy(&b).to_string(),
         Ok(None) => return render(app, req, restart()).await,
         Err(_) => return unavailable(app, req),
     };
-    let tries = match app.store.incr(&format!("{key}:n"), cfg.otp.code_ttl).await {
+    let pending = match app.store.get(&code_key(&user)).await {
+        Ok(Some(b)) => serde_json::from_slice::<Pending>(&b).ok(),
+        Ok(None) => None,
+        Err(_) => return unavailable(app, req),
+    };
+    // A code asked for by another browser (or replaced since) isn't this browser's.
+    let Some(pending) = pending.filter(|p| p.pre == pre) else {
+        return render(app, req, restart()).await;
+    };
+    // Every guess at the account's live code counts (atomically, so concurrent
+    // guesses can't exceed the cap); then the code is void.
+    let tries = match app.store.incr(&tries_key(&user), cfg.otp.code_ttl).await {
         Ok(n) => n,
         Err(_) => return unavailable(app, req),
     };
     if tries > u64::from(cfg.otp.max_attempts) {
-        let _ = app.store.delete(&key).await;
+        let _ = app.store.delete(&code_key(&user)).await;
         return render(app, req, restart()).await;
     }
     let given = crate::auth::codes::normalize_numeric(code);
+    let context = code_context(&user, pre);
     if !app
         .sealer
-        .code_matches(&code_context(pre), &given, &pending.code_hash)
+        .code_matches(&context, &given, &pending.code_hash)
     {
         // On the same ladder key as sign-in (per account, or per account and network).
-        let account = crate::defense::account_key(&cfg.defense, &pending.user, req.client_ip);
+        let account = crate::defense::account_key(&cfg.defense, &user, req.client_ip);
         if let Err(r) = super::count_failure(app, req, Some(&account), None).await {
             return r;
         }
         crate::audit::event(
             "reset_code_failed",
-            json!({ "user": pending.user, "client": req.client_ip.to_string() }),
+            json!({ "user": user, "client": req.client_ip.to_string() }),
         );
         return render(app, req, code_view("That code is not right.", 401)).await;
     }
-    // Consume atomically: of two concurrent right answers, one wins.
-    match app.store.take(&key).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return render(app, req, restart()).await,
+    // Consume atomically: of two concurrent right answers, one wins; and the code
+    // taken must still be this one (not a newer code that replaced it meanwhile).
+    match app.store.take(&code_key(&user)).await {
+        Ok(Some(b))
+            if serde_json::from_slice::<Pending>(&b).is_ok_and(|p| {
+                p.pre == pre && app.sealer.code_matches(&context, &given, &p.code_hash)
+            }) => {}
+        Ok(_) => return render(app, req, restart()).await,
         Err(_) => return unavailable(app, req),
     }
-    if let Err(r) = store_new_password(app, &pending.user, password).await {
+    let _ = app.store.delete(&pre_key(pre)).await;
+    let _ = app.store.delete(&tries_key(&user)).await;
+    if user.starts_with('?') {
+        // Never reached (no code is sent for a name that isn't an account), but a
+        // pointer to nobody must never set anybody's password.
+        return render(app, req, restart()).await;
+    }
+    if let Err(r) = store_new_password(app, &user, password).await {
         return r;
     }
     app.force_reload_users();
     // The password is saved, and older sessions are already refused (credentials version):
     // a store error from here on is logged, not shown as a failure.
-    if let Err(e) = app.sessions.revoke_user(&pending.user).await {
+    if let Err(e) = app.sessions.revoke_user(&user).await {
         tracing::warn!(error = %e, "password reset; old session records not deleted");
     }
-    if let Err(e) = app.defense.clear(&pending.user).await {
-        tracing::warn!(error = %e, user = %pending.user, "password reset; account lock not cleared");
+    if let Err(e) = app.defense.clear(&user).await {
+        tracing::warn!(error = %e, user = %user, "password reset; account lock not cleared");
     }
     crate::audit::event(
         "password_reset",
-        json!({ "user": pending.user, "client": req.client_ip.to_string() }),
+        json!({ "user": user, "client": req.client_ip.to_string() }),
     );
     let prefix = cfg.server.portal_prefix.clone();
     let html = app.ui.load().message(

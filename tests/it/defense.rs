@@ -537,6 +537,7 @@ async fn lock_notice(b: Backend) {
     let _ = attacker.fail_times("alice", "guess", 4).await;
     assert!(standing(&e, "alice").await.locked_for.is_some());
     // The owner got one message through the notifier, with the time, the address and a link.
+    e.app.outgoing_settled().await;
     let outbox = std::fs::read_to_string(e.app.config.load().notify.file.clone()).unwrap();
     let msgs: Vec<serde_json::Value> = outbox
         .lines()
@@ -606,7 +607,9 @@ async fn lock_notice(b: Backend) {
 }
 both_async!(lock_notice_with_single_use_unlock_link, lock_notice);
 
-fn outbox(e: &Env) -> Vec<serde_json::Value> {
+/// The messages sent so far (after waiting for those still going out).
+pub(crate) async fn outbox(e: &Env) -> Vec<serde_json::Value> {
+    e.app.outgoing_settled().await;
     std::fs::read_to_string(e.app.config.load().notify.file.clone())
         .unwrap_or_default()
         .lines()
@@ -621,7 +624,7 @@ async fn reset_while_locked(b: Backend) {
     assert_eq!(laptop.sign_in("alice", PASSWORD, None).await.status, 303);
     let mut attacker = Browser::new(&e, "203.0.113.60");
     let _ = attacker.fail_times("alice", "guess", 4).await;
-    let lock_notices = outbox(&e).len();
+    let lock_notices = outbox(&e).await.len();
     // Reset from a new browser: the same answer whether or not the account exists.
     let mut phone = Browser::new(&e, "192.0.2.61");
     let form_page = phone.send("GET", "/reset", "").await;
@@ -653,7 +656,7 @@ async fn reset_while_locked(b: Backend) {
         ghost.body.replace(&ghost.field("csrf").unwrap(), ""),
         real.body.replace(&real.field("csrf").unwrap(), "")
     );
-    let msgs = outbox(&e);
+    let msgs = outbox(&e).await;
     assert_eq!(
         msgs.len(),
         lock_notices + 1,
@@ -789,7 +792,7 @@ async fn reset_code_attempts_are_limited_and_captcha_can_be_required() {
         )
         .await;
     assert_eq!(r.status, 401);
-    assert!(outbox(&e).is_empty());
+    assert!(outbox(&e).await.is_empty());
     let cid = r.field("captcha_id").unwrap();
     let answer = e
         .app
@@ -813,7 +816,7 @@ async fn reset_code_attempts_are_limited_and_captcha_can_be_required() {
         )
         .await;
     assert_eq!(r.status, 200);
-    let text = outbox(&e)[0]["text"].as_str().unwrap().to_string();
+    let text = outbox(&e).await[0]["text"].as_str().unwrap().to_string();
     let code: String = text
         .split(|c: char| !c.is_ascii_digit())
         .find(|w| w.len() == 6)

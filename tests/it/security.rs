@@ -490,3 +490,114 @@ async fn unknown_like_known(b: Backend) {
 }
 
 both_async!(unknown_identifiers_answer_like_accounts, unknown_like_known);
+
+async fn reset_codes_sent(e: &crate::defense::Env) -> Vec<String> {
+    crate::defense::outbox(e)
+        .await
+        .into_iter()
+        .filter(|m| m["kind"] == "reset_code")
+        .map(|m| {
+            let t = m["text"].as_str().unwrap().to_string();
+            t.split(|c: char| !c.is_ascii_digit())
+                .find(|w| w.len() == 6)
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// Issue #8.6: one live reset code per account, a send limit per account, tries
+/// capped per account, and the code dies with its use.
+async fn reset_limits(b: Backend) {
+    let calm = "[defense]\ncaptcha_after = 100\nlock_after = 100\nip_per_minute = 100000\nspray_per_minute = 0\n[otp]\nsend_limit = 3\nmax_attempts = 3\n";
+    let e = env(b, calm);
+    let ask = |ip: String| {
+        let e = &e;
+        async move {
+            let mut v = Browser::new(e, &ip);
+            let p = v.send("GET", "/reset", "").await;
+            let csrf = p.field("csrf").unwrap();
+            let r = v
+                .send(
+                    "POST",
+                    "/reset",
+                    &form(&[
+                        ("csrf", &csrf),
+                        ("step", "request"),
+                        ("identifier", "alice"),
+                    ]),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            (v, csrf)
+        }
+    };
+    let confirm = |csrf: &str, code: &str| {
+        form(&[
+            ("csrf", csrf),
+            ("step", "confirm"),
+            ("code", code),
+            ("password", "brand new password"),
+            ("confirm", "brand new password"),
+        ])
+    };
+    // Six fresh visitors ask for alice: only `send_limit` (3) codes go out.
+    let mut visitors = Vec::new();
+    for i in 0..6 {
+        visitors.push(ask(format!("198.51.100.{i}")).await);
+    }
+    let sent = reset_codes_sent(&e).await;
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    // The first two were voided by the newer ones.
+    for (i, code) in sent.iter().enumerate().take(2) {
+        let (v, csrf) = &mut visitors[i];
+        let r = v.send("POST", "/reset", &confirm(csrf, code)).await;
+        assert_eq!(r.status, 400, "visitor {i}'s voided code: {}", r.body);
+    }
+    // The newest works, once, for the browser that asked for it only.
+    let (other, other_csrf) = &mut visitors[5];
+    let r = other
+        .send("POST", "/reset", &confirm(other_csrf, &sent[2]))
+        .await;
+    assert_eq!(r.status, 400, "another browser can't use it");
+    let (v, csrf) = &mut visitors[2];
+    let r = v.send("POST", "/reset", &confirm(csrf, &sent[2])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = v.send("POST", "/reset", &confirm(csrf, &sent[2])).await;
+    assert_eq!(r.status, 400, "used once");
+
+    // Tries are capped per account: after max_attempts (3) wrong tries the code is void.
+    let e = env(b, calm);
+    let (mut v, csrf) = {
+        let mut v = Browser::new(&e, "192.0.2.5");
+        let p = v.send("GET", "/reset", "").await;
+        let csrf = p.field("csrf").unwrap();
+        v.send(
+            "POST",
+            "/reset",
+            &form(&[("csrf", &csrf), ("step", "request"), ("identifier", "bob")]),
+        )
+        .await;
+        (v, csrf)
+    };
+    let code = reset_codes_sent(&e).await.pop().unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..3 {
+        assert_eq!(
+            v.send("POST", "/reset", &confirm(&csrf, wrong))
+                .await
+                .status,
+            401
+        );
+    }
+    assert_eq!(
+        v.send("POST", "/reset", &confirm(&csrf, &code))
+            .await
+            .status,
+        400,
+        "the right code after the tries ran out"
+    );
+    assert_eq!(v.sign_in("bob", PASSWORD, None).await.status, 303);
+}
+
+both_async!(reset_codes_are_limited_per_account, reset_limits);
