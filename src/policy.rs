@@ -102,11 +102,21 @@ fn starts_with_ci(s: &str, prefix: &str) -> bool {
     s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
+/// `prefix` is a prefix of `path` made of whole segments: `/public` matches
+/// `/public` and `/public/x`, not `/publicity`; `/public/` matches `/public/x`.
+fn starts_with_segments(path: &str, prefix: &str) -> bool {
+    path.starts_with(prefix)
+        && (prefix.ends_with('/')
+            || path.len() == prefix.len()
+            || path.as_bytes()[prefix.len()] == b'/')
+}
+
 impl Rule {
     fn path_matches(&self, path: &str) -> bool {
         let stripped = strip_params(path);
         if self.policy == Policy::Bypass {
-            path.starts_with(&self.path) && stripped.starts_with(&self.path)
+            // Loosening: only whole segments, exactly as written.
+            starts_with_segments(path, &self.path) && starts_with_segments(&stripped, &self.path)
         } else {
             starts_with_ci(path, &self.path) || starts_with_ci(&stripped, &self.path)
         }
@@ -236,6 +246,7 @@ mod tests {
                 ..rule("/", Policy::Deny)
             },
             rule("/public/", Policy::Bypass),
+            rule("/status", Policy::Bypass),
             Rule {
                 methods: vec![http::Method::GET],
                 ..rule("/readonly/", Policy::Bypass)
@@ -258,6 +269,12 @@ mod tests {
             ("/public/x", "GET", "1.2.3.4", No, &[], Allow),
             ("/PUBLIC/x", "GET", "1.2.3.4", No, &[], Login),
             ("/public;x/y", "GET", "1.2.3.4", No, &[], Login),
+            // A bypass prefix is whole segments: /status, /status/x; not /statusboard.
+            ("/status", "GET", "1.2.3.4", No, &[], Allow),
+            ("/status/health", "GET", "1.2.3.4", No, &[], Allow),
+            ("/statusboard", "GET", "1.2.3.4", No, &[], Login),
+            ("/status.json", "GET", "1.2.3.4", No, &[], Login),
+            ("/status;x", "GET", "1.2.3.4", No, &[], Login),
             ("/readonly/a", "GET", "1.2.3.4", No, &[], Allow),
             ("/readonly/a", "POST", "1.2.3.4", No, &[], Login),
             ("/intranet/a", "GET", "10.1.2.3", No, &[], Allow),

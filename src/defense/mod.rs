@@ -40,6 +40,15 @@ pub struct Defense {
     store: DynStore,
     clock: Arc<dyn Clock>,
     limiter: ArcSwap<(u32, Limiter)>,
+    /// CAPTCHA challenges created per client address: each is a store entry, so a
+    /// client reloading the sign-in page can't grow the store without bound.
+    challenges: ArcSwap<(u32, Limiter)>,
+}
+
+/// Challenges a client may have created per minute: two per allowed attempt, and
+/// some room for reloads.
+fn challenges_per_minute(ip_per_minute: u32) -> u32 {
+    ip_per_minute.saturating_mul(2).saturating_add(10)
 }
 
 /// Where an attempt stands before the password is looked at.
@@ -151,6 +160,10 @@ impl Defense {
             store,
             clock,
             limiter: ArcSwap::from_pointee((cfg.ip_per_minute, limiter(cfg.ip_per_minute))),
+            challenges: ArcSwap::from_pointee((
+                cfg.ip_per_minute,
+                limiter(challenges_per_minute(cfg.ip_per_minute)),
+            )),
         }
     }
 
@@ -169,12 +182,29 @@ impl Defense {
         })
     }
 
+    /// The per-address limit on new CAPTCHA challenges; `Err(wait)` when over it.
+    pub fn check_challenge_rate(&self, cfg: &DefenseConfig, ip: IpAddr) -> Result<(), Duration> {
+        if self.challenges.load().0 != cfg.ip_per_minute {
+            self.challenges.store(Arc::new((
+                cfg.ip_per_minute,
+                limiter(challenges_per_minute(cfg.ip_per_minute)),
+            )));
+        }
+        let l = self.challenges.load();
+        l.1.check_key(&group(ip)).map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
+        })
+    }
+
     /// Drops limiter state of addresses that have been quiet (keeps memory bounded
     /// under floods from millions of addresses). Called on a timer.
     pub fn housekeeping(&self) {
-        let l = self.limiter.load();
-        l.1.retain_recent();
-        l.1.shrink_to_fit();
+        for l in [self.limiter.load(), self.challenges.load()] {
+            l.1.retain_recent();
+            l.1.shrink_to_fit();
+        }
     }
 
     async fn count(&self, key: &str) -> Result<u64, StoreError> {

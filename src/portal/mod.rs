@@ -270,8 +270,9 @@ async fn login_page(app: &App, req: &Request<'_>, st: FormState<'_>) -> Response
             Ok(s) => s.captcha,
             Err(_) => return unavailable(app, req),
         };
-    let Ok(captcha_id) = new_captcha(app, &pre, captcha).await else {
-        return unavailable(app, req);
+    let captcha_id = match new_captcha(app, req, &pre, captcha).await {
+        Ok(id) => id,
+        Err(r) => return r,
     };
     let html = app.ui.load().render(
         "login.html",
@@ -958,16 +959,30 @@ pub(crate) async fn captcha_passed(
     }
 }
 
-/// A fresh challenge for this pre-session when `wanted` (counted as shown).
+/// A fresh challenge for this pre-session when `wanted` (counted as shown). The
+/// error is the page to answer with: 429 when this client made too many
+/// challenges lately (each is a store entry), 503 when the store is unavailable.
 pub(crate) async fn new_captcha(
     app: &App,
+    req: &Request<'_>,
     pre: &str,
     wanted: bool,
-) -> Result<Option<String>, crate::store::StoreError> {
+) -> Result<Option<String>, Response> {
     if !wanted {
         return Ok(None);
     }
-    let id = app.captchas.create(pre).await?;
+    let cfg = app.config.load();
+    if let Err(wait) = app
+        .defense
+        .check_challenge_rate(&cfg.defense, req.client_ip)
+    {
+        return Err(too_many(app, req, wait));
+    }
+    let id = app
+        .captchas
+        .create(pre)
+        .await
+        .map_err(|_| unavailable(app, req))?;
     app.metrics.captcha.with_label_values(&["shown"]).inc();
     Ok(Some(id))
 }

@@ -27,8 +27,9 @@ async fn render(
 ) -> Response {
     let cfg = app.config.load();
     let (pre, set_cookie) = pre_session(app, req);
-    let Ok(captcha_id) = super::new_captcha(app, &pre, captcha).await else {
-        return unavailable(app, req);
+    let captcha_id = match super::new_captcha(app, req, &pre, captcha).await {
+        Ok(id) => id,
+        Err(r) => return r,
     };
     let html = app.ui.load().render(
         "password.html",

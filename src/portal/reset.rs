@@ -71,8 +71,9 @@ struct View<'a> {
 async fn render(app: &App, req: &Request<'_>, v: View<'_>) -> Response {
     let (pre, set_cookie) = pre_session(app, req);
     let cfg = app.config.load();
-    let Ok(captcha_id) = super::new_captcha(app, &pre, v.captcha).await else {
-        return unavailable(app, req);
+    let captcha_id = match super::new_captcha(app, req, &pre, v.captcha).await {
+        Ok(id) => id,
+        Err(r) => return r,
     };
     let html = app.ui.load().render(
         "reset.html",

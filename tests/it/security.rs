@@ -601,3 +601,124 @@ async fn reset_limits(b: Backend) {
 }
 
 both_async!(reset_codes_are_limited_per_account, reset_limits);
+
+/// Issue #8.7, #8.9, #8.10: what reaches the application.
+fn what_reaches_the_app(b: Backend) {
+    let g = Gateway::start(
+        b,
+        Options {
+            extra: "[otp]\nrequire = \"required\"\n".into(),
+            ..Default::default()
+        },
+    );
+    // Identity-like, address-like and method-override headers from the client, in
+    // several spellings: none reaches the app (the gateway sets its own X-Forwarded-*).
+    let spoofs = [
+        "X-Forwarded-User: admin",
+        "X-Forwarded-Email: admin@example.com",
+        "X-Forwarded-Groups: admins",
+        "X-Forwarded-Preferred-Username: admin",
+        "X_Forwarded_User: admin",
+        "X-Remote-User: admin",
+        "x-remote-email: admin@example.com",
+        "X-Auth-Request-User: admin",
+        "X-Auth-Request-Email: admin@example.com",
+        "X-WEBAUTH-USER: admin",
+        "Remote-User: admin",
+        "remote_user: admin",
+        "REMOTE-GROUPS: admins",
+        "X-Portcullis-Assertion: forged",
+        "X-Real-IP: 10.0.0.1",
+        "True-Client-IP: 10.0.0.1",
+        "Forwarded: for=10.0.0.1",
+        "X-Forwarded-For: 10.0.0.1",
+        "X-Forwarded-Host: evil.test",
+        "X-HTTP-Method-Override: DELETE",
+        "X-Method-Override: DELETE",
+        "X_HTTP_Method: DELETE",
+        "X-Original-URL: /admin",
+    ];
+    let r = g.get("/public/x", &spoofs);
+    let echo = r.echo();
+    let headers = echo["headers"].as_object().unwrap();
+    for (k, v) in headers {
+        let k = k.to_ascii_lowercase().replace('_', "-");
+        assert!(
+            !(k.starts_with("remote-")
+                || k.starts_with("x-remote-")
+                || k.starts_with("x-auth-request-")
+                || k.starts_with("x-webauth-")
+                || k.starts_with("x-portcullis-")
+                || k.contains("method")
+                || k.starts_with("x-original")
+                || k == "forwarded"
+                || k == "x-real-ip"
+                || k == "true-client-ip"
+                || (k.starts_with("x-forwarded-")
+                    && !["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"]
+                        .contains(&k.as_str()))),
+            "{k}: {v} reached the app"
+        );
+    }
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(headers["x-forwarded-host"], "app.test");
+    assert_eq!(echo["method"], "GET");
+
+    // A sign-in still waiting for its second step (here: required enrolment) passes
+    // `bypass` rules anonymously: no identity goes out.
+    let pending = g.login("alice");
+    let r = g.get("/public/x", &[&format!("Cookie: {pending}")]);
+    let echo = r.echo();
+    assert!(
+        echo["headers"].get("remote-user").is_none(),
+        "identity of a half-finished sign-in: {echo}"
+    );
+    // ...and no further than bypass rules.
+    let r = g.get("/docs", &[&format!("Cookie: {pending}")]);
+    assert_ne!(r.status, 200);
+
+    // The gateway's own cookies (any of them, any letter case) never reach the app;
+    // the app's own cookies do, untouched.
+    let g = Gateway::start(b, Options::default());
+    let session = g.login("bob");
+    let cookie = format!(
+        "Cookie: app_session=abc; {session}; portcullis_pre=x; Portcullis_Dev=bob|1; portcullis_2fa=y; theme=dark"
+    );
+    let r = g.get("/docs", &[&cookie]);
+    let echo = r.echo();
+    assert_eq!(echo["headers"]["remote-user"], "bob");
+    assert_eq!(echo["headers"]["cookie"], "app_session=abc; theme=dark");
+}
+
+crate::scenarios::both!(
+    only_what_the_gateway_vouches_for_reaches_the_app,
+    what_reaches_the_app
+);
+
+/// Issue #8.14: CAPTCHA challenges (store entries) per client are bounded.
+#[test]
+fn challenge_creation_is_bounded_per_client() {
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            extra: "[defense]\ncaptcha_after = 0\nip_per_minute = 5\n".into(),
+            ..Default::default()
+        },
+    );
+    // captcha_after = 0: every sign-in page carries a challenge; 5 attempts a
+    // minute allow 20 challenges, then 429 with Retry-After.
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let r = g.get("/_auth/login", &["Accept: text/html"]);
+        statuses.push(r.status);
+        if r.status == 429 {
+            assert!(r.header("retry-after").is_some());
+        }
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        20,
+        "{statuses:?}"
+    );
+    assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
+}
