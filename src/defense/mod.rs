@@ -64,6 +64,8 @@ pub struct Standing {
 #[derive(Debug, Clone)]
 pub struct Ladder {
     account: String,
+    /// A known device's ladder (not the account's own).
+    device: bool,
     counter: String,
     lock: String,
     threshold: u32,
@@ -74,12 +76,14 @@ impl Ladder {
         match device {
             Some(d) => Ladder {
                 account: a.to_string(),
+                device: true,
                 counter: format!("df:dev:{a}:{d}"),
                 lock: format!("df:lockdev:{a}:{d}"),
                 threshold: cfg.known_device_lock_after,
             },
             None => Ladder {
                 account: a.to_string(),
+                device: false,
                 counter: format!("df:acct:{a}"),
                 lock: format!("df:lock:{a}"),
                 threshold: cfg.lock_after,
@@ -357,24 +361,25 @@ impl Defense {
         }
     }
 
-    /// Counts a failed second step (TOTP, emailed/SMS/voice code, backup code, or the
-    /// password asked again): always on the account's own ladder — whoever is at
-    /// this step already has the password, so a fresh browser or a new sign-in
-    /// must not buy fresh tries — and on the known device's too when there is one.
-    pub async fn record_second_step_failure(
+    /// A failed second step (TOTP, emailed/SMS/voice code, backup code, or the
+    /// password asked again), reserved with [`begin_attempt`](Self::begin_attempt)
+    /// on the account's ladder, or on its known device's: counted like any failure,
+    /// and — from a known device — on the *account's* ladder as well. Whoever is at
+    /// this step already has the password, so a fresh browser or a new sign-in must
+    /// not buy fresh tries.
+    pub async fn second_step_failed(
         &self,
         cfg: &DefenseConfig,
-        account: &str,
-        device: Option<&str>,
+        a: &Attempt,
         client: IpAddr,
     ) -> Result<Option<Duration>, StoreError> {
-        self.count_client(cfg, client).await?;
-        let locked = self.count_account(cfg, account, None).await?;
-        let dev_locked = match device {
-            Some(d) => self.count_account(cfg, account, Some(d)).await?,
-            None => None,
+        let locked = self.attempt_failed(cfg, a, client).await?;
+        let account_locked = if a.ladder.device {
+            self.count_account(cfg, &a.ladder.account, None).await?
+        } else {
+            None
         };
-        Ok(locked.or(dev_locked))
+        Ok(locked.or(account_locked))
     }
 
     async fn count_client(&self, cfg: &DefenseConfig, client: IpAddr) -> Result<(), StoreError> {

@@ -911,27 +911,27 @@ pub(crate) async fn count_failure(
         .map_err(|_| unavailable(app, req))
 }
 
-/// Counts a failed second step on the account's ladder (and the known device's);
-/// tells the owner when it locked the account: someone has their password.
+/// Counts a failed second step (reserved as `attempt`) on the account's ladder
+/// (and the known device's); tells the owner when it locked the account: someone
+/// has their password.
 pub(crate) async fn count_second_step_failure(
     app: &App,
     req: &Request<'_>,
     user: &crate::users::User,
-    account: &str,
-    device: Option<&str>,
+    attempt: &crate::defense::Attempt,
     step: &str,
 ) -> Result<(), Response> {
     let cfg = app.config.load();
     let locked = app
         .defense
-        .record_second_step_failure(&cfg.defense, account, device, req.client_ip)
+        .second_step_failed(&cfg.defense, attempt, req.client_ip)
         .await
         .map_err(|_| unavailable(app, req))?;
     if let Some(dur) = locked {
         app.metrics.locks.inc();
         crate::audit::event(
             "account_locked",
-            json!({ "user": account, "client": req.client_ip.to_string(), "seconds": dur.as_secs(), "known_device": device.is_some(), "step": step }),
+            json!({ "user": user.name, "client": req.client_ip.to_string(), "seconds": dur.as_secs(), "step": step }),
         );
         send_lock_notice(app, req, user, dur).await;
     }

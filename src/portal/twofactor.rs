@@ -213,26 +213,20 @@ fn rd_of(app: &App, req: &Request<'_>, f: Option<&HashMap<String, String>>) -> S
         .unwrap_or_default()
 }
 
-/// The account's key on the defence ladder, this browser's known-device id, and
-/// where the two stand now.
-async fn standing(
+/// Reserves a second-step attempt on the account's ladder (or this browser's, when
+/// it is a known device of the account), before the code is checked: concurrent
+/// guesses can't race past the lock. See [`crate::defense::Defense::begin_attempt`].
+async fn reserve(
     app: &App,
     req: &Request<'_>,
     user: &User,
-) -> Result<(String, Option<String>, crate::defense::Standing), crate::store::StoreError> {
+) -> Result<crate::defense::Attempt, crate::store::StoreError> {
     let cfg = app.config.load();
     let account = crate::defense::account_key(&cfg.defense, &user.name, req.client_ip);
     let device = app.cookies.known_device(req.cookie_header, &user.name);
-    let st = app
-        .defense
-        .standing(
-            &cfg.defense,
-            Some(&account),
-            device.as_deref(),
-            req.client_ip,
-        )
-        .await?;
-    Ok((account, device, st))
+    app.defense
+        .begin_attempt(&cfg.defense, &account, device.as_deref(), req.client_ip)
+        .await
 }
 
 fn is_done(r: &SessionRecord) -> bool {
@@ -435,13 +429,20 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         )
         .await;
     }
-    let (account, device) = match standing(app, req, &s.user).await {
-        Ok((account, device, st)) if st.locked_for.is_none() => (account, device),
-        Ok(_) => {
+    let attempt = match reserve(app, req, &s.user).await {
+        Ok(a) if a.standing.locked_for.is_none() => a,
+        Ok(a) => {
             crate::audit::event(
                 "2fa_refused_locked",
                 json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string() }),
             );
+            // Over the threshold with others in flight: counted (it locks); locked: not.
+            if a.reserved() {
+                if let Err(r) = super::count_second_step_failure(app, req, &s.user, &a, "2fa").await
+                {
+                    return r;
+                }
+            }
             return challenge_page(app, req, &s, &rd, View::error(Some(method), LOCKED, 429)).await;
         }
         Err(_) => return unavailable(app, req),
@@ -461,19 +462,14 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             Ok(Sent::Right) => Ok(true),
             Ok(Sent::Wrong) => Ok(false),
             Ok(Sent::Nothing) => {
+                // Not a guess: the reservation is given back.
+                let _ = app.defense.attempt_passed(&attempt, false).await;
                 return challenge_page(app, req, &s, &rd, View::error(Some(method), "Ask for a code first, or ask for a new one: the last one has expired or was used.", 400)).await;
             }
             Ok(Sent::TooMany) => {
                 // Counted like any wrong code, so the ladder sees it too.
-                if let Err(r) = super::count_second_step_failure(
-                    app,
-                    req,
-                    &s.user,
-                    &account,
-                    device.as_deref(),
-                    "2fa",
-                )
-                .await
+                if let Err(r) =
+                    super::count_second_step_failure(app, req, &s.user, &attempt, "2fa").await
                 {
                     return r;
                 }
@@ -496,10 +492,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             "2fa_failed",
             json!({ "user": s.user.name, "method": method.as_str(), "client": client }),
         );
-        if let Err(r) =
-            super::count_second_step_failure(app, req, &s.user, &account, device.as_deref(), "2fa")
-                .await
-        {
+        if let Err(r) = super::count_second_step_failure(app, req, &s.user, &attempt, "2fa").await {
             return r;
         }
         return challenge_page(
@@ -1110,9 +1103,16 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     // Changing second factors needs a recent password.
     if needs_password(app, &s.record) {
         let pw = f.get("password").map(String::as_str).unwrap_or("");
-        let (account, device) = match standing(app, req, &s.user).await {
-            Ok((account, device, st)) if st.locked_for.is_none() => (account, device),
-            Ok(_) => {
+        let attempt = match reserve(app, req, &s.user).await {
+            Ok(a) if a.standing.locked_for.is_none() => a,
+            Ok(a) => {
+                if a.reserved() {
+                    if let Err(r) =
+                        super::count_second_step_failure(app, req, &s.user, &a, "reauth").await
+                    {
+                        return r;
+                    }
+                }
                 return setup_page_for(app, req, &s, &rd, SetupView::error(LOCKED, 429, replace))
                     .await;
             }
@@ -1123,7 +1123,10 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         } else {
             match app.hasher.verify(pw, Some(&s.user.password)).await {
                 Ok(ok) => ok,
-                Err(PasswordError::Busy) => return super::busy(app, req.accept_html),
+                Err(PasswordError::Busy) => {
+                    let _ = app.defense.attempt_passed(&attempt, false).await;
+                    return super::busy(app, req.accept_html);
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "password verification failed");
                     false
@@ -1131,15 +1134,8 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             }
         };
         if !ok {
-            if let Err(r) = super::count_second_step_failure(
-                app,
-                req,
-                &s.user,
-                &account,
-                device.as_deref(),
-                "reauth",
-            )
-            .await
+            if let Err(r) =
+                super::count_second_step_failure(app, req, &s.user, &attempt, "reauth").await
             {
                 return r;
             }

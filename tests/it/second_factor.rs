@@ -1470,3 +1470,36 @@ both_async!(
     enrolment_ends_older_sessions,
     enrolment_ends_password_only_sessions
 );
+
+/// Issue #8.5 at the second step: a burst of simultaneous guesses is reserved on
+/// the account's ladder one by one, so no more than `lock_after` are judged.
+async fn second_step_burst(be: Backend) {
+    let e = env(
+        be,
+        "[defense]\ncaptcha_after = 100\nlock_after = 4\nip_per_minute = 100000\nspray_per_minute = 0\n",
+    );
+    let (mut owner, _) = password_step(&e, "192.0.2.10", "/").await;
+    enrol(&mut owner).await;
+    let (mut b, _) = password_step(&e, "198.51.100.9", "/").await;
+    let page = b.send("GET", "/2fa?method=totp", "").await;
+    let csrf = page.field("csrf").unwrap();
+    let mut tabs: Vec<Browser> = (0..12)
+        .map(|_| {
+            let mut t = Browser::new(&e, "198.51.100.9");
+            t.jar = b.jar.clone();
+            t
+        })
+        .collect();
+    let body = form(&[("csrf", &csrf), ("method", "totp"), ("code", "000000")]);
+    let answers =
+        futures::future::join_all(tabs.iter_mut().map(|t| t.send("POST", "/2fa", &body))).await;
+    let judged = answers.iter().filter(|p| p.status == 401).count();
+    assert!(judged <= 4, "{judged} guesses judged in the burst");
+    assert!(answers.iter().all(|p| p.status == 401 || p.status == 429));
+    assert!(crate::defense::standing(&e, "alice")
+        .await
+        .locked_for
+        .is_some());
+}
+
+both_async!(second_step_bursts_cannot_race_the_lock, second_step_burst);
