@@ -38,6 +38,27 @@ return 0
 ";
 
 impl RedisStore {
+    /// `SET key value NX|XX PX ttl`: `true` when this call wrote.
+    async fn set_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        when: &str,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.conn().await?;
+        let r: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg(when)
+            .arg("PX")
+            .arg(ms(ttl))
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(r.is_some())
+    }
+
     pub fn new(url: &str, prefix: &str) -> Result<RedisStore, StoreError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
         Ok(RedisStore {
@@ -88,31 +109,11 @@ impl Store for RedisStore {
     }
 
     async fn set_nx(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-        let mut c = self.conn().await?;
-        let r: Option<String> = redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(value)
-            .arg("NX")
-            .arg("PX")
-            .arg(ms(ttl))
-            .query_async(&mut c)
-            .await
-            .map_err(unavailable)?;
-        Ok(r.is_some())
+        self.set_if(key, value, ttl, "NX").await
     }
 
     async fn set_xx(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-        let mut c = self.conn().await?;
-        let r: Option<String> = redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(value)
-            .arg("XX")
-            .arg("PX")
-            .arg(ms(ttl))
-            .query_async(&mut c)
-            .await
-            .map_err(unavailable)?;
-        Ok(r.is_some())
+        self.set_if(key, value, ttl, "XX").await
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

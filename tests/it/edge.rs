@@ -119,74 +119,8 @@ fn slow_upstream_gets_a_504_and_sites_route_to_their_own_upstream() {
     let _ = hold.join();
 }
 
-pub fn nginx_conf(
-    nginx_port: u16,
-    gateway_port: u16,
-    app_port: u16,
-    dir: &std::path::Path,
-) -> String {
-    // The README's snippet, with this test's ports.
-    let snippet = format!(
-        r#"
-    server {{
-        listen 127.0.0.1:{nginx_port};
-        server_name app.test;
-        # The sign-in pages. The client's address is overwritten, never passed on.
-        location /_auth/ {{
-            proxy_pass http://127.0.0.1:{gateway_port};
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
-        }}
-        # The decision. Facts come from nginx's own variables, never from the client's
-        # Host header ($http_host) or its X-Forwarded-* / X-Original-* headers.
-        location = /_auth/verify {{
-            internal;
-            proxy_pass http://127.0.0.1:{gateway_port}/_auth/verify;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Original-URI $request_uri;
-            proxy_set_header X-Original-Method $request_method;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_set_header X-Forwarded-Port $server_port;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Original-URL "";
-            proxy_set_header X-Forwarded-Uri "";
-            proxy_set_header X-Forwarded-Method "";
-        }}
-        location / {{
-            auth_request /_auth/verify;
-            auth_request_set $user $upstream_http_remote_user;
-            auth_request_set $email $upstream_http_remote_email;
-            auth_request_set $name $upstream_http_remote_name;
-            auth_request_set $groups $upstream_http_remote_groups;
-            auth_request_set $login $upstream_http_location;
-            proxy_set_header Remote-User $user;
-            proxy_set_header Remote-Email $email;
-            proxy_set_header Remote-Name $name;
-            proxy_set_header Remote-Groups $groups;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            error_page 401 =302 $login;
-            proxy_pass http://127.0.0.1:{app_port};
-        }}
-    }}"#
-    );
-    format!(
-        "daemon off; master_process off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n{snippet}\n}}\n",
-        d = dir.display()
-    )
-}
-
 #[test]
 fn readme_nginx_auth_request_snippet_works_with_real_nginx() {
-    let nginx = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let nginx = nginx.expect("nginx is installed (scripts/test.sh installs nginx-light)");
     let app = Upstream::start();
     let g = Gateway::start(
         Backend::Memory,
@@ -196,30 +130,9 @@ fn readme_nginx_auth_request_snippet_works_with_real_nginx() {
             ..Default::default()
         },
     );
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    std::fs::write(
-        dir.path().join("nginx.conf"),
-        nginx_conf(port, g.port, app.port, dir.path()),
-    )
-    .unwrap();
-    let child = std::process::Command::new(nginx)
-        .args([
-            "-p",
-            dir.path().to_str().unwrap(),
-            "-c",
-            dir.path().join("nginx.conf").to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let _n = Proc(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nginx did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The README's snippet itself, with this test's ports.
+    let nginx = crate::security::Nginx::start(g.port, app.port);
+    let port = nginx.port;
     let via = |path: &str, headers: &[&str], body: Option<&str>| {
         let mut raw = format!(
             "{} {path} HTTP/1.1\r\nHost: app.test:{port}\r\nConnection: close\r\n",

@@ -20,25 +20,6 @@ fn readme_nginx(nginx_port: u16, gateway_port: u16, app_port: u16) -> String {
         .replace("127.0.0.1:3000", &format!("127.0.0.1:{app_port}"))
 }
 
-fn squash(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-#[test]
-fn the_nginx_test_runs_the_readme_snippet_verbatim() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = crate::edge::nginx_conf(1111, 2222, 3333, dir.path());
-    let ours = squash(&readme_nginx(1111, 2222, 3333));
-    assert!(
-        squash(&conf.replace("{{", "{").replace("}}", "}")).contains(&ours),
-        "tests/it/edge.rs nginx_conf differs from the README snippet:\n{ours}"
-    );
-}
-
 pub struct Nginx {
     pub port: u16,
     _p: Proc,
