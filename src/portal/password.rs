@@ -78,6 +78,8 @@ fn pending_step(app: &App, record: &crate::session::SessionRecord) -> Response {
     )
 }
 
+const LOCKED: &str = "Too many failed attempts. For your security, wait a while and try again later, or reset your password.";
+
 fn to_login(app: &App) -> Response {
     let prefix = app.config.load().server.portal_prefix.clone();
     Response::redirect(
@@ -110,11 +112,11 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     if let Err(wait) = app.defense.check_rate(&cfg.defense, req.client_ip) {
         return too_many(app, req, wait);
     }
-    let (id, user) = match app.session_state(req.cookie_header).await {
+    let (id, user, factors) = match app.session_state(req.cookie_header).await {
         Ok(SessionState::Valid { record, user, .. }) if needs_second_step(&record, &user) => {
             return pending_step(app, &record)
         }
-        Ok(SessionState::Valid { id, user, .. }) => (id, user),
+        Ok(SessionState::Valid { id, user, record }) => (id, user, record.factors),
         Ok(_) => return to_login(app),
         Err(_) => return unavailable(app, req),
     };
@@ -140,22 +142,68 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             .await
         }
     };
-    let Some(captcha) = needs_captcha(app, req, &user.name).await else {
-        return unavailable(app, req);
+    // The new password first: a typo there is no guess at the current one.
+    if let Err(msg) = check_new_password(&cfg, get("password"), get("confirm")) {
+        let captcha = needs_captcha(app, req, &user.name).await.unwrap_or(true);
+        return again(msg, 400, captcha).await;
+    }
+    // A guess at the current password, by whoever holds this session: reserved on the
+    // ladder before the hash (bursts can't race the thresholds), refused while locked,
+    // and counted on the account's ladder like a second step.
+    let device = app.cookies.known_device(req.cookie_header, &user.name);
+    let attempt = match app
+        .defense
+        .begin_attempt(&cfg.defense, &account, device.as_deref(), req.client_ip)
+        .await
+    {
+        Ok(a) => a,
+        Err(_) => return unavailable(app, req),
     };
+    let fail = |reason: &'static str| {
+        let user = user.clone();
+        let attempt = attempt.clone();
+        async move {
+            if attempt.reserved() {
+                if let Err(r) =
+                    super::count_second_step_failure(app, req, &user, &attempt, "password_change")
+                        .await
+                {
+                    return Err(r);
+                }
+            }
+            crate::audit::event(
+                "password_change_failed",
+                json!({ "user": user.name, "client": req.client_ip.to_string(), "reason": reason }),
+            );
+            Ok(needs_captcha(app, req, &user.name).await.unwrap_or(true))
+        }
+    };
+    if attempt.standing.locked_for.is_some() {
+        if let Err(PasswordError::Busy) = app.hasher.verify(get("current"), None).await {
+            return super::busy(app, true);
+        }
+        return match fail("locked").await {
+            Ok(_) => again(LOCKED.into(), 429, true).await,
+            Err(r) => r,
+        };
+    }
+    let captcha = cfg.defense.captcha_on_password_change || attempt.standing.captcha;
     if captcha {
         let pre = app
             .cookies
             .read(req.cookie_header, &app.cookies.pre_name)
             .unwrap_or_default();
-        match super::captcha_passed(app, req, &pre, &f, Some(&account)).await {
+        let given = (get("captcha_id"), get("captcha"));
+        match app.captchas.solve(given.0, &pre, given.1).await {
             Ok(true) => {}
-            Ok(false) => return again(super::CAPTCHA_WRONG.into(), 401, true).await,
-            Err(r) => return r,
+            Ok(false) => {
+                return match fail("captcha").await {
+                    Ok(_) => again(super::CAPTCHA_WRONG.into(), 401, true).await,
+                    Err(r) => r,
+                }
+            }
+            Err(_) => return unavailable(app, req),
         }
-    }
-    if let Err(msg) = check_new_password(&cfg, get("password"), get("confirm")) {
-        return again(msg, 400, captcha).await;
     }
     match app
         .hasher
@@ -164,20 +212,27 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     {
         Ok(true) => {}
         Ok(false) => {
-            if let Err(r) = super::count_failure(app, req, Some(&account), None).await {
-                return r;
-            }
-            crate::audit::event(
-                "password_change_failed",
-                json!({ "user": user.name, "client": req.client_ip.to_string() }),
-            );
-            let captcha = needs_captcha(app, req, &user.name).await.unwrap_or(true);
-            return again("Your current password is not right.".into(), 401, captcha).await;
+            return match fail("password").await {
+                Ok(captcha) => {
+                    again("Your current password is not right.".into(), 401, captcha).await
+                }
+                Err(r) => r,
+            };
         }
-        Err(PasswordError::Busy) => return super::busy(app, true),
+        Err(PasswordError::Busy) => {
+            let _ = app.defense.attempt_passed(&attempt, false).await;
+            return super::busy(app, true);
+        }
         Err(_) => {
-            return super::status_page(app, true, 500, "Something went wrong", "Please try again.")
+            let _ = app.defense.attempt_passed(&attempt, false).await;
+            return super::status_page(app, true, 500, "Something went wrong", "Please try again.");
         }
+    }
+    // A concurrent failure may have locked the account while the hash ran.
+    match app.defense.locked_now(&attempt).await {
+        Ok(None) => {}
+        Ok(Some(_)) => return again(LOCKED.into(), 429, true).await,
+        Err(_) => return unavailable(app, req),
     }
     if let Err(r) = store_new_password(app, &user.name, get("password")).await {
         return r;
@@ -185,7 +240,11 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     // The current password was proven: like a sign-in, that resets the account's counters.
     // The password is saved, and older sessions are already refused (credentials version):
     // a store error from here on is logged, not shown as a failure.
-    if let Err(e) = app.defense.record_success(&account, None).await {
+    if let Err(e) = app
+        .defense
+        .record_success(&account, device.as_deref())
+        .await
+    {
         tracing::warn!(error = %e, "password changed; failure counters not reset");
     }
     if let Err(e) = app.sessions.revoke_user(&user.name).await {
@@ -197,7 +256,8 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     let client = req.client_ip.to_string();
     let (sid, _) = match app
         .sessions
-        .create(&fresh.name, 1, &client, fresh.credentials_version)
+        // The fresh session proves what the old one did (a second factor included).
+        .create(&fresh.name, factors, &client, fresh.credentials_version)
         .await
     {
         Ok(s) => s,

@@ -26,6 +26,19 @@ const SPOOFABLE: &[&str] = &[
     "x-preferred-username",
     "x-auth-user",
     "x-username",
+    "x-auth-username",
+    "x-auth-email",
+    "x-authenticated-userid",
+    "auth-user",
+    "proxy-remote-user",
+    "x-proxy-remote-user",
+    "x-userinfo",
+    "x-client-cert",
+    "x-ssl-client-cert",
+    "x-ssl-client-dn",
+    "x-ssl-client-verify",
+    "ssl-client-cert",
+    "cf-access-authenticated-user-email",
     // Method overrides: a rule on GET must not be turned into a DELETE by the app.
     "x-http-method-override",
     "x-http-method",
@@ -44,6 +57,27 @@ const SPOOFABLE_PREFIXES: &[&str] = &[
     "x-remote-",
     "remote-",
     "x-portcullis-",
+    // Identity headers of cloud front doors (Azure App Service, IAP, ALB OIDC, mod_auth_openidc).
+    "x-ms-client-principal",
+    "x-goog-authenticated-user-",
+    "x-amzn-oidc-",
+    "oidc-claim-",
+];
+
+/// Framing and routing headers: their `_` spellings are removed, since an
+/// application that folds `_` into `-` (CGI, WSGI) would read a different length
+/// or host than the gateway did.
+const UNDERSCORE_FRAMING: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "expect",
+    "content-type",
+    "content-encoding",
 ];
 
 /// `name` lower-cased with `_` as `-`, compared against `want` (already in that form).
@@ -61,7 +95,11 @@ fn folded_eq(name: &[u8], want: &[u8]) -> bool {
 
 pub fn is_spoofable(name: &str) -> bool {
     let b = name.as_bytes();
-    SPOOFABLE.iter().any(|w| folded_eq(b, w.as_bytes()))
+    (b.contains(&b'_')
+        && UNDERSCORE_FRAMING
+            .iter()
+            .any(|w| folded_eq(b, w.as_bytes())))
+        || SPOOFABLE.iter().any(|w| folded_eq(b, w.as_bytes()))
         || SPOOFABLE_PREFIXES
             .iter()
             .any(|p| b.len() >= p.len() && folded_eq(&b[..p.len()], p.as_bytes()))
@@ -111,7 +149,13 @@ pub fn without_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) ->
         .flat_map(|v| v.split(';'))
         .map(str::trim)
         .filter(|c| {
-            let name = c.split('=').next().unwrap_or("").trim();
+            let name = c
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"')
+                .trim();
             !c.is_empty() && !names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name))
         })
         .collect::<Vec<_>>()
@@ -224,6 +268,14 @@ mod tests {
             "x_http_method",
             "X-Method-Override",
             "X-Portcullis-Assertion",
+            "Content_Length",
+            "transfer_encoding",
+            "X-Auth-Username",
+            "X-Ms-Client-Principal-Name",
+            "X-Goog-Authenticated-User-Email",
+            "X-Amzn-Oidc-Identity",
+            "OIDC_CLAIM_email",
+            "Proxy-Remote-User",
         ] {
             assert!(is_spoofable(n), "{n}");
         }
