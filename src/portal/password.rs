@@ -164,12 +164,8 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         let attempt = attempt.clone();
         async move {
             if attempt.reserved() {
-                if let Err(r) =
-                    super::count_second_step_failure(app, req, &user, &attempt, "password_change")
-                        .await
-                {
-                    return Err(r);
-                }
+                super::count_second_step_failure(app, req, &user, &attempt, "password_change")
+                    .await?;
             }
             crate::audit::event(
                 "password_change_failed",
