@@ -288,6 +288,19 @@ impl Defense {
             });
         }
         let n = self.store.incr(&ladder.counter, cfg.window).await?;
+        // A concurrent failure may have locked the ladder (and reset its counter) between
+        // the look above and this reservation: then this attempt meets the lock.
+        if let Some(left) = self.lock_left(&ladder.lock).await? {
+            self.store.decr(&ladder.counter).await?;
+            return Ok(Attempt {
+                ladder,
+                n: 0,
+                standing: Standing {
+                    locked_for: Some(left),
+                    captcha: true,
+                },
+            });
+        }
         // Attempts beyond the threshold while others are still being checked are
         // refused like a lock: they're counted, and the failures lock the account.
         let over = n > u64::from(ladder.threshold);

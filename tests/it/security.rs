@@ -532,6 +532,8 @@ async fn reset_limits(b: Backend) {
                 )
                 .await;
             assert_eq!(r.status, 200, "{}", r.body);
+            // Messages go out in the background: wait, so codes are listed in order.
+            e.app.outgoing_settled().await;
             (v, csrf)
         }
     };
