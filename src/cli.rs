@@ -45,6 +45,9 @@ pub enum Cmd {
     CheckConfig {
         #[arg(long)]
         config: PathBuf,
+        /// Also print the [defense] ladder as a timeline, and what it means in numbers.
+        #[arg(long)]
+        explain: bool,
     },
     /// Manage accounts in the users file.
     User {
@@ -182,7 +185,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let app = App::new(cfg, Some(config)).context("cannot start")?;
             crate::server::run(Arc::new(app), Vec::new())
         }
-        Cmd::CheckConfig { config } => {
+        Cmd::CheckConfig { config, explain } => {
             let cfg = load_config(&config)?;
             crate::secrets::Secrets::load(&cfg.secrets_dir)?;
             crate::users::file::load(&cfg.users_file)?;
@@ -197,6 +200,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 cfg.sites.len(),
                 cfg.rules.len()
             );
+            if explain {
+                println!();
+                print!("{}", crate::defense::explain::explain(&cfg.defense));
+            }
             Ok(())
         }
         Cmd::User { cmd } => user(cmd),

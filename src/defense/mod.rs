@@ -22,6 +22,8 @@
 //! the account locks — but only at the rate limit, up to its own threshold,
 //! and only for that one account.
 
+pub mod explain;
+
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;

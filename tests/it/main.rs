@@ -9,6 +9,7 @@ mod defense;
 mod edge;
 mod harness;
 mod operations;
+mod operator;
 mod scenarios;
 mod second_factor;
 mod security;
