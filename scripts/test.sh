@@ -5,25 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-command -v cmake >/dev/null 2>&1 || need+=(cmake)
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx-light)  # forward-auth test
-command -v cc >/dev/null 2>&1 || need+=(build-essential)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)                               # test TLS certificates
-/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)  # real SMTP server for email codes
-[ -x /usr/bin/chromium ] || need+=(chromium)                                        # browser tests
-[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
-if ((${#need[@]})); then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "installing: ${need[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-  else
-    echo "missing: ${need[*]} (install them, e.g. with apt-get)" >&2
-    exit 1
-  fi
-fi
+. scripts/deps.sh
+want_build
+want_cmd redis-server redis-server
+want_file /usr/sbin/nginx nginx-light                # forward-auth test
+want_cmd openssl openssl                             # test TLS certificates
+want_py aiosmtpd python3-aiosmtpd                    # real SMTP server for email codes
+want_file /usr/bin/chromium chromium                 # browser tests
+want_file /usr/bin/chromedriver chromium-driver
+install_needed
 if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy rustfmt; fi
 
 cargo fmt --all -- --check
