@@ -10,6 +10,7 @@ want_build
 want_cmd redis-server redis-server
 want_file /usr/sbin/nginx nginx-light                # forward-auth test
 want_cmd openssl openssl                             # test TLS certificates
+want_cmd systemd-analyze systemd                     # checks docs/portcullis.service
 want_py aiosmtpd python3-aiosmtpd                    # real SMTP server for email codes
 want_file /usr/bin/chromium chromium                 # browser tests
 want_file /usr/bin/chromedriver chromium-driver

@@ -132,10 +132,8 @@ pub fn run(
         work_stealing: false,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(3),
-        pid_file: std::env::temp_dir()
-            .join(format!("portcullis-{}.pid", std::process::id()))
-            .display()
-            .to_string(),
+        // In the secrets folder (0700), like the sockets: never a guessable /tmp path.
+        pid_file: cfg.secrets_dir.join("portcullis.pid").display().to_string(),
         upgrade_sock: upgrade_socket(&cfg).display().to_string(),
         ..ServerConf::default()
     };

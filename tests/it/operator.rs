@@ -33,3 +33,38 @@ fn check_config_explains_the_ladder_in_numbers() {
     let out = g.cli(&["check-config"], None);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("passwords against"));
 }
+
+/// docs/portcullis.service: a unit systemd accepts, hardened (exposure "OK" or better).
+#[test]
+fn the_systemd_unit_is_valid_and_hardened() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/portcullis.service"
+    ))
+    .unwrap()
+    .replace("/usr/local/bin/portcullis", BIN);
+    let path = dir.path().join("portcullis.service");
+    std::fs::write(&path, unit).unwrap();
+    let verify = std::process::Command::new("systemd-analyze")
+        .args(["verify", path.to_str().unwrap()])
+        .output()
+        .expect("systemd-analyze is installed (scripts/test.sh installs systemd)");
+    let complaints = String::from_utf8_lossy(&verify.stderr).to_string();
+    assert!(
+        verify.status.success() && !complaints.contains("portcullis.service:"),
+        "{complaints}"
+    );
+    let security = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&security.stdout).to_string();
+    let level: f64 = text
+        .split("Overall exposure level for portcullis.service: ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in: {text}"));
+    assert!(level <= 2.0, "exposure {level}: {text}");
+}
