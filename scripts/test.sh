@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need (Debian), then runs
 # formatting and lint checks and every test target (unit, integration with a
-# real redis-server, nginx, SMTP server (aiosmtpd) and headless Chromium, benches in test mode).
+# real redis-server, nginx, Caddy, SMTP server (aiosmtpd) and headless Chromium, benches in test mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,7 @@ need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx-light)  # forward-auth test
+command -v caddy >/dev/null 2>&1 || need+=(caddy)                                   # forward-auth test (README's Caddyfile)
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)                               # test TLS certificates
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)  # real SMTP server for email codes
