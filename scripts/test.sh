@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need (Debian), then runs
 # formatting and lint checks and every test target (unit, integration with a
-# real redis-server, nginx, SMTP server (aiosmtpd) and headless Chromium, benches in test mode).
+# real redis-server, nginx, Caddy, SMTP server (aiosmtpd) and headless Chromium, benches in test mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 want_build
 want_cmd redis-server redis-server
 want_file /usr/sbin/nginx nginx-light                # forward-auth test
+want_cmd caddy caddy                                 # forward-auth test (README's Caddyfile)
 want_cmd openssl openssl                             # test TLS certificates
 want_cmd systemd-analyze systemd                     # checks docs/portcullis.service
 want_py aiosmtpd python3-aiosmtpd                    # real SMTP server for email codes

@@ -1,8 +1,9 @@
 //! Configuration: the TOML file ([`raw`]) validated into the typed [`Config`]
 //! that the rest of the gateway sees.
 //!
-//! Loading never stops at the first problem: every key is checked on its own,
-//! then the values are validated, and all problems come back together, each
+//! Loading never stops at the first problem: every key is checked on its own
+//! (an unknown or mistyped key is reported with a hint and left out), then the
+//! rest is validated, and all problems come back together, sorted and each
 //! with its key path (`session.idle_timeout: ...`). Paths in the file are
 //! relative to the file's own folder.
 
@@ -300,6 +301,7 @@ impl Config {
         let mut problems = Vec::new();
         let raw = parse_raw(text, &mut problems);
         let config = raw.and_then(|raw| validate(raw, base, &mut problems));
+        sort_problems(&mut problems);
         match config {
             Some(c) if problems.is_empty() => Ok(c),
             _ => Err(ConfigError { problems }),
@@ -366,39 +368,52 @@ fn denies_all_of(d: &Rule, r: &Rule) -> bool {
     d.policy == Policy::Deny && d.groups.is_empty() && host && path && methods && networks
 }
 
-/// Checks every key on its own (so that all problems are found), then reads the whole file.
+/// The top-level sections of the file, each with the check for its keys.
+type SectionCheck = fn(&str, &mut toml::Value, &mut Vec<String>) -> bool;
+const SECTIONS: [(&str, SectionCheck); 13] = [
+    ("server", check_section::<RawServer>),
+    ("secrets", check_section::<RawSecrets>),
+    ("session", check_section::<RawSession>),
+    ("store", check_section::<RawStore>),
+    ("users", check_section::<RawUsers>),
+    ("password", check_section::<RawPassword>),
+    ("defense", check_section::<RawDefense>),
+    ("otp", check_section::<RawOtp>),
+    ("notify", check_section::<RawNotify>),
+    ("ui", check_section::<RawUi>),
+    ("site", check_array::<RawSite>),
+    ("rule", check_array::<RawRule>),
+    ("access", check_section::<RawAccess>),
+];
+
+/// Checks every key on its own, so that all problems are found: a key that is
+/// unknown or doesn't read as its type is reported (with a hint) and left out,
+/// and the rest of the file is still read — so [`validate`] reports the bad
+/// values in the same run.
 fn parse_raw(text: &str, problems: &mut Vec<String>) -> Option<RawConfig> {
-    let root: toml::Table = match text.parse() {
+    let mut root: toml::Table = match text.parse() {
         Ok(t) => t,
         Err(e) => {
             problems.push(format!("syntax: {}", e.to_string().trim()));
             return None;
         }
     };
-    let before = problems.len();
-    for (key, value) in &root {
-        match key.as_str() {
-            "server" => check_section::<RawServer>(key, value, problems),
-            "secrets" => check_section::<RawSecrets>(key, value, problems),
-            "session" => check_section::<RawSession>(key, value, problems),
-            "store" => check_section::<RawStore>(key, value, problems),
-            "users" => check_section::<RawUsers>(key, value, problems),
-            "password" => check_section::<RawPassword>(key, value, problems),
-            "defense" => check_section::<RawDefense>(key, value, problems),
-            "otp" => check_section::<RawOtp>(key, value, problems),
-            "notify" => check_section::<RawNotify>(key, value, problems),
-            "ui" => check_section::<RawUi>(key, value, problems),
-            "access" => check_section::<RawAccess>(key, value, problems),
-            "site" => check_array::<RawSite>(key, value, problems),
-            "rule" => check_array::<RawRule>(key, value, problems),
-            other => problems.push(format!(
-                "{other}: unknown section (expected one of server, secrets, session, store, users, \
-                 password, defense, otp, notify, ui, site, rule, access)"
-            )),
+    let names: Vec<&str> = SECTIONS.iter().map(|(n, _)| *n).collect();
+    let keys: Vec<String> = root.keys().cloned().collect();
+    for key in keys {
+        let keep = match (SECTIONS.iter().find(|(n, _)| *n == key), root.get_mut(&key)) {
+            (Some((_, check)), Some(value)) => check(&key, value, problems),
+            _ => {
+                problems.push(format!(
+                    "{key}: unknown section{}",
+                    hint(&key, names.iter().copied())
+                ));
+                false
+            }
+        };
+        if !keep {
+            root.remove(&key);
         }
-    }
-    if problems.len() > before {
-        return None;
     }
     match toml::Value::Table(root).try_into::<RawConfig>() {
         Ok(raw) => Some(raw),
@@ -409,35 +424,215 @@ fn parse_raw(text: &str, problems: &mut Vec<String>) -> Option<RawConfig> {
     }
 }
 
+/// serde's message on one line, without the trailing "in `key`" (the key path
+/// says it) and with TOML's names for the expected types.
 fn clean_serde_error(msg: &str) -> String {
-    msg.trim().replace('\n', " ")
+    let mut m = msg.trim().replace('\n', " ");
+    if let Some(i) = m.rfind(" in `").filter(|_| m.ends_with('`')) {
+        m.truncate(i);
+    }
+    for (rust, toml) in [
+        ("expected i64", "expected an integer"),
+        ("expected u64", "expected an integer"),
+        ("expected u32", "expected an integer"),
+        ("expected usize", "expected an integer"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+    ] {
+        m = m.replace(rust, toml);
+    }
+    if let Some(i) = m.find("expected struct ") {
+        m.replace_range(i.., "expected a table");
+    }
+    m
 }
 
-fn check_section<T: DeserializeOwned>(path: &str, value: &toml::Value, problems: &mut Vec<String>) {
-    let Some(table) = value.as_table() else {
-        problems.push(format!("{path}: expected a table ([{path}])"));
-        return;
-    };
-    for (key, v) in table {
-        let mut one = toml::Table::new();
-        one.insert(key.clone(), v.clone());
-        if let Err(e) = toml::Value::Table(one).try_into::<T>() {
-            problems.push(format!(
-                "{path}.{key}: {}",
-                clean_serde_error(&e.to_string())
-            ));
+/// `; did you mean `x`? (valid keys: a, b, c)` for a name that isn't one of `known`.
+fn hint<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
+    let known: Vec<&str> = known.collect();
+    if known.is_empty() {
+        return " (this table takes no keys)".into();
+    }
+    let lower = name.to_ascii_lowercase();
+    let nearest = known
+        .iter()
+        .map(|k| (edit_distance(&lower, k), *k))
+        .min()
+        .filter(|(d, k)| *d <= (k.len().max(name.len()) / 3).max(2))
+        .map(|(_, k)| format!("; did you mean `{k}`?"))
+        .unwrap_or_default();
+    format!("{nearest} (valid keys: {})", known.join(", "))
+}
+
+/// Levenshtein distance over chars (for "did you mean").
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
         }
     }
+    row[b.len()]
 }
 
-fn check_array<T: DeserializeOwned>(path: &str, value: &toml::Value, problems: &mut Vec<String>) {
-    let Some(items) = value.as_array() else {
-        problems.push(format!("{path}: expected an array of tables ([[{path}]])"));
-        return;
-    };
-    for (i, item) in items.iter().enumerate() {
-        check_section::<T>(&format!("{path}[{i}]"), item, problems);
+/// From serde's `unknown field `x`, expected one of `a`, `b`` (any of its
+/// spellings): the unknown name and the expected ones.
+fn unknown_field(msg: &str) -> Option<(String, Vec<String>)> {
+    let rest = msg.split_once("unknown field `")?.1;
+    let (name, rest) = rest.split_once('`')?;
+    let expected = rest
+        .split_once("expected")
+        .map(|(_, e)| {
+            e.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((name.to_string(), expected))
+}
+
+/// The dotted path, inside `v`, of a table that has a key `name`.
+fn find_key(v: &toml::Value, name: &str) -> Option<Vec<String>> {
+    let t = v.as_table()?;
+    if t.contains_key(name) {
+        return Some(Vec::new());
     }
+    t.iter().find_map(|(k, sub)| {
+        find_key(sub, name).map(|mut p| {
+            p.insert(0, k.clone());
+            p
+        })
+    })
+}
+
+fn remove_at(v: &mut toml::Value, path: &[String], name: &str) -> bool {
+    let Some(t) = v.as_table_mut() else {
+        return false;
+    };
+    match path.split_first() {
+        None => t.remove(name).is_some(),
+        Some((first, rest)) => t.get_mut(first).is_some_and(|s| remove_at(s, rest, name)),
+    }
+}
+
+/// Checks each key of the table `[path]` on its own; reports and removes the
+/// keys (also of nested tables) that are unknown or don't read as their type.
+/// Returns false when `value` isn't a table at all (the caller drops it).
+fn check_section<T: DeserializeOwned>(
+    path: &str,
+    value: &mut toml::Value,
+    problems: &mut Vec<String>,
+) -> bool {
+    let Some(table) = value.as_table_mut() else {
+        problems.push(format!("{path}: expected a table ([{path}])"));
+        return false;
+    };
+    let keys: Vec<String> = table.keys().cloned().collect();
+    for key in keys {
+        // Each round takes one problem out of this key (a nested table may hold several).
+        while let Some(v) = table.get(&key) {
+            let mut one = toml::Table::new();
+            one.insert(key.clone(), v.clone());
+            let Err(e) = toml::Value::Table(one).try_into::<T>() else {
+                break;
+            };
+            let msg = clean_serde_error(&e.to_string());
+            match unknown_field(&msg) {
+                Some((name, expected)) if name == key => {
+                    problems.push(format!(
+                        "{path}.{key}: unknown key{}",
+                        hint(&key, expected.iter().map(String::as_str))
+                    ));
+                    table.remove(&key);
+                    break;
+                }
+                Some((name, expected)) => {
+                    let removed = table.get_mut(&key).and_then(|v| {
+                        let p = find_key(v, &name)?;
+                        remove_at(v, &p, &name).then_some(p)
+                    });
+                    match removed {
+                        Some(p) => {
+                            let mut full = vec![path.to_string(), key.clone()];
+                            full.extend(p);
+                            full.push(name.clone());
+                            problems.push(format!(
+                                "{}: unknown key{}",
+                                full.join("."),
+                                hint(&name, expected.iter().map(String::as_str))
+                            ));
+                        }
+                        _ => {
+                            problems.push(format!("{path}.{key}: {msg}"));
+                            table.remove(&key);
+                            break;
+                        }
+                    }
+                }
+                None => {
+                    problems.push(format!("{path}.{key}: {msg}"));
+                    table.remove(&key);
+                    break;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Checks each `[[path]]` table; one that isn't a table is reported and
+/// emptied (not removed, so the indices of the others stay as in the file).
+fn check_array<T: DeserializeOwned>(
+    path: &str,
+    value: &mut toml::Value,
+    problems: &mut Vec<String>,
+) -> bool {
+    let Some(items) = value.as_array_mut() else {
+        problems.push(format!("{path}: expected an array of tables ([[{path}]])"));
+        return false;
+    };
+    for (i, item) in items.iter_mut().enumerate() {
+        if !check_section::<T>(&format!("{path}[{i}]"), item, problems) {
+            *item = toml::Value::Table(toml::Table::new());
+        }
+    }
+    true
+}
+
+/// Sorts problems by their key path (numbers in `rule[10]` as numbers) and
+/// drops repeats.
+fn sort_problems(problems: &mut Vec<String>) {
+    fn chunks(s: &str) -> Vec<(String, u64)> {
+        let path = s.split_once(": ").map_or(s, |(p, _)| p);
+        let mut out = Vec::new();
+        let mut text = String::new();
+        let mut num: Option<u64> = None;
+        for c in path.chars() {
+            if let Some(d) = c.to_digit(10) {
+                num = Some(
+                    num.unwrap_or(0)
+                        .saturating_mul(10)
+                        .saturating_add(u64::from(d)),
+                );
+            } else {
+                if let Some(n) = num.take() {
+                    out.push((std::mem::take(&mut text), n));
+                }
+                text.push(c);
+            }
+        }
+        out.push((text, num.unwrap_or(0)));
+        out
+    }
+    problems.sort_by(|a, b| chunks(a).cmp(&chunks(b)).then_with(|| a.cmp(b)));
+    problems.dedup();
 }
 
 /// Parses `"90s"`, `"15m"`, `"12h"`, `"30d"` (and anything humantime accepts).
@@ -1463,6 +1658,78 @@ mod tests {
         for needle in ["session.idle_timeout", "store.backend", "rule[0].policy"] {
             assert!(all.contains(needle), "missing {needle} in:\n{all}");
         }
+    }
+
+    /// Issue #12.5: unknown keys don't hide bad values; every problem is in one
+    /// report, with its key path and a hint, sorted and without repeats.
+    #[test]
+    fn unknown_keys_and_bad_values_are_reported_together() {
+        let cases: &[(&str, &[&str])] = &[
+            // Unknown key + bad duration + bad CIDR + no site, in one file.
+            (
+                "[session]\nidle_timout = \"30m\"\nabsolute_timeout = \"soon\"\n\
+                 [server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+                &[
+                    "server.trusted_proxies[0]: \"10.0.0.0/33\" is not a CIDR",
+                    "session.absolute_timeout: \"soon\" is not a duration",
+                    "session.idle_timout: unknown key; did you mean `idle_timeout`? (valid keys: cookie_name, domain,",
+                    "site: at least one [[site]] is required",
+                ],
+            ),
+            // A mistyped value is left out too, so the others are still validated.
+            (
+                "[defense]\nlock_after = \"ten\"\nwindow = \"later\"\n[[site]]\nhost = \"a.test\"\n\
+                 upstream = \"127.0.0.1:1\"\nupstreem = \"x\"\n[[rule]]\npath = \"/x\"\npolicy = \"maybe\"\n\
+                 networks = [\"nope\"]\n",
+                &[
+                    "defense.lock_after: invalid type: string \"ten\", expected an integer\n",
+                    "defense.window: \"later\" is not a duration",
+                    "rule[0].networks[0]: \"nope\" is not a CIDR",
+                    "rule[0].policy",
+                    "site[0].upstreem: unknown key; did you mean `upstream`?",
+                ],
+            ),
+            // Unknown sections, and unknown keys in a nested table.
+            (
+                "[sesion]\nsecure = false\n[server.tls]\ncert = \"c.pem\"\nkye = \"k.pem\"\nbogus = 1\n\
+                 [[site]]\nhost = \"a.test\"\nupstream = \"127.0.0.1:1\"\n[session]\nidle_timeout = \"1x\"\n",
+                &[
+                    "server.tls.bogus: unknown key (valid keys: cert, key)\n",
+                    "server.tls.kye: unknown key; did you mean `key`? (valid keys: cert, key)\n",
+                    "sesion: unknown section; did you mean `session`?",
+                    "session.idle_timeout: \"1x\" is not a duration",
+                ],
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = Config::from_str(text, Path::new(".")).unwrap_err();
+            let all = err.problems.join("\n");
+            for needle in *expected {
+                assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+            }
+            let mut sorted = err.problems.clone();
+            sort_problems(&mut sorted);
+            assert_eq!(sorted, err.problems, "sorted, no repeats");
+        }
+        // The order is by key path, numbers as numbers.
+        let mut p = vec![
+            "rule[10].path: x".to_string(),
+            "rule[2].path: x".into(),
+            "rule[2].path: x".into(),
+            "access.default_policy: x".into(),
+        ];
+        sort_problems(&mut p);
+        assert_eq!(
+            p,
+            [
+                "access.default_policy: x",
+                "rule[2].path: x",
+                "rule[10].path: x"
+            ]
+        );
+        assert_eq!(edit_distance("idle_timout", "idle_timeout"), 1);
+        // No "did you mean" for a name like nothing known.
+        assert!(!hint("zzzzzzzz", ["cookie_name", "domain"].into_iter()).contains("did you mean"));
     }
 
     #[test]

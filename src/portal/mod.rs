@@ -1162,9 +1162,19 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
         Decision::Allow => {
             let mut r = Response::new(200, "text/plain; charset=utf-8", "ok");
             // Identity only for complete sign-ins (not one still waiting for its second step).
-            if let Some(u) = state.complete_user() {
-                for (k, v) in identity_headers(u) {
-                    r.header(k, v);
+            // Anyone else gets the same names, empty: a proxy that copies them on a 2xx
+            // (Caddy 2.6's `copy_headers` writes its placeholder text for a missing one)
+            // then hands the application nothing rather than something.
+            match state.complete_user() {
+                Some(u) => {
+                    for (k, v) in identity_headers(u) {
+                        r.header(k, v);
+                    }
+                }
+                None => {
+                    for (k, _) in identity_headers(&crate::users::User::default()) {
+                        r.header(k, String::new());
+                    }
                 }
             }
             r

@@ -84,6 +84,72 @@ fn check_config_reports_every_problem_and_fails() {
     assert!(!o.status.success());
 }
 
+/// Issue #12.5: an unknown key no longer hides the bad values; each problem
+/// once, with its key path and a hint; `serve` stops before binding.
+#[test]
+fn check_config_reports_unknown_keys_and_bad_values_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    let (port, admin) = (free_port(), free_port());
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\
+             trusted_proxies = [\"10.0.0.0/33\"]\n\
+             [session]\nsecure = false\nidle_timout = \"30m\"\nabsolute_timeout = \"soon\"\n\
+             [defence]\nlock_after = 3\n"
+        ),
+    )
+    .unwrap();
+    let o = cli(&cfg, &["check-config"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let text = out(&o);
+    let expected = [
+        "defence: unknown section; did you mean `defense`? (valid keys: server, secrets, session,",
+        "server.trusted_proxies[0]: \"10.0.0.0/33\" is not a CIDR like \"10.0.0.0/8\"",
+        "session.absolute_timeout: \"soon\" is not a duration (use e.g. \"90s\"",
+        "session.idle_timout: unknown key; did you mean `idle_timeout`? (valid keys: cookie_name, domain, secure, same_site, idle_timeout, absolute_timeout",
+        "site: at least one [[site]] is required",
+    ];
+    // Every problem, once each, in key-path order.
+    let mut at = 0;
+    for e in expected {
+        let i = text[at..]
+            .find(e)
+            .unwrap_or_else(|| panic!("missing (or out of order) {e:?} in:\n{text}"));
+        assert_eq!(text.matches(e).count(), 1, "{e:?} repeated:\n{text}");
+        at += i + e.len();
+    }
+    assert!(!text.contains("panicked"), "{text}");
+    // `serve` gives the same report and exits without binding either port.
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        for p in [port, admin] {
+            assert!(
+                std::net::TcpStream::connect(("127.0.0.1", p)).is_err(),
+                "serve bound {p} with a broken config"
+            );
+        }
+        assert!(Instant::now() < deadline, "serve kept running");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let text = out(&o);
+    for e in expected {
+        assert!(text.contains(e), "serve: missing {e:?} in:\n{text}");
+    }
+    for p in [port, admin] {
+        assert!(std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+    }
+}
+
 #[test]
 fn user_cli_manages_accounts_and_ends_sessions() {
     let g = Gateway::start(Backend::Memory, Options::default());
