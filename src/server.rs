@@ -1,4 +1,5 @@
-//! Boots Pingora: the gateway listener, the admin listener (`/metrics`,
+//! Boots Pingora: the gateway listener (plain TCP, or TLS with ALPN h2 +
+//! http/1.1 and a certificate SIGHUP can swap), the admin listener (`/metrics`,
 //! `/health`), a background task (SIGHUP reload, users-file watch) and the
 //! control socket the CLI uses to reach a running gateway's memory store.
 
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::apps::http_app::ServeHttp;
+use pingora::listeners::tls::TlsSettings;
 use pingora::protocols::http::ServerSession;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{Server, ShutdownWatch};
@@ -63,6 +65,28 @@ impl ServeHttp for Admin {
 
 struct Housekeeping {
     app: Arc<App>,
+    /// The TLS listener's certificate, re-read on SIGHUP.
+    cert: Option<Arc<crate::tls::ServerCert>>,
+}
+
+impl Housekeeping {
+    /// Swaps in the certificate and key at the configured paths; on any problem the
+    /// running certificate stays. Open connections are never touched.
+    fn reload_cert(&self) {
+        let Some(cert) = &self.cert else { return };
+        let cfg = self.app.config.load();
+        let Some(t) = &cfg.server.tls else {
+            tracing::warn!("server.tls removed: the TLS listener changes only on restart");
+            return;
+        };
+        match cert.reload(&t.cert, &t.key) {
+            Ok(()) => tracing::info!(cert = %t.cert.display(), "TLS certificate reloaded"),
+            Err(e) => tracing::error!(
+                error = %e,
+                "TLS certificate not reloaded; keeping the running one"
+            ),
+        }
+    }
 }
 
 #[async_trait]
@@ -107,6 +131,7 @@ impl BackgroundService for Housekeeping {
                 Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                     tracing::info!("SIGHUP: reloading");
                     self.app.reload();
+                    self.reload_cert();
                 }
                 Ok((stream, _)) = async { match &listener { Some(l) => l.accept().await, None => std::future::pending().await } } => {
                     let app = self.app.clone();
@@ -151,16 +176,25 @@ pub fn run(
     };
     let mut proxy = Service::new("portcullis".to_string(), guarded);
     let listen = cfg.server.listen.to_string();
-    match &cfg.server.tls {
+    let cert = match &cfg.server.tls {
         Some(t) => {
-            let cert = t.cert.display().to_string();
-            let key = t.key.display().to_string();
-            proxy
-                .add_tls(&listen, &cert, &key)
+            let cert = crate::tls::ServerCert::load(&t.cert, &t.key)
                 .map_err(|e| anyhow::anyhow!("server.tls: {e}"))?;
+            // The paths given here are ignored: a resolver is set, so SIGHUP can swap
+            // the certificate under a running listener.
+            let mut settings = TlsSettings::intermediate("", "")
+                .map_err(|e| anyhow::anyhow!("server.tls: {e}"))?;
+            settings.set_cert_resolver(cert.clone());
+            // ALPN h2, then http/1.1.
+            settings.enable_h2();
+            proxy.add_tls_with_settings(&listen, None, settings);
+            Some(cert)
         }
-        None => proxy.add_tcp(&listen),
-    }
+        None => {
+            proxy.add_tcp(&listen);
+            None
+        }
+    };
     server.add_service(proxy);
 
     if let Some(admin) = cfg.server.admin_listen {
@@ -170,7 +204,10 @@ pub fn run(
     }
     server.add_service(background_service(
         "housekeeping",
-        Housekeeping { app: app.clone() },
+        Housekeeping {
+            app: app.clone(),
+            cert,
+        },
     ));
     for s in extra {
         server.add_boxed_service(s);

@@ -68,6 +68,8 @@ pub struct ServerConfig {
 pub struct TlsConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// `Strict-Transport-Security` value for answers on the TLS listener.
+    pub hsts: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +278,8 @@ pub struct Site {
     pub host: String,
     pub upstream: SocketAddr,
     pub upstream_tls: bool,
+    /// Private CA the upstream's certificate is verified against (else the system roots).
+    pub upstream_ca: Option<crate::tls::UpstreamCa>,
 }
 
 impl Config {
@@ -830,10 +834,24 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     let tls = match raw.server.tls {
         None => None,
         Some(t) => match (t.cert, t.key) {
-            (Some(c), Some(k)) => Some(TlsConfig {
-                cert: resolve(base, &c),
-                key: resolve(base, &k),
-            }),
+            (Some(c), Some(k)) => {
+                let (cert, key) = (resolve(base, &c), resolve(base, &k));
+                // Loaded here only to report a bad pair now; the server loads its own copy.
+                if let Err(e) = crate::tls::certified_key(&cert, &key) {
+                    v.err("server.tls", e);
+                }
+                let hsts = match t.hsts.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(h) => match crate::tls::check_hsts(h) {
+                        Ok(h) => Some(h),
+                        Err(e) => {
+                            v.err("server.tls.hsts", e);
+                            None
+                        }
+                    },
+                };
+                Some(TlsConfig { cert, key, hsts })
+            }
             _ => {
                 v.err("server.tls", "needs both cert and key");
                 None
@@ -1305,11 +1323,27 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
                 }
             },
         };
+        let upstream_tls = s.upstream_tls.unwrap_or(false);
+        let upstream_ca = match s.upstream_ca.as_deref().filter(|p| !p.is_empty()) {
+            None => None,
+            Some(_) if !upstream_tls => {
+                v.err(&format!("{key}.upstream_ca"), "needs upstream_tls = true");
+                None
+            }
+            Some(p) => match crate::tls::UpstreamCa::load(&resolve(base, p)) {
+                Ok(ca) => Some(ca),
+                Err(e) => {
+                    v.err(&format!("{key}.upstream_ca"), e);
+                    None
+                }
+            },
+        };
         if let Some(upstream) = upstream {
             sites.push(Site {
                 host,
                 upstream,
-                upstream_tls: s.upstream_tls.unwrap_or(false),
+                upstream_tls,
+                upstream_ca,
             });
         }
     }

@@ -47,6 +47,9 @@ pub struct RawServer {
 pub struct RawTls {
     pub cert: Option<String>,
     pub key: Option<String>,
+    /// `Strict-Transport-Security` value sent on TLS answers, e.g.
+    /// `"max-age=31536000; includeSubDomains"`; unset or empty = none.
+    pub hsts: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -181,6 +184,8 @@ pub struct RawSite {
     pub host: Option<String>,
     pub upstream: Option<String>,
     pub upstream_tls: Option<bool>,
+    /// PEM file of the CA(s) the upstream's certificate must chain to; unset = system roots.
+    pub upstream_ca: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

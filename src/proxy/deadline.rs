@@ -63,6 +63,8 @@ pub struct HeaderDeadline {
     idle: bool,
     /// This connection's place in its client's connection count; freed on drop.
     _slot: Option<ConnSlot>,
+    /// `false` for HTTP/2, whose binary frames this scanner can't read.
+    armed: bool,
 }
 
 impl std::fmt::Debug for HeaderDeadline {
@@ -82,6 +84,7 @@ impl HeaderDeadline {
             scan: Scan::Leading,
             idle: true,
             _slot: None,
+            armed: true,
         }
     }
 
@@ -129,7 +132,7 @@ impl AsyncRead for HeaderDeadline {
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &r {
             if buf.filled().len() > before {
-                if this.idle {
+                if this.idle && this.armed {
                     this.idle = false;
                     this.scan = Scan::Leading;
                     let mut t = Box::pin(tokio::time::sleep(this.timeout));
@@ -361,7 +364,15 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
                     return None;
                 }
             };
+            // HTTP/2 (ALPN h2) frames are binary: no blank line ever ends a "header",
+            // so the timer would cut every h2 connection at `header_timeout`. Its
+            // requests are framed and bounded by Pingora's h2 server instead.
+            let h2 = matches!(
+                stream.selected_alpn_proto(),
+                Some(pingora::protocols::ALPN::H2)
+            );
             let mut d = HeaderDeadline::new(stream, self.header_timeout);
+            d.armed = !h2;
             d._slot = slot;
             Box::new(d)
         };

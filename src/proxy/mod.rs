@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_LENGTH, COOKIE, HOST, ORIGIN, TRANSFER_ENCODING};
+use http::header::{
+    ACCEPT, CONTENT_LENGTH, COOKIE, HOST, ORIGIN, STRICT_TRANSPORT_SECURITY as STS,
+    TRANSFER_ENCODING,
+};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
@@ -110,9 +113,31 @@ impl Gateway {
         if page {
             portal::security_headers(&mut r, !self.app.config.load().session.secure);
         }
+        if let Some(v) = self.hsts(session) {
+            r.header(STS.as_str(), v);
+        }
         let head = session.req_header().method == http::Method::HEAD;
         send(session, r, head).await?;
         Ok(true)
+    }
+
+    /// `[server.tls] hsts`, for an answer on this gateway's own TLS listener only
+    /// (never over plain HTTP, where browsers ignore it and a proxy's word is unchecked).
+    fn hsts(&self, session: &Session) -> Option<String> {
+        let tls = session
+            .digest()
+            .and_then(|d| d.ssl_digest.as_ref())
+            .is_some();
+        if !tls {
+            return None;
+        }
+        self.app
+            .config
+            .load()
+            .server
+            .tls
+            .as_ref()
+            .and_then(|t| t.hsts.clone())
     }
 
     async fn refuse(
@@ -416,11 +441,20 @@ impl ProxyHttp for Gateway {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let timeout = self.app.config.load().server.upstream_timeout;
+        let cfg = self.app.config.load();
+        let timeout = cfg.server.upstream_timeout;
         let Some((addr, tls, sni)) = ctx.upstream.clone() else {
             return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
         };
+        let ca = if tls {
+            cfg.site(&sni).and_then(|s| s.upstream_ca.clone())
+        } else {
+            None
+        };
         let mut peer = HttpPeer::new(addr, tls, sni);
+        // A site's own CA replaces the system roots for its upstream; the name checked
+        // is the site's host (also sent as SNI).
+        peer.options.ca = ca.map(|c| c.0);
         peer.options.connection_timeout = Some(timeout.min(Duration::from_secs(5)));
         peer.options.total_connection_timeout = Some(timeout.min(Duration::from_secs(10)));
         peer.options.read_timeout = Some(timeout);
@@ -463,6 +497,19 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    /// Proxied answers: the gateway's HSTS policy replaces the application's on TLS.
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        _ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(v) = self.hsts(session) {
+            resp.insert_header(STS, v)?;
+        }
+        Ok(())
+    }
+
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(c) => *c,
@@ -501,6 +548,9 @@ impl ProxyHttp for Gateway {
                 r.header("Retry-After", "5");
             }
             portal::security_headers(&mut r, !self.app.config.load().session.secure);
+            if let Some(v) = self.hsts(session) {
+                r.header(STS.as_str(), v);
+            }
             let head = session.req_header().method == http::Method::HEAD;
             if let Err(err) = send(session, r, head).await {
                 tracing::debug!(error = %err, "could not send error page");

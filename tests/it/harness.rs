@@ -195,10 +195,16 @@ impl Gateway {
             None => "[store]\nbackend = \"memory\"\n".to_string(),
         };
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n{extra_server}\n[session]\nsecure = false\n{session}\n{store}\n\
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n{extra_server}\n[session]\n{insecure}{session}\n{store}\n\
              [[site]]\nhost = \"{HOST}\"\nupstream = \"127.0.0.1:{up_port}\"\n\n[[site]]\nhost = \"other.test\"\nupstream = \"127.0.0.1:{up_port}\"\n{rules}\n{extra}",
             extra_server = section(&opts.extra, "server"),
             session = section(&opts.extra, "session"),
+            // Plain-HTTP tests need non-Secure cookies, unless a `#session` part says otherwise.
+            insecure = if section(&opts.extra, "session").contains("secure") {
+                ""
+            } else {
+                "secure = false\n"
+            },
             rules = opts.rules,
             extra = rest(&opts.extra),
         );
@@ -264,7 +270,15 @@ impl Gateway {
             .unwrap();
         self.proc = Some(Proc(child));
         let deadline = Instant::now() + Duration::from_secs(30);
+        // A TLS listener can't be asked over plain HTTP: there, a bound port is the
+        // sign of life (tests then talk TLS themselves).
+        let tls = std::fs::read_to_string(&self.config)
+            .unwrap_or_default()
+            .contains("[server.tls]");
         loop {
+            if tls && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
             if let Ok(r) = try_request(
                 self.port,
                 &format!("GET /_auth/health HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"),

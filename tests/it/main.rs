@@ -14,3 +14,4 @@ mod operator;
 mod scenarios;
 mod second_factor;
 mod security;
+mod tls;

@@ -1,0 +1,283 @@
+//! TLS material the gateway loads from files: the listener's certificate (which
+//! SIGHUP swaps without touching open connections), the `[server.tls] hsts`
+//! value, and the private CAs a site's upstream is verified against.
+//!
+//! Pingora's rustls listener accepts a [`ResolvesServerCert`]; rustls asks it
+//! for a certificate once per handshake. [`ServerCert`] answers from an
+//! [`ArcSwap`], so a reload changes what *new* handshakes get while sessions
+//! already established keep the keys they negotiated. A certificate or key that
+//! doesn't load, or that don't belong together, is refused and the running one
+//! stays.
+//!
+//! Not here: the listener itself and the reload signal ([`crate::server`]), and
+//! which peer gets which CA ([`crate::proxy`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use pingora::protocols::tls::CaType;
+use pingora::tls::sign::CertifiedKey;
+use pingora::tls::{ClientHello, CryptoProvider, ResolvesServerCert};
+use pingora::utils::tls::WrappedX509;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{}: cannot read: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not PEM: {detail}", .path.display())]
+    Pem { path: PathBuf, detail: String },
+    #[error("{}: no certificate in it", .path.display())]
+    NoCertificate { path: PathBuf },
+    #[error("{}: no private key in it (PKCS#8, PKCS#1 or SEC1 PEM)", .path.display())]
+    NoKey { path: PathBuf },
+    #[error("{}: {detail}", .path.display())]
+    BadCertificate { path: PathBuf, detail: String },
+    #[error("certificate {} and key {} don't go together: {detail}", .cert.display(), .key.display())]
+    KeyMismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        detail: String,
+    },
+    #[error("no TLS crypto provider available")]
+    NoProvider,
+}
+
+/// Every PEM item in a file.
+fn pem_items(path: &Path) -> Result<Vec<rustls_pemfile::Item>, TlsError> {
+    let bytes = std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    rustls_pemfile::read_all(&mut bytes.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })
+}
+
+/// The certificates in a PEM file, in order (leaf first for a chain).
+fn pem_certs(path: &Path) -> Result<Vec<Vec<u8>>, TlsError> {
+    let certs: Vec<Vec<u8>> = pem_items(path)?
+        .into_iter()
+        .filter_map(|i| match i {
+            rustls_pemfile::Item::X509Certificate(c) => Some(c.as_ref().to_vec()),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(certs)
+}
+
+/// Loads a certificate chain and its private key, and checks that they match.
+pub fn certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
+    use pingora::tls::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = pem_certs(cert)?
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect();
+    let private = pem_items(key)?
+        .into_iter()
+        .find_map(|i| match i {
+            rustls_pemfile::Item::Pkcs8Key(k) => Some(PrivateKeyDer::from(k)),
+            rustls_pemfile::Item::Pkcs1Key(k) => Some(PrivateKeyDer::from(k)),
+            rustls_pemfile::Item::Sec1Key(k) => Some(PrivateKeyDer::from(k)),
+            _ => None,
+        })
+        .ok_or_else(|| TlsError::NoKey {
+            path: key.to_path_buf(),
+        })?;
+    pingora::tls::install_default_crypto_provider();
+    let provider = CryptoProvider::get_default().ok_or(TlsError::NoProvider)?;
+    // Checks that the key parses and is the one the leaf certificate names.
+    CertifiedKey::from_der(chain, private, provider).map_err(|e| TlsError::KeyMismatch {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        detail: e.to_string(),
+    })
+}
+
+/// The listener's certificate, swappable while the listener runs.
+pub struct ServerCert {
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl std::fmt::Debug for ServerCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key; the chain length is enough to tell instances apart.
+        f.debug_struct("ServerCert")
+            .field("chain_len", &self.current.load().cert.len())
+            .finish()
+    }
+}
+
+impl ServerCert {
+    pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerCert>, TlsError> {
+        Ok(Arc::new(ServerCert {
+            current: ArcSwap::from_pointee(certified_key(cert, key)?),
+        }))
+    }
+
+    /// Re-reads both files; on any problem the running certificate stays.
+    pub fn reload(&self, cert: &Path, key: &Path) -> Result<(), TlsError> {
+        let new = certified_key(cert, key)?;
+        self.current.store(Arc::new(new));
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for ServerCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// The CA certificates a site's upstream must chain to (`upstream_ca`), in the
+/// form Pingora's peers take. Parsed once when the config is loaded.
+#[derive(Clone)]
+pub struct UpstreamCa(pub Arc<CaType>);
+
+impl std::fmt::Debug for UpstreamCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UpstreamCa({} certificates)", self.0.len())
+    }
+}
+
+impl UpstreamCa {
+    /// Every certificate in a PEM file; each must parse as X.509 (checked here,
+    /// because Pingora's own parser panics on a bad one).
+    pub fn load(path: &Path) -> Result<UpstreamCa, TlsError> {
+        let mut out = Vec::new();
+        for der in pem_certs(path)? {
+            let w = WrappedX509::try_new(der, |raw| {
+                x509_parser::parse_x509_certificate(raw).map(|(_, c)| c)
+            })
+            .map_err(|e| TlsError::BadCertificate {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            })?;
+            out.push(w);
+        }
+        // The same check rustls makes when it builds the trust store per connection.
+        let mut store = pingora::tls::RootCertStore::empty();
+        for w in &out {
+            store
+                .add(pingora::tls::CertificateDer::from(w))
+                .map_err(|e| TlsError::BadCertificate {
+                    path: path.to_path_buf(),
+                    detail: e.to_string(),
+                })?;
+        }
+        Ok(UpstreamCa(Arc::from(out)))
+    }
+}
+
+/// Checks a `Strict-Transport-Security` value as written in `[server.tls] hsts`:
+/// `max-age=SECONDS` once, optionally `includeSubDomains` and `preload`.
+/// Returns the value as it will be sent.
+pub fn check_hsts(v: &str) -> Result<String, String> {
+    let mut max_age = false;
+    let mut parts = Vec::new();
+    for d in v.split(';').map(str::trim).filter(|d| !d.is_empty()) {
+        let lower = d.to_ascii_lowercase();
+        if let Some(n) = lower.strip_prefix("max-age=") {
+            let n = n.trim_matches('"');
+            if max_age || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || n.len() > 10 {
+                return Err(format!(
+                    "{v:?}: max-age must be given once, in seconds (e.g. \"max-age=31536000\")"
+                ));
+            }
+            max_age = true;
+            parts.push(format!("max-age={n}"));
+        } else if lower == "includesubdomains" {
+            parts.push("includeSubDomains".into());
+        } else if lower == "preload" {
+            parts.push("preload".into());
+        } else {
+            return Err(format!(
+                "{v:?}: unknown directive {d:?} (max-age, includeSubDomains, preload)"
+            ));
+        }
+    }
+    if !max_age {
+        return Err(format!(
+            "{v:?} has no max-age (e.g. \"max-age=31536000; includeSubDomains\")"
+        ));
+    }
+    Ok(parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hsts_values_are_checked_and_normalised() {
+        let ok = [
+            ("max-age=31536000", "max-age=31536000"),
+            (
+                "max-age=31536000; includeSubDomains",
+                "max-age=31536000; includeSubDomains",
+            ),
+            (
+                " MAX-AGE=\"60\" ;includesubdomains; preload ",
+                "max-age=60; includeSubDomains; preload",
+            ),
+            ("max-age=0", "max-age=0"),
+        ];
+        for (input, want) in ok {
+            assert_eq!(check_hsts(input).as_deref(), Ok(want), "{input}");
+        }
+        for bad in [
+            "",
+            "includeSubDomains",
+            "max-age=",
+            "max-age=1y",
+            "max-age=-1",
+            "max-age=1; max-age=2",
+            "max-age=1; always",
+            "max-age=1\r\nX-Evil: 1",
+        ] {
+            assert!(check_hsts(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn missing_or_broken_files_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        assert!(matches!(
+            certified_key(&missing, &missing),
+            Err(TlsError::Read { .. })
+        ));
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").unwrap();
+        assert!(matches!(
+            certified_key(&junk, &junk),
+            Err(TlsError::NoCertificate { .. })
+        ));
+        assert!(matches!(
+            UpstreamCa::load(&junk),
+            Err(TlsError::NoCertificate { .. })
+        ));
+        // Valid PEM framing around bytes that aren't X.509.
+        let fake = dir.path().join("fake.pem");
+        std::fs::write(
+            &fake,
+            "-----BEGIN CERTIFICATE-----\nAAECAwQF\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            UpstreamCa::load(&fake),
+            Err(TlsError::BadCertificate { .. })
+        ));
+    }
+}
