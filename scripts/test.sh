@@ -11,6 +11,7 @@ want_cmd redis-server redis-server
 want_file /usr/sbin/nginx nginx-light                # forward-auth test
 want_cmd caddy caddy                                 # forward-auth test (README's Caddyfile)
 want_cmd openssl openssl                             # test TLS certificates
+want_file /usr/bin/curl curl                         # HTTP/2 client for the TLS tests
 want_cmd systemd-analyze systemd                     # checks docs/portcullis.service
 want_py aiosmtpd python3-aiosmtpd                    # real SMTP server for email codes
 want_file /usr/bin/chromium chromium                 # browser tests

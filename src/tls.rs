@@ -250,6 +250,139 @@ mod tests {
         }
     }
 
+    /// A self-signed CA certificate and key made with the openssl CLI (which
+    /// `scripts/test.sh` installs): `{name}.pem`, `{name}.key` in `dir`.
+    fn self_signed(dir: &Path, name: &str) {
+        let o = std::process::Command::new("timeout")
+            .args(["30", "openssl", "req", "-x509", "-newkey", "ec"])
+            .args([
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+            ])
+            .args(["-subj", &format!("/CN={name}")])
+            .args(["-addext", "subjectAltName=DNS:app.test"])
+            .arg("-keyout")
+            .arg(dir.join(format!("{name}.key")))
+            .arg("-out")
+            .arg(dir.join(format!("{name}.pem")))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    fn config(dir: &Path, server_tls: &str, site: &str) -> Result<crate::config::Config, String> {
+        let text = format!(
+            "{server_tls}\n[[site]]\nhost = \"app.test\"\nupstream = \"127.0.0.1:3000\"\n{site}\n"
+        );
+        crate::config::Config::from_str(&text, dir).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn config_loads_tls_files_relative_to_itself_and_names_each_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        self_signed(d, "a");
+        self_signed(d, "b");
+
+        let c = config(
+            d,
+            "[server.tls]\ncert = \"a.pem\"\nkey = \"a.key\"\nhsts = \"max-age=600\"",
+            "upstream_tls = true\nupstream_ca = \"b.pem\"",
+        )
+        .unwrap();
+        let tls = c.server.tls.unwrap();
+        assert_eq!(tls.cert, d.join("a.pem"));
+        assert_eq!(tls.hsts.as_deref(), Some("max-age=600"));
+        assert_eq!(
+            c.sites[0].upstream_ca.as_ref().map(|ca| ca.0.len()),
+            Some(1)
+        );
+        // Empty hsts = none; no upstream_ca = system roots.
+        let c = config(
+            d,
+            "[server.tls]\ncert = \"a.pem\"\nkey = \"a.key\"\nhsts = \"\"",
+            "upstream_tls = true",
+        )
+        .unwrap();
+        assert_eq!(c.server.tls.unwrap().hsts, None);
+        assert!(c.sites[0].upstream_ca.is_none());
+
+        let table = [
+            (
+                "[server.tls]\ncert = \"a.pem\"\nkey = \"b.key\"",
+                "",
+                "server.tls: certificate",
+                "don't go together",
+            ),
+            (
+                "[server.tls]\ncert = \"nope.pem\"\nkey = \"a.key\"",
+                "",
+                "server.tls:",
+                "nope.pem: cannot read",
+            ),
+            (
+                "[server.tls]\ncert = \"a.pem\"\nkey = \"a.pem\"",
+                "",
+                "server.tls:",
+                "no private key",
+            ),
+            (
+                "[server.tls]\ncert = \"a.pem\"\nkey = \"a.key\"\nhsts = \"1 year\"",
+                "",
+                "server.tls.hsts:",
+                "unknown directive",
+            ),
+            (
+                "",
+                "upstream_ca = \"b.pem\"",
+                "site[0].upstream_ca:",
+                "upstream_tls = true",
+            ),
+            (
+                "",
+                "upstream_tls = true\nupstream_ca = \"none.pem\"",
+                "site[0].upstream_ca:",
+                "none.pem: cannot read",
+            ),
+            (
+                "",
+                "upstream_tls = true\nupstream_ca = \"a.key\"",
+                "site[0].upstream_ca:",
+                "no certificate",
+            ),
+        ];
+        for (server_tls, site, key, what) in table {
+            let err = config(d, server_tls, site).unwrap_err();
+            let line = err
+                .lines()
+                .find(|l| l.starts_with(key))
+                .unwrap_or_else(|| panic!("{server_tls} / {site}: no {key} in {err}"));
+            assert!(line.contains(what), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_reload_that_fails_keeps_the_running_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        self_signed(d, "a");
+        self_signed(d, "b");
+        let cert = ServerCert::load(&d.join("a.pem"), &d.join("a.key")).unwrap();
+        let first = cert.current.load_full().cert[0].clone();
+        assert!(cert.reload(&d.join("b.pem"), &d.join("a.key")).is_err());
+        assert!(cert
+            .reload(&d.join("missing.pem"), &d.join("b.key"))
+            .is_err());
+        assert_eq!(cert.current.load().cert[0], first);
+        cert.reload(&d.join("b.pem"), &d.join("b.key")).unwrap();
+        assert_ne!(cert.current.load().cert[0], first);
+        // Debug never shows the key.
+        assert_eq!(format!("{cert:?}"), "ServerCert { chain_len: 1 }");
+    }
+
     #[test]
     fn missing_or_broken_files_are_errors_not_panics() {
         let dir = tempfile::tempdir().unwrap();

@@ -202,7 +202,7 @@ fn parse_curl(o: &std::process::Output) -> CurlOut {
 }
 
 fn curl_cmd(port: u16, ca: &Path, host: &str, path: &str, args: &[&str]) -> Command {
-    let mut c = Command::new("curl");
+    let mut c = Command::new("/usr/bin/curl");
     c.args(["-sS", "--max-time", "15", "-i", "-w", "\n%{http_version}"])
         .arg("--cacert")
         .arg(ca)
