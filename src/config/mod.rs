@@ -1728,8 +1728,8 @@ mod tests {
                 "[sesion]\nsecure = false\n[server.tls]\ncert = \"c.pem\"\nkye = \"k.pem\"\nbogus = 1\n\
                  [[site]]\nhost = \"a.test\"\nupstream = \"127.0.0.1:1\"\n[session]\nidle_timeout = \"1x\"\n",
                 &[
-                    "server.tls.bogus: unknown key (valid keys: cert, key)\n",
-                    "server.tls.kye: unknown key; did you mean `key`? (valid keys: cert, key)\n",
+                    "server.tls.bogus: unknown key (valid keys: cert, key, hsts)\n",
+                    "server.tls.kye: unknown key; did you mean `key`? (valid keys: cert, key, hsts)\n",
                     "sesion: unknown section; did you mean `session`?",
                     "session.idle_timeout: \"1x\" is not a duration",
                 ],
