@@ -504,3 +504,52 @@ fn serve_creates_a_missing_assertion_key() {
         );
     }
 }
+
+#[test]
+fn init_makes_the_key_and_the_documented_example_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .args(["init", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let key = dir.path().join("secrets/assertion.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
+    }
+    assert!(std::fs::read_to_string(&key)
+        .unwrap()
+        .starts_with("-----BEGIN PRIVATE KEY-----"));
+    // The commented [site.headers] and [assertion] examples, switched on, are valid.
+    let cfg = dir.path().join("portcullis.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let mut on = String::new();
+    let mut in_example = false;
+    for line in text.lines() {
+        if line.starts_with("# [site.headers]") || line.starts_with("# [assertion]") {
+            in_example = true;
+        } else if !line.starts_with('#') {
+            in_example = false;
+        }
+        match line.strip_prefix("# ") {
+            Some(l) if in_example && !l.starts_with(' ') => on.push_str(l),
+            _ => on.push_str(line),
+        }
+        on.push('\n');
+    }
+    let on = on.replace("assertion = \"\"", "assertion = \"X-Portcullis-Assertion\"");
+    assert!(
+        on.contains("\n[site.headers] ") && on.contains("\n[assertion] "),
+        "{on}"
+    );
+    std::fs::write(&cfg, on).unwrap();
+    let o = cli(&cfg, &["check-config"], None);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
