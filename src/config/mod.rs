@@ -2011,7 +2011,7 @@ mod tests {
             ("group_separator = \"\"\n", "site[0].headers.group_separator: \"\" must be"),
             ("group_separator = \"a\"\n", "site[0].headers.group_separator: \"a\" must be"),
             ("group_separator = \"\\n\"\n", "site[0].headers.group_separator:"),
-            ("colour = \"x\"\n", "site[0].headers: unknown field `colour`"),
+            ("colour = \"x\"\n", "site[0].headers.colour: unknown key (valid keys: user, email, name, groups, group_separator, assertion)"),
             ("user = 5\n", "site[0].headers: invalid type"),
         ];
         for (headers, want) in table {
@@ -2039,7 +2039,7 @@ mod tests {
         .problems;
         assert!(
             p.iter()
-                .any(|l| l.starts_with("assertion.key: unknown field")),
+                .any(|l| l.starts_with("assertion.key: unknown key")),
             "{p:?}"
         );
     }

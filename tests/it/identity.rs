@@ -121,6 +121,14 @@ fn site_headers(b: Backend) {
     assert_eq!(r.header("x-groups"), Some("admins;staff"));
     assert_eq!(r.header("remote-user"), None);
     assert_eq!(r.header("remote-email"), None);
+    // Anonymous through a bypass rule: the site's names, empty (for proxies that copy them).
+    let mut fa = forward_auth(HOST);
+    fa[3] = "X-Forwarded-Uri: /public/x".into();
+    let r = req(HOST, "/_auth/verify", &fa);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("x-webauth-user"), Some(""));
+    assert_eq!(r.header("x-groups"), Some(""));
+    assert_eq!(r.header("remote-user"), None);
     let mut fa = forward_auth("other.test");
     fa.push(alice);
     let r = req(HOST, "/_auth/verify", &fa);
