@@ -14,6 +14,8 @@ want_cmd openssl openssl                             # test TLS certificates
 want_file /usr/bin/curl curl                         # HTTP/2 client for the TLS tests
 want_cmd systemd-analyze systemd                     # checks docs/portcullis.service
 want_py aiosmtpd python3-aiosmtpd                    # real SMTP server for email codes
+want_py jwt python3-jwt                              # independent verifier of identity assertions (PyJWT)
+want_py cryptography python3-cryptography            # ES256 for PyJWT
 want_file /usr/bin/chromium chromium                 # browser tests
 want_file /usr/bin/chromedriver chromium-driver
 install_needed

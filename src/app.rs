@@ -40,6 +40,8 @@ pub struct App {
     pub notifier: ArcSwap<crate::notify::Router>,
     /// Seals second-factor secrets at rest (`data.key`).
     pub sealer: crate::auth::sealed::Sealer,
+    /// Signs identity assertions and publishes the JWKS; re-read on SIGHUP (key rotation).
+    pub assertion: ArcSwap<crate::assertion::Keys>,
     pub config_path: Option<PathBuf>,
     /// Messages being sent off the request path (reset codes, lock notices), so an
     /// answer never waits on — or reveals by its timing — a delivery.
@@ -74,6 +76,8 @@ pub enum StartError {
     Password(#[from] crate::auth::password::PasswordError),
     #[error("{0}")]
     Notify(String),
+    #[error(transparent)]
+    Assertion(#[from] crate::assertion::AssertionError),
 }
 
 impl SessionState {
@@ -82,6 +86,16 @@ impl SessionState {
     pub fn complete_user(&self) -> Option<&Arc<User>> {
         match self {
             SessionState::Valid { record, user, .. } if record.pending.is_done() => Some(user),
+            _ => None,
+        }
+    }
+
+    /// A complete sign-in's account and the factors it proved (for assertions).
+    pub fn complete(&self) -> Option<(&Arc<User>, u8)> {
+        match self {
+            SessionState::Valid { record, user, .. } if record.pending.is_done() => {
+                Some((user, record.factors))
+            }
             _ => None,
         }
     }
@@ -122,6 +136,20 @@ pub fn redirect_policy(c: &Config) -> RedirectPolicy {
     }
 }
 
+/// The assertion keys in `dir`, creating `assertion.key` (logged) when a site
+/// of `c` signs identity and the key is missing.
+fn load_assertion_keys(
+    c: &Config,
+    dir: &std::path::Path,
+) -> Result<crate::assertion::Keys, crate::assertion::AssertionError> {
+    let needed = c.sites.iter().any(|s| s.identity.assertion.is_some());
+    let (keys, created) = crate::assertion::Keys::load(dir, needed)?;
+    if let Some(path) = created {
+        tracing::info!(path = %path.display(), "created a new identity assertion key");
+    }
+    Ok(keys)
+}
+
 pub fn open_store(c: &Config) -> Result<DynStore, StoreError> {
     Ok(match &c.store.backend {
         StoreBackend::Memory => Arc::new(MemoryStore::with_max_entries(c.store.max_entries)),
@@ -148,7 +176,9 @@ impl App {
         let notifier = ArcSwap::from_pointee(
             crate::notify::Router::from_config(&config.notify).map_err(StartError::Notify)?,
         );
+        let assertion = ArcSwap::from_pointee(load_assertion_keys(&config, &config.secrets_dir)?);
         Ok(App {
+            assertion,
             notifier,
             sealer: crate::auth::sealed::Sealer::new(&secrets.data_key),
             cookies: CookieCrypto::new(&secrets.cookie_key, &config.session),
@@ -223,6 +253,12 @@ impl App {
                         Err(e) => tracing::error!(error = %e, "templates not reloaded"),
                     }
                     self.redirects.store(Arc::new(redirect_policy(&new)));
+                    match load_assertion_keys(&new, &old.secrets_dir) {
+                        Ok(k) => self.assertion.store(Arc::new(k)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "assertion keys not reloaded; keeping the running ones")
+                        }
+                    }
                     match crate::notify::Router::from_config(&new.notify) {
                         Ok(n) => self.notifier.store(Arc::new(n)),
                         Err(e) => {

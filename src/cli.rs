@@ -188,6 +188,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::CheckConfig { config, explain } => {
             let cfg = load_config(&config)?;
             crate::secrets::Secrets::load(&cfg.secrets_dir)?;
+            // Checks assertion.key (and .previous.key) if present; `serve` creates a missing one.
+            crate::assertion::Keys::load(&cfg.secrets_dir, false)?;
             crate::users::file::load(&cfg.users_file)?;
             crate::portal::ui::Ui::load(&cfg.ui, &cfg.server.portal_prefix)?;
             // Warnings don't fail the check (exit code stays 0).

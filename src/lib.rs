@@ -5,6 +5,7 @@
 //! [`store`] (no Pingora, unit-tested without a server).
 
 pub mod app;
+pub mod assertion;
 pub mod audit;
 pub mod auth;
 pub mod captcha;
@@ -15,6 +16,7 @@ pub mod control;
 pub mod cookies;
 pub mod defense;
 pub mod forwardauth;
+pub mod identity;
 pub mod metrics;
 pub mod notify;
 pub mod pathnorm;

@@ -1,6 +1,8 @@
 //! Key material kept in `secrets.dir`: `cookie.key` (64 random bytes: cookie
-//! encryption and signing) and `data.key` (32 random bytes: second-factor
-//! secrets at rest). Created 0600 by `portcullis init`; never logged.
+//! encryption and signing), `data.key` (32 random bytes: second-factor
+//! secrets at rest) and `assertion.key` (P-256, PKCS#8 PEM: signs identity
+//! assertions, read by [`crate::assertion`]). Created 0600 by `portcullis init`;
+//! never logged.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -65,17 +67,57 @@ impl Secrets {
             }
             let mut bytes = Zeroizing::new(vec![0u8; len]);
             rand::rngs::OsRng.fill_bytes(&mut bytes);
-            let mut f = crate::users::file::create_private(&path).map_err(werr(&path))?;
-            f.write_all(&bytes).map_err(werr(&path))?;
-            f.sync_all().map_err(werr(&path))?;
+            create_private_file(dir, &path, &bytes)?;
+            created.push(path);
+        }
+        let path = dir.join(crate::assertion::KEY_FILE);
+        if !path.exists() {
+            let pem = crate::assertion::generate_pem().map_err(|msg| SecretsError::Invalid {
+                path: path.clone(),
+                msg,
+            })?;
+            create_private_file(dir, &path, pem.as_bytes())?;
             created.push(path);
         }
         Ok(created)
     }
 }
 
+/// Writes `bytes` to a file readable by its owner only (0600) in `dir`; callers
+/// make sure they aren't replacing a key that exists.
+pub(crate) fn create_private_file(
+    dir: &Path,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), SecretsError> {
+    let werr = |source| SecretsError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(|source| SecretsError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut f = crate::users::file::create_private(path).map_err(werr)?;
+    f.write_all(bytes).map_err(werr)?;
+    f.sync_all().map_err(werr)
+}
+
 fn read_key(dir: &Path, (name, len): (&str, usize)) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
     let path = dir.join(name);
+    let bytes = read_private(&path)?;
+    if bytes.len() < len {
+        return Err(SecretsError::Invalid {
+            path,
+            msg: format!("must hold at least {len} bytes"),
+        });
+    }
+    Ok(bytes)
+}
+
+/// A secret file's bytes; refuses files readable by others.
+pub(crate) fn read_private(path: &Path) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+    let path = path.to_path_buf();
     let mut f = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -109,12 +151,6 @@ fn read_key(dir: &Path, (name, len): (&str, usize)) -> Result<Zeroizing<Vec<u8>>
             path: path.clone(),
             msg: e.to_string(),
         })?;
-    if bytes.len() < len {
-        return Err(SecretsError::Invalid {
-            path,
-            msg: format!("must hold at least {len} bytes"),
-        });
-    }
     Ok(bytes)
 }
 
@@ -130,7 +166,12 @@ mod tests {
             Secrets::load(&s),
             Err(SecretsError::Missing { .. })
         ));
-        assert_eq!(Secrets::create_missing(&s).unwrap().len(), 2);
+        assert_eq!(Secrets::create_missing(&s).unwrap().len(), 3);
+        let (keys, created) = crate::assertion::Keys::load(&s, true).unwrap();
+        assert!(
+            keys.can_sign() && created.is_none(),
+            "assertion.key made by init"
+        );
         assert!(
             Secrets::create_missing(&s).unwrap().is_empty(),
             "never overwrites"

@@ -43,6 +43,18 @@ pub struct Config {
     pub sites: Vec<Site>,
     pub rules: Vec<Rule>,
     pub default_policy: Policy,
+    /// `[assertion]`: settings of the signed identity.
+    pub assertion: AssertionConfig,
+    /// Every identity header name configured on any site (and not already in the
+    /// static list of [`crate::proxy::headers`]), folded (lower-case, `_` as `-`):
+    /// stripped from every client request.
+    pub identity_strip: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AssertionConfig {
+    /// `exp - iat` of each token.
+    pub ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -280,6 +292,8 @@ pub struct Site {
     pub upstream_tls: bool,
     /// Private CA the upstream's certificate is verified against (else the system roots).
     pub upstream_ca: Option<crate::tls::UpstreamCa>,
+    /// `[site.headers]`: how identity reaches this application.
+    pub identity: std::sync::Arc<crate::identity::IdentityHeaders>,
 }
 
 impl Config {
@@ -374,7 +388,7 @@ fn denies_all_of(d: &Rule, r: &Rule) -> bool {
 
 /// The top-level sections of the file, each with the check for its keys.
 type SectionCheck = fn(&str, &mut toml::Value, &mut Vec<String>) -> bool;
-const SECTIONS: [(&str, SectionCheck); 13] = [
+const SECTIONS: [(&str, SectionCheck); 14] = [
     ("server", check_section::<RawServer>),
     ("secrets", check_section::<RawSecrets>),
     ("session", check_section::<RawSession>),
@@ -388,6 +402,7 @@ const SECTIONS: [(&str, SectionCheck); 13] = [
     ("site", check_array::<RawSite>),
     ("rule", check_array::<RawRule>),
     ("access", check_section::<RawAccess>),
+    ("assertion", check_section::<RawAssertion>),
 ];
 
 /// Checks every key on its own, so that all problems are found: a key that is
@@ -1338,18 +1353,29 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
                 }
             },
         };
+        let identity = validate_site_headers(s.headers.as_ref(), &format!("{key}.headers"), &mut v);
         if let Some(upstream) = upstream {
             sites.push(Site {
                 host,
                 upstream,
                 upstream_tls,
                 upstream_ca,
+                identity: std::sync::Arc::new(identity),
             });
         }
     }
     if raw.site.is_empty() {
         v.err("site", "at least one [[site]] is required");
     }
+    let identity_strip = identity_strip_names(&sites);
+    let assertion = AssertionConfig {
+        ttl: v.duration(
+            "assertion.ttl",
+            raw.assertion.ttl.as_ref(),
+            "60s",
+            Duration::from_secs(1),
+        ),
+    };
 
     // [[rule]] and [access]
     let mut rules = Vec::new();
@@ -1459,7 +1485,94 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         sites,
         rules,
         default_policy,
+        assertion,
+        identity_strip,
     })
+}
+
+/// `[site.headers]` → the site's identity header names. Each name must be a
+/// header name that can carry identity ([`crate::identity::name_problem`]), and
+/// no two of one site may fold to the same name.
+fn validate_site_headers(
+    raw: Option<&RawSiteHeaders>,
+    key: &str,
+    v: &mut V<'_>,
+) -> crate::identity::IdentityHeaders {
+    let mut out = crate::identity::IdentityHeaders::default();
+    let Some(raw) = raw else {
+        return out;
+    };
+    let name = |field: &'static str,
+                value: Option<&String>,
+                default: Option<http::HeaderName>,
+                v: &mut V<'_>| {
+        match value.map(|s| s.trim()) {
+            None => default,
+            Some("") => None,
+            Some(value) => crate::identity::parse_name(value)
+                .map_err(|e| v.err(&format!("{key}.{field}"), e))
+                .ok(),
+        }
+    };
+    out.user = name("user", raw.user.as_ref(), out.user.take(), v);
+    out.email = name("email", raw.email.as_ref(), out.email.take(), v);
+    out.name = name("name", raw.name.as_ref(), out.name.take(), v);
+    out.groups = name("groups", raw.groups.as_ref(), out.groups.take(), v);
+    out.assertion = name("assertion", raw.assertion.as_ref(), None, v);
+    // Two fields on one header would send one value and drop the other.
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    for (field, n) in [
+        ("user", &mut out.user),
+        ("email", &mut out.email),
+        ("name", &mut out.name),
+        ("groups", &mut out.groups),
+        ("assertion", &mut out.assertion),
+    ] {
+        let Some(h) = n.as_ref() else { continue };
+        let folded = crate::identity::fold(h.as_str());
+        if let Some((_, other)) = seen.iter().find(|(f, _)| *f == folded) {
+            v.err(
+                &format!("{key}.{field}"),
+                format!("{:?} is already used by {key}.{other}", h.as_str()),
+            );
+            *n = None;
+        } else {
+            seen.push((folded, field));
+        }
+    }
+    if let Some(sep) = &raw.group_separator {
+        if sep.is_empty()
+            || sep.len() > 8
+            || !sep
+                .bytes()
+                .all(|b| (b' '..=b'~').contains(&b) && !b.is_ascii_alphanumeric())
+        {
+            v.err(
+                &format!("{key}.group_separator"),
+                format!(
+                    "{sep:?} must be 1 to 8 punctuation characters or blanks, like \",\" or \";\""
+                ),
+            );
+        } else {
+            out.group_separator = sep.clone();
+        }
+    }
+    out
+}
+
+/// The folded identity header names of all sites that the static strip list
+/// doesn't already cover, each once.
+fn identity_strip_names(sites: &[Site]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in sites {
+        for n in s.identity.names() {
+            let folded = crate::identity::fold(n.as_str());
+            if !crate::proxy::headers::is_spoofable(&folded) && !out.contains(&folded) {
+                out.push(folded);
+            }
+        }
+    }
+    out
 }
 
 fn validate_smtp(r: &RawSmtp, base: &Path, v: &mut V<'_>) -> SmtpConfig {
@@ -1868,6 +1981,101 @@ mod tests {
             let err = c(text).unwrap_err().problems.join("\n");
             assert!(err.contains(key), "{key} missing for {text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn site_headers_default_and_custom() {
+        use crate::identity::IdentityHeaders;
+        let c = Config::from_str(MINIMAL, Path::new(".")).unwrap();
+        assert_eq!(*c.sites[0].identity, IdentityHeaders::default());
+        assert!(
+            c.identity_strip.is_empty(),
+            "Remote-* is in the static list"
+        );
+        assert_eq!(c.assertion.ttl, Duration::from_secs(60));
+        let text = format!(
+            "{MINIMAL}[site.headers]\nuser = \"X-WEBAUTH-USER\"\nemail = \"\"\ngroups = \" X-Groups \"\n\
+             group_separator = \";\"\nassertion = \"X-App-Assertion\"\n\
+             [[site]]\nhost = \"b.example.com\"\nupstream = \"127.0.0.1:3001\"\n\
+             [site.headers]\nuser = \"X_App_User\"\ngroups = \"x-groups\"\n\
+             [assertion]\nttl = \"2m\"\n"
+        );
+        let c = Config::from_str(&text, Path::new(".")).unwrap();
+        let a = &c.sites[0].identity;
+        assert_eq!(a.user.as_ref().map(|n| n.as_str()), Some("x-webauth-user"));
+        assert_eq!(a.email, None);
+        assert_eq!(a.name.as_ref().map(|n| n.as_str()), Some("remote-name"));
+        assert_eq!(a.groups.as_ref().map(|n| n.as_str()), Some("x-groups"));
+        assert_eq!(a.group_separator, ";");
+        assert_eq!(
+            a.assertion.as_ref().map(|n| n.as_str()),
+            Some("x-app-assertion")
+        );
+        assert_eq!(c.sites[1].identity.group_separator, ",");
+        assert_eq!(c.sites[1].identity.assertion, None);
+        assert_eq!(c.assertion.ttl, Duration::from_secs(120));
+        // Names of every site, folded, once; the static list's own are left to it.
+        assert_eq!(
+            c.identity_strip,
+            vec!["x-groups", "x-app-assertion", "x-app-user"]
+        );
+    }
+
+    #[test]
+    fn site_header_errors_carry_key_paths() {
+        let problems = |headers: &str| {
+            Config::from_str(
+                &format!("{MINIMAL}[site.headers]\n{headers}"),
+                Path::new("."),
+            )
+            .unwrap_err()
+            .problems
+        };
+        let table: &[(&str, &str)] = &[
+            ("user = \"Host\"\n", "site[0].headers.user: \"Host\" can't carry identity (routing)"),
+            ("email = \"X Mail\"\n", "site[0].headers.email: \"X Mail\" is not a header name"),
+            ("name = \"X-Forwarded-For\"\n", "site[0].headers.name: \"X-Forwarded-For\" can't carry identity (set by the gateway itself)"),
+            ("groups = \"x_forwarded_proto\"\n", "site[0].headers.groups: \"x_forwarded_proto\" can't carry identity"),
+            ("assertion = \"Content-Length\"\n", "site[0].headers.assertion: \"Content-Length\" can't carry identity (framing)"),
+            ("user = \"Transfer-Encoding\"\n", "site[0].headers.user: \"Transfer-Encoding\" can't carry identity (framing)"),
+            ("user = \"Cookie\"\n", "site[0].headers.user: \"Cookie\" can't carry identity"),
+            ("user = \"connection\"\n", "site[0].headers.user: \"connection\" can't carry identity (hop-by-hop)"),
+            ("user = \"X-Who\"\ngroups = \"x_who\"\n", "site[0].headers.groups: \"x_who\" is already used by site[0].headers.user"),
+            ("assertion = \"Remote-User\"\n", "site[0].headers.assertion: \"remote-user\" is already used by site[0].headers.user"),
+            ("group_separator = \"\"\n", "site[0].headers.group_separator: \"\" must be"),
+            ("group_separator = \"a\"\n", "site[0].headers.group_separator: \"a\" must be"),
+            ("group_separator = \"\\n\"\n", "site[0].headers.group_separator:"),
+            ("colour = \"x\"\n", "site[0].headers.colour: unknown key (valid keys: user, email, name, groups, group_separator, assertion)"),
+            ("user = 5\n", "site[0].headers: invalid type"),
+        ];
+        for (headers, want) in table {
+            let p = problems(headers);
+            assert!(p.iter().any(|l| l.starts_with(want)), "{headers:?}: {p:?}");
+        }
+        // Every problem at once, the [assertion] section's too.
+        let p = Config::from_str(
+            &format!("{MINIMAL}[site.headers]\nuser = \"Host\"\nemail = \"a b\"\n[assertion]\nttl = \"soon\"\n"),
+            Path::new("."),
+        )
+        .unwrap_err()
+        .problems;
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("assertion.ttl: \"soon\" is not a duration")),
+            "{p:?}"
+        );
+        let p = Config::from_str(
+            &format!("{MINIMAL}[assertion]\nttl = \"0s\"\nkey = 1\n"),
+            Path::new("."),
+        )
+        .unwrap_err()
+        .problems;
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("assertion.key: unknown key")),
+            "{p:?}"
+        );
     }
 
     #[test]

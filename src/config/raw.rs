@@ -22,6 +22,7 @@ pub struct RawConfig {
     pub site: Vec<RawSite>,
     pub rule: Vec<RawRule>,
     pub access: RawAccess,
+    pub assertion: RawAssertion,
 }
 
 /// `[server]`
@@ -186,6 +187,34 @@ pub struct RawSite {
     pub upstream_tls: Option<bool>,
     /// PEM file of the CA(s) the upstream's certificate must chain to; unset = system roots.
     pub upstream_ca: Option<String>,
+    /// `[site.headers]`: the identity header names this application reads.
+    pub headers: Option<RawSiteHeaders>,
+}
+
+/// `[site.headers]`: header names ("" = not sent) and the assertion header.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSiteHeaders {
+    /// Default `Remote-User`.
+    pub user: Option<String>,
+    /// Default `Remote-Email`.
+    pub email: Option<String>,
+    /// Default `Remote-Name`.
+    pub name: Option<String>,
+    /// Default `Remote-Groups`.
+    pub groups: Option<String>,
+    /// Between groups; default `,`.
+    pub group_separator: Option<String>,
+    /// Header for the signed identity (JWT); default "" (off).
+    pub assertion: Option<String>,
+}
+
+/// `[assertion]`: the signed identity's settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAssertion {
+    /// How long a token is valid (`exp - iat`); default 60s.
+    pub ttl: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -156,6 +156,7 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
         ("POST", "/logout") => logout_post(app, &req).await,
         ("GET" | "HEAD", "/verify") => return verify(app, &req).await,
         ("GET" | "HEAD", "/health") => return Response::json(200, json!({ "status": "ok" })),
+        ("GET" | "HEAD", "/jwks.json") => return jwks(app),
         ("GET" | "HEAD", "/static/style.css") => {
             let mut r = Response::new(200, "text/css; charset=utf-8", app.ui.load().css.clone());
             r.header("Cache-Control", "public, max-age=300");
@@ -190,8 +191,8 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
         ("POST", "/2fa/setup") => twofactor::setup_post(app, &req).await,
         (
             _,
-            "/login" | "/logout" | "/verify" | "/health" | "/2fa" | "/2fa/send" | "/2fa/setup"
-            | "/unlock" | "/reset" | "/password",
+            "/login" | "/logout" | "/verify" | "/health" | "/jwks.json" | "/2fa" | "/2fa/send"
+            | "/2fa/setup" | "/unlock" | "/reset" | "/password",
         ) => {
             let mut r = status_page(
                 app,
@@ -203,7 +204,7 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
             r.header(
                 "Allow",
                 match req.sub_path {
-                    "/verify" | "/health" => "GET, HEAD",
+                    "/verify" | "/health" | "/jwks.json" => "GET, HEAD",
                     "/2fa/send" => "POST",
                     _ => "GET, HEAD, POST",
                 },
@@ -1105,14 +1106,12 @@ async fn logout_post(app: &App, req: &Request<'_>) -> Response {
     r
 }
 
-/// Identity headers for a signed-in user (forward-auth answers and proxied requests).
-pub fn identity_headers(user: &crate::users::User) -> [(&'static str, String); 4] {
-    [
-        ("Remote-User", user.name.clone()),
-        ("Remote-Email", user.email.clone()),
-        ("Remote-Name", user.shown_name().to_string()),
-        ("Remote-Groups", user.groups.join(",")),
-    ]
+/// `GET /jwks.json`: the public keys of the identity assertion. Public, cacheable.
+fn jwks(app: &App) -> Response {
+    let mut r = Response::new(200, "application/json", app.assertion.load().jwks());
+    r.header("Cache-Control", "public, max-age=300");
+    r.header("X-Content-Type-Options", "nosniff");
+    r
 }
 
 /// Forward-auth: decides for the original request described by a trusted proxy
@@ -1136,13 +1135,13 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
         Ok(o) => o,
         Err(e) => return refused(400, "bad_forward_auth_request", e.to_string()),
     };
-    if cfg.site(&orig.host).is_none() {
+    let Some(site) = cfg.site(&orig.host) else {
         return refused(
             403,
             "unknown_site",
             format!("{:?} is not a [[site]] of this gateway", orig.host),
         );
-    }
+    };
     let scheme = orig.scheme.unwrap_or(req.scheme);
     let state = match app.session_state(req.cookie_header).await {
         Ok(s) => s,
@@ -1165,15 +1164,22 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
             // Anyone else gets the same names, empty: a proxy that copies them on a 2xx
             // (Caddy 2.6's `copy_headers` writes its placeholder text for a missing one)
             // then hands the application nothing rather than something.
-            match state.complete_user() {
-                Some(u) => {
-                    for (k, v) in identity_headers(u) {
-                        r.header(k, v);
+            // The names are the original request's site's.
+            match state.complete() {
+                Some((u, factors)) => {
+                    for (k, v) in site.identity.values(u) {
+                        r.header(k.as_str(), v);
+                    }
+                    if let Some(h) = &site.identity.assertion {
+                        if let Some(t) = crate::assertion::token(app, &cfg, &orig.host, u, factors)
+                        {
+                            r.header(h.as_str(), t);
+                        }
                     }
                 }
                 None => {
-                    for (k, _) in identity_headers(&crate::users::User::default()) {
-                        r.header(k, String::new());
+                    for k in site.identity.names() {
+                        r.header(k.as_str(), String::new());
                     }
                 }
             }

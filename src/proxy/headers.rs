@@ -105,11 +105,26 @@ pub fn is_spoofable(name: &str) -> bool {
             .any(|p| b.len() >= p.len() && folded_eq(&b[..p.len()], p.as_bytes()))
 }
 
+/// Is `name` spoofable, or, folded, one of `extra` (already folded: lower-case,
+/// `_` as `-`; the identity header names configured for sites)?
+pub fn is_spoofable_with(name: &str, extra: &[String]) -> bool {
+    is_spoofable(name)
+        || extra
+            .iter()
+            .any(|w| folded_eq(name.as_bytes(), w.as_bytes()))
+}
+
 pub fn strip_spoofable(req: &mut RequestHeader) {
+    strip_spoofable_with(req, &[]);
+}
+
+/// Removes every spoofable header and every spelling of the `extra` names
+/// (folded, see [`is_spoofable_with`]). Allocates only when something is found.
+pub fn strip_spoofable_with(req: &mut RequestHeader, extra: &[String]) {
     // Names in a HeaderMap are already lower-case; only `_` spellings need folding.
     let mut found: Option<Vec<http::HeaderName>> = None;
     for k in req.headers.keys() {
-        if is_spoofable(k.as_str()) {
+        if is_spoofable_with(k.as_str(), extra) {
             found.get_or_insert_with(Vec::new).push(k.clone());
         }
     }
@@ -288,6 +303,25 @@ mod tests {
         ] {
             assert!(!is_spoofable(n), "{n}");
         }
+    }
+
+    #[test]
+    fn configured_names_are_stripped_in_any_spelling() {
+        let extra = vec!["x-groups".to_string(), "x-display-name".to_string()];
+        for n in ["X-Groups", "x_groups", "X_GROUPS", "x-display_name"] {
+            assert!(!is_spoofable(n), "{n} is not in the static list");
+            assert!(is_spoofable_with(n, &extra), "{n}");
+        }
+        assert!(!is_spoofable_with("x-groupsx", &extra));
+        assert!(is_spoofable_with("remote_user", &extra));
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.append_header("x_groups", "admins").unwrap();
+        req.append_header("X-Groups", "admins").unwrap();
+        req.append_header("x-webauth-user", "root").unwrap();
+        req.append_header("accept", "*/*").unwrap();
+        strip_spoofable_with(&mut req, &extra);
+        let left: Vec<&str> = req.headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, vec!["accept"]);
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub struct Ctx {
     /// Normalised path and raw query, set when the forwarded URI must change.
     rewrite: Option<String>,
     identity: Option<Arc<User>>,
+    /// Factors the identity's sign-in proved (for the assertion).
+    factors: u8,
+    /// The site's identity header names, set with `identity`.
+    identity_headers: Option<Arc<crate::identity::IdentityHeaders>>,
     client_ip: Option<IpAddr>,
     xff: String,
     proto: &'static str,
@@ -302,7 +306,9 @@ impl ProxyHttp for Gateway {
             .is_some_and(|s| s == "/verify");
         let forwarded = (trusted && verify_path)
             .then(|| crate::forwardauth::Facts::from_headers(&session.req_header().headers));
-        headers::strip_spoofable(session.req_header_mut());
+        // Before anything is set: the gateway's own identity headers (any site's
+        // configured names too) never come from the client.
+        headers::strip_spoofable_with(session.req_header_mut(), &cfg.identity_strip);
 
         let html = accept_html(session);
 
@@ -378,7 +384,11 @@ impl ProxyHttp for Gateway {
                 app.metrics.outcome.allow.inc();
                 // Identity only for complete sign-ins: a session still waiting for its
                 // second factor may pass `bypass` rules, but anonymously.
-                ctx.identity = state.complete_user().cloned();
+                if let Some((user, factors)) = state.complete() {
+                    ctx.identity = Some(user.clone());
+                    ctx.factors = factors;
+                    ctx.identity_headers = Some(site.identity.clone());
+                }
                 Ok(false)
             }
             Decision::Deny => {
@@ -476,10 +486,19 @@ impl ProxyHttp for Gateway {
             up.set_uri(uri);
         }
         // UTF-8 names pass as raw bytes (obs-text); control characters are refused.
-        if let Some(user) = &ctx.identity {
-            for (k, v) in portal::identity_headers(user) {
+        // (Client copies of these names were stripped in `request_filter`.)
+        if let (Some(user), Some(names)) = (&ctx.identity, &ctx.identity_headers) {
+            for (k, v) in names.values(user) {
                 if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {
                     up.insert_header(k, v)?;
+                }
+            }
+            if let Some(h) = &names.assertion {
+                let cfg = self.app.config.load();
+                if let Some(t) =
+                    crate::assertion::token(&self.app, &cfg, &ctx.host, user, ctx.factors)
+                {
+                    up.insert_header(h, t)?;
                 }
             }
         }

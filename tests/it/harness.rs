@@ -119,6 +119,8 @@ pub struct Options {
     pub rules: String,
     pub upstream_port: Option<u16>,
     pub redis_url: Option<String>,
+    /// Lines inside the app.test `[[site]]` (after its `upstream`), e.g. a `[site.headers]` table.
+    pub site: String,
 }
 
 impl Default for Options {
@@ -128,6 +130,7 @@ impl Default for Options {
             rules: DEFAULT_RULES.to_string(),
             upstream_port: None,
             redis_url: None,
+            site: String::new(),
         }
     }
 }
@@ -196,7 +199,7 @@ impl Gateway {
         };
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\n{extra_server}\n[session]\n{insecure}{session}\n{store}\n\
-             [[site]]\nhost = \"{HOST}\"\nupstream = \"127.0.0.1:{up_port}\"\n\n[[site]]\nhost = \"other.test\"\nupstream = \"127.0.0.1:{up_port}\"\n{rules}\n{extra}",
+             [[site]]\nhost = \"{HOST}\"\nupstream = \"127.0.0.1:{up_port}\"\n{site}\n\n[[site]]\nhost = \"other.test\"\nupstream = \"127.0.0.1:{up_port}\"\n{rules}\n{extra}",
             extra_server = section(&opts.extra, "server"),
             session = section(&opts.extra, "session"),
             // Plain-HTTP tests need non-Secure cookies, unless a `#session` part says otherwise.
@@ -206,6 +209,7 @@ impl Gateway {
                 "secure = false\n"
             },
             rules = opts.rules,
+            site = opts.site,
             extra = rest(&opts.extra),
         );
         // Tests that aren't about the defence ladder sign in often from one address.

@@ -9,6 +9,7 @@ mod caddy;
 mod defense;
 mod edge;
 mod harness;
+mod identity;
 mod operations;
 mod operator;
 mod scenarios;

@@ -1,0 +1,242 @@
+//! Identity headers per site: which header names carry the signed-in person to
+//! an application (`[site.headers]`), the rules a configured name must follow,
+//! and the header values themselves. Owns no I/O: the proxy and forward-auth
+//! call [`IdentityHeaders::values`]; the signed form lives in [`crate::assertion`].
+//!
+//! Why names are refused at load time: every configured name is also stripped
+//! from client requests, and the gateway sets it on forwarded ones. A name that
+//! is framing (`Content-Length`), routing (`Host`), hop-by-hop (`Connection`),
+//! a credential (`Cookie`, `Authorization`) or one the gateway sets itself
+//! (`X-Forwarded-For`/`-Proto`/`-Host`) would break requests or let identity
+//! overwrite the client address, so such names never get that far.
+
+use http::HeaderName;
+
+/// The identity header names of one `[[site]]` (`None` = not sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    pub user: Option<HeaderName>,
+    pub email: Option<HeaderName>,
+    pub name: Option<HeaderName>,
+    pub groups: Option<HeaderName>,
+    /// Between groups in the `groups` header.
+    pub group_separator: String,
+    /// The header carrying a signed JWT with the identity (`None` = off).
+    pub assertion: Option<HeaderName>,
+}
+
+impl Default for IdentityHeaders {
+    /// Today's names: `Remote-User`, `Remote-Email`, `Remote-Name`, `Remote-Groups`; no assertion.
+    fn default() -> Self {
+        IdentityHeaders {
+            user: Some(HeaderName::from_static("remote-user")),
+            email: Some(HeaderName::from_static("remote-email")),
+            name: Some(HeaderName::from_static("remote-name")),
+            groups: Some(HeaderName::from_static("remote-groups")),
+            group_separator: ",".into(),
+            assertion: None,
+        }
+    }
+}
+
+impl IdentityHeaders {
+    /// The plain identity headers for `user` (without the assertion). A group that
+    /// holds the separator is left out, so a list can never be read as more groups
+    /// than the account has.
+    pub fn values<'a>(
+        &'a self,
+        user: &crate::users::User,
+    ) -> impl Iterator<Item = (&'a HeaderName, String)> + 'a {
+        let groups = self.groups.as_ref().map(|n| {
+            let sep = self.group_separator.as_str();
+            let mut out = String::new();
+            for g in user.groups.iter().filter(|g| !g.contains(sep)) {
+                if !out.is_empty() {
+                    out.push_str(sep);
+                }
+                out.push_str(g);
+            }
+            (n, out)
+        });
+        [
+            self.user.as_ref().map(|n| (n, user.name.clone())),
+            self.email.as_ref().map(|n| (n, user.email.clone())),
+            self.name
+                .as_ref()
+                .map(|n| (n, user.shown_name().to_string())),
+            groups,
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// Every name this site sends (identity and assertion).
+    pub fn names(&self) -> impl Iterator<Item = &HeaderName> {
+        [
+            &self.user,
+            &self.email,
+            &self.name,
+            &self.groups,
+            &self.assertion,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// `name` lower-cased with `_` as `-`: the form in which header names are compared
+/// when stripping (see [`crate::proxy::headers`]).
+pub fn fold(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b == b'_' {
+                '-'
+            } else {
+                char::from(b.to_ascii_lowercase())
+            }
+        })
+        .collect()
+}
+
+/// Names that can't carry identity, folded: framing, routing, hop-by-hop,
+/// credentials, and the forwarding headers the gateway sets itself.
+const RESERVED: &[(&str, &str)] = &[
+    ("host", "routing"),
+    ("content-length", "framing"),
+    ("transfer-encoding", "framing"),
+    ("content-type", "framing"),
+    ("content-encoding", "framing"),
+    ("expect", "framing"),
+    ("connection", "hop-by-hop"),
+    ("keep-alive", "hop-by-hop"),
+    ("proxy-connection", "hop-by-hop"),
+    ("te", "hop-by-hop"),
+    ("trailer", "hop-by-hop"),
+    ("upgrade", "hop-by-hop"),
+    ("proxy-authenticate", "hop-by-hop"),
+    ("proxy-authorization", "hop-by-hop"),
+    ("cookie", "the client's cookies"),
+    ("set-cookie", "a response header"),
+    ("authorization", "the client's credentials"),
+    ("x-forwarded-for", "set by the gateway itself"),
+    ("x-forwarded-proto", "set by the gateway itself"),
+    ("x-forwarded-host", "set by the gateway itself"),
+    ("forwarded", "set by proxies"),
+];
+
+/// Why `name` can't be an identity header name, or `None` if it can.
+pub fn name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("is empty".into());
+    }
+    if name.len() > 128 {
+        return Some("is longer than 128 characters".into());
+    }
+    // RFC 9110 token characters.
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(*c)))
+    {
+        return Some(format!(
+            "{name:?} is not a header name ({c:?} is not allowed; use letters, digits and '-')"
+        ));
+    }
+    let folded = fold(name);
+    if let Some((_, why)) = RESERVED.iter().find(|(n, _)| *n == folded) {
+        return Some(format!("{name:?} can't carry identity ({why})"));
+    }
+    None
+}
+
+/// `name` as a header name, or the problem with it.
+pub fn parse_name(name: &str) -> Result<HeaderName, String> {
+    if let Some(p) = name_problem(name) {
+        return Err(p);
+    }
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name:?} is not a header name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_name_table() {
+        for ok in [
+            "Remote-User",
+            "X-WEBAUTH-USER",
+            "X-Forwarded-User",
+            "X-Forwarded-Email",
+            "X-Remote-User",
+            "X_Remote_User",
+            "X-Portcullis-Assertion",
+            "x.user",
+            "User!",
+        ] {
+            assert_eq!(name_problem(ok), None, "{ok}");
+            assert!(parse_name(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("X User", "not a header name"),
+            ("X-User:", "not a header name"),
+            ("Rémote-User", "not a header name"),
+            ("X-User\r\nHost", "not a header name"),
+            ("(user)", "not a header name"),
+            ("Host", "routing"),
+            ("content_length", "framing"),
+            ("Content-Length", "framing"),
+            ("Transfer-Encoding", "framing"),
+            ("Connection", "hop-by-hop"),
+            ("TE", "hop-by-hop"),
+            ("Upgrade", "hop-by-hop"),
+            ("Cookie", "cookies"),
+            ("Set-Cookie", "response"),
+            ("Authorization", "credentials"),
+            ("X-Forwarded-For", "gateway"),
+            ("x_forwarded_proto", "gateway"),
+            ("X-FORWARDED-HOST", "gateway"),
+            ("Forwarded", "proxies"),
+        ] {
+            let p = name_problem(bad).unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(p.contains(why), "{bad:?}: {p}");
+            assert!(parse_name(bad).is_err());
+        }
+        assert!(name_problem(&"x".repeat(129)).is_some());
+    }
+
+    #[test]
+    fn values_follow_the_names() {
+        let user = crate::users::User {
+            name: "alice".into(),
+            email: "alice@example.com".into(),
+            display_name: "Alice".into(),
+            groups: vec!["admins".into(), "a;b".into(), "staff".into()],
+            ..Default::default()
+        };
+        let h = IdentityHeaders {
+            user: Some(HeaderName::from_static("x-webauth-user")),
+            email: None,
+            name: None,
+            groups: Some(HeaderName::from_static("x-groups")),
+            group_separator: ";".into(),
+            assertion: Some(HeaderName::from_static("x-portcullis-assertion")),
+        };
+        let got: Vec<(String, String)> = h.values(&user).map(|(k, v)| (k.to_string(), v)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("x-webauth-user".into(), "alice".into()),
+                ("x-groups".into(), "admins;staff".into()),
+            ]
+        );
+        assert_eq!(h.names().count(), 3);
+        let d: Vec<(String, String)> = IdentityHeaders::default()
+            .values(&user)
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        assert_eq!(d[0], ("remote-user".into(), "alice".into()));
+        assert_eq!(d[3], ("remote-groups".into(), "admins,a;b,staff".into()));
+        assert_eq!(fold("X_WebAuth-USER"), "x-webauth-user");
+    }
+}
