@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need (Debian), then runs
 # formatting and lint checks and every test target (unit, integration with a
-# real redis-server, nginx, SMTP server (aiosmtpd) and headless Chromium, benches in test mode).
+# real redis-server, nginx, SMTP server (aiosmtpd), WebSocket server (python3-websockets) and headless Chromium, benches in test mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)                               # test TLS certificates
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)  # real SMTP server for email codes
+/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)  # real WebSocket server behind the gateway
 [ -x /usr/bin/chromium ] || need+=(chromium)                                        # browser tests
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 if ((${#need[@]})); then

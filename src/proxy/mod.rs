@@ -463,6 +463,23 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    /// An accepted upgrade (WebSocket) turns the request body into one direction of a
+    /// long-lived pipe. The 30 s bound set in `request_filter` is for bodies that stall;
+    /// a pipe may rightly be quiet for longer, so from here it gets the same bound as the
+    /// upstream direction (`server.upstream_timeout`, like nginx's `proxy_read_timeout`).
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        _ctx: &mut Ctx,
+    ) -> Result<()> {
+        if upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            let timeout = self.app.config.load().server.upstream_timeout;
+            session.set_read_timeout(Some(timeout));
+        }
+        Ok(())
+    }
+
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(c) => *c,

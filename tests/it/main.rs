@@ -12,3 +12,4 @@ mod operations;
 mod scenarios;
 mod second_factor;
 mod security;
+mod streams;
