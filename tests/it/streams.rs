@@ -714,6 +714,7 @@ fn large_bodies_stream_through_without_being_buffered() {
     });
     assert_eq!(answer["bytes"], BIG);
     assert_eq!(answer["sha256"], sha.as_str());
+    assert_eq!(answer["chunked"], true);
 
     let mut got = (0, String::new());
     measured(pid, base, "download 200 MB, Content-Length", || {
