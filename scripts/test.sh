@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need (Debian), then runs
 # formatting and lint checks and every test target (unit, integration with a
-# real redis-server, nginx, Caddy, SMTP server (aiosmtpd) and headless Chromium, benches in test mode).
+# real redis-server, nginx, Caddy, SMTP server (aiosmtpd), WebSocket server (python3-websockets) and headless Chromium, benches in test mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ want_cmd openssl openssl                             # test TLS certificates
 want_file /usr/bin/curl curl                         # HTTP/2 client for the TLS tests
 want_cmd systemd-analyze systemd                     # checks docs/portcullis.service
 want_py aiosmtpd python3-aiosmtpd                    # real SMTP server for email codes
+want_py websockets python3-websockets                # real WebSocket server behind the gateway
 want_py jwt python3-jwt                              # independent verifier of identity assertions (PyJWT)
 want_py cryptography python3-cryptography            # ES256 for PyJWT
 want_file /usr/bin/chromium chromium                 # browser tests

@@ -516,7 +516,11 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    /// Proxied answers: the gateway's HSTS policy replaces the application's on TLS.
+    /// Proxied answers. On TLS the gateway's HSTS policy replaces the application's.
+    /// An accepted upgrade (WebSocket) turns the request body into one direction of a
+    /// long-lived pipe: the 30 s bound set in `request_filter` is for bodies that stall,
+    /// and a pipe may rightly be quiet for longer, so from here it gets the same bound as
+    /// the upstream direction (`server.upstream_timeout`, like nginx's `proxy_read_timeout`).
     async fn response_filter(
         &self,
         session: &mut Session,
@@ -525,6 +529,10 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         if let Some(v) = self.hsts(session) {
             resp.insert_header(STS, v)?;
+        }
+        if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            let timeout = self.app.config.load().server.upstream_timeout;
+            session.set_read_timeout(Some(timeout));
         }
         Ok(())
     }

@@ -15,4 +15,5 @@ mod operator;
 mod scenarios;
 mod second_factor;
 mod security;
+mod streams;
 mod tls;
