@@ -707,7 +707,7 @@ fn large_bodies_stream_through_without_being_buffered() {
     assert_eq!(answer["bytes"], BIG);
     assert_eq!(answer["sha256"], sha.as_str());
     assert_eq!(answer["chunked"], false);
-    assert_eq!(answer["headers"]["Remote-User"], "alice");
+    assert_eq!(answer["headers"]["remote-user"], "alice");
 
     measured(pid, base, "upload 200 MB, chunked", || {
         (answer, sha) = upload(g.port, &cookie, BIG, true, MIB as usize, Duration::ZERO);
@@ -735,7 +735,15 @@ fn large_bodies_stream_through_without_being_buffered() {
     let hwm = proc_kib(pid, "VmHWM");
     eprintln!("gateway VmHWM after all transfers: {hwm} KiB (baseline RSS {base} KiB)");
     assert!(hwm.saturating_sub(base) < MAX_GROWTH_KIB, "peak {hwm} KiB");
-    assert!(g.log().lines().all(|l| !l.contains("ERROR")), "{}", g.log());
+    // Pingora logs (at ERROR) a pooled upstream connection it found closed and replaced
+    // (the test upstream closes idle connections); that's not a failed transfer.
+    assert!(
+        g.log()
+            .lines()
+            .all(|l| !l.contains("ERROR") || l.contains("failed to acquire reusable stream")),
+        "{}",
+        g.log()
+    );
 }
 
 /// The gateway bounds each read of a request body (30 s) and each read from the upstream

@@ -85,7 +85,7 @@ class Handler(BaseHTTPRequestHandler):
                 left -= len(data)
         self.reply_json(
             200,
-            {"bytes": n, "sha256": h.hexdigest(), "chunked": chunked, "headers": dict(self.headers)},
+            {"bytes": n, "sha256": h.hexdigest(), "chunked": chunked, "headers": {k.lower(): v for k, v in self.headers.items()}},
         )
 
     def do_GET(self):
