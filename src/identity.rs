@@ -122,6 +122,51 @@ const RESERVED: &[(&str, &str)] = &[
     ("x-forwarded-proto", "set by the gateway itself"),
     ("x-forwarded-host", "set by the gateway itself"),
     ("forwarded", "set by proxies"),
+    ("x-forwarded-uri", "a forward-auth fact the gateway reads"),
+    (
+        "x-forwarded-method",
+        "a forward-auth fact the gateway reads",
+    ),
+    ("x-forwarded-port", "a forward-auth fact the gateway reads"),
+    ("x-forwarded-prefix", "a forwarding header"),
+    ("x-original-uri", "a forward-auth fact the gateway reads"),
+    ("x-original-url", "a forward-auth fact the gateway reads"),
+    ("x-original-method", "a forward-auth fact the gateway reads"),
+    ("x-real-ip", "a client-address header"),
+    ("x-http-method-override", "a method override"),
+    ("x-http-method", "a method override"),
+    ("x-method-override", "a method override"),
+    ("origin", "a standard request header"),
+    ("referer", "a standard request header"),
+    ("user-agent", "a standard request header"),
+    ("accept", "a standard request header"),
+    ("accept-encoding", "a standard request header"),
+    ("accept-language", "a standard request header"),
+    ("range", "a standard request header"),
+    ("if-match", "a standard request header"),
+    ("if-none-match", "a standard request header"),
+    ("if-modified-since", "a standard request header"),
+    ("if-unmodified-since", "a standard request header"),
+    ("if-range", "a standard request header"),
+    ("cache-control", "a standard header"),
+    ("pragma", "a standard header"),
+    ("via", "a standard header"),
+    ("max-forwards", "a standard request header"),
+    ("date", "a standard header"),
+    ("location", "a response header"),
+    ("www-authenticate", "a response header"),
+    ("retry-after", "a response header"),
+    ("http2-settings", "a protocol header"),
+    ("cookie2", "the client's cookies"),
+];
+
+/// Name prefixes that can't carry identity: protocol headers the browser or
+/// the protocol owns (`Sec-WebSocket-Key`, `Sec-Fetch-*`, ...), and framing.
+const RESERVED_PREFIXES: &[(&str, &str)] = &[
+    ("sec-", "a header the browser or protocol owns"),
+    ("content-", "framing"),
+    ("proxy-", "hop-by-hop"),
+    ("access-control-", "a CORS header"),
 ];
 
 /// Why `name` can't be an identity header name, or `None` if it can.
@@ -143,6 +188,12 @@ pub fn name_problem(name: &str) -> Option<String> {
     }
     let folded = fold(name);
     if let Some((_, why)) = RESERVED.iter().find(|(n, _)| *n == folded) {
+        return Some(format!("{name:?} can't carry identity ({why})"));
+    }
+    if let Some((_, why)) = RESERVED_PREFIXES
+        .iter()
+        .find(|(p, _)| folded.starts_with(p))
+    {
         return Some(format!("{name:?} can't carry identity ({why})"));
     }
     None
@@ -197,6 +248,20 @@ mod tests {
             ("x_forwarded_proto", "gateway"),
             ("X-FORWARDED-HOST", "gateway"),
             ("Forwarded", "proxies"),
+            ("X-Original-URI", "forward-auth"),
+            ("x_forwarded_uri", "forward-auth"),
+            ("X-Forwarded-Method", "forward-auth"),
+            ("X-Real-IP", "client-address"),
+            ("X-HTTP-Method-Override", "method override"),
+            ("Origin", "standard"),
+            ("Sec-WebSocket-Key", "browser or protocol"),
+            ("Sec-Fetch-Site", "browser or protocol"),
+            ("Accept", "standard"),
+            ("Range", "standard"),
+            ("Location", "response"),
+            ("Cache-Control", "standard"),
+            ("HTTP2-Settings", "protocol"),
+            ("Content-MD5", "framing"),
         ] {
             let p = name_problem(bad).unwrap_or_else(|| panic!("{bad:?} accepted"));
             assert!(p.contains(why), "{bad:?}: {p}");
