@@ -95,6 +95,18 @@ impl Ladder {
 }
 
 impl Attempt {
+    /// An attempt met by a lock with `left` seconds to go: not reserved.
+    fn locked(ladder: Ladder, left: u64) -> Attempt {
+        Attempt {
+            ladder,
+            n: 0,
+            standing: Standing {
+                locked_for: Some(left),
+                captcha: true,
+            },
+        }
+    }
+
     /// Whether this attempt was counted on its ladder (not refused on a lock).
     pub fn reserved(&self) -> bool {
         self.n > 0
@@ -280,28 +292,14 @@ impl Defense {
     ) -> Result<Attempt, StoreError> {
         let ladder = Ladder::of(cfg, account, device);
         if let Some(left) = self.lock_left(&ladder.lock).await? {
-            return Ok(Attempt {
-                ladder,
-                n: 0,
-                standing: Standing {
-                    locked_for: Some(left),
-                    captcha: true,
-                },
-            });
+            return Ok(Attempt::locked(ladder, left));
         }
         let n = self.store.incr(&ladder.counter, cfg.window).await?;
         // A concurrent failure may have locked the ladder (and reset its counter) between
         // the look above and this reservation: then this attempt meets the lock.
         if let Some(left) = self.lock_left(&ladder.lock).await? {
             self.store.decr(&ladder.counter).await?;
-            return Ok(Attempt {
-                ladder,
-                n: 0,
-                standing: Standing {
-                    locked_for: Some(left),
-                    captcha: true,
-                },
-            });
+            return Ok(Attempt::locked(ladder, left));
         }
         // Attempts beyond the threshold while others are still being checked are
         // refused like a lock: they're counted, and the failures lock the account.

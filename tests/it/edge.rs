@@ -160,16 +160,7 @@ fn readme_nginx_auth_request_snippet_works_with_real_nginx() {
     let page = via(path, &["Accept: text/html"], None);
     assert_eq!(page.status, 200);
     let pre = page.cookie("portcullis_pre").unwrap();
-    let rd = page
-        .body
-        .split("name=\"rd\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&#x2f;", "/")
-        .replace("&amp;", "&");
+    let rd = rd_field(&page.body);
     let body = form(&[
         ("csrf", &page.csrf()),
         ("identifier", "alice"),

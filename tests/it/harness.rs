@@ -501,3 +501,37 @@ pub fn try_request(port: u16, raw: &str) -> std::io::Result<Resp> {
         body: body.to_string(),
     })
 }
+
+/// A header (name lower-cased, `_` as `-`) an application might take as identity,
+/// client address, original URL or method, that no client may get through to it.
+/// The gateway's own `X-Forwarded-For`/`-Proto`/`-Host` are not among them.
+pub fn app_trusted_header(k: &str) -> bool {
+    k.starts_with("remote-")
+        || k.starts_with("x-remote-")
+        || k.starts_with("x-auth-request-")
+        || k.starts_with("x-webauth-")
+        || k.starts_with("x-portcullis-")
+        || k.contains("method")
+        || k.starts_with("x-original")
+        || k.starts_with("x-rewrite")
+        || k.starts_with("x-ms-client-principal")
+        || k.starts_with("x-goog-")
+        || k.starts_with("oidc-claim-")
+        || k == "forwarded"
+        || k == "x-real-ip"
+        || k == "true-client-ip"
+        || (k.starts_with("x-forwarded-")
+            && !["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"].contains(&k))
+}
+
+/// The hidden `rd` field of a sign-in page, unescaped.
+pub fn rd_field(body: &str) -> String {
+    body.split("name=\"rd\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
