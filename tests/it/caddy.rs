@@ -94,21 +94,7 @@ impl Caddy {
         headers: &[&str],
         body: Option<&str>,
     ) -> std::io::Result<Resp> {
-        let mut raw =
-            format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-        for h in headers {
-            raw.push_str(h);
-            raw.push_str("\r\n");
-        }
-        match body {
-            Some(b) => raw.push_str(&format!(
-                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{b}",
-                b.len()
-            )),
-            None if method == "POST" => raw.push_str("Content-Length: 0\r\n\r\n"),
-            None => raw.push_str("\r\n"),
-        }
-        try_request(self.port, &raw)
+        raw_request(self.port, method, target, host, headers, body)
     }
 }
 

@@ -535,3 +535,29 @@ pub fn rd_field(body: &str) -> String {
         .replace("&#x2f;", "/")
         .replace("&amp;", "&")
 }
+
+/// A raw HTTP/1.1 request to `port`: request-line target, Host value, extra header
+/// lines and an optional form body (`Connection: close`). `Err` when the peer hung up.
+pub fn raw_request(
+    port: u16,
+    method: &str,
+    target: &str,
+    host: &str,
+    headers: &[&str],
+    body: Option<&str>,
+) -> std::io::Result<Resp> {
+    let mut raw = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for h in headers {
+        raw.push_str(h);
+        raw.push_str("\r\n");
+    }
+    match body {
+        Some(b) => raw.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{b}",
+            b.len()
+        )),
+        None if method == "POST" => raw.push_str("Content-Length: 0\r\n\r\n"),
+        None => raw.push_str("\r\n"),
+    }
+    try_request(port, &raw)
+}

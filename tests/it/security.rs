@@ -83,17 +83,7 @@ impl Nginx {
         host: &str,
         headers: &[&str],
     ) -> std::io::Result<Resp> {
-        let mut raw =
-            format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-        for h in headers {
-            raw.push_str(h);
-            raw.push_str("\r\n");
-        }
-        if method == "POST" {
-            raw.push_str("Content-Length: 0\r\n");
-        }
-        raw.push_str("\r\n");
-        try_request(self.port, &raw)
+        raw_request(self.port, method, target, host, headers, None)
     }
 }
 
