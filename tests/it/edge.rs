@@ -282,10 +282,21 @@ fn connections_beyond_the_per_client_cap_are_closed_at_once() {
         let n = s.read(&mut buf).unwrap_or(0);
         String::from_utf8_lossy(&buf[..n]).to_string()
     };
-    let mut a = open();
-    let mut b = open();
-    // Let the gateway count both before the third arrives.
-    std::thread::sleep(Duration::from_millis(300));
+    // Two connections that have each been answered: both are counted for sure (a
+    // health-check connection of the harness may still be closing: retry, bounded).
+    let answered = || {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut s = open();
+            if request(&mut s).starts_with("HTTP/1.1 200") {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "no place under the cap");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut a = answered();
+    let mut b = answered();
     let mut c = open();
     let start = Instant::now();
     let _ = c.write_all(format!("GET /public/x HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes());
