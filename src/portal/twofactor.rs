@@ -1102,63 +1102,8 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     let replace = action == "confirm";
     // Changing second factors needs a recent password.
     if needs_password(app, &s.record) {
-        let pw = f.get("password").map(String::as_str).unwrap_or("");
-        let attempt = match reserve(app, req, &s.user).await {
-            Ok(a) if a.standing.locked_for.is_none() => a,
-            Ok(a) => {
-                if a.reserved() {
-                    if let Err(r) =
-                        super::count_second_step_failure(app, req, &s.user, &a, "reauth").await
-                    {
-                        return r;
-                    }
-                }
-                return setup_page_for(app, req, &s, &rd, SetupView::error(LOCKED, 429, replace))
-                    .await;
-            }
-            Err(_) => return unavailable(app, req),
-        };
-        let ok = if pw.is_empty() || pw.len() > crate::auth::password::MAX_PASSWORD_BYTES {
-            false
-        } else {
-            match app.hasher.verify(pw, Some(&s.user.password)).await {
-                Ok(ok) => ok,
-                Err(PasswordError::Busy) => {
-                    let _ = app.defense.attempt_passed(&attempt, false).await;
-                    return super::busy(app, req.accept_html);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "password verification failed");
-                    false
-                }
-            }
-        };
-        if !ok {
-            if let Err(r) =
-                super::count_second_step_failure(app, req, &s.user, &attempt, "reauth").await
-            {
-                return r;
-            }
-            crate::audit::event(
-                "reauth_failed",
-                json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
-            );
-            return setup_page_for(
-                app,
-                req,
-                &s,
-                &rd,
-                SetupView::error(
-                    "Enter your current password to confirm it's you.",
-                    401,
-                    replace,
-                ),
-            )
-            .await;
-        }
-        s.record.auth_at = app.clock.now();
-        if app.sessions.update(&s.id, &s.record).await.is_err() {
-            return unavailable(app, req);
+        if let Err(r) = reauthenticate(app, req, &mut s, &f, &rd, replace).await {
+            return r;
         }
     }
     match action {
@@ -1166,63 +1111,8 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         "regenerate" | "remove" if !s.user.has_totp() => {
             setup_page_for(app, req, &s, &rd, SetupView::default()).await
         }
-        "regenerate" => {
-            let (plain, hashes) = new_backup_codes(app, &s.user.name);
-            let saved = save_factors(app, &s.user.name, move |u| {
-                u.backup_codes = hashes;
-                u.factors_version += 1;
-            })
-            .await;
-            if let Err(r) = saved {
-                return r;
-            }
-            crate::audit::event(
-                "backup_codes_regenerated",
-                json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
-            );
-            setup_page_for(
-                app,
-                req,
-                &s,
-                &rd,
-                SetupView {
-                    codes: Some(plain),
-                    next: Some(here_or(&rd, &cfg.server.portal_prefix)),
-                    notice: Some("Your old backup codes no longer work."),
-                    ..SetupView::default()
-                },
-            )
-            .await
-        }
-        "remove" => {
-            if cfg.otp.required_for(&s.user.groups) {
-                return setup_page_for(app, req, &s, &rd, SetupView::error("Your organisation requires two-step verification, so your last second factor can't be removed.", 403, false)).await;
-            }
-            if let Err(r) = save_factors(app, &s.user.name, |u| {
-                u.totp.clear();
-                u.backup_codes.clear();
-                u.factors_version += 1;
-            })
-            .await
-            {
-                return r;
-            }
-            crate::audit::event(
-                "2fa_removed",
-                json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
-            );
-            Response::html(
-                200,
-                app.ui.load().message(
-                    "Two-step verification is off",
-                    "Your authenticator app and backup codes were removed from your account.",
-                    Some((
-                        &format!("{}/2fa/setup", cfg.server.portal_prefix),
-                        "Set it up again",
-                    )),
-                ),
-            )
-        }
+        "regenerate" => regenerate_codes(app, req, &s, &rd).await,
+        "remove" => remove_factors(app, req, &s, &rd).await,
         _ => {
             setup_page_for(
                 app,
@@ -1234,6 +1124,130 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             .await
         }
     }
+}
+
+/// The password again, before a change of second factors (`otp.reauth_after`): a
+/// guess like any other — reserved on the ladder, refused while locked, counted.
+/// `Err` is the page to answer with.
+async fn reauthenticate(
+    app: &App,
+    req: &Request<'_>,
+    s: &mut Signed,
+    f: &HashMap<String, String>,
+    rd: &str,
+    replace: bool,
+) -> Result<(), Response> {
+    let pw = f.get("password").map(String::as_str).unwrap_or("");
+    let attempt = match reserve(app, req, &s.user).await {
+        Ok(a) if a.standing.locked_for.is_none() => a,
+        Ok(a) => {
+            if a.reserved() {
+                super::count_second_step_failure(app, req, &s.user, &a, "reauth").await?;
+            }
+            return Err(
+                setup_page_for(app, req, s, rd, SetupView::error(LOCKED, 429, replace)).await,
+            );
+        }
+        Err(_) => return Err(unavailable(app, req)),
+    };
+    let ok = if pw.is_empty() || pw.len() > crate::auth::password::MAX_PASSWORD_BYTES {
+        false
+    } else {
+        match app.hasher.verify(pw, Some(&s.user.password)).await {
+            Ok(ok) => ok,
+            Err(PasswordError::Busy) => {
+                let _ = app.defense.attempt_passed(&attempt, false).await;
+                return Err(super::busy(app, req.accept_html));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "password verification failed");
+                false
+            }
+        }
+    };
+    if !ok {
+        super::count_second_step_failure(app, req, &s.user, &attempt, "reauth").await?;
+        crate::audit::event(
+            "reauth_failed",
+            json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
+        );
+        let view = SetupView::error(
+            "Enter your current password to confirm it's you.",
+            401,
+            replace,
+        );
+        return Err(setup_page_for(app, req, s, rd, view).await);
+    }
+    // The right password: this attempt is forgiven (it proves nothing of a second factor).
+    let _ = app.defense.attempt_passed(&attempt, false).await;
+    s.record.auth_at = app.clock.now();
+    if app.sessions.update(&s.id, &s.record).await.is_err() {
+        return Err(unavailable(app, req));
+    }
+    Ok(())
+}
+
+/// `action=regenerate`: a new set of backup codes, shown once; the old set is void.
+async fn regenerate_codes(app: &App, req: &Request<'_>, s: &Signed, rd: &str) -> Response {
+    let cfg = app.config.load();
+    let (plain, hashes) = new_backup_codes(app, &s.user.name);
+    let saved = save_factors(app, &s.user.name, move |u| {
+        u.backup_codes = hashes;
+        u.factors_version += 1;
+    })
+    .await;
+    if let Err(r) = saved {
+        return r;
+    }
+    crate::audit::event(
+        "backup_codes_regenerated",
+        json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
+    );
+    setup_page_for(
+        app,
+        req,
+        s,
+        rd,
+        SetupView {
+            codes: Some(plain),
+            next: Some(here_or(rd, &cfg.server.portal_prefix)),
+            notice: Some("Your old backup codes no longer work."),
+            ..SetupView::default()
+        },
+    )
+    .await
+}
+
+/// `action=remove`: the authenticator app and backup codes off the account.
+async fn remove_factors(app: &App, req: &Request<'_>, s: &Signed, rd: &str) -> Response {
+    let cfg = app.config.load();
+    if cfg.otp.required_for(&s.user.groups) {
+        return setup_page_for(app, req, s, rd, SetupView::error("Your organisation requires two-step verification, so your last second factor can't be removed.", 403, false)).await;
+    }
+    if let Err(r) = save_factors(app, &s.user.name, |u| {
+        u.totp.clear();
+        u.backup_codes.clear();
+        u.factors_version += 1;
+    })
+    .await
+    {
+        return r;
+    }
+    crate::audit::event(
+        "2fa_removed",
+        json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
+    );
+    Response::html(
+        200,
+        app.ui.load().message(
+            "Two-step verification is off",
+            "Your authenticator app and backup codes were removed from your account.",
+            Some((
+                &format!("{}/2fa/setup", cfg.server.portal_prefix),
+                "Set it up again",
+            )),
+        ),
+    )
 }
 
 fn here_or(rd: &str, prefix: &str) -> String {

@@ -37,10 +37,45 @@ pub struct Gateway {
     pub app: Arc<App>,
 }
 
+/// Where a site's requests go.
+#[derive(Clone)]
+struct Upstream {
+    addr: std::net::SocketAddr,
+    tls: bool,
+    /// The site's host: SNI and the name its certificate must carry.
+    sni: String,
+    /// `upstream_ca`: verify against this CA instead of the system roots.
+    ca: Option<crate::tls::UpstreamCa>,
+}
+
+/// An inbound request, classified: the neutral facts every decision starts from.
+struct Inbound {
+    upstream: Upstream,
+    identity_headers: Arc<crate::identity::IdentityHeaders>,
+    /// Lower-case host without port.
+    host: String,
+    /// Normalised path, and the raw query.
+    path: String,
+    query: Option<String>,
+    /// Path and query to forward, when normalising changed the path.
+    rewrite: Option<String>,
+    client: headers::ClientInfo,
+    /// The peer is in `server.trusted_proxies`.
+    trusted: bool,
+    /// The path below `portal_prefix` (`/login` for the prefix itself), for the
+    /// gateway's own pages.
+    portal_path: Option<String>,
+    /// The client takes HTML (a browser).
+    html: bool,
+}
+
+/// A request refused before any decision: status, heading, text.
+struct Refusal(u16, &'static str, String);
+
 /// Per-request state shared across Pingora's phases.
 #[derive(Default)]
 pub struct Ctx {
-    upstream: Option<(std::net::SocketAddr, bool, String)>,
+    upstream: Option<Upstream>,
     /// Normalised path and raw query, set when the forwarded URI must change.
     rewrite: Option<String>,
     identity: Option<Arc<User>>,
@@ -156,6 +191,279 @@ impl Gateway {
         self.respond(session, r, true).await
     }
 
+    /// What an inbound request is, before anything is decided: its site, its
+    /// normalised path, who sent it. `Err` is the refusal to answer with.
+    fn classify(
+        &self,
+        session: &Session,
+        cfg: &crate::config::Config,
+    ) -> std::result::Result<Inbound, Refusal> {
+        // Limits and framing.
+        let req = session.req_header();
+        let bytes: usize = req
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        if req.headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+            return Err(Refusal(
+                431,
+                "Request headers too large",
+                "The request carried too many or too large headers.".into(),
+            ));
+        }
+        if ambiguous_framing(session) {
+            return Err(Refusal(
+                400,
+                "Bad request",
+                "The request's length was given in conflicting ways.".into(),
+            ));
+        }
+        // Site by Host; never a default upstream.
+        let host = req
+            .headers
+            .get(HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| req.uri.host())
+            .map(headers::host_only)
+            .filter(|h| !h.is_empty())
+            .ok_or(Refusal(
+                400,
+                "Bad request",
+                "The request has no Host.".into(),
+            ))?;
+        let site = cfg.site(&host).ok_or(Refusal(
+            421,
+            "Unknown site",
+            "This gateway does not serve this host name.".into(),
+        ))?;
+        // Normalise the path once; rules see exactly what is forwarded.
+        let raw = std::str::from_utf8(req.raw_path()).ok().map(str::to_string);
+        let raw = match raw {
+            Some(r) if r.starts_with('/') => r,
+            _ => req
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
+        };
+        let (raw_path, query) = match raw.split_once('?') {
+            Some((p, q)) => (p.to_string(), Some(q.to_string())),
+            None => (raw, None),
+        };
+        let path = crate::pathnorm::normalize(&raw_path).map_err(|e| {
+            Refusal(
+                400,
+                "Bad request",
+                format!("The address is ambiguous: {e}."),
+            )
+        })?;
+        let rewrite = (path != raw_path).then(|| match &query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        });
+        // Who is asking, and over what.
+        let peer = peer_ip(session);
+        let trusted = cfg.server.trusted_proxies.iter().any(|n| n.contains(&peer));
+        let tls = session
+            .digest()
+            .and_then(|d| d.ssl_digest.as_ref())
+            .is_some();
+        let client = headers::forwarded_for(req, peer, trusted, &cfg.server.trusted_proxies, tls);
+        let portal_path = path
+            .strip_prefix(cfg.server.portal_prefix.as_str())
+            .filter(|s| s.is_empty() || s.starts_with('/'))
+            .map(|s| if s.is_empty() { "/login" } else { s }.to_string());
+        Ok(Inbound {
+            upstream: Upstream {
+                addr: site.upstream,
+                tls: site.upstream_tls,
+                sni: site.host.clone(),
+                ca: site.upstream_ca.clone(),
+            },
+            identity_headers: site.identity.clone(),
+            host,
+            path,
+            query,
+            rewrite,
+            client,
+            trusted,
+            portal_path,
+            html: accept_html(session),
+        })
+    }
+
+    /// The gateway's own pages.
+    async fn portal(
+        &self,
+        session: &mut Session,
+        inbound: &Inbound,
+        sub: &str,
+        forwarded: Option<portal::Forwarded>,
+    ) -> Result<bool> {
+        self.app.metrics.outcome.portal.inc();
+        let body = match self.read_body(session).await? {
+            Ok(b) => b,
+            Err(()) => {
+                return self
+                    .refuse(
+                        session,
+                        413,
+                        "Request too large",
+                        "The form sent too much data.",
+                    )
+                    .await
+            }
+        };
+        let cookie_header = headers::cookie_header(session.req_header()).into_owned();
+        let method = session.req_header().method.clone();
+        let origin = session
+            .req_header()
+            .headers
+            .get(ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let preq = portal::Request {
+            method: &method,
+            sub_path: sub,
+            query: inbound.query.as_deref().unwrap_or(""),
+            host: &inbound.host,
+            scheme: inbound.client.proto,
+            cookie_header: &cookie_header,
+            accept_html: inbound.html,
+            client_ip: inbound.client.client,
+            origin: origin.as_deref(),
+            body,
+            forwarded,
+        };
+        let r = portal::handle(&self.app, preq).await;
+        self.respond(session, r, false).await
+    }
+
+    /// Session → policy → decision: `Ok(false)` forwards (with identity for a
+    /// complete sign-in), anything else is answered here.
+    async fn judge(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        cfg: &crate::config::Config,
+        inbound: &Inbound,
+    ) -> Result<bool> {
+        let app = &self.app;
+        let cookie_header = headers::cookie_header(session.req_header());
+        let (state, store_down) = match app.session_state(&cookie_header).await {
+            Ok(s) => (s, false),
+            Err(e) => {
+                tracing::warn!(error = %e, "store unavailable; failing closed");
+                (SessionState::None, true)
+            }
+        };
+        let method = session.req_header().method.clone();
+        let preq = policy::Request {
+            host: &inbound.host,
+            path: &inbound.path,
+            method: &method,
+            client: inbound.client.client,
+        };
+        let decision = crate::app::decide(cfg, &state, &preq);
+        match decision {
+            Decision::Allow => {
+                app.metrics.outcome.allow.inc();
+                // Identity only for complete sign-ins: a session still waiting for its
+                // second factor may pass `bypass` rules, but anonymously.
+                if let Some((user, factors)) = state.complete() {
+                    ctx.identity = Some(user.clone());
+                    ctx.factors = factors;
+                    ctx.identity_headers = Some(inbound.identity_headers.clone());
+                }
+                Ok(false)
+            }
+            Decision::Deny => {
+                app.metrics.outcome.deny.inc();
+                self.refuse(
+                    session,
+                    403,
+                    "Access denied",
+                    "You do not have access to this page.",
+                )
+                .await
+            }
+            _ if store_down => {
+                app.metrics.outcome.unavailable.inc();
+                let mut r = portal::status_page(
+                    app,
+                    inbound.html,
+                    503,
+                    "Temporarily unavailable",
+                    "Please try again in a few seconds.",
+                );
+                r.header("Retry-After", "5");
+                self.respond(session, r, true).await
+            }
+            Decision::Login | Decision::SecondFactor | Decision::Enrol => {
+                if decision == Decision::Login {
+                    app.metrics.outcome.login.inc();
+                } else {
+                    app.metrics.outcome.second_factor.inc();
+                }
+                let ended = matches!(state, SessionState::Ended);
+                let r = self.to_sign_in(cfg, decision, ended, inbound);
+                self.respond(session, r, false).await
+            }
+        }
+    }
+
+    /// Where a request without (enough of) a session goes: 302 to the sign-in or
+    /// second-step page for browsers, 401 JSON for other clients.
+    fn to_sign_in(
+        &self,
+        cfg: &crate::config::Config,
+        decision: Decision,
+        ended: bool,
+        inbound: &Inbound,
+    ) -> Response {
+        let prefix = cfg.server.portal_prefix.as_str();
+        let step = match decision {
+            Decision::Login => "login",
+            Decision::Enrol => "2fa/setup",
+            _ => "2fa",
+        };
+        let here = match &inbound.query {
+            Some(q) => format!("{}?{q}", inbound.path),
+            None => inbound.path.clone(),
+        };
+        let mut location = format!("{prefix}/{step}?rd={}", portal::urlencode(&here));
+        if ended {
+            location.push_str("&expired=1");
+        }
+        let mut r = if inbound.html {
+            Response::redirect(302, &location)
+        } else {
+            let error = if decision == Decision::Login {
+                "unauthenticated"
+            } else {
+                "second_factor_required"
+            };
+            let mut r = Response::json(
+                401,
+                json!({ "error": error, "login": format!("{prefix}/{step}"), "session_ended": ended }),
+            );
+            r.header("WWW-Authenticate", "Cookie realm=\"portcullis\"");
+            r
+        };
+        if ended {
+            for c in self
+                .app
+                .cookies
+                .clear(&self.app.cookies.name, &inbound.host)
+            {
+                r.header("Set-Cookie", c);
+            }
+        }
+        r.header("Cache-Control", "no-store");
+        r
+    }
+
     async fn read_body(&self, session: &mut Session) -> Result<std::result::Result<Bytes, ()>> {
         let mut buf = Vec::new();
         while let Some(chunk) = session.read_request_body().await? {
@@ -181,290 +489,46 @@ impl ProxyHttp for Gateway {
     fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
 
     /// Answers everything the gateway answers itself (`Ok(true)`); otherwise
-    /// leaves `ctx` ready for forwarding (`Ok(false)`).
+    /// leaves `ctx` ready for forwarding (`Ok(false)`): the request is classified
+    /// ([`Gateway::classify`]), then served by the portal or judged by the rules.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let app = &self.app;
-        let cfg = app.config.load();
+        let cfg = self.app.config.load();
         // Slow request bodies are cut off (Pingora bounds header reads itself).
         session.set_read_timeout(Some(Duration::from_secs(30)));
-
-        // Limits and framing.
-        {
-            let req = session.req_header();
-            let bytes: usize = req
-                .headers
-                .iter()
-                .map(|(k, v)| k.as_str().len() + v.len() + 4)
-                .sum();
-            if req.headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-                return self
-                    .refuse(
-                        session,
-                        431,
-                        "Request headers too large",
-                        "The request carried too many or too large headers.",
-                    )
-                    .await;
-            }
-        }
-        if ambiguous_framing(session) {
-            return self
-                .refuse(
-                    session,
-                    400,
-                    "Bad request",
-                    "The request's length was given in conflicting ways.",
-                )
-                .await;
-        }
-
-        // Site by Host; never a default upstream.
-        let host = {
-            let req = session.req_header();
-            let h = req
-                .headers
-                .get(HOST)
-                .and_then(|v| v.to_str().ok())
-                .or_else(|| req.uri.host());
-            h.map(headers::host_only)
-        };
-        let Some(host) = host.filter(|h| !h.is_empty()) else {
-            return self
-                .refuse(session, 400, "Bad request", "The request has no Host.")
-                .await;
-        };
-        let Some(site) = cfg.site(&host) else {
-            return self
-                .refuse(
-                    session,
-                    421,
-                    "Unknown site",
-                    "This gateway does not serve this host name.",
-                )
-                .await;
-        };
-        ctx.upstream = Some((site.upstream, site.upstream_tls, site.host.clone()));
-        ctx.host = host.clone();
-
-        // Normalise the path once; rules see exactly what is forwarded.
-        let (raw_path, query) = {
-            let req = session.req_header();
-            let raw = std::str::from_utf8(req.raw_path()).ok().map(str::to_string);
-            let raw = match raw {
-                Some(r) if r.starts_with('/') => r,
-                _ => req
-                    .uri
-                    .path_and_query()
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or_default(),
-            };
-            match raw.split_once('?') {
-                Some((p, q)) => (p.to_string(), Some(q.to_string())),
-                None => (raw, None),
+        let inbound = match self.classify(session, &cfg) {
+            Ok(i) => i,
+            Err(Refusal(status, heading, text)) => {
+                return self.refuse(session, status, heading, &text).await
             }
         };
-        let path = match crate::pathnorm::normalize(&raw_path) {
-            Ok(p) => p,
-            Err(e) => {
-                return self
-                    .refuse(
-                        session,
-                        400,
-                        "Bad request",
-                        &format!("The address is ambiguous: {e}."),
-                    )
-                    .await
-            }
-        };
-        if path != raw_path {
-            ctx.rewrite = Some(match &query {
-                Some(q) => format!("{path}?{q}"),
-                None => path.clone(),
-            });
-        }
-
-        // Who is asking, and over what.
-        let peer = peer_ip(session);
-        let trusted = cfg.server.trusted_proxies.iter().any(|n| n.contains(&peer));
-        let tls = session
-            .digest()
-            .and_then(|d| d.ssl_digest.as_ref())
-            .is_some();
-        let fwd = headers::forwarded_for(
-            session.req_header(),
-            peer,
-            trusted,
-            &cfg.server.trusted_proxies,
-            tls,
-        );
-        ctx.client_ip = Some(fwd.client);
-        ctx.xff = fwd.xff;
-        ctx.proto = fwd.proto;
+        ctx.upstream = Some(inbound.upstream.clone());
+        ctx.host = inbound.host.clone();
+        ctx.rewrite = inbound.rewrite.clone();
+        ctx.client_ip = Some(inbound.client.client);
+        ctx.xff = inbound.client.xff.clone();
+        ctx.proto = inbound.client.proto;
         // Forward-auth facts are read only for `/verify`, and only from a trusted proxy.
-        let verify_path = path
-            .strip_prefix(cfg.server.portal_prefix.as_str())
-            .is_some_and(|s| s == "/verify");
-        let forwarded = (trusted && verify_path)
+        let forwarded = (inbound.trusted && inbound.portal_path.as_deref() == Some("/verify"))
             .then(|| crate::forwardauth::Facts::from_headers(&session.req_header().headers));
         // Before anything is set: the gateway's own identity headers (any site's
         // configured names too) never come from the client.
         headers::strip_spoofable_with(session.req_header_mut(), &cfg.identity_strip);
-
-        let html = accept_html(session);
-
-        // The gateway's own pages.
-        let prefix = cfg.server.portal_prefix.as_str();
-        if let Some(sub) = path
-            .strip_prefix(prefix)
-            .filter(|s| s.is_empty() || s.starts_with('/'))
-        {
-            app.metrics.outcome.portal.inc();
-            let body = match self.read_body(session).await? {
-                Ok(b) => b,
-                Err(()) => {
-                    return self
-                        .refuse(
-                            session,
-                            413,
-                            "Request too large",
-                            "The form sent too much data.",
-                        )
-                        .await
-                }
-            };
-            let cookie_header = headers::cookie_header(session.req_header()).into_owned();
-            let method = session.req_header().method.clone();
-            let origin = session
-                .req_header()
-                .headers
-                .get(ORIGIN)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let preq = portal::Request {
-                method: &method,
-                sub_path: if sub.is_empty() { "/login" } else { sub },
-                query: query.as_deref().unwrap_or(""),
-                host: &host,
-                scheme: fwd.proto,
-                cookie_header: &cookie_header,
-                accept_html: html,
-                client_ip: fwd.client,
-                origin: origin.as_deref(),
-                body,
-                forwarded,
-            };
-            let r = portal::handle(app, preq).await;
-            return self.respond(session, r, false).await;
+        if let Some(sub) = &inbound.portal_path {
+            return self.portal(session, &inbound, sub, forwarded).await;
         }
-
-        // Session → policy → decision.
-        let cookie_header = headers::cookie_header(session.req_header());
-        let state = app.session_state(&cookie_header).await;
-        let (state, store_down) = match state {
-            Ok(s) => (s, false),
-            Err(e) => {
-                tracing::warn!(error = %e, "store unavailable; failing closed");
-                (SessionState::None, true)
-            }
-        };
-        let method = session.req_header().method.clone();
-        let preq = policy::Request {
-            host: &host,
-            path: &path,
-            method: &method,
-            client: fwd.client,
-        };
-        let decision = crate::app::decide(&cfg, &state, &preq);
-        let here = match &query {
-            Some(q) => format!("{path}?{q}"),
-            None => path.clone(),
-        };
-        match decision {
-            Decision::Allow => {
-                app.metrics.outcome.allow.inc();
-                // Identity only for complete sign-ins: a session still waiting for its
-                // second factor may pass `bypass` rules, but anonymously.
-                if let Some((user, factors)) = state.complete() {
-                    ctx.identity = Some(user.clone());
-                    ctx.factors = factors;
-                    ctx.identity_headers = Some(site.identity.clone());
-                }
-                Ok(false)
-            }
-            Decision::Deny => {
-                app.metrics.outcome.deny.inc();
-                self.refuse(
-                    session,
-                    403,
-                    "Access denied",
-                    "You do not have access to this page.",
-                )
-                .await
-            }
-            _ if store_down => {
-                app.metrics.outcome.unavailable.inc();
-                let mut r = portal::status_page(
-                    app,
-                    html,
-                    503,
-                    "Temporarily unavailable",
-                    "Please try again in a few seconds.",
-                );
-                r.header("Retry-After", "5");
-                self.respond(session, r, true).await
-            }
-            Decision::Login | Decision::SecondFactor | Decision::Enrol => {
-                let step = match decision {
-                    Decision::Login => "login",
-                    Decision::Enrol => "2fa/setup",
-                    _ => "2fa",
-                };
-                if decision == Decision::Login {
-                    app.metrics.outcome.login.inc();
-                } else {
-                    app.metrics.outcome.second_factor.inc();
-                }
-                let ended = matches!(state, SessionState::Ended);
-                let mut location = format!("{prefix}/{step}?rd={}", portal::urlencode(&here));
-                if ended {
-                    location.push_str("&expired=1");
-                }
-                let mut r = if html {
-                    Response::redirect(302, &location)
-                } else {
-                    let mut r = Response::json(
-                        401,
-                        json!({ "error": if decision == Decision::Login { "unauthenticated" } else { "second_factor_required" }, "login": format!("{prefix}/{step}"), "session_ended": ended }),
-                    );
-                    r.header("WWW-Authenticate", "Cookie realm=\"portcullis\"");
-                    r
-                };
-                if ended {
-                    for c in app.cookies.clear(&app.cookies.name, &host) {
-                        r.header("Set-Cookie", c);
-                    }
-                }
-                r.header("Cache-Control", "no-store");
-                self.respond(session, r, false).await
-            }
-        }
+        self.judge(session, ctx, &cfg, &inbound).await
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let cfg = self.app.config.load();
         let timeout = cfg.server.upstream_timeout;
-        let Some((addr, tls, sni)) = ctx.upstream.clone() else {
+        let Some(up) = ctx.upstream.clone() else {
             return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
         };
-        let ca = if tls {
-            cfg.site(&sni).and_then(|s| s.upstream_ca.clone())
-        } else {
-            None
-        };
-        let mut peer = HttpPeer::new(addr, tls, sni);
+        let mut peer = HttpPeer::new(up.addr, up.tls, up.sni);
         // A site's own CA replaces the system roots for its upstream; the name checked
         // is the site's host (also sent as SNI).
-        peer.options.ca = ca.map(|c| c.0);
+        peer.options.ca = up.ca.filter(|_| up.tls).map(|c| c.0);
         peer.options.connection_timeout = Some(timeout.min(Duration::from_secs(5)));
         peer.options.total_connection_timeout = Some(timeout.min(Duration::from_secs(10)));
         peer.options.read_timeout = Some(timeout);
