@@ -2,9 +2,6 @@
 //! README's Caddyfile block verbatim: sign-in, identity, and the attacks of
 //! `security.rs` tried through it.
 
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
-
 use crate::harness::*;
 
 /// The README's Caddyfile block with this test's ports, taken from the README itself.
@@ -66,17 +63,7 @@ impl Caddy {
             .spawn()
             .unwrap();
         let mut p = Proc(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = p.0.try_wait().unwrap() {
-                panic!(
-                    "caddy exited with {status}: {}",
-                    std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "caddy did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_listening(&mut p, port, "caddy", Some(&dir.path().join("stderr.log")));
         Caddy { port, _p: p, dir }
     }
 

@@ -561,3 +561,24 @@ pub fn raw_request(
     }
     try_request(port, &raw)
 }
+
+/// Waits (bounded) until the process `p` listens on `port`; panics with `what` and
+/// the tail of `log` (when given) if it exits or doesn't start in time.
+pub fn wait_listening(p: &mut Proc, port: u16, what: &str, log: Option<&std::path::Path>) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let said = || {
+            log.and_then(|l| std::fs::read_to_string(l).ok())
+                .unwrap_or_default()
+        };
+        if let Some(status) = p.0.try_wait().unwrap() {
+            panic!("{what} exited with {status}: {}", said());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start: {}",
+            said()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -3,7 +3,6 @@
 //! README's snippet, forged facts sent straight to `/verify`, client-chosen
 //! addresses, identity and cookies that must not reach the application.
 
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -57,12 +56,8 @@ impl Nginx {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let p = Proc(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nginx did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut p = Proc(child);
+        wait_listening(&mut p, port, "nginx", None);
         Nginx {
             port,
             _p: p,
@@ -768,3 +763,141 @@ both_async!(
     password_change_guesses_are_on_the_ladder,
     password_change_guesses
 );
+
+/// Two gateways on one Redis, sharing keys and accounts as a deployment does.
+fn two_gateways(extra: &str) -> (Redis, Gateway, Gateway) {
+    let redis = Redis::start();
+    let opts = || Options {
+        redis_url: Some(redis.url()),
+        extra: extra.to_string(),
+        ..Options::default()
+    };
+    let g1 = Gateway::start(Backend::Redis, opts());
+    let mut g2 = Gateway::start(Backend::Redis, opts());
+    g2.proc = None;
+    for f in ["secrets/cookie.key", "secrets/data.key", "users.toml"] {
+        std::fs::copy(g1.dir.path().join(f), g2.dir.path().join(f)).unwrap();
+    }
+    g2.spawn();
+    (redis, g1, g2)
+}
+
+/// Issue #8.5 and #8.6 across two gateways on one Redis: a burst split between
+/// them can't race the lock, and an account still has one live reset code.
+#[test]
+fn two_gateways_share_the_ladder_and_the_reset_code() {
+    let (_redis, g1, g2) = two_gateways(
+        "[defense]\ncaptcha_after = 100\nlock_after = 4\nip_per_minute = 100000\nspray_per_minute = 0\n",
+    );
+    // Three failures, alternating gateways.
+    for g in [&g1, &g2, &g1] {
+        assert_eq!(g.post_login("bob", "wrong password", "/").status, 401);
+    }
+    // Twelve simultaneous right passwords, six on each gateway: at most one signs in,
+    // and the account ends locked on both.
+    let forms: Vec<(&Gateway, (String, String))> = (0..12)
+        .map(|i| {
+            let g = if i % 2 == 0 { &g1 } else { &g2 };
+            (g, g.login_form())
+        })
+        .collect();
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = forms
+            .iter()
+            .map(|(g, (pre, csrf))| {
+                s.spawn(move || {
+                    g.submit_login(
+                        pre,
+                        &[
+                            ("csrf", csrf),
+                            ("identifier", "bob"),
+                            ("password", PASSWORD),
+                            ("rd", "/"),
+                        ],
+                        &["Accept: text/html"],
+                    )
+                    .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let signed_in = statuses.iter().filter(|s| **s == 303).count();
+    assert!(signed_in <= 1, "{statuses:?}");
+    for g in [&g1, &g2] {
+        assert_eq!(
+            g.post_login("bob", PASSWORD, "/").status,
+            401,
+            "locked everywhere"
+        );
+    }
+
+    // Reset: a code asked for on g1 is voided by a newer one asked for on g2.
+    let ask = |g: &Gateway| {
+        let page = g.get("/_auth/reset", &["Accept: text/html"]);
+        let pre = page.cookie("portcullis_pre").unwrap();
+        let csrf = page.csrf();
+        let r = g.req(
+            "POST",
+            HOST,
+            "/_auth/reset",
+            &[&format!("Cookie: {pre}"), "Accept: text/html"],
+            Some(&form(&[
+                ("csrf", &csrf),
+                ("step", "request"),
+                ("identifier", "alice"),
+            ])),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        (pre, csrf)
+    };
+    let code_sent = |g: &Gateway, n: usize| -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let msgs: Vec<String> = std::fs::read_to_string(g.dir.path().join("outbox.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("reset_code"))
+                .map(str::to_string)
+                .collect();
+            if msgs.len() >= n {
+                let m: serde_json::Value = serde_json::from_str(&msgs[n - 1]).unwrap();
+                let t = m["text"].as_str().unwrap();
+                return t
+                    .split(|c: char| !c.is_ascii_digit())
+                    .find(|w| w.len() == 6)
+                    .unwrap()
+                    .to_string();
+            }
+            assert!(Instant::now() < deadline, "no reset code sent");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let confirm = |g: &Gateway, (pre, csrf): &(String, String), code: &str| {
+        g.req(
+            "POST",
+            HOST,
+            "/_auth/reset",
+            &[&format!("Cookie: {pre}"), "Accept: text/html"],
+            Some(&form(&[
+                ("csrf", csrf),
+                ("step", "confirm"),
+                ("code", code),
+                ("password", "a new password here"),
+                ("confirm", "a new password here"),
+            ])),
+        )
+        .status
+    };
+    let first = ask(&g1);
+    let first_code = code_sent(&g1, 1);
+    let second = ask(&g2);
+    let second_code = code_sent(&g2, 1);
+    assert_eq!(
+        confirm(&g1, &first, &first_code),
+        400,
+        "voided by the newer code"
+    );
+    assert_eq!(confirm(&g2, &second, &second_code), 200);
+    assert_eq!(confirm(&g2, &second, &second_code), 400, "used once");
+}
