@@ -772,116 +772,118 @@ fn valid_host(h: &str) -> bool {
 fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<Config> {
     let mut v = V { problems };
 
-    // [server]
-    let listen = v
-        .addr(
-            "server.listen",
-            raw.server.listen.as_deref().unwrap_or("127.0.0.1:8080"),
-        )
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let admin_listen = raw
-        .server
-        .admin_listen
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .and_then(|s| v.addr("server.admin_listen", s));
-    if admin_listen == Some(listen) {
-        v.err("server.admin_listen", "must differ from server.listen");
-    }
-    let prefix = raw
-        .server
-        .portal_prefix
-        .as_deref()
-        .unwrap_or("/_auth")
-        .trim_end_matches('/')
-        .to_string();
-    if !prefix.starts_with('/')
-        || prefix.len() < 2
-        || !prefix[1..]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
-        || prefix.contains("//")
-        || prefix.contains("/.")
-    {
-        v.err(
-            "server.portal_prefix",
-            format!("{prefix:?} must be a path like \"/_auth\""),
-        );
-    }
-    let trusted_proxies = v.cidrs("server.trusted_proxies", &raw.server.trusted_proxies);
-    let public_url = match raw.server.public_url.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => match url::Url::parse(s) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Some(u),
-            _ => {
-                v.err("server.public_url", format!("{s:?} is not an http(s) URL"));
-                None
-            }
-        },
-    };
-    let threads = v.int("server.threads", raw.server.threads, 0, 0, 256) as usize;
-    let threads = if threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    } else {
-        threads
-    };
-    let header_timeout = v.duration(
-        "server.header_timeout",
-        raw.server.header_timeout.as_ref(),
-        "10s",
-        Duration::from_secs(1),
-    );
-    let upstream_timeout = v.duration(
-        "server.upstream_timeout",
-        raw.server.upstream_timeout.as_ref(),
-        "60s",
-        Duration::from_secs(1),
-    );
-    let max_connections_per_client = v.int(
-        "server.max_connections_per_client",
-        raw.server.max_connections_per_client,
-        256,
-        0,
-        1_000_000,
-    ) as usize;
-    let tls = match raw.server.tls {
-        None => None,
-        Some(t) => match (t.cert, t.key) {
-            (Some(c), Some(k)) => {
-                let (cert, key) = (resolve(base, &c), resolve(base, &k));
-                // Loaded here only to report a bad pair now; the server loads its own copy.
-                if let Err(e) = crate::tls::certified_key(&cert, &key) {
-                    v.err("server.tls", e);
-                }
-                let hsts = match t.hsts.as_deref().map(str::trim) {
-                    None | Some("") => None,
-                    Some(h) => match crate::tls::check_hsts(h) {
-                        Ok(h) => Some(h),
-                        Err(e) => {
-                            v.err("server.tls.hsts", e);
-                            None
-                        }
-                    },
-                };
-                Some(TlsConfig { cert, key, hsts })
-            }
-            _ => {
-                v.err("server.tls", "needs both cert and key");
-                None
-            }
-        },
-    };
+    let server = validate_server(raw.server, base, &mut v);
 
     // [secrets]
     let secrets_dir = resolve(base, raw.secrets.dir.as_deref().unwrap_or("secrets"));
 
-    // [session]
-    let cookie_name = raw
-        .session
-        .cookie_name
-        .unwrap_or_else(|| "portcullis".into());
+    let session = validate_session(raw.session, &mut v);
+
+    let store = validate_store(raw.store, &mut v);
+
+    // [users]
+    match raw.users.backend.as_deref().unwrap_or("file") {
+        "file" => {}
+        other => v.err(
+            "users.backend",
+            format!("{other:?} is not supported (only \"file\")"),
+        ),
+    }
+    let users_file = resolve(base, raw.users.file.as_deref().unwrap_or("users.toml"));
+
+    // [password]
+    let password = PasswordConfig {
+        min_length: v.int("password.min_length", raw.password.min_length, 8, 1, 1024) as usize,
+        max_concurrent_hashes: v.int(
+            "password.max_concurrent_hashes",
+            raw.password.max_concurrent_hashes,
+            2,
+            1,
+            256,
+        ) as usize,
+    };
+
+    let defense = validate_defense(&raw.defense, &mut v);
+
+    let otp = validate_otp(&raw.otp, &mut v);
+
+    let notify = validate_notify(&raw.notify, base, &mut v);
+
+    // [ui]
+    let accent_color = raw.ui.accent_color.unwrap_or_else(|| "#1f5fbf".into());
+    let hex_ok = accent_color.len() == 7
+        && accent_color.starts_with('#')
+        && accent_color[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex_ok {
+        v.err(
+            "ui.accent_color",
+            format!("{accent_color:?} must be a colour like \"#1f5fbf\""),
+        );
+    }
+    let ui = UiConfig {
+        templates: raw.ui.templates.as_deref().map(|p| resolve(base, p)),
+        title: raw.ui.title.unwrap_or_else(|| "Sign in".into()),
+        accent_color,
+        logo: raw.ui.logo.as_deref().map(|p| resolve(base, p)),
+    };
+    if let Some(t) = &ui.templates {
+        if !t.is_dir() {
+            v.err("ui.templates", format!("{} is not a folder", t.display()));
+        }
+    }
+    if let Some(l) = &ui.logo {
+        if !l.is_file() {
+            v.err("ui.logo", format!("{} is not a file", l.display()));
+        }
+    }
+
+    let sites = validate_sites(&raw.site, base, &mut v);
+    let identity_strip = identity_strip_names(&sites);
+    let assertion = AssertionConfig {
+        ttl: v.duration(
+            "assertion.ttl",
+            raw.assertion.ttl.as_ref(),
+            "60s",
+            Duration::from_secs(1),
+        ),
+    };
+
+    let rules = validate_rules(&raw.rule, &sites, &mut v);
+    let default_policy = match raw.access.default_policy.as_deref().map(Policy::parse) {
+        None => Policy::OneFactor,
+        Some(Some(p)) => p,
+        Some(None) => {
+            v.err(
+                "access.default_policy",
+                "must be one of bypass, one_factor, two_factor, deny",
+            );
+            Policy::OneFactor
+        }
+    };
+
+    Some(Config {
+        base_dir: base.to_path_buf(),
+        server,
+        secrets_dir,
+        session,
+        store,
+        users_file,
+        password,
+        defense,
+        otp,
+        notify,
+        ui,
+        sites,
+        rules,
+        default_policy,
+        assertion,
+        identity_strip,
+    })
+}
+
+/// `[session]`.
+fn validate_session(ses: RawSession, v: &mut V<'_>) -> SessionConfig {
+    let cookie_name = ses.cookie_name.unwrap_or_else(|| "portcullis".into());
     if cookie_name.is_empty()
         || !cookie_name
             .bytes()
@@ -892,8 +894,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             format!("{cookie_name:?} may use only letters, digits, '-', '_' and '.'"),
         );
     }
-    let domain = match raw
-        .session
+    let domain = match ses
         .domain
         .as_deref()
         .map(|d| d.trim().trim_start_matches('.').to_ascii_lowercase())
@@ -910,9 +911,8 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             Some(d)
         }
     };
-    let secure = raw.session.secure.unwrap_or(true);
-    let same_site = match raw
-        .session
+    let secure = ses.secure.unwrap_or(true);
+    let same_site = match ses
         .same_site
         .as_deref()
         .unwrap_or("lax")
@@ -940,13 +940,13 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     };
     let idle_timeout = v.duration(
         "session.idle_timeout",
-        raw.session.idle_timeout.as_ref(),
+        ses.idle_timeout.as_ref(),
         "30m",
         Duration::from_secs(1),
     );
     let absolute_timeout = v.duration(
         "session.absolute_timeout",
-        raw.session.absolute_timeout.as_ref(),
+        ses.absolute_timeout.as_ref(),
         "12h",
         Duration::from_secs(1),
     );
@@ -956,13 +956,22 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             "must not be shorter than session.idle_timeout",
         );
     }
+    SessionConfig {
+        cookie_name,
+        domain,
+        secure,
+        same_site,
+        idle_timeout,
+        absolute_timeout,
+    }
+}
 
-    // [store]
-    let backend = match raw.store.backend.as_deref().unwrap_or("memory") {
+/// `[store]`.
+fn validate_store(st: RawStore, v: &mut V<'_>) -> StoreConfig {
+    let backend = match st.backend.as_deref().unwrap_or("memory") {
         "memory" => StoreBackend::Memory,
         "redis" => {
-            let url = raw
-                .store
+            let url = st
                 .redis_url
                 .clone()
                 .unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
@@ -990,39 +999,23 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             StoreBackend::Memory
         }
     };
-    let key_prefix = raw.store.key_prefix.unwrap_or_else(|| "portcullis:".into());
+    let key_prefix = st.key_prefix.unwrap_or_else(|| "portcullis:".into());
     let max_entries = v.int(
         "store.max_entries",
-        raw.store.max_entries,
+        st.max_entries,
         1_000_000,
         1000,
         1_000_000_000,
     ) as usize;
-
-    // [users]
-    match raw.users.backend.as_deref().unwrap_or("file") {
-        "file" => {}
-        other => v.err(
-            "users.backend",
-            format!("{other:?} is not supported (only \"file\")"),
-        ),
+    StoreConfig {
+        backend,
+        key_prefix,
+        max_entries,
     }
-    let users_file = resolve(base, raw.users.file.as_deref().unwrap_or("users.toml"));
+}
 
-    // [password]
-    let password = PasswordConfig {
-        min_length: v.int("password.min_length", raw.password.min_length, 8, 1, 1024) as usize,
-        max_concurrent_hashes: v.int(
-            "password.max_concurrent_hashes",
-            raw.password.max_concurrent_hashes,
-            2,
-            1,
-            256,
-        ) as usize,
-    };
-
-    // [defense]
-    let d = &raw.defense;
+/// `[defense]`.
+fn validate_defense(d: &RawDefense, v: &mut V<'_>) -> DefenseConfig {
     let defense = DefenseConfig {
         captcha_after: v.int("defense.captcha_after", d.captcha_after, 3, 0, 1_000_000) as u32,
         lock_after: v.int("defense.lock_after", d.lock_after, 10, 1, 1_000_000) as u32,
@@ -1094,9 +1087,11 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             "must not be shorter than defense.lock_duration",
         );
     }
+    defense
+}
 
-    // [otp]
-    let o = &raw.otp;
+/// `[otp]`.
+fn validate_otp(o: &RawOtp, v: &mut V<'_>) -> OtpConfig {
     let totp_algorithm = match o
         .totp_algorithm
         .as_deref()
@@ -1182,9 +1177,11 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             Duration::ZERO,
         ),
     };
+    otp
+}
 
-    // [notify]
-    let n = &raw.notify;
+/// `[notify]`.
+fn validate_notify(n: &RawNotify, base: &Path, v: &mut V<'_>) -> NotifyConfig {
     let notify_backend = match NotifyBackend::parse(n.backend.as_deref().unwrap_or("file")) {
         Some(b) => b,
         None => {
@@ -1198,8 +1195,8 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             NotifyBackend::File
         }
     };
-    let smtp = n.smtp.as_ref().map(|r| validate_smtp(r, base, &mut v));
-    let webhook = n.webhook.as_ref().and_then(|r| validate_webhook(r, &mut v));
+    let smtp = n.smtp.as_ref().map(|r| validate_smtp(r, base, v));
+    let webhook = n.webhook.as_ref().and_then(|r| validate_webhook(r, v));
     // Each channel: the explicit setting, else the default backend when it can carry
     // the channel, else the other configured backend that can.
     let route = |v: &mut V<'_>,
@@ -1239,9 +1236,9 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         }
         Some(pick)
     };
-    let email = route(&mut v, "notify.email", n.email.as_ref(), false);
-    let sms = route(&mut v, "notify.sms", n.sms.as_ref(), true);
-    let voice = route(&mut v, "notify.voice", n.voice.as_ref(), true);
+    let email = route(v, "notify.email", n.email.as_ref(), false);
+    let sms = route(v, "notify.sms", n.sms.as_ref(), true);
+    let voice = route(v, "notify.voice", n.voice.as_ref(), true);
     for b in [Some(notify_backend), email, sms, voice]
         .into_iter()
         .flatten()
@@ -1275,38 +1272,127 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         smtp,
         webhook,
     };
+    notify
+}
 
-    // [ui]
-    let accent_color = raw.ui.accent_color.unwrap_or_else(|| "#1f5fbf".into());
-    let hex_ok = accent_color.len() == 7
-        && accent_color.starts_with('#')
-        && accent_color[1..].bytes().all(|b| b.is_ascii_hexdigit());
-    if !hex_ok {
+/// `[server]`.
+fn validate_server(srv: RawServer, base: &Path, v: &mut V<'_>) -> ServerConfig {
+    let listen = v
+        .addr(
+            "server.listen",
+            srv.listen.as_deref().unwrap_or("127.0.0.1:8080"),
+        )
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let admin_listen = srv
+        .admin_listen
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|s| v.addr("server.admin_listen", s));
+    if admin_listen == Some(listen) {
+        v.err("server.admin_listen", "must differ from server.listen");
+    }
+    let prefix = srv
+        .portal_prefix
+        .as_deref()
+        .unwrap_or("/_auth")
+        .trim_end_matches('/')
+        .to_string();
+    if !prefix.starts_with('/')
+        || prefix.len() < 2
+        || !prefix[1..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+        || prefix.contains("//")
+        || prefix.contains("/.")
+    {
         v.err(
-            "ui.accent_color",
-            format!("{accent_color:?} must be a colour like \"#1f5fbf\""),
+            "server.portal_prefix",
+            format!("{prefix:?} must be a path like \"/_auth\""),
         );
     }
-    let ui = UiConfig {
-        templates: raw.ui.templates.as_deref().map(|p| resolve(base, p)),
-        title: raw.ui.title.unwrap_or_else(|| "Sign in".into()),
-        accent_color,
-        logo: raw.ui.logo.as_deref().map(|p| resolve(base, p)),
+    let trusted_proxies = v.cidrs("server.trusted_proxies", &srv.trusted_proxies);
+    let public_url = match srv.public_url.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match url::Url::parse(s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Some(u),
+            _ => {
+                v.err("server.public_url", format!("{s:?} is not an http(s) URL"));
+                None
+            }
+        },
     };
-    if let Some(t) = &ui.templates {
-        if !t.is_dir() {
-            v.err("ui.templates", format!("{} is not a folder", t.display()));
-        }
+    let threads = v.int("server.threads", srv.threads, 0, 0, 256) as usize;
+    let threads = if threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    } else {
+        threads
+    };
+    let header_timeout = v.duration(
+        "server.header_timeout",
+        srv.header_timeout.as_ref(),
+        "10s",
+        Duration::from_secs(1),
+    );
+    let upstream_timeout = v.duration(
+        "server.upstream_timeout",
+        srv.upstream_timeout.as_ref(),
+        "60s",
+        Duration::from_secs(1),
+    );
+    let max_connections_per_client = v.int(
+        "server.max_connections_per_client",
+        srv.max_connections_per_client,
+        256,
+        0,
+        1_000_000,
+    ) as usize;
+    let tls = match srv.tls {
+        None => None,
+        Some(t) => match (t.cert, t.key) {
+            (Some(c), Some(k)) => {
+                let (cert, key) = (resolve(base, &c), resolve(base, &k));
+                // Loaded here only to report a bad pair now; the server loads its own copy.
+                if let Err(e) = crate::tls::certified_key(&cert, &key) {
+                    v.err("server.tls", e);
+                }
+                let hsts = match t.hsts.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(h) => match crate::tls::check_hsts(h) {
+                        Ok(h) => Some(h),
+                        Err(e) => {
+                            v.err("server.tls.hsts", e);
+                            None
+                        }
+                    },
+                };
+                Some(TlsConfig { cert, key, hsts })
+            }
+            _ => {
+                v.err("server.tls", "needs both cert and key");
+                None
+            }
+        },
+    };
+    ServerConfig {
+        listen,
+        admin_listen,
+        portal_prefix: prefix,
+        trusted_proxies,
+        public_url,
+        threads,
+        header_timeout,
+        upstream_timeout,
+        max_connections_per_client,
+        tls,
     }
-    if let Some(l) = &ui.logo {
-        if !l.is_file() {
-            v.err("ui.logo", format!("{} is not a file", l.display()));
-        }
-    }
+}
 
-    // [[site]]
+/// `[[site]]`: one per application; at least one.
+fn validate_sites(raw_sites: &[RawSite], base: &Path, v: &mut V<'_>) -> Vec<Site> {
     let mut sites: Vec<Site> = Vec::new();
-    for (i, s) in raw.site.iter().enumerate() {
+    for (i, s) in raw_sites.iter().enumerate() {
         let key = format!("site[{i}]");
         let host = s.host.as_deref().unwrap_or("").trim().to_ascii_lowercase();
         if host.is_empty() {
@@ -1353,7 +1439,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
                 }
             },
         };
-        let identity = validate_site_headers(s.headers.as_ref(), &format!("{key}.headers"), &mut v);
+        let identity = validate_site_headers(s.headers.as_ref(), &format!("{key}.headers"), v);
         if let Some(upstream) = upstream {
             sites.push(Site {
                 host,
@@ -1364,22 +1450,16 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             });
         }
     }
-    if raw.site.is_empty() {
+    if raw_sites.is_empty() {
         v.err("site", "at least one [[site]] is required");
     }
-    let identity_strip = identity_strip_names(&sites);
-    let assertion = AssertionConfig {
-        ttl: v.duration(
-            "assertion.ttl",
-            raw.assertion.ttl.as_ref(),
-            "60s",
-            Duration::from_secs(1),
-        ),
-    };
+    sites
+}
 
-    // [[rule]] and [access]
+/// `[[rule]]`: first match wins; hosts must be sites.
+fn validate_rules(raw_rules: &[RawRule], sites: &[Site], v: &mut V<'_>) -> Vec<Rule> {
     let mut rules = Vec::new();
-    for (i, r) in raw.rule.iter().enumerate() {
+    for (i, r) in raw_rules.iter().enumerate() {
         let key = format!("rule[{i}]");
         let policy = match r.policy.as_deref().map(Policy::parse) {
             Some(Some(p)) => p,
@@ -1436,58 +1516,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             policy,
         });
     }
-    let default_policy = match raw.access.default_policy.as_deref().map(Policy::parse) {
-        None => Policy::OneFactor,
-        Some(Some(p)) => p,
-        Some(None) => {
-            v.err(
-                "access.default_policy",
-                "must be one of bypass, one_factor, two_factor, deny",
-            );
-            Policy::OneFactor
-        }
-    };
-
-    Some(Config {
-        base_dir: base.to_path_buf(),
-        server: ServerConfig {
-            listen,
-            admin_listen,
-            portal_prefix: prefix,
-            trusted_proxies,
-            public_url,
-            threads,
-            header_timeout,
-            upstream_timeout,
-            max_connections_per_client,
-            tls,
-        },
-        secrets_dir,
-        session: SessionConfig {
-            cookie_name,
-            domain,
-            secure,
-            same_site,
-            idle_timeout,
-            absolute_timeout,
-        },
-        store: StoreConfig {
-            backend,
-            key_prefix,
-            max_entries,
-        },
-        users_file,
-        password,
-        defense,
-        otp,
-        notify,
-        ui,
-        sites,
-        rules,
-        default_policy,
-        assertion,
-        identity_strip,
-    })
+    rules
 }
 
 /// `[site.headers]` → the site's identity header names. Each name must be a
