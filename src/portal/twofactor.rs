@@ -75,6 +75,15 @@ impl Method {
     fn sends_code(self) -> bool {
         matches!(self, Method::Email | Method::Sms | Method::Voice)
     }
+
+    /// The notify channel a code for this method goes out on.
+    fn channel(self) -> &'static str {
+        match self {
+            Method::Voice => "voice",
+            Method::Sms => "sms",
+            _ => "email",
+        }
+    }
 }
 
 /// The methods this account can use, in the order they are offered.
@@ -727,6 +736,95 @@ async fn check_sent(
     })
 }
 
+/// Pacing (one code per `otp.resend_after` and method for a pending sign-in) and
+/// the send limits per account, per destination and per client (no SMS pumping).
+/// `Ok(Err((what to tell the person, seconds to wait)))` when over.
+async fn may_send(
+    app: &App,
+    req: &Request<'_>,
+    s: &Signed,
+    method: Method,
+    handle: &str,
+    dest: &str,
+) -> Result<Result<(), (String, u64)>, crate::store::StoreError> {
+    let cfg = app.config.load();
+    if !cfg.otp.resend_after.is_zero() {
+        let cool = format!("otpsend:cool:{handle}:{}", method.as_str());
+        if !app.store.set_nx(&cool, b"1", cfg.otp.resend_after).await? {
+            let secs = seconds_left(app, &cool, 1).await;
+            return Ok(Err((
+                format!("A code was sent a moment ago. You can ask for another in {secs} seconds."),
+                secs,
+            )));
+        }
+    }
+    let dest_key = app.sealer.code_hash("destination", dest);
+    for (key, limit) in [
+        (format!("otpsend:acct:{}", s.user.name), cfg.otp.send_limit),
+        (
+            format!("otpsend:dest:{}", &dest_key[..32]),
+            cfg.otp.send_limit,
+        ),
+        (
+            format!("otpsend:ip:{}", crate::defense::client_key(req.client_ip)),
+            cfg.otp.send_limit_client,
+        ),
+    ] {
+        if app.store.incr(&key, cfg.otp.send_window).await? > u64::from(limit) {
+            let secs = seconds_left(app, &key, 60).await;
+            crate::audit::event(
+                "code_send_limited",
+                json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "limit": key.split(':').nth(1) }),
+            );
+            return Ok(Err((
+                format!(
+                    "Too many codes were sent. Wait {} minute(s) or use another method.",
+                    secs.div_ceil(60)
+                ),
+                secs,
+            )));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Seconds until `key` expires (at least 1; `default` when unknown).
+async fn seconds_left(app: &App, key: &str, default: u64) -> u64 {
+    app.store
+        .ttl(key)
+        .await
+        .ok()
+        .flatten()
+        .map_or(default, |d| d.as_secs().max(1))
+}
+
+/// The message carrying a sign-in code: by email or SMS (`msg_code.txt`), or read
+/// out digit by digit by a voice call (`msg_code_voice.txt`).
+fn code_message(
+    app: &App,
+    method: Method,
+    user: &User,
+    dest: &str,
+    code: &str,
+) -> Result<crate::notify::Message, String> {
+    let cfg = app.config.load();
+    let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
+    let spoken = code
+        .chars()
+        .map(String::from)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let channel = method.channel();
+    let template = if method == Method::Voice {
+        "msg_code_voice.txt"
+    } else {
+        "msg_code.txt"
+    };
+    let ctx = context! { code => code, spoken => spoken, minutes => minutes, channel => channel, name => user.shown_name() };
+    super::compose(app, template, ctx, channel, dest, "sign_in_code")
+        .map_err(|e| format!("{template}: {e}"))
+}
+
 /// `POST /2fa/send`: sends a one-time code by email, SMS or voice.
 pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
     let (s, f, rd) = match post_common(app, req).await {
@@ -755,80 +853,15 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
         status,
         sent: true,
     };
-    // Pace: one code per `resend_after` and method for a pending sign-in.
-    if !cfg.otp.resend_after.is_zero() {
-        match app
-            .store
-            .set_nx(
-                &format!("otpsend:cool:{handle}:{}", method.as_str()),
-                b"1",
-                cfg.otp.resend_after,
-            )
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                let secs = app
-                    .store
-                    .ttl(&format!("otpsend:cool:{handle}:{}", method.as_str()))
-                    .await
-                    .ok()
-                    .flatten()
-                    .map_or(1, |d| d.as_secs().max(1));
-                let mut r = challenge_page(app, req, &s, &rd, view_err(format!("A code was sent a moment ago. You can ask for another in {secs} seconds."), 429)).await;
-                r.header("Retry-After", secs.to_string());
-                return r;
-            }
-            Err(_) => return unavailable(app, req),
-        }
-    }
-    // Limits per account, per destination and per client (no SMS pumping).
     let dest = destination(method, &s.user).to_string();
-    let dest_key = app.sealer.code_hash("destination", &dest);
-    for (key, limit) in [
-        (format!("otpsend:acct:{}", s.user.name), cfg.otp.send_limit),
-        (
-            format!("otpsend:dest:{}", &dest_key[..32]),
-            cfg.otp.send_limit,
-        ),
-        (
-            format!("otpsend:ip:{}", crate::defense::client_key(req.client_ip)),
-            cfg.otp.send_limit_client,
-        ),
-    ] {
-        match app.store.incr(&key, cfg.otp.send_window).await {
-            Ok(n) if n > u64::from(limit) => {
-                let secs = app
-                    .store
-                    .ttl(&key)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map_or(60, |d| d.as_secs().max(1));
-                crate::audit::event(
-                    "code_send_limited",
-                    json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "limit": key.split(':').nth(1) }),
-                );
-                let mut r = challenge_page(
-                    app,
-                    req,
-                    &s,
-                    &rd,
-                    view_err(
-                        format!(
-                            "Too many codes were sent. Wait {} minute(s) or use another method.",
-                            secs.div_ceil(60)
-                        ),
-                        429,
-                    ),
-                )
-                .await;
-                r.header("Retry-After", secs.to_string());
-                return r;
-            }
-            Ok(_) => {}
-            Err(_) => return unavailable(app, req),
+    match may_send(app, req, &s, method, &handle, &dest).await {
+        Ok(Ok(())) => {}
+        Ok(Err((msg, secs))) => {
+            let mut r = challenge_page(app, req, &s, &rd, view_err(msg, 429)).await;
+            r.header("Retry-After", secs.to_string());
+            return r;
         }
+        Err(_) => return unavailable(app, req),
     }
     let code = codes::numeric(cfg.otp.code_length);
     let sent = SentCode {
@@ -850,22 +883,12 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
         return unavailable(app, req);
     }
     let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
-    let spoken = code
-        .chars()
-        .map(String::from)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let (template, channel) = match method {
-        Method::Voice => ("msg_code_voice.txt", "voice"),
-        Method::Sms => ("msg_code.txt", "sms"),
-        _ => ("msg_code.txt", "email"),
-    };
-    let ctx = context! { code => &code, spoken => spoken, minutes => minutes, channel => channel, name => s.user.shown_name() };
-    let mut msg = match super::compose(app, template, ctx, channel, &dest, "sign_in_code") {
+    let channel = method.channel();
+    let mut msg = match code_message(app, method, &s.user, &dest, &code) {
         Ok(m) => m,
         Err(e) => {
             // Templates are checked at start and reload, so this is unexpected.
-            tracing::error!(template, error = %e, "message template failed");
+            tracing::error!(error = %e, "message template failed");
             return status_page(
                 app,
                 true,
