@@ -293,6 +293,84 @@ fn find_mut<'a>(users: &'a mut [User], name: &str) -> anyhow::Result<&'a mut Use
         .ok_or_else(|| anyhow!("no user named {name:?}"))
 }
 
+/// `user add`: a new account, refused when any of its identifiers is taken.
+fn user_add(
+    cfg: &Config,
+    name: &str,
+    email: &str,
+    phone: Option<&str>,
+    groups: Option<&str>,
+    display_name: Option<String>,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let name = normalize_name(name)?;
+    let email = normalize_email(email)?;
+    let phone = phone.map(normalize_phone).transpose()?.unwrap_or_default();
+    let groups: Vec<String> = groups
+        .unwrap_or_default()
+        .split(',')
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty())
+        .collect();
+    let (pw, generated) = new_password(password_stdin, cfg.password.min_length)?;
+    let hash = crate::auth::password::hash_now(&pw)?;
+    update_users(cfg, |users| {
+        let d = crate::users::Directory::new(users.clone()).map_err(|e| anyhow!(e))?;
+        for id in [
+            Some(Identifier::Name(name.clone())),
+            Some(Identifier::Email(email.clone())),
+            (!phone.is_empty()).then(|| Identifier::Phone(phone.clone())),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(owner) = d.owner_of(&id) {
+                bail!(
+                    "{} already belongs to user {owner:?}",
+                    id.key().split_once(':').map(|x| x.1).unwrap_or("")
+                );
+            }
+        }
+        users.push(User {
+            name: name.clone(),
+            display_name: display_name.clone().unwrap_or_default(),
+            email: email.clone(),
+            phone: phone.clone(),
+            groups: groups.clone(),
+            password: hash.clone(),
+            ..Default::default()
+        });
+        Ok(())
+    })?;
+    println!("added user {name}");
+    if generated {
+        println!("initial password: {pw}");
+    }
+    Ok(())
+}
+
+/// `user show`: an account and its two-step status.
+fn user_show(cfg: &Config, name: &str) -> anyhow::Result<()> {
+    let d = crate::users::file::load(&cfg.users_file)?;
+    let u = d
+        .get(name)
+        .ok_or_else(|| anyhow!("no user named {name:?}"))?;
+    println!("name: {}\ndisplay name: {}\nemail: {}\nphone: {}\ngroups: {}\nstatus: {}\npassword set: {}",
+        u.name, u.display_name, u.email, u.phone, u.groups.join(","),
+        if u.disabled { "disabled" } else { "enabled" }, !u.password.is_empty());
+    println!(
+        "authenticator app: {}\nbackup codes left: {}\ntwo-step verification required: {}",
+        if u.has_totp() { "enrolled" } else { "none" },
+        u.backup_codes.len(),
+        if cfg.otp.required_for(&u.groups) {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    Ok(())
+}
+
 fn user(cmd: UserCmd) -> anyhow::Result<()> {
     match cmd {
         UserCmd::Add {
@@ -303,57 +381,15 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
             groups,
             display_name,
             password_stdin,
-        } => {
-            let cfg = load_config(&config)?;
-            let name = normalize_name(&name)?;
-            let email = normalize_email(&email)?;
-            let phone = phone
-                .as_deref()
-                .map(normalize_phone)
-                .transpose()?
-                .unwrap_or_default();
-            let groups: Vec<String> = groups
-                .unwrap_or_default()
-                .split(',')
-                .map(|g| g.trim().to_string())
-                .filter(|g| !g.is_empty())
-                .collect();
-            let (pw, generated) = new_password(password_stdin, cfg.password.min_length)?;
-            let hash = crate::auth::password::hash_now(&pw)?;
-            update_users(&cfg, |users| {
-                let d = crate::users::Directory::new(users.clone()).map_err(|e| anyhow!(e))?;
-                for id in [
-                    Some(Identifier::Name(name.clone())),
-                    Some(Identifier::Email(email.clone())),
-                    (!phone.is_empty()).then(|| Identifier::Phone(phone.clone())),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    if let Some(owner) = d.owner_of(&id) {
-                        bail!(
-                            "{} already belongs to user {owner:?}",
-                            id.key().split_once(':').map(|x| x.1).unwrap_or("")
-                        );
-                    }
-                }
-                users.push(User {
-                    name: name.clone(),
-                    display_name: display_name.clone().unwrap_or_default(),
-                    email: email.clone(),
-                    phone: phone.clone(),
-                    groups: groups.clone(),
-                    password: hash.clone(),
-                    ..Default::default()
-                });
-                Ok(())
-            })?;
-            println!("added user {name}");
-            if generated {
-                println!("initial password: {pw}");
-            }
-            Ok(())
-        }
+        } => user_add(
+            &load_config(&config)?,
+            &name,
+            &email,
+            phone.as_deref(),
+            groups.as_deref(),
+            display_name,
+            password_stdin,
+        ),
         UserCmd::List { config } => {
             let cfg = load_config(&config)?;
             let d = crate::users::file::load(&cfg.users_file)?;
@@ -369,27 +405,7 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        UserCmd::Show { config, name } => {
-            let cfg = load_config(&config)?;
-            let d = crate::users::file::load(&cfg.users_file)?;
-            let u = d
-                .get(&name)
-                .ok_or_else(|| anyhow!("no user named {name:?}"))?;
-            println!("name: {}\ndisplay name: {}\nemail: {}\nphone: {}\ngroups: {}\nstatus: {}\npassword set: {}",
-                u.name, u.display_name, u.email, u.phone, u.groups.join(","),
-                if u.disabled { "disabled" } else { "enabled" }, !u.password.is_empty());
-            println!(
-                "authenticator app: {}\nbackup codes left: {}\ntwo-step verification required: {}",
-                if u.has_totp() { "enrolled" } else { "none" },
-                u.backup_codes.len(),
-                if cfg.otp.required_for(&u.groups) {
-                    "yes"
-                } else {
-                    "no"
-                }
-            );
-            Ok(())
-        }
+        UserCmd::Show { config, name } => user_show(&load_config(&config)?, &name),
         UserCmd::Disable { config, name } => {
             let cfg = load_config(&config)?;
             update_users(&cfg, |u| {
