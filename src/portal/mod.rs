@@ -425,7 +425,6 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     };
     let account_key = crate::defense::account_key(&cfg.defense, &ladder_name, req.client_ip);
     let account = account_key.as_str();
-    let client = req.client_ip.to_string();
     // Reserved before anything slow, so concurrent attempts can't race past the thresholds.
     let attempt = match app
         .defense
@@ -436,103 +435,22 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Err(_) => return unavailable(app, req),
     };
     let standing = attempt.standing;
-    // Counts a failure and answers; the lock notice and audit happen here.
-    let owner = user.clone();
-    let known = user.is_some();
-    let fail = |reason: &'static str, count: bool, captcha_next: bool| {
-        let app = app.clone();
-        let owner = owner.clone();
-        let device = device.clone();
-        let client = client.clone();
-        let key = id.as_ref().map(Identifier::key);
-        let rd = rd.clone();
-        let attempt = attempt.clone();
-        async move {
-            app.metrics.signins.with_label_values(&["failure"]).inc();
-            let cfg = app.config.load();
-            let mut locked = None;
-            if count {
-                match app
-                    .defense
-                    .attempt_failed(&cfg.defense, &attempt, req.client_ip)
-                    .await
-                {
-                    Ok(l) => locked = l,
-                    Err(_) => return unavailable(&app, req),
-                }
-            }
-            crate::audit::event(
-                "signin_failed",
-                json!({ "identifier": key, "known": known, "client": client, "reason": reason }),
-            );
-            if let Some(dur) = locked {
-                app.metrics.locks.inc();
-                if let (Some(u), None) = (&owner, &device) {
-                    // Off the request path: the answer takes as long whether or not the
-                    // identifier is an account with an email address.
-                    let app2 = app.clone();
-                    let u = u.clone();
-                    let link_base = base_url(&app, req);
-                    let client_ip = req.client_ip;
-                    let app3 = app2.clone();
-                    app3.send_later(async move {
-                        send_lock_notice_to(&app2, &link_base, client_ip, &u, dur).await;
-                    });
-                }
-                crate::audit::event(
-                    "account_locked",
-                    json!({ "user": account, "client": client, "seconds": dur.as_secs(), "known_device": device.is_some(), "known": known }),
-                );
-            }
-            let standing = app
-                .defense
-                .standing(
-                    &cfg.defense,
-                    Some(account),
-                    device.as_deref(),
-                    req.client_ip,
-                )
-                .await
-                .unwrap_or(Standing {
-                    locked_for: None,
-                    captcha: true,
-                });
-            let captcha = captcha_next || standing.captcha;
-            let hint = if captcha { WRONG_LOCKED_HINT } else { WRONG };
-            let msg = if reason == "captcha" {
-                CAPTCHA_WRONG
-            } else {
-                hint
-            };
-            login_page(
-                &app,
-                req,
-                FormState {
-                    error: Some(msg),
-                    status: 401,
-                    rd: Some(&rd),
-                    identifier,
-                    captcha,
-                },
-            )
-            .await
-        }
+    let a = SignInAttempt {
+        id_key: id.as_ref().map(Identifier::key),
+        identifier,
+        rd: &rd,
+        user,
+        device,
+        account,
+        attempt,
     };
-    // Locked (or too many attempts at once): the same answer, after the same work, as
-    // a wrong password; the lock is neither revealed nor extended.
-    let refuse_locked = |over: bool| {
-        let key = id.as_ref().map(Identifier::key);
-        crate::audit::event(
-            "signin_refused_locked",
-            json!({ "identifier": key, "client": client }),
-        );
-        fail("locked", over, true)
-    };
-    if let Some(_left) = standing.locked_for {
+    if standing.locked_for.is_some() {
+        // Locked (or too many attempts at once): the same answer, after the same work,
+        // as a wrong password; the lock is neither revealed nor extended.
         if let Err(PasswordError::Busy) = app.hasher.verify(password, None).await {
             return busy(app, req.accept_html);
         }
-        return refuse_locked(attempt.reserved()).await;
+        return a.refused_locked(app, req, a.attempt.reserved()).await;
     }
     if standing.captcha {
         let cid = f.get("captcha_id").map(String::as_str).unwrap_or("");
@@ -543,28 +461,27 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
                 app.metrics.captcha.with_label_values(&["failed"]).inc();
                 crate::audit::event(
                     "captcha_failed",
-                    json!({ "client": client, "missing": answer.is_empty() }),
+                    json!({ "client": req.client_ip.to_string(), "missing": answer.is_empty() }),
                 );
-                return fail("captcha", true, true).await;
+                return a.failed(app, req, "captcha", true, true).await;
             }
             Err(_) => return unavailable(app, req),
         }
     }
     let verified = app
         .hasher
-        .verify(password, user.as_ref().map(|u| u.password.as_str()))
+        .verify(password, a.user.as_ref().map(|u| u.password.as_str()))
         .await;
     let ok = match verified {
         Ok(ok) => ok,
-        Err(PasswordError::Busy) => {
-            app.metrics.signins.with_label_values(&["busy"]).inc();
-            // Not an answer about the password: the reservation is given back.
-            let _ = app.defense.attempt_passed(&attempt, false).await;
-            return busy(app, req.accept_html);
-        }
         Err(e) => {
+            // Not an answer about the password: the reservation is given back.
+            let _ = app.defense.attempt_passed(&a.attempt, false).await;
+            if let PasswordError::Busy = e {
+                app.metrics.signins.with_label_values(&["busy"]).inc();
+                return busy(app, req.accept_html);
+            }
             tracing::error!(error = %e, "password verification failed");
-            let _ = app.defense.attempt_passed(&attempt, false).await;
             return status_page(
                 app,
                 req.accept_html,
@@ -574,74 +491,194 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             );
         }
     };
-    let user = match user {
-        Some(u) if ok && !u.disabled => u,
-        _ => return fail("password", true, false).await,
+    let user = match &a.user {
+        Some(u) if ok && !u.disabled => u.clone(),
+        _ => return a.failed(app, req, "password", true, false).await,
     };
     // A concurrent failure may have locked the account while the hash ran.
-    match app.defense.locked_now(&attempt).await {
+    match app.defense.locked_now(&a.attempt).await {
         Ok(None) => {}
-        Ok(Some(_)) => return refuse_locked(false).await,
+        Ok(Some(_)) => return a.refused_locked(app, req, false).await,
         Err(_) => return unavailable(app, req),
     }
-    let (factors, pending) = twofactor::after_password(app, &user, req.cookie_header);
-    // The ladder resets only when the sign-in is complete: a right password must not
-    // wipe the failures of someone guessing the second factor.
-    if app
-        .defense
-        .attempt_passed(&attempt, pending == crate::session::Pending::Done)
-        .await
-        .is_err()
-    {
-        return unavailable(app, req);
+    a.signed_in(app, req, &user).await
+}
+
+/// One sign-in attempt, reserved on its ladder: who it is for and how it ends.
+struct SignInAttempt<'a> {
+    /// The identifier's key (`email:...`), for the audit log; `None` if unparsable.
+    id_key: Option<String>,
+    /// As typed, to show again on the form.
+    identifier: &'a str,
+    rd: &'a str,
+    /// The account, when the identifier names one.
+    user: Option<Arc<crate::users::User>>,
+    /// This browser's known-device id for the account.
+    device: Option<String>,
+    /// The ladder key (account, or `?identifier` for no account).
+    account: &'a str,
+    attempt: crate::defense::Attempt,
+}
+
+impl SignInAttempt<'_> {
+    /// Locked or over the threshold: audited, counted when `count`, answered like a
+    /// wrong password.
+    async fn refused_locked(&self, app: &Arc<App>, req: &Request<'_>, count: bool) -> Response {
+        crate::audit::event(
+            "signin_refused_locked",
+            json!({ "identifier": self.id_key, "client": req.client_ip.to_string() }),
+        );
+        self.failed(app, req, "locked", count, true).await
     }
-    let now = app.clock.now();
-    let record = crate::session::SessionRecord {
-        user: user.name.clone(),
-        factors,
-        created: now,
-        last_seen: now,
-        client: client.clone(),
-        cred_version: user.credentials_version,
-        pending,
-        auth_at: now,
-    };
-    let (sid, _) = match app.sessions.create_from(record).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot create session");
+
+    /// A failed attempt: counted (when `count`) on the ladder, audited; the owner is
+    /// told (off the request path) when it locked the account; the form again.
+    async fn failed(
+        &self,
+        app: &Arc<App>,
+        req: &Request<'_>,
+        reason: &'static str,
+        count: bool,
+        captcha_next: bool,
+    ) -> Response {
+        app.metrics.signins.with_label_values(&["failure"]).inc();
+        let cfg = app.config.load();
+        let client = req.client_ip.to_string();
+        let known = self.user.is_some();
+        let mut locked = None;
+        if count {
+            match app
+                .defense
+                .attempt_failed(&cfg.defense, &self.attempt, req.client_ip)
+                .await
+            {
+                Ok(l) => locked = l,
+                Err(_) => return unavailable(app, req),
+            }
+        }
+        crate::audit::event(
+            "signin_failed",
+            json!({ "identifier": self.id_key, "known": known, "client": client, "reason": reason }),
+        );
+        if let Some(dur) = locked {
+            app.metrics.locks.inc();
+            if let (Some(u), None) = (&self.user, &self.device) {
+                // Off the request path: the answer takes as long whether or not the
+                // identifier is an account with an email address.
+                let (app2, u) = (app.clone(), u.clone());
+                let link_base = base_url(app, req);
+                let client_ip = req.client_ip;
+                app.send_later(async move {
+                    send_lock_notice_to(&app2, &link_base, client_ip, &u, dur).await;
+                });
+            }
+            crate::audit::event(
+                "account_locked",
+                json!({ "user": self.account, "client": client, "seconds": dur.as_secs(), "known_device": self.device.is_some(), "known": known }),
+            );
+        }
+        let standing = app
+            .defense
+            .standing(
+                &cfg.defense,
+                Some(self.account),
+                self.device.as_deref(),
+                req.client_ip,
+            )
+            .await
+            .unwrap_or(Standing {
+                locked_for: None,
+                captcha: true,
+            });
+        let captcha = captcha_next || standing.captcha;
+        let msg = match (reason, captcha) {
+            ("captcha", _) => CAPTCHA_WRONG,
+            (_, true) => WRONG_LOCKED_HINT,
+            (_, false) => WRONG,
+        };
+        login_page(
+            app,
+            req,
+            FormState {
+                error: Some(msg),
+                status: 401,
+                rd: Some(self.rd),
+                identifier: self.identifier,
+                captcha,
+            },
+        )
+        .await
+    }
+
+    /// The right password: a new session (no fixation), then the second step when
+    /// one is due, else `rd`. The ladder starts over only for a complete sign-in.
+    async fn signed_in(
+        &self,
+        app: &Arc<App>,
+        req: &Request<'_>,
+        user: &Arc<crate::users::User>,
+    ) -> Response {
+        use crate::session::Pending;
+        let cfg = app.config.load();
+        let client = req.client_ip.to_string();
+        let (factors, pending) = twofactor::after_password(app, user, req.cookie_header);
+        // A right password must not wipe the failures of someone guessing the second factor.
+        if app
+            .defense
+            .attempt_passed(&self.attempt, pending == Pending::Done)
+            .await
+            .is_err()
+        {
             return unavailable(app, req);
         }
-    };
-    app.metrics.signins.with_label_values(&["success"]).inc();
-    crate::audit::event(
-        "signin",
-        json!({ "user": user.name, "client": client, "factors": factors, "pending": pending, "known_device": device.is_some() }),
-    );
-    let target = app
-        .redirects
-        .load()
-        .validate(&rd)
-        .unwrap_or_else(|| "/".into());
-    let prefix = &cfg.server.portal_prefix;
-    let target = match pending {
-        crate::session::Pending::Done => target,
-        crate::session::Pending::SecondFactor => format!("{prefix}/2fa?rd={}", urlencode(&target)),
-        crate::session::Pending::Enrol => format!("{prefix}/2fa/setup?rd={}", urlencode(&target)),
-    };
-    let mut r = Response::redirect(303, &target);
-    r.header(
-        "Set-Cookie",
-        app.cookies.session_cookie(sid.as_str(), req.host),
-    );
-    // Only a whole sign-in makes this browser a known device: with a second step
-    // still to come, its failures must count against the account (see `twofactor`).
-    if pending == crate::session::Pending::Done {
-        if let Some(c) = device_cookie(app, req, &user.name) {
-            r.header("Set-Cookie", c);
+        let now = app.clock.now();
+        let record = crate::session::SessionRecord {
+            user: user.name.clone(),
+            factors,
+            created: now,
+            last_seen: now,
+            client: client.clone(),
+            cred_version: user.credentials_version,
+            pending,
+            auth_at: now,
+        };
+        let (sid, _) = match app.sessions.create_from(record).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create session");
+                return unavailable(app, req);
+            }
+        };
+        app.metrics.signins.with_label_values(&["success"]).inc();
+        crate::audit::event(
+            "signin",
+            json!({ "user": user.name, "client": client, "factors": factors, "pending": pending, "known_device": self.device.is_some() }),
+        );
+        let target = app
+            .redirects
+            .load()
+            .validate(self.rd)
+            .unwrap_or_else(|| "/".into());
+        let prefix = &cfg.server.portal_prefix;
+        let target = match pending {
+            Pending::Done => target,
+            Pending::SecondFactor => format!("{prefix}/2fa?rd={}", urlencode(&target)),
+            Pending::Enrol => format!("{prefix}/2fa/setup?rd={}", urlencode(&target)),
+        };
+        let mut r = Response::redirect(303, &target);
+        r.header(
+            "Set-Cookie",
+            app.cookies.session_cookie(sid.as_str(), req.host),
+        );
+        // Only a whole sign-in makes this browser a known device: with a second step
+        // still to come, its failures must count against the account (see `twofactor`).
+        if pending == Pending::Done {
+            if let Some(c) = device_cookie(app, req, &user.name) {
+                r.header("Set-Cookie", c);
+            }
         }
+        r
     }
-    r
 }
 
 /// The known-device cookie for `user` after a complete sign-in (keeping this
