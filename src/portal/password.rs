@@ -230,17 +230,36 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Ok(Some(_)) => return again(LOCKED.into(), 429, true).await,
         Err(_) => return unavailable(app, req),
     }
-    if let Err(r) = store_new_password(app, &user.name, get("password")).await {
+    changed(
+        app,
+        req,
+        &user,
+        get("password"),
+        factors,
+        &account,
+        device.as_deref(),
+    )
+    .await
+}
+
+/// The current password was right: the new one is saved, every session of the
+/// account ends, and this browser gets a fresh session proving what the old one did.
+async fn changed(
+    app: &Arc<App>,
+    req: &Request<'_>,
+    user: &crate::users::User,
+    password: &str,
+    factors: u8,
+    account: &str,
+    device: Option<&str>,
+) -> Response {
+    if let Err(r) = store_new_password(app, &user.name, password).await {
         return r;
     }
     // The current password was proven: like a sign-in, that resets the account's counters.
     // The password is saved, and older sessions are already refused (credentials version):
     // a store error from here on is logged, not shown as a failure.
-    if let Err(e) = app
-        .defense
-        .record_success(&account, device.as_deref())
-        .await
-    {
+    if let Err(e) = app.defense.record_success(account, device).await {
         tracing::warn!(error = %e, "password changed; failure counters not reset");
     }
     if let Err(e) = app.sessions.revoke_user(&user.name).await {

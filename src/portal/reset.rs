@@ -164,8 +164,37 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             Err(r) => return r,
         }
     }
+    if let Err(r) = issue_code(app, req, &pre, get("identifier")).await {
+        return r;
+    }
+    let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
+    let notice = format!("If an account matches, we sent a code to its email address. It expires in {minutes} minute(s).");
+    render(
+        app,
+        req,
+        View {
+            step: "code",
+            error: None,
+            notice: Some(&notice),
+            status: 200,
+            captcha: false,
+        },
+    )
+    .await
+}
+
+/// A code for the account `identifier` names (when it has an email address and is
+/// under its send limit), sent off the request path — after the same store work
+/// for an identifier that names no account. `Err` is the page to answer with.
+async fn issue_code(
+    app: &App,
+    req: &Request<'_>,
+    pre: &str,
+    identifier: &str,
+) -> Result<(), Response> {
+    let cfg = app.config.load();
     let users = app.users.load();
-    let id = Identifier::parse(get("identifier"));
+    let id = Identifier::parse(identifier);
     let user = id
         .as_ref()
         .and_then(|i| users.find(i).cloned())
@@ -182,19 +211,19 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         .await
     {
         Ok(n) => n,
-        Err(_) => return unavailable(app, req),
+        Err(_) => return Err(unavailable(app, req)),
     };
     let code = crate::auth::codes::numeric(cfg.otp.code_length);
     let pending = Pending {
-        pre: pre.clone(),
+        pre: pre.to_string(),
         // Keyed (data.key): a copy of the store can't be brute-forced offline.
-        code_hash: app.sealer.code_hash(&code_context(&name, &pre), &code),
+        code_hash: app.sealer.code_hash(&code_context(&name, pre), &code),
     };
     let within_limit = sent <= u64::from(cfg.otp.send_limit);
     let stored = async {
         // This browser now waits for a code of this account (or of nobody).
         app.store
-            .set(&pre_key(&pre), name.as_bytes(), cfg.otp.code_ttl)
+            .set(&pre_key(pre), name.as_bytes(), cfg.otp.code_ttl)
             .await?;
         if within_limit {
             let b = serde_json::to_vec(&pending)
@@ -209,7 +238,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     }
     .await;
     if stored.is_err() {
-        return unavailable(app, req);
+        return Err(unavailable(app, req));
     }
     match (&user, within_limit) {
         (Some(u), true) => {
@@ -226,7 +255,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::error!(error = %e, "reset code template failed");
-                    return unavailable(app, req);
+                    return Err(unavailable(app, req));
                 }
             };
             msg.code = Some(code);
@@ -250,20 +279,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         ),
         (None, _) => {}
     }
-    let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
-    let notice = format!("If an account matches, we sent a code to its email address. It expires in {minutes} minute(s).");
-    render(
-        app,
-        req,
-        View {
-            step: "code",
-            error: None,
-            notice: Some(&notice),
-            status: 200,
-            captcha: false,
-        },
-    )
-    .await
+    Ok(())
 }
 
 async fn confirm(
