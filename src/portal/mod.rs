@@ -383,25 +383,15 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         identifier,
         captcha,
     };
-    if password.len() > MAX_PASSWORD_BYTES {
-        return login_page(
-            app,
-            req,
-            again(
-                "That password is too long (1024 bytes at most).",
-                400,
-                false,
-            ),
-        )
-        .await;
-    }
-    if identifier.is_empty() || password.is_empty() {
-        return login_page(
-            app,
-            req,
-            again("Enter your identifier and your password.", 400, false),
-        )
-        .await;
+    let problem = if password.len() > MAX_PASSWORD_BYTES {
+        Some("That password is too long (1024 bytes at most).")
+    } else if identifier.is_empty() || password.is_empty() {
+        Some("Enter your identifier and your password.")
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        return login_page(app, req, again(p, 400, false)).await;
     }
     let id = Identifier::parse(identifier);
     let users = app.users.load();
@@ -409,20 +399,7 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     let device = user
         .as_ref()
         .and_then(|u| app.cookies.known_device(req.cookie_header, &u.name));
-    // Unknown identifiers have a ladder too, so CAPTCHA and lock behave alike for
-    // accounts that exist and ones that don't (no enumeration by the ladder).
-    let ladder_name = match (&user, &id) {
-        (Some(u), _) => u.name.clone(),
-        (None, Some(i)) => format!("?{}", i.key()),
-        (None, None) => format!(
-            "?raw:{}",
-            identifier
-                .to_lowercase()
-                .chars()
-                .take(64)
-                .collect::<String>()
-        ),
-    };
+    let ladder_name = ladder_name(user.as_deref(), id.as_ref(), identifier);
     let account_key = crate::defense::account_key(&cfg.defense, &ladder_name, req.client_ip);
     let account = account_key.as_str();
     // Reserved before anything slow, so concurrent attempts can't race past the thresholds.
@@ -453,19 +430,8 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         return a.refused_locked(app, req, a.attempt.reserved()).await;
     }
     if standing.captcha {
-        let cid = f.get("captcha_id").map(String::as_str).unwrap_or("");
-        let answer = f.get("captcha").map(String::as_str).unwrap_or("");
-        match app.captchas.solve(cid, &pre, answer).await {
-            Ok(true) => app.metrics.captcha.with_label_values(&["solved"]).inc(),
-            Ok(false) => {
-                app.metrics.captcha.with_label_values(&["failed"]).inc();
-                crate::audit::event(
-                    "captcha_failed",
-                    json!({ "client": req.client_ip.to_string(), "missing": answer.is_empty() }),
-                );
-                return a.failed(app, req, "captcha", true, true).await;
-            }
-            Err(_) => return unavailable(app, req),
+        if let Err(r) = a.solve_captcha(app, req, &pre, &f).await {
+            return r;
         }
     }
     let verified = app
@@ -504,6 +470,20 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     a.signed_in(app, req, &user).await
 }
 
+/// The name an attempt is counted under. Unknown identifiers have a ladder too
+/// (`?email:...`, `?name:...`), so CAPTCHA and lock behave alike for accounts that
+/// exist and ones that don't: the ladder doesn't tell which is which.
+fn ladder_name(user: Option<&crate::users::User>, id: Option<&Identifier>, typed: &str) -> String {
+    match (user, id) {
+        (Some(u), _) => u.name.clone(),
+        (None, Some(i)) => format!("?{}", i.key()),
+        (None, None) => format!(
+            "?raw:{}",
+            typed.to_lowercase().chars().take(64).collect::<String>()
+        ),
+    }
+}
+
 /// One sign-in attempt, reserved on its ladder: who it is for and how it ends.
 struct SignInAttempt<'a> {
     /// The identifier's key (`email:...`), for the audit log; `None` if unparsable.
@@ -521,6 +501,34 @@ struct SignInAttempt<'a> {
 }
 
 impl SignInAttempt<'_> {
+    /// The posted CAPTCHA answer for pre-session `pre`; a missing or wrong one is a
+    /// failure (`Err`: the form again).
+    async fn solve_captcha(
+        &self,
+        app: &Arc<App>,
+        req: &Request<'_>,
+        pre: &str,
+        f: &HashMap<String, String>,
+    ) -> Result<(), Response> {
+        let cid = f.get("captcha_id").map(String::as_str).unwrap_or("");
+        let answer = f.get("captcha").map(String::as_str).unwrap_or("");
+        match app.captchas.solve(cid, pre, answer).await {
+            Ok(true) => {
+                app.metrics.captcha.with_label_values(&["solved"]).inc();
+                Ok(())
+            }
+            Ok(false) => {
+                app.metrics.captcha.with_label_values(&["failed"]).inc();
+                crate::audit::event(
+                    "captcha_failed",
+                    json!({ "client": req.client_ip.to_string(), "missing": answer.is_empty() }),
+                );
+                Err(self.failed(app, req, "captcha", true, true).await)
+            }
+            Err(_) => Err(unavailable(app, req)),
+        }
+    }
+
     /// Locked or over the threshold: audited, counted when `count`, answered like a
     /// wrong password.
     async fn refused_locked(&self, app: &Arc<App>, req: &Request<'_>, count: bool) -> Response {

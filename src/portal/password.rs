@@ -159,21 +159,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Ok(a) => a,
         Err(_) => return unavailable(app, req),
     };
-    let fail = |reason: &'static str| {
-        let user = user.clone();
-        let attempt = attempt.clone();
-        async move {
-            if attempt.reserved() {
-                super::count_second_step_failure(app, req, &user, &attempt, "password_change")
-                    .await?;
-            }
-            crate::audit::event(
-                "password_change_failed",
-                json!({ "user": user.name, "client": req.client_ip.to_string(), "reason": reason }),
-            );
-            Ok(needs_captcha(app, req, &user.name).await.unwrap_or(true))
-        }
-    };
+    let fail = |reason| guess_failed(app, req, &user, &attempt, reason);
     if attempt.standing.locked_for.is_some() {
         if let Err(PasswordError::Busy) = app.hasher.verify(get("current"), None).await {
             return super::busy(app, true);
@@ -293,4 +279,24 @@ async fn changed(
         app.cookies.session_cookie(sid.as_str(), req.host),
     );
     r
+}
+
+/// A wrong guess at the current password (or a missing CAPTCHA, or one while
+/// locked): counted when reserved, audited. `Ok` says whether the form should
+/// show a CAPTCHA next; `Err` is the page to answer with.
+async fn guess_failed(
+    app: &App,
+    req: &Request<'_>,
+    user: &crate::users::User,
+    attempt: &crate::defense::Attempt,
+    reason: &'static str,
+) -> Result<bool, Response> {
+    if attempt.reserved() {
+        super::count_second_step_failure(app, req, user, attempt, "password_change").await?;
+    }
+    crate::audit::event(
+        "password_change_failed",
+        json!({ "user": user.name, "client": req.client_ip.to_string(), "reason": reason }),
+    );
+    Ok(needs_captcha(app, req, &user.name).await.unwrap_or(true))
 }

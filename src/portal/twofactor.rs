@@ -1299,6 +1299,76 @@ async fn save_factors(
     super::update_user(app, user, "two-step verification", change).await
 }
 
+/// The app is enrolled: the session now proves two factors (under a new id), the
+/// sessions from before — which proved only the password — end, and the backup
+/// codes are shown once. This browser becomes a known device.
+async fn enrolled(
+    app: &App,
+    req: &Request<'_>,
+    s: Signed,
+    rd: &str,
+    plain: Vec<String>,
+) -> Response {
+    // The session has just proven the new factor.
+    let record = SessionRecord {
+        factors: 2,
+        pending: Pending::Done,
+        ..s.record.clone()
+    };
+    let (sid, _) = match app.sessions.rotate(&s.id, record.clone()).await {
+        Ok(x) => x,
+        Err(_) => return unavailable(app, req),
+    };
+    // Sessions from before the enrolment proved only the password: they end now.
+    match app
+        .sessions
+        .revoke_others(&s.user.name, &sid.handle())
+        .await
+    {
+        Ok(n) if n > 0 => crate::audit::event(
+            "sessions_revoked",
+            json!({ "user": s.user.name, "count": n, "why": "2fa_enrolled" }),
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "enrolled; older sessions not all ended"),
+    }
+    let user = app
+        .users
+        .load()
+        .get(&s.user.name)
+        .cloned()
+        .unwrap_or(s.user.clone());
+    let fresh = Signed {
+        id: sid.clone(),
+        record,
+        user,
+    };
+    let mut r = setup_page_for(
+        app,
+        req,
+        &fresh,
+        rd,
+        SetupView {
+            codes: Some(plain),
+            next: Some(if rd.is_empty() {
+                "/".into()
+            } else {
+                rd.to_string()
+            }),
+            ..SetupView::default()
+        },
+    )
+    .await;
+    r.header(
+        "Set-Cookie",
+        app.cookies.session_cookie(sid.as_str(), req.host),
+    );
+    if let Some(c) = super::device_cookie(app, req, &s.user.name) {
+        r.header("Set-Cookie", c);
+    }
+    r
+}
+
 async fn confirm(
     app: &App,
     req: &Request<'_>,
@@ -1372,62 +1442,5 @@ async fn confirm(
         "2fa_enrolled",
         json!({ "user": s.user.name, "method": "totp", "client": req.client_ip.to_string() }),
     );
-    // The session has just proven the new factor.
-    let record = SessionRecord {
-        factors: 2,
-        pending: Pending::Done,
-        ..s.record.clone()
-    };
-    let (sid, _) = match app.sessions.rotate(&s.id, record.clone()).await {
-        Ok(x) => x,
-        Err(_) => return unavailable(app, req),
-    };
-    // Sessions from before the enrolment proved only the password: they end now.
-    match app
-        .sessions
-        .revoke_others(&s.user.name, &sid.handle())
-        .await
-    {
-        Ok(n) if n > 0 => crate::audit::event(
-            "sessions_revoked",
-            json!({ "user": s.user.name, "count": n, "why": "2fa_enrolled" }),
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "enrolled; older sessions not all ended"),
-    }
-    let user = app
-        .users
-        .load()
-        .get(&s.user.name)
-        .cloned()
-        .unwrap_or(s.user.clone());
-    let fresh = Signed {
-        id: sid.clone(),
-        record,
-        user,
-    };
-    let mut r = setup_page_for(
-        app,
-        req,
-        &fresh,
-        rd,
-        SetupView {
-            codes: Some(plain),
-            next: Some(if rd.is_empty() {
-                "/".into()
-            } else {
-                rd.to_string()
-            }),
-            ..SetupView::default()
-        },
-    )
-    .await;
-    r.header(
-        "Set-Cookie",
-        app.cookies.session_cookie(sid.as_str(), req.host),
-    );
-    if let Some(c) = super::device_cookie(app, req, &s.user.name) {
-        r.header("Set-Cookie", c);
-    }
-    r
+    enrolled(app, req, s, rd, plain).await
 }
