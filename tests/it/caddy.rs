@@ -6,10 +6,7 @@ use crate::harness::*;
 
 /// The README's Caddyfile block with this test's ports, taken from the README itself.
 fn readme_caddy(caddy_port: u16, gateway_port: u16, app_port: u16) -> String {
-    let readme = include_str!("../../README.md");
-    let start = readme.find("```caddy\n").expect("caddy block in README") + 9;
-    let end = start + readme[start..].find("```").unwrap();
-    let block = &readme[start..end];
+    let block = readme_block("caddy");
     assert!(block.contains("app.example.com {"), "{block}");
     block
         .replace(
@@ -28,10 +25,10 @@ pub struct Caddy {
 
 impl Caddy {
     pub fn start(gateway_port: u16, app_port: u16) -> Caddy {
-        let bin = ["/usr/bin/caddy", "/usr/local/bin/caddy"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .expect("caddy is installed (scripts/test.sh installs it)");
+        let bin = installed(
+            &["/usr/bin/caddy", "/usr/local/bin/caddy"],
+            "scripts/test.sh installs it",
+        );
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let d = dir.path().display();

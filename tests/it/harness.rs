@@ -582,3 +582,24 @@ pub fn wait_listening(p: &mut Proc, port: u16, what: &str, log: Option<&std::pat
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The README's first fenced block in `lang` (e.g. "nginx", "caddy"), as written.
+pub fn readme_block(lang: &str) -> &'static str {
+    let readme = include_str!("../../README.md");
+    let fence = format!("```{lang}\n");
+    let start = readme
+        .find(&fence)
+        .unwrap_or_else(|| panic!("no {lang} block in README"))
+        + fence.len();
+    let end = start + readme[start..].find("```").unwrap();
+    &readme[start..end]
+}
+
+/// The first of `paths` that exists: a program the test needs.
+pub fn installed(paths: &[&'static str], hint: &str) -> &'static str {
+    paths
+        .iter()
+        .copied()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or_else(|| panic!("{} is not installed ({hint})", paths[0]))
+}

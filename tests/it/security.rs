@@ -9,10 +9,7 @@ use crate::harness::*;
 
 /// The README's nginx block with this test's ports, taken from the README itself.
 fn readme_nginx(nginx_port: u16, gateway_port: u16, app_port: u16) -> String {
-    let readme = include_str!("../../README.md");
-    let start = readme.find("```nginx\n").expect("nginx block in README") + 9;
-    let end = start + readme[start..].find("```").unwrap();
-    readme[start..end]
+    readme_block("nginx")
         .replace("listen 80;", &format!("listen 127.0.0.1:{nginx_port};"))
         .replace(
             "listen 80 default_server;",
@@ -31,10 +28,10 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn start(gateway_port: u16, app_port: u16) -> Nginx {
-        let bin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .expect("nginx is installed (scripts/test.sh installs nginx-light)");
+        let bin = installed(
+            &["/usr/sbin/nginx", "/usr/local/sbin/nginx"],
+            "scripts/test.sh installs nginx-light",
+        );
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let conf = format!(
