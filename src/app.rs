@@ -164,11 +164,12 @@ impl App {
         let ui = Ui::load(&config.ui, &config.server.portal_prefix)?;
         let store = open_store(&config)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let sessions = Sessions::new(
+        let sessions = Sessions::with_cache(
             store.clone(),
             clock.clone(),
             config.session.idle_timeout,
             config.session.absolute_timeout,
+            config.store.session_cache,
         );
         let stamp = crate::users::file::stamp(&config.users_file);
         let defense = crate::defense::Defense::new(store.clone(), clock.clone(), &config.defense);

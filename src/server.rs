@@ -116,6 +116,11 @@ impl BackgroundService for Housekeeping {
                 None
             }
         };
+        // Session-cache invalidations from the other gateways (a shared store only).
+        let watch = {
+            let app = self.app.clone();
+            tokio::spawn(async move { app.sessions.watch().await })
+        };
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut ticks: u64 = 0;
         loop {
@@ -139,6 +144,7 @@ impl BackgroundService for Housekeeping {
                 }
             }
         }
+        watch.abort();
         let _ = std::fs::remove_file(&sock);
     }
 }

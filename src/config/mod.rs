@@ -114,6 +114,10 @@ pub struct StoreConfig {
     pub key_prefix: String,
     /// Most keys the memory backend holds; new keys are refused beyond it.
     pub max_entries: usize,
+    /// `store.session_cache`: how long a gateway reuses a session record it read
+    /// before asking the store again (zero: never). Revocations reach every gateway
+    /// at once by Redis pub/sub; this is the backstop.
+    pub session_cache: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -1007,10 +1011,20 @@ fn validate_store(st: RawStore, v: &mut V<'_>) -> StoreConfig {
         1000,
         1_000_000_000,
     ) as usize;
+    let session_cache = v.duration(
+        "store.session_cache",
+        st.session_cache.as_ref(),
+        "5s",
+        Duration::ZERO,
+    );
+    if session_cache > Duration::from_secs(60) {
+        v.err("store.session_cache", "must be at most 60s");
+    }
     StoreConfig {
         backend,
         key_prefix,
         max_entries,
+        session_cache: session_cache.min(Duration::from_secs(60)),
     }
 }
 

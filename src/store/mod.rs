@@ -49,6 +49,35 @@ pub trait Store: Send + Sync {
     /// Takes one off a counter made by [`incr`](Store::incr), never below 0, keeping
     /// its TTL; an absent key stays absent. Returns the new value.
     async fn decr(&self, key: &str) -> Result<u64, StoreError>;
+
+    /// Do other processes share this store (so a change made elsewhere must be
+    /// announced, see [`publish`](Store::publish) and [`watch`](Store::watch))?
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Announces `message` on `channel` to every process watching it. A store of
+    /// one process has nobody to tell.
+    async fn publish(&self, _channel: &str, _message: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Watches `channel` for as long as the future runs, reconnecting as needed:
+    /// [`Watch::Up`] once subscribed, each message as [`Watch::Message`], and
+    /// [`Watch::Down`] as soon as the subscription is lost (messages may have been
+    /// missed). A store of one process returns at once.
+    async fn watch(&self, _channel: &str, _on: &OnWatch) {}
+}
+
+/// The receiver of what [`Store::watch`] reports.
+pub type OnWatch = dyn for<'a> Fn(Watch<'a>) + Send + Sync;
+
+/// What [`Store::watch`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch<'a> {
+    Up,
+    Message(&'a str),
+    Down,
 }
 
 pub type DynStore = Arc<dyn Store>;
