@@ -124,7 +124,9 @@ impl SessionState {
 /// Shared by the proxy and by forward-auth (`/verify`), so both decide alike.
 pub fn decide(cfg: &Config, state: &SessionState, req: &policy::Request<'_>) -> Decision {
     let subject = state.subject();
-    let pol = policy::policy_for(&cfg.rules, cfg.default_policy, req, &subject);
+    let pol = cfg
+        .rule_index
+        .policy_for(&cfg.rules, cfg.default_policy, req, &subject);
     policy::decide(pol, &subject)
 }
 

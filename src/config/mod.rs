@@ -42,6 +42,8 @@ pub struct Config {
     pub ui: UiConfig,
     pub sites: Vec<Site>,
     pub rules: Vec<Rule>,
+    /// `rules` indexed by host and path prefix (built from them, never changed apart).
+    pub rule_index: crate::policy::RuleIndex,
     pub default_policy: Policy,
     /// `[assertion]`: settings of the signed identity.
     pub assertion: AssertionConfig,
@@ -878,6 +880,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         notify,
         ui,
         sites,
+        rule_index: crate::policy::RuleIndex::new(&rules),
         rules,
         default_policy,
         assertion,
