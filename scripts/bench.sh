@@ -157,6 +157,7 @@ rows = [l.split() for l in open(sys.argv[1])]
 names = {"nginx": "nginx, plain reverse proxy", "authreq": "nginx auth_request -> auth service -> Redis",
          "bare": "bare Pingora proxy", "memory": "Portcullis, memory store, signed in",
          "redis": "Portcullis, Redis store, signed in"}
+num = lambda x: f"{x:,.0f}".replace(",", " ")
 for conc in ("32", "256"):
     med = {}
     for c in names:
@@ -167,8 +168,8 @@ for conc in ("32", "256"):
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for c, n in names.items():
         rps, p50, p99, cpu, err = med[c]
-        print(f"| {n} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {cpu:.1f} | {cpu / med['bare'][3]:.2f} | "
-              f"{rps / med['authreq'][0]:.2f} | {err} |".replace(",", " "))
+        print(f"| {n} | {num(rps)} | {p50:.2f} | {p99:.2f} | {cpu:.1f} | {cpu / med['bare'][3]:.2f} | "
+              f"{rps / med['authreq'][0]:.2f} | {err} |")
 PY
 if [ "${FLOOD:-0}" = 1 ]; then
   echo
