@@ -519,7 +519,7 @@ impl SignInAttempt<'_> {
             }
             Ok(false) => {
                 app.metrics.captcha.with_label_values(&["failed"]).inc();
-                crate::audit::event(
+                app.audit(
                     "captcha_failed",
                     json!({ "client": req.client_ip.to_string(), "missing": answer.is_empty() }),
                 );
@@ -532,7 +532,7 @@ impl SignInAttempt<'_> {
     /// Locked or over the threshold: audited, counted when `count`, answered like a
     /// wrong password.
     async fn refused_locked(&self, app: &Arc<App>, req: &Request<'_>, count: bool) -> Response {
-        crate::audit::event(
+        app.audit(
             "signin_refused_locked",
             json!({ "identifier": self.id_key, "client": req.client_ip.to_string() }),
         );
@@ -564,7 +564,7 @@ impl SignInAttempt<'_> {
                 Err(_) => return unavailable(app, req),
             }
         }
-        crate::audit::event(
+        app.audit(
             "signin_failed",
             json!({ "identifier": self.id_key, "known": known, "client": client, "reason": reason }),
         );
@@ -580,7 +580,7 @@ impl SignInAttempt<'_> {
                     send_lock_notice_to(&app2, &link_base, client_ip, &u, dur).await;
                 });
             }
-            crate::audit::event(
+            app.audit(
                 "account_locked",
                 json!({ "user": self.account, "client": client, "seconds": dur.as_secs(), "known_device": self.device.is_some(), "known": known }),
             );
@@ -658,7 +658,7 @@ impl SignInAttempt<'_> {
             }
         };
         app.metrics.signins.with_label_values(&["success"]).inc();
-        crate::audit::event(
+        app.audit(
             "signin",
             json!({ "user": user.name, "client": client, "factors": factors, "pending": pending, "known_device": self.device.is_some() }),
         );
@@ -764,7 +764,7 @@ pub(crate) async fn send_lock_notice_to(
         }
     };
     match app.notifier.load().send(&msg).await {
-        Ok(()) => crate::audit::event("lock_notice_sent", json!({ "user": user.name })),
+        Ok(()) => app.audit("lock_notice_sent", json!({ "user": user.name })),
         Err(e) => tracing::error!(error = %e, user = %user.name, "lock notice not delivered"),
     }
 }
@@ -876,7 +876,7 @@ async fn unlock_post(app: &App, req: &Request<'_>) -> Response {
     if app.defense.clear(&user).await.is_err() {
         return unavailable(app, req);
     }
-    crate::audit::event(
+    app.audit(
         "unlocked",
         json!({ "target": user, "by": "owner_link", "client": req.client_ip.to_string() }),
     );
@@ -975,7 +975,7 @@ pub(crate) async fn count_second_step_failure(
         .map_err(|_| unavailable(app, req))?;
     if let Some(dur) = locked {
         app.metrics.locks.inc();
-        crate::audit::event(
+        app.audit(
             "account_locked",
             json!({ "user": user.name, "client": req.client_ip.to_string(), "seconds": dur.as_secs(), "step": step }),
         );
@@ -1132,7 +1132,7 @@ async fn logout_post(app: &App, req: &Request<'_>) -> Response {
         {
             return unavailable(app, req);
         }
-        crate::audit::event(
+        app.audit(
             "signout",
             json!({ "user": record.user, "client": req.client_ip.to_string() }),
         );

@@ -441,7 +441,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     let attempt = match reserve(app, req, &s.user).await {
         Ok(a) if a.standing.locked_for.is_none() => a,
         Ok(a) => {
-            crate::audit::event(
+            app.audit(
                 "2fa_refused_locked",
                 json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string() }),
             );
@@ -497,7 +497,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             .second_factor
             .with_label_values(&[method.as_str(), "failed"])
             .inc();
-        crate::audit::event(
+        app.audit(
             "2fa_failed",
             json!({ "user": s.user.name, "method": method.as_str(), "client": client }),
         );
@@ -551,7 +551,7 @@ async fn complete(
         Err(_) => return unavailable(app, req),
     };
     let _ = app.store.delete(&code_key(&s.id.handle())).await;
-    crate::audit::event(
+    app.audit(
         "2fa_ok",
         json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "remember": remember && cfg.otp.remember_days > 0 }),
     );
@@ -650,7 +650,7 @@ async fn check_backup(
 
 /// Tells the owner a backup code was used, and how many remain.
 fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
-    crate::audit::event(
+    app.audit(
         "backup_code_used",
         json!({ "user": user.name, "left": left, "client": req.client_ip.to_string() }),
     );
@@ -772,7 +772,7 @@ async fn may_send(
     ] {
         if app.store.incr(&key, cfg.otp.send_window).await? > u64::from(limit) {
             let secs = seconds_left(app, &key, 60).await;
-            crate::audit::event(
+            app.audit(
                 "code_send_limited",
                 json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "limit": key.split(':').nth(1) }),
             );
@@ -909,7 +909,7 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
         return challenge_page(app, req, &s, &rd, View::error(Some(method), "The code could not be sent just now. Try again in a moment, or use another method.", 503)).await;
     }
     app.metrics.codes_sent.with_label_values(&[channel]).inc();
-    crate::audit::event(
+    app.audit(
         "code_sent",
         json!({ "user": s.user.name, "method": method.as_str(), "to": mask(method, &s.user), "client": req.client_ip.to_string() }),
     );
@@ -1190,7 +1190,7 @@ async fn reauthenticate(
     };
     if !ok {
         super::count_second_step_failure(app, req, &s.user, &attempt, "reauth").await?;
-        crate::audit::event(
+        app.audit(
             "reauth_failed",
             json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
         );
@@ -1222,7 +1222,7 @@ async fn regenerate_codes(app: &App, req: &Request<'_>, s: &Signed, rd: &str) ->
     if let Err(r) = saved {
         return r;
     }
-    crate::audit::event(
+    app.audit(
         "backup_codes_regenerated",
         json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
     );
@@ -1256,7 +1256,7 @@ async fn remove_factors(app: &App, req: &Request<'_>, s: &Signed, rd: &str) -> R
     {
         return r;
     }
-    crate::audit::event(
+    app.audit(
         "2fa_removed",
         json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
     );
@@ -1325,7 +1325,7 @@ async fn enrolled(
         .revoke_others(&s.user.name, &sid.handle())
         .await
     {
-        Ok(n) if n > 0 => crate::audit::event(
+        Ok(n) if n > 0 => app.audit(
             "sessions_revoked",
             json!({ "user": s.user.name, "count": n, "why": "2fa_enrolled" }),
         ),
@@ -1438,7 +1438,7 @@ async fn confirm(
         return r;
     }
     let _ = app.store.delete(&key).await;
-    crate::audit::event(
+    app.audit(
         "2fa_enrolled",
         json!({ "user": s.user.name, "method": "totp", "client": req.client_ip.to_string() }),
     );
