@@ -978,7 +978,10 @@ async fn pending_enrolment(app: &App, s: &Signed) -> Result<Enrolment, crate::st
     let e = Enrolment::generate(&app.config.load().otp);
     let json =
         serde_json::to_vec(&e).map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))?;
-    let sealed = app.sealer.seal(&json, &s.user.name);
+    let sealed = app
+        .sealer
+        .seal(&json, &s.user.name)
+        .map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))?;
     app.store
         .set(&key, sealed.as_bytes(), Duration::from_secs(15 * 60))
         .await?;
@@ -1426,7 +1429,9 @@ async fn confirm(
         Ok(j) => j,
         Err(_) => return unavailable(app, req),
     };
-    let sealed = app.sealer.seal(&json, &s.user.name);
+    let Ok(sealed) = app.sealer.seal(&json, &s.user.name) else {
+        return unavailable(app, req);
+    };
     let (plain, hashes) = new_backup_codes(app, &s.user.name);
     if let Err(r) = save_factors(app, &s.user.name, move |u| {
         u.totp = sealed;
