@@ -74,8 +74,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Password(#[from] crate::auth::password::PasswordError),
-    #[error("{0}")]
-    Notify(String),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::SetupError),
     #[error(transparent)]
     Assertion(#[from] crate::assertion::AssertionError),
 }

@@ -786,7 +786,7 @@ pub(crate) fn compose(
     channel: &str,
     to: &str,
     kind: &str,
-) -> Result<crate::notify::Message, String> {
+) -> Result<crate::notify::Message, ui::TemplateError> {
     let cfg = app.config.load();
     let ctx = context! { service => &cfg.otp.totp_issuer, ..ctx };
     let default_subject = format!("A message from {}", cfg.otp.totp_issuer);

@@ -806,7 +806,7 @@ fn code_message(
     user: &User,
     dest: &str,
     code: &str,
-) -> Result<crate::notify::Message, String> {
+) -> Result<crate::notify::Message, super::ui::TemplateError> {
     let cfg = app.config.load();
     let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
     let spoken = code
@@ -822,7 +822,6 @@ fn code_message(
     };
     let ctx = context! { code => code, spoken => spoken, minutes => minutes, channel => channel, name => user.shown_name() };
     super::compose(app, template, ctx, channel, dest, "sign_in_code")
-        .map_err(|e| format!("{template}: {e}"))
 }
 
 /// `POST /2fa/send`: sends a one-time code by email, SMS or voice.
