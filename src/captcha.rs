@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use crate::store::keys::captcha as key;
 use crate::store::{DynStore, StoreError};
 
 /// Letters and digits with no look-alikes (no 0/O, 1/l/I, 5/S, 2/Z, 8/B, ...).
@@ -39,10 +40,6 @@ struct Stored {
 pub struct Captchas {
     store: DynStore,
     pub ttl: Duration,
-}
-
-fn key(id: &str) -> String {
-    format!("captcha:{id}")
 }
 
 fn valid_id(id: &str) -> bool {
