@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::session_cache::{Key, SessionCache};
+use crate::store::keys::{session as record_key, user_sessions as user_key};
 use crate::store::{DynStore, StoreError, Watch};
 
 /// A raw session id; `Debug` never shows it.
@@ -140,15 +141,12 @@ fn key_of(id: &SessionId) -> Key {
     Sha256::digest(id.0.as_bytes()).into()
 }
 
-fn record_key(handle: &str) -> String {
-    format!("sess:{handle}")
-}
-
-fn user_key(user: &str) -> String {
-    format!("usess:{user}")
-}
-
 impl Sessions {
+    /// The clock sessions are stamped and expired by.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
     pub fn new(
         store: DynStore,
         clock: Arc<dyn Clock>,
