@@ -31,6 +31,9 @@ fn rss() -> u64 {
 
 /// Median nanoseconds per call of `f`, over 5 batches of about 40 ms each.
 fn time(mut f: impl FnMut()) -> f64 {
+    for _ in 0..1000 {
+        f();
+    }
     let t = Instant::now();
     f();
     let one = t.elapsed().max(Duration::from_nanos(20));
@@ -127,7 +130,6 @@ fn sessions(rt: &tokio::runtime::Runtime, max: usize) {
             Duration::from_secs(60),
         );
         let uncached = Sessions::with_cache(store.clone(), clock, idle, abs, Duration::ZERO);
-        let before = rss();
         let mut ids: Vec<SessionId> = Vec::with_capacity(n);
         rt.block_on(async {
             for i in 0..n {
@@ -139,8 +141,7 @@ fn sessions(rt: &tokio::runtime::Runtime, max: usize) {
                 ids.push(id);
             }
         });
-        let ids_bytes = (n * (std::mem::size_of::<SessionId>() + 64)) as u64;
-        let per = (rss().saturating_sub(before).saturating_sub(ids_bytes)) as f64 / n as f64;
+        let per = memory_per(&format!("sessions {n}"));
         let probe = ids[n / 2].clone();
         // Warm the cache with many sessions (up to its bound), then time one.
         rt.block_on(async {
@@ -157,14 +158,14 @@ fn sessions(rt: &tokio::runtime::Runtime, max: usize) {
             let l = rt.block_on(uncached.load(&probe)).unwrap();
             assert!(matches!(l, Lookup::Valid(_)));
         });
-        println!("| {n} | {hit:.0} ns | {miss:.0} ns | {per:.0} B |");
+        println!("| {n} | {hit:.0} ns | {miss:.0} ns | {per} |");
     }
 }
 
 fn limiter(rt: &tokio::runtime::Runtime, max: usize) {
     println!("\n### Limiter state under many distinct client addresses\n");
-    println!("| distinct addresses | check_rate | memory per address | memory after housekeeping |");
-    println!("| ---: | ---: | ---: | ---: |");
+    println!("| distinct addresses (within a minute) | check_rate | memory per address |");
+    println!("| ---: | ---: | ---: |");
     let cfg = portcullis::config::Config::from_str(
         "[[site]]\nhost = \"a.test\"\nupstream = \"127.0.0.1:1\"\n",
         std::path::Path::new("/tmp"),
@@ -177,11 +178,9 @@ fn limiter(rt: &tokio::runtime::Runtime, max: usize) {
             Arc::new(SystemClock),
             &cfg.defense,
         );
-        let before = rss();
         for i in 0..n as u32 {
             let _ = d.check_rate(&cfg.defense, IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)));
         }
-        let after = rss();
         let mut k = 0u32;
         let t = time(|| {
             k = k.wrapping_add(1);
@@ -190,19 +189,89 @@ fn limiter(rt: &tokio::runtime::Runtime, max: usize) {
                 IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + k % n as u32)),
             );
         });
-        d.housekeeping();
-        let swept = rss();
         println!(
-            "| {n} | {t:.0} ns | {:.0} B | {:.1} MiB held |",
-            after.saturating_sub(before) as f64 / n as f64,
-            swept.saturating_sub(before) as f64 / 1048576.0
+            "| {n} | {t:.0} ns | {} |",
+            memory_per(&format!("limiter {n}"))
         );
     }
 }
 
+/// Resident memory per item of `what` ("sessions N" or "limiter N"), measured in a
+/// fresh process (so no memory freed earlier is reused); only meaningful from
+/// about 100 000 items up (page-sized steps).
+fn memory_per(what: &str) -> String {
+    let n: usize = what.split(' ').nth(1).unwrap().parse().unwrap();
+    if n < 100_000 {
+        return "—".into();
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["measure", what])
+        .output()
+        .unwrap();
+    let bytes: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0);
+    format!("{:.0} B", bytes / n as f64)
+}
+
+/// The child side of [`memory_per`]: prints the bytes of resident memory added.
+fn measure(what: &str) {
+    let mut parts = what.split(' ');
+    let kind = parts.next().unwrap();
+    let n: usize = parts.next().unwrap().parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let before = rss();
+    match kind {
+        "sessions" => {
+            let store = Arc::new(MemoryStore::with_max_entries(4 * n + 100));
+            let s = Sessions::new(
+                store.clone(),
+                Arc::new(SystemClock),
+                Duration::from_secs(1800),
+                Duration::from_secs(43200),
+            );
+            rt.block_on(async {
+                for i in 0..n {
+                    // Dropped at once: only what the store keeps counts.
+                    let _ = s
+                        .create(&format!("user{}", i / 3), 1, "203.0.113.7", 0)
+                        .await
+                        .unwrap();
+                }
+            });
+            println!("{}", rss().saturating_sub(before));
+            std::hint::black_box(&store);
+        }
+        _ => {
+            let cfg = portcullis::config::Config::from_str(
+                "[[site]]\nhost = \"a.test\"\nupstream = \"127.0.0.1:1\"\n",
+                std::path::Path::new("/tmp"),
+            )
+            .unwrap_or_else(|e| panic!("{:?}", e.problems));
+            let before = rss();
+            let d = portcullis::defense::Defense::new(
+                Arc::new(MemoryStore::new()),
+                Arc::new(SystemClock),
+                &cfg.defense,
+            );
+            for i in 0..n as u32 {
+                let _ = d.check_rate(&cfg.defense, IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)));
+            }
+            println!("{}", rss().saturating_sub(before));
+        }
+    }
+}
+
 fn main() {
-    let max = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("measure") {
+        measure(args.get(2).map(String::as_str).unwrap_or(""));
+        return;
+    }
+    let max = args
+        .get(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let rt = tokio::runtime::Builder::new_current_thread()
