@@ -77,7 +77,9 @@ async fn serve(mut sock: TcpStream, mut redis: redis::aio::MultiplexedConnection
                 out.extend_from_slice(&u);
                 out.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
             }
-            None => out.extend_from_slice(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"),
+            None => {
+                out.extend_from_slice(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+            }
         }
         if sock.write_all(&out).await.is_err() {
             return;

@@ -37,7 +37,8 @@ fn time(mut f: impl FnMut()) -> f64 {
     let t = Instant::now();
     f();
     let one = t.elapsed().max(Duration::from_nanos(20));
-    let per_batch = (Duration::from_millis(40).as_nanos() / one.as_nanos()).clamp(1, 1_000_000) as u32;
+    let per_batch =
+        (Duration::from_millis(40).as_nanos() / one.as_nanos()).clamp(1, 1_000_000) as u32;
     let mut batches: Vec<f64> = (0..5)
         .map(|_| {
             let t = Instant::now();
@@ -208,7 +209,10 @@ fn memory_per(what: &str) -> String {
         .args(["measure", what])
         .output()
         .unwrap();
-    let bytes: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0);
+    let bytes: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
     format!("{:.0} B", bytes / n as f64)
 }
 

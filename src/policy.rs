@@ -305,8 +305,7 @@ mod tests {
         };
         let subject = Subject { factors, groups };
         let linear = policy_for(rules, Policy::OneFactor, &req, &subject);
-        let indexed =
-            RuleIndex::new(rules).policy_for(rules, Policy::OneFactor, &req, &subject);
+        let indexed = RuleIndex::new(rules).policy_for(rules, Policy::OneFactor, &req, &subject);
         assert_eq!(linear, indexed, "index and scan disagree on {path}");
         decide(linear, &subject)
     }

@@ -238,10 +238,7 @@ impl RedisStore {
 
 /// Hands every message to `on` until the connection is lost (closed, or no answer
 /// to a ping in time); returns why.
-async fn watch_until_lost(
-    pubsub: redis::aio::PubSub,
-    on: &OnWatch,
-) -> String {
+async fn watch_until_lost(pubsub: redis::aio::PubSub, on: &OnWatch) -> String {
     use futures::StreamExt;
     let (mut sink, mut stream) = pubsub.split();
     let mut tick = tokio::time::interval(WATCH_PING_EVERY);
