@@ -362,7 +362,13 @@ mod tests {
 
     #[tokio::test]
     async fn conformance() {
-        super::super::conformance(&MemoryStore::new()).await;
+        let clock = crate::clock::FakeClock::at(1_000);
+        let store = MemoryStore::with_clock(std::sync::Arc::new(clock.clone()), 1000);
+        super::super::conformance(&store, |d| {
+            clock.advance_by(d);
+            std::future::ready(())
+        })
+        .await;
     }
 
     #[tokio::test]
