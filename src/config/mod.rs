@@ -8,6 +8,7 @@
 //! relative to the file's own folder.
 
 pub mod raw;
+pub mod webhook_body;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -1749,7 +1750,7 @@ fn validate_webhook(r: &RawWebhook, v: &mut V<'_>) -> Option<WebhookConfig> {
         .body
         .clone()
         .unwrap_or_else(|| DEFAULT_WEBHOOK_BODY.to_string());
-    if let Err(e) = crate::notify::webhook::check_template(&body) {
+    if let Err(e) = webhook_body::check(&body) {
         v.err("notify.webhook.body", e);
     }
     let content_type = r

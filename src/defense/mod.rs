@@ -21,6 +21,10 @@
 //! Trade-off: a stolen known-device cookie lets its holder keep guessing after
 //! the account locks — but only at the rate limit, up to its own threshold,
 //! and only for that one account.
+//!
+//! Time comes from the [`Clock`] the gateway was built with: the limiters run on
+//! it through [`crate::clock::GovernorClock`], lock deadlines and the spray minute
+//! read its wall time. Store keys are built by [`crate::store::keys`].
 
 pub mod explain;
 

@@ -85,11 +85,17 @@ pub enum Watch<'a> {
 pub type DynStore = Arc<dyn Store>;
 
 /// The behaviour every [`Store`] must show. Called by unit tests (memory) and the
-/// integration tests (a real redis-server).
-// A test suite shipped in the library so the Redis integration test can run it:
-// its panics are its assertions.
+/// integration tests (a real redis-server). `pass` lets time go by: the memory
+/// store's clock is moved, Redis is waited for.
+// A test suite in the library (feature `test-support`) so the Redis integration
+// test can run it: its panics are its assertions.
+#[cfg(any(test, feature = "test-support"))]
 #[allow(clippy::unwrap_used, clippy::panic)]
-pub async fn conformance(store: &dyn Store) {
+pub async fn conformance<F, Fut>(store: &dyn Store, pass: F)
+where
+    F: Fn(Duration) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let ttl = Duration::from_secs(60);
     let k = |s: &str| format!("conformance:{s}");
     assert_eq!(store.get(&k("missing")).await.unwrap(), None);
@@ -140,7 +146,7 @@ pub async fn conformance(store: &dyn Store) {
         .set(&k("short"), b"x", Duration::from_millis(200))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    pass(Duration::from_millis(400)).await;
     assert_eq!(store.get(&k("short")).await.unwrap(), None);
     // Concurrent takes: exactly one wins.
     store.set(&k("once"), b"v", ttl).await.unwrap();

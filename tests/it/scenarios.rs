@@ -563,6 +563,6 @@ fn redis_store_conformance() {
         .unwrap();
     rt.block_on(async {
         let store = portcullis::store::redis::RedisStore::new(&redis.url(), "conf:").unwrap();
-        portcullis::store::conformance(&store).await;
+        portcullis::store::conformance(&store, tokio::time::sleep).await;
     });
 }
