@@ -168,11 +168,16 @@ impl Sessions {
     ) -> Sessions {
         let live = !store.shared();
         Sessions {
+            cache: Arc::new(SessionCache::new(
+                clock.clone(),
+                cache_ttl,
+                live,
+                CACHE_MAX_ENTRIES,
+            )),
             store,
             clock,
             idle,
             absolute,
-            cache: Arc::new(SessionCache::new(cache_ttl, live, CACHE_MAX_ENTRIES)),
         }
     }
 

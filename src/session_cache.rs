@@ -20,8 +20,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::session::SessionRecord;
 
 const SHARDS: usize = 16;
@@ -31,10 +32,12 @@ pub type Key = [u8; 32];
 
 struct Cached {
     record: Arc<SessionRecord>,
-    until: Instant,
+    /// On the clock's monotonic time.
+    until: Duration,
 }
 
 pub struct SessionCache {
+    clock: Arc<dyn Clock>,
     shards: Vec<Mutex<HashMap<Key, Cached>>>,
     ttl: Duration,
     per_shard: usize,
@@ -45,8 +48,14 @@ pub struct SessionCache {
 impl SessionCache {
     /// A cache keeping records for `ttl` (zero: disabled), serving them from the
     /// start when `live` (a store in this process), else once [`set_live`](Self::set_live).
-    pub fn new(ttl: Duration, live: bool, max_entries: usize) -> SessionCache {
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        ttl: Duration,
+        live: bool,
+        max_entries: usize,
+    ) -> SessionCache {
         SessionCache {
+            clock,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             ttl,
             per_shard: (max_entries / SHARDS).max(1),
@@ -78,7 +87,7 @@ impl SessionCache {
         }
         let shard = self.shard(key);
         let c = shard.get(key)?;
-        (c.until > Instant::now()).then(|| c.record.clone())
+        (c.until > self.clock.monotonic()).then(|| c.record.clone())
     }
 
     /// Take this before reading the store; pass it to [`insert`](Self::insert).
@@ -92,7 +101,7 @@ impl SessionCache {
         if !self.enabled() || !self.is_live() {
             return;
         }
-        let now = Instant::now();
+        let now = self.clock.monotonic();
         let mut shard = self.shard(&key);
         // Checked under the shard lock: an invalidation bumps the generation before
         // it takes this lock, so it either sees this entry or this check fails.
@@ -161,6 +170,13 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::FakeClock;
+
+    fn cache(ttl: Duration, live: bool, max: usize) -> (FakeClock, SessionCache) {
+        let clock = FakeClock::at(1_000_000);
+        let c = SessionCache::new(Arc::new(clock.clone()), ttl, live, max);
+        (clock, c)
+    }
 
     fn rec(user: &str) -> Arc<SessionRecord> {
         Arc::new(SessionRecord {
@@ -177,7 +193,7 @@ mod tests {
 
     #[test]
     fn serves_what_was_inserted_until_invalidated() {
-        let c = SessionCache::new(Duration::from_secs(5), true, 1000);
+        let (_, c) = cache(Duration::from_secs(5), true, 1000);
         let k = [7u8; 32];
         let g = c.generation();
         c.insert(k, rec("alice"), g);
@@ -188,7 +204,7 @@ mod tests {
 
     #[test]
     fn a_read_that_raced_an_invalidation_is_not_cached() {
-        let c = SessionCache::new(Duration::from_secs(5), true, 1000);
+        let (_, c) = cache(Duration::from_secs(5), true, 1000);
         let k = [1u8; 32];
         let g = c.generation();
         c.invalidate(&[2u8; 32]); // any invalidation while the store was being read
@@ -198,7 +214,7 @@ mod tests {
 
     #[test]
     fn not_live_serves_nothing_and_going_live_starts_empty() {
-        let c = SessionCache::new(Duration::from_secs(5), false, 1000);
+        let (_, c) = cache(Duration::from_secs(5), false, 1000);
         let k = [3u8; 32];
         let g = c.generation();
         c.insert(k, rec("alice"), g);
@@ -216,10 +232,12 @@ mod tests {
 
     #[test]
     fn entries_expire_and_the_size_is_bounded() {
-        let c = SessionCache::new(Duration::from_millis(30), true, 64);
+        let (clock, c) = cache(Duration::from_secs(5), true, 64);
         let k = [9u8; 32];
         c.insert(k, rec("a"), c.generation());
-        std::thread::sleep(Duration::from_millis(60));
+        clock.advance(4);
+        assert!(c.get(&k).is_some());
+        clock.advance(1);
         assert!(c.get(&k).is_none());
         for i in 0..10_000u32 {
             let mut k = [0u8; 32];
@@ -227,7 +245,7 @@ mod tests {
             c.insert(k, rec("a"), c.generation());
         }
         assert!(c.len() <= 64, "{}", c.len());
-        let off = SessionCache::new(Duration::ZERO, true, 64);
+        let (_, off) = cache(Duration::ZERO, true, 64);
         off.insert(k, rec("a"), off.generation());
         assert!(off.get(&k).is_none());
     }
