@@ -608,8 +608,9 @@ async fn claim_step(
         .await
 }
 
-/// A backup code: removed from the account under the users-file lock, so of two
-/// concurrent uses one wins. `Some(codes left)` when it was right.
+/// A backup code: removed from the account by one atomic operation of the
+/// account store, so of two concurrent uses (on any gateways) one wins.
+/// `Some(codes left)` when it was right.
 async fn check_backup(
     app: &App,
     user: &User,
@@ -619,31 +620,12 @@ async fn check_backup(
     if given.len() != 10 {
         return Ok(None);
     }
-    let path = app.config.load().users_file.clone();
-    let name = user.name.clone();
-    let sealer = app.sealer.clone();
-    let res = tokio::task::spawn_blocking(move || {
-        crate::users::file::update(&path, |users| {
-            let u = users.iter_mut().find(|u| u.name == name).ok_or(())?;
-            let pos = u
-                .backup_codes
-                .iter()
-                .position(|h| sealer.code_matches(&name, &given, h))
-                .ok_or(())?;
-            u.backup_codes.remove(pos);
-            Ok::<usize, ()>(u.backup_codes.len())
-        })
-    })
-    .await;
-    match res {
-        Ok(Ok(Ok(left))) => {
-            app.force_reload_users();
-            Ok(Some(left))
-        }
-        Ok(Ok(Err(()))) => Ok(None),
-        other => {
-            tracing::error!(result = ?other.map(|r| r.map(|_| ())), "backup code not consumed: users file not writable");
-            Err(crate::store::StoreError::Unavailable("users file".into()))
+    let hash = app.sealer.code_hash(&user.name, &given);
+    match app.accounts.consume_backup_code(&user.name, &hash).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            tracing::error!(error = %e, "backup code not consumed: accounts unavailable");
+            Err(crate::store::StoreError::Unavailable("accounts".into()))
         }
     }
 }
@@ -1290,13 +1272,16 @@ fn new_backup_codes(app: &App, user: &str) -> (Vec<String>, Vec<String>) {
     (plain, hashes)
 }
 
-/// Changes an account's second factors in the users file.
+/// Changes an account's second factors in the account store (and records it).
 async fn save_factors(
     app: &App,
     user: &str,
     change: impl FnOnce(&mut User) + Send + 'static,
 ) -> Result<(), Response> {
-    super::update_user(app, user, "two-step verification", change).await
+    super::update_user(app, user, "two-step verification", change).await?;
+    app.accounts
+        .record_later(user, "factors_changed", "", "two-step verification");
+    Ok(())
 }
 
 /// The app is enrolled: the session now proves two factors (under a new id), the
@@ -1333,10 +1318,11 @@ async fn enrolled(
         Err(e) => tracing::warn!(error = %e, "enrolled; older sessions not all ended"),
     }
     let user = app
-        .users
-        .load()
+        .accounts
         .get(&s.user.name)
-        .cloned()
+        .await
+        .ok()
+        .flatten()
         .unwrap_or(s.user.clone());
     let fresh = Signed {
         id: sid.clone(),
@@ -1432,6 +1418,7 @@ async fn confirm(
         u.totp = sealed;
         u.backup_codes = hashes;
         u.factors_version += 1;
+        u.totp_enrolled_at = crate::users::store::unix_now();
     })
     .await
     {
