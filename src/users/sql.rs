@@ -454,10 +454,11 @@ async fn watch_sqlite(pool: &SqlitePool, on: &(impl Fn(Feed) + Send + Sync)) {
 
 impl SqlAccounts {
     /// The owner of an identifier, for a conflict message.
-    async fn conflict_for(&self, u: &User) -> AccountError {
+    /// `new`: `u` is a new account (so its own name may be the one taken).
+    async fn conflict_for(&self, u: &User, new: bool) -> AccountError {
         for id in super::file::identifiers(u) {
             if let Ok(Some(owner)) = self.find(&id).await {
-                if owner.name != u.name {
+                if new || owner.name != u.name {
                     return super::file::taken(&id, &owner.name);
                 }
             }
@@ -531,7 +532,7 @@ impl AccountStore for SqlAccounts {
         }
         .await;
         match r {
-            Err(AccountError::Conflict(_)) => Err(self.conflict_for(&user).await),
+            Err(AccountError::Conflict(_)) => Err(self.conflict_for(&user, true).await),
             other => other,
         }
     }
@@ -557,7 +558,7 @@ impl AccountStore for SqlAccounts {
         }
         .await;
         match (r, attempted) {
-            (Err(AccountError::Conflict(_)), Some(u)) => Err(self.conflict_for(&u).await),
+            (Err(AccountError::Conflict(_)), Some(u)) => Err(self.conflict_for(&u, false).await),
             (r, _) => r,
         }
     }
@@ -663,7 +664,7 @@ impl AccountStore for SqlAccounts {
                                 .execute(&mut *tx)
                                 .await
                                 .map_err(db_err)?;
-                            out.push(Err(self.conflict_for(&user).await));
+                            out.push(Err(self.conflict_for(&user, false).await));
                         }
                         Err(e) => return Err(e),
                     }
@@ -702,7 +703,7 @@ impl AccountStore for SqlAccounts {
         }
         .await;
         match r {
-            Err(AccountError::Conflict(_)) => Err(self.conflict_for(&user).await),
+            Err(AccountError::Conflict(_)) => Err(self.conflict_for(&user, false).await),
             other => other,
         }
     }
