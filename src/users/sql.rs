@@ -364,8 +364,9 @@ async fn watch_pg(pool: &PgPool, on: &(impl Fn(Feed) + Send + Sync)) {
                     }
                 }
                 tracing::warn!("account change feed lost its PostgreSQL connection; reconnecting");
+                // Cached accounts keep serving for `stale_for`; the cache is
+                // flushed once the listener is back (changes may have been missed).
                 on(Feed::Lost);
-                on(Feed::Flush);
                 healthy = false;
             }
             Ok(Err(e)) => {

@@ -432,6 +432,34 @@ fn two_gateways_one_postgres_share_every_change() {
     );
 }
 
+/// Gateways that share only the database (each its own session store): a change
+/// reaches the other gateway through the change feed alone, and its cached
+/// account then refuses the sessions from before the change.
+#[test]
+fn change_feed_alone_ends_sessions_on_the_other_gateway() {
+    let pg = Postgres::start();
+    let opts = || Options {
+        users: Users::Postgres(pg.url()),
+        ..Default::default()
+    };
+    let a = Gateway::start(Backend::Memory, opts());
+    let b = Gateway::start(Backend::Memory, opts());
+    let on_b = b.login("bob");
+    let alice_b = b.login("alice");
+    assert!(signed_in(&b, &on_b));
+    // Warm: the account is in B's cache now, and B doesn't ask the database per request.
+    let out = a.cli(
+        &["user", "set-password", "bob", "--password-stdin"],
+        Some("brand new secret\n"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let took = within(PROPAGATION, "B ends bob's session", || !signed_in(&b, &on_b));
+    println!("CLI password change reached gateway B in {took:?}");
+    let out = a.cli(&["user", "suspend", "alice", "--reason", "audit"], None);
+    assert!(out.status.success());
+    within(PROPAGATION, "B ends alice's session", || !signed_in(&b, &alice_b));
+}
+
 #[test]
 fn statuses_and_their_messages() {
     for users in [Users::File, Users::Sqlite] {
@@ -625,14 +653,14 @@ fn database_down_mid_traffic() {
         assert_eq!(r.status, 503, "{}", r.body);
         assert!(r.body.contains("not changed"), "{}", r.body);
     }
-    assert!(signed_in(&g, &cookie));
+    assert!(signed_in(&g, &cookie), "{}", g.log());
     pg.restart();
     // Recovers by itself.
     within(Duration::from_secs(20), "sign-in works again", || {
         g.post_login("bob", PASSWORD, "/").status == 303
     });
     assert_eq!(g.post_login("alice", "another new password", "/").status, 401);
-    assert!(signed_in(&g, &cookie));
+    assert!(signed_in(&g, &cookie), "{}", g.log());
 }
 
 #[test]
@@ -683,7 +711,7 @@ fn core_sign_in_on_sqlite() {
     );
     for id in ["alice", "ALICE@example.com", "+1 (415) 555-2671"] {
         let c = g.login(id);
-        let r = get(&g, "/", &c);
+        let r = g.get("/", &[&cookie_hdr(&c)]);
         assert_eq!(r.status, 200);
         assert_eq!(r.echo()["headers"]["remote-user"], "alice");
     }
