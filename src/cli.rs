@@ -10,9 +10,9 @@ use clap::{Parser, Subcommand};
 use rand::Rng;
 
 use crate::app::App;
+use crate::config::UsersBackend;
 use crate::config::{Config, StoreBackend};
 use crate::control::{Answer, Command};
-use crate::config::UsersBackend;
 use crate::users::cache::Accounts;
 use crate::users::store::{AccountError, Imported};
 use crate::users::{normalize_email, normalize_name, normalize_phone, Status, User};
@@ -507,8 +507,8 @@ fn user_show(cfg: &Config, name: &str) -> anyhow::Result<()> {
 /// `user import`: every account of a users file into the configured backend; a
 /// conflict is reported for its account and the rest go on.
 fn user_import(cfg: &Config, from: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(from)
-        .with_context(|| format!("cannot read {}", from.display()))?;
+    let text =
+        std::fs::read_to_string(from).with_context(|| format!("cannot read {}", from.display()))?;
     let users = crate::users::file::parse_users(&text)
         .map_err(|e| anyhow!("{} is not a users file: {e}", from.display()))?;
     let total = users.len();
@@ -667,11 +667,17 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
             let cfg = load_config(&config)?;
             let (pw, generated) = new_password(password_stdin, cfg.password.min_length)?;
             let hash = crate::auth::password::hash_now(&pw)?;
-            change_user(&cfg, &name, "password_changed", String::new(), move |user| {
-                user.password = hash;
-                user.credentials_version += 1;
-                Ok(())
-            })?;
+            change_user(
+                &cfg,
+                &name,
+                "password_changed",
+                String::new(),
+                move |user| {
+                    user.password = hash;
+                    user.credentials_version += 1;
+                    Ok(())
+                },
+            )?;
             println!("password of {name} changed");
             if generated {
                 println!("new password: {pw}");
@@ -681,14 +687,20 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
         }
         UserCmd::Reset2fa { config, name } => {
             let cfg = load_config(&config)?;
-            change_user(&cfg, &name, "factors_changed", "reset by operator".into(), |user| {
-                user.totp.clear();
-                user.backup_codes.clear();
-                user.totp_enrolled_at = 0;
-                user.factors_version += 1;
-                user.credentials_version += 1;
-                Ok(())
-            })?;
+            change_user(
+                &cfg,
+                &name,
+                "factors_changed",
+                "reset by operator".into(),
+                |user| {
+                    user.totp.clear();
+                    user.backup_codes.clear();
+                    user.totp_enrolled_at = 0;
+                    user.factors_version += 1;
+                    user.credentials_version += 1;
+                    Ok(())
+                },
+            )?;
             crate::audit::event(
                 "2fa_reset",
                 serde_json::json!({ "user": name, "by": "cli" }),

@@ -775,12 +775,13 @@ fn validate_users(raw: raw::RawUsers, base: &Path, v: &mut V<'_>) -> (PathBuf, U
     let backend = match raw.backend.as_deref().unwrap_or("file") {
         "file" => UsersBackend::File(users_file.clone()),
         "sqlite" => {
-            let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
+            let rest = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"));
             match rest {
-                _ if url.is_empty() => UsersBackend::Sql(format!(
-                    "sqlite:{}",
-                    resolve(base, "accounts.db").display()
-                )),
+                _ if url.is_empty() => {
+                    UsersBackend::Sql(format!("sqlite:{}", resolve(base, "accounts.db").display()))
+                }
                 Some(path) if !path.is_empty() => {
                     let (path, query) = path.split_once('?').unwrap_or((path, ""));
                     let mut u = format!("sqlite:{}", resolve(base, path).display());
@@ -790,7 +791,10 @@ fn validate_users(raw: raw::RawUsers, base: &Path, v: &mut V<'_>) -> (PathBuf, U
                     UsersBackend::Sql(u)
                 }
                 _ => {
-                    v.err("users.url", "a SQLite URL looks like \"sqlite:accounts.db\"");
+                    v.err(
+                        "users.url",
+                        "a SQLite URL looks like \"sqlite:accounts.db\"",
+                    );
                     UsersBackend::File(users_file.clone())
                 }
             }

@@ -113,8 +113,7 @@ impl Accounts {
             let _guard = rt.enter();
             match &cfg.backend {
                 UsersBackend::File(path) => Backend::File(Arc::new(
-                    FileAccounts::open(path)
-                        .map_err(|e| AccountError::Invalid(e.to_string()))?,
+                    FileAccounts::open(path).map_err(|e| AccountError::Invalid(e.to_string()))?,
                 )),
                 UsersBackend::Sql(url) => Backend::Sql(Arc::new(SqlAccounts::open(url)?)),
             }
@@ -158,7 +157,10 @@ impl Accounts {
     }
 
     /// For the CLI (no runtime of its own): runs `fut` to completion on the accounts runtime.
-    pub fn block_on<T>(&self, fut: impl std::future::Future<Output = T>) -> Result<T, AccountError> {
+    pub fn block_on<T>(
+        &self,
+        fut: impl std::future::Future<Output = T>,
+    ) -> Result<T, AccountError> {
         Ok(self.handle()?.block_on(fut))
     }
 
@@ -259,7 +261,8 @@ impl Accounts {
 
     /// The account called `name`, from the store.
     pub async fn get(&self, name: &str) -> Result<Option<Arc<User>>, AccountError> {
-        self.find(&Identifier::Name(name.to_ascii_lowercase())).await
+        self.find(&Identifier::Name(name.to_ascii_lowercase()))
+            .await
     }
 
     /// Changes one account (committed, or an error and nothing changed).
@@ -270,7 +273,9 @@ impl Accounts {
     ) -> Result<Arc<User>, AccountError> {
         let n = name.to_string();
         let change: Change = Box::new(change);
-        let u = self.run(|s| async move { s.modify(&n, change).await }).await?;
+        let u = self
+            .run(|s| async move { s.modify(&n, change).await })
+            .await?;
         Ok(self.remember(u))
     }
 
@@ -305,14 +310,19 @@ impl Accounts {
         &self,
         users: Vec<User>,
     ) -> Result<Vec<Result<Imported, AccountError>>, AccountError> {
-        self.run(|s| async move { s.import_many(users).await }).await
+        self.run(|s| async move { s.import_many(users).await })
+            .await
     }
 
     pub async fn list(&self) -> Result<Vec<User>, AccountError> {
         self.run(|s| async move { s.list().await }).await
     }
 
-    pub async fn events(&self, name: &str, limit: usize) -> Result<Vec<AccountEvent>, AccountError> {
+    pub async fn events(
+        &self,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
         let n = name.to_string();
         self.run(|s| async move { s.events(&n, limit).await }).await
     }
@@ -331,7 +341,13 @@ impl Accounts {
     }
 
     /// Appends to an account's history and waits for it (the CLI).
-    pub async fn record(&self, name: &str, kind: &str, client: &str, detail: &str) -> Result<(), AccountError> {
+    pub async fn record(
+        &self,
+        name: &str,
+        kind: &str,
+        client: &str,
+        detail: &str,
+    ) -> Result<(), AccountError> {
         let e = AccountEvent::now(name, kind, client, detail);
         self.run(|s| async move { s.record(e).await }).await
     }
@@ -339,5 +355,68 @@ impl Accounts {
     /// How many accounts the cache holds now (for tests and metrics).
     pub fn cached(&self) -> usize {
         self.shared.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use crate::config::{Config, UsersBackend};
+
+    const SITE: &str = "[[site]]\nhost = \"app.example.com\"\nupstream = \"127.0.0.1:3000\"\n";
+
+    fn users(section: &str) -> Result<crate::config::UsersConfig, Vec<String>> {
+        Config::from_str(&format!("{SITE}[users]\n{section}"), Path::new("/etc/p"))
+            .map(|c| c.users)
+            .map_err(|e| e.problems)
+    }
+
+    #[test]
+    fn users_section_backends_and_defaults() {
+        // A config from before databases keeps meaning the users file.
+        let u = users("file = \"people.toml\"\n").unwrap();
+        assert_eq!(
+            u.backend,
+            UsersBackend::File(PathBuf::from("/etc/p/people.toml"))
+        );
+        assert_eq!(u.cache_size, 10_000);
+        assert_eq!(u.stale_for, Duration::from_secs(300));
+        // SQLite paths are relative to the config file.
+        let u = users("backend = \"sqlite\"\nurl = \"sqlite:db/accounts.db\"\n").unwrap();
+        assert_eq!(
+            u.backend,
+            UsersBackend::Sql("sqlite:/etc/p/db/accounts.db".into())
+        );
+        let u = users("backend = \"sqlite\"\n").unwrap();
+        assert_eq!(
+            u.backend,
+            UsersBackend::Sql("sqlite:/etc/p/accounts.db".into())
+        );
+        let u = users(
+            "backend = \"postgres\"\nurl = \"postgres://u:p@db:5432/x\"\nstale_for = \"30s\"\ncache_size = 50\n",
+        )
+        .unwrap();
+        assert_eq!(
+            u.backend,
+            UsersBackend::Sql("postgres://u:p@db:5432/x".into())
+        );
+        assert_eq!((u.cache_size, u.stale_for), (50, Duration::from_secs(30)));
+        for (bad, key) in [
+            ("backend = \"mysql\"\n", "users.backend"),
+            ("backend = \"postgres\"\n", "users.url"),
+            ("backend = \"postgres\"\nurl = \"sqlite:x\"\n", "users.url"),
+            ("backend = \"sqlite\"\nurl = \"mysql://x\"\n", "users.url"),
+            ("cache_size = 0\n", "users.cache_size"),
+            ("stale_for = \"soon\"\n", "users.stale_for"),
+            ("bogus = 1\n", "users.bogus"),
+        ] {
+            let problems = users(bad).unwrap_err();
+            assert!(
+                problems.iter().any(|p| p.starts_with(key)),
+                "{bad:?}: {problems:?}"
+            );
+        }
     }
 }

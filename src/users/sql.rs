@@ -14,7 +14,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::Row;
 
 use super::store::{prepare, unix_now, AccountError, AccountEvent, AccountStore, Change, Imported};
@@ -188,7 +190,9 @@ macro_rules! write_user {
 macro_rules! announce {
     ($tx:expr, $pg:expr, $name:expr) => {{
         let q = if $pg {
-            sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind($name)
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind($name)
         } else {
             sqlx::query("INSERT INTO account_changes (name, at) VALUES ($1, $2)")
                 .bind($name)
@@ -208,11 +212,12 @@ macro_rules! begin {
 
 macro_rules! codes_of {
     ($ex:expr, $name:expr) => {{
-        let rows = sqlx::query("SELECT code_hash FROM backup_codes WHERE name = $1 ORDER BY code_hash")
-            .bind($name)
-            .fetch_all($ex)
-            .await
-            .map_err(db_err)?;
+        let rows =
+            sqlx::query("SELECT code_hash FROM backup_codes WHERE name = $1 ORDER BY code_hash")
+                .bind($name)
+                .fetch_all($ex)
+                .await
+                .map_err(db_err)?;
         rows.iter()
             .map(|r| r.try_get::<String, _>(0))
             .collect::<Result<Vec<_>, _>>()
@@ -503,10 +508,11 @@ impl AccountStore for SqlAccounts {
                         .map_err(db_err)?,
                 );
             }
-            let codes = sqlx::query("SELECT name, code_hash FROM backup_codes ORDER BY name, code_hash")
-                .fetch_all(p)
-                .await
-                .map_err(db_err)?;
+            let codes =
+                sqlx::query("SELECT name, code_hash FROM backup_codes ORDER BY name, code_hash")
+                    .fetch_all(p)
+                    .await
+                    .map_err(db_err)?;
             let mut by_name: std::collections::HashMap<String, Vec<String>> = Default::default();
             for r in &codes {
                 let n: String = r.try_get(0).map_err(db_err)?;

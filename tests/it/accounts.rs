@@ -67,7 +67,9 @@ fn conformance(a: &Accounts) {
                 other => panic!("{dup:?} was not refused: {other:?}"),
             }
         }
-        a.create(person("bob", "bob@example.com", "")).await.unwrap();
+        a.create(person("bob", "bob@example.com", ""))
+            .await
+            .unwrap();
         // A change that would take someone else's email is refused whole.
         let r = a
             .modify("bob", |u| {
@@ -100,8 +102,12 @@ fn conformance(a: &Accounts) {
         assert_eq!(a.consume_backup_code("alice", "h1").await.unwrap(), None);
         assert_eq!(a.consume_backup_code("alice", "nope").await.unwrap(), None);
         // Events: newest first.
-        a.record("alice", "signin_ok", "192.0.2.1", "").await.unwrap();
-        a.record("alice", "password_changed", "cli", "").await.unwrap();
+        a.record("alice", "signin_ok", "192.0.2.1", "")
+            .await
+            .unwrap();
+        a.record("alice", "password_changed", "cli", "")
+            .await
+            .unwrap();
         let ev = a.events("alice", 10).await.unwrap();
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[0].kind, "password_changed");
@@ -124,7 +130,13 @@ fn conformance(a: &Accounts) {
             .unwrap();
         assert!(matches!(r[0], Err(AccountError::Conflict(_))), "{r:?}");
         assert_eq!(r[1], Ok(Imported::Created));
-        let names: Vec<String> = a.list().await.unwrap().into_iter().map(|u| u.name).collect();
+        let names: Vec<String> = a
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.name)
+            .collect();
         assert_eq!(names, ["alice", "bob", "carol", "erin"]);
         assert!(a.delete("erin").await.unwrap());
         assert!(!a.delete("erin").await.unwrap());
@@ -139,7 +151,10 @@ fn conformance(a: &Accounts) {
                 a.consume_backup_code("alice", "h2"),
                 a.consume_backup_code("alice", "h2")
             );
-            [x.unwrap(), y.unwrap()].iter().filter(|r| r.is_some()).count()
+            [x.unwrap(), y.unwrap()]
+                .iter()
+                .filter(|r| r.is_some())
+                .count()
         })
         .unwrap();
     assert_eq!(wins, 1);
@@ -271,7 +286,9 @@ fn enrol(g: &Gateway, cookie: &str) -> (String, Vec<String>) {
         .map(|li| between(li, "<code>", "</code>").to_string())
         .collect();
     assert_eq!(codes.len(), 10);
-    let new = done.cookie("portcullis").unwrap_or_else(|| cookie.to_string());
+    let new = done
+        .cookie("portcullis")
+        .unwrap_or_else(|| cookie.to_string());
     (new, codes)
 }
 
@@ -316,7 +333,9 @@ fn two_gateways_one_postgres_share_every_change() {
         ],
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let took = within(PROPAGATION, "B ends bob's session", || !signed_in(&b, &on_b));
+    let took = within(PROPAGATION, "B ends bob's session", || {
+        !signed_in(&b, &on_b)
+    });
     println!("password change reached gateway B in {took:?}");
     assert_eq!(b.post_login("bob", PASSWORD, "/").status, 401);
     assert_eq!(b.post_login("bob", new_pw, "/").status, 303);
@@ -372,12 +391,27 @@ fn two_gateways_one_postgres_share_every_change() {
     );
 
     // CLI disable and suspend: both gateways refuse within a second, with the right message.
-    let bob_a = a.post_login("bob", new_pw, "/").cookie("portcullis").unwrap();
-    let bob_b = b.post_login("bob", new_pw, "/").cookie("portcullis").unwrap();
-    let out = a.cli(&["user", "suspend", "bob", "--reason", "unpaid invoice"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bob_a = a
+        .post_login("bob", new_pw, "/")
+        .cookie("portcullis")
+        .unwrap();
+    let bob_b = b
+        .post_login("bob", new_pw, "/")
+        .cookie("portcullis")
+        .unwrap();
+    let out = a.cli(
+        &["user", "suspend", "bob", "--reason", "unpaid invoice"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for (g, c) in [(&a, &bob_a), (&b, &bob_b)] {
-        within(PROPAGATION, "suspension ends the session", || !signed_in(g, c));
+        within(PROPAGATION, "suspension ends the session", || {
+            !signed_in(g, c)
+        });
         let (status, body) = sign_in_page_says(g, "bob", new_pw);
         assert_eq!(status, 403, "{body}");
         assert!(body.contains("suspended"), "{body}");
@@ -389,13 +423,25 @@ fn two_gateways_one_postgres_share_every_change() {
     }
     let out = a.cli(&["user", "enable", "bob"], None);
     assert!(out.status.success());
-    let bob_b = b.post_login("bob", new_pw, "/").cookie("portcullis").unwrap();
+    let bob_b = b
+        .post_login("bob", new_pw, "/")
+        .cookie("portcullis")
+        .unwrap();
     let out = a.cli(&["user", "disable", "bob"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    within(PROPAGATION, "disable ends B's session", || !signed_in(&b, &bob_b));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    within(PROPAGATION, "disable ends B's session", || {
+        !signed_in(&b, &bob_b)
+    });
     for g in [&a, &b] {
         let (status, body) = sign_in_page_says(g, "bob", new_pw);
-        assert_eq!(status, 401, "disabled is refused like a wrong password: {body}");
+        assert_eq!(
+            status, 401,
+            "disabled is refused like a wrong password: {body}"
+        );
     }
     // `user show` tells the story.
     let out = a.cli(&["user", "show", "bob"], None);
@@ -414,7 +460,14 @@ fn two_gateways_one_postgres_share_every_change() {
                 s.spawn(move || {
                     cli(
                         cfg,
-                        &["user", "add", n, "--email", "D@Example.com", "--password-stdin"],
+                        &[
+                            "user",
+                            "add",
+                            n,
+                            "--email",
+                            "D@Example.com",
+                            "--password-stdin",
+                        ],
                         Some("a fine password\n"),
                     )
                 })
@@ -452,12 +505,74 @@ fn change_feed_alone_ends_sessions_on_the_other_gateway() {
         &["user", "set-password", "bob", "--password-stdin"],
         Some("brand new secret\n"),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let took = within(PROPAGATION, "B ends bob's session", || !signed_in(&b, &on_b));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let took = within(PROPAGATION, "B ends bob's session", || {
+        !signed_in(&b, &on_b)
+    });
     println!("CLI password change reached gateway B in {took:?}");
     let out = a.cli(&["user", "suspend", "alice", "--reason", "audit"], None);
     assert!(out.status.success());
-    within(PROPAGATION, "B ends alice's session", || !signed_in(&b, &alice_b));
+    within(PROPAGATION, "B ends alice's session", || {
+        !signed_in(&b, &alice_b)
+    });
+}
+
+/// Two gateways on one SQLite file: the polled change table carries changes.
+#[test]
+fn two_gateways_one_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("shared.db").display());
+    let opts = || Options {
+        users: Users::SqliteUrl(url.clone()),
+        ..Default::default()
+    };
+    let a = Gateway::start(Backend::Memory, opts());
+    let b = Gateway::start(Backend::Memory, opts());
+    let on_b = b.login("bob");
+    let out = a.cli(&["user", "disable", "bob"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let took = within(PROPAGATION, "B ends bob's session", || {
+        !signed_in(&b, &on_b)
+    });
+    println!("SQLite change reached gateway B in {took:?}");
+    assert_eq!(b.post_login("bob", PASSWORD, "/").status, 401);
+}
+
+/// `stale_for` bounds how long cached accounts serve while the database is away.
+#[test]
+fn stale_accounts_serve_only_for_stale_for() {
+    let pg = Postgres::start();
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            users: Users::PostgresWith(pg.url(), "stale_for = \"1s\"".into()),
+            ..Default::default()
+        },
+    );
+    let cookie = g.login("alice");
+    pg.kill();
+    // Then, once the feed noticed and a second passed: fail closed, never a 500.
+    within(
+        Duration::from_secs(15),
+        "signed-in requests refused",
+        || {
+            let s = get(&g, "/", &cookie).status;
+            assert!(s == 200 || s == 503, "{s}");
+            s == 503
+        },
+    );
+    pg.restart();
+    within(Duration::from_secs(20), "served again", || {
+        signed_in(&g, &cookie)
+    });
 }
 
 #[test]
@@ -488,7 +603,10 @@ fn statuses_and_their_messages() {
         );
         let out = g.cli(&["user", "suspend", "alice", "--reason", "  "], None);
         assert!(!out.status.success(), "a suspension needs a reason");
-        let out = g.cli(&["user", "suspend", "alice", "--reason", "security review"], None);
+        let out = g.cli(
+            &["user", "suspend", "alice", "--reason", "security review"],
+            None,
+        );
         assert!(out.status.success());
         let (status, body) = sign_in_page_says(&g, "alice@example.com", PASSWORD);
         assert_eq!(status, 403);
@@ -554,7 +672,11 @@ fn import_export_round_trip_keeps_everything() {
     portcullis::users::file::write_all(&from, &every).unwrap();
     let out = g.cli(&["user", "import", "--from", from.to_str().unwrap()], None);
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{said} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(said.contains("4 created"), "{said}");
     // Idempotent.
     let out = g.cli(&["user", "import", "--from", from.to_str().unwrap()], None);
@@ -563,7 +685,11 @@ fn import_export_round_trip_keeps_everything() {
     // Export: the same accounts, normalised.
     let to = dir.path().join("out.toml");
     let out = g.cli(&["user", "export", "--to", to.to_str().unwrap()], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let back = portcullis::users::file::load(&to).unwrap();
     for want in &every {
         let mut want = want.clone();
@@ -596,8 +722,14 @@ fn import_export_round_trip_keeps_everything() {
     let out = g.cli(&["user", "import", "--from", f2.to_str().unwrap()], None);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("refused vic") && err.contains("zed@example.org"), "{err}");
-    assert!(err.contains("refused uma") && err.contains("+442079460958"), "{err}");
+    assert!(
+        err.contains("refused vic") && err.contains("zed@example.org"),
+        "{err}"
+    );
+    assert!(
+        err.contains("refused uma") && err.contains("+442079460958"),
+        "{err}"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 created"));
     let out = g.cli(&["user", "list"], None);
     assert!(String::from_utf8_lossy(&out.stdout).contains("tia"));
@@ -659,7 +791,10 @@ fn database_down_mid_traffic() {
     within(Duration::from_secs(20), "sign-in works again", || {
         g.post_login("bob", PASSWORD, "/").status == 303
     });
-    assert_eq!(g.post_login("alice", "another new password", "/").status, 401);
+    assert_eq!(
+        g.post_login("alice", "another new password", "/").status,
+        401
+    );
     assert!(signed_in(&g, &cookie), "{}", g.log());
 }
 
@@ -685,7 +820,11 @@ fn a_hundred_thousand_accounts() {
     std::fs::write(&f, text).unwrap();
     let t = Instant::now();
     let out = g.cli(&["user", "import", "--from", f.to_str().unwrap()], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("100000 created"));
     println!("imported 100 000 accounts in {:?}", t.elapsed());
     let before = rss_kib(g.pid());
@@ -720,11 +859,24 @@ fn core_sign_in_on_sqlite() {
     assert_eq!(g.post_login("nobody", PASSWORD, "/").status, 401);
     // CLI set-password ends the session and changes the password.
     let c = g.login("bob");
-    let out = g.cli(&["user", "set-password", "bob", "--password-stdin"], Some("brand new secret\n"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    within(PROPAGATION, "set-password ends the session", || !signed_in(&g, &c));
+    let out = g.cli(
+        &["user", "set-password", "bob", "--password-stdin"],
+        Some("brand new secret\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    within(PROPAGATION, "set-password ends the session", || {
+        !signed_in(&g, &c)
+    });
     assert_eq!(g.post_login("bob", "brand new secret", "/").status, 303);
     // check-config reads the database and its schema.
     let out = g.cli(&["check-config"], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

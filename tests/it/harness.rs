@@ -426,10 +426,7 @@ pub fn cli(config: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std:
     let mut full: Vec<&str> = Vec::new();
     let cfg = config.to_str().unwrap();
     // Insert --config after the subcommand words (first two for user/session, else first).
-    let split = if matches!(
-        args.first(),
-        Some(&"user" | &"session" | &"lock" | &"db")
-    ) {
+    let split = if matches!(args.first(), Some(&"user" | &"session" | &"lock" | &"db")) {
         2
     } else {
         1
@@ -632,8 +629,12 @@ pub enum Users {
     File,
     /// `accounts.db` beside the config.
     Sqlite,
+    /// A SQLite file given by URL (gateways sharing one file).
+    SqliteUrl(String),
     /// A PostgreSQL database (URL).
     Postgres(String),
+    /// A PostgreSQL database (URL) and more `[users]` lines.
+    PostgresWith(String, String),
 }
 
 impl Users {
@@ -644,9 +645,15 @@ impl Users {
             Users::Sqlite => {
                 "\n[users]\nbackend = \"sqlite\"\nurl = \"sqlite:accounts.db\"\n".to_string()
             }
-            Users::Postgres(url) => format!(
-                "\n[users]\nbackend = \"postgres\"\nurl = \"{url}\"\nstale_for = \"1h\"\n"
-            ),
+            Users::SqliteUrl(url) => {
+                format!("\n[users]\nbackend = \"sqlite\"\nurl = \"{url}\"\n")
+            }
+            Users::Postgres(url) => {
+                format!("\n[users]\nbackend = \"postgres\"\nurl = \"{url}\"\nstale_for = \"1h\"\n")
+            }
+            Users::PostgresWith(url, more) => {
+                format!("\n[users]\nbackend = \"postgres\"\nurl = \"{url}\"\n{more}\n")
+            }
         }
     }
 }
@@ -662,7 +669,11 @@ fn running_as_root() -> bool {
 /// The PostgreSQL server programs (Debian keeps them under /usr/lib/postgresql/N/bin).
 fn pg_bin(name: &str) -> String {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
         .unwrap_or_default();
     dirs.sort();
     dirs.iter()
@@ -794,7 +805,15 @@ impl Postgres {
         let deadline = Instant::now() + Duration::from_secs(20);
         let alive = || {
             std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|st| st.rsplit(')').next().unwrap_or("").trim_start().chars().next() != Some('Z'))
+                .map(|st| {
+                    st.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .chars()
+                        .next()
+                        != Some('Z')
+                })
                 .unwrap_or(false)
         };
         while alive() {

@@ -4,8 +4,8 @@
 // Test code: helpers outside #[test] fns assert by panicking too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod browser;
 mod accounts;
+mod browser;
 mod caddy;
 mod defense;
 mod edge;
