@@ -362,11 +362,8 @@ async fn watch_pg(pool: &PgPool, on: &(impl Fn(Feed) + Send + Sync)) {
                 // Anything may have changed while we weren't listening.
                 on(Feed::Flush);
                 on(Feed::Healthy);
-                loop {
-                    match l.try_recv().await {
-                        Ok(Some(n)) => on(Feed::Changed(n.payload().to_string())),
-                        Ok(None) | Err(_) => break,
-                    }
+                while let Ok(Some(n)) = l.try_recv().await {
+                    on(Feed::Changed(n.payload().to_string()));
                 }
                 tracing::warn!("account change feed lost its PostgreSQL connection; reconnecting");
                 // Cached accounts keep serving for `stale_for`; the cache is

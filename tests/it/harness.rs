@@ -806,13 +806,11 @@ impl Postgres {
         let alive = || {
             std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .map(|st| {
-                    st.rsplit(')')
+                    !st.rsplit(')')
                         .next()
                         .unwrap_or("")
                         .trim_start()
-                        .chars()
-                        .next()
-                        != Some('Z')
+                        .starts_with('Z')
                 })
                 .unwrap_or(false)
         };
