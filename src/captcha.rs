@@ -834,13 +834,17 @@ mod tests {
 
     #[tokio::test]
     async fn challenges_expire() {
+        let clock = crate::clock::FakeClock::at(1_000);
         let c = Captchas::new(
-            Arc::new(crate::store::memory::MemoryStore::new()),
+            Arc::new(crate::store::memory::MemoryStore::with_clock(
+                Arc::new(clock.clone()),
+                100,
+            )),
             Duration::from_millis(300),
         );
         let id = c.create("pre1").await.unwrap();
         let (image, _) = c.answers_for_tests(&id).await.unwrap().unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        clock.advance_by(Duration::from_millis(500));
         assert!(c.png(&id, "pre1").await.unwrap().is_none());
         assert!(
             !c.solve(&id, "pre1", &image).await.unwrap(),

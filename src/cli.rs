@@ -334,7 +334,10 @@ fn new_password(stdin: bool, min_len: usize) -> anyhow::Result<(String, bool)> {
 }
 
 pub fn open_accounts(cfg: &Config) -> anyhow::Result<Accounts> {
-    Ok(Accounts::open(&cfg.users)?)
+    Ok(Accounts::open(
+        &cfg.users,
+        Arc::new(crate::clock::SystemClock),
+    )?)
 }
 
 /// `check-config`: the users file parses, or the database answers and its schema
@@ -702,6 +705,7 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
                 },
             )?;
             crate::audit::event(
+                &crate::clock::SystemClock,
                 "2fa_reset",
                 serde_json::json!({ "user": name, "by": "cli" }),
             );
@@ -750,18 +754,19 @@ fn session_command(cfg: &Config, cmd: Command) -> anyhow::Result<Answer> {
             Err(e) => match &cfg.store.backend {
                 StoreBackend::Memory => Err(e),
                 StoreBackend::Redis { .. } => {
-                    let store = crate::app::open_store(cfg)?;
+                    let clock: crate::clock::DynClock = Arc::new(crate::clock::SystemClock);
+                    let store = crate::app::open_store(cfg, &clock)?;
                     let sessions = crate::session::Sessions::new(
                         store,
-                        Arc::new(crate::clock::SystemClock),
+                        clock.clone(),
                         cfg.session.idle_timeout,
                         cfg.session.absolute_timeout,
                     );
                     match cmd {
                         Command::LockList | Command::LockClear { .. } => {
                             let d = crate::defense::Defense::new(
-                                crate::app::open_store(cfg)?,
-                                Arc::new(crate::clock::SystemClock),
+                                crate::app::open_store(cfg, &clock)?,
+                                clock,
                                 &cfg.defense,
                             );
                             Ok(crate::control::execute_locks(&d, cmd).await)

@@ -132,6 +132,11 @@ fn user_key(user: &str) -> String {
 }
 
 impl Sessions {
+    /// The clock sessions are stamped and expired by.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
     pub fn new(
         store: DynStore,
         clock: Arc<dyn Clock>,

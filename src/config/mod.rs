@@ -676,11 +676,14 @@ fn sort_problems(problems: &mut Vec<String>) {
 }
 
 /// Parses `"90s"`, `"15m"`, `"12h"`, `"30d"` (and anything humantime accepts).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|_| {
-        format!("{s:?} is not a duration (use e.g. \"90s\", \"15m\", \"12h\", \"30d\")")
-    })
+pub fn parse_duration(s: &str) -> Result<Duration, NotADuration> {
+    humantime::parse_duration(s.trim()).map_err(|_| NotADuration(s.to_string()))
 }
+
+/// A config value that [`parse_duration`] doesn't read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a duration (use e.g. \"90s\", \"15m\", \"12h\", \"30d\")")]
+pub struct NotADuration(pub String);
 
 struct V<'a> {
     problems: &'a mut Vec<String>,

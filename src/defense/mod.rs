@@ -30,13 +30,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, GovernorClock};
 use crate::config::DefenseConfig;
 use crate::store::{DynStore, StoreError};
 
-type Limiter = DefaultKeyedRateLimiter<IpAddr>;
+/// Per-address limits on the injected clock.
+type Limiter = RateLimiter<
+    IpAddr,
+    DashMapStateStore<IpAddr>,
+    GovernorClock,
+    governor::middleware::NoOpMiddleware<Duration>,
+>;
 
 pub struct Defense {
     store: DynStore,
@@ -155,9 +162,9 @@ fn group(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn limiter(per_minute: u32) -> Limiter {
+fn limiter(clock: &Arc<dyn Clock>, per_minute: u32) -> Limiter {
     let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-    RateLimiter::keyed(Quota::per_minute(n))
+    RateLimiter::dashmap_with_clock(Quota::per_minute(n), GovernorClock(clock.clone()))
 }
 
 const ACCOUNTS: &str = "df:index:accounts";
@@ -176,28 +183,32 @@ impl Defense {
     pub fn new(store: DynStore, clock: Arc<dyn Clock>, cfg: &DefenseConfig) -> Defense {
         Defense {
             store,
-            clock,
-            limiter: ArcSwap::from_pointee((cfg.ip_per_minute, limiter(cfg.ip_per_minute))),
+            limiter: ArcSwap::from_pointee((cfg.ip_per_minute, limiter(&clock, cfg.ip_per_minute))),
             challenges: ArcSwap::from_pointee((
                 cfg.ip_per_minute,
-                limiter(challenges_per_minute(cfg.ip_per_minute)),
+                limiter(&clock, challenges_per_minute(cfg.ip_per_minute)),
             )),
+            clock,
         }
+    }
+
+    /// The clock the ladder and the limits run on.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
     }
 
     /// The per-address limit; `Err(wait)` when this attempt is over it. Runs before
     /// any store or argon2 work. A changed `ip_per_minute` (SIGHUP) starts a fresh limiter.
     pub fn check_rate(&self, cfg: &DefenseConfig, ip: IpAddr) -> Result<(), Duration> {
         if self.limiter.load().0 != cfg.ip_per_minute {
-            self.limiter
-                .store(Arc::new((cfg.ip_per_minute, limiter(cfg.ip_per_minute))));
+            self.limiter.store(Arc::new((
+                cfg.ip_per_minute,
+                limiter(&self.clock, cfg.ip_per_minute),
+            )));
         }
         let l = self.limiter.load();
-        l.1.check_key(&group(ip)).map_err(|not_until| {
-            not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ))
-        })
+        l.1.check_key(&group(ip))
+            .map_err(|not_until| not_until.wait_time_from(self.clock.monotonic()))
     }
 
     /// The per-address limit on new CAPTCHA challenges; `Err(wait)` when over it.
@@ -205,15 +216,12 @@ impl Defense {
         if self.challenges.load().0 != cfg.ip_per_minute {
             self.challenges.store(Arc::new((
                 cfg.ip_per_minute,
-                limiter(challenges_per_minute(cfg.ip_per_minute)),
+                limiter(&self.clock, challenges_per_minute(cfg.ip_per_minute)),
             )));
         }
         let l = self.challenges.load();
-        l.1.check_key(&group(ip)).map_err(|not_until| {
-            not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ))
-        })
+        l.1.check_key(&group(ip))
+            .map_err(|not_until| not_until.wait_time_from(self.clock.monotonic()))
     }
 
     /// Drops limiter state of addresses that have been quiet (keeps memory bounded

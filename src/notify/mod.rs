@@ -41,6 +41,25 @@ pub enum NotifyError {
     Delivery(String),
 }
 
+/// Why a configured backend can't be built (at start-up or on SIGHUP).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A channel names a backend whose section is absent.
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    #[error("notify.smtp.from: {0}")]
+    SmtpFrom(#[from] lettre::address::AddressError),
+    #[error("notify.smtp.ca_file {path}: {reason}")]
+    SmtpCaFile { path: PathBuf, reason: String },
+    #[error("notify.smtp: TLS setup: {0}")]
+    SmtpTls(lettre::transport::smtp::Error),
+    /// The webhook body template doesn't compile or render.
+    #[error("{0}")]
+    Template(#[from] minijinja::Error),
+    #[error("notify.webhook: {0}")]
+    WebhookClient(String),
+}
+
 #[async_trait]
 pub trait Notifier: Send + Sync {
     async fn send(&self, msg: &Message) -> Result<(), NotifyError>;
@@ -103,9 +122,9 @@ pub struct Router {
 
 impl Router {
     /// Builds the backends the config names (each once).
-    pub fn from_config(cfg: &NotifyConfig) -> Result<Router, String> {
+    pub fn from_config(cfg: &NotifyConfig) -> Result<Router, SetupError> {
         let mut made: Vec<(NotifyBackend, Arc<dyn Notifier>)> = Vec::new();
-        let mut get = |b: Option<NotifyBackend>| -> Result<Option<Arc<dyn Notifier>>, String> {
+        let mut get = |b: Option<NotifyBackend>| -> Result<Option<Arc<dyn Notifier>>, SetupError> {
             let Some(b) = b else { return Ok(None) };
             if let Some((_, n)) = made.iter().find(|(k, _)| *k == b) {
                 return Ok(Some(n.clone()));
@@ -114,10 +133,14 @@ impl Router {
                 NotifyBackend::File => Arc::new(FileNotifier::new(cfg.file.clone())),
                 NotifyBackend::Log => Arc::new(LogNotifier),
                 NotifyBackend::Smtp => Arc::new(smtp::SmtpNotifier::new(
-                    cfg.smtp.as_ref().ok_or("notify.smtp is missing")?,
+                    cfg.smtp
+                        .as_ref()
+                        .ok_or(SetupError::Missing("notify.smtp"))?,
                 )?),
                 NotifyBackend::Webhook => Arc::new(webhook::WebhookNotifier::new(
-                    cfg.webhook.as_ref().ok_or("notify.webhook is missing")?,
+                    cfg.webhook
+                        .as_ref()
+                        .ok_or(SetupError::Missing("notify.webhook"))?,
                 )?),
             };
             made.push((b, n.clone()));

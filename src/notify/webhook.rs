@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use minijinja::Environment;
 
-use super::{Message, Notifier, NotifyError};
+use super::{Message, Notifier, NotifyError, SetupError};
 use crate::config::WebhookConfig;
 
 fn env(body: &str) -> Result<Environment<'static>, minijinja::Error> {
@@ -22,8 +22,8 @@ fn env(body: &str) -> Result<Environment<'static>, minijinja::Error> {
 }
 
 /// Checks a body template at config time.
-pub fn check_template(body: &str) -> Result<(), String> {
-    let env = env(body).map_err(|e| e.to_string())?;
+pub fn check_template(body: &str) -> Result<(), SetupError> {
+    let env = env(body)?;
     let sample = Message {
         channel: "sms".into(),
         to: "+10000000000".into(),
@@ -33,18 +33,17 @@ pub fn check_template(body: &str) -> Result<(), String> {
         ts: 0,
         code: Some("123456".into()),
     };
-    render(&env, &sample).map(|_| ())
+    render(&env, &sample)?;
+    Ok(())
 }
 
-fn render(env: &Environment<'_>, m: &Message) -> Result<String, String> {
-    env.get_template("body")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                channel => &m.channel, to => &m.to, subject => &m.subject, text => &m.text,
-                kind => &m.kind, code => &m.code, ts => m.ts,
-            })
+fn render(env: &Environment<'_>, m: &Message) -> Result<String, minijinja::Error> {
+    env.get_template("body").and_then(|t| {
+        t.render(minijinja::context! {
+            channel => &m.channel, to => &m.to, subject => &m.subject, text => &m.text,
+            kind => &m.kind, code => &m.code, ts => m.ts,
         })
-        .map_err(|e| e.to_string())
+    })
 }
 
 pub struct WebhookNotifier {
@@ -54,8 +53,8 @@ pub struct WebhookNotifier {
 }
 
 impl WebhookNotifier {
-    pub fn new(cfg: &WebhookConfig) -> Result<WebhookNotifier, String> {
-        let env = env(&cfg.body).map_err(|e| e.to_string())?;
+    pub fn new(cfg: &WebhookConfig) -> Result<WebhookNotifier, SetupError> {
+        let env = env(&cfg.body)?;
         let agent = ureq::AgentBuilder::new()
             .timeout(cfg.timeout)
             .timeout_connect(cfg.timeout.min(Duration::from_secs(5)))
@@ -72,7 +71,7 @@ impl WebhookNotifier {
 #[async_trait]
 impl Notifier for WebhookNotifier {
     async fn send(&self, msg: &Message) -> Result<(), NotifyError> {
-        let body = render(&self.env, msg).map_err(NotifyError::Delivery)?;
+        let body = render(&self.env, msg).map_err(|e| NotifyError::Delivery(e.to_string()))?;
         let mut req = self
             .agent
             .request_url("POST", &self.cfg.url)

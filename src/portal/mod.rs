@@ -533,7 +533,7 @@ impl SignInAttempt<'_> {
             }
             Ok(false) => {
                 app.metrics.captcha.with_label_values(&["failed"]).inc();
-                crate::audit::event(
+                app.audit(
                     "captcha_failed",
                     json!({ "client": req.client_ip.to_string(), "missing": answer.is_empty() }),
                 );
@@ -557,7 +557,7 @@ impl SignInAttempt<'_> {
         app.metrics.signins.with_label_values(&["failure"]).inc();
         app.accounts
             .record_later(&user.name, "signin_refused", &client, what);
-        crate::audit::event(
+        app.audit(
             "signin_refused",
             json!({ "user": user.name, "client": client, "status": what }),
         );
@@ -581,7 +581,7 @@ impl SignInAttempt<'_> {
     /// Locked or over the threshold: audited, counted when `count`, answered like a
     /// wrong password.
     async fn refused_locked(&self, app: &Arc<App>, req: &Request<'_>, count: bool) -> Response {
-        crate::audit::event(
+        app.audit(
             "signin_refused_locked",
             json!({ "identifier": self.id_key, "client": req.client_ip.to_string() }),
         );
@@ -613,7 +613,7 @@ impl SignInAttempt<'_> {
                 Err(_) => return unavailable(app, req),
             }
         }
-        crate::audit::event(
+        app.audit(
             "signin_failed",
             json!({ "identifier": self.id_key, "known": known, "client": client, "reason": reason }),
         );
@@ -633,7 +633,7 @@ impl SignInAttempt<'_> {
                     send_lock_notice_to(&app2, &link_base, client_ip, &u, dur).await;
                 });
             }
-            crate::audit::event(
+            app.audit(
                 "account_locked",
                 json!({ "user": self.account, "client": client, "seconds": dur.as_secs(), "known_device": self.device.is_some(), "known": known }),
             );
@@ -721,7 +721,7 @@ impl SignInAttempt<'_> {
             &client,
             &format!("factors={factors}"),
         );
-        crate::audit::event(
+        app.audit(
             "signin",
             json!({ "user": user.name, "client": client, "factors": factors, "pending": pending, "known_device": self.device.is_some() }),
         );
@@ -827,7 +827,7 @@ pub(crate) async fn send_lock_notice_to(
         }
     };
     match app.notifier.load().send(&msg).await {
-        Ok(()) => crate::audit::event("lock_notice_sent", json!({ "user": user.name })),
+        Ok(()) => app.audit("lock_notice_sent", json!({ "user": user.name })),
         Err(e) => tracing::error!(error = %e, user = %user.name, "lock notice not delivered"),
     }
 }
@@ -849,7 +849,7 @@ pub(crate) fn compose(
     channel: &str,
     to: &str,
     kind: &str,
-) -> Result<crate::notify::Message, String> {
+) -> Result<crate::notify::Message, ui::TemplateError> {
     let cfg = app.config.load();
     let ctx = context! { service => &cfg.otp.totp_issuer, ..ctx };
     let default_subject = format!("A message from {}", cfg.otp.totp_issuer);
@@ -939,7 +939,7 @@ async fn unlock_post(app: &App, req: &Request<'_>) -> Response {
     if app.defense.clear(&user).await.is_err() {
         return unavailable(app, req);
     }
-    crate::audit::event(
+    app.audit(
         "unlocked",
         json!({ "target": user, "by": "owner_link", "client": req.client_ip.to_string() }),
     );
@@ -1038,7 +1038,7 @@ pub(crate) async fn count_second_step_failure(
         .map_err(|_| unavailable(app, req))?;
     if let Some(dur) = locked {
         app.metrics.locks.inc();
-        crate::audit::event(
+        app.audit(
             "account_locked",
             json!({ "user": user.name, "client": req.client_ip.to_string(), "seconds": dur.as_secs(), "step": step }),
         );
@@ -1216,7 +1216,7 @@ async fn logout_post(app: &App, req: &Request<'_>) -> Response {
         {
             return unavailable(app, req);
         }
-        crate::audit::event(
+        app.audit(
             "signout",
             json!({ "user": record.user, "client": req.client_ip.to_string() }),
         );

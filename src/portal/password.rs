@@ -262,7 +262,7 @@ async fn changed(
         Ok(s) => s,
         Err(_) => return unavailable(app, req),
     };
-    crate::audit::event(
+    app.audit(
         "password_changed",
         json!({ "user": user.name, "client": client }),
     );
@@ -292,7 +292,7 @@ async fn guess_failed(
     if attempt.reserved() {
         super::count_second_step_failure(app, req, user, attempt, "password_change").await?;
     }
-    crate::audit::event(
+    app.audit(
         "password_change_failed",
         json!({ "user": user.name, "client": req.client_ip.to_string(), "reason": reason }),
     );

@@ -267,9 +267,11 @@ async fn issue_code(
             let notifier = app.notifier.load_full();
             let user = u.name.clone();
             let client = req.client_ip.to_string();
+            let clock = app.clock.clone();
             app.send_later(async move {
                 match notifier.send(&msg).await {
                     Ok(()) => crate::audit::event(
+                        &*clock,
                         "reset_code_sent",
                         json!({ "user": user, "client": client }),
                     ),
@@ -277,7 +279,7 @@ async fn issue_code(
                 }
             });
         }
-        (Some(u), false) => crate::audit::event(
+        (Some(u), false) => app.audit(
             "reset_code_limited",
             json!({ "user": u.name, "client": req.client_ip.to_string(), "sent": sent }),
         ),
@@ -349,7 +351,7 @@ async fn confirm(
         if let Err(r) = super::count_failure(app, req, Some(&account), None).await {
             return r;
         }
-        crate::audit::event(
+        app.audit(
             "reset_code_failed",
             json!({ "user": user, "client": req.client_ip.to_string() }),
         );
@@ -384,7 +386,7 @@ async fn confirm(
     if let Err(e) = app.defense.clear(&user).await {
         tracing::warn!(error = %e, user = %user, "password reset; account lock not cleared");
     }
-    crate::audit::event(
+    app.audit(
         "password_reset",
         json!({ "user": user, "client": req.client_ip.to_string() }),
     );

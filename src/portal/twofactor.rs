@@ -441,7 +441,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     let attempt = match reserve(app, req, &s.user).await {
         Ok(a) if a.standing.locked_for.is_none() => a,
         Ok(a) => {
-            crate::audit::event(
+            app.audit(
                 "2fa_refused_locked",
                 json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string() }),
             );
@@ -497,7 +497,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             .second_factor
             .with_label_values(&[method.as_str(), "failed"])
             .inc();
-        crate::audit::event(
+        app.audit(
             "2fa_failed",
             json!({ "user": s.user.name, "method": method.as_str(), "client": client }),
         );
@@ -551,7 +551,7 @@ async fn complete(
         Err(_) => return unavailable(app, req),
     };
     let _ = app.store.delete(&code_key(&s.id.handle())).await;
-    crate::audit::event(
+    app.audit(
         "2fa_ok",
         json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "remember": remember && cfg.otp.remember_days > 0 }),
     );
@@ -632,7 +632,7 @@ async fn check_backup(
 
 /// Tells the owner a backup code was used, and how many remain.
 fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
-    crate::audit::event(
+    app.audit(
         "backup_code_used",
         json!({ "user": user.name, "left": left, "client": req.client_ip.to_string() }),
     );
@@ -754,7 +754,7 @@ async fn may_send(
     ] {
         if app.store.incr(&key, cfg.otp.send_window).await? > u64::from(limit) {
             let secs = seconds_left(app, &key, 60).await;
-            crate::audit::event(
+            app.audit(
                 "code_send_limited",
                 json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "limit": key.split(':').nth(1) }),
             );
@@ -788,7 +788,7 @@ fn code_message(
     user: &User,
     dest: &str,
     code: &str,
-) -> Result<crate::notify::Message, String> {
+) -> Result<crate::notify::Message, super::ui::TemplateError> {
     let cfg = app.config.load();
     let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
     let spoken = code
@@ -804,7 +804,6 @@ fn code_message(
     };
     let ctx = context! { code => code, spoken => spoken, minutes => minutes, channel => channel, name => user.shown_name() };
     super::compose(app, template, ctx, channel, dest, "sign_in_code")
-        .map_err(|e| format!("{template}: {e}"))
 }
 
 /// `POST /2fa/send`: sends a one-time code by email, SMS or voice.
@@ -891,7 +890,7 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
         return challenge_page(app, req, &s, &rd, View::error(Some(method), "The code could not be sent just now. Try again in a moment, or use another method.", 503)).await;
     }
     app.metrics.codes_sent.with_label_values(&[channel]).inc();
-    crate::audit::event(
+    app.audit(
         "code_sent",
         json!({ "user": s.user.name, "method": method.as_str(), "to": mask(method, &s.user), "client": req.client_ip.to_string() }),
     );
@@ -960,7 +959,10 @@ async fn pending_enrolment(app: &App, s: &Signed) -> Result<Enrolment, crate::st
     let e = Enrolment::generate(&app.config.load().otp);
     let json =
         serde_json::to_vec(&e).map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))?;
-    let sealed = app.sealer.seal(&json, &s.user.name);
+    let sealed = app
+        .sealer
+        .seal(&json, &s.user.name)
+        .map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))?;
     app.store
         .set(&key, sealed.as_bytes(), Duration::from_secs(15 * 60))
         .await?;
@@ -1172,7 +1174,7 @@ async fn reauthenticate(
     };
     if !ok {
         super::count_second_step_failure(app, req, &s.user, &attempt, "reauth").await?;
-        crate::audit::event(
+        app.audit(
             "reauth_failed",
             json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
         );
@@ -1204,7 +1206,7 @@ async fn regenerate_codes(app: &App, req: &Request<'_>, s: &Signed, rd: &str) ->
     if let Err(r) = saved {
         return r;
     }
-    crate::audit::event(
+    app.audit(
         "backup_codes_regenerated",
         json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
     );
@@ -1238,7 +1240,7 @@ async fn remove_factors(app: &App, req: &Request<'_>, s: &Signed, rd: &str) -> R
     {
         return r;
     }
-    crate::audit::event(
+    app.audit(
         "2fa_removed",
         json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
     );
@@ -1310,7 +1312,7 @@ async fn enrolled(
         .revoke_others(&s.user.name, &sid.handle())
         .await
     {
-        Ok(n) if n > 0 => crate::audit::event(
+        Ok(n) if n > 0 => app.audit(
             "sessions_revoked",
             json!({ "user": s.user.name, "count": n, "why": "2fa_enrolled" }),
         ),
@@ -1412,20 +1414,23 @@ async fn confirm(
         Ok(j) => j,
         Err(_) => return unavailable(app, req),
     };
-    let sealed = app.sealer.seal(&json, &s.user.name);
+    let Ok(sealed) = app.sealer.seal(&json, &s.user.name) else {
+        return unavailable(app, req);
+    };
     let (plain, hashes) = new_backup_codes(app, &s.user.name);
+    let enrolled_at = app.clock.now();
     if let Err(r) = save_factors(app, &s.user.name, move |u| {
         u.totp = sealed;
         u.backup_codes = hashes;
         u.factors_version += 1;
-        u.totp_enrolled_at = crate::users::store::unix_now();
+        u.totp_enrolled_at = enrolled_at;
     })
     .await
     {
         return r;
     }
     let _ = app.store.delete(&key).await;
-    crate::audit::event(
+    app.audit(
         "2fa_enrolled",
         json!({ "user": s.user.name, "method": "totp", "client": req.client_ip.to_string() }),
     );

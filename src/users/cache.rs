@@ -15,7 +15,7 @@
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lru::LruCache;
 
@@ -23,6 +23,7 @@ use super::file::FileAccounts;
 use super::sql::{Feed, SqlAccounts};
 use super::store::{AccountError, AccountEvent, AccountStore, Change, Imported};
 use super::{Identifier, User};
+use crate::clock::DynClock;
 use crate::config::{UsersBackend, UsersConfig};
 
 enum Backend {
@@ -32,9 +33,9 @@ enum Backend {
 
 struct Shared {
     cache: Mutex<LruCache<String, Arc<User>>>,
-    /// Milliseconds since `epoch` when the change feed was lost; 0 = healthy.
+    /// The clock's monotonic milliseconds when the change feed was lost; 0 = healthy.
     lost_at: AtomicU64,
-    epoch: Instant,
+    clock: DynClock,
     stale_for: Duration,
 }
 
@@ -48,7 +49,7 @@ impl Shared {
             Feed::Flush => self.lock().clear(),
             Feed::Healthy => self.lost_at.store(0, Ordering::Relaxed),
             Feed::Lost => {
-                let ms = u64::try_from(self.epoch.elapsed().as_millis())
+                let ms = u64::try_from(self.clock.monotonic().as_millis())
                     .unwrap_or(u64::MAX)
                     .max(1);
                 let _ = self
@@ -68,8 +69,8 @@ impl Shared {
         let lost = self.lost_at.load(Ordering::Relaxed);
         lost == 0
             || self
-                .epoch
-                .elapsed()
+                .clock
+                .monotonic()
                 .saturating_sub(Duration::from_millis(lost))
                 < self.stale_for
     }
@@ -101,7 +102,7 @@ fn join_err(e: tokio::task::JoinError) -> AccountError {
 impl Accounts {
     /// Opens the configured backend. Nothing connects yet: a gateway starts while its
     /// database is down (and answers 503 where it needs it).
-    pub fn open(cfg: &UsersConfig) -> Result<Accounts, AccountError> {
+    pub fn open(cfg: &UsersConfig, clock: DynClock) -> Result<Accounts, AccountError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .max_blocking_threads(4)
@@ -115,7 +116,9 @@ impl Accounts {
                 UsersBackend::File(path) => Backend::File(Arc::new(
                     FileAccounts::open(path).map_err(|e| AccountError::Invalid(e.to_string()))?,
                 )),
-                UsersBackend::Sql(url) => Backend::Sql(Arc::new(SqlAccounts::open(url)?)),
+                UsersBackend::Sql(url) => {
+                    Backend::Sql(Arc::new(SqlAccounts::open(url, clock.clone())?))
+                }
             }
         };
         let store: Arc<dyn AccountStore> = match &backend {
@@ -129,7 +132,7 @@ impl Accounts {
             shared: Arc::new(Shared {
                 cache: Mutex::new(LruCache::new(cap)),
                 lost_at: AtomicU64::new(0),
-                epoch: Instant::now(),
+                clock,
                 stale_for: cfg.stale_for,
             }),
             rt: DbRuntime(Some(rt)),
@@ -329,7 +332,7 @@ impl Accounts {
 
     /// Appends to an account's history off the request path (a failure is logged).
     pub fn record_later(&self, name: &str, kind: &str, client: &str, detail: &str) {
-        let e = AccountEvent::now(name, kind, client, detail);
+        let e = AccountEvent::now(&*self.shared.clock, name, kind, client, detail);
         if let Ok(h) = self.handle() {
             let s = self.store.clone();
             h.spawn(async move {
@@ -348,7 +351,7 @@ impl Accounts {
         client: &str,
         detail: &str,
     ) -> Result<(), AccountError> {
-        let e = AccountEvent::now(name, kind, client, detail);
+        let e = AccountEvent::now(&*self.shared.clock, name, kind, client, detail);
         self.run(|s| async move { s.record(e).await }).await
     }
 

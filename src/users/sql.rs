@@ -19,7 +19,7 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
-use super::store::{prepare, unix_now, AccountError, AccountEvent, AccountStore, Change, Imported};
+use super::store::{prepare, AccountError, AccountEvent, AccountStore, Change, Imported};
 use super::{Identifier, User};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -35,6 +35,7 @@ enum Pool {
 
 pub struct SqlAccounts {
     pool: Pool,
+    clock: crate::clock::DynClock,
 }
 
 /// What the change feed reports.
@@ -137,9 +138,9 @@ fn int(n: u64) -> i64 {
 
 /// Writes every column of `u` (insert when `insert`, else update by name), and its backup codes.
 macro_rules! write_user {
-    ($tx:expr, $u:expr, $insert:expr) => {{
+    ($tx:expr, $u:expr, $insert:expr, $now:expr) => {{
         let u: &User = $u;
-        let now = int(unix_now());
+        let now = int($now);
         let sql = if $insert {
             "INSERT INTO accounts (display_name, email, phone, groups, password, status, status_reason, \
              credentials_version, totp, totp_enrolled_at, factors_version, updated_at, created_at, name) \
@@ -188,7 +189,7 @@ macro_rules! write_user {
 
 /// Announces a change of `name` inside the transaction.
 macro_rules! announce {
-    ($tx:expr, $pg:expr, $name:expr) => {{
+    ($tx:expr, $pg:expr, $name:expr, $now:expr) => {{
         let q = if $pg {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANNEL)
@@ -196,7 +197,7 @@ macro_rules! announce {
         } else {
             sqlx::query("INSERT INTO account_changes (name, at) VALUES ($1, $2)")
                 .bind($name)
-                .bind(int(unix_now()))
+                .bind(int($now))
         };
         q.execute(&mut *$tx).await.map_err(db_err)?;
     }};
@@ -253,7 +254,7 @@ macro_rules! fetch_by {
 impl SqlAccounts {
     /// A pool that connects on first use (the gateway starts while the database is down).
     /// `url` is `sqlite:PATH` (absolute) or `postgres://...`.
-    pub fn open(url: &str) -> Result<SqlAccounts, AccountError> {
+    pub fn open(url: &str, clock: crate::clock::DynClock) -> Result<SqlAccounts, AccountError> {
         let bad = |e: sqlx::Error| AccountError::Invalid(format!("users.url: {e}"));
         let pool = if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
@@ -280,7 +281,7 @@ impl SqlAccounts {
                     .connect_lazy_with(opts),
             )
         };
-        Ok(SqlAccounts { pool })
+        Ok(SqlAccounts { pool, clock })
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -344,7 +345,7 @@ impl SqlAccounts {
     pub async fn watch(&self, on: impl Fn(Feed) + Send + Sync) {
         match &self.pool {
             Pool::Pg(p) => watch_pg(p, &on).await,
-            Pool::Sqlite(p) => watch_sqlite(p, &on).await,
+            Pool::Sqlite(p) => watch_sqlite(p, &*self.clock, &on).await,
         }
     }
 }
@@ -389,7 +390,11 @@ async fn watch_pg(pool: &PgPool, on: &(impl Fn(Feed) + Send + Sync)) {
     }
 }
 
-async fn watch_sqlite(pool: &SqlitePool, on: &(impl Fn(Feed) + Send + Sync)) {
+async fn watch_sqlite(
+    pool: &SqlitePool,
+    clock: &dyn crate::clock::Clock,
+    on: &(impl Fn(Feed) + Send + Sync),
+) {
     let mut cursor: Option<i64> = None;
     let mut healthy = true;
     let mut polls: u64 = 0;
@@ -447,7 +452,7 @@ async fn watch_sqlite(pool: &SqlitePool, on: &(impl Fn(Feed) + Send + Sync)) {
         if polls.is_multiple_of(2400) {
             // Every ten minutes: changes older than an hour are of no use to anyone.
             let _ = sqlx::query("DELETE FROM account_changes WHERE at < $1")
-                .bind(int(unix_now()) - 3600)
+                .bind(int(clock.now()) - 3600)
                 .execute(pool)
                 .await;
         }
@@ -528,8 +533,8 @@ impl AccountStore for SqlAccounts {
         let r: Result<(), AccountError> = async {
             on_pool!(self, |p, pg| {
                 let mut tx = begin!(p, pg);
-                write_user!(tx, &user, true);
-                announce!(tx, pg, &user.name);
+                write_user!(tx, &user, true, self.clock.now());
+                announce!(tx, pg, &user.name, self.clock.now());
                 tx.commit().await.map_err(db_err)?;
             });
             Ok(())
@@ -554,8 +559,8 @@ impl AccountStore for SqlAccounts {
                 u.name = name.clone();
                 let u = prepare(u)?;
                 attempted = Some(u.clone());
-                write_user!(tx, &u, false);
-                announce!(tx, pg, &u.name);
+                write_user!(tx, &u, false, self.clock.now());
+                announce!(tx, pg, &u.name, self.clock.now());
                 tx.commit().await.map_err(db_err)?;
                 Ok(u)
             })
@@ -582,7 +587,7 @@ impl AccountStore for SqlAccounts {
                 .await
                 .map_err(db_err)?
                 .rows_affected();
-            announce!(tx, pg, &name);
+            announce!(tx, pg, &name, self.clock.now());
             tx.commit().await.map_err(db_err)?;
             Ok(n > 0)
         })
@@ -614,7 +619,7 @@ impl AccountStore for SqlAccounts {
                 .map_err(db_err)?
                 .try_get(0)
                 .map_err(db_err)?;
-            announce!(tx, pg, &name);
+            announce!(tx, pg, &name, self.clock.now());
             tx.commit().await.map_err(db_err)?;
             Ok(Some(usize::try_from(left).unwrap_or(0)))
         })
@@ -645,11 +650,11 @@ impl AccountStore for SqlAccounts {
                         Ok(match existing {
                             Some(e) if e == user => Imported::Unchanged,
                             Some(_) => {
-                                write_user!(tx, &user, false);
+                                write_user!(tx, &user, false, self.clock.now());
                                 Imported::Updated
                             }
                             None => {
-                                write_user!(tx, &user, true);
+                                write_user!(tx, &user, true, self.clock.now());
                                 Imported::Created
                             }
                         })
@@ -674,7 +679,7 @@ impl AccountStore for SqlAccounts {
                     }
                 }
                 // Many accounts at once: every gateway forgets its cache.
-                announce!(tx, pg, "*");
+                announce!(tx, pg, "*", self.clock.now());
                 tx.commit().await.map_err(db_err)?;
             });
         }
@@ -690,16 +695,16 @@ impl AccountStore for SqlAccounts {
                 let what = match existing {
                     Some(e) if e == user => Imported::Unchanged,
                     Some(_) => {
-                        write_user!(tx, &user, false);
+                        write_user!(tx, &user, false, self.clock.now());
                         Imported::Updated
                     }
                     None => {
-                        write_user!(tx, &user, true);
+                        write_user!(tx, &user, true, self.clock.now());
                         Imported::Created
                     }
                 };
                 if what != Imported::Unchanged {
-                    announce!(tx, pg, &user.name);
+                    announce!(tx, pg, &user.name, self.clock.now());
                 }
                 tx.commit().await.map_err(db_err)?;
                 Ok(what)

@@ -39,22 +39,21 @@ pub struct AccountEvent {
 }
 
 impl AccountEvent {
-    pub fn now(name: &str, kind: &str, client: &str, detail: &str) -> AccountEvent {
+    pub fn now(
+        clock: &dyn crate::clock::Clock,
+        name: &str,
+        kind: &str,
+        client: &str,
+        detail: &str,
+    ) -> AccountEvent {
         AccountEvent {
             name: name.to_string(),
-            at: unix_now(),
+            at: clock.now(),
             kind: kind.to_string(),
             client: client.to_string(),
             detail: detail.to_string(),
         }
     }
-}
-
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// A change to one account, applied to its current record inside the store's

@@ -14,11 +14,14 @@ use crate::harness::*;
 const PROPAGATION: Duration = Duration::from_secs(1);
 
 fn accounts(backend: UsersBackend) -> Accounts {
-    let a = Accounts::open(&UsersConfig {
-        backend,
-        cache_size: 100,
-        stale_for: Duration::from_secs(60),
-    })
+    let a = Accounts::open(
+        &UsersConfig {
+            backend,
+            cache_size: 100,
+            stale_for: Duration::from_secs(60),
+        },
+        std::sync::Arc::new(portcullis::clock::SystemClock),
+    )
     .unwrap();
     a.block_on(a.migrate()).unwrap().unwrap();
     a
