@@ -133,7 +133,7 @@ impl Default for Options {
             upstream_port: None,
             redis_url: None,
             site: String::new(),
-            users: Users::File,
+            users: USERS_DEFAULT.with(|u| u.borrow().clone()),
         }
     }
 }
@@ -619,6 +619,29 @@ pub fn installed(paths: &[&'static str], hint: &str) -> &'static str {
         .copied()
         .find(|p| std::path::Path::new(p).exists())
         .unwrap_or_else(|| panic!("{} is not installed ({hint})", paths[0]))
+}
+
+thread_local! {
+    /// The accounts backend of `Options::default()` on this test's thread.
+    static USERS_DEFAULT: std::cell::RefCell<Users> = const { std::cell::RefCell::new(Users::File) };
+}
+
+/// While alive, `Options::default()` on this thread puts accounts in `users`
+/// (each test runs on a thread of its own), so a whole scenario runs on another backend.
+pub struct UsersDefault(Users);
+
+impl UsersDefault {
+    pub fn set(users: Users) -> UsersDefault {
+        let old = USERS_DEFAULT.with(|u| std::mem::replace(&mut *u.borrow_mut(), users));
+        UsersDefault(old)
+    }
+}
+
+impl Drop for UsersDefault {
+    fn drop(&mut self) {
+        let old = std::mem::take(&mut self.0);
+        USERS_DEFAULT.with(|u| *u.borrow_mut() = old);
+    }
 }
 
 /// Where a harness gateway keeps its accounts.
