@@ -882,4 +882,39 @@ fn core_sign_in_on_sqlite() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let text = std::fs::read_to_string(&g.config).unwrap();
+    // A database whose schema is behind: check-config says so, `db migrate` fixes it.
+    let fresh = g.dir.path().join("fresh.toml");
+    std::fs::write(
+        &fresh,
+        text.replace("sqlite:accounts.db", "sqlite:fresh.db"),
+    )
+    .unwrap();
+    let out = cli(&fresh, &["check-config"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("schema is behind"),
+        "{err}"
+    );
+    assert!(err.contains("db migrate"), "{err}");
+    let out = cli(&fresh, &["db", "migrate"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied 1"));
+    let out = cli(&fresh, &["db", "migrate"], None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+    assert!(cli(&fresh, &["check-config"], None).status.success());
+    // A database that can't be reached.
+    let gone = g.dir.path().join("gone.toml");
+    let pg = format!(
+        "[users]\nbackend = \"postgres\"\nurl = \"postgres://nobody@127.0.0.1:{}/x\"\n",
+        free_port()
+    );
+    let sqlite = "[users]\nbackend = \"sqlite\"\nurl = \"sqlite:accounts.db\"\n";
+    assert!(text.contains(sqlite));
+    std::fs::write(&gone, text.replace(sqlite, &pg)).unwrap();
+    let out = cli(&gone, &["check-config"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cannot reach"),
+        "{err}"
+    );
 }
