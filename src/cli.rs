@@ -497,6 +497,15 @@ fn user_show(cfg: &Config, name: &str) -> anyhow::Result<()> {
         .map(|e| format!("{} from {}", when(e.at), e.client))
         .unwrap_or_else(|| "never".into());
     println!("last sign-in: {last}");
+    // Factor metadata: when each second factor was last used (from the history).
+    for method in ["totp", "backup", "email", "sms", "voice"] {
+        if let Some(e) = events
+            .iter()
+            .find(|e| e.kind == "signin_ok" && e.detail.ends_with(&format!("method={method}")))
+        {
+            println!("{method} last used: {}", when(e.at));
+        }
+    }
     println!("recent events:");
     if events.is_empty() {
         println!("  (none)");

@@ -501,6 +501,8 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             "2fa_failed",
             json!({ "user": s.user.name, "method": method.as_str(), "client": client }),
         );
+        app.accounts
+            .record_later(&s.user.name, "2fa_failed", &client, method.as_str());
         if let Err(r) = super::count_second_step_failure(app, req, &s.user, &attempt, "2fa").await {
             return r;
         }
@@ -554,6 +556,13 @@ async fn complete(
     app.audit(
         "2fa_ok",
         json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "remember": remember && cfg.otp.remember_days > 0 }),
+    );
+    // The sign-in is complete; the event also tells when this factor was last used.
+    app.accounts.record_later(
+        &s.user.name,
+        "signin_ok",
+        &req.client_ip.to_string(),
+        &format!("factors=2 method={}", method.as_str()),
     );
     let mut r = Response::redirect(303, if rd.is_empty() { "/" } else { rd });
     r.header(

@@ -392,6 +392,14 @@ fn two_gateways_one_postgres_share_every_change() {
         "exactly one gateway accepts the code: {} / {}",
         ra.status, rb.status
     );
+    let out = a.cli(&["user", "show", "alice"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("authenticator app: enrolled 20"), "{text}");
+    assert!(text.contains("backup codes left: 9"), "{text}");
+    within(PROPAGATION, "the event is written", || {
+        let out = a.cli(&["user", "show", "alice"], None);
+        String::from_utf8_lossy(&out.stdout).contains("backup last used: 20")
+    });
 
     // CLI disable and suspend: both gateways refuse within a second, with the right message.
     let bob_a = a
