@@ -246,9 +246,10 @@ impl App {
                         || new.store.backend != old.store.backend
                         || new.secrets_dir != old.secrets_dir
                         || new.session.cookie_name != old.session.cookie_name
+                        || new.users.backend != old.users.backend
                     {
                         tracing::warn!(
-                            "listen, store, secrets and cookie settings change only on restart"
+                            "listen, store, secrets, cookie and [users] backend settings change only on restart"
                         );
                     }
                     match Ui::load(&new.ui, &old.server.portal_prefix) {
