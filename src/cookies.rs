@@ -190,7 +190,7 @@ impl CookieCrypto {
     pub fn host_in_domain(&self, host: &str) -> bool {
         self.domain
             .as_deref()
-            .is_some_and(|d| host == d || host.strip_suffix(d).is_some_and(|r| r.ends_with('.')))
+            .is_some_and(|d| crate::redirect::within_domain(host, d))
     }
 
     pub fn csrf_token(&self, binding: &str) -> String {

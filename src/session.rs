@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
+use crate::store::keys::{session as record_key, user_sessions as user_key};
 use crate::store::{DynStore, StoreError};
 
 /// A raw session id; `Debug` never shows it.
@@ -121,14 +122,6 @@ pub struct Sessions {
     clock: Arc<dyn Clock>,
     pub idle: Duration,
     pub absolute: Duration,
-}
-
-fn record_key(handle: &str) -> String {
-    format!("sess:{handle}")
-}
-
-fn user_key(user: &str) -> String {
-    format!("usess:{user}")
 }
 
 impl Sessions {

@@ -168,11 +168,26 @@ pub struct DefenseConfig {
     pub lock_per_network: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The TOTP hash: `otp.totp_algorithm`, and what each enrolment keeps (as
+/// `"SHA1"`, `"SHA256"`, `"SHA512"`, the spelling of `otpauth://` URIs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TotpAlgorithm {
+    #[serde(rename = "SHA1")]
     Sha1,
+    #[serde(rename = "SHA256")]
     Sha256,
+    #[serde(rename = "SHA512")]
     Sha512,
+}
+
+impl From<TotpAlgorithm> for totp_rs::Algorithm {
+    fn from(a: TotpAlgorithm) -> totp_rs::Algorithm {
+        match a {
+            TotpAlgorithm::Sha1 => totp_rs::Algorithm::SHA1,
+            TotpAlgorithm::Sha256 => totp_rs::Algorithm::SHA256,
+            TotpAlgorithm::Sha512 => totp_rs::Algorithm::SHA512,
+        }
+    }
 }
 
 /// Whether accounts must use two-step verification.

@@ -35,7 +35,7 @@ use governor::{Quota, RateLimiter};
 
 use crate::clock::{Clock, GovernorClock};
 use crate::config::DefenseConfig;
-use crate::store::{DynStore, StoreError};
+use crate::store::{keys, DynStore, StoreError};
 
 /// Per-address limits on the injected clock.
 type Limiter = RateLimiter<
@@ -86,15 +86,15 @@ impl Ladder {
             Some(d) => Ladder {
                 account: a.to_string(),
                 device: true,
-                counter: format!("df:dev:{a}:{d}"),
-                lock: format!("df:lockdev:{a}:{d}"),
+                counter: keys::device_failures(a, d),
+                lock: keys::device_lock(a, d),
                 threshold: cfg.known_device_lock_after,
             },
             None => Ladder {
                 account: a.to_string(),
                 device: false,
-                counter: format!("df:acct:{a}"),
-                lock: format!("df:lock:{a}"),
+                counter: keys::account_failures(a),
+                lock: keys::account_lock(a),
                 threshold: cfg.lock_after,
             },
         }
@@ -167,8 +167,7 @@ fn limiter(clock: &Arc<dyn Clock>, per_minute: u32) -> Limiter {
     RateLimiter::dashmap_with_clock(Quota::per_minute(n), GovernorClock(clock.clone()))
 }
 
-const ACCOUNTS: &str = "df:index:accounts";
-const CLIENTS: &str = "df:index:clients";
+use crate::store::keys::{DEFENSE_ACCOUNTS as ACCOUNTS, DEFENSE_CLIENTS as CLIENTS};
 
 /// One row of `portcullis lock list`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -248,7 +247,7 @@ impl Defense {
     }
 
     fn spray_key(&self) -> String {
-        format!("df:spray:{}", self.clock.now() / 60)
+        keys::spray(self.clock.now() / 60)
     }
 
     pub async fn standing(
@@ -259,19 +258,19 @@ impl Defense {
         client: IpAddr,
     ) -> Result<Standing, StoreError> {
         let ck = client_key(client);
-        let client_fails = self.count(&format!("df:client:{ck}")).await?;
+        let client_fails = self.count(&keys::client_failures(&ck)).await?;
         let mut captcha = cfg.captcha_after == 0 || client_fails >= u64::from(cfg.captcha_after);
         let mut locked_for = None;
         match (account, device) {
             (Some(a), Some(d)) => {
-                locked_for = self.lock_left(&format!("df:lockdev:{a}:{d}")).await?;
+                locked_for = self.lock_left(&keys::device_lock(a, d)).await?;
                 captcha |=
-                    self.count(&format!("df:dev:{a}:{d}")).await? >= u64::from(cfg.captcha_after);
+                    self.count(&keys::device_failures(a, d)).await? >= u64::from(cfg.captcha_after);
             }
             (Some(a), None) => {
-                locked_for = self.lock_left(&format!("df:lock:{a}")).await?;
+                locked_for = self.lock_left(&keys::account_lock(a)).await?;
                 captcha |=
-                    self.count(&format!("df:acct:{a}")).await? >= u64::from(cfg.captcha_after);
+                    self.count(&keys::account_failures(a)).await? >= u64::from(cfg.captcha_after);
             }
             _ => {}
         }
@@ -315,7 +314,7 @@ impl Defense {
         let mut captcha = n > u64::from(cfg.captcha_after);
         let ck = client_key(client);
         captcha |= cfg.captcha_after == 0
-            || self.count(&format!("df:client:{ck}")).await? >= u64::from(cfg.captcha_after);
+            || self.count(&keys::client_failures(&ck)).await? >= u64::from(cfg.captcha_after);
         if device.is_none() && cfg.spray_per_minute > 0 {
             captcha |= self.count(&self.spray_key()).await? > u64::from(cfg.spray_per_minute);
         }
@@ -406,7 +405,7 @@ impl Defense {
     async fn count_client(&self, cfg: &DefenseConfig, client: IpAddr) -> Result<(), StoreError> {
         let ck = client_key(client);
         self.store
-            .incr(&format!("df:client:{ck}"), cfg.window)
+            .incr(&keys::client_failures(&ck), cfg.window)
             .await?;
         self.store.set_add(CLIENTS, &ck, cfg.window).await?;
         self.store
@@ -437,7 +436,7 @@ impl Defense {
         cfg: &DefenseConfig,
         ladder: &Ladder,
     ) -> Result<Option<Duration>, StoreError> {
-        let repeats_key = format!("{}:n", ladder.lock);
+        let repeats_key = keys::lock_repeats(&ladder.lock);
         let before = self.count(&repeats_key).await?;
         let factor = 1u32.checked_shl(before.min(30) as u32).unwrap_or(u32::MAX);
         let dur = cfg.lock_duration.saturating_mul(factor).min(cfg.lock_max);
@@ -465,9 +464,11 @@ impl Defense {
         account: &str,
         device: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.store.delete(&format!("df:acct:{account}")).await?;
+        self.store.delete(&keys::account_failures(account)).await?;
         if let Some(d) = device {
-            self.store.delete(&format!("df:dev:{account}:{d}")).await?;
+            self.store
+                .delete(&keys::device_failures(account, d))
+                .await?;
         }
         Ok(())
     }
@@ -476,8 +477,8 @@ impl Defense {
     pub async fn list(&self) -> Result<Vec<LockRow>, StoreError> {
         let mut rows = Vec::new();
         for a in self.store.set_members(ACCOUNTS).await? {
-            let locked_for = self.lock_left(&format!("df:lock:{a}")).await?;
-            let failures = self.count(&format!("df:acct:{a}")).await?;
+            let locked_for = self.lock_left(&keys::account_lock(&a)).await?;
+            let failures = self.count(&keys::account_failures(&a)).await?;
             if locked_for.is_some() || failures > 0 {
                 rows.push(LockRow {
                     kind: "account".into(),
@@ -488,7 +489,7 @@ impl Defense {
             }
         }
         for c in self.store.set_members(CLIENTS).await? {
-            let failures = self.count(&format!("df:client:{c}")).await?;
+            let failures = self.count(&keys::client_failures(&c)).await?;
             if failures > 0 {
                 rows.push(LockRow {
                     kind: "client".into(),
@@ -508,7 +509,7 @@ impl Defense {
         let mut any = false;
         if let Ok(ip) = name_or_addr.parse::<IpAddr>() {
             let ck = client_key(ip);
-            any |= self.store.delete(&format!("df:client:{ck}")).await?;
+            any |= self.store.delete(&keys::client_failures(&ck)).await?;
             self.store.set_remove(CLIENTS, &ck).await?;
             return Ok(any);
         }
@@ -522,9 +523,9 @@ impl Defense {
         }
         for n in names {
             for k in [
-                format!("df:lock:{n}"),
-                format!("df:acct:{n}"),
-                format!("df:lock:{n}:n"),
+                keys::account_lock(&n),
+                keys::account_failures(&n),
+                keys::lock_repeats(&keys::account_lock(&n)),
             ] {
                 any |= self.store.delete(&k).await?;
             }

@@ -19,10 +19,35 @@ use serde::Serialize;
 
 use crate::config::{NotifyBackend, NotifyConfig};
 
+/// How a message reaches a person; each is routed to its own backend
+/// (`notify.email`, `notify.sms`, `notify.voice`). Written as `email`, `sms`, `voice`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Email,
+    Sms,
+    Voice,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Voice => "voice",
+        }
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Message {
-    /// `email`, `sms` or `voice`.
-    pub channel: String,
+    pub channel: Channel,
     pub to: String,
     pub subject: String,
     pub text: String,
@@ -153,17 +178,16 @@ impl Router {
         })
     }
 
-    fn route(&self, channel: &str) -> Option<&Arc<dyn Notifier>> {
+    fn route(&self, channel: Channel) -> Option<&Arc<dyn Notifier>> {
         match channel {
-            "email" => self.email.as_ref(),
-            "sms" => self.sms.as_ref(),
-            "voice" => self.voice.as_ref(),
-            _ => None,
+            Channel::Email => self.email.as_ref(),
+            Channel::Sms => self.sms.as_ref(),
+            Channel::Voice => self.voice.as_ref(),
         }
     }
 
     /// Whether messages on `channel` can be delivered at all.
-    pub fn offers(&self, channel: &str) -> bool {
+    pub fn offers(&self, channel: Channel) -> bool {
         self.route(channel).is_some()
     }
 }
@@ -171,7 +195,7 @@ impl Router {
 #[async_trait]
 impl Notifier for Router {
     async fn send(&self, msg: &Message) -> Result<(), NotifyError> {
-        match self.route(&msg.channel) {
+        match self.route(msg.channel) {
             Some(n) => n.send(msg).await,
             None => Err(NotifyError::Delivery(format!(
                 "no backend is configured for {} messages",
@@ -191,7 +215,7 @@ mod tests {
         let n = FileNotifier::new(dir.path().join("outbox.jsonl"));
         for i in 0..2 {
             let m = Message {
-                channel: "email".into(),
+                channel: Channel::Email,
                 to: "a@example.com".into(),
                 subject: format!("s{i}"),
                 text: "t".into(),

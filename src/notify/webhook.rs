@@ -25,7 +25,7 @@ fn env(body: &str) -> Result<Environment<'static>, minijinja::Error> {
 pub fn check_template(body: &str) -> Result<(), SetupError> {
     let env = env(body)?;
     let sample = Message {
-        channel: "sms".into(),
+        channel: super::Channel::Sms,
         to: "+10000000000".into(),
         subject: "s".into(),
         text: "t".into(),
@@ -40,7 +40,7 @@ pub fn check_template(body: &str) -> Result<(), SetupError> {
 fn render(env: &Environment<'_>, m: &Message) -> Result<String, minijinja::Error> {
     env.get_template("body").and_then(|t| {
         t.render(minijinja::context! {
-            channel => &m.channel, to => &m.to, subject => &m.subject, text => &m.text,
+            channel => m.channel.as_str(), to => &m.to, subject => &m.subject, text => &m.text,
             kind => &m.kind, code => &m.code, ts => m.ts,
         })
     })
@@ -112,7 +112,7 @@ mod tests {
     fn default_body_is_json_and_bad_templates_are_refused() {
         let env = env(crate::config::DEFAULT_WEBHOOK_BODY).unwrap();
         let m = Message {
-            channel: "sms".into(),
+            channel: crate::notify::Channel::Sms,
             to: "+14155552671".into(),
             subject: "Code".into(),
             text: "Your code is \"1\"\n".into(),

@@ -793,7 +793,7 @@ pub(crate) async fn send_lock_notice_to(
     let ttl = dur.max(std::time::Duration::from_secs(600));
     if let Err(e) = app
         .store
-        .set(&format!("unlock:{id}"), user.name.as_bytes(), ttl)
+        .set(&crate::store::keys::unlock(&id), user.name.as_bytes(), ttl)
         .await
     {
         tracing::error!(error = %e, "lock notice not sent: store unavailable");
@@ -816,7 +816,7 @@ pub(crate) async fn send_lock_notice_to(
         app,
         "msg_lock_notice.txt",
         ctx,
-        "email",
+        crate::notify::Channel::Email,
         &user.email,
         "lock_notice",
     ) {
@@ -846,7 +846,7 @@ pub(crate) fn compose(
     app: &App,
     template: &str,
     ctx: minijinja::Value,
-    channel: &str,
+    channel: crate::notify::Channel,
     to: &str,
     kind: &str,
 ) -> Result<crate::notify::Message, ui::TemplateError> {
@@ -858,7 +858,7 @@ pub(crate) fn compose(
         .load()
         .message_text(template, ctx, &default_subject)?;
     Ok(crate::notify::Message {
-        channel: channel.into(),
+        channel,
         to: to.into(),
         subject,
         text,
@@ -923,7 +923,7 @@ async fn unlock_post(app: &App, req: &Request<'_>) -> Response {
             "This unlock link is not valid.",
         );
     };
-    let user = match app.store.take(&format!("unlock:{id}")).await {
+    let user = match app.store.take(&crate::store::keys::unlock(id)).await {
         Ok(Some(u)) => String::from_utf8_lossy(&u).to_string(),
         Ok(None) => {
             return status_page(

@@ -33,6 +33,7 @@ use super::{
 use crate::app::App;
 use crate::auth::password::{PasswordError, MAX_PASSWORD_BYTES};
 use crate::notify::Notifier;
+use crate::store::keys::{reset_code as code_key, reset_for as pre_key, reset_tries as tries_key};
 use crate::users::Identifier;
 
 /// The account's one live reset code.
@@ -46,18 +47,6 @@ struct Pending {
 /// What a reset code is bound to: the account and the browser that asked.
 fn code_context(user: &str, pre: &str) -> String {
     format!("reset|{user}|{pre}")
-}
-
-fn pre_key(pre: &str) -> String {
-    format!("reset:pre:{pre}")
-}
-
-fn code_key(user: &str) -> String {
-    format!("reset:acct:{user}")
-}
-
-fn tries_key(user: &str) -> String {
-    format!("reset:tries:{user}")
 }
 
 struct View<'a> {
@@ -211,7 +200,7 @@ async fn issue_code(
     };
     let sent = match app
         .store
-        .incr(&format!("reset:sent:{name}"), cfg.otp.send_window)
+        .incr(&crate::store::keys::resets_sent(&name), cfg.otp.send_window)
         .await
     {
         Ok(n) => n,
@@ -252,7 +241,7 @@ async fn issue_code(
                 app,
                 "msg_reset_code.txt",
                 ctx,
-                "email",
+                crate::notify::Channel::Email,
                 &u.email,
                 "reset_code",
             ) {

@@ -37,8 +37,9 @@ use crate::app::{App, SessionState};
 use crate::auth::codes;
 use crate::auth::password::PasswordError;
 use crate::auth::totp::{self, Enrolment};
-use crate::notify::Notifier;
+use crate::notify::{Channel, Notifier};
 use crate::session::{Pending, SessionId, SessionRecord};
+use crate::store::keys::{self, enrolment as enrol_key, sign_in_code as code_key};
 use crate::users::User;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,11 +78,11 @@ impl Method {
     }
 
     /// The notify channel a code for this method goes out on.
-    fn channel(self) -> &'static str {
+    fn channel(self) -> Channel {
         match self {
-            Method::Voice => "voice",
-            Method::Sms => "sms",
-            _ => "email",
+            Method::Voice => Channel::Voice,
+            Method::Sms => Channel::Sms,
+            _ => Channel::Email,
         }
     }
 }
@@ -92,13 +93,13 @@ pub fn methods(app: &App, user: &User) -> Vec<Method> {
     if user.has_totp() {
         m.push(Method::Totp);
     }
-    if !user.email.is_empty() && app.notifier.load().offers("email") {
+    if !user.email.is_empty() && app.notifier.load().offers(Channel::Email) {
         m.push(Method::Email);
     }
-    if !user.phone.is_empty() && app.notifier.load().offers("sms") {
+    if !user.phone.is_empty() && app.notifier.load().offers(Channel::Sms) {
         m.push(Method::Sms);
     }
-    if !user.phone.is_empty() && app.notifier.load().offers("voice") {
+    if !user.phone.is_empty() && app.notifier.load().offers(Channel::Voice) {
         m.push(Method::Voice);
     }
     if !user.backup_codes.is_empty() {
@@ -141,14 +142,6 @@ pub fn after_password(app: &App, user: &User, cookie_header: &str) -> (u8, Pendi
 struct SentCode {
     method: String,
     hash: String,
-}
-
-fn code_key(handle: &str) -> String {
-    format!("otp:{handle}")
-}
-
-fn enrol_key(handle: &str) -> String {
-    format!("enrol:{handle}")
 }
 
 fn label(m: Method) -> &'static str {
@@ -613,7 +606,7 @@ async fn claim_step(
     let ttl = Duration::from_secs(e.period.max(1) * 4);
     let fp = app.sealer.code_hash("totp-secret", &e.secret);
     app.store
-        .set_nx(&format!("totp:{user}:{}:{step}", &fp[..16]), b"1", ttl)
+        .set_nx(&keys::totp_step_used(user, &fp[..16], step), b"1", ttl)
         .await
 }
 
@@ -645,7 +638,7 @@ fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
         "backup_code_used",
         json!({ "user": user.name, "left": left, "client": req.client_ip.to_string() }),
     );
-    if user.email.is_empty() || !app.notifier.load().offers("email") {
+    if user.email.is_empty() || !app.notifier.load().offers(Channel::Email) {
         return;
     }
     let cfg = app.config.load();
@@ -659,7 +652,7 @@ fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
         app,
         "msg_backup_used.txt",
         ctx,
-        "email",
+        Channel::Email,
         &user.email,
         "backup_code_used",
     ) else {
@@ -705,7 +698,7 @@ async fn check_sent(
     let tries = app
         .store
         .incr(
-            &format!("{key}:n"),
+            &keys::code_tries(&key),
             cfg.otp.code_ttl.max(cfg.otp.send_window),
         )
         .await?;
@@ -740,7 +733,7 @@ async fn may_send(
 ) -> Result<Result<(), (String, u64)>, crate::store::StoreError> {
     let cfg = app.config.load();
     if !cfg.otp.resend_after.is_zero() {
-        let cool = format!("otpsend:cool:{handle}:{}", method.as_str());
+        let cool = keys::send_cooldown(handle, method.as_str());
         if !app.store.set_nx(&cool, b"1", cfg.otp.resend_after).await? {
             let secs = seconds_left(app, &cool, 1).await;
             return Ok(Err((
@@ -751,13 +744,13 @@ async fn may_send(
     }
     let dest_key = app.sealer.code_hash("destination", dest);
     for (key, limit) in [
-        (format!("otpsend:acct:{}", s.user.name), cfg.otp.send_limit),
+        (keys::sent_to_account(&s.user.name), cfg.otp.send_limit),
         (
-            format!("otpsend:dest:{}", &dest_key[..32]),
+            keys::sent_to_destination(&dest_key[..32]),
             cfg.otp.send_limit,
         ),
         (
-            format!("otpsend:ip:{}", crate::defense::client_key(req.client_ip)),
+            keys::sent_for_client(&crate::defense::client_key(req.client_ip)),
             cfg.otp.send_limit_client,
         ),
     ] {
@@ -811,7 +804,7 @@ fn code_message(
     } else {
         "msg_code.txt"
     };
-    let ctx = context! { code => code, spoken => spoken, minutes => minutes, channel => channel, name => user.shown_name() };
+    let ctx = context! { code => code, spoken => spoken, minutes => minutes, channel => channel.as_str(), name => user.shown_name() };
     super::compose(app, template, ctx, channel, dest, "sign_in_code")
 }
 
@@ -890,15 +883,18 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
     };
     msg.code = Some(code);
     if let Err(e) = app.notifier.load().send(&msg).await {
-        tracing::error!(error = %e, user = %s.user.name, channel, "sign-in code not delivered");
+        tracing::error!(error = %e, user = %s.user.name, channel = %channel, "sign-in code not delivered");
         let _ = app.store.delete(&code_key(&handle)).await;
         let _ = app
             .store
-            .delete(&format!("otpsend:cool:{handle}:{}", method.as_str()))
+            .delete(&keys::send_cooldown(&handle, method.as_str()))
             .await;
         return challenge_page(app, req, &s, &rd, View::error(Some(method), "The code could not be sent just now. Try again in a moment, or use another method.", 503)).await;
     }
-    app.metrics.codes_sent.with_label_values(&[channel]).inc();
+    app.metrics
+        .codes_sent
+        .with_label_values(&[channel.as_str()])
+        .inc();
     app.audit(
         "code_sent",
         json!({ "user": s.user.name, "method": method.as_str(), "to": mask(method, &s.user), "client": req.client_ip.to_string() }),

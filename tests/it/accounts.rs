@@ -244,8 +244,9 @@ fn totp_now(secret: &str) -> String {
             .unwrap()
             .as_secs();
         if (2..=24).contains(&(now % 30)) {
-            let bytes =
-                base32::decode(base32::Alphabet::Rfc4648 { padding: false }, secret).unwrap();
+            let bytes = totp_rs::Secret::Encoded(secret.to_string())
+                .to_bytes()
+                .unwrap();
             return totp_rs::TOTP::new_unchecked(
                 totp_rs::Algorithm::SHA1,
                 6,

@@ -36,7 +36,9 @@ fn steady() {
 }
 
 fn totp_at(secret: &str, step: u64) -> String {
-    let bytes = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, secret).unwrap();
+    let bytes = totp_rs::Secret::Encoded(secret.to_string())
+        .to_bytes()
+        .unwrap();
     totp_rs::TOTP::new_unchecked(
         totp_rs::Algorithm::SHA1,
         6,
