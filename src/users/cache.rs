@@ -35,12 +35,18 @@ struct Shared {
     cache: Mutex<LruCache<String, Arc<User>>>,
     /// The clock's monotonic milliseconds when the change feed was lost; 0 = healthy.
     lost_at: AtomicU64,
+    /// Bumped by every change heard of: a record fetched while it moved may be
+    /// older than the change, so it isn't cached.
+    generation: AtomicU64,
     clock: DynClock,
     stale_for: Duration,
 }
 
 impl Shared {
     fn feed(&self, f: Feed) {
+        if matches!(f, Feed::Changed(_) | Feed::Flush) {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
         match f {
             Feed::Changed(name) if name == "*" => self.lock().clear(),
             Feed::Changed(name) => {
@@ -132,6 +138,7 @@ impl Accounts {
             shared: Arc::new(Shared {
                 cache: Mutex::new(LruCache::new(cap)),
                 lost_at: AtomicU64::new(0),
+                generation: AtomicU64::new(0),
                 clock,
                 stale_for: cfg.stale_for,
             }),
@@ -238,16 +245,28 @@ impl Accounts {
                     }
                 }
                 let n = name.to_string();
+                let generation = self.generation();
                 let u = self.run(|s| async move { s.get(&n).await }).await?;
-                Ok(u.map(|u| self.remember(u)))
+                Ok(u.map(|u| self.remember(u, generation)))
             }
         }
     }
 
-    fn remember(&self, u: User) -> Arc<User> {
+    fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::SeqCst)
+    }
+
+    /// Caches `u`, read from the store when the feed was at `generation` — unless a
+    /// change was heard of since (the record may predate it).
+    fn remember(&self, u: User, generation: u64) -> Arc<User> {
         let u = Arc::new(u);
         if !self.is_file() {
-            self.shared.lock().put(u.name.clone(), u.clone());
+            let mut cache = self.shared.lock();
+            if self.generation() == generation {
+                cache.put(u.name.clone(), u.clone());
+            } else {
+                cache.pop(&u.name);
+            }
         }
         u
     }
@@ -258,8 +277,9 @@ impl Accounts {
             return Ok(f.directory().find(id).cloned());
         }
         let id = id.clone();
+        let generation = self.generation();
         let u = self.run(|s| async move { s.find(&id).await }).await?;
-        Ok(u.map(|u| self.remember(u)))
+        Ok(u.map(|u| self.remember(u, generation)))
     }
 
     /// The account called `name`, from the store.
@@ -276,10 +296,11 @@ impl Accounts {
     ) -> Result<Arc<User>, AccountError> {
         let n = name.to_string();
         let change: Change = Box::new(change);
+        let generation = self.generation();
         let u = self
             .run(|s| async move { s.modify(&n, change).await })
             .await?;
-        Ok(self.remember(u))
+        Ok(self.remember(u, generation))
     }
 
     pub async fn create(&self, user: User) -> Result<(), AccountError> {
