@@ -398,6 +398,58 @@ mod tests {
     }
 
     #[test]
+    fn cache_is_bounded_follows_the_feed_and_trusts_stale_entries_for_stale_for() {
+        use super::{Feed, Shared, User};
+        use crate::clock::FakeClock;
+        use std::num::NonZeroUsize;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::{Arc, Mutex};
+        let clock = FakeClock::at(1_000);
+        let cap = NonZeroUsize::new(2).unwrap();
+        let shared = Shared {
+            cache: Mutex::new(lru::LruCache::new(cap)),
+            lost_at: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            clock: Arc::new(clock.clone()),
+            stale_for: Duration::from_secs(10),
+        };
+        let put = |n: &str| {
+            shared.lock().put(
+                n.to_string(),
+                Arc::new(User {
+                    name: n.into(),
+                    ..Default::default()
+                }),
+            );
+        };
+        for n in ["a", "b", "c"] {
+            put(n);
+        }
+        assert_eq!(
+            shared.lock().len(),
+            2,
+            "bounded: the least recently used went"
+        );
+        assert!(shared.lock().get("a").is_none());
+        shared.feed(Feed::Changed("b".into()));
+        assert!(shared.lock().get("b").is_none());
+        assert!(shared.lock().get("c").is_some());
+        assert_eq!(shared.generation.load(Ordering::SeqCst), 1);
+        shared.feed(Feed::Changed("*".into()));
+        assert_eq!(shared.lock().len(), 0, "a bulk change forgets everything");
+        // While the feed is lost, cached entries are trusted for `stale_for` only.
+        assert!(shared.fresh());
+        shared.feed(Feed::Lost);
+        clock.advance(9);
+        assert!(shared.fresh());
+        shared.feed(Feed::Lost);
+        clock.advance(2);
+        assert!(!shared.fresh(), "a second Lost doesn't restart the clock");
+        shared.feed(Feed::Healthy);
+        assert!(shared.fresh());
+    }
+
+    #[test]
     fn users_section_backends_and_defaults() {
         // A config from before databases keeps meaning the users file.
         let u = users("file = \"people.toml\"\n").unwrap();

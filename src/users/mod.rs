@@ -399,6 +399,28 @@ mod tests {
     }
 
     #[test]
+    fn statuses_and_what_they_end() {
+        let mut u = User::default();
+        assert_eq!(u.status(), Status::Active);
+        u.set_status("suspended", " unpaid ").unwrap();
+        assert_eq!(u.status(), Status::Suspended("unpaid"));
+        assert_eq!(u.credentials_version, 1, "leaving active ends the sessions");
+        assert!(u.set_status("suspended", "  ").is_err());
+        assert!(u.set_status("frozen", "").is_err());
+        u.set_status("closed", "").unwrap();
+        assert_eq!((u.status(), u.suspended.as_str()), (Status::Closed, ""));
+        assert_eq!(u.credentials_version, 2);
+        u.set_status("active", "").unwrap();
+        assert!(u.is_active());
+        assert_eq!(u.credentials_version, 2, "old sessions stay ended");
+        u.set_status("disabled", "").unwrap();
+        assert_eq!(u.status().word(), "disabled");
+        // A suspension reason ends up on a page: no control characters.
+        u.suspended = "a\r\nb".into();
+        assert!(check_profile(&u).is_err());
+    }
+
+    #[test]
     fn names_and_groups_cannot_inject_headers() {
         let evil = User {
             name: "eve".into(),
