@@ -237,7 +237,7 @@ impl Accounts {
     /// fetched once on a miss. Never a query for a cached, fresh account.
     pub async fn get_cached(&self, name: &str) -> Result<Option<Arc<User>>, AccountError> {
         match &self.backend {
-            Backend::File(f) => Ok(f.directory().get(name).cloned()),
+            Backend::File(f) => Ok(f.cached(name)),
             Backend::Sql(_) => {
                 if self.shared.fresh() {
                     if let Some(u) = self.shared.lock().get(name) {
@@ -274,7 +274,7 @@ impl Accounts {
     /// The account an identifier names, from the store (sign-in and account pages).
     pub async fn find(&self, id: &Identifier) -> Result<Option<Arc<User>>, AccountError> {
         if let Backend::File(f) = &self.backend {
-            return Ok(f.directory().find(id).cloned());
+            return Ok(f.cached_find(id));
         }
         let id = id.clone();
         let generation = self.generation();

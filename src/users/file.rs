@@ -203,6 +203,16 @@ impl FileAccounts {
         self.dir.load_full()
     }
 
+    /// One account as last read (the signed-in path: no copy, no reference count on the set).
+    pub fn cached(&self, name: &str) -> Option<Arc<User>> {
+        self.dir.load().get(name).cloned()
+    }
+
+    /// The account an identifier names, as last read.
+    pub fn cached_find(&self, id: &Identifier) -> Option<Arc<User>> {
+        self.dir.load().find(id).cloned()
+    }
+
     /// Re-reads the file if it changed (or always, with `force`): `true` when the
     /// accounts were replaced. Errors keep the old set.
     pub fn reload(&self, force: bool) -> bool {
