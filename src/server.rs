@@ -93,6 +93,8 @@ impl Housekeeping {
 impl BackgroundService for Housekeeping {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         use tokio::signal::unix::{signal, SignalKind};
+        // Changes made by other gateways and the CLI (databases; the file is polled below).
+        self.app.accounts.start_feed();
         let mut hup = match signal(SignalKind::hangup()) {
             Ok(s) => Some(s),
             Err(e) => {

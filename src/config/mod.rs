@@ -36,6 +36,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub store: StoreConfig,
     pub users_file: PathBuf,
+    /// `[users]`: where accounts live and how long cached ones are trusted.
+    pub users: UsersConfig,
     pub password: PasswordConfig,
     pub defense: DefenseConfig,
     pub otp: OtpConfig,
@@ -109,6 +111,25 @@ pub struct SessionConfig {
 pub enum StoreBackend {
     Memory,
     Redis { url: String },
+}
+
+/// Where accounts live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsersBackend {
+    /// The TOML users file.
+    File(PathBuf),
+    /// `sqlite:/absolute/path` or `postgres://...`.
+    Sql(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct UsersConfig {
+    pub backend: UsersBackend,
+    /// Most accounts a gateway keeps in memory (databases only).
+    pub cache_size: usize,
+    /// How long cached accounts keep serving signed-in requests while the
+    /// database's change feed is unreachable.
+    pub stale_for: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -770,6 +791,75 @@ pub fn parse_cidr(s: &str) -> Option<IpNet> {
         .map(|n| n.trunc())
 }
 
+/// `[users]`: `backend` file (the default, so configs from before databases keep
+/// their meaning) | sqlite | postgres; `url` (a SQLite path is relative to the
+/// config file); `cache_size`; `stale_for`.
+fn validate_users(raw: raw::RawUsers, base: &Path, v: &mut V<'_>) -> (PathBuf, UsersConfig) {
+    let users_file = resolve(base, raw.file.as_deref().unwrap_or("users.toml"));
+    let url = raw.url.as_deref().unwrap_or("").trim().to_string();
+    let backend = match raw.backend.as_deref().unwrap_or("file") {
+        "file" => UsersBackend::File(users_file.clone()),
+        "sqlite" => {
+            let rest = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"));
+            match rest {
+                _ if url.is_empty() => {
+                    UsersBackend::Sql(format!("sqlite:{}", resolve(base, "accounts.db").display()))
+                }
+                Some(path) if !path.is_empty() => {
+                    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+                    let mut u = format!("sqlite:{}", resolve(base, path).display());
+                    if !query.is_empty() {
+                        u = format!("{u}?{query}");
+                    }
+                    UsersBackend::Sql(u)
+                }
+                _ => {
+                    v.err(
+                        "users.url",
+                        "a SQLite URL looks like \"sqlite:accounts.db\"",
+                    );
+                    UsersBackend::File(users_file.clone())
+                }
+            }
+        }
+        "postgres" => {
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                UsersBackend::Sql(url.clone())
+            } else {
+                v.err(
+                    "users.url",
+                    "the postgres backend needs url = \"postgres://user:password@host:5432/db\"",
+                );
+                UsersBackend::File(users_file.clone())
+            }
+        }
+        other => {
+            v.err(
+                "users.backend",
+                format!("{other:?} is not supported (file, sqlite or postgres)"),
+            );
+            UsersBackend::File(users_file.clone())
+        }
+    };
+    let cache_size = v.int("users.cache_size", raw.cache_size, 10_000, 1, 10_000_000) as usize;
+    let stale_for = v.duration(
+        "users.stale_for",
+        raw.stale_for.as_ref(),
+        "5m",
+        Duration::from_secs(0),
+    );
+    (
+        users_file,
+        UsersConfig {
+            backend,
+            cache_size,
+            stale_for,
+        },
+    )
+}
+
 fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {
@@ -807,14 +897,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     let store = validate_store(raw.store, &mut v);
 
     // [users]
-    match raw.users.backend.as_deref().unwrap_or("file") {
-        "file" => {}
-        other => v.err(
-            "users.backend",
-            format!("{other:?} is not supported (only \"file\")"),
-        ),
-    }
-    let users_file = resolve(base, raw.users.file.as_deref().unwrap_or("users.toml"));
+    let (users_file, users) = validate_users(raw.users, base, &mut v);
 
     // [password]
     let password = PasswordConfig {
@@ -893,6 +976,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         session,
         store,
         users_file,
+        users,
         password,
         defense,
         otp,

@@ -87,6 +87,9 @@ pub struct RawStore {
 pub struct RawUsers {
     pub backend: Option<String>,
     pub file: Option<String>,
+    pub url: Option<String>,
+    pub cache_size: Option<i64>,
+    pub stale_for: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -239,9 +239,10 @@ async fn changed(
     account: &str,
     device: Option<&str>,
 ) -> Response {
-    if let Err(r) = store_new_password(app, &user.name, password).await {
-        return r;
-    }
+    let fresh = match store_new_password(app, &user.name, password).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
     // The current password was proven: like a sign-in, that resets the account's counters.
     // The password is saved, and older sessions are already refused (credentials version):
     // a store error from here on is logged, not shown as a failure.
@@ -251,9 +252,6 @@ async fn changed(
     if let Err(e) = app.sessions.revoke_user(&user.name).await {
         tracing::warn!(error = %e, "password changed; old session records not deleted");
     }
-    let Some(fresh) = app.users.load().get(&user.name).cloned() else {
-        return to_login(app);
-    };
     let client = req.client_ip.to_string();
     let (sid, _) = match app
         .sessions

@@ -182,12 +182,16 @@ async fn issue_code(
     identifier: &str,
 ) -> Result<(), Response> {
     let cfg = app.config.load();
-    let users = app.users.load();
     let id = Identifier::parse(identifier);
-    let user = id
-        .as_ref()
-        .and_then(|i| users.find(i).cloned())
-        .filter(|u| !u.email.is_empty() && !u.disabled);
+    let user = match &id {
+        Some(i) => app
+            .accounts
+            .find(i)
+            .await
+            .map_err(|_| super::accounts_unavailable(app, req))?,
+        None => None,
+    }
+    .filter(|u| !u.email.is_empty() && u.is_active());
     // Unknown identifiers take the same steps under a name no account can have.
     let name = match (&user, &id) {
         (Some(u), _) => u.name.clone(),
@@ -390,7 +394,7 @@ pub(crate) async fn store_new_password(
     app: &App,
     user: &str,
     password: &str,
-) -> Result<(), Response> {
+) -> Result<std::sync::Arc<crate::users::User>, Response> {
     let hash = match app.hasher.hash(password).await {
         Ok(h) => h,
         Err(PasswordError::Busy) => return Err(super::busy(app, true)),
@@ -405,11 +409,13 @@ pub(crate) async fn store_new_password(
             ));
         }
     };
-    super::update_user(app, user, "password", move |u| {
+    let u = super::update_user(app, user, "password", move |u| {
         u.password = hash;
         u.credentials_version += 1;
     })
-    .await
+    .await?;
+    app.accounts.record_later(user, "password_changed", "", "");
+    Ok(u)
 }
 
 /// The checks every new password gets; the error is what to tell the person.

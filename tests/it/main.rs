@@ -8,6 +8,7 @@
 // tests (`defense::env`) run the gateway on a `FakeClock` instead.
 #![allow(clippy::disallowed_methods)]
 
+mod accounts;
 mod browser;
 mod cache;
 mod caddy;
