@@ -902,9 +902,16 @@ fn init(dir: &Path) -> anyhow::Result<()> {
     if let Ok(cfg) = Config::load(&cfg_path) {
         if let UsersBackend::Sql(url) = &cfg.users.backend {
             let a = open_accounts(&cfg)?;
-            a.block_on(a.migrate())?
-                .with_context(|| format!("cannot create the account database {url}"))?;
-            println!("account database ready ({url})");
+            a.block_on(a.migrate())?.with_context(|| {
+                format!(
+                    "cannot create the account database {}",
+                    crate::users::sql::shown_url(url)
+                )
+            })?;
+            println!(
+                "account database ready ({})",
+                crate::users::sql::shown_url(url)
+            );
         }
     }
     println!(

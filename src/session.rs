@@ -201,7 +201,12 @@ impl Sessions {
     async fn changed(&self, handle: &str) -> Result<(), StoreError> {
         self.cache.invalidate_handle(handle);
         if self.store.shared() {
-            self.store.publish(INVALIDATE_CHANNEL, handle).await?;
+            // Once more on a failure: the other gateways otherwise keep the record
+            // until their cache's TTL (`store.session_cache`).
+            if let Err(e) = self.store.publish(INVALIDATE_CHANNEL, handle).await {
+                tracing::warn!(error = %e, "session change not announced; retrying once");
+                self.store.publish(INVALIDATE_CHANNEL, handle).await?;
+            }
         }
         Ok(())
     }
@@ -345,9 +350,16 @@ impl Sessions {
     /// Ends one session: gone from the store, from this process's cache and (by the
     /// announcement) from every other gateway's.
     pub async fn remove(&self, handle: &str, user: &str) -> Result<bool, StoreError> {
-        let existed = self.store.delete(&record_key(handle)).await?;
-        self.store.set_remove(&user_key(user), handle).await?;
-        self.changed(handle).await?;
+        // Whatever fails below, this gateway stops serving the record now, and the
+        // others are told after the delete (a read racing it is caught by the
+        // cache's generation check).
+        self.cache.invalidate_handle(handle);
+        let existed = self.store.delete(&record_key(handle)).await;
+        let announced = self.changed(handle).await;
+        let unindexed = self.store.set_remove(&user_key(user), handle).await;
+        let existed = existed?;
+        announced?;
+        unindexed?;
         Ok(existed)
     }
 

@@ -31,6 +31,9 @@ enum Backend {
     Sql(Arc<SqlAccounts>),
 }
 
+/// `lost_at` before the change feed was ever healthy: the cache serves nothing.
+const NEVER_HEARD: u64 = u64::MAX;
+
 struct Shared {
     cache: Mutex<LruCache<String, Arc<User>>>,
     /// The clock's monotonic milliseconds when the change feed was lost; 0 = healthy.
@@ -73,6 +76,9 @@ impl Shared {
     /// `stale_for` after it stopped.
     fn fresh(&self) -> bool {
         let lost = self.lost_at.load(Ordering::Relaxed);
+        if lost == NEVER_HEARD {
+            return false;
+        }
         lost == 0
             || self
                 .clock
@@ -137,7 +143,9 @@ impl Accounts {
             store,
             shared: Arc::new(Shared {
                 cache: Mutex::new(LruCache::new(cap)),
-                lost_at: AtomicU64::new(0),
+                // Not trusted until the change feed has been heard from once: a
+                // gateway whose first LISTEN fails mustn't serve what it cached.
+                lost_at: AtomicU64::new(NEVER_HEARD),
                 generation: AtomicU64::new(0),
                 clock,
                 stale_for: cfg.stale_for,

@@ -101,7 +101,9 @@ macro_rules! user_from_row {
             display_name: r.try_get("display_name")?,
             email: r.try_get::<Option<String>, _>("email")?.unwrap_or_default(),
             phone: r.try_get::<Option<String>, _>("phone")?.unwrap_or_default(),
-            groups: serde_json::from_str(&groups).unwrap_or_default(),
+            // Bad groups are an error, not "no groups": a group-based deny rule must not
+            // stop applying because of a hand-edited row.
+            groups: serde_json::from_str(&groups).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
             password: r.try_get("password")?,
             credentials_version: r.try_get::<i64, _>("credentials_version")?.max(0) as u64,
             totp: r.try_get("totp")?,
@@ -115,7 +117,8 @@ macro_rules! user_from_row {
 }
 
 fn set_stored_status(u: &mut User, status: &str, reason: &str) {
-    u.disabled = status == "disabled";
+    // Anything but the four statuses (a hand-edited row) fails closed: disabled.
+    u.disabled = !matches!(status, "active" | "suspended" | "closed");
     u.closed = status == "closed";
     u.suspended = if status == "suspended" {
         if reason.is_empty() {
@@ -126,6 +129,19 @@ fn set_stored_status(u: &mut User, status: &str, reason: &str) {
     } else {
         String::new()
     };
+}
+
+/// A database URL fit for messages and logs: the password replaced by `***`.
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        // Not a URL we can take apart: say only what kind of database it is.
+        Err(_) => url.split(':').next().unwrap_or("").to_string() + ":…",
+    }
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -363,8 +379,23 @@ async fn watch_pg(pool: &PgPool, on: &(impl Fn(Feed) + Send + Sync)) {
                 // Anything may have changed while we weren't listening.
                 on(Feed::Flush);
                 on(Feed::Healthy);
-                while let Ok(Some(n)) = l.try_recv().await {
-                    on(Feed::Changed(n.payload().to_string()));
+                // A half-open connection (a NAT or firewall idle timeout, a fail-over
+                // that didn't reset it) never reports an error: when nothing came for
+                // a second, ask the connection itself, and treat no answer as lost.
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(1), l.try_recv()).await {
+                        Ok(Ok(Some(n))) => on(Feed::Changed(n.payload().to_string())),
+                        Ok(Ok(None) | Err(_)) => break,
+                        Err(_) => {
+                            let probe = sqlx::query("SELECT 1").execute(&mut l);
+                            if !matches!(
+                                tokio::time::timeout(Duration::from_secs(2), probe).await,
+                                Ok(Ok(_))
+                            ) {
+                                break;
+                            }
+                        }
+                    }
                 }
                 tracing::warn!("account change feed lost its PostgreSQL connection; reconnecting");
                 // Cached accounts keep serving for `stale_for`; the cache is
@@ -601,6 +632,15 @@ impl AccountStore for SqlAccounts {
         let name = name.to_ascii_lowercase();
         on_pool!(self, |p, pg| {
             let mut tx = begin!(p, pg);
+            if pg {
+                // The same row lock `modify` takes: a change rewriting the account's
+                // codes can't put back a code consumed meanwhile.
+                sqlx::query("SELECT 1 FROM accounts WHERE name = $1 FOR UPDATE")
+                    .bind(&name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
             let n = sqlx::query("DELETE FROM backup_codes WHERE name = $1 AND code_hash = $2")
                 .bind(&name)
                 .bind(code_hash)
@@ -758,5 +798,29 @@ impl AccountStore for SqlAccounts {
                 .collect::<Result<Vec<_>, sqlx::Error>>()
                 .map_err(db_err)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shown_url_hides_the_password() {
+        assert_eq!(
+            super::shown_url("postgres://app:s3cret@db.example:5432/accounts"),
+            "postgres://app:***@db.example:5432/accounts"
+        );
+        assert_eq!(super::shown_url("sqlite:accounts.db"), "sqlite:accounts.db");
+    }
+
+    #[test]
+    fn an_unknown_status_fails_closed() {
+        let mut u = crate::users::User::default();
+        super::set_stored_status(&mut u, "DISABLED", "");
+        assert!(u.disabled);
+        let mut u = crate::users::User::default();
+        super::set_stored_status(&mut u, "active", "");
+        assert!(!u.disabled && !u.closed && u.suspended.is_empty());
+        super::set_stored_status(&mut u, "suspended", "audit");
+        assert!(!u.disabled && u.suspended == "audit");
     }
 }
