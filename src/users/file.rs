@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
-use super::store::{prepare, AccountError, AccountEvent, AccountStore, Change, Imported};
+use super::store::{
+    carry_versions, prepare, prepare_import, AccountError, AccountEvent, AccountStore, Change,
+    Imported,
+};
 use super::{Directory, Identifier, User};
 
 #[derive(Debug, thiserror::Error)]
@@ -303,7 +306,7 @@ impl AccountStore for FileAccounts {
         self.locked(move |users| {
             let u = users
                 .iter_mut()
-                .find(|u| u.name == name)
+                .find(|u| u.name.eq_ignore_ascii_case(&name))
                 .ok_or_else(|| AccountError::NotFound(name.clone()))?;
             let mut next = u.clone();
             change(&mut next).map_err(AccountError::Invalid)?;
@@ -319,7 +322,7 @@ impl AccountStore for FileAccounts {
         let name = name.to_ascii_lowercase();
         self.locked(move |users| {
             let before = users.len();
-            users.retain(|u| u.name != name);
+            users.retain(|u| !u.name.eq_ignore_ascii_case(&name));
             Ok(users.len() != before)
         })
         .await
@@ -333,7 +336,10 @@ impl AccountStore for FileAccounts {
         let name = name.to_ascii_lowercase();
         let hash = code_hash.to_string();
         self.locked(move |users| {
-            let Some(u) = users.iter_mut().find(|u| u.name == name) else {
+            let Some(u) = users
+                .iter_mut()
+                .find(|u| u.name.eq_ignore_ascii_case(&name))
+            else {
                 return Ok(None);
             };
             let Some(pos) = u.backup_codes.iter().position(|h| *h == hash) else {
@@ -346,11 +352,11 @@ impl AccountStore for FileAccounts {
     }
 
     async fn import(&self, user: User) -> Result<Imported, AccountError> {
-        let user = prepare(user)?;
+        let mut user = prepare_import(user)?;
         self.locked(move |users| {
             let others: Vec<User> = users
                 .iter()
-                .filter(|u| u.name != user.name)
+                .filter(|u| !u.name.eq_ignore_ascii_case(&user.name))
                 .cloned()
                 .collect();
             let d = Directory::new(others).map_err(AccountError::Conflict)?;
@@ -359,9 +365,15 @@ impl AccountStore for FileAccounts {
                     return Err(taken(&id, owner));
                 }
             }
-            match users.iter_mut().find(|u| u.name == user.name) {
-                Some(u) if *u == user => Ok(Imported::Unchanged),
+            match users
+                .iter_mut()
+                .find(|u| u.name.eq_ignore_ascii_case(&user.name))
+            {
                 Some(u) => {
+                    carry_versions(u, &mut user);
+                    if *u == user {
+                        return Ok(Imported::Unchanged);
+                    }
                     *u = user;
                     Ok(Imported::Updated)
                 }

@@ -19,7 +19,10 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
-use super::store::{prepare, AccountError, AccountEvent, AccountStore, Change, Imported};
+use super::store::{
+    carry_versions, prepare, prepare_import, AccountError, AccountEvent, AccountStore, Change,
+    Imported,
+};
 use super::{Identifier, User};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -674,7 +677,7 @@ impl AccountStore for SqlAccounts {
             on_pool!(self, |p, pg| {
                 let mut tx = begin!(p, pg);
                 for u in chunk {
-                    let user = match prepare(u.clone()) {
+                    let mut user = match prepare_import(u.clone()) {
                         Ok(u) => u,
                         Err(e) => {
                             out.push(Err(e));
@@ -687,6 +690,9 @@ impl AccountStore for SqlAccounts {
                         .map_err(db_err)?;
                     let r: Result<Imported, AccountError> = async {
                         let existing = fetch_by!(tx, "name", &user.name, pg);
+                        if let Some(e) = &existing {
+                            carry_versions(e, &mut user);
+                        }
                         Ok(match existing {
                             Some(e) if e == user => Imported::Unchanged,
                             Some(_) => {
@@ -727,11 +733,14 @@ impl AccountStore for SqlAccounts {
     }
 
     async fn import(&self, user: User) -> Result<Imported, AccountError> {
-        let user = prepare(user)?;
+        let mut user = prepare_import(user)?;
         let r: Result<Imported, AccountError> = async {
             on_pool!(self, |p, pg| {
                 let mut tx = begin!(p, pg);
                 let existing = fetch_by!(tx, "name", &user.name, pg);
+                if let Some(e) = &existing {
+                    carry_versions(e, &mut user);
+                }
                 let what = match existing {
                     Some(e) if e == user => Imported::Unchanged,
                     Some(_) => {

@@ -112,10 +112,101 @@ pub trait AccountStore: Send + Sync {
     async fn events(&self, name: &str, limit: usize) -> Result<Vec<AccountEvent>, AccountError>;
 }
 
+/// Checks and normalises a record about to be imported: like [`prepare`], but a
+/// name that normalisation would change can't carry an authenticator secret or
+/// backup codes (both are bound to the name as written, so they would stop
+/// working silently): that account is reported, not imported.
+pub fn prepare_import(user: User) -> Result<User, AccountError> {
+    if let Ok(normal) = super::normalize_name(&user.name) {
+        if normal != user.name && (user.has_totp() || !user.backup_codes.is_empty()) {
+            return Err(AccountError::Invalid(format!(
+                "user {:?}: its authenticator app and backup codes are bound to the name as \
+                 written, which the database stores as {normal:?}; reset its second factors \
+                 (`portcullis user reset-2fa`) or rename it before importing",
+                user.name
+            )));
+        }
+    }
+    prepare(user)
+}
+
+/// An imported record over the stored one: its versions never go back (an old
+/// export can't bring old sessions back to life), and a changed password, status
+/// or set of second factors ends what came before, as any other change does.
+pub fn carry_versions(stored: &User, user: &mut User) {
+    let status = |u: &User| (u.disabled, u.closed, u.suspended.clone());
+    user.credentials_version = user.credentials_version.max(stored.credentials_version);
+    if stored.password != user.password || status(stored) != status(user) {
+        user.credentials_version = user.credentials_version.max(stored.credentials_version + 1);
+    }
+    user.factors_version = user.factors_version.max(stored.factors_version);
+    if stored.totp != user.totp || stored.backup_codes != user.backup_codes {
+        user.factors_version = user.factors_version.max(stored.factors_version + 1);
+    }
+}
+
 /// Checks and normalises a record about to be stored.
 pub fn prepare(mut user: User) -> Result<User, AccountError> {
     super::normalize_user(&mut user).map_err(AccountError::Invalid)?;
     user.backup_codes.sort();
     user.backup_codes.dedup();
     Ok(user)
+}
+
+#[cfg(test)]
+mod import_tests {
+    use super::*;
+
+    fn user(name: &str) -> User {
+        User {
+            name: name.into(),
+            password: "$argon2id$old".into(),
+            credentials_version: 5,
+            factors_version: 2,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_old_export_never_lowers_the_versions() {
+        let stored = user("alice");
+        let mut old = user("alice");
+        old.credentials_version = 1;
+        old.factors_version = 0;
+        carry_versions(&stored, &mut old);
+        assert_eq!((old.credentials_version, old.factors_version), (5, 2));
+        assert_eq!(old, stored, "same data: unchanged");
+    }
+
+    #[test]
+    fn a_changed_password_status_or_factor_ends_what_came_before() {
+        let stored = user("alice");
+        let mut next = user("alice");
+        next.password = "$argon2id$new".into();
+        carry_versions(&stored, &mut next);
+        assert_eq!(next.credentials_version, 6);
+        let mut next = user("alice");
+        next.disabled = true;
+        carry_versions(&stored, &mut next);
+        assert_eq!(next.credentials_version, 6);
+        let mut next = user("alice");
+        next.backup_codes = vec!["h".into()];
+        carry_versions(&stored, &mut next);
+        assert_eq!((next.credentials_version, next.factors_version), (5, 3));
+    }
+
+    #[test]
+    fn a_name_with_capitals_and_bound_secrets_is_reported() {
+        let mut u = user("Alice");
+        assert_eq!(
+            prepare_import(u.clone()).map(|u| u.name),
+            Ok("alice".into())
+        );
+        u.backup_codes = vec!["h".into()];
+        let e = prepare_import(u)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("bound to the name"), "{e}");
+    }
 }
