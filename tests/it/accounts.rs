@@ -533,6 +533,32 @@ fn change_feed_alone_ends_sessions_on_the_other_gateway() {
     });
 }
 
+/// An operator's SQL, not Portcullis, changes an account: the database's own
+/// triggers tell every gateway, and a status the gateway doesn't know is refused.
+#[test]
+fn direct_sql_changes_reach_the_gateways() {
+    let pg = Postgres::start();
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            users: Users::Postgres(pg.url()),
+            ..Default::default()
+        },
+    );
+    let bob = g.login("bob");
+    assert!(signed_in(&g, &bob));
+    pg.psql("UPDATE accounts SET status = 'disabled' WHERE name = 'bob'");
+    within(PROPAGATION, "a direct UPDATE ends bob's session", || {
+        !signed_in(&g, &bob)
+    });
+    // The schema refuses a status nobody knows.
+    let refused = pg.try_psql("UPDATE accounts SET status = 'DISABLED' WHERE name = 'alice'");
+    assert!(
+        refused.is_err_and(|e| e.contains("accounts_status_known")),
+        "the CHECK constraint refuses an unknown status"
+    );
+}
+
 /// Two gateways on one SQLite file: the polled change table carries changes.
 #[test]
 fn two_gateways_one_sqlite_file() {

@@ -775,6 +775,38 @@ impl Postgres {
         self.dir.path().join("data")
     }
 
+    /// Runs one SQL statement with `psql` (as an operator would, outside Portcullis).
+    pub fn psql(&self, sql: &str) -> String {
+        self.try_psql(sql)
+            .unwrap_or_else(|e| panic!("psql {sql:?}: {e}"))
+    }
+
+    /// [`Postgres::psql`], with PostgreSQL's refusal as the error.
+    pub fn try_psql(&self, sql: &str) -> Result<String, String> {
+        let out = Command::new(pg_bin("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ])
+            .output()
+            .expect("psql is installed with postgresql");
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
     /// The postmaster's pid (first line of `postmaster.pid`), while it runs.
     pub fn pid(&self) -> Option<u32> {
         std::fs::read_to_string(self.data().join("postmaster.pid"))
