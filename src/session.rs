@@ -343,7 +343,9 @@ impl Sessions {
     /// Replaces the record (e.g. after a second factor), keeping the id.
     pub async fn update(&self, id: &SessionId, r: &SessionRecord) -> Result<(), StoreError> {
         let handle = id.handle();
-        self.save(&handle, r, self.clock.now()).await?;
+        // Only while it exists: an update racing a sign-out (or "sign out
+        // everywhere") must not bring the session back outside the user's index.
+        let _ = self.touch(&handle, r, self.clock.now()).await?;
         self.changed(&handle).await
     }
 
