@@ -19,7 +19,13 @@ want_py jwt python3-jwt                              # independent verifier of i
 want_py cryptography python3-cryptography            # ES256 for PyJWT
 want_file /usr/bin/chromium chromium                 # browser tests
 want_file /usr/bin/chromedriver chromium-driver
+want_cmd npm npm                                     # fetches axe-core for the accessibility checks
 install_needed
+# axe-core (accessibility rules) from the npm registry, run in Chromium by the browser tests.
+AXE_VERSION=4.14.1
+if ! grep -qs "\"version\": \"$AXE_VERSION\"" target/axe/node_modules/axe-core/package.json; then
+  npm install --no-audit --no-fund --silent --prefix target/axe "axe-core@$AXE_VERSION"
+fi
 if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy rustfmt; fi
 
 cargo fmt --all -- --check

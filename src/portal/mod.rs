@@ -13,6 +13,7 @@
 //!              ─ ok ─> new session id (no fixation) ─> 303 rd (validated) or /
 //! ```
 
+pub mod help;
 pub mod password;
 pub mod reset;
 pub mod twofactor;
@@ -104,8 +105,9 @@ pub fn security_headers(r: &mut Response, allow_http: bool) {
     r.header(
         "Content-Security-Policy",
         format!(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; media-src 'self'; \
-             form-action {form}; frame-ancestors 'none'; base-uri 'none'"
+            "default-src 'none'; script-src {script}; style-src 'self'; img-src 'self' data:; \
+             media-src 'self'; form-action {form}; frame-ancestors 'none'; base-uri 'none'",
+            script = help::script_src()
         ),
     );
     r.header("X-Frame-Options", "DENY");
@@ -141,7 +143,19 @@ pub fn status_page(
         let link = format!("{prefix}/login");
         let link =
             (status == 403 || status == 401).then_some((link.as_str(), "Sign in as someone else"));
-        Response::html(status, app.ui.load().message(heading, text, link))
+        let home = (status == 404 || status >= 500).then_some("/");
+        Response::html(
+            status,
+            app.ui.load().render(
+                "message.html",
+                context! {
+                    heading => heading, text => text, status => status,
+                    next => help::next_steps(status),
+                    link => link.map(|l| l.0), link_text => link.map(|l| l.1),
+                    home => home,
+                },
+            ),
+        )
     } else {
         Response::json(status, json!({ "error": heading, "message": text }))
     }
@@ -151,6 +165,7 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
     let cfg = app.config.load();
     let mut resp = match (req.method.as_str(), req.sub_path) {
         ("GET" | "HEAD", "/login") => login_page(app, &req, FormState::default()).await,
+        ("GET" | "HEAD", "/help") => help::page(app, &req).await,
         ("POST", "/login") => login_post(app, &req).await,
         ("GET" | "HEAD", "/logout") => logout_page(app, &req).await,
         ("POST", "/logout") => logout_post(app, &req).await,
@@ -192,7 +207,7 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
         (
             _,
             "/login" | "/logout" | "/verify" | "/health" | "/jwks.json" | "/2fa" | "/2fa/send"
-            | "/2fa/setup" | "/unlock" | "/reset" | "/password",
+            | "/2fa/setup" | "/unlock" | "/reset" | "/password" | "/help",
         ) => {
             let mut r = status_page(
                 app,
@@ -204,7 +219,7 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
             r.header(
                 "Allow",
                 match req.sub_path {
-                    "/verify" | "/health" | "/jwks.json" => "GET, HEAD",
+                    "/verify" | "/health" | "/jwks.json" | "/help" => "GET, HEAD",
                     "/2fa/send" => "POST",
                     _ => "GET, HEAD, POST",
                 },
@@ -258,8 +273,10 @@ async fn login_page(app: &App, req: &Request<'_>, st: FormState<'_>) -> Response
         .or_else(|| query_param(req.query, "rd"))
         .and_then(|rd| app.redirects.load().validate(&rd))
         .unwrap_or_default();
-    let notice = (st.error.is_none() && query_param(req.query, "expired").is_some())
-        .then_some("Your session has ended. Please sign in again.");
+    let notice = (st.error.is_none() && query_param(req.query, "expired").is_some()).then_some(
+        "Your session has ended: you were away for a while, or signed out elsewhere. \
+             Sign in again to continue where you were.",
+    );
     let cfg = app.config.load();
     // A client that has already failed enough gets the CAPTCHA on the first view too.
     let captcha = st.captcha
@@ -281,6 +298,8 @@ async fn login_page(app: &App, req: &Request<'_>, st: FormState<'_>) -> Response
             csrf => app.cookies.csrf_token(&pre),
             rd => rd,
             error => st.error,
+            // Once the CAPTCHA is asked for, the account may be locked (never said): the way out.
+            locked_hint => st.error.is_some() && (st.error == Some(WRONG_LOCKED_HINT) || captcha_id.is_some()),
             notice => notice,
             identifier => st.identifier,
             captcha_id => captcha_id,
@@ -393,9 +412,8 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     if let Some(p) = problem {
         return login_page(app, req, again(p, 400, false)).await;
     }
-    let id = Identifier::parse(identifier);
     let users = app.users.load();
-    let user = id.as_ref().and_then(|i| users.find(i)).cloned();
+    let (id, user) = find_account(&users, cfg.ui.default_region.as_deref(), identifier);
     let device = user
         .as_ref()
         .and_then(|u| app.cookies.known_device(req.cookie_header, &u.name));
@@ -461,6 +479,7 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Some(u) if ok && !u.disabled => u.clone(),
         _ => return a.failed(app, req, "password", true, false).await,
     };
+    password::rehash_if_needed(app, &user, password);
     // A concurrent failure may have locked the account while the hash ran.
     match app.defense.locked_now(&a.attempt).await {
         Ok(None) => {}
@@ -468,6 +487,27 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Err(_) => return unavailable(app, req),
     }
     a.signed_in(app, req, &user).await
+}
+
+/// The account `typed` names: as typed, else (with `[ui] default_region`) as a
+/// national phone number of that region, so a user name made of digits still wins.
+pub(crate) fn find_account(
+    users: &crate::users::Directory,
+    region: Option<&str>,
+    typed: &str,
+) -> (Option<Identifier>, Option<Arc<crate::users::User>>) {
+    let id = Identifier::parse(typed);
+    if let Some(u) = id.as_ref().and_then(|i| users.find(i)) {
+        return (id, Some(u.clone()));
+    }
+    match region.and_then(|r| help::national_phone(typed, r)) {
+        Some(p) => {
+            let pid = Identifier::Phone(p);
+            let u = users.find(&pid).cloned();
+            (Some(pid), u)
+        }
+        None => (id, None),
+    }
 }
 
 /// The name an attempt is counted under. Unknown identifiers have a ladder too

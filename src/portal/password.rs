@@ -33,7 +33,20 @@ async fn render(
     };
     let html = app.ui.load().render(
         "password.html",
-        context! { user => user, csrf => app.cookies.csrf_token(sid), error => error, captcha_id => captcha_id, prefix => &cfg.server.portal_prefix },
+        context! {
+            user => user,
+            csrf => app.cookies.csrf_token(sid),
+            error => error,
+            captcha_id => captcha_id,
+            prefix => &cfg.server.portal_prefix,
+            policy_hint => crate::auth::password_policy::hint(
+                &cfg.password,
+                app.users
+                    .load()
+                    .get(user)
+                    .map(|u| crate::auth::password_policy::has_second_factor(u)),
+            ),
+        },
     );
     let mut r = Response::html(status, html);
     if let Some(c) = set_cookie {
@@ -143,7 +156,8 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         }
     };
     // The new password first: a typo there is no guess at the current one.
-    if let Err(msg) = check_new_password(&cfg, get("password"), get("confirm")) {
+    if let Err(msg) = check_new_password(&cfg, Some(user.as_ref()), get("password"), get("confirm"))
+    {
         let captcha = needs_captcha(app, req, &user.name).await.unwrap_or(true);
         return again(msg, 400, captcha).await;
     }
@@ -299,4 +313,36 @@ async fn guess_failed(
         json!({ "user": user.name, "client": req.client_ip.to_string(), "reason": reason }),
     );
     Ok(needs_captcha(app, req, &user.name).await.unwrap_or(true))
+}
+
+/// After a sign-in with the right `password`: when the stored hash was made with
+/// other argon2 parameters than `[password] argon2_*` now say, it is re-made from
+/// the password, off the request path. Nothing else about the account changes (the
+/// credentials version stays: sessions go on), and a password changed meanwhile is
+/// left alone.
+pub(crate) fn rehash_if_needed(app: &Arc<App>, user: &crate::users::User, password: &str) {
+    let params = app.config.load().password.argon2;
+    if !params.needs_rehash(&user.password) {
+        return;
+    }
+    let (app2, name, old) = (app.clone(), user.name.clone(), user.password.clone());
+    let pw = zeroize::Zeroizing::new(password.to_string());
+    app.send_later(async move {
+        let hash = match app2.hasher.hash(&pw, params).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "rehash skipped");
+                return;
+            }
+        };
+        let res = super::update_user(&app2, &name, "password", move |u| {
+            if u.password == old {
+                u.password = hash;
+            }
+        })
+        .await;
+        if res.is_ok() {
+            crate::audit::event("password_rehashed", json!({ "user": name }));
+        }
+    });
 }

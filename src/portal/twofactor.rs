@@ -295,7 +295,7 @@ async fn challenge_page(
     let others: Vec<_> = all
         .iter()
         .filter(|m| **m != method)
-        .map(|m| context! { name => m.as_str(), label => label(*m) })
+        .map(|m| context! { name => m.as_str(), label => label(*m), left => (*m == Method::Backup).then_some(s.user.backup_codes.len()) })
         .collect();
     let digits = s
         .user
@@ -319,6 +319,8 @@ async fn challenge_page(
             error => v.error,
             notice => v.notice,
             sent => v.sent,
+            has_voice => all.contains(&Method::Voice),
+            service => &cfg.otp.totp_issuer,
         },
     );
     Response::html(if v.status == 0 { 200 } else { v.status }, html)

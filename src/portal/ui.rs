@@ -10,6 +10,7 @@ use crate::config::UiConfig;
 const BUILTIN: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
+    ("help.html", include_str!("../../templates/help.html")),
     ("logout.html", include_str!("../../templates/logout.html")),
     ("message.html", include_str!("../../templates/message.html")),
     ("reset.html", include_str!("../../templates/reset.html")),
@@ -49,6 +50,8 @@ pub struct Ui {
     pub logo: Option<(Vec<u8>, &'static str)>,
     brand: String,
     prefix: String,
+    /// What every page may show: the support contact, the phone region, the script.
+    common: Value,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,16 +115,33 @@ impl Ui {
             )),
             None => None,
         };
+        let contact = cfg
+            .support_contact
+            .as_deref()
+            .and_then(super::help::Contact::parse);
+        let region = cfg.default_region.as_deref();
+        let common = context! {
+            contact => contact.as_ref().map(|c| c.text().to_string()),
+            contact_href => contact.as_ref().map(|c| c.href()),
+            region => region,
+            region_code => region.and_then(super::help::calling_region),
+            phone_example => super::help::phone_example(region),
+            caps_script => super::help::CAPS_SCRIPT,
+            // "Sign in", the default title, is no brand: not shown twice.
+            show_brand => cfg.title != "Sign in",
+        };
         let ui = Ui {
             env,
             css,
             logo,
             brand: cfg.title.clone(),
             prefix: prefix.to_string(),
+            common,
         };
         // Render every page once so a broken override fails at load, not per request.
         for page in [
             "login.html",
+            "help.html",
             "logout.html",
             "message.html",
             "reset.html",
@@ -147,7 +167,7 @@ impl Ui {
         let base = context! { brand => &self.brand, prefix => &self.prefix, has_logo => self.logo.is_some(), title => &self.brand };
         self.env
             .get_template(name)
-            .and_then(|t| t.render(context! { ..ctx, ..base }))
+            .and_then(|t| t.render(context! { ..ctx, ..base, ..self.common.clone() }))
             .map_err(|e| e.to_string())
     }
 
@@ -196,6 +216,8 @@ mod tests {
             title: "Acme".into(),
             accent_color: "#112233".into(),
             logo: None,
+            default_region: None,
+            support_contact: None,
         }
     }
 
