@@ -196,6 +196,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             for w in cfg.warnings() {
                 eprintln!("warning: {w}");
             }
+            if let Some(dir) = &cfg.ui.locales {
+                for w in crate::i18n::check_folder(dir)? {
+                    eprintln!("warning: ui.locales: {w}");
+                }
+            }
             println!(
                 "{}: ok ({} sites, {} rules)",
                 config.display(),

@@ -16,6 +16,7 @@ pub mod control;
 pub mod cookies;
 pub mod defense;
 pub mod forwardauth;
+pub mod i18n;
 pub mod identity;
 pub mod metrics;
 pub mod notify;

@@ -86,25 +86,6 @@ impl Refusal {
     }
 }
 
-/// What the new-password field says before anything is typed; `second_factor`
-/// is `None` when the account isn't known yet (the reset form).
-pub fn hint(cfg: &PasswordConfig, second_factor: Option<bool>) -> String {
-    let len = match second_factor {
-        Some(true) => format!("At least {} characters.", cfg.min_length),
-        Some(false) => format!("At least {} characters.", cfg.min_length_single_factor),
-        None if cfg.min_length == cfg.min_length_single_factor => {
-            format!("At least {} characters.", cfg.min_length)
-        }
-        None => format!(
-            "At least {} characters ({} if your account has two-step verification with an app or a phone).",
-            cfg.min_length_single_factor, cfg.min_length
-        ),
-    };
-    format!(
-        "{len} A few unrelated words make a strong password that is easy to remember;          no symbols or digits needed. Common passwords and ones containing your name are refused."
-    )
-}
-
 /// Whether `user` has a second factor that isn't the password (NIST counts an
 /// authenticator app and a phone; an email inbox is not an authenticator).
 pub fn has_second_factor(user: &User) -> bool {

@@ -293,6 +293,8 @@ pub struct UiConfig {
     pub default_region: Option<String>,
     /// An email address or an http(s) URL people can ask for help.
     pub support_contact: Option<String>,
+    /// A folder of `TAG.ftl` Fluent catalogues overriding or adding languages.
+    pub locales: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -875,7 +877,15 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
             .filter(|r| !r.is_empty())
             .map(|r| r.to_ascii_uppercase()),
         support_contact: raw.ui.support_contact.filter(|c| !c.trim().is_empty()),
+        locales: raw.ui.locales.as_deref().map(|p| resolve(base, p)),
     };
+    if let Some(l) = &ui.locales {
+        if !l.is_dir() {
+            v.err("ui.locales", format!("{} is not a folder", l.display()));
+        } else if let Err(e) = crate::i18n::Catalogues::load(Some(l)) {
+            v.err("ui.locales", e.to_string());
+        }
+    }
     if let Some(r) = &ui.default_region {
         if crate::portal::help::calling_region(r).is_none() {
             v.err(

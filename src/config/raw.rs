@@ -198,6 +198,9 @@ pub struct RawUi {
     /// Who people ask for help: an email address or an http(s) URL, shown on the help,
     /// lock, two-step and error pages. Default: none ("your administrator").
     pub support_contact: Option<String>,
+    /// A folder of Fluent catalogues named by language tag (`de.ftl`, `nl.ftl`): they
+    /// replace built-in messages of that language or add a language. Default: none.
+    pub locales: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -224,6 +224,26 @@ mod tests {
     }
 
     #[test]
+    fn the_english_texts_of_the_code_are_in_the_catalogue() {
+        let c = crate::i18n::Catalogues::load(None).unwrap();
+        let de = c.negotiate(Some("de"), "");
+        let mut texts = vec![
+            super::super::WRONG,
+            super::super::WRONG_LOCKED_HINT,
+            super::super::CAPTCHA_WRONG,
+        ];
+        texts.extend(
+            [400, 403, 404, 408, 429, 500, 502, 503]
+                .into_iter()
+                .filter_map(next_steps),
+        );
+        for t in texts {
+            let translated = c.english(de, t);
+            assert_ne!(translated, t, "not in en.ftl: {t}");
+        }
+    }
+
+    #[test]
     fn every_error_status_says_what_to_do() {
         for s in [400, 401, 403, 404, 408, 429, 500, 502, 503, 504] {
             assert!(next_steps(s).is_some(), "{s}");

@@ -52,6 +52,8 @@ pub struct Request<'a> {
     pub scheme: &'a str,
     pub cookie_header: &'a str,
     pub accept_html: bool,
+    /// The `Accept-Language` header ("" when absent).
+    pub accept_language: &'a str,
     pub client_ip: IpAddr,
     pub origin: Option<&'a str>,
     pub body: Bytes,
@@ -161,7 +163,44 @@ pub fn status_page(
     }
 }
 
+/// Answers a portal request in the person's language (see [`crate::i18n`]): the
+/// switcher's `?lang=` (remembered in a cookie), the cookie, or `Accept-Language`.
 pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
+    let cookie_name = format!("{}_lang", app.cookies.pre_name);
+    let asked = query_param(req.query, "lang");
+    let kept = crate::i18n::cookie_tag(req.cookie_header, &cookie_name);
+    let texts = app.ui.load().texts.clone();
+    let lang = texts.negotiate(asked.as_deref().or(kept.as_deref()), req.accept_language);
+    let query = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query)
+        .map(|v| {
+            let rest: Vec<_> = v.into_iter().filter(|(k, _)| k != "lang").collect();
+            serde_urlencoded::to_string(rest).unwrap_or_default()
+        })
+        .unwrap_or_default();
+    let current = crate::i18n::Current {
+        lang,
+        path: req.sub_path.to_string(),
+        query,
+    };
+    let remember = asked.is_some().then(|| {
+        format!(
+            "{cookie_name}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly{}",
+            texts.tag(lang),
+            if app.config.load().session.secure {
+                "; Secure"
+            } else {
+                ""
+            }
+        )
+    });
+    let mut resp = crate::i18n::scope(current, handle_in_language(app, req)).await;
+    if let Some(c) = remember {
+        resp.header("Set-Cookie", c);
+    }
+    resp
+}
+
+async fn handle_in_language(app: &Arc<App>, req: Request<'_>) -> Response {
     let cfg = app.config.load();
     let mut resp = match (req.method.as_str(), req.sub_path) {
         ("GET" | "HEAD", "/login") => login_page(app, &req, FormState::default()).await,

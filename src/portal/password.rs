@@ -39,13 +39,13 @@ async fn render(
             error => error,
             captcha_id => captcha_id,
             prefix => &cfg.server.portal_prefix,
-            policy_hint => crate::auth::password_policy::hint(
-                &cfg.password,
-                app.users
-                    .load()
-                    .get(user)
-                    .map(|u| crate::auth::password_policy::has_second_factor(u)),
-            ),
+            policy_min => cfg.password.min_length,
+            policy_single => cfg.password.min_length_single_factor,
+            policy_second => app
+                .users
+                .load()
+                .get(user)
+                .map(|u| crate::auth::password_policy::has_second_factor(u)),
         },
     );
     let mut r = Response::html(status, html);

@@ -79,7 +79,8 @@ async fn render(app: &App, req: &Request<'_>, v: View<'_>) -> Response {
         context! {
             csrf => app.cookies.csrf_token(&pre),
             step => v.step,
-            policy_hint => crate::auth::password_policy::hint(&cfg.password, None),
+            policy_min => cfg.password.min_length,
+            policy_single => cfg.password.min_length_single_factor,
             error => v.error,
             notice => v.notice,
             captcha_id => captcha_id,

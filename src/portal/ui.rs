@@ -7,7 +7,7 @@ use minijinja::{context, Environment, Value};
 
 use crate::config::UiConfig;
 
-const BUILTIN: &[(&str, &str)] = &[
+pub(crate) const BUILTIN: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("help.html", include_str!("../../templates/help.html")),
@@ -46,6 +46,8 @@ const BUILTIN: &[(&str, &str)] = &[
 
 pub struct Ui {
     env: Environment<'static>,
+    /// The message catalogues the templates' `t()` and `|tr` read.
+    pub texts: std::sync::Arc<crate::i18n::Catalogues>,
     pub css: String,
     pub logo: Option<(Vec<u8>, &'static str)>,
     brand: String,
@@ -58,6 +60,8 @@ pub struct Ui {
 pub enum UiError {
     #[error("template {name}: {msg}")]
     Template { name: String, msg: String },
+    #[error("ui.locales: {0}")]
+    Texts(#[from] crate::i18n::I18nError),
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,
@@ -83,6 +87,32 @@ fn image_type(path: &Path) -> &'static str {
 impl Ui {
     pub fn load(cfg: &UiConfig, prefix: &str) -> Result<Ui, UiError> {
         let mut env = Environment::new();
+        let texts = std::sync::Arc::new(crate::i18n::Catalogues::load(cfg.locales.as_deref())?);
+        let t = texts.clone();
+        env.add_function(
+            "t",
+            move |key: &str,
+                  kwargs: minijinja::value::Kwargs|
+                  -> Result<String, minijinja::Error> {
+                let mut args = Vec::new();
+                for k in kwargs.args() {
+                    let v: Value = kwargs.get(k)?;
+                    let fv = match i64::try_from(v.clone()) {
+                        Ok(n) if v.is_number() => fluent_bundle::FluentValue::from(n),
+                        _ => fluent_bundle::FluentValue::from(v.to_string()),
+                    };
+                    args.push((k, fv));
+                }
+                Ok(t.text(crate::i18n::current().lang, key, &args))
+            },
+        );
+        let t = texts.clone();
+        env.add_filter("tr", move |v: Value| -> Value {
+            match v.as_str() {
+                Some(s) => Value::from(t.english(crate::i18n::current().lang, s)),
+                None => v,
+            }
+        });
         for (name, text) in BUILTIN {
             let text = match &cfg.templates {
                 Some(dir) if dir.join(name).is_file() => std::fs::read_to_string(dir.join(name))
@@ -132,6 +162,7 @@ impl Ui {
         };
         let ui = Ui {
             env,
+            texts,
             css,
             logo,
             brand: cfg.title.clone(),
@@ -165,9 +196,22 @@ impl Ui {
 
     fn try_render(&self, name: &str, ctx: Value) -> Result<String, String> {
         let base = context! { brand => &self.brand, prefix => &self.prefix, has_logo => self.logo.is_some(), title => &self.brand };
+        let here = crate::i18n::current();
+        let languages: Vec<Value> = self
+            .texts
+            .languages()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (tag, name))| {
+                let sep = if here.query.is_empty() { "" } else { "&" };
+                let href = format!("{}{}?{}{sep}lang={tag}", self.prefix, here.path, here.query);
+                context! { tag => tag, name => name, href => href, current => i == here.lang }
+            })
+            .collect();
+        let lang = context! { lang => self.texts.tag(here.lang), languages => languages };
         self.env
             .get_template(name)
-            .and_then(|t| t.render(context! { ..ctx, ..base, ..self.common.clone() }))
+            .and_then(|t| t.render(context! { ..ctx, ..base, ..lang, ..self.common.clone() }))
             .map_err(|e| e.to_string())
     }
 
@@ -218,6 +262,7 @@ mod tests {
             logo: None,
             default_region: None,
             support_contact: None,
+            locales: None,
         }
     }
 

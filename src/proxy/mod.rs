@@ -331,6 +331,12 @@ impl Gateway {
             scheme: inbound.client.proto,
             cookie_header: &cookie_header,
             accept_html: inbound.html,
+            accept_language: session
+                .req_header()
+                .headers
+                .get(http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
             client_ip: inbound.client.client,
             origin: origin.as_deref(),
             body,

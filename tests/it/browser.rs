@@ -221,6 +221,23 @@ pub(crate) fn screenshot_dir() -> std::path::PathBuf {
 }
 
 impl Chrome {
+    /// Clicks `css` (a submit button) and waits until the next page has replaced
+    /// this one, so what follows never touches the old page.
+    pub(crate) fn submit(&self, css: &str) {
+        self.script("window.__before_submit = true; return true;");
+        self.click(css);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.script("return window.__before_submit === true;") == json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "no new page after {css}: {}",
+                self.source()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.find("body");
+    }
+
     /// Sets the viewport (CSS pixels, device scale 1) through Chromium's device
     /// emulation, which unlike the window has no minimum width.
     pub(crate) fn size(&self, width: u32, height: u32) {

@@ -152,6 +152,7 @@ impl Browser {
             scheme: "http",
             cookie_header: &cookie,
             accept_html: true,
+            accept_language: "",
             client_ip: self.ip,
             origin: None,
             body: Bytes::from(body.to_string()),
@@ -945,7 +946,13 @@ async fn change_password_with_captcha_when_configured() {
         .send(
             "POST",
             "/password",
-            &change(&cid, "nope", PASSWORD, "fresh password", "fresh password"),
+            &change(
+                &cid,
+                "nope",
+                PASSWORD,
+                "fresh quartz meadow",
+                "fresh quartz meadow",
+            ),
         )
         .await;
     assert_eq!(r.status, 401);
@@ -962,7 +969,13 @@ async fn change_password_with_captcha_when_configured() {
         .send(
             "POST",
             "/password",
-            &change(&cid, &ans, "not it", "fresh password", "fresh password"),
+            &change(
+                &cid,
+                &ans,
+                "not it",
+                "fresh quartz meadow",
+                "fresh quartz meadow",
+            ),
         )
         .await;
     assert_eq!(r.status, 401);
@@ -982,7 +995,13 @@ async fn change_password_with_captcha_when_configured() {
         .send(
             "POST",
             "/password",
-            &change(&cid, &ans, PASSWORD, "fresh password", "fresh password"),
+            &change(
+                &cid,
+                &ans,
+                PASSWORD,
+                "fresh quartz meadow",
+                "fresh quartz meadow",
+            ),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.error());
@@ -997,7 +1016,7 @@ async fn change_password_with_captcha_when_configured() {
     ));
     assert_eq!(
         Browser::new(&e, "192.0.2.92")
-            .sign_in("bob", "fresh password", Some(true))
+            .sign_in("bob", "fresh quartz meadow", Some(true))
             .await
             .status,
         303

@@ -73,7 +73,7 @@ fn help_page_and_sign_in_hints_answer_the_common_troubles() {
     let login = html(&g, "/_auth/login");
     for needle in [
         "<title>Sign in · Acme</title>",
-        "include the country code if it isn't a US number",
+        "include the country code if it isn&#x27;t a US number",
         "US numbers also work without it",
         "Passwords are case-sensitive",
         "id=\"password-caps\"",
@@ -105,6 +105,126 @@ fn help_page_and_sign_in_hints_answer_the_common_troubles() {
     assert!(body.contains("<title>Sign in</title>"), "{body}");
     assert!(!body.contains("class=\"brand\""));
     assert!(body.contains("include the country code, for example +44 7700 900123"));
+}
+
+#[test]
+fn pages_speak_the_persons_language_with_a_switcher_and_operator_catalogues() {
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            extra: UI.into(),
+            ..Options::default()
+        },
+    );
+    let de = g.get(
+        "/_auth/login?rd=%2Fx",
+        &["Accept: text/html", "Accept-Language: de-CH, fr;q=0.5"],
+    );
+    assert!(de.body.contains("<html lang=\"de\">"), "{}", de.body);
+    assert!(de.body.contains("<h1>Anmelden</h1>") && de.body.contains("Passwort vergessen?"));
+    // The switcher keeps the page's query (rd) and marks the current language.
+    assert!(de.body.contains("lang=fr\""), "{}", de.body);
+    assert!(
+        de.body.contains("rd=%2Fx&amp;lang=fr") || de.body.contains("rd=%2Fx&lang=fr"),
+        "{}",
+        de.body
+    );
+    assert!(de.body.contains("aria-current=\"true\">Deutsch<"));
+    let fr = g.get(
+        "/_auth/login?lang=fr",
+        &["Accept: text/html", "Accept-Language: de"],
+    );
+    assert!(fr.body.contains("<h1>Se connecter</h1>"), "{}", fr.body);
+    let kept = fr
+        .cookie("portcullis_pre_lang")
+        .expect("the choice is remembered");
+    assert_eq!(kept, "portcullis_pre_lang=fr");
+    let again = g.get(
+        "/_auth/help",
+        &[
+            "Accept: text/html",
+            "Accept-Language: de",
+            &format!("Cookie: {kept}"),
+        ],
+    );
+    assert!(
+        again.body.contains("Un problème pour vous connecter"),
+        "{}",
+        again.body
+    );
+    // Messages the code writes in English are translated too.
+    let nf = g.get("/_auth/nope", &["Accept: text/html", "Accept-Language: fr"]);
+    assert!(
+        nf.body.contains("Il n’y a pas de page à cette adresse."),
+        "{}",
+        nf.body
+    );
+    let wrong = {
+        let (pre, csrf) = g.login_form();
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("identifier", "alice"),
+            ("password", "nope"),
+            ("rd", "/"),
+        ];
+        g.submit_login(&pre, &fields, &["Accept: text/html", "Accept-Language: de"])
+    };
+    assert!(
+        wrong.body.contains("Kennung oder Passwort stimmen nicht"),
+        "{}",
+        wrong.body
+    );
+    // Unknown languages: English.
+    let en = g.get(
+        "/_auth/login",
+        &["Accept: text/html", "Accept-Language: ja"],
+    );
+    assert!(en.body.contains("<h1>Sign in</h1>"));
+
+    // An operator catalogue: overrides German, adds Dutch; check-config names what Dutch lacks.
+    let dir = g.dir.path().join("locales");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("de.ftl"), "login-title = Einloggen\n").unwrap();
+    std::fs::write(
+        dir.join("nl.ftl"),
+        "language-name = Nederlands\nlogin-title = Inloggen\n",
+    )
+    .unwrap();
+    let cfg = std::fs::read_to_string(&g.config).unwrap().replace(
+        "default_region = \"US\"\n",
+        "default_region = \"US\"\nlocales = \"locales\"\n",
+    );
+    std::fs::write(&g.config, cfg).unwrap();
+    let out = g.cli(&["check-config"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: ui.locales: nl.ftl: ") && err.contains("login-forgot"),
+        "{err}"
+    );
+    assert!(!err.contains("de.ftl"), "{err}");
+    let mut g = g;
+    g.proc = None; // stopped (by pid), then started again with the catalogues
+    g.spawn();
+    let nl = g.get(
+        "/_auth/login",
+        &["Accept: text/html", "Accept-Language: nl"],
+    );
+    assert!(
+        nl.body.contains("<h1>Inloggen</h1>") && nl.body.contains("Forgot your password?"),
+        "{}",
+        nl.body
+    );
+    let de = g.get(
+        "/_auth/login",
+        &["Accept: text/html", "Accept-Language: de"],
+    );
+    assert!(de.body.contains("<h1>Einloggen</h1>") && de.body.contains("Passwort vergessen?"));
+    assert!(de.body.contains(">Nederlands<"));
 }
 
 #[test]
@@ -398,7 +518,7 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     // Wrong password: announced, linked to the fields, focus on the password.
     chrome.type_into("#identifier", "alice");
     chrome.type_into("#password", "not my password");
-    chrome.click("button[type=submit]");
+    chrome.submit("button[type=submit]");
     chrome.find("#error");
     assert_eq!(
         chrome.script("return document.activeElement.id;"),
@@ -417,7 +537,7 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
 
     // Second failure: the CAPTCHA; its audio is reachable by keyboard.
     chrome.type_into("#password", "still not it");
-    chrome.click("button[type=submit]");
+    chrome.submit("button[type=submit]");
     chrome.find("fieldset.captcha");
     assert_eq!(
         chrome.script("return document.activeElement.id;"),
@@ -434,7 +554,7 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     for _ in 0..2 {
         chrome.type_into("#password", "wrong again");
         chrome.type_into("#captcha", "nope");
-        chrome.click("button[type=submit]");
+        chrome.submit("button[type=submit]");
         chrome.find("#error");
     }
     assert_eq!(
@@ -464,7 +584,7 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     chrome.go(&format!("{site}{path}"));
     chrome.find("button[type=submit]");
     chrome.check_state("unlock");
-    chrome.click("button[type=submit]");
+    chrome.submit("button[type=submit]");
     chrome.wait_url("the unlock answer", |u| !u.contains("token="));
     assert!(
         chrome.source().contains("Account unlocked"),
@@ -482,7 +602,7 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     chrome.wait_url("sign-in", |u| u.contains("/_auth/login"));
     chrome.type_into("#identifier", "(415) 555-2671");
     chrome.type_into("#password", PASSWORD);
-    chrome.click("button[type=submit]");
+    chrome.submit("button[type=submit]");
     chrome.wait_url("two-step", |u| u.contains("/_auth/2fa"));
     let page = chrome.source();
     for needle in [
@@ -497,11 +617,11 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     chrome.click("#no-code summary");
     chrome.click("#cant-use summary");
     chrome.check_state("two-step");
-    chrome.click("#send");
+    chrome.submit("#send");
     chrome.find("#notice");
     chrome.check_state("two-step-code-sent");
     chrome.type_into("#code", "000000");
-    chrome.click("form[action$='/2fa'] button[type=submit]");
+    chrome.submit("form[action$='/2fa'] button[type=submit]");
     chrome.find("#error");
     assert_eq!(
         chrome.script("return document.activeElement.id;"),
@@ -509,7 +629,7 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     );
     chrome.check_state("two-step-wrong-code");
     chrome.type_into("#code", &outbox_code(&g));
-    chrome.click("form[action$='/2fa'] button[type=submit]");
+    chrome.submit("form[action$='/2fa'] button[type=submit]");
     chrome.wait_url("the page", |u| u.ends_with("/secure/x"));
 
     // Enrolment and the backup codes.
@@ -519,7 +639,7 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     let totp = totp_for(&chrome);
     mid_step();
     chrome.type_into("#code", &totp.generate(now()));
-    chrome.click("button[type=submit]");
+    chrome.submit("button[type=submit]");
     chrome.find("#backup-codes");
     chrome.check_state("enrolment-backup-codes");
 
@@ -530,7 +650,7 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     chrome.type_into("#current", PASSWORD);
     chrome.type_into("#password", "password123");
     chrome.type_into("#confirm", "password123");
-    chrome.click("button[type=submit]");
+    chrome.submit("button[type=submit]");
     chrome.find("#error");
     assert!(chrome.text("#error").contains("easy to guess"));
     assert_eq!(
@@ -541,14 +661,14 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
 
     // Reset, step by step.
     chrome.go(&format!("{site}/_auth/logout"));
-    chrome.click("button[type=submit]");
+    chrome.submit("button[type=submit]");
     chrome.find("a[href$='/_auth/login']");
     chrome.check_state("signed-out");
     chrome.go(&format!("{site}/_auth/reset"));
     chrome.find("#identifier");
     chrome.check_state("reset-request");
     chrome.type_into("#identifier", "alice@example.com");
-    chrome.click("button[type=submit]");
+    chrome.submit("button[type=submit]");
     chrome.find("#code");
     chrome.check_state("reset-code");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -559,7 +679,7 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     chrome.type_into("#code", &outbox_code(&g));
     chrome.type_into("#password", STRONG);
     chrome.type_into("#confirm", STRONG);
-    chrome.click("button[type=submit]");
+    chrome.submit("button[type=submit]");
     chrome.find("a[href$='/_auth/login']");
     assert!(chrome.source().contains("Password changed"));
     chrome.check_state("reset-done");
@@ -580,4 +700,21 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     chrome.find("#next");
     assert!(chrome.source().contains("not responding"));
     chrome.check_state("error-502");
+
+    // Another language, chosen with the switcher: still accessible (lang attribute).
+    chrome.go(&format!("{site}/_auth/login"));
+    chrome.submit("a[hreflang=de]");
+    chrome.wait_url("German", |u| u.contains("lang=de"));
+    assert_eq!(
+        chrome.script("return document.documentElement.lang;"),
+        json!("de")
+    );
+    assert!(chrome.text("h1").contains("Anmelden"));
+    chrome.check_state("signin-de");
+    chrome.go(&format!("{site}/_auth/help"));
+    assert!(
+        chrome.text("h1").contains("Probleme bei der Anmeldung"),
+        "the choice is kept"
+    );
+    chrome.check_state("help-de");
 }
