@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::auth::password::Hasher;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, DynClock, SystemClock};
 use crate::config::{Config, StoreBackend};
 use crate::cookies::CookieCrypto;
 use crate::metrics::Metrics;
@@ -74,8 +74,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Password(#[from] crate::auth::password::PasswordError),
-    #[error("{0}")]
-    Notify(String),
+    #[error(transparent)]
+    Notify(#[from] crate::notify::SetupError),
     #[error(transparent)]
     Assertion(#[from] crate::assertion::AssertionError),
 }
@@ -150,20 +150,33 @@ fn load_assertion_keys(
     Ok(keys)
 }
 
-pub fn open_store(c: &Config) -> Result<DynStore, StoreError> {
+/// The configured store; the memory store's expiry runs on `clock`.
+pub fn open_store(c: &Config, clock: &DynClock) -> Result<DynStore, StoreError> {
     Ok(match &c.store.backend {
-        StoreBackend::Memory => Arc::new(MemoryStore::with_max_entries(c.store.max_entries)),
+        StoreBackend::Memory => {
+            Arc::new(MemoryStore::with_clock(clock.clone(), c.store.max_entries))
+        }
         StoreBackend::Redis { url } => Arc::new(RedisStore::new(url, &c.store.key_prefix)?),
     })
 }
 
 impl App {
+    /// The gateway on the system clock.
     pub fn new(config: Config, config_path: Option<PathBuf>) -> Result<App, StartError> {
+        Self::with_clock(config, config_path, Arc::new(SystemClock))
+    }
+
+    /// The gateway on `clock`: sessions, the memory store, the defense ladder and
+    /// rate limits, codes and audit lines all read the time from it.
+    pub fn with_clock(
+        config: Config,
+        config_path: Option<PathBuf>,
+        clock: DynClock,
+    ) -> Result<App, StartError> {
         let secrets = Secrets::load(&config.secrets_dir)?;
         let users = crate::users::file::load(&config.users_file)?;
         let ui = Ui::load(&config.ui, &config.server.portal_prefix)?;
-        let store = open_store(&config)?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = open_store(&config, &clock)?;
         let sessions = Sessions::new(
             store.clone(),
             clock.clone(),
@@ -197,6 +210,11 @@ impl App {
             outgoing: tokio_util::task::TaskTracker::new(),
             users_stamp: std::sync::Mutex::new(stamp),
         })
+    }
+
+    /// An audit line ([`crate::audit`]) stamped by the gateway's clock.
+    pub fn audit(&self, kind: &str, fields: serde_json::Value) {
+        crate::audit::event(&*self.clock, kind, fields);
     }
 
     /// Sends a message in the background (tracked in [`App::outgoing`]).

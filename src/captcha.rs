@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use crate::store::keys::captcha as key;
 use crate::store::{DynStore, StoreError};
 
 /// Letters and digits with no look-alikes (no 0/O, 1/l/I, 5/S, 2/Z, 8/B, ...).
@@ -39,10 +40,6 @@ struct Stored {
 pub struct Captchas {
     store: DynStore,
     pub ttl: Duration,
-}
-
-fn key(id: &str) -> String {
-    format!("captcha:{id}")
 }
 
 fn valid_id(id: &str) -> bool {
@@ -97,12 +94,18 @@ impl Captchas {
 
     /// The PNG of a challenge, only for the pre-session it belongs to.
     pub async fn png(&self, id: &str, pre: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.peek(id, pre).await?.and_then(|s| render_png(&s.image)))
+        let Some(s) = self.peek(id, pre).await? else {
+            return Ok(None);
+        };
+        Ok(off_the_workers(move || render_png(&s.image)).await)
     }
 
     /// The WAV of a challenge, only for the pre-session it belongs to.
     pub async fn wav(&self, id: &str, pre: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.peek(id, pre).await?.and_then(|s| render_wav(&s.audio)))
+        let Some(s) = self.peek(id, pre).await? else {
+            return Ok(None);
+        };
+        Ok(off_the_workers(move || render_wav(&s.audio)).await)
     }
 
     /// Checks an answer and consumes the challenge whatever the outcome.
@@ -126,6 +129,7 @@ impl Captchas {
     }
 
     /// The answers, for tests that solve a challenge through the code's own API.
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn answers_for_tests(
         &self,
         id: &str,
@@ -136,6 +140,20 @@ impl Captchas {
         Ok(serde_json::from_slice::<Stored>(&b)
             .ok()
             .map(|s| (s.image, s.audio)))
+    }
+}
+
+/// Runs a rendering (milliseconds of CPU) on the blocking pool, so the async
+/// workers keep serving requests meanwhile. `None` if it failed (or panicked).
+async fn off_the_workers(
+    render: impl FnOnce() -> Option<Vec<u8>> + Send + 'static,
+) -> Option<Vec<u8>> {
+    match tokio::task::spawn_blocking(render).await {
+        Ok(out) => out,
+        Err(e) => {
+            tracing::error!(error = %e, "CAPTCHA rendering failed");
+            None
+        }
     }
 }
 
@@ -834,13 +852,17 @@ mod tests {
 
     #[tokio::test]
     async fn challenges_expire() {
+        let clock = crate::clock::FakeClock::at(1_000);
         let c = Captchas::new(
-            Arc::new(crate::store::memory::MemoryStore::new()),
+            Arc::new(crate::store::memory::MemoryStore::with_clock(
+                Arc::new(clock.clone()),
+                100,
+            )),
             Duration::from_millis(300),
         );
         let id = c.create("pre1").await.unwrap();
         let (image, _) = c.answers_for_tests(&id).await.unwrap().unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        clock.advance_by(Duration::from_millis(500));
         assert!(c.png(&id, "pre1").await.unwrap().is_none());
         assert!(
             !c.solve(&id, "pre1", &image).await.unwrap(),

@@ -491,6 +491,7 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
                 Ok(())
             })?;
             crate::audit::event(
+                &crate::clock::SystemClock,
                 "2fa_reset",
                 serde_json::json!({ "user": name, "by": "cli" }),
             );
@@ -537,18 +538,19 @@ fn session_command(cfg: &Config, cmd: Command) -> anyhow::Result<Answer> {
             Err(e) => match &cfg.store.backend {
                 StoreBackend::Memory => Err(e),
                 StoreBackend::Redis { .. } => {
-                    let store = crate::app::open_store(cfg)?;
+                    let clock: crate::clock::DynClock = Arc::new(crate::clock::SystemClock);
+                    let store = crate::app::open_store(cfg, &clock)?;
                     let sessions = crate::session::Sessions::new(
                         store,
-                        Arc::new(crate::clock::SystemClock),
+                        clock.clone(),
                         cfg.session.idle_timeout,
                         cfg.session.absolute_timeout,
                     );
                     match cmd {
                         Command::LockList | Command::LockClear { .. } => {
                             let d = crate::defense::Defense::new(
-                                crate::app::open_store(cfg)?,
-                                Arc::new(crate::clock::SystemClock),
+                                crate::app::open_store(cfg, &clock)?,
+                                clock,
                                 &cfg.defense,
                             );
                             Ok(crate::control::execute_locks(&d, cmd).await)

@@ -82,6 +82,7 @@ pub async fn execute_locks(defense: &crate::defense::Defense, cmd: Command) -> A
         Command::LockClear { target } => match defense.clear(&target).await {
             Ok(any) => {
                 crate::audit::event(
+                    defense.clock(),
                     "unlocked",
                     serde_json::json!({ "target": target, "by": "operator", "had_state": any }),
                 );
@@ -125,6 +126,7 @@ pub async fn execute_sessions(sessions: &crate::session::Sessions, cmd: Command)
             match r {
                 Ok(count) => {
                     crate::audit::event(
+                        sessions.clock(),
                         "sessions_revoked",
                         serde_json::json!({ "user": user, "count": count }),
                     );

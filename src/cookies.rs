@@ -4,9 +4,7 @@
 
 use base64::Engine;
 use cookie::{Cookie, CookieJar, Key, SameSite as CSameSite};
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::config::{SameSite, SessionConfig};
@@ -14,7 +12,7 @@ use crate::config::{SameSite, SessionConfig};
 #[derive(Clone)]
 pub struct CookieCrypto {
     key: Key,
-    csrf_key: Vec<u8>,
+    csrf_key: zeroize::Zeroizing<[u8; 32]>,
     pub name: String,
     pub pre_name: String,
     pub device_name: String,
@@ -34,25 +32,12 @@ impl std::fmt::Debug for CookieCrypto {
     }
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    // HMAC accepts keys of any length, so this cannot fail.
-    match HmacSha256::new_from_slice(key) {
-        Ok(mut m) => {
-            m.update(data);
-            m.finalize().into_bytes().to_vec()
-        }
-        Err(_) => Vec::new(),
-    }
-}
-
 impl CookieCrypto {
     /// `master` is the 64-byte `cookie.key`.
     pub fn new(master: &[u8], cfg: &SessionConfig) -> CookieCrypto {
         CookieCrypto {
             key: Key::derive_from(master),
-            csrf_key: hmac(master, b"portcullis csrf v1"),
+            csrf_key: crate::crypto::derive_key(master, b"portcullis csrf v1"),
             name: cfg.cookie_name.clone(),
             pre_name: format!("{}_pre", cfg.cookie_name),
             device_name: format!("{}_dev", cfg.cookie_name),
@@ -205,12 +190,14 @@ impl CookieCrypto {
     pub fn host_in_domain(&self, host: &str) -> bool {
         self.domain
             .as_deref()
-            .is_some_and(|d| host == d || host.strip_suffix(d).is_some_and(|r| r.ends_with('.')))
+            .is_some_and(|d| crate::redirect::within_domain(host, d))
     }
 
     pub fn csrf_token(&self, binding: &str) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(hmac(&self.csrf_key, binding.as_bytes()))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::crypto::hmac_sha256(
+            &*self.csrf_key,
+            &[binding.as_bytes()],
+        ))
     }
 
     pub fn csrf_ok(&self, binding: &str, token: &str) -> bool {

@@ -200,12 +200,18 @@ pub fn name_problem(name: &str) -> Option<String> {
 }
 
 /// `name` as a header name, or the problem with it.
-pub fn parse_name(name: &str) -> Result<HeaderName, String> {
+pub fn parse_name(name: &str) -> Result<HeaderName, BadHeaderName> {
     if let Some(p) = name_problem(name) {
-        return Err(p);
+        return Err(BadHeaderName(p));
     }
-    HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("{name:?} is not a header name"))
+    HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| BadHeaderName(format!("{name:?} is not a header name")))
 }
+
+/// A name that can't be an identity header; says why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadHeaderName(pub String);
 
 #[cfg(test)]
 mod tests {

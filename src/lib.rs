@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod cookies;
+pub mod crypto;
 pub mod defense;
 pub mod forwardauth;
 pub mod i18n;

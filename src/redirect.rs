@@ -7,6 +7,15 @@
 //! userinfo tricks, other schemes, encoded separators, whitespace and control
 //! characters — is refused and the caller falls back to `/`.
 
+/// Whether `host` is `domain` or a name under it (`a.example.com` under
+/// `example.com`, not `badexample.com`): `session.domain` for cookies and redirects.
+pub fn within_domain(host: &str, domain: &str) -> bool {
+    host == domain
+        || host
+            .strip_suffix(domain)
+            .is_some_and(|rest| rest.ends_with('.'))
+}
+
 /// What counts as "ours" for absolute redirect targets.
 #[derive(Debug, Clone, Default)]
 pub struct RedirectPolicy {
@@ -18,9 +27,10 @@ pub struct RedirectPolicy {
 impl RedirectPolicy {
     fn host_ok(&self, host: &str) -> bool {
         self.site_hosts.iter().any(|h| h == host)
-            || self.domain.as_deref().is_some_and(|d| {
-                host == d || host.strip_suffix(d).is_some_and(|rest| rest.ends_with('.'))
-            })
+            || self
+                .domain
+                .as_deref()
+                .is_some_and(|d| within_domain(host, d))
     }
 
     /// Returns the target to send the browser to, or `None` when it must not be used.
@@ -121,6 +131,16 @@ impl RedirectPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn within_domain_is_the_domain_or_below_it() {
+        assert!(within_domain("example.com", "example.com"));
+        assert!(within_domain("a.example.com", "example.com"));
+        assert!(within_domain("a.b.example.com", "example.com"));
+        assert!(!within_domain("badexample.com", "example.com"));
+        assert!(!within_domain("example.com.evil", "example.com"));
+        assert!(!within_domain("com", "example.com"));
+    }
 
     fn policy() -> RedirectPolicy {
         RedirectPolicy {

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
+use crate::store::keys::{session as record_key, user_sessions as user_key};
 use crate::store::{DynStore, StoreError};
 
 /// A raw session id; `Debug` never shows it.
@@ -123,15 +124,12 @@ pub struct Sessions {
     pub absolute: Duration,
 }
 
-fn record_key(handle: &str) -> String {
-    format!("sess:{handle}")
-}
-
-fn user_key(user: &str) -> String {
-    format!("usess:{user}")
-}
-
 impl Sessions {
+    /// The clock sessions are stamped and expired by.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
     pub fn new(
         store: DynStore,
         clock: Arc<dyn Clock>,

@@ -180,10 +180,21 @@ impl UpstreamCa {
     }
 }
 
+/// What is wrong with a `[server.tls] hsts` value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HstsError {
+    #[error("{0:?}: max-age must be given once, in seconds (e.g. \"max-age=31536000\")")]
+    MaxAge(String),
+    #[error("{value:?}: unknown directive {directive:?} (max-age, includeSubDomains, preload)")]
+    Unknown { value: String, directive: String },
+    #[error("{0:?} has no max-age (e.g. \"max-age=31536000; includeSubDomains\")")]
+    NoMaxAge(String),
+}
+
 /// Checks a `Strict-Transport-Security` value as written in `[server.tls] hsts`:
 /// `max-age=SECONDS` once, optionally `includeSubDomains` and `preload`.
 /// Returns the value as it will be sent.
-pub fn check_hsts(v: &str) -> Result<String, String> {
+pub fn check_hsts(v: &str) -> Result<String, HstsError> {
     let mut max_age = false;
     let mut parts = Vec::new();
     for d in v.split(';').map(str::trim).filter(|d| !d.is_empty()) {
@@ -191,9 +202,7 @@ pub fn check_hsts(v: &str) -> Result<String, String> {
         if let Some(n) = lower.strip_prefix("max-age=") {
             let n = n.trim_matches('"');
             if max_age || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || n.len() > 10 {
-                return Err(format!(
-                    "{v:?}: max-age must be given once, in seconds (e.g. \"max-age=31536000\")"
-                ));
+                return Err(HstsError::MaxAge(v.to_string()));
             }
             max_age = true;
             parts.push(format!("max-age={n}"));
@@ -202,15 +211,14 @@ pub fn check_hsts(v: &str) -> Result<String, String> {
         } else if lower == "preload" {
             parts.push("preload".into());
         } else {
-            return Err(format!(
-                "{v:?}: unknown directive {d:?} (max-age, includeSubDomains, preload)"
-            ));
+            return Err(HstsError::Unknown {
+                value: v.to_string(),
+                directive: d.to_string(),
+            });
         }
     }
     if !max_age {
-        return Err(format!(
-            "{v:?} has no max-age (e.g. \"max-age=31536000; includeSubDomains\")"
-        ));
+        return Err(HstsError::NoMaxAge(v.to_string()));
     }
     Ok(parts.join("; "))
 }

@@ -7,9 +7,7 @@
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -18,8 +16,14 @@ const PREFIX: &str = "v1:";
 #[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
-    hash_key: Zeroizing<Vec<u8>>,
+    hash_key: Zeroizing<[u8; 32]>,
 }
+
+/// AES-GCM refuses only plaintexts of 64 GiB or more; a second-factor secret is
+/// never near that, but the refusal is reported rather than papered over.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot seal the value (too long)")]
+pub struct SealError;
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -27,36 +31,17 @@ impl std::fmt::Debug for Sealer {
     }
 }
 
-/// HMAC-SHA256; HMAC takes keys of any length, so the error arm is never taken.
-fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    match <Hmac<Sha256> as Mac>::new_from_slice(key) {
-        Ok(mut m) => {
-            for p in parts {
-                m.update(p);
-            }
-            m.finalize().into_bytes().to_vec()
-        }
-        Err(_) => Vec::new(),
-    }
-}
-
-fn derive(master: &[u8], label: &[u8]) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(hmac(master, &[label]))
-}
-
 impl Sealer {
     /// `data_key` is the 32-byte `data.key`.
     pub fn new(data_key: &[u8]) -> Sealer {
-        let enc = derive(data_key, b"portcullis seal v1");
-        let cipher =
-            Aes256Gcm::new_from_slice(&enc).unwrap_or_else(|_| Aes256Gcm::new(&[0u8; 32].into()));
+        let enc = crate::crypto::derive_key(data_key, b"portcullis seal v1");
         Sealer {
-            cipher,
-            hash_key: derive(data_key, b"portcullis codes v1"),
+            cipher: Aes256Gcm::new(&(*enc).into()),
+            hash_key: crate::crypto::derive_key(data_key, b"portcullis codes v1"),
         }
     }
 
-    pub fn seal(&self, plain: &[u8], owner: &str) -> String {
+    pub fn seal(&self, plain: &[u8], owner: &str) -> Result<String, SealError> {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
@@ -68,13 +53,13 @@ impl Sealer {
                     aad: owner.as_bytes(),
                 },
             )
-            .unwrap_or_default();
+            .map_err(|_| SealError)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
-        format!(
+        Ok(format!(
             "{PREFIX}{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
-        )
+        ))
     }
 
     /// `None` when the value is not ours, was changed, or belongs to another owner.
@@ -100,8 +85,8 @@ impl Sealer {
 
     /// A keyed hash of a code in its context (e.g. the account, or a pending sign-in).
     pub fn code_hash(&self, context: &str, code: &str) -> String {
-        hex::encode(hmac(
-            &self.hash_key,
+        hex::encode(crate::crypto::hmac_sha256(
+            &*self.hash_key,
             &[context.as_bytes(), b"\0", code.as_bytes()],
         ))
     }
@@ -119,7 +104,7 @@ mod tests {
     #[test]
     fn seal_round_trip_bound_to_owner_and_key() {
         let s = Sealer::new(&[1u8; 32]);
-        let sealed = s.seal(b"JBSWY3DPEHPK3PXP", "alice");
+        let sealed = s.seal(b"JBSWY3DPEHPK3PXP", "alice").unwrap();
         assert!(sealed.starts_with("v1:"));
         assert!(!sealed.contains("JBSWY3DP"));
         assert_eq!(
@@ -134,8 +119,8 @@ mod tests {
         assert!(s.open("v1:AAAA", "alice").is_none());
         assert!(s.open("plain", "alice").is_none());
         assert_ne!(
-            s.seal(b"x", "a"),
-            s.seal(b"x", "a"),
+            s.seal(b"x", "a").unwrap(),
+            s.seal(b"x", "a").unwrap(),
             "fresh nonce each time"
         );
     }

@@ -7,7 +7,7 @@ use qrcodegen::{QrCode, QrCodeEcc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use totp_rs::{Algorithm, TOTP};
+use totp_rs::{Secret, TOTP};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::config::{OtpConfig, TotpAlgorithm};
@@ -18,7 +18,7 @@ pub struct Enrolment {
     /// Base32, no padding (what people type into an app).
     pub secret: String,
     #[zeroize(skip)]
-    pub algorithm: String,
+    pub algorithm: TotpAlgorithm,
     #[zeroize(skip)]
     pub digits: u32,
     #[zeroize(skip)]
@@ -35,42 +35,28 @@ impl std::fmt::Debug for Enrolment {
     }
 }
 
-fn algorithm(name: &str) -> Option<Algorithm> {
-    match name {
-        "SHA1" => Some(Algorithm::SHA1),
-        "SHA256" => Some(Algorithm::SHA256),
-        "SHA512" => Some(Algorithm::SHA512),
-        _ => None,
-    }
-}
-
 impl Enrolment {
     /// A new 160-bit secret with the configured parameters.
     pub fn generate(cfg: &OtpConfig) -> Enrolment {
         let mut bytes = [0u8; 20];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let secret = base32::encode(base32::Alphabet::Rfc4648 { padding: false }, &bytes);
+        let secret = encode_secret(&bytes);
         bytes.zeroize();
         Enrolment {
             secret,
-            algorithm: match cfg.totp_algorithm {
-                TotpAlgorithm::Sha1 => "SHA1",
-                TotpAlgorithm::Sha256 => "SHA256",
-                TotpAlgorithm::Sha512 => "SHA512",
-            }
-            .into(),
+            algorithm: cfg.totp_algorithm,
             digits: cfg.totp_digits,
             period: cfg.totp_period,
         }
     }
 
     fn totp(&self, issuer: &str, account: &str) -> Option<TOTP> {
-        let secret = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &self.secret)?;
+        let secret = Secret::Encoded(self.secret.clone()).to_bytes().ok()?;
         if self.period == 0 || !(6..=8).contains(&self.digits) {
             return None;
         }
         Some(TOTP::new_unchecked(
-            algorithm(&self.algorithm)?,
+            self.algorithm.into(),
             self.digits as usize,
             1,
             self.period,
@@ -120,6 +106,12 @@ impl Enrolment {
     }
 }
 
+/// A secret as people type it: base32 (RFC 4648), no padding.
+fn encode_secret(bytes: &[u8]) -> String {
+    // `to_encoded` makes it `Secret::Encoded`, whose `Display` is the base32 text.
+    Secret::Raw(bytes.to_vec()).to_encoded().to_string()
+}
+
 /// A QR code as a standalone SVG document (no scripts, no external references).
 pub fn qr_svg(text: &str) -> Option<String> {
     let qr = QrCode::encode_text(text, QrCodeEcc::Medium).ok()?;
@@ -143,10 +135,10 @@ pub fn qr_svg(text: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn enrol(secret: &[u8], alg: &str) -> Enrolment {
+    fn enrol(secret: &[u8], alg: TotpAlgorithm) -> Enrolment {
         Enrolment {
-            secret: base32::encode(base32::Alphabet::Rfc4648 { padding: false }, secret),
-            algorithm: alg.into(),
+            secret: encode_secret(secret),
+            algorithm: alg,
             digits: 8,
             period: 30,
         }
@@ -155,11 +147,11 @@ mod tests {
     /// RFC 6238, Appendix B: every time and algorithm of the table.
     #[test]
     fn rfc6238_test_vectors() {
-        let sha1 = enrol(b"12345678901234567890", "SHA1");
-        let sha256 = enrol(b"12345678901234567890123456789012", "SHA256");
+        let sha1 = enrol(b"12345678901234567890", TotpAlgorithm::Sha1);
+        let sha256 = enrol(b"12345678901234567890123456789012", TotpAlgorithm::Sha256);
         let sha512 = enrol(
             b"1234567890123456789012345678901234567890123456789012345678901234",
-            "SHA512",
+            TotpAlgorithm::Sha512,
         );
         let table: [(u64, &str, &str, &str); 6] = [
             (59, "94287082", "46119246", "90693936"),
@@ -174,7 +166,7 @@ mod tests {
                 assert_eq!(
                     e.code_at_step(e.step_at(t)).unwrap(),
                     want,
-                    "t={t} {}",
+                    "t={t} {:?}",
                     e.algorithm
                 );
                 assert_eq!(e.matching_step(want, t), Some(e.step_at(t)));
@@ -184,7 +176,7 @@ mod tests {
 
     #[test]
     fn one_step_of_drift_either_way_and_no_more() {
-        let e = enrol(b"12345678901234567890", "SHA1");
+        let e = enrol(b"12345678901234567890", TotpAlgorithm::Sha1);
         let now = 1_700_000_015;
         let s = e.step_at(now);
         for (step, ok) in [

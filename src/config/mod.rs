@@ -154,11 +154,26 @@ pub struct DefenseConfig {
     pub lock_per_network: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The TOTP hash: `otp.totp_algorithm`, and what each enrolment keeps (as
+/// `"SHA1"`, `"SHA256"`, `"SHA512"`, the spelling of `otpauth://` URIs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TotpAlgorithm {
+    #[serde(rename = "SHA1")]
     Sha1,
+    #[serde(rename = "SHA256")]
     Sha256,
+    #[serde(rename = "SHA512")]
     Sha512,
+}
+
+impl From<TotpAlgorithm> for totp_rs::Algorithm {
+    fn from(a: TotpAlgorithm) -> totp_rs::Algorithm {
+        match a {
+            TotpAlgorithm::Sha1 => totp_rs::Algorithm::SHA1,
+            TotpAlgorithm::Sha256 => totp_rs::Algorithm::SHA256,
+            TotpAlgorithm::Sha512 => totp_rs::Algorithm::SHA512,
+        }
+    }
 }
 
 /// Whether accounts must use two-step verification.
@@ -668,11 +683,14 @@ fn sort_problems(problems: &mut Vec<String>) {
 }
 
 /// Parses `"90s"`, `"15m"`, `"12h"`, `"30d"` (and anything humantime accepts).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|_| {
-        format!("{s:?} is not a duration (use e.g. \"90s\", \"15m\", \"12h\", \"30d\")")
-    })
+pub fn parse_duration(s: &str) -> Result<Duration, NotADuration> {
+    humantime::parse_duration(s.trim()).map_err(|_| NotADuration(s.to_string()))
 }
+
+/// A config value that [`parse_duration`] doesn't read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a duration (use e.g. \"90s\", \"15m\", \"12h\", \"30d\")")]
+pub struct NotADuration(pub String);
 
 struct V<'a> {
     problems: &'a mut Vec<String>,

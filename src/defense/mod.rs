@@ -30,13 +30,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, GovernorClock};
 use crate::config::DefenseConfig;
-use crate::store::{DynStore, StoreError};
+use crate::store::{keys, DynStore, StoreError};
 
-type Limiter = DefaultKeyedRateLimiter<IpAddr>;
+/// Per-address limits on the injected clock.
+type Limiter = RateLimiter<
+    IpAddr,
+    DashMapStateStore<IpAddr>,
+    GovernorClock,
+    governor::middleware::NoOpMiddleware<Duration>,
+>;
 
 pub struct Defense {
     store: DynStore,
@@ -79,15 +86,15 @@ impl Ladder {
             Some(d) => Ladder {
                 account: a.to_string(),
                 device: true,
-                counter: format!("df:dev:{a}:{d}"),
-                lock: format!("df:lockdev:{a}:{d}"),
+                counter: keys::device_failures(a, d),
+                lock: keys::device_lock(a, d),
                 threshold: cfg.known_device_lock_after,
             },
             None => Ladder {
                 account: a.to_string(),
                 device: false,
-                counter: format!("df:acct:{a}"),
-                lock: format!("df:lock:{a}"),
+                counter: keys::account_failures(a),
+                lock: keys::account_lock(a),
                 threshold: cfg.lock_after,
             },
         }
@@ -155,13 +162,12 @@ fn group(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn limiter(per_minute: u32) -> Limiter {
+fn limiter(clock: &Arc<dyn Clock>, per_minute: u32) -> Limiter {
     let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-    RateLimiter::keyed(Quota::per_minute(n))
+    RateLimiter::dashmap_with_clock(Quota::per_minute(n), GovernorClock(clock.clone()))
 }
 
-const ACCOUNTS: &str = "df:index:accounts";
-const CLIENTS: &str = "df:index:clients";
+use crate::store::keys::{DEFENSE_ACCOUNTS as ACCOUNTS, DEFENSE_CLIENTS as CLIENTS};
 
 /// One row of `portcullis lock list`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -176,28 +182,32 @@ impl Defense {
     pub fn new(store: DynStore, clock: Arc<dyn Clock>, cfg: &DefenseConfig) -> Defense {
         Defense {
             store,
-            clock,
-            limiter: ArcSwap::from_pointee((cfg.ip_per_minute, limiter(cfg.ip_per_minute))),
+            limiter: ArcSwap::from_pointee((cfg.ip_per_minute, limiter(&clock, cfg.ip_per_minute))),
             challenges: ArcSwap::from_pointee((
                 cfg.ip_per_minute,
-                limiter(challenges_per_minute(cfg.ip_per_minute)),
+                limiter(&clock, challenges_per_minute(cfg.ip_per_minute)),
             )),
+            clock,
         }
+    }
+
+    /// The clock the ladder and the limits run on.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
     }
 
     /// The per-address limit; `Err(wait)` when this attempt is over it. Runs before
     /// any store or argon2 work. A changed `ip_per_minute` (SIGHUP) starts a fresh limiter.
     pub fn check_rate(&self, cfg: &DefenseConfig, ip: IpAddr) -> Result<(), Duration> {
         if self.limiter.load().0 != cfg.ip_per_minute {
-            self.limiter
-                .store(Arc::new((cfg.ip_per_minute, limiter(cfg.ip_per_minute))));
+            self.limiter.store(Arc::new((
+                cfg.ip_per_minute,
+                limiter(&self.clock, cfg.ip_per_minute),
+            )));
         }
         let l = self.limiter.load();
-        l.1.check_key(&group(ip)).map_err(|not_until| {
-            not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ))
-        })
+        l.1.check_key(&group(ip))
+            .map_err(|not_until| not_until.wait_time_from(self.clock.monotonic()))
     }
 
     /// The per-address limit on new CAPTCHA challenges; `Err(wait)` when over it.
@@ -205,15 +215,12 @@ impl Defense {
         if self.challenges.load().0 != cfg.ip_per_minute {
             self.challenges.store(Arc::new((
                 cfg.ip_per_minute,
-                limiter(challenges_per_minute(cfg.ip_per_minute)),
+                limiter(&self.clock, challenges_per_minute(cfg.ip_per_minute)),
             )));
         }
         let l = self.challenges.load();
-        l.1.check_key(&group(ip)).map_err(|not_until| {
-            not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ))
-        })
+        l.1.check_key(&group(ip))
+            .map_err(|not_until| not_until.wait_time_from(self.clock.monotonic()))
     }
 
     /// Drops limiter state of addresses that have been quiet (keeps memory bounded
@@ -240,7 +247,7 @@ impl Defense {
     }
 
     fn spray_key(&self) -> String {
-        format!("df:spray:{}", self.clock.now() / 60)
+        keys::spray(self.clock.now() / 60)
     }
 
     pub async fn standing(
@@ -251,19 +258,19 @@ impl Defense {
         client: IpAddr,
     ) -> Result<Standing, StoreError> {
         let ck = client_key(client);
-        let client_fails = self.count(&format!("df:client:{ck}")).await?;
+        let client_fails = self.count(&keys::client_failures(&ck)).await?;
         let mut captcha = cfg.captcha_after == 0 || client_fails >= u64::from(cfg.captcha_after);
         let mut locked_for = None;
         match (account, device) {
             (Some(a), Some(d)) => {
-                locked_for = self.lock_left(&format!("df:lockdev:{a}:{d}")).await?;
+                locked_for = self.lock_left(&keys::device_lock(a, d)).await?;
                 captcha |=
-                    self.count(&format!("df:dev:{a}:{d}")).await? >= u64::from(cfg.captcha_after);
+                    self.count(&keys::device_failures(a, d)).await? >= u64::from(cfg.captcha_after);
             }
             (Some(a), None) => {
-                locked_for = self.lock_left(&format!("df:lock:{a}")).await?;
+                locked_for = self.lock_left(&keys::account_lock(a)).await?;
                 captcha |=
-                    self.count(&format!("df:acct:{a}")).await? >= u64::from(cfg.captcha_after);
+                    self.count(&keys::account_failures(a)).await? >= u64::from(cfg.captcha_after);
             }
             _ => {}
         }
@@ -307,7 +314,7 @@ impl Defense {
         let mut captcha = n > u64::from(cfg.captcha_after);
         let ck = client_key(client);
         captcha |= cfg.captcha_after == 0
-            || self.count(&format!("df:client:{ck}")).await? >= u64::from(cfg.captcha_after);
+            || self.count(&keys::client_failures(&ck)).await? >= u64::from(cfg.captcha_after);
         if device.is_none() && cfg.spray_per_minute > 0 {
             captcha |= self.count(&self.spray_key()).await? > u64::from(cfg.spray_per_minute);
         }
@@ -398,7 +405,7 @@ impl Defense {
     async fn count_client(&self, cfg: &DefenseConfig, client: IpAddr) -> Result<(), StoreError> {
         let ck = client_key(client);
         self.store
-            .incr(&format!("df:client:{ck}"), cfg.window)
+            .incr(&keys::client_failures(&ck), cfg.window)
             .await?;
         self.store.set_add(CLIENTS, &ck, cfg.window).await?;
         self.store
@@ -429,7 +436,7 @@ impl Defense {
         cfg: &DefenseConfig,
         ladder: &Ladder,
     ) -> Result<Option<Duration>, StoreError> {
-        let repeats_key = format!("{}:n", ladder.lock);
+        let repeats_key = keys::lock_repeats(&ladder.lock);
         let before = self.count(&repeats_key).await?;
         let factor = 1u32.checked_shl(before.min(30) as u32).unwrap_or(u32::MAX);
         let dur = cfg.lock_duration.saturating_mul(factor).min(cfg.lock_max);
@@ -457,9 +464,11 @@ impl Defense {
         account: &str,
         device: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.store.delete(&format!("df:acct:{account}")).await?;
+        self.store.delete(&keys::account_failures(account)).await?;
         if let Some(d) = device {
-            self.store.delete(&format!("df:dev:{account}:{d}")).await?;
+            self.store
+                .delete(&keys::device_failures(account, d))
+                .await?;
         }
         Ok(())
     }
@@ -468,8 +477,8 @@ impl Defense {
     pub async fn list(&self) -> Result<Vec<LockRow>, StoreError> {
         let mut rows = Vec::new();
         for a in self.store.set_members(ACCOUNTS).await? {
-            let locked_for = self.lock_left(&format!("df:lock:{a}")).await?;
-            let failures = self.count(&format!("df:acct:{a}")).await?;
+            let locked_for = self.lock_left(&keys::account_lock(&a)).await?;
+            let failures = self.count(&keys::account_failures(&a)).await?;
             if locked_for.is_some() || failures > 0 {
                 rows.push(LockRow {
                     kind: "account".into(),
@@ -480,7 +489,7 @@ impl Defense {
             }
         }
         for c in self.store.set_members(CLIENTS).await? {
-            let failures = self.count(&format!("df:client:{c}")).await?;
+            let failures = self.count(&keys::client_failures(&c)).await?;
             if failures > 0 {
                 rows.push(LockRow {
                     kind: "client".into(),
@@ -500,7 +509,7 @@ impl Defense {
         let mut any = false;
         if let Ok(ip) = name_or_addr.parse::<IpAddr>() {
             let ck = client_key(ip);
-            any |= self.store.delete(&format!("df:client:{ck}")).await?;
+            any |= self.store.delete(&keys::client_failures(&ck)).await?;
             self.store.set_remove(CLIENTS, &ck).await?;
             return Ok(any);
         }
@@ -514,9 +523,9 @@ impl Defense {
         }
         for n in names {
             for k in [
-                format!("df:lock:{n}"),
-                format!("df:acct:{n}"),
-                format!("df:lock:{n}:n"),
+                keys::account_lock(&n),
+                keys::account_failures(&n),
+                keys::lock_repeats(&keys::account_lock(&n)),
             ] {
                 any |= self.store.delete(&k).await?;
             }

@@ -19,10 +19,35 @@ use serde::Serialize;
 
 use crate::config::{NotifyBackend, NotifyConfig};
 
+/// How a message reaches a person; each is routed to its own backend
+/// (`notify.email`, `notify.sms`, `notify.voice`). Written as `email`, `sms`, `voice`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Email,
+    Sms,
+    Voice,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Voice => "voice",
+        }
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Message {
-    /// `email`, `sms` or `voice`.
-    pub channel: String,
+    pub channel: Channel,
     pub to: String,
     pub subject: String,
     pub text: String,
@@ -39,6 +64,25 @@ pub struct Message {
 pub enum NotifyError {
     #[error("cannot deliver message: {0}")]
     Delivery(String),
+}
+
+/// Why a configured backend can't be built (at start-up or on SIGHUP).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A channel names a backend whose section is absent.
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    #[error("notify.smtp.from: {0}")]
+    SmtpFrom(#[from] lettre::address::AddressError),
+    #[error("notify.smtp.ca_file {path}: {reason}")]
+    SmtpCaFile { path: PathBuf, reason: String },
+    #[error("notify.smtp: TLS setup: {0}")]
+    SmtpTls(lettre::transport::smtp::Error),
+    /// The webhook body template doesn't compile or render.
+    #[error("{0}")]
+    Template(#[from] minijinja::Error),
+    #[error("notify.webhook: {0}")]
+    WebhookClient(String),
 }
 
 #[async_trait]
@@ -103,9 +147,9 @@ pub struct Router {
 
 impl Router {
     /// Builds the backends the config names (each once).
-    pub fn from_config(cfg: &NotifyConfig) -> Result<Router, String> {
+    pub fn from_config(cfg: &NotifyConfig) -> Result<Router, SetupError> {
         let mut made: Vec<(NotifyBackend, Arc<dyn Notifier>)> = Vec::new();
-        let mut get = |b: Option<NotifyBackend>| -> Result<Option<Arc<dyn Notifier>>, String> {
+        let mut get = |b: Option<NotifyBackend>| -> Result<Option<Arc<dyn Notifier>>, SetupError> {
             let Some(b) = b else { return Ok(None) };
             if let Some((_, n)) = made.iter().find(|(k, _)| *k == b) {
                 return Ok(Some(n.clone()));
@@ -114,10 +158,14 @@ impl Router {
                 NotifyBackend::File => Arc::new(FileNotifier::new(cfg.file.clone())),
                 NotifyBackend::Log => Arc::new(LogNotifier),
                 NotifyBackend::Smtp => Arc::new(smtp::SmtpNotifier::new(
-                    cfg.smtp.as_ref().ok_or("notify.smtp is missing")?,
+                    cfg.smtp
+                        .as_ref()
+                        .ok_or(SetupError::Missing("notify.smtp"))?,
                 )?),
                 NotifyBackend::Webhook => Arc::new(webhook::WebhookNotifier::new(
-                    cfg.webhook.as_ref().ok_or("notify.webhook is missing")?,
+                    cfg.webhook
+                        .as_ref()
+                        .ok_or(SetupError::Missing("notify.webhook"))?,
                 )?),
             };
             made.push((b, n.clone()));
@@ -130,17 +178,16 @@ impl Router {
         })
     }
 
-    fn route(&self, channel: &str) -> Option<&Arc<dyn Notifier>> {
+    fn route(&self, channel: Channel) -> Option<&Arc<dyn Notifier>> {
         match channel {
-            "email" => self.email.as_ref(),
-            "sms" => self.sms.as_ref(),
-            "voice" => self.voice.as_ref(),
-            _ => None,
+            Channel::Email => self.email.as_ref(),
+            Channel::Sms => self.sms.as_ref(),
+            Channel::Voice => self.voice.as_ref(),
         }
     }
 
     /// Whether messages on `channel` can be delivered at all.
-    pub fn offers(&self, channel: &str) -> bool {
+    pub fn offers(&self, channel: Channel) -> bool {
         self.route(channel).is_some()
     }
 }
@@ -148,7 +195,7 @@ impl Router {
 #[async_trait]
 impl Notifier for Router {
     async fn send(&self, msg: &Message) -> Result<(), NotifyError> {
-        match self.route(&msg.channel) {
+        match self.route(msg.channel) {
             Some(n) => n.send(msg).await,
             None => Err(NotifyError::Delivery(format!(
                 "no backend is configured for {} messages",
@@ -168,7 +215,7 @@ mod tests {
         let n = FileNotifier::new(dir.path().join("outbox.jsonl"));
         for i in 0..2 {
             let m = Message {
-                channel: "email".into(),
+                channel: Channel::Email,
                 to: "a@example.com".into(),
                 subject: format!("s{i}"),
                 text: "t".into(),

@@ -8,7 +8,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use super::{Message, Notifier, NotifyError};
+use super::{Message, Notifier, NotifyError, SetupError};
 use crate::config::{SmtpConfig, SmtpSecurity};
 
 pub struct SmtpNotifier {
@@ -17,26 +17,23 @@ pub struct SmtpNotifier {
 }
 
 impl SmtpNotifier {
-    pub fn new(cfg: &SmtpConfig) -> Result<SmtpNotifier, String> {
-        let from: Mailbox = cfg
-            .from
-            .parse()
-            .map_err(|e| format!("notify.smtp.from: {e}"))?;
+    pub fn new(cfg: &SmtpConfig) -> Result<SmtpNotifier, SetupError> {
+        let from: Mailbox = cfg.from.parse()?;
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
             .port(cfg.port)
             .timeout(Some(cfg.timeout));
         if cfg.security != SmtpSecurity::None {
             let mut tls = TlsParameters::builder(cfg.host.clone());
             if let Some(path) = &cfg.ca_file {
-                let pem = std::fs::read(path)
-                    .map_err(|e| format!("notify.smtp.ca_file {}: {e}", path.display()))?;
-                let cert = Certificate::from_pem(&pem)
-                    .map_err(|e| format!("notify.smtp.ca_file {}: {e}", path.display()))?;
+                let ca_file = |reason: String| SetupError::SmtpCaFile {
+                    path: path.clone(),
+                    reason,
+                };
+                let pem = std::fs::read(path).map_err(|e| ca_file(e.to_string()))?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| ca_file(e.to_string()))?;
                 tls = tls.add_root_certificate(cert);
             }
-            let params = tls
-                .build_rustls()
-                .map_err(|e| format!("notify.smtp: TLS setup: {e}"))?;
+            let params = tls.build_rustls().map_err(SetupError::SmtpTls)?;
             builder = builder.tls(match cfg.security {
                 SmtpSecurity::Tls => Tls::Wrapper(params),
                 _ => Tls::Required(params),

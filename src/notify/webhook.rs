@@ -2,14 +2,15 @@
 //! providers (Twilio-like APIs take a form-encoded body, in-house gateways JSON).
 //! The body is a minijinja template over the message; headers (e.g.
 //! `Authorization`) come from the config. Neither the body nor the headers are
-//! ever logged: they hold codes and credentials.
+//! ever logged: they hold codes and credentials. Sent with reqwest (async, rustls,
+//! redirects not followed) on the async workers.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use minijinja::Environment;
 
-use super::{Message, Notifier, NotifyError};
+use super::{Message, Notifier, NotifyError, SetupError};
 use crate::config::WebhookConfig;
 
 fn env(body: &str) -> Result<Environment<'static>, minijinja::Error> {
@@ -22,10 +23,10 @@ fn env(body: &str) -> Result<Environment<'static>, minijinja::Error> {
 }
 
 /// Checks a body template at config time.
-pub fn check_template(body: &str) -> Result<(), String> {
-    let env = env(body).map_err(|e| e.to_string())?;
+pub fn check_template(body: &str) -> Result<(), SetupError> {
+    let env = env(body)?;
     let sample = Message {
-        channel: "sms".into(),
+        channel: super::Channel::Sms,
         to: "+10000000000".into(),
         subject: "s".into(),
         text: "t".into(),
@@ -33,38 +34,38 @@ pub fn check_template(body: &str) -> Result<(), String> {
         ts: 0,
         code: Some("123456".into()),
     };
-    render(&env, &sample).map(|_| ())
+    render(&env, &sample)?;
+    Ok(())
 }
 
-fn render(env: &Environment<'_>, m: &Message) -> Result<String, String> {
-    env.get_template("body")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                channel => &m.channel, to => &m.to, subject => &m.subject, text => &m.text,
-                kind => &m.kind, code => &m.code, ts => m.ts,
-            })
+fn render(env: &Environment<'_>, m: &Message) -> Result<String, minijinja::Error> {
+    env.get_template("body").and_then(|t| {
+        t.render(minijinja::context! {
+            channel => m.channel.as_str(), to => &m.to, subject => &m.subject, text => &m.text,
+            kind => &m.kind, code => &m.code, ts => m.ts,
         })
-        .map_err(|e| e.to_string())
+    })
 }
 
 pub struct WebhookNotifier {
     cfg: WebhookConfig,
     env: Environment<'static>,
-    agent: ureq::Agent,
+    client: reqwest::Client,
 }
 
 impl WebhookNotifier {
-    pub fn new(cfg: &WebhookConfig) -> Result<WebhookNotifier, String> {
-        let env = env(&cfg.body).map_err(|e| e.to_string())?;
-        let agent = ureq::AgentBuilder::new()
+    pub fn new(cfg: &WebhookConfig) -> Result<WebhookNotifier, SetupError> {
+        let env = env(&cfg.body)?;
+        let client = reqwest::Client::builder()
             .timeout(cfg.timeout)
-            .timeout_connect(cfg.timeout.min(Duration::from_secs(5)))
-            .redirects(0)
-            .build();
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(5)))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| SetupError::WebhookClient(e.without_url().to_string()))?;
         Ok(WebhookNotifier {
             cfg: cfg.clone(),
             env,
-            agent,
+            client,
         })
     }
 }
@@ -72,26 +73,29 @@ impl WebhookNotifier {
 #[async_trait]
 impl Notifier for WebhookNotifier {
     async fn send(&self, msg: &Message) -> Result<(), NotifyError> {
-        let body = render(&self.env, msg).map_err(NotifyError::Delivery)?;
+        let body = render(&self.env, msg).map_err(|e| NotifyError::Delivery(e.to_string()))?;
         let mut req = self
-            .agent
-            .request_url("POST", &self.cfg.url)
-            .set("Content-Type", &self.cfg.content_type);
+            .client
+            .post(self.cfg.url.clone())
+            .header(http::header::CONTENT_TYPE, &self.cfg.content_type);
         for (k, v) in &self.cfg.headers {
-            req = req.set(k, &v.0);
+            req = req.header(k.as_str(), v.0.as_str());
         }
-        let url = self.cfg.url.clone();
-        // ureq is blocking; the request runs off the async workers. Only the outcome
-        // crosses back: the status, or the kind of transport failure.
-        let answer = tokio::task::spawn_blocking(move || match req.send_string(&body) {
-            Ok(_) => Ok(()),
-            // The status only: a provider's error body may echo the message.
-            Err(ureq::Error::Status(code, _)) => Err(format!("answered {code}")),
-            Err(ureq::Error::Transport(t)) => Err(t.kind().to_string()),
-        })
-        .await
-        .map_err(|e| NotifyError::Delivery(e.to_string()))?;
-        answer.map_err(|e| NotifyError::Delivery(format!("webhook {}: {e}", redacted(&url))))
+        // Only the outcome is reported: the status (a provider's error body may echo
+        // the message), or the kind of transport failure (reqwest's own text would
+        // carry the URL, whose query may hold an API key).
+        let answer = match req.body(body).send().await {
+            Ok(r) if r.status().as_u16() < 400 => Ok(()),
+            Ok(r) => Err(format!("answered {}", r.status().as_u16())),
+            Err(e) if e.is_timeout() => Err("timed out".to_string()),
+            Err(e) if e.is_connect() => Err("connection failed".to_string()),
+            Err(e) if e.is_builder() => {
+                Err("invalid request (check notify.webhook.headers)".to_string())
+            }
+            Err(_) => Err("request failed".to_string()),
+        };
+        answer
+            .map_err(|e| NotifyError::Delivery(format!("webhook {}: {e}", redacted(&self.cfg.url))))
     }
 }
 
@@ -113,7 +117,7 @@ mod tests {
     fn default_body_is_json_and_bad_templates_are_refused() {
         let env = env(crate::config::DEFAULT_WEBHOOK_BODY).unwrap();
         let m = Message {
-            channel: "sms".into(),
+            channel: crate::notify::Channel::Sms,
             to: "+14155552671".into(),
             subject: "Code".into(),
             text: "Your code is \"1\"\n".into(),

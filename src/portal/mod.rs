@@ -598,7 +598,7 @@ impl SignInAttempt<'_> {
             }
             Ok(false) => {
                 app.metrics.captcha.with_label_values(&["failed"]).inc();
-                crate::audit::event(
+                app.audit(
                     "captcha_failed",
                     json!({ "client": req.client_ip.to_string(), "missing": answer.is_empty() }),
                 );
@@ -611,7 +611,7 @@ impl SignInAttempt<'_> {
     /// Locked or over the threshold: audited, counted when `count`, answered like a
     /// wrong password.
     async fn refused_locked(&self, app: &Arc<App>, req: &Request<'_>, count: bool) -> Response {
-        crate::audit::event(
+        app.audit(
             "signin_refused_locked",
             json!({ "identifier": self.id_key, "client": req.client_ip.to_string() }),
         );
@@ -643,7 +643,7 @@ impl SignInAttempt<'_> {
                 Err(_) => return unavailable(app, req),
             }
         }
-        crate::audit::event(
+        app.audit(
             "signin_failed",
             json!({ "identifier": self.id_key, "known": known, "client": client, "reason": reason }),
         );
@@ -659,7 +659,7 @@ impl SignInAttempt<'_> {
                     send_lock_notice_to(&app2, &link_base, client_ip, &u, dur).await;
                 });
             }
-            crate::audit::event(
+            app.audit(
                 "account_locked",
                 json!({ "user": self.account, "client": client, "seconds": dur.as_secs(), "known_device": self.device.is_some(), "known": known }),
             );
@@ -737,7 +737,7 @@ impl SignInAttempt<'_> {
             }
         };
         app.metrics.signins.with_label_values(&["success"]).inc();
-        crate::audit::event(
+        app.audit(
             "signin",
             json!({ "user": user.name, "client": client, "factors": factors, "pending": pending, "known_device": self.device.is_some() }),
         );
@@ -809,7 +809,7 @@ pub(crate) async fn send_lock_notice_to(
     let ttl = dur.max(std::time::Duration::from_secs(600));
     if let Err(e) = app
         .store
-        .set(&format!("unlock:{id}"), user.name.as_bytes(), ttl)
+        .set(&crate::store::keys::unlock(&id), user.name.as_bytes(), ttl)
         .await
     {
         tracing::error!(error = %e, "lock notice not sent: store unavailable");
@@ -832,7 +832,7 @@ pub(crate) async fn send_lock_notice_to(
         app,
         "msg_lock_notice.txt",
         ctx,
-        "email",
+        crate::notify::Channel::Email,
         &user.email,
         "lock_notice",
     ) {
@@ -843,7 +843,7 @@ pub(crate) async fn send_lock_notice_to(
         }
     };
     match app.notifier.load().send(&msg).await {
-        Ok(()) => crate::audit::event("lock_notice_sent", json!({ "user": user.name })),
+        Ok(()) => app.audit("lock_notice_sent", json!({ "user": user.name })),
         Err(e) => tracing::error!(error = %e, user = %user.name, "lock notice not delivered"),
     }
 }
@@ -862,10 +862,10 @@ pub(crate) fn compose(
     app: &App,
     template: &str,
     ctx: minijinja::Value,
-    channel: &str,
+    channel: crate::notify::Channel,
     to: &str,
     kind: &str,
-) -> Result<crate::notify::Message, String> {
+) -> Result<crate::notify::Message, ui::TemplateError> {
     let cfg = app.config.load();
     let ctx = context! { service => &cfg.otp.totp_issuer, ..ctx };
     let default_subject = format!("A message from {}", cfg.otp.totp_issuer);
@@ -874,7 +874,7 @@ pub(crate) fn compose(
         .load()
         .message_text(template, ctx, &default_subject)?;
     Ok(crate::notify::Message {
-        channel: channel.into(),
+        channel,
         to: to.into(),
         subject,
         text,
@@ -939,7 +939,7 @@ async fn unlock_post(app: &App, req: &Request<'_>) -> Response {
             "This unlock link is not valid.",
         );
     };
-    let user = match app.store.take(&format!("unlock:{id}")).await {
+    let user = match app.store.take(&crate::store::keys::unlock(id)).await {
         Ok(Some(u)) => String::from_utf8_lossy(&u).to_string(),
         Ok(None) => {
             return status_page(
@@ -955,7 +955,7 @@ async fn unlock_post(app: &App, req: &Request<'_>) -> Response {
     if app.defense.clear(&user).await.is_err() {
         return unavailable(app, req);
     }
-    crate::audit::event(
+    app.audit(
         "unlocked",
         json!({ "target": user, "by": "owner_link", "client": req.client_ip.to_string() }),
     );
@@ -1054,7 +1054,7 @@ pub(crate) async fn count_second_step_failure(
         .map_err(|_| unavailable(app, req))?;
     if let Some(dur) = locked {
         app.metrics.locks.inc();
-        crate::audit::event(
+        app.audit(
             "account_locked",
             json!({ "user": user.name, "client": req.client_ip.to_string(), "seconds": dur.as_secs(), "step": step }),
         );
@@ -1211,7 +1211,7 @@ async fn logout_post(app: &App, req: &Request<'_>) -> Response {
         {
             return unavailable(app, req);
         }
-        crate::audit::event(
+        app.audit(
             "signout",
             json!({ "user": record.user, "client": req.client_ip.to_string() }),
         );

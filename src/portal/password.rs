@@ -278,7 +278,7 @@ async fn changed(
         Ok(s) => s,
         Err(_) => return unavailable(app, req),
     };
-    crate::audit::event(
+    app.audit(
         "password_changed",
         json!({ "user": user.name, "client": client }),
     );
@@ -308,7 +308,7 @@ async fn guess_failed(
     if attempt.reserved() {
         super::count_second_step_failure(app, req, user, attempt, "password_change").await?;
     }
-    crate::audit::event(
+    app.audit(
         "password_change_failed",
         json!({ "user": user.name, "client": req.client_ip.to_string(), "reason": reason }),
     );
@@ -342,7 +342,7 @@ pub(crate) fn rehash_if_needed(app: &Arc<App>, user: &crate::users::User, passwo
         })
         .await;
         if res.is_ok() {
-            crate::audit::event("password_rehashed", json!({ "user": name }));
+            crate::audit::event(&*app2.clock, "password_rehashed", json!({ "user": name }));
         }
     });
 }

@@ -33,6 +33,7 @@ use super::{
 use crate::app::App;
 use crate::auth::password::PasswordError;
 use crate::notify::Notifier;
+use crate::store::keys::{reset_code as code_key, reset_for as pre_key, reset_tries as tries_key};
 
 /// The account's one live reset code.
 #[derive(Serialize, Deserialize)]
@@ -45,18 +46,6 @@ struct Pending {
 /// What a reset code is bound to: the account and the browser that asked.
 fn code_context(user: &str, pre: &str) -> String {
     format!("reset|{user}|{pre}")
-}
-
-fn pre_key(pre: &str) -> String {
-    format!("reset:pre:{pre}")
-}
-
-fn code_key(user: &str) -> String {
-    format!("reset:acct:{user}")
-}
-
-fn tries_key(user: &str) -> String {
-    format!("reset:tries:{user}")
 }
 
 struct View<'a> {
@@ -205,7 +194,7 @@ async fn issue_code(
     };
     let sent = match app
         .store
-        .incr(&format!("reset:sent:{name}"), cfg.otp.send_window)
+        .incr(&crate::store::keys::resets_sent(&name), cfg.otp.send_window)
         .await
     {
         Ok(n) => n,
@@ -246,7 +235,7 @@ async fn issue_code(
                 app,
                 "msg_reset_code.txt",
                 ctx,
-                "email",
+                crate::notify::Channel::Email,
                 &u.email,
                 "reset_code",
             ) {
@@ -261,9 +250,11 @@ async fn issue_code(
             let notifier = app.notifier.load_full();
             let user = u.name.clone();
             let client = req.client_ip.to_string();
+            let clock = app.clock.clone();
             app.send_later(async move {
                 match notifier.send(&msg).await {
                     Ok(()) => crate::audit::event(
+                        &*clock,
                         "reset_code_sent",
                         json!({ "user": user, "client": client }),
                     ),
@@ -271,7 +262,7 @@ async fn issue_code(
                 }
             });
         }
-        (Some(u), false) => crate::audit::event(
+        (Some(u), false) => app.audit(
             "reset_code_limited",
             json!({ "user": u.name, "client": req.client_ip.to_string(), "sent": sent }),
         ),
@@ -345,7 +336,7 @@ async fn confirm(
         if let Err(r) = super::count_failure(app, req, Some(&account), None).await {
             return r;
         }
-        crate::audit::event(
+        app.audit(
             "reset_code_failed",
             json!({ "user": user, "client": req.client_ip.to_string() }),
         );
@@ -380,7 +371,7 @@ async fn confirm(
     if let Err(e) = app.defense.clear(&user).await {
         tracing::warn!(error = %e, user = %user, "password reset; account lock not cleared");
     }
-    crate::audit::event(
+    app.audit(
         "password_reset",
         json!({ "user": user, "client": req.client_ip.to_string() }),
     );

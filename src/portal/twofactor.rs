@@ -37,8 +37,9 @@ use crate::app::{App, SessionState};
 use crate::auth::codes;
 use crate::auth::password::PasswordError;
 use crate::auth::totp::{self, Enrolment};
-use crate::notify::Notifier;
+use crate::notify::{Channel, Notifier};
 use crate::session::{Pending, SessionId, SessionRecord};
+use crate::store::keys::{self, enrolment as enrol_key, sign_in_code as code_key};
 use crate::users::User;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,11 +78,11 @@ impl Method {
     }
 
     /// The notify channel a code for this method goes out on.
-    fn channel(self) -> &'static str {
+    fn channel(self) -> Channel {
         match self {
-            Method::Voice => "voice",
-            Method::Sms => "sms",
-            _ => "email",
+            Method::Voice => Channel::Voice,
+            Method::Sms => Channel::Sms,
+            _ => Channel::Email,
         }
     }
 }
@@ -92,13 +93,13 @@ pub fn methods(app: &App, user: &User) -> Vec<Method> {
     if user.has_totp() {
         m.push(Method::Totp);
     }
-    if !user.email.is_empty() && app.notifier.load().offers("email") {
+    if !user.email.is_empty() && app.notifier.load().offers(Channel::Email) {
         m.push(Method::Email);
     }
-    if !user.phone.is_empty() && app.notifier.load().offers("sms") {
+    if !user.phone.is_empty() && app.notifier.load().offers(Channel::Sms) {
         m.push(Method::Sms);
     }
-    if !user.phone.is_empty() && app.notifier.load().offers("voice") {
+    if !user.phone.is_empty() && app.notifier.load().offers(Channel::Voice) {
         m.push(Method::Voice);
     }
     if !user.backup_codes.is_empty() {
@@ -141,14 +142,6 @@ pub fn after_password(app: &App, user: &User, cookie_header: &str) -> (u8, Pendi
 struct SentCode {
     method: String,
     hash: String,
-}
-
-fn code_key(handle: &str) -> String {
-    format!("otp:{handle}")
-}
-
-fn enrol_key(handle: &str) -> String {
-    format!("enrol:{handle}")
 }
 
 fn label(m: Method) -> &'static str {
@@ -443,7 +436,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     let attempt = match reserve(app, req, &s.user).await {
         Ok(a) if a.standing.locked_for.is_none() => a,
         Ok(a) => {
-            crate::audit::event(
+            app.audit(
                 "2fa_refused_locked",
                 json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string() }),
             );
@@ -499,7 +492,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             .second_factor
             .with_label_values(&[method.as_str(), "failed"])
             .inc();
-        crate::audit::event(
+        app.audit(
             "2fa_failed",
             json!({ "user": s.user.name, "method": method.as_str(), "client": client }),
         );
@@ -553,7 +546,7 @@ async fn complete(
         Err(_) => return unavailable(app, req),
     };
     let _ = app.store.delete(&code_key(&s.id.handle())).await;
-    crate::audit::event(
+    app.audit(
         "2fa_ok",
         json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "remember": remember && cfg.otp.remember_days > 0 }),
     );
@@ -606,7 +599,7 @@ async fn claim_step(
     let ttl = Duration::from_secs(e.period.max(1) * 4);
     let fp = app.sealer.code_hash("totp-secret", &e.secret);
     app.store
-        .set_nx(&format!("totp:{user}:{}:{step}", &fp[..16]), b"1", ttl)
+        .set_nx(&keys::totp_step_used(user, &fp[..16], step), b"1", ttl)
         .await
 }
 
@@ -652,11 +645,11 @@ async fn check_backup(
 
 /// Tells the owner a backup code was used, and how many remain.
 fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
-    crate::audit::event(
+    app.audit(
         "backup_code_used",
         json!({ "user": user.name, "left": left, "client": req.client_ip.to_string() }),
     );
-    if user.email.is_empty() || !app.notifier.load().offers("email") {
+    if user.email.is_empty() || !app.notifier.load().offers(Channel::Email) {
         return;
     }
     let cfg = app.config.load();
@@ -670,7 +663,7 @@ fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
         app,
         "msg_backup_used.txt",
         ctx,
-        "email",
+        Channel::Email,
         &user.email,
         "backup_code_used",
     ) else {
@@ -716,7 +709,7 @@ async fn check_sent(
     let tries = app
         .store
         .incr(
-            &format!("{key}:n"),
+            &keys::code_tries(&key),
             cfg.otp.code_ttl.max(cfg.otp.send_window),
         )
         .await?;
@@ -751,7 +744,7 @@ async fn may_send(
 ) -> Result<Result<(), (String, u64)>, crate::store::StoreError> {
     let cfg = app.config.load();
     if !cfg.otp.resend_after.is_zero() {
-        let cool = format!("otpsend:cool:{handle}:{}", method.as_str());
+        let cool = keys::send_cooldown(handle, method.as_str());
         if !app.store.set_nx(&cool, b"1", cfg.otp.resend_after).await? {
             let secs = seconds_left(app, &cool, 1).await;
             return Ok(Err((
@@ -762,19 +755,19 @@ async fn may_send(
     }
     let dest_key = app.sealer.code_hash("destination", dest);
     for (key, limit) in [
-        (format!("otpsend:acct:{}", s.user.name), cfg.otp.send_limit),
+        (keys::sent_to_account(&s.user.name), cfg.otp.send_limit),
         (
-            format!("otpsend:dest:{}", &dest_key[..32]),
+            keys::sent_to_destination(&dest_key[..32]),
             cfg.otp.send_limit,
         ),
         (
-            format!("otpsend:ip:{}", crate::defense::client_key(req.client_ip)),
+            keys::sent_for_client(&crate::defense::client_key(req.client_ip)),
             cfg.otp.send_limit_client,
         ),
     ] {
         if app.store.incr(&key, cfg.otp.send_window).await? > u64::from(limit) {
             let secs = seconds_left(app, &key, 60).await;
-            crate::audit::event(
+            app.audit(
                 "code_send_limited",
                 json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "limit": key.split(':').nth(1) }),
             );
@@ -808,7 +801,7 @@ fn code_message(
     user: &User,
     dest: &str,
     code: &str,
-) -> Result<crate::notify::Message, String> {
+) -> Result<crate::notify::Message, super::ui::TemplateError> {
     let cfg = app.config.load();
     let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
     let spoken = code
@@ -822,9 +815,8 @@ fn code_message(
     } else {
         "msg_code.txt"
     };
-    let ctx = context! { code => code, spoken => spoken, minutes => minutes, channel => channel, name => user.shown_name() };
+    let ctx = context! { code => code, spoken => spoken, minutes => minutes, channel => channel.as_str(), name => user.shown_name() };
     super::compose(app, template, ctx, channel, dest, "sign_in_code")
-        .map_err(|e| format!("{template}: {e}"))
 }
 
 /// `POST /2fa/send`: sends a one-time code by email, SMS or voice.
@@ -902,16 +894,19 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
     };
     msg.code = Some(code);
     if let Err(e) = app.notifier.load().send(&msg).await {
-        tracing::error!(error = %e, user = %s.user.name, channel, "sign-in code not delivered");
+        tracing::error!(error = %e, user = %s.user.name, channel = %channel, "sign-in code not delivered");
         let _ = app.store.delete(&code_key(&handle)).await;
         let _ = app
             .store
-            .delete(&format!("otpsend:cool:{handle}:{}", method.as_str()))
+            .delete(&keys::send_cooldown(&handle, method.as_str()))
             .await;
         return challenge_page(app, req, &s, &rd, View::error(Some(method), "The code could not be sent just now. Try again in a moment, or use another method.", 503)).await;
     }
-    app.metrics.codes_sent.with_label_values(&[channel]).inc();
-    crate::audit::event(
+    app.metrics
+        .codes_sent
+        .with_label_values(&[channel.as_str()])
+        .inc();
+    app.audit(
         "code_sent",
         json!({ "user": s.user.name, "method": method.as_str(), "to": mask(method, &s.user), "client": req.client_ip.to_string() }),
     );
@@ -980,7 +975,10 @@ async fn pending_enrolment(app: &App, s: &Signed) -> Result<Enrolment, crate::st
     let e = Enrolment::generate(&app.config.load().otp);
     let json =
         serde_json::to_vec(&e).map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))?;
-    let sealed = app.sealer.seal(&json, &s.user.name);
+    let sealed = app
+        .sealer
+        .seal(&json, &s.user.name)
+        .map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))?;
     app.store
         .set(&key, sealed.as_bytes(), Duration::from_secs(15 * 60))
         .await?;
@@ -1192,7 +1190,7 @@ async fn reauthenticate(
     };
     if !ok {
         super::count_second_step_failure(app, req, &s.user, &attempt, "reauth").await?;
-        crate::audit::event(
+        app.audit(
             "reauth_failed",
             json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
         );
@@ -1224,7 +1222,7 @@ async fn regenerate_codes(app: &App, req: &Request<'_>, s: &Signed, rd: &str) ->
     if let Err(r) = saved {
         return r;
     }
-    crate::audit::event(
+    app.audit(
         "backup_codes_regenerated",
         json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
     );
@@ -1258,7 +1256,7 @@ async fn remove_factors(app: &App, req: &Request<'_>, s: &Signed, rd: &str) -> R
     {
         return r;
     }
-    crate::audit::event(
+    app.audit(
         "2fa_removed",
         json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
     );
@@ -1327,7 +1325,7 @@ async fn enrolled(
         .revoke_others(&s.user.name, &sid.handle())
         .await
     {
-        Ok(n) if n > 0 => crate::audit::event(
+        Ok(n) if n > 0 => app.audit(
             "sessions_revoked",
             json!({ "user": s.user.name, "count": n, "why": "2fa_enrolled" }),
         ),
@@ -1428,7 +1426,9 @@ async fn confirm(
         Ok(j) => j,
         Err(_) => return unavailable(app, req),
     };
-    let sealed = app.sealer.seal(&json, &s.user.name);
+    let Ok(sealed) = app.sealer.seal(&json, &s.user.name) else {
+        return unavailable(app, req);
+    };
     let (plain, hashes) = new_backup_codes(app, &s.user.name);
     if let Err(r) = save_factors(app, &s.user.name, move |u| {
         u.totp = sealed;
@@ -1440,7 +1440,7 @@ async fn confirm(
         return r;
     }
     let _ = app.store.delete(&key).await;
-    crate::audit::event(
+    app.audit(
         "2fa_enrolled",
         json!({ "user": s.user.name, "method": "totp", "client": req.client_ip.to_string() }),
     );

@@ -84,6 +84,15 @@ fn image_type(path: &Path) -> &'static str {
     }
 }
 
+/// A template that failed to render, by name.
+#[derive(Debug, thiserror::Error)]
+#[error("{template}: {source}")]
+pub struct TemplateError {
+    pub template: String,
+    #[source]
+    pub source: minijinja::Error,
+}
+
 impl Ui {
     pub fn load(cfg: &UiConfig, prefix: &str) -> Result<Ui, UiError> {
         let mut env = Environment::new();
@@ -186,15 +195,15 @@ impl Ui {
             "msg_reset_code.txt",
         ] {
             ui.try_render(page, Value::from(()))
-                .map_err(|msg| UiError::Template {
+                .map_err(|e| UiError::Template {
                     name: page.into(),
-                    msg,
+                    msg: e.source.to_string(),
                 })?;
         }
         Ok(ui)
     }
 
-    fn try_render(&self, name: &str, ctx: Value) -> Result<String, String> {
+    fn try_render(&self, name: &str, ctx: Value) -> Result<String, TemplateError> {
         let base = context! { brand => &self.brand, prefix => &self.prefix, has_logo => self.logo.is_some(), title => &self.brand };
         let here = crate::i18n::current();
         let languages: Vec<Value> = self
@@ -212,7 +221,10 @@ impl Ui {
         self.env
             .get_template(name)
             .and_then(|t| t.render(context! { ..ctx, ..base, ..lang, ..self.common.clone() }))
-            .map_err(|e| e.to_string())
+            .map_err(|source| TemplateError {
+                template: name.to_string(),
+                source,
+            })
     }
 
     /// Renders a page; a template error degrades to a plain escaped message.
@@ -230,7 +242,7 @@ impl Ui {
         name: &str,
         ctx: Value,
         default_subject: &str,
-    ) -> Result<(String, String), String> {
+    ) -> Result<(String, String), TemplateError> {
         let text = self.try_render(name, ctx)?;
         let text = text.trim_start_matches('\n');
         Ok(match text.split_once('\n') {

@@ -453,6 +453,7 @@ mod tests {
         b.write_all(b"\r\n\r\n").await.unwrap();
         let mut buf = [0u8; 64];
         assert_eq!(d.read(&mut buf).await.unwrap(), 4);
+        #[allow(clippy::disallowed_methods)] // measures a real tokio timer
         let start = std::time::Instant::now();
         let trickle = async {
             for byte in b"GET / HTTP/1.1\r\nX: y" {

@@ -15,11 +15,15 @@ use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use super::{Store, StoreError};
+use crate::clock::{DynClock, SystemClock};
+
+/// A point in the clock's monotonic time ([`crate::clock::Clock::monotonic`]).
+type Tick = Duration;
 
 enum Value {
     Bytes(Vec<u8>),
@@ -29,7 +33,7 @@ enum Value {
 
 struct Entry {
     value: Value,
-    expires: Instant,
+    expires: Tick,
 }
 
 #[derive(Default)]
@@ -46,8 +50,9 @@ pub struct MemoryStore {
     max_entries: usize,
     /// When a full store last swept every shard: at most one such O(n) sweep per
     /// `sweep_every`, so a full store can't be made to sweep on every request.
-    last_sweep: Mutex<Option<Instant>>,
+    last_sweep: Mutex<Option<Tick>>,
     sweep_every: Duration,
+    clock: DynClock,
 }
 
 const SHARDS: usize = 16;
@@ -71,7 +76,13 @@ impl MemoryStore {
     /// A store holding at most about `max_entries` keys (concurrent inserts on
     /// different shards may overshoot by fewer than the number of shards).
     pub fn with_max_entries(max_entries: usize) -> MemoryStore {
+        Self::with_clock(std::sync::Arc::new(SystemClock), max_entries)
+    }
+
+    /// A store on `clock` (expiry follows it) holding at most about `max_entries` keys.
+    pub fn with_clock(clock: DynClock, max_entries: usize) -> MemoryStore {
         MemoryStore {
+            clock,
             shards: (0..SHARDS)
                 .map(|_| {
                     Mutex::new(Shard {
@@ -111,7 +122,7 @@ impl MemoryStore {
     fn with<T>(
         &self,
         key: &str,
-        f: impl Fn(&mut Map, Instant, bool) -> Option<T>,
+        f: impl Fn(&mut Map, Tick, bool) -> Option<T>,
     ) -> Result<T, StoreError> {
         if let Some(t) = self.try_with(key, &f) {
             return Ok(t);
@@ -121,7 +132,7 @@ impl MemoryStore {
     }
 
     /// [`with`](Self::with) for operations that never add a key.
-    fn read<T>(&self, key: &str, f: impl Fn(&mut Map, Instant) -> T) -> T {
+    fn read<T>(&self, key: &str, f: impl Fn(&mut Map, Tick) -> T) -> T {
         let idx = self.shard_of(key);
         let mut shard = self.lock(idx);
         let before = shard.map.len();
@@ -130,11 +141,7 @@ impl MemoryStore {
         t
     }
 
-    fn try_with<T>(
-        &self,
-        key: &str,
-        f: &impl Fn(&mut Map, Instant, bool) -> Option<T>,
-    ) -> Option<T> {
+    fn try_with<T>(&self, key: &str, f: &impl Fn(&mut Map, Tick, bool) -> Option<T>) -> Option<T> {
         let idx = self.shard_of(key);
         let mut shard = self.lock(idx);
         let before = shard.map.len();
@@ -147,13 +154,8 @@ impl MemoryStore {
         (self.hasher.hash_one(key) as usize) % SHARDS
     }
 
-    fn prepare<T>(
-        &self,
-        shard: &mut Shard,
-        key: &str,
-        f: impl Fn(&mut Map, Instant, bool) -> T,
-    ) -> T {
-        let now = Instant::now();
+    fn prepare<T>(&self, shard: &mut Shard, key: &str, f: impl Fn(&mut Map, Tick, bool) -> T) -> T {
+        let now = self.clock.monotonic();
         if shard.map.len() >= shard.sweep_at {
             shard.map.retain(|_, e| e.expires > now);
             shard.sweep_at = (shard.map.len() * 2).max(1024);
@@ -170,10 +172,10 @@ impl MemoryStore {
 
     /// Drops expired entries from every shard, one shard lock at a time.
     fn sweep(&self) {
-        let now = Instant::now();
+        let now = self.clock.monotonic();
         {
             let mut last = self.last_sweep.lock().unwrap_or_else(|e| e.into_inner());
-            if last.is_some_and(|t| now.duration_since(t) < self.sweep_every) {
+            if last.is_some_and(|t| now.saturating_sub(t) < self.sweep_every) {
                 return;
             }
             *last = Some(now);
@@ -196,7 +198,7 @@ impl MemoryStore {
     }
 }
 
-fn bytes(value: &[u8], expires: Instant) -> Entry {
+fn bytes(value: &[u8], expires: Tick) -> Entry {
     Entry {
         value: Value::Bytes(value.to_vec()),
         expires,
@@ -216,13 +218,13 @@ impl Store for MemoryStore {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
         self.with(key, |m, now, room| {
             if let Some(e) = m.get_mut(key) {
-                *e = bytes(value, now + ttl);
+                *e = bytes(value, now.saturating_add(ttl));
                 return Some(());
             }
             if !room {
                 return None;
             }
-            m.insert(key.to_string(), bytes(value, now + ttl));
+            m.insert(key.to_string(), bytes(value, now.saturating_add(ttl)));
             Some(())
         })
     }
@@ -235,7 +237,7 @@ impl Store for MemoryStore {
             if !room {
                 return None;
             }
-            m.insert(key.to_string(), bytes(value, now + ttl));
+            m.insert(key.to_string(), bytes(value, now.saturating_add(ttl)));
             Some(true)
         })
     }
@@ -243,7 +245,7 @@ impl Store for MemoryStore {
     async fn set_xx(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
         Ok(self.read(key, |m, now| match m.get_mut(key) {
             Some(e) => {
-                *e = bytes(value, now + ttl);
+                *e = bytes(value, now.saturating_add(ttl));
                 true
             }
             None => false,
@@ -269,7 +271,7 @@ impl Store for MemoryStore {
             }
             let e = m.entry(key.to_string()).or_insert(Entry {
                 value: Value::Count(0),
-                expires: now + ttl,
+                expires: now.saturating_add(ttl),
             });
             let n = match &e.value {
                 Value::Count(n) => n + 1,
@@ -302,7 +304,7 @@ impl Store for MemoryStore {
             if let Value::Set(s) = &mut e.value {
                 s.insert(member.to_string());
             }
-            e.expires = now + ttl;
+            e.expires = now.saturating_add(ttl);
             Some(())
         })
     }
@@ -332,7 +334,7 @@ impl Store for MemoryStore {
 
     async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
         Ok(self.read(key, |m, now| {
-            m.get(key).map(|e| e.expires.saturating_duration_since(now))
+            m.get(key).map(|e| e.expires.saturating_sub(now))
         }))
     }
 
@@ -406,7 +408,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_store_sweeps_expired_entries_before_refusing() {
-        let mut s = MemoryStore::with_max_entries(20);
+        let clock = crate::clock::FakeClock::at(1_000);
+        let mut s = MemoryStore::with_clock(std::sync::Arc::new(clock.clone()), 20);
         s.sweep_every = Duration::ZERO;
         for i in 0..10 {
             s.set(&format!("short{i}"), b"v", Duration::from_millis(30))
@@ -422,7 +425,7 @@ mod tests {
             s.set("new", b"v", Duration::from_secs(60)).await,
             Err(StoreError::Full)
         ));
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        clock.advance_by(Duration::from_millis(60));
         // The expired ten are swept (from every shard), making room.
         for i in 0..10 {
             s.set(&format!("new{i}"), b"v", Duration::from_secs(60))
@@ -441,7 +444,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_store_sweeps_everything_at_most_once_per_interval() {
-        let s = MemoryStore::with_max_entries(1000);
+        let clock = crate::clock::FakeClock::at(1_000);
+        let mut s = MemoryStore::with_clock(std::sync::Arc::new(clock.clone()), 1000);
+        s.sweep_every = Duration::from_secs(1);
         for i in 0..1000 {
             s.set(&format!("k{i}"), b"v", Duration::from_millis(30))
                 .await
@@ -452,7 +457,7 @@ mod tests {
             s.set("a", b"v", Duration::from_secs(60)).await,
             Err(StoreError::Full)
         ));
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        clock.advance_by(Duration::from_millis(60));
         // ...so this one, within the interval, doesn't sweep again: still full.
         assert!(matches!(
             s.set("b", b"v", Duration::from_secs(60)).await,

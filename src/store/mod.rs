@@ -4,9 +4,11 @@
 //! one process) and [`redis`] (shared by several gateways). Every key carries a
 //! TTL, so nothing needs a cleanup job, and every operation that must not race
 //! (`take`, `set_nx`, `set_xx`, `incr`) is atomic in both. Keys are given without the
-//! configured prefix; implementations add it. The conformance suite at the
+//! configured prefix; implementations add it. [`keys`] builds every key and
+//! documents the schema. The conformance suite at the
 //! bottom runs against both (Redis in the integration tests).
 
+pub mod keys;
 pub mod memory;
 pub mod redis;
 

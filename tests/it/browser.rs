@@ -380,7 +380,7 @@ fn sign_in_second_factor_and_enrolment_in_a_real_browser() {
     );
     assert_eq!(loaded, json!(true), "QR image blocked or broken");
     let secret = chrome.text("#secret").replace(' ', "");
-    let bytes = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &secret).unwrap();
+    let bytes = totp_rs::Secret::Encoded(secret.clone()).to_bytes().unwrap();
     let totp = totp_rs::TOTP::new_unchecked(
         totp_rs::Algorithm::SHA1,
         6,

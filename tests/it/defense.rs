@@ -19,7 +19,25 @@ const LADDER: &str = "[defense]\ncaptcha_after = 2\nlock_after = 4\nwindow = \"1
 pub(crate) struct Env {
     pub(crate) app: Arc<App>,
     pub(crate) dir: tempfile::TempDir,
+    /// The gateway's clock: tests move it instead of sleeping.
+    pub(crate) clock: portcullis::clock::FakeClock,
     _redis: Option<Redis>,
+}
+
+impl Env {
+    /// Lets `d` pass. The gateway's clock moves at once; with Redis, whose TTLs run
+    /// on real time, the test also waits it out for real.
+    pub(crate) async fn pass(&self, d: Duration) {
+        self.clock.advance_by(d);
+        if self._redis.is_some() {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    /// The gateway's Unix time, in seconds.
+    pub(crate) fn now(&self) -> u64 {
+        portcullis::clock::Clock::now(&self.clock)
+    }
 }
 
 pub(crate) fn env(backend: Backend, defense: &str) -> Env {
@@ -61,9 +79,15 @@ pub(crate) fn env(backend: Backend, defense: &str) -> Env {
     })
     .unwrap()
     .unwrap();
+    // Started near the real time, so lock deadlines stay close to Redis's own (real)
+    // TTLs; 5 s into a TOTP step, so codes computed by a test at `Env::now` are
+    // checked in that same step (the clock only moves when a test moves it).
+    let real = portcullis::clock::Clock::now(&portcullis::clock::SystemClock);
+    let clock = portcullis::clock::FakeClock::at(real - real % 30 + 5);
     Env {
-        app: Arc::new(App::new(cfg, None).unwrap()),
+        app: Arc::new(App::with_clock(cfg, None, Arc::new(clock.clone())).unwrap()),
         dir,
+        clock,
         _redis: redis,
     }
 }
@@ -124,6 +148,11 @@ impl Browser {
             jar: HashMap::new(),
             ip: ip.parse().unwrap(),
         }
+    }
+
+    /// The gateway's Unix time, in seconds.
+    pub(crate) fn now(&self) -> u64 {
+        self.app.clock.now()
     }
 
     /// The `Cookie` header this browser sends.
@@ -347,7 +376,7 @@ async fn ladder(b: Backend) {
     let s2 = standing(&e, "alice").await;
     assert!(s2.locked_for.unwrap_or(0) <= left);
     // The lock expires by itself.
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    e.pass(Duration::from_millis(2300)).await;
     let mut later = Browser::new(&e, "192.0.2.50");
     assert_eq!(
         later.sign_in("alice", PASSWORD, Some(true)).await.status,

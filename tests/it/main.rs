@@ -3,6 +3,10 @@
 
 // Test code: helpers outside #[test] fns assert by panicking too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Real gateway processes, Redis and browsers run on real time: bounded waits read it to
+// stop, and codes for a gateway process are computed at the real time. In-process
+// tests (`defense::env`) run the gateway on a `FakeClock` instead.
+#![allow(clippy::disallowed_methods)]
 
 mod browser;
 mod caddy;

@@ -430,7 +430,7 @@ fn a_hash_made_with_other_argon2_costs_is_remade_at_sign_in() {
 
 fn totp_for(chrome: &Chrome) -> totp_rs::TOTP {
     let secret = chrome.text("#secret").replace(' ', "");
-    let bytes = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &secret).unwrap();
+    let bytes = totp_rs::Secret::Encoded(secret).to_bytes().unwrap();
     totp_rs::TOTP::new_unchecked(
         totp_rs::Algorithm::SHA1,
         6,

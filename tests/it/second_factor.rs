@@ -36,7 +36,9 @@ fn steady() {
 }
 
 fn totp_at(secret: &str, step: u64) -> String {
-    let bytes = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, secret).unwrap();
+    let bytes = totp_rs::Secret::Encoded(secret.to_string())
+        .to_bytes()
+        .unwrap();
     totp_rs::TOTP::new_unchecked(
         totp_rs::Algorithm::SHA1,
         6,
@@ -140,8 +142,7 @@ async fn enrol(b: &mut Browser) -> (String, Vec<String>) {
     assert_eq!(p.status, 200, "{}", p.body);
     let uri = between(&p.body, "id=\"otpauth\" href=\"", "\"").replace("&amp;", "&");
     let secret = between(&uri, "secret=", "&").to_string();
-    steady();
-    let code = totp_at(&secret, now() / 30);
+    let code = totp_at(&secret, b.now() / 30);
     let csrf = p.field("csrf").unwrap();
     let codes = confirm_enrolment(b, &csrf, &code).await;
     (secret, codes)
@@ -232,8 +233,7 @@ async fn enrolment_and_challenge(be: Backend) {
         )
         .await;
     assert_eq!(forged.status, 403);
-    steady();
-    let code = totp_at(&secret, now() / 30);
+    let code = totp_at(&secret, e.now() / 30);
     let codes = confirm_enrolment(&mut b, &csrf, &code).await;
     // Saved sealed; backup codes only as hashes.
     let file = std::fs::read_to_string(e.dir.path().join("users.toml")).unwrap();
@@ -280,8 +280,7 @@ async fn enrolment_and_challenge(be: Backend) {
     assert_eq!(wrong.status, 401);
     assert!(wrong.error().contains("not right"));
     // ±1 step: the previous step's code works (once)...
-    steady();
-    let step = now() / 30;
+    let step = e.now() / 30;
     let prev = totp_at(&secret, step - 1);
     let ok = answer(&mut b2, "totp", &prev, &[("rd", "/app/x?y=1")]).await;
     assert_eq!(ok.status, 303, "{}", ok.error());
@@ -494,7 +493,7 @@ async fn code_expiry_and_send_limits(be: Backend) {
     let (mut b, _) = password_step(&e, "192.0.2.40", "/").await;
     send_code(&mut b, "sms").await;
     let code = digits_in(outbox(&e).last().unwrap()["text"].as_str().unwrap(), 6);
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    e.pass(Duration::from_millis(1600)).await;
     let late = answer(&mut b, "sms", &code, &[]).await;
     assert_eq!(late.status, 400, "expired");
     assert!(late.error().contains("expired"), "{}", late.error());
@@ -530,7 +529,6 @@ async fn required_enrolment(be: Backend) {
     assert!(page.body.contains("requires two-step verification"));
     let uri = between(&page.body, "id=\"otpauth\" href=\"", "\"").replace("&amp;", "&");
     let secret = between(&uri, "secret=", "&").to_string();
-    steady();
     let csrf = page.field("csrf").unwrap();
     let done = b
         .send(
@@ -539,7 +537,7 @@ async fn required_enrolment(be: Backend) {
             &form(&[
                 ("csrf", &csrf),
                 ("action", "confirm"),
-                ("code", &totp_at(&secret, now() / 30)),
+                ("code", &totp_at(&secret, e.now() / 30)),
                 ("rd", "/app/1"),
             ]),
         )
@@ -595,7 +593,8 @@ async fn reauth_and_replace(be: Backend) {
     let e = env(be, &format!("{CALM}[otp]\nreauth_after = \"1s\"\n"));
     let (mut b, _) = password_step(&e, "192.0.2.70", "/").await;
     let (old_secret, _) = enrol(&mut b).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Only the gateway's clock matters here (no store TTL): no real wait with Redis either.
+    e.clock.advance_by(Duration::from_millis(2100));
     // The password was entered too long ago: changes ask for it again.
     let page = b.send("GET", "/2fa/setup?replace=1", "").await;
     assert!(
@@ -606,8 +605,7 @@ async fn reauth_and_replace(be: Backend) {
     let secret = between(&uri, "secret=", "&").to_string();
     assert_ne!(secret, old_secret);
     let csrf = page.field("csrf").unwrap();
-    steady();
-    let code = totp_at(&secret, now() / 30);
+    let code = totp_at(&secret, e.now() / 30);
     let confirm = |pw: &str| {
         form(&[
             ("csrf", &csrf),
@@ -629,15 +627,14 @@ async fn reauth_and_replace(be: Backend) {
     assert_eq!(backup_codes(&ok).len(), 10, "{}", ok.body);
     // The replaced app's codes no longer work; the new one's do.
     let (mut c, _) = password_step(&e, "192.0.2.71", "/").await;
-    steady();
     assert_eq!(
-        answer(&mut c, "totp", &totp_at(&old_secret, now() / 30 + 1), &[])
+        answer(&mut c, "totp", &totp_at(&old_secret, e.now() / 30 + 1), &[])
             .await
             .status,
         401
     );
     assert_eq!(
-        answer(&mut c, "totp", &totp_at(&secret, now() / 30 + 1), &[])
+        answer(&mut c, "totp", &totp_at(&secret, e.now() / 30 + 1), &[])
             .await
             .status,
         303
@@ -659,11 +656,10 @@ async fn remember_and_ladder(be: Backend) {
     let (secret, _) = enrol(&mut b).await;
     // Remember this browser: the next sign-in from it skips the second factor.
     let (mut r, _) = password_step(&e, "192.0.2.61", "/").await;
-    steady();
     let ok = answer(
         &mut r,
         "totp",
-        &totp_at(&secret, now() / 30 + 1),
+        &totp_at(&secret, e.now() / 30 + 1),
         &[("remember", "1")],
     )
     .await;
@@ -702,8 +698,7 @@ async fn remember_and_ladder(be: Backend) {
     let (mut y, _) = password_step(&e, "192.0.2.63", "/").await;
     assert_eq!(answer(&mut y, "totp", "333333", &[]).await.status, 401);
     // Locked now: even the right code is refused, without extending anything.
-    steady();
-    let locked = answer(&mut y, "totp", &totp_at(&secret, now() / 30), &[]).await;
+    let locked = answer(&mut y, "totp", &totp_at(&secret, e.now() / 30), &[]).await;
     assert_eq!(locked.status, 429, "{}", locked.body);
     let st = crate::defense::standing(&e, "alice").await;
     assert!(st.locked_for.is_some());
@@ -1431,8 +1426,7 @@ async fn second_step_guesses_lock(be: Backend) {
     // The owner's known device still signs in and passes the second step.
     let p = owner.sign_in("alice", PASSWORD, None).await;
     assert_eq!(p.status, 303, "{}", p.body);
-    steady();
-    let code = totp_at(&secret, now() / 30 + 1);
+    let code = totp_at(&secret, e.now() / 30 + 1);
     let r = answer(&mut owner, "totp", &code, &[]).await;
     assert_eq!(r.status, 303, "{}", r.body);
 }
