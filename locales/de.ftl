@@ -239,3 +239,35 @@ help-contact = An wen Sie sich wenden können
 help-contact-text = Wenden Sie sich an { $contact }. Schreiben Sie, was Sie tun wollten, was die Seite angezeigt hat und wann. Schicken Sie nie Ihr Passwort: Niemand wird danach fragen.
 help-contact-none = Fragen Sie die Person oder das Team, die Ihnen den Zugang zu dieser Website gegeben haben. Schreiben Sie, was Sie tun wollten, was die Seite angezeigt hat und wann. Schicken Sie nie Ihr Passwort: Niemand wird danach fragen.
 help-back = Zurück zur Anmeldung
+
+## Nachrichten per E-Mail, SMS und Anruf (reiner Text)
+msg-hello = Hallo { $name },
+msg-code-subject = Ihr Anmeldecode für { $service }
+msg-code-email = { $code } ist Ihr Anmeldecode für { $service }. Er ist { $minutes ->
+        [one] { $minutes } Minute gültig.
+       *[other] { $minutes } Minuten gültig.
+    }
+msg-code-email-warning = Geben Sie ihn niemandem weiter: Wir werden Sie nie danach fragen. Wenn Sie sich nicht anmelden wollten, kennt vielleicht jemand Ihr Passwort: Ändern Sie es.
+msg-code-sms = { $code } ist Ihr Anmeldecode für { $service }. Gültig { $minutes } Min. Nicht weitergeben.
+msg-code-voice = Guten Tag. Ihr Anmeldecode für { $service } lautet: { $spoken }. Noch einmal, Ihr Code lautet: { $spoken }. Er ist { $minutes } Minuten gültig. Auf Wiederhören.
+msg-backup-subject = Mit einem Sicherungscode wurde sich bei { $service } angemeldet
+msg-backup-used = gerade wurde mit einem Sicherungscode eine Anmeldung bei Ihrem Konto durchgeführt (von { $client }). { $left ->
+        [one] Sie haben noch { $left } unbenutzten Sicherungscode.
+       *[other] Sie haben noch { $left } unbenutzte Sicherungscodes.
+    }
+msg-backup-running-out = Ihre Sicherungscodes gehen zur Neige: Erzeugen Sie auf der Seite zur Bestätigung in zwei Schritten neue ({ $url }).
+msg-backup-not-you = Wenn Sie das nicht waren, ändern Sie Ihr Passwort und richten Sie die Bestätigung in zwei Schritten neu ein.
+msg-lock-subject = Ihr Konto bei { $service } wurde gesperrt
+msg-lock-text = Ihr Konto wurde nach wiederholten fehlgeschlagenen Anmeldeversuchen gesperrt (der letzte von { $client }, um { $time }). Es wird nach etwa { $minutes ->
+        [one] { $minutes } Minute von selbst entsperrt.
+       *[other] { $minutes } Minuten von selbst entsperrt.
+    }
+msg-lock-unlock = Wenn Sie das waren, können Sie es jetzt mit diesem Link entsperren (er funktioniert einmal):
+msg-lock-not-you = Wenn Sie das nicht waren, versucht vielleicht jemand, Ihr Passwort zu erraten: Ändern Sie es und schalten Sie die Bestätigung in zwei Schritten ein.
+msg-lock-genuine = Wir fragen nie per E-Mail nach Ihrem Passwort. Diese Nachricht hat keinen Anhang und nur den Link oben, der zu derselben Adresse führt, an der Sie sich anmelden.
+msg-reset-subject = Ihr Code zum Zurücksetzen des Passworts für { $service }
+msg-reset-code = Ihr Code zum Zurücksetzen Ihres Passworts für { $service } ist { $code }. Er ist { $minutes ->
+        [one] { $minutes } Minute gültig.
+       *[other] { $minutes } Minuten gültig.
+    }
+msg-reset-not-you = Wenn Sie das Zurücksetzen nicht angefordert haben, ignorieren Sie diese Nachricht: Es ändert sich nichts.

@@ -241,3 +241,35 @@ help-contact = Who to contact
 help-contact-text = Contact { $contact }. Say what you were trying to do, what the page said, and when. Never send your password: nobody will ask you for it.
 help-contact-none = Ask the person or team who gave you access to this site. Say what you were trying to do, what the page said, and when. Never send your password: nobody will ask you for it.
 help-back = Back to sign in
+
+## Messages sent by email, text message and voice call (plain text)
+msg-hello = Hello { $name },
+msg-code-subject = Your { $service } sign-in code
+msg-code-email = { $code } is your { $service } sign-in code. It expires in { $minutes ->
+        [one] { $minutes } minute.
+       *[other] { $minutes } minutes.
+    }
+msg-code-email-warning = Don't share it with anyone: we will never ask you for it. If you didn't try to sign in, someone may know your password: change it.
+msg-code-sms = { $code } is your { $service } sign-in code. It expires in { $minutes } min. Don't share it.
+msg-code-voice = Hello. Your { $service } sign-in code is: { $spoken }. Again, your code is: { $spoken }. It expires in { $minutes } minutes. Goodbye.
+msg-backup-subject = A backup code was used to sign in to { $service }
+msg-backup-used = a backup code was just used to sign in to your account (from { $client }). { $left ->
+        [one] You have { $left } unused backup code left.
+       *[other] You have { $left } unused backup codes left.
+    }
+msg-backup-running-out = You are running out of backup codes: get a new set on the two-step verification page ({ $url }).
+msg-backup-not-you = If this wasn't you, change your password and set up two-step verification again.
+msg-lock-subject = Your { $service } account was locked
+msg-lock-text = your account was locked after repeated failed sign-in attempts (the last from { $client }, at { $time }). It unlocks by itself in about { $minutes ->
+        [one] { $minutes } minute.
+       *[other] { $minutes } minutes.
+    }
+msg-lock-unlock = If this was you, you can unlock it now with this link (it works once):
+msg-lock-not-you = If it wasn't you, someone may be guessing your password: change it, and turn on two-step verification.
+msg-lock-genuine = We never ask for your password by email. This message contains no attachment and only the link above, which leads to the same address where you sign in.
+msg-reset-subject = Your { $service } password reset code
+msg-reset-code = Your code to reset your { $service } password is { $code }. It expires in { $minutes ->
+        [one] { $minutes } minute.
+       *[other] { $minutes } minutes.
+    }
+msg-reset-not-you = If you didn't ask to reset your password, ignore this message: nothing changes.

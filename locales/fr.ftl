@@ -239,3 +239,35 @@ help-contact = Qui contacter
 help-contact-text = Contactez { $contact }. Dites ce que vous essayiez de faire, ce que la page affichait, et quand. N’envoyez jamais votre mot de passe : personne ne vous le demandera.
 help-contact-none = Adressez-vous à la personne ou à l’équipe qui vous a donné accès à ce site. Dites ce que vous essayiez de faire, ce que la page affichait, et quand. N’envoyez jamais votre mot de passe : personne ne vous le demandera.
 help-back = Retour à la connexion
+
+## Messages envoyés par e-mail, SMS et appel (texte brut)
+msg-hello = Bonjour { $name },
+msg-code-subject = Votre code de connexion { $service }
+msg-code-email = { $code } est votre code de connexion { $service }. Il expire dans { $minutes ->
+        [one] { $minutes } minute.
+       *[other] { $minutes } minutes.
+    }
+msg-code-email-warning = Ne le communiquez à personne : nous ne vous le demanderons jamais. Si vous n’avez pas essayé de vous connecter, quelqu’un connaît peut-être votre mot de passe : changez-le.
+msg-code-sms = { $code } est votre code de connexion { $service }. Il expire dans { $minutes } min. Ne le partagez pas.
+msg-code-voice = Bonjour. Votre code de connexion { $service } est : { $spoken }. Je répète, votre code est : { $spoken }. Il expire dans { $minutes } minutes. Au revoir.
+msg-backup-subject = Un code de secours a servi à se connecter à { $service }
+msg-backup-used = un code de secours vient d’être utilisé pour vous connecter à votre compte (depuis { $client }). { $left ->
+        [one] Il vous reste { $left } code de secours inutilisé.
+       *[other] Il vous reste { $left } codes de secours inutilisés.
+    }
+msg-backup-running-out = Il vous reste peu de codes de secours : obtenez-en de nouveaux sur la page de validation en deux étapes ({ $url }).
+msg-backup-not-you = Si ce n’était pas vous, changez votre mot de passe et reconfigurez la validation en deux étapes.
+msg-lock-subject = Votre compte { $service } a été bloqué
+msg-lock-text = votre compte a été bloqué après plusieurs tentatives de connexion échouées (la dernière depuis { $client }, à { $time }). Il se débloquera tout seul dans environ { $minutes ->
+        [one] { $minutes } minute.
+       *[other] { $minutes } minutes.
+    }
+msg-lock-unlock = Si c’était vous, vous pouvez le débloquer maintenant avec ce lien (il ne fonctionne qu’une fois) :
+msg-lock-not-you = Si ce n’était pas vous, quelqu’un essaie peut-être de deviner votre mot de passe : changez-le et activez la validation en deux étapes.
+msg-lock-genuine = Nous ne demandons jamais votre mot de passe par e-mail. Ce message n’a aucune pièce jointe et seulement le lien ci-dessus, qui mène à l’adresse où vous vous connectez.
+msg-reset-subject = Votre code de réinitialisation du mot de passe { $service }
+msg-reset-code = Votre code pour réinitialiser votre mot de passe { $service } est { $code }. Il expire dans { $minutes ->
+        [one] { $minutes } minute.
+       *[other] { $minutes } minutes.
+    }
+msg-reset-not-you = Si vous n’avez pas demandé à réinitialiser votre mot de passe, ignorez ce message : rien ne change.

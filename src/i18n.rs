@@ -308,6 +308,12 @@ pub async fn scope<F: std::future::Future>(current: Current, f: F) -> F::Output 
     CURRENT.scope(current, f).await
 }
 
+/// Runs `f` (rendering a page outside the portal, e.g. a proxy error page) with
+/// `current` as its language.
+pub fn sync_scope<R>(current: Current, f: impl FnOnce() -> R) -> R {
+    CURRENT.sync_scope(current, f)
+}
+
 /// The language of the request being answered (English outside one).
 pub fn current() -> Current {
     CURRENT.try_with(Clone::clone).unwrap_or_default()

@@ -166,11 +166,15 @@ pub fn status_page(
 /// Answers a portal request in the person's language (see [`crate::i18n`]): the
 /// switcher's `?lang=` (remembered in a cookie), the cookie, or `Accept-Language`.
 pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
-    let cookie_name = format!("{}_lang", app.cookies.pre_name);
+    let cookie_name = lang_cookie(app);
     let asked = query_param(req.query, "lang");
-    let kept = crate::i18n::cookie_tag(req.cookie_header, &cookie_name);
     let texts = app.ui.load().texts.clone();
-    let lang = texts.negotiate(asked.as_deref().or(kept.as_deref()), req.accept_language);
+    let lang = language(
+        app,
+        asked.as_deref(),
+        req.cookie_header,
+        req.accept_language,
+    );
     let query = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query)
         .map(|v| {
             let rest: Vec<_> = v.into_iter().filter(|(k, _)| k != "lang").collect();
@@ -198,6 +202,25 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
         resp.header("Set-Cookie", c);
     }
     resp
+}
+
+fn lang_cookie(app: &App) -> String {
+    format!("{}_lang", app.cookies.pre_name)
+}
+
+/// The language for a page: `asked` (`?lang=`), else the switcher's cookie, else
+/// `Accept-Language`.
+pub fn language(
+    app: &App,
+    asked: Option<&str>,
+    cookie_header: &str,
+    accept_language: &str,
+) -> usize {
+    let kept = crate::i18n::cookie_tag(cookie_header, &lang_cookie(app));
+    app.ui
+        .load()
+        .texts
+        .negotiate(asked.or(kept.as_deref()), accept_language)
 }
 
 async fn handle_in_language(app: &Arc<App>, req: Request<'_>) -> Response {
@@ -655,8 +678,14 @@ impl SignInAttempt<'_> {
                 let (app2, u) = (app.clone(), u.clone());
                 let link_base = base_url(app, req);
                 let client_ip = req.client_ip;
+                // In the language of the page, though sent after the answer.
+                let lang = crate::i18n::current();
                 app.send_later(async move {
-                    send_lock_notice_to(&app2, &link_base, client_ip, &u, dur).await;
+                    crate::i18n::scope(
+                        lang,
+                        send_lock_notice_to(&app2, &link_base, client_ip, &u, dur),
+                    )
+                    .await;
                 });
             }
             app.audit(

@@ -174,6 +174,47 @@ fn pages_speak_the_persons_language_with_a_switcher_and_operator_catalogues() {
         "{}",
         wrong.body
     );
+    // Messages go out in the language of the page that asked for them.
+    let page = g.get(
+        "/_auth/reset",
+        &["Accept: text/html", "Accept-Language: de"],
+    );
+    let pre = page.cookie("portcullis_pre").unwrap();
+    let body = form(&[
+        ("csrf", &page.csrf()),
+        ("step", "request"),
+        ("identifier", "alice"),
+    ]);
+    let r = g.req(
+        "POST",
+        HOST,
+        "/_auth/reset",
+        &[
+            &format!("Cookie: {pre}"),
+            "Accept: text/html",
+            "Accept-Language: de",
+        ],
+        Some(&body),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let msg = loop {
+        if let Some(m) = outbox(&g)
+            .into_iter()
+            .find(|m| m["kind"] == json!("reset_code"))
+        {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no reset code");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        msg["subject"]
+            .as_str()
+            .unwrap()
+            .contains("Zurücksetzen des Passworts"),
+        "{msg}"
+    );
     // Unknown languages: English.
     let en = g.get(
         "/_auth/login",
