@@ -13,6 +13,7 @@
 //!              ─ ok ─> new session id (no fixation) ─> 303 rd (validated) or /
 //! ```
 
+pub mod account;
 pub mod help;
 pub mod password;
 pub mod reset;
@@ -54,6 +55,8 @@ pub struct Request<'a> {
     pub accept_html: bool,
     /// The `Accept-Language` header ("" when absent).
     pub accept_language: &'a str,
+    /// The `User-Agent` header ("" when absent), for the account page's sessions.
+    pub user_agent: &'a str,
     pub client_ip: IpAddr,
     pub origin: Option<&'a str>,
     pub body: Bytes,
@@ -228,6 +231,8 @@ async fn handle_in_language(app: &Arc<App>, req: Request<'_>) -> Response {
     let mut resp = match (req.method.as_str(), req.sub_path) {
         ("GET" | "HEAD", "/login") => login_page(app, &req, FormState::default()).await,
         ("GET" | "HEAD", "/help") => help::page(app, &req).await,
+        ("GET" | "HEAD", "/account") => account::page(app, &req).await,
+        ("POST", "/account") => account::post(app, &req).await,
         ("POST", "/login") => login_post(app, &req).await,
         ("GET" | "HEAD", "/logout") => logout_page(app, &req).await,
         ("POST", "/logout") => logout_post(app, &req).await,
@@ -269,7 +274,7 @@ async fn handle_in_language(app: &Arc<App>, req: Request<'_>) -> Response {
         (
             _,
             "/login" | "/logout" | "/verify" | "/health" | "/jwks.json" | "/2fa" | "/2fa/send"
-            | "/2fa/setup" | "/unlock" | "/reset" | "/password" | "/help",
+            | "/2fa/setup" | "/unlock" | "/reset" | "/password" | "/help" | "/account",
         ) => {
             let mut r = status_page(
                 app,
@@ -765,6 +770,7 @@ impl SignInAttempt<'_> {
                 return unavailable(app, req);
             }
         };
+        account::note_agent(app, &sid, req).await;
         app.metrics.signins.with_label_values(&["success"]).inc();
         app.audit(
             "signin",

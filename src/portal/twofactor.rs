@@ -545,6 +545,7 @@ async fn complete(
         Ok(x) => x,
         Err(_) => return unavailable(app, req),
     };
+    super::account::note_agent(app, &sid, req).await;
     let _ = app.store.delete(&code_key(&s.id.handle())).await;
     app.audit(
         "2fa_ok",
@@ -1319,6 +1320,7 @@ async fn enrolled(
         Ok(x) => x,
         Err(_) => return unavailable(app, req),
     };
+    super::account::note_agent(app, &sid, req).await;
     // Sessions from before the enrolment proved only the password: they end now.
     match app
         .sessions

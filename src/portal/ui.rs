@@ -11,6 +11,11 @@ pub(crate) const BUILTIN: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("help.html", include_str!("../../templates/help.html")),
+    ("account.html", include_str!("../../templates/account.html")),
+    (
+        "msg_account_change.txt",
+        include_str!("../../templates/msg_account_change.txt"),
+    ),
     ("logout.html", include_str!("../../templates/logout.html")),
     ("message.html", include_str!("../../templates/message.html")),
     ("reset.html", include_str!("../../templates/reset.html")),
@@ -182,6 +187,8 @@ impl Ui {
         for page in [
             "login.html",
             "help.html",
+            "account.html",
+            "msg_account_change.txt",
             "logout.html",
             "message.html",
             "reset.html",

@@ -356,6 +356,12 @@ impl Gateway {
                 .get(http::header::ACCEPT_LANGUAGE)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or(""),
+            user_agent: session
+                .req_header()
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
             client_ip: inbound.client.client,
             origin: origin.as_deref(),
             body,

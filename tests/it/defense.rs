@@ -182,6 +182,7 @@ impl Browser {
             cookie_header: &cookie,
             accept_html: true,
             accept_language: "",
+            user_agent: "",
             client_ip: self.ip,
             origin: None,
             body: Bytes::from(body.to_string()),

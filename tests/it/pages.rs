@@ -684,6 +684,12 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     chrome.find("#backup-codes");
     chrome.check_state("enrolment-backup-codes");
 
+    // The account page.
+    chrome.go(&format!("{site}/_auth/account"));
+    chrome.find("#sessions");
+    assert!(chrome.source().contains("this browser"));
+    chrome.check_state("account");
+
     // Change password: the rule shown, a weak one refused with the reason.
     chrome.go(&format!("{site}/_auth/password"));
     chrome.find("#current");
@@ -758,4 +764,152 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
         "the choice is kept"
     );
     chrome.check_state("help-de");
+}
+
+const FIREFOX: &str =
+    "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+/// Signs alice in with extra request headers; the session cookie pair.
+fn sign_in_with(g: &Gateway, headers: &[&str]) -> String {
+    let (pre, csrf) = g.login_form();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("identifier", "alice"),
+        ("password", PASSWORD),
+        ("rd", "/"),
+    ];
+    let r = g.submit_login(&pre, &fields, headers);
+    assert_eq!(r.status, 303, "{}", r.body);
+    r.cookie("portcullis").unwrap()
+}
+
+#[test]
+fn account_page_lists_sessions_and_signs_them_out_after_reauthentication() {
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            extra: "[otp]\nreauth_after = \"2s\"\n".into(),
+            ..Options::default()
+        },
+    );
+    let r = html(&g, "/_auth/account");
+    assert_eq!(
+        (r.status, r.header("Location")),
+        (302, Some("/_auth/login?rd=%2F_auth%2Faccount"))
+    );
+    let laptop = sign_in_with(&g, &["Accept: text/html", FIREFOX]);
+    let phone = sign_in_with(
+        &g,
+        &[
+            "Accept: text/html",
+            "User-Agent: Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36",
+        ],
+    );
+    let page = g.get(
+        "/_auth/account",
+        &[&format!("Cookie: {phone}"), "Accept: text/html"],
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    for needle in [
+        "Chrome on Android</strong> · this browser",
+        "Firefox on Windows",
+        "alice@example.com",
+        "+14155552671",
+        "Sign out all other browsers",
+        "Authenticator app: not set up.",
+        "_auth/password\"",
+    ] {
+        assert!(page.body.contains(needle), "{needle}:\n{}", page.body);
+    }
+    let post = |cookie: &str, fields: &[(&str, &str)]| {
+        g.req(
+            "POST",
+            HOST,
+            "/_auth/account",
+            &[&format!("Cookie: {cookie}"), "Accept: text/html"],
+            Some(&form(fields)),
+        )
+    };
+    let csrf = page.csrf();
+    // Without the CSRF token: refused.
+    assert_eq!(post(&phone, &[("action", "signout_others")]).status, 403);
+    // Older than otp.reauth_after: the password again, and a wrong one is refused.
+    std::thread::sleep(Duration::from_millis(3500));
+    let r = post(
+        &phone,
+        &[
+            ("csrf", &csrf),
+            ("action", "signout_others"),
+            ("password", "wrong"),
+        ],
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("confirm it"), "{}", r.body);
+    assert_eq!(
+        g.get("/page", &[&format!("Cookie: {laptop}")]).status,
+        200,
+        "still signed in"
+    );
+    let r = post(
+        &phone,
+        &[
+            ("csrf", &csrf),
+            ("action", "signout_others"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Every other browser is signed out."));
+    assert!(!r.body.contains("Firefox on Windows"), "{}", r.body);
+    assert_ne!(g.get("/page", &[&format!("Cookie: {laptop}")]).status, 200);
+    assert_eq!(g.get("/page", &[&format!("Cookie: {phone}")]).status, 200);
+    // The owner is told.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let notice = loop {
+        if let Some(m) = outbox(&g)
+            .into_iter()
+            .find(|m| m["kind"] == json!("account_change"))
+        {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no notice");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(notice["to"], json!("alice@example.com"));
+    assert!(
+        notice["text"]
+            .as_str()
+            .unwrap()
+            .contains("All other browsers were signed out"),
+        "{notice}"
+    );
+    // Within otp.reauth_after of the password: no password needed; then everywhere.
+    let other = sign_in_with(&g, &["Accept: text/html", FIREFOX]);
+    let page = g.get(
+        "/_auth/account",
+        &[&format!("Cookie: {other}"), "Accept: text/html"],
+    );
+    let handle_of_phone = {
+        let i =
+            page.body.find("name=\"handle\" value=\"").unwrap() + "name=\"handle\" value=\"".len();
+        page.body[i..i + page.body[i..].find('"').unwrap()].to_string()
+    };
+    let r = post(
+        &other,
+        &[
+            ("csrf", &page.csrf()),
+            ("action", "signout"),
+            ("handle", &handle_of_phone),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("That browser is signed out."));
+    assert_ne!(g.get("/page", &[&format!("Cookie: {phone}")]).status, 200);
+    let r = post(&other, &[("csrf", &page.csrf()), ("action", "signout_all")]);
+    assert_eq!(
+        (r.status, r.header("Location")),
+        (303, Some("/_auth/login"))
+    );
+    assert_ne!(g.get("/page", &[&format!("Cookie: {other}")]).status, 200);
+    assert!(g.log().contains("account_changed"));
 }
