@@ -6,12 +6,19 @@ use async_trait::async_trait;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 
+// The same allocator and settings as the gateway, so the comparison is Portcullis's
+// own work and nothing else.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Bare(String);
 
 #[async_trait]
 impl ProxyHttp for Bare {
     type CTX = ();
     fn new_ctx(&self) {}
+    /// As the gateway: no downstream modules (Pingora's default compression module).
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
     async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<Box<HttpPeer>> {
         Ok(Box::new(HttpPeer::new(
             self.0.as_str(),

@@ -319,3 +319,21 @@ account-change-browsers_forgotten = Kein Browser überspringt mehr den zweiten S
 msg-account-subject = Ihr Konto bei { $service } wurde geändert
 msg-account-text = an Ihrem Konto wurde gerade Folgendes geändert (von { $client }, um { $time }):
 msg-account-not-you = Wenn Sie das nicht waren, ändern Sie jetzt Ihr Passwort und melden Sie sich überall ab.
+
+## Kontostatus
+status-closed = Konto geschlossen
+status-closed-text = Dieses Konto ist geschlossen und kann sich nicht mehr anmelden. Wenn Sie das für einen Irrtum halten, wenden Sie sich an Ihre Administration.
+status-suspended = Konto gesperrt
+status-accounts-unavailable = Die Konten sind gerade nicht erreichbar. Es wurde nichts geändert. Bitte versuchen Sie es in ein paar Minuten erneut.
+
+## Kontoereignisse
+event-signin_ok = Angemeldet
+event-password_ok = Passwort eingegeben (zweiter Schritt folgt)
+event-signin_failed = Fehlgeschlagene Anmeldung
+event-signin_refused = Anmeldung abgelehnt (Konto nicht aktiv)
+event-2fa_failed = Falscher Code im zweiten Schritt
+event-password_changed = Passwort geändert
+event-factors_changed = Bestätigung in zwei Schritten geändert
+event-status_changed = Kontostatus geändert
+event-created = Konto angelegt
+event-account_changed = Kontoeinstellungen geändert

@@ -321,3 +321,21 @@ account-change-browsers_forgotten = No browser skips the second step of your acc
 msg-account-subject = Your { $service } account was changed
 msg-account-text = this change was just made to your account (from { $client }, at { $time }):
 msg-account-not-you = If this wasn't you, change your password now and sign out everywhere.
+
+## Account statuses
+status-closed = Account closed
+status-closed-text = This account is closed and can no longer sign in. If you think this is a mistake, contact your administrator.
+status-suspended = Account suspended
+status-accounts-unavailable = Accounts can't be reached right now. Nothing was changed. Please try again in a few minutes.
+
+## Account events (the account page's "Recent activity")
+event-signin_ok = Signed in
+event-password_ok = Password entered (second step next)
+event-signin_failed = Failed sign-in
+event-signin_refused = Sign-in refused (account not active)
+event-2fa_failed = Wrong two-step code
+event-password_changed = Password changed
+event-factors_changed = Two-step verification changed
+event-status_changed = Account status changed
+event-created = Account created
+event-account_changed = Account settings changed

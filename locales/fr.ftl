@@ -319,3 +319,21 @@ account-change-browsers_forgotten = Plus aucun navigateur ne saute la deuxième 
 msg-account-subject = Votre compte { $service } a été modifié
 msg-account-text = cette modification vient d’être faite sur votre compte (depuis { $client }, à { $time }) :
 msg-account-not-you = Si ce n’était pas vous, changez votre mot de passe maintenant et déconnectez-vous partout.
+
+## Statuts de compte
+status-closed = Compte fermé
+status-closed-text = Ce compte est fermé et ne peut plus se connecter. Si vous pensez qu’il s’agit d’une erreur, contactez votre administrateur.
+status-suspended = Compte suspendu
+status-accounts-unavailable = Les comptes sont injoignables pour le moment. Rien n’a été modifié. Veuillez réessayer dans quelques minutes.
+
+## Événements du compte
+event-signin_ok = Connexion
+event-password_ok = Mot de passe saisi (deuxième étape ensuite)
+event-signin_failed = Échec de connexion
+event-signin_refused = Connexion refusée (compte inactif)
+event-2fa_failed = Code de deuxième étape erroné
+event-password_changed = Mot de passe modifié
+event-factors_changed = Validation en deux étapes modifiée
+event-status_changed = Statut du compte modifié
+event-created = Compte créé
+event-account_changed = Paramètres du compte modifiés

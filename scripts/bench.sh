@@ -1,31 +1,39 @@
 #!/usr/bin/env bash
-# Proxied requests per second through Portcullis (memory and Redis store, with
-# a signed-in session) versus nginx as a plain reverse proxy, both in front of
-# the same upstream (an nginx that answers 200 "ok"), on loopback.
-# The proxy under test runs on core 0 with one worker; wrk and the upstream on core 1.
-# Each configuration is measured ROUNDS times, interleaved, and the median is reported
-# (this machine is a VM whose speed drifts between runs).
-# Then runs scripts/bench-flood.sh (signed-in p95 with and without a sign-in flood).
-# Usage: scripts/bench.sh [seconds per run, default 10] [rounds, default 3]
+# The signed-in request, side by side in ONE run (issue #11). In front of the same
+# upstream (an nginx answering 200 "ok"), one at a time:
+#   nginx      nginx as a plain reverse proxy (no authentication)
+#   authreq    nginx `auth_request` -> examples/auth_service (Redis GET) -> then the upstream:
+#              the two-hop design of Authelia/oauth2-proxy-style deployments
+#   bare       a bare Pingora proxy with no logic (examples/bare_proxy), the reference
+#   memory     Portcullis, memory store, signed in
+#   redis      Portcullis, Redis store, signed in
+# The proxy under test (for authreq: nginx AND the auth service) is pinned to core 0
+# with one worker; wrk, the upstream and Redis run on core 1. Every configuration runs
+# ROUNDS times at each concurrency (wrk -c32 and -c256), interleaved; medians reported.
+# Per run: req/s, p50/p99 latency (wrk), and the CPU time of the proxy process(es) per
+# request, from utime+stime in /proc/PID/stat (CPU µs/req).
+# Usage: scripts/bench.sh [seconds per run, default 8] [rounds, default 3]
+# FLOOD=1 also runs scripts/bench-flood.sh afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DUR=${1:-10}
+DUR=${1:-8}
 ROUNDS=${2:-3}
 need=()
-for c in nginx wrk redis-server taskset curl; do command -v $c >/dev/null 2>&1 || need+=($c); done
+for c in nginx wrk redis-server taskset curl python3; do command -v $c >/dev/null 2>&1 || need+=($c); done
 if ((${#need[@]})); then
-  pkgs=$(printf '%s\n' "${need[@]}" | sed 's/^nginx$/nginx-light/;s/^taskset$/util-linux/')
+  pkgs=$(printf '%s\n' "${need[@]}" | sed 's/^nginx$/nginx-light/;s/^taskset$/util-linux/;s/^redis-server$/redis-server/')
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
 fi
-cargo build --release --quiet --bins --example bare_proxy
+cargo build --release --quiet --bins --example bare_proxy --example auth_service
 BIN=target/release/portcullis
 W=$(mktemp -d); PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
 trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-UP=$(port); NG=$(port); RP=$(port); BP=$(port)
+UP=$(port); NG=$(port); NA=$(port); AS=$(port); RP=$(port); BP=$(port); PM=$(port); PR=$(port)
+TOKEN=$(python3 -c 'import secrets;print(secrets.token_hex(32))')
 
-mkdir -p "$W/up" "$W/ng"
+mkdir -p "$W/up" "$W/ng" "$W/na"
 cat > "$W/up/nginx.conf" <<NGX
 worker_processes 1; daemon off; pid $W/up/pid; error_log $W/up/err.log;
 events { worker_connections 4096; }
@@ -40,11 +48,35 @@ http { access_log off;
     proxy_set_header Connection ""; proxy_set_header Host \$host;
     proxy_set_header X-Forwarded-For \$remote_addr; } } }
 NGX
+cat > "$W/na/nginx.conf" <<NGX
+worker_processes 1; daemon off; pid $W/na/pid; error_log $W/na/err.log;
+events { worker_connections 4096; }
+http { access_log off;
+  upstream app { server 127.0.0.1:$UP; keepalive 64; }
+  upstream auth { server 127.0.0.1:$AS; keepalive 64; }
+  server { listen 127.0.0.1:$NA;
+    location = /_auth { internal; proxy_pass http://auth; proxy_http_version 1.1;
+      proxy_set_header Connection ""; proxy_pass_request_body off; proxy_set_header Content-Length ""; }
+    location / { auth_request /_auth; auth_request_set \$user \$upstream_http_x_user;
+      proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header Host \$host; proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header Remote-User \$user; } } }
+NGX
 taskset -c 1 nginx -p "$W/up" -c "$W/up/nginx.conf" & PIDS+=($!)
-taskset -c 0 nginx -p "$W/ng" -c "$W/ng/nginx.conf" & PIDS+=($!)
-redis-server --port "$RP" --bind 127.0.0.1 --save "" --appendonly no >/dev/null & PIDS+=($!)
+taskset -c 0 nginx -p "$W/ng" -c "$W/ng/nginx.conf" & NGPID=$!; PIDS+=($NGPID)
+taskset -c 1 redis-server --port "$RP" --bind 127.0.0.1 --save "" --appendonly no >/dev/null & PIDS+=($!)
+for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$RP) 2>/dev/null && break; sleep 0.1; done
+python3 - "$RP" "$TOKEN" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+k, v = f"authsess:{sys.argv[2]}", "bench"
+s.sendall(f"*3\r\n$3\r\nSET\r\n${len(k)}\r\n{k}\r\n${len(v)}\r\n{v}\r\n".encode())
+assert s.recv(64).startswith(b"+OK")
+PY
+taskset -c 0 target/release/examples/auth_service "127.0.0.1:$AS" "redis://127.0.0.1:$RP/0" & ASPID=$!; PIDS+=($ASPID)
+taskset -c 0 nginx -p "$W/na" -c "$W/na/nginx.conf" & NAPID=$!; PIDS+=($NAPID)
 
-gateway() { # $1 = store section, $2 = dir, $3 = port; sets COOKIE
+gateway() { # $1 = store section, $2 = dir, $3 = port; sets COOKIE and GW
   local d=$2 PC=$3; mkdir -p "$d"
   cat > "$d/portcullis.toml" <<CFG
 [server]
@@ -68,38 +100,79 @@ CFG
   COOKIE="portcullis=$(awk '$6=="portcullis"{print $7}' "$jar")"
   [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench.test' -H "Cookie: $COOKIE" "http://127.0.0.1:$PC/")" = 200 ] || { echo "sign-in for the benchmark failed"; exit 1; }
 }
-rps() { # $1 = port, extra wrk args...
-  local p=$1; shift
-  taskset -c 1 wrk -t1 -c32 -d"${DUR}s" -H 'Host: bench.test' "$@" "http://127.0.0.1:$p/" | awk '/Requests\/sec/{print int($2)}'
-}
 sleep 0.5
-taskset -c 0 target/release/examples/bare_proxy "127.0.0.1:$BP" "127.0.0.1:$UP" 2>/dev/null & PIDS+=($!)
+taskset -c 0 target/release/examples/bare_proxy "127.0.0.1:$BP" "127.0.0.1:$UP" 2>/dev/null & BPPID=$!; PIDS+=($BPPID)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$BP/" && break; sleep 0.1; done
-PM=$(port); PR=$(port)
 gateway '[store]
-backend = "memory"' "$W/mem" "$PM"; CM=$COOKIE
+backend = "memory"' "$W/mem" "$PM"; CM=$COOKIE; PMPID=$GW
 gateway "[store]
 backend = \"redis\"
-redis_url = \"redis://127.0.0.1:$RP/0\"" "$W/redis" "$PR"; CR=$COOKIE
+redis_url = \"redis://127.0.0.1:$RP/0\"" "$W/redis" "$PR"; CR=$COOKIE; PRPID=$GW
+# The auth_request path really authenticates: no cookie 401, the cookie 200.
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NA/")" = 401 ] || { echo "auth_request does not refuse"; exit 1; }
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: session=$TOKEN" "http://127.0.0.1:$NA/")" = 200 ] || { echo "auth_request does not admit"; exit 1; }
 
-# warm-up, then interleaved rounds
-rps "$NG" -d2s >/dev/null; rps "$BP" -d2s >/dev/null
-rps "$PM" -H "Cookie: $CM" -d2s >/dev/null; rps "$PR" -H "Cookie: $CR" -d2s >/dev/null
-N=(); B=(); M=(); R=()
+# Processes whose CPU time counts for each configuration (nginx: master and workers).
+procs() { local p; for p in "$@"; do echo "$p"; pgrep -P "$p" || true; done; }
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
+HZ=$(getconf CLK_TCK)
+declare -A PORT ARGS PS
+PORT[nginx]=$NG;   ARGS[nginx]="";                         PS[nginx]="$(procs "$NGPID")"
+PORT[authreq]=$NA; ARGS[authreq]="Cookie: session=$TOKEN"; PS[authreq]="$(procs "$NAPID" "$ASPID")"
+PORT[bare]=$BP;    ARGS[bare]="";                          PS[bare]="$(procs "$BPPID")"
+PORT[memory]=$PM;  ARGS[memory]="Cookie: $CM";             PS[memory]="$(procs "$PMPID")"
+PORT[redis]=$PR;   ARGS[redis]="Cookie: $CR";              PS[redis]="$(procs "$PRPID")"
+CONFIGS=(nginx authreq bare memory redis)
+run() { # $1 config, $2 connections, $3 seconds -> "rps p50 p99 cpu_us errors"
+  local c=$1 pids out t0 t1 h=()
+  [ -n "${ARGS[$c]}" ] && h=(-H "${ARGS[$c]}")
+  # shellcheck disable=SC2086
+  pids=${PS[$c]}; t0=$(ticks $pids)
+  out=$(taskset -c 1 wrk -t1 -c"$2" -d"$3s" -H 'Host: bench.test' "${h[@]}" -s scripts/wrk-stats.lua "http://127.0.0.1:${PORT[$c]}/" | grep '^rps=')
+  t1=$(ticks $pids)
+  python3 - "$out" "$t0" "$t1" "$HZ" <<'PY'
+import sys
+kv = dict(p.split("=") for p in sys.argv[1].split())
+cpu = (int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4]) * 1e6 / max(1, int(kv["requests"]))
+print(kv["rps"], kv["p50_ms"], kv["p99_ms"], f"{cpu:.1f}", kv["errors"])
+PY
+}
+for c in "${CONFIGS[@]}"; do run "$c" 32 2 >/dev/null; done # warm-up
+RES="$W/results"; : > "$RES"
 for i in $(seq "$ROUNDS"); do
-  N+=($(rps "$NG")); B+=($(rps "$BP")); M+=($(rps "$PM" -H "Cookie: $CM")); R+=($(rps "$PR" -H "Cookie: $CR"))
-  echo "round $i: nginx ${N[-1]}, bare ${B[-1]}, memory ${M[-1]}, redis ${R[-1]}"
+  for conc in 32 256; do
+    line="round $i c=$conc:"
+    for c in "${CONFIGS[@]}"; do
+      r=$(run "$c" "$conc" "$DUR"); echo "$c $conc $i $r" >> "$RES"
+      line+=" $c $(echo "$r" | awk '{print $1" req/s "$4" µs"}');"
+    done
+    echo "$line"
+  done
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-NGINX=$(median "${N[@]}"); BARE=$(median "${B[@]}"); MEM=$(median "${M[@]}"); RED=$(median "${R[@]}")
-
-ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
-echo "medians over $ROUNDS rounds of ${DUR}s, wrk -t1 -c32, proxy pinned to core 0 with one worker:"
-echo "nginx plain proxy:              $NGINX req/s"
-echo "bare Pingora proxy (no auth):   $BARE req/s  ($(ratio "$BARE" "$NGINX")x nginx)"
-echo "portcullis, memory store:       $MEM req/s  ($(ratio "$MEM" "$NGINX")x nginx, $(ratio "$MEM" "$BARE")x bare Pingora)"
-echo "portcullis, redis store:        $RED req/s  ($(ratio "$RED" "$NGINX")x nginx, $(ratio "$RED" "$BARE")x bare Pingora)"
-
 echo
-echo "signed-in latency with and without a sign-in flood (scripts/bench-flood.sh):"
-bash scripts/bench-flood.sh "$DUR"
+echo "medians over $ROUNDS interleaved rounds of ${DUR}s; proxy (and auth service) pinned to core 0, one worker; wrk -t1, upstream, Redis on core 1:"
+python3 - "$RES" <<'PY'
+import sys, statistics
+rows = [l.split() for l in open(sys.argv[1])]
+names = {"nginx": "nginx, plain reverse proxy", "authreq": "nginx auth_request -> auth service -> Redis",
+         "bare": "bare Pingora proxy", "memory": "Portcullis, memory store, signed in",
+         "redis": "Portcullis, Redis store, signed in"}
+num = lambda x: f"{x:,.0f}".replace(",", " ")
+for conc in ("32", "256"):
+    med = {}
+    for c in names:
+        rs = [r for r in rows if r[0] == c and r[1] == conc]
+        med[c] = [statistics.median(float(r[i]) for r in rs) for i in (3, 4, 5, 6)] + [sum(int(r[7]) for r in rs)]
+    print(f"\nwrk -c{conc}:\n")
+    print("| path | req/s | p50 ms | p99 ms | CPU µs/req | CPU vs bare | req/s vs auth_request | errors |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for c, n in names.items():
+        rps, p50, p99, cpu, err = med[c]
+        print(f"| {n} | {num(rps)} | {p50:.2f} | {p99:.2f} | {cpu:.1f} | {cpu / med['bare'][3]:.2f} | "
+              f"{rps / med['authreq'][0]:.2f} | {err} |")
+PY
+if [ "${FLOOD:-0}" = 1 ]; then
+  echo
+  echo "signed-in latency with and without a sign-in flood (scripts/bench-flood.sh):"
+  bash scripts/bench-flood.sh "$DUR"
+fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need (Debian), then runs
 # formatting and lint checks and every test target (unit, integration with a
-# real redis-server, nginx, Caddy, SMTP server (aiosmtpd), WebSocket server (python3-websockets) and headless Chromium, benches in test mode).
+# real redis-server, PostgreSQL, nginx, Caddy, SMTP server (aiosmtpd), WebSocket server (python3-websockets) and headless Chromium, benches in test mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,9 @@ want_py jwt python3-jwt                              # independent verifier of i
 want_py cryptography python3-cryptography            # ES256 for PyJWT
 want_file /usr/bin/chromium chromium                 # browser tests
 want_file /usr/bin/chromedriver chromium-driver
+# PostgreSQL server programs (initdb, pg_ctl) for the shared-accounts tests; Debian
+# keeps them under /usr/lib/postgresql/VERSION/bin.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 want_cmd npm npm                                     # fetches axe-core for the accessibility checks
 install_needed
 # axe-core (accessibility rules) from the npm registry, run in Chromium by the browser tests.

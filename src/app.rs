@@ -20,12 +20,13 @@ use crate::session::{Lookup, SessionId, SessionRecord, Sessions};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::{DynStore, StoreError};
-use crate::users::file::Stamp;
-use crate::users::{Directory, User};
+use crate::users::cache::Accounts;
+use crate::users::User;
 
 pub struct App {
     pub config: ArcSwap<Config>,
-    pub users: ArcSwap<Directory>,
+    /// Accounts: the users file, or a database behind a bounded cache.
+    pub accounts: Accounts,
     pub ui: ArcSwap<Ui>,
     pub redirects: ArcSwap<RedirectPolicy>,
     pub store: DynStore,
@@ -46,7 +47,6 @@ pub struct App {
     /// Messages being sent off the request path (reset codes, lock notices), so an
     /// answer never waits on — or reveals by its timing — a delivery.
     pub outgoing: tokio_util::task::TaskTracker,
-    users_stamp: std::sync::Mutex<Option<Stamp>>,
 }
 
 /// What a request's cookie amounts to.
@@ -68,6 +68,8 @@ pub enum StartError {
     Secrets(#[from] crate::secrets::SecretsError),
     #[error(transparent)]
     Users(#[from] crate::users::file::UsersFileError),
+    #[error(transparent)]
+    Accounts(#[from] crate::users::store::AccountError),
     #[error(transparent)]
     Ui(#[from] crate::portal::ui::UiError),
     #[error(transparent)]
@@ -124,7 +126,9 @@ impl SessionState {
 /// Shared by the proxy and by forward-auth (`/verify`), so both decide alike.
 pub fn decide(cfg: &Config, state: &SessionState, req: &policy::Request<'_>) -> Decision {
     let subject = state.subject();
-    let pol = policy::policy_for(&cfg.rules, cfg.default_policy, req, &subject);
+    let pol = cfg
+        .rule_index
+        .policy_for(&cfg.rules, cfg.default_policy, req, &subject);
     policy::decide(pol, &subject)
 }
 
@@ -174,16 +178,16 @@ impl App {
         clock: DynClock,
     ) -> Result<App, StartError> {
         let secrets = Secrets::load(&config.secrets_dir)?;
-        let users = crate::users::file::load(&config.users_file)?;
+        let accounts = Accounts::open(&config.users, clock.clone())?;
         let ui = Ui::load(&config.ui, &config.server.portal_prefix)?;
         let store = open_store(&config, &clock)?;
-        let sessions = Sessions::new(
+        let sessions = Sessions::with_cache(
             store.clone(),
             clock.clone(),
             config.session.idle_timeout,
             config.session.absolute_timeout,
+            config.store.session_cache,
         );
-        let stamp = crate::users::file::stamp(&config.users_file);
         let defense = crate::defense::Defense::new(store.clone(), clock.clone(), &config.defense);
         let captchas = crate::captcha::Captchas::new(store.clone(), config.defense.captcha_ttl);
         let notifier = ArcSwap::from_pointee(
@@ -197,7 +201,7 @@ impl App {
             cookies: CookieCrypto::new(&secrets.cookie_key, &config.session),
             hasher: Hasher::new(config.password.max_concurrent_hashes)?,
             redirects: ArcSwap::from_pointee(redirect_policy(&config)),
-            users: ArcSwap::from_pointee(users),
+            accounts,
             ui: ArcSwap::from_pointee(ui),
             config: ArcSwap::from_pointee(config),
             store,
@@ -208,7 +212,6 @@ impl App {
             captchas,
             config_path,
             outgoing: tokio_util::task::TaskTracker::new(),
-            users_stamp: std::sync::Mutex::new(stamp),
         })
     }
 
@@ -230,24 +233,9 @@ impl App {
         self.outgoing.reopen();
     }
 
-    /// Re-reads the users file if it changed since last time. Errors keep the old set.
+    /// Re-reads the users file if it changed since last time (file backend). Errors keep the old set.
     pub fn reload_users_if_changed(&self) {
-        let path = self.config.load().users_file.clone();
-        let now = crate::users::file::stamp(&path);
-        let mut last = self.users_stamp.lock().unwrap_or_else(|e| e.into_inner());
-        if *last == now {
-            return;
-        }
-        match crate::users::file::load(&path) {
-            Ok(d) => {
-                tracing::info!(users = d.users().len(), "users file reloaded");
-                self.users.store(Arc::new(d));
-                *last = now;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "users file not reloaded; keeping the previous accounts")
-            }
-        }
+        self.accounts.reload_file(false);
     }
 
     /// SIGHUP: re-reads the config (rules, sites, access, ui), the templates and the
@@ -261,9 +249,10 @@ impl App {
                         || new.store.backend != old.store.backend
                         || new.secrets_dir != old.secrets_dir
                         || new.session.cookie_name != old.session.cookie_name
+                        || new.users.backend != old.users.backend
                     {
                         tracing::warn!(
-                            "listen, store, secrets and cookie settings change only on restart"
+                            "listen, store, secrets, cookie and [users] backend settings change only on restart"
                         );
                     }
                     match Ui::load(&new.ui, &old.server.portal_prefix) {
@@ -296,8 +285,7 @@ impl App {
 
     /// Re-reads the users file whatever its timestamp says.
     pub fn force_reload_users(&self) {
-        *self.users_stamp.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        self.reload_users_if_changed();
+        self.accounts.reload_file(true);
     }
 
     /// Resolves the session cookie in a `Cookie` header.
@@ -315,17 +303,21 @@ impl App {
             Lookup::Ended => return Ok(SessionState::Ended),
             Lookup::Valid(r) => r,
         };
-        let users = self.users.load();
-        match users.get(&record.user) {
-            Some(u) if !u.disabled && u.credentials_version == record.cred_version => {
+        let user = self
+            .accounts
+            .get_cached(&record.user)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        match user {
+            Some(u) if u.is_active() && u.credentials_version == record.cred_version => {
                 Ok(SessionState::Valid {
                     id,
-                    user: u.clone(),
+                    user: u,
                     record,
                 })
             }
             _ => {
-                // Deleted, disabled, or credentials changed since sign-in.
+                // Deleted, disabled, suspended, closed, or credentials changed since sign-in.
                 self.sessions.remove(&id.handle(), &record.user).await?;
                 Ok(SessionState::Ended)
             }

@@ -10,9 +10,12 @@ use clap::{Parser, Subcommand};
 use rand::Rng;
 
 use crate::app::App;
+use crate::config::UsersBackend;
 use crate::config::{Config, StoreBackend};
 use crate::control::{Answer, Command};
-use crate::users::{normalize_email, normalize_name, normalize_phone, Identifier, User};
+use crate::users::cache::Accounts;
+use crate::users::store::{AccountError, Imported};
+use crate::users::{normalize_email, normalize_name, normalize_phone, Status, User};
 
 #[derive(Parser)]
 #[command(
@@ -49,10 +52,15 @@ pub enum Cmd {
         #[arg(long)]
         explain: bool,
     },
-    /// Manage accounts in the users file.
+    /// Manage accounts (users file or database, per `[users] backend`).
     User {
         #[command(subcommand)]
         cmd: UserCmd,
+    },
+    /// The account database's schema.
+    Db {
+        #[command(subcommand)]
+        cmd: DbCmd,
     },
     /// List or revoke a user's sessions.
     Session {
@@ -132,6 +140,43 @@ pub enum UserCmd {
         config: PathBuf,
         name: String,
     },
+    /// Suspend an account: it can't sign in, and is told why after a correct password.
+    Suspend {
+        #[arg(long)]
+        config: PathBuf,
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close an account: it can't sign in, and is told so after a correct password.
+    Close {
+        #[arg(long)]
+        config: PathBuf,
+        name: String,
+    },
+    /// Copy accounts from a users file into the configured backend (idempotent).
+    Import {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Write every account of the configured backend to a users file.
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        to: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DbCmd {
+    /// Create or upgrade the account database's schema (`serve` does it too).
+    Migrate {
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -183,14 +228,33 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Serve { config } => {
             let cfg = load_config(&config)?;
             let app = App::new(cfg, Some(config)).context("cannot start")?;
+            app.accounts
+                .block_on(app.accounts.migrate())?
+                .context("cannot prepare the account database")?;
             crate::server::run(Arc::new(app), Vec::new())
+        }
+        Cmd::Db {
+            cmd: DbCmd::Migrate { config },
+        } => {
+            let cfg = load_config(&config)?;
+            let accounts = open_accounts(&cfg)?;
+            let pending = accounts.block_on(accounts.pending_migrations())??;
+            accounts.block_on(accounts.migrate())??;
+            if pending.is_empty() {
+                println!("account schema up to date");
+            } else {
+                for m in pending {
+                    println!("applied {m}");
+                }
+            }
+            Ok(())
         }
         Cmd::CheckConfig { config, explain } => {
             let cfg = load_config(&config)?;
             crate::secrets::Secrets::load(&cfg.secrets_dir)?;
             // Checks assertion.key (and .previous.key) if present; `serve` creates a missing one.
             crate::assertion::Keys::load(&cfg.secrets_dir, false)?;
-            crate::users::file::load(&cfg.users_file)?;
+            check_accounts(&cfg)?;
             crate::portal::ui::Ui::load(&cfg.ui, &cfg.server.portal_prefix)?;
             // Warnings don't fail the check (exit code stays 0).
             for w in cfg.warnings() {
@@ -277,31 +341,79 @@ fn new_password(
     }
 }
 
-/// Changes the users file, then asks a running gateway (if any) to re-read it at
-/// once instead of at its next poll, so a disabled account is refused immediately.
-fn update_users<T>(
+pub fn open_accounts(cfg: &Config) -> anyhow::Result<Accounts> {
+    Ok(Accounts::open(
+        &cfg.users,
+        Arc::new(crate::clock::SystemClock),
+    )?)
+}
+
+/// `check-config`: the users file parses, or the database answers and its schema
+/// is current.
+fn check_accounts(cfg: &Config) -> anyhow::Result<()> {
+    match &cfg.users.backend {
+        UsersBackend::File(path) => {
+            crate::users::file::load(path)?;
+        }
+        UsersBackend::Sql(_) => {
+            let a = open_accounts(cfg)?;
+            let pending = a
+                .block_on(a.pending_migrations())?
+                .map_err(|e| anyhow!("users: cannot reach the account database: {e}"))?;
+            if !pending.is_empty() {
+                bail!(
+                    "users: the account database's schema is behind ({} migration(s) to apply: {}); run `portcullis db migrate`",
+                    pending.len(),
+                    pending.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs one account operation from the CLI; then, for the users file, asks a running
+/// gateway (if any) to re-read it at once instead of at its next poll (a database
+/// tells every gateway itself).
+fn with_accounts<T>(
     cfg: &Config,
-    f: impl FnOnce(&mut Vec<User>) -> anyhow::Result<T>,
+    f: impl for<'a> FnOnce(&'a Accounts) -> futures::future::BoxFuture<'a, Result<T, AccountError>>,
 ) -> anyhow::Result<T> {
-    let out = crate::users::file::update(&cfg.users_file, f)??;
-    let sock = crate::server::control_socket(cfg);
-    if sock.exists() {
-        if let Ok(rt) = runtime() {
-            let _ = rt.block_on(crate::control::send(&sock, &Command::ReloadUsers));
+    let accounts = open_accounts(cfg)?;
+    let out = accounts.block_on(f(&accounts))??;
+    if accounts.is_file() {
+        let sock = crate::server::control_socket(cfg);
+        if sock.exists() {
+            if let Ok(rt) = runtime() {
+                let _ = rt.block_on(crate::control::send(&sock, &Command::ReloadUsers));
+            }
         }
     }
     Ok(out)
 }
 
-fn find_mut<'a>(users: &'a mut [User], name: &str) -> anyhow::Result<&'a mut User> {
-    let n = name.to_ascii_lowercase();
-    users
-        .iter_mut()
-        .find(|u| u.name == n)
-        .ok_or_else(|| anyhow!("no user named {name:?}"))
+/// Changes one account from the CLI and records it in the account's history.
+fn change_user(
+    cfg: &Config,
+    name: &str,
+    kind: &'static str,
+    detail: String,
+    change: impl FnOnce(&mut User) -> Result<(), String> + Send + 'static,
+) -> anyhow::Result<Arc<User>> {
+    let name = name.to_ascii_lowercase();
+    with_accounts(cfg, move |a| {
+        Box::pin(async move {
+            let u = a.modify(&name, change).await?;
+            if let Err(e) = a.record(&name, kind, "cli", &detail).await {
+                eprintln!("note: change saved, but not recorded in the account's history: {e}");
+            }
+            Ok(u)
+        })
+    })
 }
 
-/// `user add`: a new account, refused when any of its identifiers is taken.
+/// `user add`: a new account, refused when any of its identifiers is taken
+/// (by the database's unique indexes, also against a concurrent `user add`).
 fn user_add(
     cfg: &Config,
     name: &str,
@@ -329,34 +441,24 @@ fn user_add(
     };
     let (pw, generated) = new_password(password_stdin, policy_for(cfg, &draft))?;
     let hash = crate::auth::password::hash_now_with(&pw, cfg.password.argon2)?;
-    update_users(cfg, |users| {
-        let d = crate::users::Directory::new(users.clone()).map_err(|e| anyhow!(e))?;
-        for id in [
-            Some(Identifier::Name(name.clone())),
-            Some(Identifier::Email(email.clone())),
-            (!phone.is_empty()).then(|| Identifier::Phone(phone.clone())),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if let Some(owner) = d.owner_of(&id) {
-                bail!(
-                    "{} already belongs to user {owner:?}",
-                    id.key().split_once(':').map(|x| x.1).unwrap_or("")
-                );
-            }
-        }
-        users.push(User {
-            name: name.clone(),
-            display_name: display_name.clone().unwrap_or_default(),
-            email: email.clone(),
-            phone: phone.clone(),
-            groups: groups.clone(),
-            password: hash.clone(),
-            ..Default::default()
-        });
-        Ok(())
-    })?;
+    let user = User {
+        name: name.clone(),
+        display_name: display_name.unwrap_or_default(),
+        email,
+        phone,
+        groups,
+        password: hash,
+        ..Default::default()
+    };
+    let n = name.clone();
+    with_accounts(cfg, move |a| {
+        Box::pin(async move {
+            a.create(user).await?;
+            let _ = a.record(&n, "created", "cli", "").await;
+            Ok(())
+        })
+    })
+    .map_err(|e| anyhow!("user {name:?} not added: {e}"))?;
     println!("added user {name}");
     if generated {
         println!("initial password: {pw}");
@@ -364,18 +466,39 @@ fn user_add(
     Ok(())
 }
 
-/// `user show`: an account and its two-step status.
+fn when(unix: u64) -> String {
+    if unix == 0 {
+        return "-".into();
+    }
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix))
+        .to_string()
+}
+
+/// `user show`: an account, its status, factors, last sign-in and recent events.
 fn user_show(cfg: &Config, name: &str) -> anyhow::Result<()> {
-    let d = crate::users::file::load(&cfg.users_file)?;
-    let u = d
-        .get(name)
-        .ok_or_else(|| anyhow!("no user named {name:?}"))?;
+    let n = name.to_ascii_lowercase();
+    let (u, events) = with_accounts(cfg, move |a| {
+        Box::pin(async move {
+            let u = a.get(&n).await?;
+            let ev = a.events(&n, 20).await?;
+            Ok((u, ev))
+        })
+    })?;
+    let u = u.ok_or_else(|| anyhow!("no user named {name:?}"))?;
+    let status = match u.status() {
+        Status::Suspended(r) => format!("suspended ({r})"),
+        s => s.word().to_string(),
+    };
     println!("name: {}\ndisplay name: {}\nemail: {}\nphone: {}\ngroups: {}\nstatus: {}\npassword set: {}",
         u.name, u.display_name, u.email, u.phone, u.groups.join(","),
-        if u.disabled { "disabled" } else { "enabled" }, !u.password.is_empty());
+        status, !u.password.is_empty());
     println!(
         "authenticator app: {}\nbackup codes left: {}\ntwo-step verification required: {}",
-        if u.has_totp() { "enrolled" } else { "none" },
+        if u.has_totp() {
+            format!("enrolled {}", when(u.totp_enrolled_at))
+        } else {
+            "none".into()
+        },
         u.backup_codes.len(),
         if cfg.otp.required_for(&u.groups) {
             "yes"
@@ -383,6 +506,90 @@ fn user_show(cfg: &Config, name: &str) -> anyhow::Result<()> {
             "no"
         }
     );
+    let last = events
+        .iter()
+        .find(|e| e.kind == "signin_ok" || e.kind == "password_ok")
+        .map(|e| format!("{} from {}", when(e.at), e.client))
+        .unwrap_or_else(|| "never".into());
+    println!("last sign-in: {last}");
+    // Factor metadata: when each second factor was last used (from the history).
+    for method in ["totp", "backup", "email", "sms", "voice"] {
+        if let Some(e) = events
+            .iter()
+            .find(|e| e.kind == "signin_ok" && e.detail.ends_with(&format!("method={method}")))
+        {
+            println!("{method} last used: {}", when(e.at));
+        }
+    }
+    println!("recent events:");
+    if events.is_empty() {
+        println!("  (none)");
+    }
+    for e in &events {
+        println!("  {}\t{}\t{}\t{}", when(e.at), e.kind, e.client, e.detail);
+    }
+    Ok(())
+}
+
+/// `user import`: every account of a users file into the configured backend; a
+/// conflict is reported for its account and the rest go on.
+fn user_import(cfg: &Config, from: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(from).with_context(|| format!("cannot read {}", from.display()))?;
+    let users = crate::users::file::parse_users(&text)
+        .map_err(|e| anyhow!("{} is not a users file: {e}", from.display()))?;
+    let total = users.len();
+    let (counts, problems) = with_accounts(cfg, move |a| {
+        Box::pin(async move {
+            let mut counts = [0usize; 3];
+            let mut problems = Vec::new();
+            let names: Vec<String> = users.iter().map(|u| u.name.clone()).collect();
+            for (name, r) in names.iter().zip(a.import_many(users).await?) {
+                match r {
+                    Ok(Imported::Created) => counts[0] += 1,
+                    Ok(Imported::Updated) => counts[1] += 1,
+                    Ok(Imported::Unchanged) => counts[2] += 1,
+                    Err(e) => problems.push(format!("{name}: {e}")),
+                }
+            }
+            Ok((counts, problems))
+        })
+    })?;
+    println!(
+        "imported {total} account(s): {} created, {} updated, {} unchanged, {} refused",
+        counts[0],
+        counts[1],
+        counts[2],
+        problems.len()
+    );
+    for p in &problems {
+        eprintln!("refused {p}");
+    }
+    if !problems.is_empty() {
+        bail!("{} account(s) not imported (see above)", problems.len());
+    }
+    Ok(())
+}
+
+/// `user export`: every account to a users file (written atomically, owner-only).
+fn user_export(cfg: &Config, to: &Path) -> anyhow::Result<()> {
+    let users = with_accounts(cfg, |a| Box::pin(async move { a.list().await }))?;
+    let n = users.len();
+    crate::users::file::write_all(to, &users)?;
+    println!("exported {n} account(s) to {}", to.display());
+    Ok(())
+}
+
+fn set_status(cfg: &Config, name: &str, word: &'static str, reason: &str) -> anyhow::Result<()> {
+    let r = reason.to_string();
+    let detail = if reason.is_empty() {
+        word.to_string()
+    } else {
+        format!("{word}: {reason}")
+    };
+    change_user(cfg, name, "status_changed", detail, move |u| {
+        u.set_status(word, &r)
+    })?;
     Ok(())
 }
 
@@ -407,15 +614,20 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
         ),
         UserCmd::List { config } => {
             let cfg = load_config(&config)?;
-            let d = crate::users::file::load(&cfg.users_file)?;
-            for u in d.users() {
+            let users = with_accounts(&cfg, |a| Box::pin(async move { a.list().await }))?;
+            for u in users {
+                let status = u.status();
                 println!(
                     "{}\t{}\t{}\t{}{}",
                     u.name,
                     u.email,
                     u.phone,
                     u.groups.join(","),
-                    if u.disabled { "\tdisabled" } else { "" }
+                    if status == Status::Active {
+                        String::new()
+                    } else {
+                        format!("\t{}", status.word())
+                    }
                 );
             }
             Ok(())
@@ -423,34 +635,53 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
         UserCmd::Show { config, name } => user_show(&load_config(&config)?, &name),
         UserCmd::Disable { config, name } => {
             let cfg = load_config(&config)?;
-            update_users(&cfg, |u| {
-                find_mut(u, &name)?.disabled = true;
-                Ok(())
-            })?;
+            set_status(&cfg, &name, "disabled", "")?;
             println!("disabled {name}");
+            end_sessions(&cfg, &name);
+            Ok(())
+        }
+        UserCmd::Suspend {
+            config,
+            name,
+            reason,
+        } => {
+            let cfg = load_config(&config)?;
+            if reason.trim().is_empty() || reason.chars().any(char::is_control) {
+                bail!("--reason must be a non-empty line of text");
+            }
+            set_status(&cfg, &name, "suspended", &reason)?;
+            println!("suspended {name}");
+            end_sessions(&cfg, &name);
+            Ok(())
+        }
+        UserCmd::Close { config, name } => {
+            let cfg = load_config(&config)?;
+            set_status(&cfg, &name, "closed", "")?;
+            println!("closed {name}");
             end_sessions(&cfg, &name);
             Ok(())
         }
         UserCmd::Enable { config, name } => {
             let cfg = load_config(&config)?;
-            update_users(&cfg, |u| {
-                find_mut(u, &name)?.disabled = false;
-                Ok(())
-            })?;
+            set_status(&cfg, &name, "active", "")?;
             println!("enabled {name}");
             Ok(())
         }
         UserCmd::Delete { config, name } => {
             let cfg = load_config(&config)?;
-            update_users(&cfg, |u| {
-                let n = name.to_ascii_lowercase();
-                let before = u.len();
-                u.retain(|x| x.name != n);
-                if u.len() == before {
-                    bail!("no user named {name:?}");
-                }
-                Ok(())
+            let n = name.to_ascii_lowercase();
+            let gone = with_accounts(&cfg, move |a| {
+                Box::pin(async move {
+                    let gone = a.delete(&n).await?;
+                    if gone {
+                        let _ = a.record(&n, "deleted", "cli", "").await;
+                    }
+                    Ok(gone)
+                })
             })?;
+            if !gone {
+                bail!("no user named {name:?}");
+            }
             println!("deleted {name}");
             end_sessions(&cfg, &name);
             Ok(())
@@ -461,18 +692,23 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
             password_stdin,
         } => {
             let cfg = load_config(&config)?;
-            let current = crate::users::file::load(&cfg.users_file)?
-                .get(&name.to_ascii_lowercase())
-                .map(|u| (**u).clone())
-                .ok_or_else(|| anyhow!("no user named {name:?}"))?;
+            let lower = name.to_ascii_lowercase();
+            let current =
+                with_accounts(&cfg, move |a| Box::pin(async move { a.get(&lower).await }))?
+                    .ok_or_else(|| anyhow!("no user named {name:?}"))?;
             let (pw, generated) = new_password(password_stdin, policy_for(&cfg, &current))?;
             let hash = crate::auth::password::hash_now_with(&pw, cfg.password.argon2)?;
-            update_users(&cfg, |u| {
-                let user = find_mut(u, &name)?;
-                user.password = hash.clone();
-                user.credentials_version += 1;
-                Ok(())
-            })?;
+            change_user(
+                &cfg,
+                &name,
+                "password_changed",
+                String::new(),
+                move |user| {
+                    user.password = hash;
+                    user.credentials_version += 1;
+                    Ok(())
+                },
+            )?;
             println!("password of {name} changed");
             if generated {
                 println!("new password: {pw}");
@@ -482,14 +718,20 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
         }
         UserCmd::Reset2fa { config, name } => {
             let cfg = load_config(&config)?;
-            update_users(&cfg, |u| {
-                let user = find_mut(u, &name)?;
-                user.totp.clear();
-                user.backup_codes.clear();
-                user.factors_version += 1;
-                user.credentials_version += 1;
-                Ok(())
-            })?;
+            change_user(
+                &cfg,
+                &name,
+                "factors_changed",
+                "reset by operator".into(),
+                |user| {
+                    user.totp.clear();
+                    user.backup_codes.clear();
+                    user.totp_enrolled_at = 0;
+                    user.factors_version += 1;
+                    user.credentials_version += 1;
+                    Ok(())
+                },
+            )?;
             crate::audit::event(
                 &crate::clock::SystemClock,
                 "2fa_reset",
@@ -499,6 +741,8 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
             end_sessions(&cfg, &name);
             Ok(())
         }
+        UserCmd::Import { config, from } => user_import(&load_config(&config)?, &from),
+        UserCmd::Export { config, to } => user_export(&load_config(&config)?, &to),
     }
 }
 
@@ -673,6 +917,15 @@ fn init(dir: &Path) -> anyhow::Result<()> {
     for p in crate::secrets::Secrets::create_missing(&dir.join("secrets"))? {
         println!("created secret {}", p.display());
     }
+    // The account database (SQLite by default) with its schema, so check-config passes.
+    if let Ok(cfg) = Config::load(&cfg_path) {
+        if let UsersBackend::Sql(url) = &cfg.users.backend {
+            let a = open_accounts(&cfg)?;
+            a.block_on(a.migrate())?
+                .with_context(|| format!("cannot create the account database {url}"))?;
+            println!("account database ready ({url})");
+        }
+    }
     println!(
         "next: edit {} ([[site]]), add a user, then `portcullis serve --config {}`",
         cfg_path.display(),
@@ -689,7 +942,8 @@ fn demo(listen: &str, app_listen: &str) -> anyhow::Result<()> {
         "# Written by `portcullis demo`.\n[server]\nlisten = \"{listen}\"\n\n[session]\nsecure = false\nidle_timeout = \"30m\"\n\n\
          [[site]]\nhost = \"127.0.0.1\"\nupstream = \"{app_listen}\"\n\n[[site]]\nhost = \"localhost\"\nupstream = \"{app_listen}\"\n\n\
          [[rule]]\npath = \"/public/\"\npolicy = \"bypass\"\n\n[[rule]]\npath = \"/secure/\"\npolicy = \"two_factor\"\n\n\
-         [notify]\nbackend = \"file\"\nfile = \"outbox.jsonl\"\n"
+         [notify]\nbackend = \"file\"\nfile = \"outbox.jsonl\"\n\n\
+         [users]\nbackend = \"sqlite\"\nurl = \"sqlite:accounts.db\"\n"
     );
     let cfg_path = dir.join("portcullis.toml");
     std::fs::write(&cfg_path, config)?;
@@ -697,20 +951,20 @@ fn demo(listen: &str, app_listen: &str) -> anyhow::Result<()> {
     let cfg = load_config(&cfg_path)?;
     let pw = generate_password();
     let hash = crate::auth::password::hash_now(&pw)?;
-    update_users(&cfg, |u| {
-        u.clear();
-        u.push(User {
-            name: "demo".into(),
-            display_name: "Demo User".into(),
-            email: "demo@example.com".into(),
-            phone: "+14155550100".into(),
-            groups: vec!["demo".into()],
-            password: hash,
-            ..Default::default()
-        });
-        Ok(())
-    })?;
     let app = App::new(cfg, Some(cfg_path.clone()))?;
+    let demo = User {
+        name: "demo".into(),
+        display_name: "Demo User".into(),
+        email: "demo@example.com".into(),
+        phone: "+14155550100".into(),
+        groups: vec!["demo".into()],
+        password: hash,
+        ..Default::default()
+    };
+    app.accounts.block_on(async {
+        app.accounts.migrate().await?;
+        app.accounts.import(demo).await
+    })??;
     println!("Portcullis demo");
     println!("  open:     http://127.0.0.1:{port}/");
     println!("  sign in:  demo (or demo@example.com, or +1 415 555 0100)");

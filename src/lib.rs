@@ -30,6 +30,7 @@ pub mod sample_app;
 pub mod secrets;
 pub mod server;
 pub mod session;
+pub mod session_cache;
 pub mod store;
 pub mod tls;
 pub mod users;

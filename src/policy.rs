@@ -156,6 +156,110 @@ pub fn policy_for(
         .unwrap_or(default)
 }
 
+/// The rules indexed by host and path prefix: the same answer as [`policy_for`]
+/// (first match wins, in file order), without trying every rule. Each rule sits in
+/// a byte trie of its lower-cased path, under its host (or under "any host"); a
+/// request walks the trie along its lower-cased path (and along the path without
+/// `;parameters`), collecting the rules whose path is a prefix, then tries just
+/// those, in file order, with the full check of [`Rule::matches`].
+#[derive(Debug, Clone, Default)]
+pub struct RuleIndex {
+    any_host: Trie,
+    by_host: std::collections::HashMap<String, Trie>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Trie {
+    /// Node 0 is the root (the empty prefix).
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Node {
+    /// (byte, child node), sorted by byte.
+    children: Vec<(u8, u32)>,
+    /// Rules (by position in the list) whose lower-cased path ends here.
+    rules: Vec<u32>,
+}
+
+impl Trie {
+    fn insert(&mut self, path: &str, rule: u32) {
+        if self.nodes.is_empty() {
+            self.nodes.push(Node::default());
+        }
+        let mut at = 0usize;
+        for b in path.bytes().map(|b| b.to_ascii_lowercase()) {
+            at = match self.nodes[at].children.binary_search_by_key(&b, |c| c.0) {
+                Ok(i) => self.nodes[at].children[i].1 as usize,
+                Err(i) => {
+                    let n = self.nodes.len();
+                    self.nodes.push(Node::default());
+                    self.nodes[at].children.insert(i, (b, n as u32));
+                    n
+                }
+            };
+        }
+        self.nodes[at].rules.push(rule);
+    }
+
+    /// Adds to `out` every rule whose path is a case-insensitive prefix of `path`.
+    fn prefixes_of(&self, path: &str, out: &mut Vec<u32>) {
+        let Some(root) = self.nodes.first() else {
+            return;
+        };
+        out.extend_from_slice(&root.rules);
+        let mut at = 0usize;
+        for b in path.bytes().map(|b| b.to_ascii_lowercase()) {
+            let node = &self.nodes[at];
+            match node.children.binary_search_by_key(&b, |c| c.0) {
+                Ok(i) => at = node.children[i].1 as usize,
+                Err(_) => return,
+            }
+            out.extend_from_slice(&self.nodes[at].rules);
+        }
+    }
+}
+
+impl RuleIndex {
+    pub fn new(rules: &[Rule]) -> RuleIndex {
+        let mut ix = RuleIndex::default();
+        for (i, r) in rules.iter().enumerate() {
+            let trie = match &r.host {
+                Some(h) => ix.by_host.entry(h.clone()).or_default(),
+                None => &mut ix.any_host,
+            };
+            trie.insert(&r.path, i as u32);
+        }
+        ix
+    }
+
+    /// [`policy_for`] over the same `rules` this index was built from.
+    pub fn policy_for(
+        &self,
+        rules: &[Rule],
+        default: Policy,
+        req: &Request<'_>,
+        subject: &Subject<'_>,
+    ) -> Policy {
+        let mut candidates: Vec<u32> = Vec::new();
+        let stripped = strip_params(req.path);
+        let host = self.by_host.get(req.host);
+        for trie in std::iter::once(&self.any_host).chain(host) {
+            trie.prefixes_of(req.path, &mut candidates);
+            if stripped != req.path {
+                trie.prefixes_of(&stripped, &mut candidates);
+            }
+        }
+        candidates.sort_unstable();
+        candidates
+            .into_iter()
+            .filter_map(|i| rules.get(i as usize))
+            .find(|r| r.matches(req, subject))
+            .map(|r| r.policy)
+            .unwrap_or(default)
+    }
+}
+
 pub fn decide(policy: Policy, subject: &Subject<'_>) -> Decision {
     match (policy, subject.factors) {
         (Policy::Bypass, _) => Decision::Allow,
@@ -200,10 +304,10 @@ mod tests {
             client: client.parse().unwrap(),
         };
         let subject = Subject { factors, groups };
-        decide(
-            policy_for(rules, Policy::OneFactor, &req, &subject),
-            &subject,
-        )
+        let linear = policy_for(rules, Policy::OneFactor, &req, &subject);
+        let indexed = RuleIndex::new(rules).policy_for(rules, Policy::OneFactor, &req, &subject);
+        assert_eq!(linear, indexed, "index and scan disagree on {path}");
+        decide(linear, &subject)
     }
 
     #[test]
@@ -318,5 +422,84 @@ mod tests {
             run(&rules, "/x", "GET", "1.2.3.4", Factors::Two, &[]),
             Decision::Allow
         );
+    }
+
+    mod index {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        // Small alphabets, so that rules and requests overlap often: shared
+        // prefixes, case differences, `;parameters`, partial segments.
+        fn path() -> impl Strategy<Value = String> {
+            proptest::collection::vec(
+                prop_oneof![
+                    Just("/"),
+                    Just("a"),
+                    Just("A"),
+                    Just("b"),
+                    Just(";x"),
+                    Just("/a"),
+                    Just("/B"),
+                ],
+                0..6,
+            )
+            .prop_map(|parts| format!("/{}", parts.concat()))
+        }
+
+        fn rule() -> impl Strategy<Value = Rule> {
+            (
+                prop_oneof![
+                    Just(None),
+                    Just(Some("app.test".to_string())),
+                    Just(Some("other.test".to_string()))
+                ],
+                path(),
+                prop_oneof![Just(vec![]), Just(vec![http::Method::GET])],
+                prop_oneof![Just(vec![]), Just(vec!["admins".to_string()])],
+                prop_oneof![
+                    Just(vec![]),
+                    Just(vec!["10.0.0.0/8".parse::<IpNet>().unwrap()])
+                ],
+                prop_oneof![
+                    Just(Policy::Bypass),
+                    Just(Policy::OneFactor),
+                    Just(Policy::TwoFactor),
+                    Just(Policy::Deny)
+                ],
+            )
+                .prop_map(|(host, path, methods, groups, networks, policy)| Rule {
+                    host,
+                    path,
+                    methods,
+                    groups,
+                    networks,
+                    policy,
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            /// First match wins, exactly as the linear scan.
+            #[test]
+            fn index_agrees_with_the_linear_scan(
+                rules in proptest::collection::vec(rule(), 0..12),
+                req_path in path(),
+                host in prop_oneof![Just("app.test"), Just("other.test"), Just("x.test")],
+                post in any::<bool>(),
+                client in prop_oneof![Just("10.1.2.3"), Just("192.0.2.1")],
+                factors in prop_oneof![Just(Factors::None), Just(Factors::One), Just(Factors::Two), Just(Factors::PendingSecond)],
+                admin in any::<bool>(),
+            ) {
+                let method = if post { http::Method::POST } else { http::Method::GET };
+                let groups = if admin { vec!["admins".to_string()] } else { vec![] };
+                let req = Request { host, path: &req_path, method: &method, client: client.parse().unwrap() };
+                let subject = Subject { factors, groups: &groups };
+                let ix = RuleIndex::new(&rules);
+                prop_assert_eq!(
+                    ix.policy_for(&rules, Policy::OneFactor, &req, &subject),
+                    policy_for(&rules, Policy::OneFactor, &req, &subject)
+                );
+            }
+        }
     }
 }

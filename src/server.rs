@@ -93,6 +93,8 @@ impl Housekeeping {
 impl BackgroundService for Housekeeping {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         use tokio::signal::unix::{signal, SignalKind};
+        // Changes made by other gateways and the CLI (databases; the file is polled below).
+        self.app.accounts.start_feed();
         let mut hup = match signal(SignalKind::hangup()) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -115,6 +117,11 @@ impl BackgroundService for Housekeeping {
                 tracing::warn!(error = %e, path = %sock.display(), "control socket unavailable");
                 None
             }
+        };
+        // Session-cache invalidations from the other gateways (a shared store only).
+        let watch = {
+            let app = self.app.clone();
+            tokio::spawn(async move { app.sessions.watch().await })
         };
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut ticks: u64 = 0;
@@ -139,6 +146,7 @@ impl BackgroundService for Housekeeping {
                 }
             }
         }
+        watch.abort();
         let _ = std::fs::remove_file(&sock);
     }
 }

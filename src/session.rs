@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
+use crate::session_cache::{Key, SessionCache};
 use crate::store::keys::{session as record_key, user_sessions as user_key};
-use crate::store::{DynStore, StoreError};
+use crate::store::{DynStore, StoreError, Watch};
 
 /// A raw session id; `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -122,6 +123,22 @@ pub struct Sessions {
     clock: Arc<dyn Clock>,
     pub idle: Duration,
     pub absolute: Duration,
+    /// Records read recently, so most requests need no store round trip.
+    pub cache: Arc<SessionCache>,
+}
+
+/// The store channel (under the key prefix) on which a changed or removed session's
+/// handle is announced to every gateway, which then drops its cached copy.
+pub const INVALIDATE_CHANNEL: &str = "session-invalidate";
+
+/// Default `store.session_cache`.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Most session records cached per process.
+pub const CACHE_MAX_ENTRIES: usize = 200_000;
+
+fn key_of(id: &SessionId) -> Key {
+    Sha256::digest(id.0.as_bytes()).into()
 }
 
 impl Sessions {
@@ -136,7 +153,27 @@ impl Sessions {
         idle: Duration,
         absolute: Duration,
     ) -> Sessions {
+        Self::with_cache(store, clock, idle, absolute, DEFAULT_CACHE_TTL)
+    }
+
+    /// [`new`](Self::new) with a cache keeping records for `cache_ttl` (zero: no cache).
+    /// With a shared store the cache serves nothing until [`watch`](Self::watch) runs
+    /// and is subscribed.
+    pub fn with_cache(
+        store: DynStore,
+        clock: Arc<dyn Clock>,
+        idle: Duration,
+        absolute: Duration,
+        cache_ttl: Duration,
+    ) -> Sessions {
+        let live = !store.shared();
         Sessions {
+            cache: Arc::new(SessionCache::new(
+                clock.clone(),
+                cache_ttl,
+                live,
+                CACHE_MAX_ENTRIES,
+            )),
             store,
             clock,
             idle,
@@ -144,7 +181,35 @@ impl Sessions {
         }
     }
 
-    fn touch_every(&self) -> u64 {
+    /// Keeps this process's cache in step with the other gateways on a shared store:
+    /// drops what they announce, and stops serving from the cache while the
+    /// announcements can't be heard. Runs until dropped; returns at once for a store
+    /// of one process.
+    pub async fn watch(&self) {
+        let cache = self.cache.clone();
+        self.store
+            .watch(INVALIDATE_CHANNEL, &move |w| match w {
+                Watch::Up => cache.set_live(true),
+                Watch::Down => cache.set_live(false),
+                Watch::Message(handle) => cache.invalidate_handle(handle),
+            })
+            .await
+    }
+
+    /// Drops a changed or removed record from this process's cache and tells the
+    /// other gateways to do the same. Called after the store write.
+    async fn changed(&self, handle: &str) -> Result<(), StoreError> {
+        self.cache.invalidate_handle(handle);
+        if self.store.shared() {
+            self.store.publish(INVALIDATE_CHANNEL, handle).await?;
+        }
+        Ok(())
+    }
+
+    /// How often a session's `last_seen` (and its idle timer in the store) is
+    /// refreshed: a tenth of the idle timeout, between 1 s and 60 s. Requests in
+    /// between write nothing.
+    pub fn touch_every(&self) -> u64 {
         (self.idle.as_secs() / 10).clamp(1, 60)
     }
 
@@ -213,9 +278,31 @@ impl Sessions {
         self.store.set(&record_key(handle), &bytes, ttl).await
     }
 
-    /// Loads and checks a session; refreshes its idle timer now and then.
+    /// Loads and checks a session; refreshes its idle timer now and then. A record
+    /// cached in this process is used when fresh (see [`crate::session_cache`]).
     pub async fn load(&self, id: &SessionId) -> Result<Lookup, StoreError> {
-        let handle = id.handle();
+        let key = key_of(id);
+        let now = self.clock.now();
+        if let Some(r) = self.cache.get(&key) {
+            if self.ttl_for(&r, now).is_some() {
+                if now.saturating_sub(r.last_seen) < self.touch_every() {
+                    return Ok(Lookup::Valid(SessionRecord::clone(&r)));
+                }
+                let since = self.cache.generation();
+                let mut r = SessionRecord::clone(&r);
+                r.last_seen = now;
+                let handle = hex::encode(key);
+                if !self.touch(&handle, &r, now).await? {
+                    self.cache.invalidate(&key);
+                    return Ok(Lookup::Ended);
+                }
+                self.cache.insert(key, Arc::new(r.clone()), since);
+                return Ok(Lookup::Valid(r));
+            }
+            // Over by the cached copy's clock: the store decides.
+        }
+        let since = self.cache.generation();
+        let handle = hex::encode(key);
         let Some(bytes) = self.store.get(&record_key(&handle)).await? else {
             return Ok(Lookup::Ended);
         };
@@ -235,6 +322,7 @@ impl Sessions {
                 return Ok(Lookup::Ended);
             }
         }
+        self.cache.insert(key, Arc::new(r.clone()), since);
         Ok(Lookup::Valid(r))
     }
 
@@ -249,12 +337,17 @@ impl Sessions {
 
     /// Replaces the record (e.g. after a second factor), keeping the id.
     pub async fn update(&self, id: &SessionId, r: &SessionRecord) -> Result<(), StoreError> {
-        self.save(&id.handle(), r, self.clock.now()).await
+        let handle = id.handle();
+        self.save(&handle, r, self.clock.now()).await?;
+        self.changed(&handle).await
     }
 
+    /// Ends one session: gone from the store, from this process's cache and (by the
+    /// announcement) from every other gateway's.
     pub async fn remove(&self, handle: &str, user: &str) -> Result<bool, StoreError> {
         let existed = self.store.delete(&record_key(handle)).await?;
         self.store.set_remove(&user_key(user), handle).await?;
+        self.changed(handle).await?;
         Ok(existed)
     }
 

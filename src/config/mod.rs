@@ -8,6 +8,7 @@
 //! relative to the file's own folder.
 
 pub mod raw;
+pub mod webhook_body;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -35,6 +36,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub store: StoreConfig,
     pub users_file: PathBuf,
+    /// `[users]`: where accounts live and how long cached ones are trusted.
+    pub users: UsersConfig,
     pub password: PasswordConfig,
     pub defense: DefenseConfig,
     pub otp: OtpConfig,
@@ -42,6 +45,8 @@ pub struct Config {
     pub ui: UiConfig,
     pub sites: Vec<Site>,
     pub rules: Vec<Rule>,
+    /// `rules` indexed by host and path prefix (built from them, never changed apart).
+    pub rule_index: crate::policy::RuleIndex,
     pub default_policy: Policy,
     /// `[assertion]`: settings of the signed identity.
     pub assertion: AssertionConfig,
@@ -108,12 +113,35 @@ pub enum StoreBackend {
     Redis { url: String },
 }
 
+/// Where accounts live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsersBackend {
+    /// The TOML users file.
+    File(PathBuf),
+    /// `sqlite:/absolute/path` or `postgres://...`.
+    Sql(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct UsersConfig {
+    pub backend: UsersBackend,
+    /// Most accounts a gateway keeps in memory (databases only).
+    pub cache_size: usize,
+    /// How long cached accounts keep serving signed-in requests while the
+    /// database's change feed is unreachable.
+    pub stale_for: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub backend: StoreBackend,
     pub key_prefix: String,
     /// Most keys the memory backend holds; new keys are refused beyond it.
     pub max_entries: usize,
+    /// `store.session_cache`: how long a gateway reuses a session record it read
+    /// before asking the store again (zero: never). Revocations reach every gateway
+    /// at once by Redis pub/sub; this is the backstop.
+    pub session_cache: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -776,6 +804,75 @@ pub fn parse_cidr(s: &str) -> Option<IpNet> {
         .map(|n| n.trunc())
 }
 
+/// `[users]`: `backend` file (the default, so configs from before databases keep
+/// their meaning) | sqlite | postgres; `url` (a SQLite path is relative to the
+/// config file); `cache_size`; `stale_for`.
+fn validate_users(raw: raw::RawUsers, base: &Path, v: &mut V<'_>) -> (PathBuf, UsersConfig) {
+    let users_file = resolve(base, raw.file.as_deref().unwrap_or("users.toml"));
+    let url = raw.url.as_deref().unwrap_or("").trim().to_string();
+    let backend = match raw.backend.as_deref().unwrap_or("file") {
+        "file" => UsersBackend::File(users_file.clone()),
+        "sqlite" => {
+            let rest = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"));
+            match rest {
+                _ if url.is_empty() => {
+                    UsersBackend::Sql(format!("sqlite:{}", resolve(base, "accounts.db").display()))
+                }
+                Some(path) if !path.is_empty() => {
+                    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+                    let mut u = format!("sqlite:{}", resolve(base, path).display());
+                    if !query.is_empty() {
+                        u = format!("{u}?{query}");
+                    }
+                    UsersBackend::Sql(u)
+                }
+                _ => {
+                    v.err(
+                        "users.url",
+                        "a SQLite URL looks like \"sqlite:accounts.db\"",
+                    );
+                    UsersBackend::File(users_file.clone())
+                }
+            }
+        }
+        "postgres" => {
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                UsersBackend::Sql(url.clone())
+            } else {
+                v.err(
+                    "users.url",
+                    "the postgres backend needs url = \"postgres://user:password@host:5432/db\"",
+                );
+                UsersBackend::File(users_file.clone())
+            }
+        }
+        other => {
+            v.err(
+                "users.backend",
+                format!("{other:?} is not supported (file, sqlite or postgres)"),
+            );
+            UsersBackend::File(users_file.clone())
+        }
+    };
+    let cache_size = v.int("users.cache_size", raw.cache_size, 10_000, 1, 10_000_000) as usize;
+    let stale_for = v.duration(
+        "users.stale_for",
+        raw.stale_for.as_ref(),
+        "5m",
+        Duration::from_secs(0),
+    );
+    (
+        users_file,
+        UsersConfig {
+            backend,
+            cache_size,
+            stale_for,
+        },
+    )
+}
+
 fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {
@@ -813,14 +910,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     let store = validate_store(raw.store, &mut v);
 
     // [users]
-    match raw.users.backend.as_deref().unwrap_or("file") {
-        "file" => {}
-        other => v.err(
-            "users.backend",
-            format!("{other:?} is not supported (only \"file\")"),
-        ),
-    }
-    let users_file = resolve(base, raw.users.file.as_deref().unwrap_or("users.toml"));
+    let (users_file, users) = validate_users(raw.users, base, &mut v);
 
     // [password]
     let min_length = v.int("password.min_length", raw.password.min_length, 8, 1, 1024) as usize;
@@ -962,12 +1052,14 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         session,
         store,
         users_file,
+        users,
         password,
         defense,
         otp,
         notify,
         ui,
         sites,
+        rule_index: crate::policy::RuleIndex::new(&rules),
         rules,
         default_policy,
         assertion,
@@ -1101,10 +1193,20 @@ fn validate_store(st: RawStore, v: &mut V<'_>) -> StoreConfig {
         1000,
         1_000_000_000,
     ) as usize;
+    let session_cache = v.duration(
+        "store.session_cache",
+        st.session_cache.as_ref(),
+        "5s",
+        Duration::ZERO,
+    );
+    if session_cache > Duration::from_secs(60) {
+        v.err("store.session_cache", "must be at most 60s");
+    }
     StoreConfig {
         backend,
         key_prefix,
         max_entries,
+        session_cache: session_cache.min(Duration::from_secs(60)),
     }
 }
 
@@ -1808,7 +1910,7 @@ fn validate_webhook(r: &RawWebhook, v: &mut V<'_>) -> Option<WebhookConfig> {
         .body
         .clone()
         .unwrap_or_else(|| DEFAULT_WEBHOOK_BODY.to_string());
-    if let Err(e) = crate::notify::webhook::check_template(&body) {
+    if let Err(e) = webhook_body::check(&body) {
         v.err("notify.webhook.body", e);
     }
     let content_type = r

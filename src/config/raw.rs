@@ -78,6 +78,8 @@ pub struct RawStore {
     pub key_prefix: Option<String>,
     /// Most keys the memory backend holds (ignored by Redis).
     pub max_entries: Option<i64>,
+    /// How long a gateway may reuse a session record it read (0s: never).
+    pub session_cache: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +87,9 @@ pub struct RawStore {
 pub struct RawUsers {
     pub backend: Option<String>,
     pub file: Option<String>,
+    pub url: Option<String>,
+    pub cache_size: Option<i64>,
+    pub stale_for: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -21,6 +21,10 @@
 //! Trade-off: a stolen known-device cookie lets its holder keep guessing after
 //! the account locks — but only at the rate limit, up to its own threshold,
 //! and only for that one account.
+//!
+//! Time comes from the [`Clock`] the gateway was built with: the limiters run on
+//! it through [`crate::clock::GovernorClock`], lock deadlines and the spray minute
+//! read its wall time. Store keys are built by [`crate::store::keys`].
 
 pub mod explain;
 
@@ -36,6 +40,9 @@ use governor::{Quota, RateLimiter};
 use crate::clock::{Clock, GovernorClock};
 use crate::config::DefenseConfig;
 use crate::store::{keys, DynStore, StoreError};
+
+/// Most client networks a limiter holds state for (about 100 bytes each).
+pub const MAX_TRACKED: usize = 100_000;
 
 /// Per-address limits on the injected clock.
 type Limiter = RateLimiter<
@@ -205,9 +212,31 @@ impl Defense {
                 limiter(&self.clock, cfg.ip_per_minute),
             )));
         }
+        self.keep_bounded(&self.limiter, cfg.ip_per_minute);
         let l = self.limiter.load();
         l.1.check_key(&group(ip))
             .map_err(|not_until| not_until.wait_time_from(self.clock.monotonic()))
+    }
+
+    /// Holds a limiter to [`MAX_TRACKED`] client networks, whatever the number of
+    /// distinct addresses sending: over it, addresses that are quiet again are dropped
+    /// at once (not only on the housekeeping timer), and if more than half the bound
+    /// is still busy, the limiter starts afresh (a sender with that many addresses
+    /// gains nothing a per-address limit could have kept from it).
+    fn keep_bounded(&self, slot: &ArcSwap<(u32, Limiter)>, per_minute: u32) {
+        let l = slot.load();
+        if l.1.len() <= MAX_TRACKED {
+            return;
+        }
+        l.1.retain_recent();
+        if l.1.len() > MAX_TRACKED / 2 {
+            slot.store(Arc::new((l.0, limiter(&self.clock, per_minute))));
+        }
+    }
+
+    /// Client networks the sign-in limiter holds state for now.
+    pub fn tracked_clients(&self) -> usize {
+        self.limiter.load().1.len()
     }
 
     /// The per-address limit on new CAPTCHA challenges; `Err(wait)` when over it.
@@ -218,6 +247,7 @@ impl Defense {
                 limiter(&self.clock, challenges_per_minute(cfg.ip_per_minute)),
             )));
         }
+        self.keep_bounded(&self.challenges, challenges_per_minute(cfg.ip_per_minute));
         let l = self.challenges.load();
         l.1.check_key(&group(ip))
             .map_err(|not_until| not_until.wait_time_from(self.clock.monotonic()))
@@ -689,5 +719,23 @@ mod tests {
         );
         assert!(d.check_rate(&c, "10.0.0.1".parse().unwrap()).is_ok());
         d.housekeeping();
+    }
+
+    #[test]
+    fn limiter_state_stays_bounded_under_a_million_addresses() {
+        let c = cfg();
+        let clock = FakeClock::at(0);
+        let d = Defense::new(Arc::new(MemoryStore::new()), Arc::new(clock.clone()), &c);
+        let busy: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..3 {
+            assert!(d.check_rate(&c, busy).is_ok());
+        }
+        let mut most = 0;
+        for i in 0..1_000_000u32 {
+            let _ = d.check_rate(&c, IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)));
+            most = most.max(d.tracked_clients());
+        }
+        assert!(most <= MAX_TRACKED + 1, "{most}");
+        assert!(d.tracked_clients() <= MAX_TRACKED + 1);
     }
 }

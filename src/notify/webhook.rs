@@ -11,40 +11,22 @@ use async_trait::async_trait;
 use minijinja::Environment;
 
 use super::{Message, Notifier, NotifyError, SetupError};
+use crate::config::webhook_body::{self, environment as env, Vars};
 use crate::config::WebhookConfig;
 
-fn env(body: &str) -> Result<Environment<'static>, minijinja::Error> {
-    let mut env = Environment::new();
-    // Bodies are JSON or form data, not HTML: the template chooses its own escaping
-    // (`tojson`, `urlencode`).
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    env.add_template_owned("body", body.to_string())?;
-    Ok(env)
-}
-
-/// Checks a body template at config time.
-pub fn check_template(body: &str) -> Result<(), SetupError> {
-    let env = env(body)?;
-    let sample = Message {
-        channel: super::Channel::Sms,
-        to: "+10000000000".into(),
-        subject: "s".into(),
-        text: "t".into(),
-        kind: "k".into(),
-        ts: 0,
-        code: Some("123456".into()),
-    };
-    render(&env, &sample)?;
-    Ok(())
-}
-
 fn render(env: &Environment<'_>, m: &Message) -> Result<String, minijinja::Error> {
-    env.get_template("body").and_then(|t| {
-        t.render(minijinja::context! {
-            channel => m.channel.as_str(), to => &m.to, subject => &m.subject, text => &m.text,
-            kind => &m.kind, code => &m.code, ts => m.ts,
-        })
-    })
+    webhook_body::render(
+        env,
+        Vars {
+            channel: m.channel.as_str(),
+            to: &m.to,
+            subject: &m.subject,
+            text: &m.text,
+            kind: &m.kind,
+            code: m.code.as_deref(),
+            ts: m.ts,
+        },
+    )
 }
 
 pub struct WebhookNotifier {
@@ -128,8 +110,8 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&render(&env, &m).unwrap()).unwrap();
         assert_eq!(v["to"], "+14155552671");
         assert_eq!(v["text"], "Your code is \"1\"\n");
-        assert!(check_template("{{ to|urlencode }}&Body={{ text|urlencode }}").is_ok());
-        assert!(check_template("{% if %}").is_err());
+        assert!(webhook_body::check("{{ to|urlencode }}&Body={{ text|urlencode }}").is_ok());
+        assert!(webhook_body::check("{% if %}").is_err());
     }
 
     #[test]

@@ -181,8 +181,26 @@ async fn render(
     let remembered =
         app.cookies
             .remembered(req.cookie_header, &m.user.name, m.user.factors_version, now);
+    // The account's recent history, newest first, in words.
+    let ui = app.ui.load();
+    let lang = crate::i18n::current().lang;
+    let events: Vec<minijinja::Value> = match app.accounts.events(&m.user.name, 20).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|e| {
+                let key = format!("event-{}", e.kind);
+                let what = ui.texts.text(lang, &key, &[]);
+                let what = if what == key { e.kind.clone() } else { what };
+                context! { at => when(e.at), what => what, client => e.client }
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "account events unavailable");
+            Vec::new()
+        }
+    };
     let u = &m.user;
-    let html = app.ui.load().render(
+    let html = ui.render(
         "account.html",
         context! {
             csrf => app.cookies.csrf_token(m.id.as_str()),
@@ -199,7 +217,7 @@ async fn render(
             has_totp => u.has_totp(),
             backup_left => u.backup_codes.len(),
             needs_password => needs_password(app, &m.record),
-            events => Vec::<minijinja::Value>::new(),
+            events => events,
         },
     );
     Response::html(status, html)
@@ -298,7 +316,10 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
                 u.factors_version += 1;
             })
             .await
-            .map(|_| Some("No browser skips the second step any more.")),
+            .map(|u| {
+                m.user = u;
+                Some("No browser skips the second step any more.")
+            }),
         ),
         _ => (
             "",
@@ -309,8 +330,8 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Ok(notice) => {
             changed(app, req, &m.user, what);
             // Re-read: a change (factors version) shows at once.
-            if let Some(u) = app.users.load().get(&user) {
-                m.user = u.clone();
+            if let Ok(Some(u)) = app.accounts.get(&user).await {
+                m.user = u;
             }
             render(app, req, &m, None, notice, 200).await
         }
@@ -320,6 +341,12 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
 
 /// Audits a change and tells the owner by email (off the request path).
 fn changed(app: &Arc<App>, req: &Request<'_>, user: &User, what: &str) {
+    app.accounts.record_later(
+        &user.name,
+        "account_changed",
+        &req.client_ip.to_string(),
+        what,
+    );
     app.audit(
         "account_changed",
         json!({ "user": user.name, "change": what, "client": req.client_ip.to_string() }),

@@ -479,8 +479,13 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     if let Some(p) = problem {
         return login_page(app, req, again(p, 400, false)).await;
     }
-    let users = app.users.load();
-    let (id, user) = find_account(&users, cfg.ui.default_region.as_deref(), identifier);
+    let (id, user) = match find_account(app, cfg.ui.default_region.as_deref(), identifier).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(error = %e, "sign-in: accounts unavailable");
+            return accounts_unavailable(app, req);
+        }
+    };
     let device = user
         .as_ref()
         .and_then(|u| app.cookies.known_device(req.cookie_header, &u.name));
@@ -543,7 +548,13 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         }
     };
     let user = match &a.user {
-        Some(u) if ok && !u.disabled => u.clone(),
+        Some(u) if ok && u.is_active() => u.clone(),
+        // The password was right: a suspended or closed account is told so (and
+        // only then, so the page never reveals whether an identifier exists).
+        Some(u) if ok && !u.closed && !u.suspended.is_empty() => {
+            return a.not_active(app, req, u, "suspended").await
+        }
+        Some(u) if ok && u.closed => return a.not_active(app, req, u, "closed").await,
         _ => return a.failed(app, req, "password", true, false).await,
     };
     password::rehash_if_needed(app, &user, password);
@@ -558,22 +569,25 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
 
 /// The account `typed` names: as typed, else (with `[ui] default_region`) as a
 /// national phone number of that region, so a user name made of digits still wins.
-pub(crate) fn find_account(
-    users: &crate::users::Directory,
+pub(crate) async fn find_account(
+    app: &App,
     region: Option<&str>,
     typed: &str,
-) -> (Option<Identifier>, Option<Arc<crate::users::User>>) {
+) -> Result<(Option<Identifier>, Option<Arc<crate::users::User>>), crate::users::store::AccountError>
+{
     let id = Identifier::parse(typed);
-    if let Some(u) = id.as_ref().and_then(|i| users.find(i)) {
-        return (id, Some(u.clone()));
+    if let Some(i) = &id {
+        if let Some(u) = app.accounts.find(i).await? {
+            return Ok((id, Some(u)));
+        }
     }
     match region.and_then(|r| help::national_phone(typed, r)) {
         Some(p) => {
             let pid = Identifier::Phone(p);
-            let u = users.find(&pid).cloned();
-            (Some(pid), u)
+            let u = app.accounts.find(&pid).await?;
+            Ok((Some(pid), u))
         }
-        None => (id, None),
+        None => Ok((id, None)),
     }
 }
 
@@ -636,6 +650,41 @@ impl SignInAttempt<'_> {
         }
     }
 
+    /// A right password for a suspended or closed account: not counted as a failure
+    /// (the password was right), recorded, and explained.
+    async fn not_active(
+        &self,
+        app: &Arc<App>,
+        req: &Request<'_>,
+        user: &crate::users::User,
+        what: &'static str,
+    ) -> Response {
+        let _ = app.defense.attempt_passed(&self.attempt, false).await;
+        let client = req.client_ip.to_string();
+        app.metrics.signins.with_label_values(&["failure"]).inc();
+        app.accounts
+            .record_later(&user.name, "signin_refused", &client, what);
+        app.audit(
+            "signin_refused",
+            json!({ "user": user.name, "client": client, "status": what }),
+        );
+        let (title, text) = if what == "closed" {
+            (
+                "Account closed",
+                "This account is closed and can no longer sign in. If you think this is a mistake, contact your administrator.".to_string(),
+            )
+        } else {
+            (
+                "Account suspended",
+                format!(
+                    "This account is suspended: {}. Contact your administrator to have it enabled again.",
+                    user.suspended.trim_end_matches('.')
+                ),
+            )
+        };
+        status_page(app, req.accept_html, 403, title, &text)
+    }
+
     /// Locked or over the threshold: audited, counted when `count`, answered like a
     /// wrong password.
     async fn refused_locked(&self, app: &Arc<App>, req: &Request<'_>, count: bool) -> Response {
@@ -675,6 +724,10 @@ impl SignInAttempt<'_> {
             "signin_failed",
             json!({ "identifier": self.id_key, "known": known, "client": client, "reason": reason }),
         );
+        if let Some(u) = &self.user {
+            app.accounts
+                .record_later(&u.name, "signin_failed", &client, reason);
+        }
         if let Some(dur) = locked {
             app.metrics.locks.inc();
             if let (Some(u), None) = (&self.user, &self.device) {
@@ -772,6 +825,16 @@ impl SignInAttempt<'_> {
         };
         account::note_agent(app, &sid, req).await;
         app.metrics.signins.with_label_values(&["success"]).inc();
+        app.accounts.record_later(
+            &user.name,
+            if pending == Pending::SecondFactor {
+                "password_ok"
+            } else {
+                "signin_ok"
+            },
+            &client,
+            &format!("factors={factors}"),
+        );
         app.audit(
             "signin",
             json!({ "user": user.name, "client": client, "factors": factors, "pending": pending, "known_device": self.device.is_some() }),
@@ -1147,48 +1210,69 @@ pub(crate) async fn new_captcha(
     Ok(Some(id))
 }
 
-/// Changes one account in the users file (under its lock, off the async workers) and
-/// reloads the accounts. The error is the page to answer with; `what` names the
-/// change for the log and the person ("Your password was not changed.").
+/// Changes one account in the account store (committed whole or not at all;
+/// the database announces it to every gateway). The error is the page to answer
+/// with; `what` names the change for the log and the person ("Your password was
+/// not changed."). Returns the account as stored.
 pub(crate) async fn update_user(
     app: &App,
     user: &str,
     what: &'static str,
     change: impl FnOnce(&mut crate::users::User) + Send + 'static,
-) -> Result<(), Response> {
-    let path = app.config.load().users_file.clone();
-    let name = user.to_string();
-    let res = tokio::task::spawn_blocking(move || {
-        crate::users::file::update(&path, |users| {
-            let u = users.iter_mut().find(|u| u.name == name).ok_or(())?;
+) -> Result<Arc<crate::users::User>, Response> {
+    use crate::users::store::AccountError;
+    let res = app
+        .accounts
+        .modify(user, move |u| {
             change(u);
-            Ok::<(), ()>(())
-        })
-    })
-    .await;
-    match res {
-        Ok(Ok(Ok(()))) => {
-            app.force_reload_users();
             Ok(())
-        }
-        Ok(Ok(Err(()))) => Err(status_page(
+        })
+        .await;
+    match res {
+        Ok(u) => Ok(u),
+        Err(AccountError::NotFound(_)) => Err(status_page(
             app,
             true,
             400,
             "Account not found",
             "This account no longer exists.",
         )),
-        other => {
-            tracing::error!(result = ?other.map(|r| r.map(|_| ())), change = what, "users file not updated");
+        Err(AccountError::Unavailable(e)) => {
+            tracing::error!(error = %e, change = what, "account not updated");
+            let mut r = status_page(
+                app,
+                true,
+                503,
+                "Temporarily unavailable",
+                &format!("Your {what} was not changed: accounts can't be reached right now. Please try again in a few minutes."),
+            );
+            r.header("Retry-After", "60");
+            Err(r)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, change = what, "account not updated");
             Err(status_page(
                 app,
                 true,
-                500,
-                "Something went wrong",
-                &format!("Your {what} was not changed. Please try again."),
+                409,
+                "Not changed",
+                &format!("Your {what} was not changed: {e}"),
             ))
         }
     }
+}
+
+/// The account database can't be reached: a clear 503, never a 500.
+pub fn accounts_unavailable(app: &App, req: &Request<'_>) -> Response {
+    let mut r = status_page(
+        app,
+        req.accept_html,
+        503,
+        "Temporarily unavailable",
+        "Accounts can't be reached right now. Nothing was changed. Please try again in a few minutes.",
+    );
+    r.header("Retry-After", "60");
+    r
 }
 
 pub fn unavailable(app: &App, req: &Request<'_>) -> Response {

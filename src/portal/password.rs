@@ -31,6 +31,13 @@ async fn render(
         Ok(id) => id,
         Err(r) => return r,
     };
+    let second = app
+        .accounts
+        .get(user)
+        .await
+        .ok()
+        .flatten()
+        .map(|u| crate::auth::password_policy::has_second_factor(&u));
     let html = app.ui.load().render(
         "password.html",
         context! {
@@ -41,11 +48,7 @@ async fn render(
             prefix => &cfg.server.portal_prefix,
             policy_min => cfg.password.min_length,
             policy_single => cfg.password.min_length_single_factor,
-            policy_second => app
-                .users
-                .load()
-                .get(user)
-                .map(|u| crate::auth::password_policy::has_second_factor(u)),
+            policy_second => second,
         },
     );
     let mut r = Response::html(status, html);
@@ -253,9 +256,10 @@ async fn changed(
     account: &str,
     device: Option<&str>,
 ) -> Response {
-    if let Err(r) = store_new_password(app, &user.name, password).await {
-        return r;
-    }
+    let fresh = match store_new_password(app, &user.name, password).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
     // The current password was proven: like a sign-in, that resets the account's counters.
     // The password is saved, and older sessions are already refused (credentials version):
     // a store error from here on is logged, not shown as a failure.
@@ -265,9 +269,6 @@ async fn changed(
     if let Err(e) = app.sessions.revoke_user(&user.name).await {
         tracing::warn!(error = %e, "password changed; old session records not deleted");
     }
-    let Some(fresh) = app.users.load().get(&user.name).cloned() else {
-        return to_login(app);
-    };
     let client = req.client_ip.to_string();
     let (sid, _) = match app
         .sessions

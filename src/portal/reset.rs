@@ -183,9 +183,10 @@ async fn issue_code(
     identifier: &str,
 ) -> Result<(), Response> {
     let cfg = app.config.load();
-    let users = app.users.load();
-    let (id, user) = super::find_account(&users, cfg.ui.default_region.as_deref(), identifier);
-    let user = user.filter(|u| !u.email.is_empty() && !u.disabled);
+    let (id, user) = super::find_account(app, cfg.ui.default_region.as_deref(), identifier)
+        .await
+        .map_err(|_| super::accounts_unavailable(app, req))?;
+    let user = user.filter(|u| !u.email.is_empty() && u.is_active());
     // Unknown identifiers take the same steps under a name no account can have.
     let name = match (&user, &id) {
         (Some(u), _) => u.name.clone(),
@@ -302,7 +303,10 @@ async fn confirm(
     };
     // The new password is checked before the code, so a typo there doesn't spend it.
     // (Only the browser that asked for the code gets here: it names the account.)
-    let account = app.users.load().get(&user).cloned();
+    let account = match app.accounts.get(&user).await {
+        Ok(a) => a,
+        Err(_) => return super::accounts_unavailable(app, req),
+    };
     if let Err(msg) = check_new_password(&cfg, account.as_deref(), password, again) {
         return render(app, req, code_view(&msg, 400)).await;
     }
@@ -390,7 +394,7 @@ pub(crate) async fn store_new_password(
     app: &App,
     user: &str,
     password: &str,
-) -> Result<(), Response> {
+) -> Result<std::sync::Arc<crate::users::User>, Response> {
     let params = app.config.load().password.argon2;
     let hash = match app.hasher.hash(password, params).await {
         Ok(h) => h,
@@ -406,11 +410,13 @@ pub(crate) async fn store_new_password(
             ));
         }
     };
-    super::update_user(app, user, "password", move |u| {
+    let u = super::update_user(app, user, "password", move |u| {
         u.password = hash;
         u.credentials_version += 1;
     })
-    .await
+    .await?;
+    app.accounts.record_later(user, "password_changed", "", "");
+    Ok(u)
 }
 
 /// The checks every new password gets ([`crate::auth::password_policy`]) for

@@ -496,6 +496,8 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
             "2fa_failed",
             json!({ "user": s.user.name, "method": method.as_str(), "client": client }),
         );
+        app.accounts
+            .record_later(&s.user.name, "2fa_failed", &client, method.as_str());
         if let Err(r) = super::count_second_step_failure(app, req, &s.user, &attempt, "2fa").await {
             return r;
         }
@@ -551,6 +553,13 @@ async fn complete(
         "2fa_ok",
         json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "remember": remember && cfg.otp.remember_days > 0 }),
     );
+    // The sign-in is complete; the event also tells when this factor was last used.
+    app.accounts.record_later(
+        &s.user.name,
+        "signin_ok",
+        &req.client_ip.to_string(),
+        &format!("factors=2 method={}", method.as_str()),
+    );
     let mut r = Response::redirect(303, if rd.is_empty() { "/" } else { rd });
     r.header(
         "Set-Cookie",
@@ -604,8 +613,9 @@ async fn claim_step(
         .await
 }
 
-/// A backup code: removed from the account under the users-file lock, so of two
-/// concurrent uses one wins. `Some(codes left)` when it was right.
+/// A backup code: removed from the account by one atomic operation of the
+/// account store, so of two concurrent uses (on any gateways) one wins.
+/// `Some(codes left)` when it was right.
 async fn check_backup(
     app: &App,
     user: &User,
@@ -615,31 +625,12 @@ async fn check_backup(
     if given.len() != 10 {
         return Ok(None);
     }
-    let path = app.config.load().users_file.clone();
-    let name = user.name.clone();
-    let sealer = app.sealer.clone();
-    let res = tokio::task::spawn_blocking(move || {
-        crate::users::file::update(&path, |users| {
-            let u = users.iter_mut().find(|u| u.name == name).ok_or(())?;
-            let pos = u
-                .backup_codes
-                .iter()
-                .position(|h| sealer.code_matches(&name, &given, h))
-                .ok_or(())?;
-            u.backup_codes.remove(pos);
-            Ok::<usize, ()>(u.backup_codes.len())
-        })
-    })
-    .await;
-    match res {
-        Ok(Ok(Ok(left))) => {
-            app.force_reload_users();
-            Ok(Some(left))
-        }
-        Ok(Ok(Err(()))) => Ok(None),
-        other => {
-            tracing::error!(result = ?other.map(|r| r.map(|_| ())), "backup code not consumed: users file not writable");
-            Err(crate::store::StoreError::Unavailable("users file".into()))
+    let hash = app.sealer.code_hash(&user.name, &given);
+    match app.accounts.consume_backup_code(&user.name, &hash).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            tracing::error!(error = %e, "backup code not consumed: accounts unavailable");
+            Err(crate::store::StoreError::Unavailable("accounts".into()))
         }
     }
 }
@@ -1291,13 +1282,16 @@ fn new_backup_codes(app: &App, user: &str) -> (Vec<String>, Vec<String>) {
     (plain, hashes)
 }
 
-/// Changes an account's second factors in the users file.
+/// Changes an account's second factors in the account store (and records it).
 async fn save_factors(
     app: &App,
     user: &str,
     change: impl FnOnce(&mut User) + Send + 'static,
 ) -> Result<(), Response> {
-    super::update_user(app, user, "two-step verification", change).await
+    super::update_user(app, user, "two-step verification", change).await?;
+    app.accounts
+        .record_later(user, "factors_changed", "", "two-step verification");
+    Ok(())
 }
 
 /// The app is enrolled: the session now proves two factors (under a new id), the
@@ -1335,10 +1329,11 @@ async fn enrolled(
         Err(e) => tracing::warn!(error = %e, "enrolled; older sessions not all ended"),
     }
     let user = app
-        .users
-        .load()
+        .accounts
         .get(&s.user.name)
-        .cloned()
+        .await
+        .ok()
+        .flatten()
         .unwrap_or(s.user.clone());
     let fresh = Signed {
         id: sid.clone(),
@@ -1432,10 +1427,12 @@ async fn confirm(
         return unavailable(app, req);
     };
     let (plain, hashes) = new_backup_codes(app, &s.user.name);
+    let enrolled_at = app.clock.now();
     if let Err(r) = save_factors(app, &s.user.name, move |u| {
         u.totp = sealed;
         u.backup_codes = hashes;
         u.factors_version += 1;
+        u.totp_enrolled_at = enrolled_at;
     })
     .await
     {

@@ -28,6 +28,7 @@
 //! | `reset:acct:{user}` | the reset code (keyed hash) | `otp.code_ttl` |
 //! | `reset:tries:{user}` | tries at it | `otp.code_ttl` |
 //! | `reset:sent:{user}` | reset codes sent | `otp.send_window` |
+//! | `session-invalidate` | a pub/sub **channel**, not a key: handles of changed or removed sessions ([`crate::session::INVALIDATE_CHANNEL`]) | — |
 //!
 //! Account names are lowercase; `{network}` is an IPv4 address or an IPv6 /64
 //! ([`crate::defense::client_key`]); handles and ids are random URL-safe strings.

@@ -10,6 +10,10 @@
 //! it is still full, operations that would add a *new* key fail with
 //! [`StoreError::Full`] (callers fail closed: 503). Updates of existing keys
 //! always succeed, so live sessions and counters keep working.
+//!
+//! Expiry follows the [`crate::clock::Clock`] the store is given
+//! ([`MemoryStore::with_clock`]; its monotonic time), so tests move time instead
+//! of sleeping.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
@@ -362,7 +366,13 @@ mod tests {
 
     #[tokio::test]
     async fn conformance() {
-        super::super::conformance(&MemoryStore::new()).await;
+        let clock = crate::clock::FakeClock::at(1_000);
+        let store = MemoryStore::with_clock(std::sync::Arc::new(clock.clone()), 1000);
+        super::super::conformance(&store, |d| {
+            clock.advance_by(d);
+            std::future::ready(())
+        })
+        .await;
     }
 
     #[tokio::test]

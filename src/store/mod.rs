@@ -51,16 +51,51 @@ pub trait Store: Send + Sync {
     /// Takes one off a counter made by [`incr`](Store::incr), never below 0, keeping
     /// its TTL; an absent key stays absent. Returns the new value.
     async fn decr(&self, key: &str) -> Result<u64, StoreError>;
+
+    /// Do other processes share this store (so a change made elsewhere must be
+    /// announced, see [`publish`](Store::publish) and [`watch`](Store::watch))?
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Announces `message` on `channel` to every process watching it. A store of
+    /// one process has nobody to tell.
+    async fn publish(&self, _channel: &str, _message: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Watches `channel` for as long as the future runs, reconnecting as needed:
+    /// [`Watch::Up`] once subscribed, each message as [`Watch::Message`], and
+    /// [`Watch::Down`] as soon as the subscription is lost (messages may have been
+    /// missed). A store of one process returns at once.
+    async fn watch(&self, _channel: &str, _on: &OnWatch) {}
+}
+
+/// The receiver of what [`Store::watch`] reports.
+pub type OnWatch = dyn for<'a> Fn(Watch<'a>) + Send + Sync;
+
+/// What [`Store::watch`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch<'a> {
+    Up,
+    Message(&'a str),
+    Down,
 }
 
 pub type DynStore = Arc<dyn Store>;
 
 /// The behaviour every [`Store`] must show. Called by unit tests (memory) and the
-/// integration tests (a real redis-server).
-// A test suite shipped in the library so the Redis integration test can run it:
-// its panics are its assertions.
+/// integration tests (a real redis-server). `pass` lets time go by: the memory
+/// store's clock is moved, Redis is waited for.
+// A test suite in the library (feature `test-support`) so the Redis integration
+// test can run it: its panics are its assertions.
+#[cfg(any(test, feature = "test-support"))]
 #[allow(clippy::unwrap_used, clippy::panic)]
-pub async fn conformance(store: &dyn Store) {
+pub async fn conformance<F, Fut>(store: &dyn Store, pass: F)
+where
+    F: Fn(Duration) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let ttl = Duration::from_secs(60);
     let k = |s: &str| format!("conformance:{s}");
     assert_eq!(store.get(&k("missing")).await.unwrap(), None);
@@ -111,7 +146,7 @@ pub async fn conformance(store: &dyn Store) {
         .set(&k("short"), b"x", Duration::from_millis(200))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    pass(Duration::from_millis(400)).await;
     assert_eq!(store.get(&k("short")).await.unwrap(), None);
     // Concurrent takes: exactly one wins.
     store.set(&k("once"), b"v", ttl).await.unwrap();

@@ -13,7 +13,12 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 use tokio::sync::Mutex;
 
-use super::{Store, StoreError};
+use super::{OnWatch, Store, StoreError, Watch};
+
+/// How often a watch pings Redis on its pub/sub connection, and how long it waits for
+/// the answer: a connection that died silently is noticed within about a second.
+const WATCH_PING_EVERY: Duration = Duration::from_millis(300);
+const WATCH_PING_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub struct RedisStore {
     client: redis::Client,
@@ -187,5 +192,74 @@ impl Store for RedisStore {
             .invoke_async(&mut c)
             .await
             .map_err(unavailable)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn publish(&self, channel: &str, message: &str) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        c.publish::<_, _, ()>(self.key(channel), message)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn watch(&self, channel: &str, on: &OnWatch) {
+        let channel = self.key(channel);
+        loop {
+            match self.subscribe(&channel).await {
+                Ok(pubsub) => {
+                    on(Watch::Up);
+                    let err = watch_until_lost(pubsub, on).await;
+                    on(Watch::Down);
+                    tracing::warn!(error = %err, "store: invalidation channel lost; reading sessions from the store until it is back");
+                }
+                Err(e) => tracing::debug!(error = %e, "store: cannot subscribe yet"),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl RedisStore {
+    async fn subscribe(&self, channel: &str) -> Result<redis::aio::PubSub, StoreError> {
+        let connect = async {
+            let mut p = self.client.get_async_pubsub().await?;
+            p.subscribe(channel).await?;
+            Ok::<_, redis::RedisError>(p)
+        };
+        match tokio::time::timeout(Duration::from_secs(1), connect).await {
+            Ok(r) => r.map_err(unavailable),
+            Err(_) => Err(unavailable("timed out")),
+        }
+    }
+}
+
+/// Hands every message to `on` until the connection is lost (closed, or no answer
+/// to a ping in time); returns why.
+async fn watch_until_lost(pubsub: redis::aio::PubSub, on: &OnWatch) -> String {
+    use futures::StreamExt;
+    let (mut sink, mut stream) = pubsub.split();
+    let mut tick = tokio::time::interval(WATCH_PING_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            msg = stream.next() => match msg {
+                Some(m) => match m.get_payload::<String>() {
+                    Ok(p) => on(Watch::Message(&p)),
+                    // Not a handle: the receiver treats it as "drop everything".
+                    Err(_) => on(Watch::Message("")),
+                },
+                None => return "connection closed".into(),
+            },
+            _ = tick.tick() => {
+                match tokio::time::timeout(WATCH_PING_TIMEOUT, sink.ping::<redis::Value>()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return e.to_string(),
+                    Err(_) => return "no answer to a ping".into(),
+                }
+            }
+        }
     }
 }

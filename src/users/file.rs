@@ -12,7 +12,10 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Directory, User};
+use std::sync::Arc;
+
+use super::store::{prepare, AccountError, AccountEvent, AccountStore, Change, Imported};
+use super::{Directory, Identifier, User};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UsersFileError {
@@ -57,6 +60,21 @@ pub fn load(path: &Path) -> Result<Directory, UsersFileError> {
     Directory::new(users).map_err(|msg| UsersFileError::Parse {
         path: path.to_path_buf(),
         msg,
+    })
+}
+
+/// The accounts of a users file's text (not yet checked for duplicates).
+pub fn parse_users(text: &str) -> Result<Vec<User>, String> {
+    toml::from_str::<UsersDoc>(text)
+        .map(|d| d.user)
+        .map_err(|e| e.to_string().trim().replace('\n', " "))
+}
+
+/// Writes `users` as a users file (atomically, owner-only), replacing it.
+pub fn write_all(path: &Path, users: &[User]) -> Result<(), UsersFileError> {
+    write_atomic(path, users).map_err(|source| UsersFileError::Write {
+        path: path.to_path_buf(),
+        source,
     })
 }
 
@@ -154,6 +172,275 @@ pub fn create_private(path: &Path) -> std::io::Result<File> {
         o.mode(0o600);
     }
     o.open(path)
+}
+
+/// The users file as an [`AccountStore`]: the whole file is held in memory
+/// (re-read when it changes), every change is one locked, atomic rewrite. The
+/// event log is a JSON-lines file beside it (`FILE.events.jsonl`).
+pub struct FileAccounts {
+    path: PathBuf,
+    dir: arc_swap::ArcSwap<Directory>,
+    stamp: std::sync::Mutex<Option<Stamp>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> AccountError {
+    AccountError::Unavailable(e.to_string())
+}
+
+impl FileAccounts {
+    pub fn open(path: &Path) -> Result<FileAccounts, UsersFileError> {
+        let stamp = stamp(path);
+        let dir = load(path)?;
+        Ok(FileAccounts {
+            path: path.to_path_buf(),
+            dir: arc_swap::ArcSwap::from_pointee(dir),
+            stamp: std::sync::Mutex::new(stamp),
+        })
+    }
+
+    /// The accounts as last read.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.dir.load_full()
+    }
+
+    /// One account as last read (the signed-in path: no copy, no reference count on the set).
+    pub fn cached(&self, name: &str) -> Option<Arc<User>> {
+        self.dir.load().get(name).cloned()
+    }
+
+    /// The account an identifier names, as last read.
+    pub fn cached_find(&self, id: &Identifier) -> Option<Arc<User>> {
+        self.dir.load().find(id).cloned()
+    }
+
+    /// Re-reads the file if it changed (or always, with `force`): `true` when the
+    /// accounts were replaced. Errors keep the old set.
+    pub fn reload(&self, force: bool) -> bool {
+        let now = stamp(&self.path);
+        let mut last = self.stamp.lock().unwrap_or_else(|e| e.into_inner());
+        if !force && *last == now {
+            return false;
+        }
+        match load(&self.path) {
+            Ok(d) => {
+                tracing::info!(users = d.users().len(), "users file reloaded");
+                self.dir.store(Arc::new(d));
+                *last = now;
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "users file not reloaded; keeping the previous accounts");
+                false
+            }
+        }
+    }
+
+    fn events_path(&self) -> PathBuf {
+        let mut p = self.path.as_os_str().to_owned();
+        p.push(".events.jsonl");
+        PathBuf::from(p)
+    }
+
+    /// `f` under the file lock, off the async workers; then the file is re-read.
+    async fn locked<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Vec<User>) -> Result<T, AccountError> + Send + 'static,
+    ) -> Result<T, AccountError> {
+        let path = self.path.clone();
+        let res = tokio::task::spawn_blocking(move || update(&path, f))
+            .await
+            .map_err(unavailable)?;
+        let out = match res {
+            Ok(r) => r,
+            // Validation of the whole set failed: a duplicate identifier.
+            Err(UsersFileError::Parse { msg, .. }) => Err(AccountError::Conflict(msg)),
+            Err(e) => Err(unavailable(e)),
+        };
+        self.reload(true);
+        out
+    }
+}
+
+#[async_trait::async_trait]
+impl AccountStore for FileAccounts {
+    async fn get(&self, name: &str) -> Result<Option<User>, AccountError> {
+        Ok(self.dir.load().get(name).map(|u| User::clone(u)))
+    }
+
+    async fn find(&self, id: &Identifier) -> Result<Option<User>, AccountError> {
+        Ok(self.dir.load().find(id).map(|u| User::clone(u)))
+    }
+
+    async fn list(&self) -> Result<Vec<User>, AccountError> {
+        let mut v: Vec<User> = self
+            .dir
+            .load()
+            .users()
+            .iter()
+            .map(|u| User::clone(u))
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    async fn create(&self, user: User) -> Result<(), AccountError> {
+        let user = prepare(user)?;
+        self.locked(move |users| {
+            let d = Directory::new(users.clone()).map_err(AccountError::Conflict)?;
+            for id in identifiers(&user) {
+                if let Some(owner) = d.owner_of(&id) {
+                    return Err(taken(&id, owner));
+                }
+            }
+            users.push(user);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn modify(&self, name: &str, change: Change) -> Result<User, AccountError> {
+        let name = name.to_ascii_lowercase();
+        self.locked(move |users| {
+            let u = users
+                .iter_mut()
+                .find(|u| u.name == name)
+                .ok_or_else(|| AccountError::NotFound(name.clone()))?;
+            let mut next = u.clone();
+            change(&mut next).map_err(AccountError::Invalid)?;
+            next.name = u.name.clone();
+            let next = prepare(next)?;
+            *u = next.clone();
+            Ok(next)
+        })
+        .await
+    }
+
+    async fn delete(&self, name: &str) -> Result<bool, AccountError> {
+        let name = name.to_ascii_lowercase();
+        self.locked(move |users| {
+            let before = users.len();
+            users.retain(|u| u.name != name);
+            Ok(users.len() != before)
+        })
+        .await
+    }
+
+    async fn consume_backup_code(
+        &self,
+        name: &str,
+        code_hash: &str,
+    ) -> Result<Option<usize>, AccountError> {
+        let name = name.to_ascii_lowercase();
+        let hash = code_hash.to_string();
+        self.locked(move |users| {
+            let Some(u) = users.iter_mut().find(|u| u.name == name) else {
+                return Ok(None);
+            };
+            let Some(pos) = u.backup_codes.iter().position(|h| *h == hash) else {
+                return Ok(None);
+            };
+            u.backup_codes.remove(pos);
+            Ok(Some(u.backup_codes.len()))
+        })
+        .await
+    }
+
+    async fn import(&self, user: User) -> Result<Imported, AccountError> {
+        let user = prepare(user)?;
+        self.locked(move |users| {
+            let others: Vec<User> = users
+                .iter()
+                .filter(|u| u.name != user.name)
+                .cloned()
+                .collect();
+            let d = Directory::new(others).map_err(AccountError::Conflict)?;
+            for id in identifiers(&user) {
+                if let Some(owner) = d.owner_of(&id) {
+                    return Err(taken(&id, owner));
+                }
+            }
+            match users.iter_mut().find(|u| u.name == user.name) {
+                Some(u) if *u == user => Ok(Imported::Unchanged),
+                Some(u) => {
+                    *u = user;
+                    Ok(Imported::Updated)
+                }
+                None => {
+                    users.push(user);
+                    Ok(Imported::Created)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn record(&self, event: AccountEvent) -> Result<(), AccountError> {
+        let path = self.events_path();
+        let line = serde_json::json!({
+            "name": event.name, "at": event.at, "kind": event.kind,
+            "client": event.client, "detail": event.detail,
+        })
+        .to_string();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut o = OpenOptions::new();
+            o.create(true).append(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                o.mode(0o600);
+            }
+            let mut f = o.open(&path)?;
+            f.write_all(format!("{line}\n").as_bytes())
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)
+    }
+
+    async fn events(&self, name: &str, limit: usize) -> Result<Vec<AccountEvent>, AccountError> {
+        let text = match std::fs::read_to_string(self.events_path()) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let name = name.to_ascii_lowercase();
+        let mut out: Vec<AccountEvent> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["name"].as_str() == Some(name.as_str()))
+            .map(|v| AccountEvent {
+                name: name.clone(),
+                at: v["at"].as_u64().unwrap_or(0),
+                kind: v["kind"].as_str().unwrap_or("").to_string(),
+                client: v["client"].as_str().unwrap_or("").to_string(),
+                detail: v["detail"].as_str().unwrap_or("").to_string(),
+            })
+            .collect();
+        out.reverse();
+        out.truncate(limit);
+        Ok(out)
+    }
+}
+
+/// The identifiers an account claims.
+pub fn identifiers(u: &User) -> Vec<Identifier> {
+    let mut v = vec![Identifier::Name(u.name.clone())];
+    if !u.email.is_empty() {
+        v.push(Identifier::Email(u.email.clone()));
+    }
+    if !u.phone.is_empty() {
+        v.push(Identifier::Phone(u.phone.clone()));
+    }
+    v
+}
+
+/// The conflict error for an identifier that belongs to `owner`.
+pub fn taken(id: &Identifier, owner: &str) -> AccountError {
+    let key = id.key();
+    let (kind, value) = key.split_once(':').unwrap_or(("identifier", &key));
+    AccountError::Conflict(format!(
+        "{kind} {value:?} already belongs to user {owner:?}"
+    ))
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@
 //! case-insensitively, phone numbers as E.164). Doesn't own: passwords' hashing
 //! ([`crate::auth::password`]) or where the records live ([`file`]).
 
+pub mod cache;
 pub mod file;
+pub mod sql;
+pub mod store;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,8 +30,15 @@ pub struct User {
     /// argon2id PHC string; empty = no password set (cannot sign in).
     #[serde(default)]
     pub password: String,
+    /// Disabled by an operator: refused like a wrong password.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
+    /// Suspended, with the reason shown after a correct password (empty = not suspended).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub suspended: String,
+    /// Closed: the sign-in page says so after a correct password.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
     /// Bumped whenever credentials change; sessions older than a change are refused.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub credentials_version: u64,
@@ -42,6 +52,30 @@ pub struct User {
     /// from before a change stop working.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub factors_version: u64,
+    /// When the authenticator app was enrolled (Unix seconds; 0 = unknown or none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub totp_enrolled_at: u64,
+}
+
+/// Where an account stands. Only `Active` accounts sign in or keep sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status<'a> {
+    Active,
+    Disabled,
+    Suspended(&'a str),
+    Closed,
+}
+
+impl Status<'_> {
+    /// The word stored in a database and printed by the CLI.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Disabled => "disabled",
+            Status::Suspended(_) => "suspended",
+            Status::Closed => "closed",
+        }
+    }
 }
 
 impl User {
@@ -56,6 +90,43 @@ impl User {
 
     pub fn has_totp(&self) -> bool {
         !self.totp.is_empty()
+    }
+
+    /// Closed beats suspended beats disabled.
+    pub fn status(&self) -> Status<'_> {
+        if self.closed {
+            Status::Closed
+        } else if !self.suspended.is_empty() {
+            Status::Suspended(&self.suspended)
+        } else if self.disabled {
+            Status::Disabled
+        } else {
+            Status::Active
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status() == Status::Active
+    }
+
+    /// Sets the status from its stored form (`word`, and the reason for `suspended`).
+    /// Anything but `active` also ends the account's sessions (credentials version).
+    pub fn set_status(&mut self, word: &str, reason: &str) -> Result<(), String> {
+        let (disabled, suspended, closed) = match word {
+            "active" => (false, String::new(), false),
+            "disabled" => (true, String::new(), false),
+            "suspended" if !reason.trim().is_empty() => (false, reason.trim().to_string(), false),
+            "suspended" => return Err("a suspension needs a reason".into()),
+            "closed" => (false, String::new(), true),
+            other => return Err(format!("unknown account status {other:?}")),
+        };
+        if word != "active" && word != self.status().word() {
+            self.credentials_version += 1;
+        }
+        self.disabled = disabled;
+        self.suspended = suspended;
+        self.closed = closed;
+        Ok(())
     }
 }
 
@@ -161,6 +232,33 @@ pub fn normalize_phone(s: &str) -> Result<String, IdentifierError> {
     Ok(e164)
 }
 
+/// Display name, groups and suspension reason end up in headers and pages: no
+/// control characters (and no commas in groups).
+pub fn check_profile(u: &User) -> Result<(), String> {
+    let bad = |v: &str| v.chars().any(char::is_control);
+    if bad(&u.display_name)
+        || bad(&u.suspended)
+        || u.groups.iter().any(|g| bad(g) || g.contains(','))
+    {
+        return Err(
+            "display name and groups may not hold control characters (groups no commas)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Normalises an account's identifiers in place (name, email, phone), checking them.
+pub fn normalize_user(u: &mut User) -> Result<(), String> {
+    u.name = normalize_name(&u.name).map_err(|e| format!("user name {:?}: {e}", u.name))?;
+    if !u.email.is_empty() {
+        u.email = normalize_email(&u.email).map_err(|e| format!("user {:?}: {e}", u.name))?;
+    }
+    if !u.phone.is_empty() {
+        u.phone = normalize_phone(&u.phone).map_err(|e| format!("user {:?}: {e}", u.name))?;
+    }
+    check_profile(u).map_err(|e| format!("user {:?}: {e}", u.name))
+}
+
 /// All accounts, indexed by every identifier form. Cheap to clone behind an `Arc`.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
@@ -181,12 +279,7 @@ impl Directory {
         for (i, u) in users.iter().enumerate() {
             let name =
                 normalize_name(&u.name).map_err(|e| format!("user[{i}].name {:?}: {e}", u.name))?;
-            let bad = |v: &str| v.chars().any(char::is_control);
-            if bad(&u.display_name) || u.groups.iter().any(|g| bad(g) || g.contains(',')) {
-                return Err(format!(
-                    "user {name:?}: display name and groups may not hold control characters (groups no commas)"
-                ));
-            }
+            check_profile(u).map_err(|e| format!("user {name:?}: {e}"))?;
             if d.by_name.insert(name.clone(), i).is_some() {
                 return Err(format!("user name {name:?} appears twice"));
             }
@@ -303,6 +396,28 @@ mod tests {
             ..Default::default()
         };
         assert!(Directory::new(vec![alice, bob]).is_err());
+    }
+
+    #[test]
+    fn statuses_and_what_they_end() {
+        let mut u = User::default();
+        assert_eq!(u.status(), Status::Active);
+        u.set_status("suspended", " unpaid ").unwrap();
+        assert_eq!(u.status(), Status::Suspended("unpaid"));
+        assert_eq!(u.credentials_version, 1, "leaving active ends the sessions");
+        assert!(u.set_status("suspended", "  ").is_err());
+        assert!(u.set_status("frozen", "").is_err());
+        u.set_status("closed", "").unwrap();
+        assert_eq!((u.status(), u.suspended.as_str()), (Status::Closed, ""));
+        assert_eq!(u.credentials_version, 2);
+        u.set_status("active", "").unwrap();
+        assert!(u.is_active());
+        assert_eq!(u.credentials_version, 2, "old sessions stay ended");
+        u.set_status("disabled", "").unwrap();
+        assert_eq!(u.status().word(), "disabled");
+        // A suspension reason ends up on a page: no control characters.
+        u.suspended = "a\r\nb".into();
+        assert!(check_profile(&u).is_err());
     }
 
     #[test]

@@ -121,6 +121,8 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// Lines inside the app.test `[[site]]` (after its `upstream`), e.g. a `[site.headers]` table.
     pub site: String,
+    /// Where accounts live; the harness users are imported there.
+    pub users: Users,
 }
 
 impl Default for Options {
@@ -131,6 +133,7 @@ impl Default for Options {
             upstream_port: None,
             redis_url: None,
             site: String::new(),
+            users: USERS_DEFAULT.with(|u| u.borrow().clone()),
         }
     }
 }
@@ -218,6 +221,7 @@ impl Gateway {
         } else {
             format!("{config}\n[defense]\nip_per_minute = 100000\ncaptcha_after = 1000\nlock_after = 1000\nspray_per_minute = 0\n")
         };
+        let config = format!("{config}{}", opts.users.section());
         let cfg_path = dir.path().join("portcullis.toml");
         std::fs::write(&cfg_path, config).unwrap();
         portcullis::secrets::Secrets::create_missing(&dir.path().join("secrets")).unwrap();
@@ -250,6 +254,19 @@ impl Gateway {
         })
         .unwrap()
         .unwrap();
+        if opts.users != Users::File {
+            for args in [
+                vec!["db", "migrate"],
+                vec!["user", "import", "--from", users.to_str().unwrap()],
+            ] {
+                let out = cli(&cfg_path, &args, None);
+                assert!(
+                    out.status.success(),
+                    "{args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
         let mut g = Gateway {
             port,
             dir,
@@ -409,7 +426,7 @@ pub fn cli(config: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std:
     let mut full: Vec<&str> = Vec::new();
     let cfg = config.to_str().unwrap();
     // Insert --config after the subcommand words (first two for user/session, else first).
-    let split = if matches!(args.first(), Some(&"user" | &"session" | &"lock")) {
+    let split = if matches!(args.first(), Some(&"user" | &"session" | &"lock" | &"db")) {
         2
     } else {
         1
@@ -602,4 +619,234 @@ pub fn installed(paths: &[&'static str], hint: &str) -> &'static str {
         .copied()
         .find(|p| std::path::Path::new(p).exists())
         .unwrap_or_else(|| panic!("{} is not installed ({hint})", paths[0]))
+}
+
+thread_local! {
+    /// The accounts backend of `Options::default()` on this test's thread.
+    static USERS_DEFAULT: std::cell::RefCell<Users> = const { std::cell::RefCell::new(Users::File) };
+}
+
+/// While alive, `Options::default()` on this thread puts accounts in `users`
+/// (each test runs on a thread of its own), so a whole scenario runs on another backend.
+pub struct UsersDefault(Users);
+
+impl UsersDefault {
+    pub fn set(users: Users) -> UsersDefault {
+        let old = USERS_DEFAULT.with(|u| std::mem::replace(&mut *u.borrow_mut(), users));
+        UsersDefault(old)
+    }
+}
+
+impl Drop for UsersDefault {
+    fn drop(&mut self) {
+        let old = std::mem::take(&mut self.0);
+        USERS_DEFAULT.with(|u| *u.borrow_mut() = old);
+    }
+}
+
+/// Where a harness gateway keeps its accounts.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Users {
+    /// The TOML users file (the default for configs without `backend`).
+    #[default]
+    File,
+    /// `accounts.db` beside the config.
+    Sqlite,
+    /// A SQLite file given by URL (gateways sharing one file).
+    SqliteUrl(String),
+    /// A PostgreSQL database (URL).
+    Postgres(String),
+    /// A PostgreSQL database (URL) and more `[users]` lines.
+    PostgresWith(String, String),
+}
+
+impl Users {
+    /// The `[users]` section for this backend.
+    pub fn section(&self) -> String {
+        match self {
+            Users::File => String::new(),
+            Users::Sqlite => {
+                "\n[users]\nbackend = \"sqlite\"\nurl = \"sqlite:accounts.db\"\n".to_string()
+            }
+            Users::SqliteUrl(url) => {
+                format!("\n[users]\nbackend = \"sqlite\"\nurl = \"{url}\"\n")
+            }
+            Users::Postgres(url) => {
+                format!("\n[users]\nbackend = \"postgres\"\nurl = \"{url}\"\nstale_for = \"1h\"\n")
+            }
+            Users::PostgresWith(url, more) => {
+                format!("\n[users]\nbackend = \"postgres\"\nurl = \"{url}\"\n{more}\n")
+            }
+        }
+    }
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// The PostgreSQL server programs (Debian keeps them under /usr/lib/postgresql/N/bin).
+fn pg_bin(name: &str) -> String {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs.iter()
+        .rev()
+        .map(|d| d.join(name))
+        .find(|p| p.exists())
+        .map(|p| p.to_string_lossy().to_string())
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// A command run as the `postgres` system user when we are root (PostgreSQL refuses root).
+fn as_pg_user(program: &str, args: &[&str]) -> Command {
+    if running_as_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", program]).args(args);
+        c
+    } else {
+        let mut c = Command::new(program);
+        c.args(args);
+        c
+    }
+}
+
+/// A throw-away PostgreSQL server: `initdb` in a temp dir, `pg_ctl start` on a
+/// free loopback port, trust authentication; stopped by pid on drop.
+pub struct Postgres {
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let dir = tempfile::tempdir().unwrap();
+        if running_as_root() {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:", dir.path().to_str().unwrap()])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown to postgres");
+        }
+        let data = dir.path().join("data");
+        let out = as_pg_user(
+            &pg_bin("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        )
+        .output()
+        .expect("initdb is installed (scripts/test.sh installs postgresql)");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pg = Postgres {
+            port: free_port(),
+            dir,
+        };
+        pg.restart();
+        pg
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The postmaster's pid (first line of `postmaster.pid`), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.data().join("postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    pub fn restart(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("pg.log");
+        let out = as_pg_user(
+            &pg_bin("pg_ctl"),
+            &[
+                "-D",
+                self.data().to_str().unwrap(),
+                "-o",
+                &opts,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
+        )
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {} {}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        wait_port(self.port, "postgres");
+    }
+
+    /// Kills the server (immediate shutdown, by pid) and waits until it is gone.
+    pub fn kill(&self) {
+        let Some(pid) = self.pid() else { return };
+        let _ = Command::new("kill")
+            .args(["-QUIT", &pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|st| {
+                    !st.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+                .unwrap_or(false)
+        };
+        while alive() {
+            assert!(Instant::now() < deadline, "postgres {pid} did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_file(self.data().join("postmaster.pid"));
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

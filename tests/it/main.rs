@@ -8,7 +8,9 @@
 // tests (`defense::env`) run the gateway on a `FakeClock` instead.
 #![allow(clippy::disallowed_methods)]
 
+mod accounts;
 mod browser;
+mod cache;
 mod caddy;
 mod defense;
 mod edge;

@@ -912,4 +912,25 @@ fn account_page_lists_sessions_and_signs_them_out_after_reauthentication() {
     );
     assert_ne!(g.get("/page", &[&format!("Cookie: {other}")]).status, 200);
     assert!(g.log().contains("account_changed"));
+    // The account's history shows on the page, in words (recorded off the request path).
+    let again = sign_in_with(&g, &["Accept: text/html", FIREFOX]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = g.get(
+            "/_auth/account",
+            &[&format!("Cookie: {again}"), "Accept: text/html"],
+        );
+        let all = [
+            "Recent activity",
+            "<td>Signed in</td>",
+            "<td>Account settings changed</td>",
+        ]
+        .iter()
+        .all(|n| page.body.contains(n));
+        if all {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no history:\n{}", page.body);
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -1,4 +1,5 @@
-//! Request-path scenarios, each run against the memory store and a real Redis.
+//! Request-path scenarios, each run against the memory store and a real Redis,
+//! with accounts in the users file; and once more with accounts in SQLite.
 
 use std::time::Duration;
 
@@ -15,6 +16,12 @@ macro_rules! both {
             #[test]
             fn redis() {
                 ($body)(Backend::Redis)
+            }
+            /// The same scenario with the accounts in SQLite.
+            #[test]
+            fn sqlite() {
+                let _users = UsersDefault::set(Users::Sqlite);
+                ($body)(Backend::Memory)
             }
         }
     };
@@ -563,6 +570,6 @@ fn redis_store_conformance() {
         .unwrap();
     rt.block_on(async {
         let store = portcullis::store::redis::RedisStore::new(&redis.url(), "conf:").unwrap();
-        portcullis::store::conformance(&store).await;
+        portcullis::store::conformance(&store, tokio::time::sleep).await;
     });
 }

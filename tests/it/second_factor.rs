@@ -223,7 +223,14 @@ async fn enrolment_and_challenge(be: Backend) {
         )
         .await;
     assert_eq!(bad.status, 400);
-    assert!(!e.app.users.load().get("alice").unwrap().has_totp());
+    assert!(!e
+        .app
+        .accounts
+        .get("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .has_totp());
     // A CSRF-less post is refused.
     let forged = b
         .send(
@@ -245,7 +252,14 @@ async fn enrolment_and_challenge(be: Backend) {
         assert!(!file.contains(c.as_str()) && !file.contains(&c.replace('-', "")));
     }
     assert_eq!(
-        e.app.users.load().get("alice").unwrap().backup_codes.len(),
+        e.app
+            .accounts
+            .get("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .backup_codes
+            .len(),
         10
     );
     // The setup page now manages the enrolment instead of showing the secret again.
@@ -345,7 +359,14 @@ async fn backup_codes_once(be: Backend) {
         "exactly one of two concurrent uses wins"
     );
     assert_eq!(
-        e.app.users.load().get("alice").unwrap().backup_codes.len(),
+        e.app
+            .accounts
+            .get("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .backup_codes
+            .len(),
         9
     );
     // Used once means used: not in a fresh session either. Another code works.
@@ -560,7 +581,14 @@ async fn required_enrolment(be: Backend) {
         )
         .await;
     assert_eq!(refused.status, 403);
-    assert!(e.app.users.load().get("alice").unwrap().has_totp());
+    assert!(e
+        .app
+        .accounts
+        .get("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .has_totp());
 
     // Per group: alice (admins) must enrol, bob needn't.
     let e = env(be, &format!("{CALM}[otp]\nrequire_groups = [\"admins\"]\n"));
@@ -585,7 +613,14 @@ async fn required_enrolment(be: Backend) {
         )
         .await;
     assert_eq!(off.status, 200, "{}", off.body);
-    assert!(!e2.app.users.load().get("alice").unwrap().has_totp());
+    assert!(!e2
+        .app
+        .accounts
+        .get("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .has_totp());
 }
 both_async!(required_enrolment_flow, required_enrolment);
 

@@ -750,7 +750,7 @@ async fn password_change_guesses(b: Backend) {
     assert!(
         portcullis::auth::password::verify_now(
             PASSWORD,
-            &e.app.users.load().get("bob").unwrap().password
+            &e.app.accounts.get("bob").await.unwrap().unwrap().password
         ),
         "the password was changed while locked"
     );

@@ -1,0 +1,252 @@
+//! The per-process cache of session records in front of the [`Store`](crate::store::Store),
+//! so a signed-in request needs no store round trip (and no JSON decoding).
+//!
+//! Revocation stays correct:
+//! - every change to a stored record (remove, update) goes through
+//!   [`Sessions`](crate::session::Sessions), which drops the entry here right after
+//!   the store write and, for a shared store, publishes the handle on the store's
+//!   invalidation channel (Redis pub/sub), which every gateway listens to;
+//! - with a shared store the cache serves entries only while this process is
+//!   subscribed ([`SessionCache::set_live`]): on a lost subscription it is flushed
+//!   and every request reads the store until the subscription is back;
+//! - entries live at most `store.session_cache` (default 5 s): the backstop;
+//! - a record read from the store is only cached if no invalidation happened
+//!   while it was being read (the generation counter), so a sign-out racing a
+//!   read can't leave the old record behind.
+//!
+//! Bounded: at most `max_entries` records (a full shard drops its expired
+//! entries, then everything, before taking a new one).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::session::SessionRecord;
+
+const SHARDS: usize = 16;
+
+/// The key of a cached record: the SHA-256 of the session id (the store handle, unencoded).
+pub type Key = [u8; 32];
+
+struct Cached {
+    record: Arc<SessionRecord>,
+    /// On the clock's monotonic time.
+    until: Duration,
+}
+
+pub struct SessionCache {
+    clock: Arc<dyn Clock>,
+    shards: Vec<Mutex<HashMap<Key, Cached>>>,
+    ttl: Duration,
+    per_shard: usize,
+    live: AtomicBool,
+    generation: AtomicU64,
+}
+
+impl SessionCache {
+    /// A cache keeping records for `ttl` (zero: disabled), serving them from the
+    /// start when `live` (a store in this process), else once [`set_live`](Self::set_live).
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        ttl: Duration,
+        live: bool,
+        max_entries: usize,
+    ) -> SessionCache {
+        SessionCache {
+            clock,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            ttl,
+            per_shard: (max_entries / SHARDS).max(1),
+            live: AtomicBool::new(live),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    fn shard(&self, key: &Key) -> MutexGuard<'_, HashMap<Key, Cached>> {
+        // The key is a SHA-256: its first byte is as good as any hash.
+        self.shards[usize::from(key[0]) % SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.ttl.is_zero()
+    }
+
+    /// Is the cache serving (subscribed to invalidations, or needing none)?
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// A fresh cached record, if any.
+    pub fn get(&self, key: &Key) -> Option<Arc<SessionRecord>> {
+        if !self.enabled() || !self.is_live() {
+            return None;
+        }
+        let shard = self.shard(key);
+        let c = shard.get(key)?;
+        (c.until > self.clock.monotonic()).then(|| c.record.clone())
+    }
+
+    /// Take this before reading the store; pass it to [`insert`](Self::insert).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Caches a record read when the generation was `since`; nothing happens when an
+    /// invalidation came in meanwhile, or when the cache isn't serving.
+    pub fn insert(&self, key: Key, record: Arc<SessionRecord>, since: u64) {
+        if !self.enabled() || !self.is_live() {
+            return;
+        }
+        let now = self.clock.monotonic();
+        let mut shard = self.shard(&key);
+        // Checked under the shard lock: an invalidation bumps the generation before
+        // it takes this lock, so it either sees this entry or this check fails.
+        if self.generation() != since {
+            return;
+        }
+        if shard.len() >= self.per_shard && !shard.contains_key(&key) {
+            shard.retain(|_, c| c.until > now);
+            if shard.len() >= self.per_shard {
+                shard.clear();
+            }
+        }
+        shard.insert(
+            key,
+            Cached {
+                record,
+                until: now + self.ttl,
+            },
+        );
+    }
+
+    /// Drops one record (changed or removed in the store).
+    pub fn invalidate(&self, key: &Key) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.shard(key).remove(key);
+    }
+
+    /// [`invalidate`](Self::invalidate) by the hex handle; anything that isn't a
+    /// handle flushes everything.
+    pub fn invalidate_handle(&self, handle: &str) {
+        let mut key = [0u8; 32];
+        match hex::decode_to_slice(handle, &mut key) {
+            Ok(()) => self.invalidate(&key),
+            Err(_) => self.flush(),
+        }
+    }
+
+    /// Drops every record.
+    pub fn flush(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        for s in &self.shards {
+            s.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+    }
+
+    /// Subscribed (`true`) or not: a change either way flushes the cache, so nothing
+    /// read before the subscription started is served after it.
+    pub fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::Release);
+        self.flush();
+    }
+
+    /// Records held now (expired ones not yet dropped included).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+
+    fn cache(ttl: Duration, live: bool, max: usize) -> (FakeClock, SessionCache) {
+        let clock = FakeClock::at(1_000_000);
+        let c = SessionCache::new(Arc::new(clock.clone()), ttl, live, max);
+        (clock, c)
+    }
+
+    fn rec(user: &str) -> Arc<SessionRecord> {
+        Arc::new(SessionRecord {
+            user: user.into(),
+            factors: 1,
+            created: 1,
+            last_seen: 1,
+            client: "127.0.0.1".into(),
+            cred_version: 0,
+            pending: Default::default(),
+            auth_at: 1,
+        })
+    }
+
+    #[test]
+    fn serves_what_was_inserted_until_invalidated() {
+        let (_, c) = cache(Duration::from_secs(5), true, 1000);
+        let k = [7u8; 32];
+        let g = c.generation();
+        c.insert(k, rec("alice"), g);
+        assert_eq!(c.get(&k).unwrap().user, "alice");
+        c.invalidate_handle(&hex::encode(k));
+        assert!(c.get(&k).is_none());
+    }
+
+    #[test]
+    fn a_read_that_raced_an_invalidation_is_not_cached() {
+        let (_, c) = cache(Duration::from_secs(5), true, 1000);
+        let k = [1u8; 32];
+        let g = c.generation();
+        c.invalidate(&[2u8; 32]); // any invalidation while the store was being read
+        c.insert(k, rec("alice"), g);
+        assert!(c.get(&k).is_none());
+    }
+
+    #[test]
+    fn not_live_serves_nothing_and_going_live_starts_empty() {
+        let (_, c) = cache(Duration::from_secs(5), false, 1000);
+        let k = [3u8; 32];
+        let g = c.generation();
+        c.insert(k, rec("alice"), g);
+        assert!(c.get(&k).is_none());
+        c.set_live(true);
+        c.insert(k, rec("alice"), g); // read before the subscription: refused
+        assert!(c.get(&k).is_none());
+        let g = c.generation();
+        c.insert(k, rec("alice"), g);
+        assert!(c.get(&k).is_some());
+        c.set_live(false);
+        assert!(c.get(&k).is_none());
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn entries_expire_and_the_size_is_bounded() {
+        let (clock, c) = cache(Duration::from_secs(5), true, 64);
+        let k = [9u8; 32];
+        c.insert(k, rec("a"), c.generation());
+        clock.advance(4);
+        assert!(c.get(&k).is_some());
+        clock.advance(1);
+        assert!(c.get(&k).is_none());
+        for i in 0..10_000u32 {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_le_bytes());
+            c.insert(k, rec("a"), c.generation());
+        }
+        assert!(c.len() <= 64, "{}", c.len());
+        let (_, off) = cache(Duration::ZERO, true, 64);
+        off.insert(k, rec("a"), off.generation());
+        assert!(off.get(&k).is_none());
+    }
+}

@@ -1,0 +1,121 @@
+//! The account store interface: one trait, three backends — the users file
+//! ([`super::file::FileAccounts`]), SQLite and PostgreSQL ([`super::sql::SqlAccounts`]).
+//!
+//! Owns: what an account store must guarantee — uniqueness of every identifier,
+//! changes that commit whole or not at all, backup codes used at most once, and an
+//! append-only event log. Doesn't own: caching and change propagation between
+//! gateways ([`super::cache::Accounts`]).
+
+use async_trait::async_trait;
+
+use super::{Identifier, User};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    /// The database (or users file) can't be reached or written: retry later.
+    #[error("account store unavailable: {0}")]
+    Unavailable(String),
+    /// An identifier (name, email or phone) already belongs to another account.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("no user named {0:?}")]
+    NotFound(String),
+    /// The change itself was refused (bad value); nothing was written.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One line of an account's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountEvent {
+    pub name: String,
+    /// Unix seconds.
+    pub at: u64,
+    /// `signin_ok`, `signin_failed`, `password_changed`, `factors_changed`, `status_changed`, ...
+    pub kind: String,
+    /// The client address, or `cli`.
+    pub client: String,
+    pub detail: String,
+}
+
+impl AccountEvent {
+    pub fn now(
+        clock: &dyn crate::clock::Clock,
+        name: &str,
+        kind: &str,
+        client: &str,
+        detail: &str,
+    ) -> AccountEvent {
+        AccountEvent {
+            name: name.to_string(),
+            at: clock.now(),
+            kind: kind.to_string(),
+            client: client.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// A change to one account, applied to its current record inside the store's
+/// transaction. An `Err` leaves the account untouched.
+pub type Change = Box<dyn FnOnce(&mut User) -> Result<(), String> + Send>;
+
+/// What `import` did with one account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Imported {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// The account called `name` (normalised lower-case).
+    async fn get(&self, name: &str) -> Result<Option<User>, AccountError>;
+    /// The account an identifier (name, email or phone) names.
+    async fn find(&self, id: &Identifier) -> Result<Option<User>, AccountError>;
+    /// Every account, by name (CLI list and export; never on a request path).
+    async fn list(&self) -> Result<Vec<User>, AccountError>;
+    /// A new account; [`AccountError::Conflict`] when any identifier is taken.
+    async fn create(&self, user: User) -> Result<(), AccountError>;
+    /// Applies `change` to the current record atomically and returns the new one.
+    async fn modify(&self, name: &str, change: Change) -> Result<User, AccountError>;
+    /// `false` when there was no such account.
+    async fn delete(&self, name: &str) -> Result<bool, AccountError>;
+    /// Removes the backup code with keyed hash `code_hash`: `Some(codes left)` for
+    /// the one caller that removed it, `None` for everyone else.
+    async fn consume_backup_code(
+        &self,
+        name: &str,
+        code_hash: &str,
+    ) -> Result<Option<usize>, AccountError>;
+    /// Creates or replaces the account as given (import); idempotent.
+    async fn import(&self, user: User) -> Result<Imported, AccountError>;
+    /// Imports many accounts: one result per account (a conflict refuses that account
+    /// only); `Err` when the store itself failed.
+    async fn import_many(
+        &self,
+        users: Vec<User>,
+    ) -> Result<Vec<Result<Imported, AccountError>>, AccountError> {
+        let mut out = Vec::with_capacity(users.len());
+        for u in users {
+            match self.import(u).await {
+                Err(e @ AccountError::Unavailable(_)) => return Err(e),
+                r => out.push(r),
+            }
+        }
+        Ok(out)
+    }
+    /// Appends to the account's history.
+    async fn record(&self, event: AccountEvent) -> Result<(), AccountError>;
+    /// The account's latest `limit` events, newest first.
+    async fn events(&self, name: &str, limit: usize) -> Result<Vec<AccountEvent>, AccountError>;
+}
+
+/// Checks and normalises a record about to be stored.
+pub fn prepare(mut user: User) -> Result<User, AccountError> {
+    super::normalize_user(&mut user).map_err(AccountError::Invalid)?;
+    user.backup_codes.sort();
+    user.backup_codes.dedup();
+    Ok(user)
+}
