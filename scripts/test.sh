@@ -22,7 +22,13 @@ want_file /usr/bin/chromedriver chromium-driver
 # PostgreSQL server programs (initdb, pg_ctl) for the shared-accounts tests; Debian
 # keeps them under /usr/lib/postgresql/VERSION/bin.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+want_cmd npm npm                                     # fetches axe-core for the accessibility checks
 install_needed
+# axe-core (accessibility rules) from the npm registry, run in Chromium by the browser tests.
+AXE_VERSION=4.14.1
+if ! grep -qs "\"version\": \"$AXE_VERSION\"" target/axe/node_modules/axe-core/package.json; then
+  npm install --no-audit --no-fund --silent --prefix target/axe "axe-core@$AXE_VERSION"
+fi
 if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy rustfmt; fi
 
 cargo fmt --all -- --check

@@ -260,6 +260,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             for w in cfg.warnings() {
                 eprintln!("warning: {w}");
             }
+            if let Some(dir) = &cfg.ui.locales {
+                for w in crate::i18n::check_folder(dir)? {
+                    eprintln!("warning: ui.locales: {w}");
+                }
+            }
             println!(
                 "{}: ok ({} sites, {} rules)",
                 config.display(),
@@ -276,7 +281,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Session { cmd } => session(cmd),
         Cmd::Lock { cmd } => lock(cmd),
         Cmd::HashPassword => {
-            let pw = read_password_stdin(1)?;
+            let pw = read_password_stdin(|p| {
+                (!p.is_empty())
+                    .then_some(())
+                    .ok_or_else(|| "the password is empty".to_string())
+            })?;
             println!("{}", crate::auth::password::hash_now(&pw)?);
             Ok(())
         }
@@ -290,7 +299,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn read_password_stdin(min_len: usize) -> anyhow::Result<String> {
+fn read_password_stdin(check: impl Fn(&str) -> Result<(), String>) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         eprint!("Password: ");
@@ -300,21 +309,17 @@ fn read_password_stdin(min_len: usize) -> anyhow::Result<String> {
     stdin.lock().read_line(&mut line)?;
     let pw = line.strip_suffix('\n').unwrap_or(&line);
     let pw = pw.strip_suffix('\r').unwrap_or(pw).to_string();
-    check_password(&pw, min_len)?;
+    check(&pw).map_err(|e| anyhow!("{e}"))?;
     Ok(pw)
 }
 
-fn check_password(pw: &str, min_len: usize) -> anyhow::Result<()> {
-    if pw.chars().count() < min_len {
-        bail!("the password must have at least {min_len} characters");
-    }
-    if pw.len() > crate::auth::password::MAX_PASSWORD_BYTES {
-        bail!(
-            "the password must be at most {} bytes",
-            crate::auth::password::MAX_PASSWORD_BYTES
-        );
-    }
-    Ok(())
+/// The password policy ([`crate::auth::password_policy`]) for `user`'s new password.
+fn policy_for<'a>(cfg: &'a Config, user: &User) -> impl Fn(&str) -> Result<(), String> + 'a {
+    use crate::auth::password_policy as policy;
+    let service = [cfg.ui.title.as_str(), cfg.otp.totp_issuer.as_str()];
+    let words = policy::personal_words(user, &service);
+    let second = policy::has_second_factor(user);
+    move |pw: &str| policy::check(&cfg.password, pw, None, second, &words).map_err(|r| r.message())
 }
 
 pub fn generate_password() -> String {
@@ -325,9 +330,12 @@ pub fn generate_password() -> String {
         .collect()
 }
 
-fn new_password(stdin: bool, min_len: usize) -> anyhow::Result<(String, bool)> {
+fn new_password(
+    stdin: bool,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> anyhow::Result<(String, bool)> {
     if stdin {
-        Ok((read_password_stdin(min_len)?, false))
+        Ok((read_password_stdin(check)?, false))
     } else {
         Ok((generate_password(), true))
     }
@@ -424,8 +432,15 @@ fn user_add(
         .map(|g| g.trim().to_string())
         .filter(|g| !g.is_empty())
         .collect();
-    let (pw, generated) = new_password(password_stdin, cfg.password.min_length)?;
-    let hash = crate::auth::password::hash_now(&pw)?;
+    let draft = User {
+        name: name.clone(),
+        email: email.clone(),
+        phone: phone.clone(),
+        display_name: display_name.clone().unwrap_or_default(),
+        ..User::default()
+    };
+    let (pw, generated) = new_password(password_stdin, policy_for(cfg, &draft))?;
+    let hash = crate::auth::password::hash_now_with(&pw, cfg.password.argon2)?;
     let user = User {
         name: name.clone(),
         display_name: display_name.unwrap_or_default(),
@@ -677,8 +692,12 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
             password_stdin,
         } => {
             let cfg = load_config(&config)?;
-            let (pw, generated) = new_password(password_stdin, cfg.password.min_length)?;
-            let hash = crate::auth::password::hash_now(&pw)?;
+            let lower = name.to_ascii_lowercase();
+            let current =
+                with_accounts(&cfg, move |a| Box::pin(async move { a.get(&lower).await }))?
+                    .ok_or_else(|| anyhow!("no user named {name:?}"))?;
+            let (pw, generated) = new_password(password_stdin, policy_for(&cfg, &current))?;
+            let hash = crate::auth::password::hash_now_with(&pw, cfg.password.argon2)?;
             change_user(
                 &cfg,
                 &name,

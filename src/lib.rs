@@ -17,6 +17,7 @@ pub mod cookies;
 pub mod crypto;
 pub mod defense;
 pub mod forwardauth;
+pub mod i18n;
 pub mod identity;
 pub mod metrics;
 pub mod notify;

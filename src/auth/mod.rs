@@ -4,5 +4,6 @@
 
 pub mod codes;
 pub mod password;
+pub mod password_policy;
 pub mod sealed;
 pub mod totp;

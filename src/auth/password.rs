@@ -28,22 +28,66 @@ pub enum PasswordError {
     Hash(String),
 }
 
-fn argon2() -> Argon2<'static> {
-    // The parameters are constants that argon2 accepts; fall back to its defaults
-    // (which are the same OWASP values) rather than panic if that ever changed.
-    let params = Params::new(19_456, 2, 1, None).unwrap_or_default();
+/// argon2id cost parameters (`[password] argon2_*`). The default is OWASP's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for HashParams {
+    fn default() -> Self {
+        HashParams {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl HashParams {
+    /// Whether the stored hash `phc` was made otherwise (other algorithm or costs),
+    /// so it should be re-made from the password at the next sign-in. A hash that
+    /// can't be read is not rehashed here: it never verifies anyway.
+    pub fn needs_rehash(&self, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let get = |k: &str| parsed.params.get_decimal(k);
+        parsed.algorithm.as_str() != "argon2id"
+            || get("m") != Some(self.memory_kib)
+            || get("t") != Some(self.iterations)
+            || get("p") != Some(self.parallelism)
+    }
+}
+
+fn argon2_with(p: HashParams) -> Argon2<'static> {
+    // Config validation keeps the parameters in argon2's range; fall back to its
+    // defaults (the OWASP values) rather than panic if they ever weren't.
+    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None).unwrap_or_default();
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn argon2() -> Argon2<'static> {
+    argon2_with(HashParams::default())
 }
 
 fn normalize(password: &str) -> Zeroizing<String> {
     Zeroizing::new(password.nfkc().collect())
 }
 
-/// Hashes synchronously (CLI and tests). The gateway uses [`Hasher::hash`].
+/// Hashes synchronously with the default parameters (tests). The gateway uses
+/// [`Hasher::hash`].
 pub fn hash_now(password: &str) -> Result<String, PasswordError> {
+    hash_now_with(password, HashParams::default())
+}
+
+/// Hashes synchronously with `params` (CLI).
+pub fn hash_now_with(password: &str, params: HashParams) -> Result<String, PasswordError> {
     let salt = SaltString::generate(&mut OsRng);
     let norm = normalize(password);
-    argon2()
+    argon2_with(params)
         .hash_password(norm.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| PasswordError::Hash(e.to_string()))
@@ -107,9 +151,10 @@ impl Hasher {
         Ok(ok && real)
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+    /// Hashes with `params` (the config's `[password] argon2_*`).
+    pub async fn hash(&self, password: &str, params: HashParams) -> Result<String, PasswordError> {
         let pw = Zeroizing::new(password.to_string());
-        self.run(move || hash_now(&pw)).await?
+        self.run(move || hash_now_with(&pw, params)).await?
     }
 }
 
@@ -128,6 +173,26 @@ mod tests {
     }
 
     #[test]
+    fn other_parameters_are_rehashed() {
+        let p = HashParams::default();
+        let h = hash_now("pw").unwrap();
+        assert!(!p.needs_rehash(&h));
+        let cheap = HashParams {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let h2 = hash_now_with("pw", cheap).unwrap();
+        assert!(h2.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert!(
+            verify_now("pw", &h2),
+            "verification reads the hash's own parameters"
+        );
+        assert!(p.needs_rehash(&h2) && !cheap.needs_rehash(&h2));
+        assert!(!p.needs_rehash("not a hash"));
+    }
+
+    #[test]
     fn never_truncated() {
         let long = "a".repeat(200);
         let h = hash_now(&long).unwrap();
@@ -139,7 +204,7 @@ mod tests {
     async fn unknown_account_never_verifies() {
         let h = Hasher::new(1).unwrap();
         assert!(!h.verify("portcullis-dummy-password", None).await.unwrap());
-        let real = h.hash("right").await.unwrap();
+        let real = h.hash("right", HashParams::default()).await.unwrap();
         assert!(h.verify("right", Some(&real)).await.unwrap());
     }
 }

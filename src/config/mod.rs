@@ -146,8 +146,15 @@ pub struct StoreConfig {
 
 #[derive(Debug, Clone)]
 pub struct PasswordConfig {
+    /// Shortest new password when the account has a second factor.
     pub min_length: usize,
+    /// Shortest new password when the password is the only factor (>= `min_length`).
+    pub min_length_single_factor: usize,
+    /// Lowest zxcvbn score (0-4) a new password may have.
+    pub min_strength: u8,
     pub max_concurrent_hashes: usize,
+    /// argon2id parameters for new hashes; other stored parameters are rehashed at sign-in.
+    pub argon2: crate::auth::password::HashParams,
 }
 
 #[derive(Debug, Clone)]
@@ -325,6 +332,12 @@ pub struct UiConfig {
     pub accent_color: String,
     /// An image shown on every portal page, served at `{prefix}/static/logo`.
     pub logo: Option<PathBuf>,
+    /// National phone numbers on input are read as this region's (e.g. `"US"`).
+    pub default_region: Option<String>,
+    /// An email address or an http(s) URL people can ask for help.
+    pub support_contact: Option<String>,
+    /// A folder of `TAG.ftl` Fluent catalogues overriding or adding languages.
+    pub locales: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -900,8 +913,41 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     let (users_file, users) = validate_users(raw.users, base, &mut v);
 
     // [password]
+    let min_length = v.int("password.min_length", raw.password.min_length, 8, 1, 1024) as usize;
     let password = PasswordConfig {
-        min_length: v.int("password.min_length", raw.password.min_length, 8, 1, 1024) as usize,
+        min_length,
+        min_length_single_factor: (v.int(
+            "password.min_length_single_factor",
+            raw.password.min_length_single_factor,
+            15,
+            1,
+            1024,
+        ) as usize)
+            .max(min_length),
+        min_strength: v.int("password.min_strength", raw.password.min_strength, 3, 0, 4) as u8,
+        argon2: crate::auth::password::HashParams {
+            memory_kib: v.int(
+                "password.argon2_memory_kib",
+                raw.password.argon2_memory_kib,
+                19_456,
+                8,
+                4 * 1024 * 1024,
+            ) as u32,
+            iterations: v.int(
+                "password.argon2_iterations",
+                raw.password.argon2_iterations,
+                2,
+                1,
+                100,
+            ) as u32,
+            parallelism: v.int(
+                "password.argon2_parallelism",
+                raw.password.argon2_parallelism,
+                1,
+                1,
+                16,
+            ) as u32,
+        },
         max_concurrent_hashes: v.int(
             "password.max_concurrent_hashes",
             raw.password.max_concurrent_hashes,
@@ -933,7 +979,37 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         title: raw.ui.title.unwrap_or_else(|| "Sign in".into()),
         accent_color,
         logo: raw.ui.logo.as_deref().map(|p| resolve(base, p)),
+        default_region: raw
+            .ui
+            .default_region
+            .filter(|r| !r.is_empty())
+            .map(|r| r.to_ascii_uppercase()),
+        support_contact: raw.ui.support_contact.filter(|c| !c.trim().is_empty()),
+        locales: raw.ui.locales.as_deref().map(|p| resolve(base, p)),
     };
+    if let Some(l) = &ui.locales {
+        if !l.is_dir() {
+            v.err("ui.locales", format!("{} is not a folder", l.display()));
+        } else if let Err(e) = crate::i18n::Catalogues::load(Some(l)) {
+            v.err("ui.locales", e.to_string());
+        }
+    }
+    if let Some(r) = &ui.default_region {
+        if crate::portal::help::calling_region(r).is_none() {
+            v.err(
+                "ui.default_region",
+                format!("{r:?} is not a two-letter region with phone numbers (e.g. \"US\")"),
+            );
+        }
+    }
+    if let Some(c) = &ui.support_contact {
+        if crate::portal::help::Contact::parse(c).is_none() {
+            v.err(
+                "ui.support_contact",
+                format!("{c:?} must be an email address or an http(s) URL"),
+            );
+        }
+    }
     if let Some(t) = &ui.templates {
         if !t.is_dir() {
             v.err("ui.templates", format!("{} is not a folder", t.display()));

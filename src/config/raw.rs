@@ -95,8 +95,23 @@ pub struct RawUsers {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPassword {
+    /// Shortest new password for an account with a second factor (authenticator app
+    /// or phone). Default 8 (NIST SP 800-63B).
     pub min_length: Option<i64>,
+    /// Shortest new password for an account whose password is its only factor.
+    /// Default 15 (never below `min_length`).
+    pub min_length_single_factor: Option<i64>,
+    /// How hard guessing must be: the lowest zxcvbn score (0-4) a new password may
+    /// have. Default 3 ("safely unguessable").
+    pub min_strength: Option<i64>,
     pub max_concurrent_hashes: Option<i64>,
+    /// argon2id memory in KiB for new hashes. Default 19456 (OWASP). A stored hash made
+    /// with other parameters is re-made at the next sign-in.
+    pub argon2_memory_kib: Option<i64>,
+    /// argon2id passes. Default 2.
+    pub argon2_iterations: Option<i64>,
+    /// argon2id lanes. Default 1.
+    pub argon2_parallelism: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,6 +197,15 @@ pub struct RawUi {
     pub title: Option<String>,
     pub accent_color: Option<String>,
     pub logo: Option<String>,
+    /// Two-letter region (ISO 3166, e.g. "US", "DE"): phone numbers typed without a
+    /// country code are read as numbers of this region. Default: none (country code needed).
+    pub default_region: Option<String>,
+    /// Who people ask for help: an email address or an http(s) URL, shown on the help,
+    /// lock, two-step and error pages. Default: none ("your administrator").
+    pub support_contact: Option<String>,
+    /// A folder of Fluent catalogues named by language tag (`de.ftl`, `nl.ftl`): they
+    /// replace built-in messages of that language or add a language. Default: none.
+    pub locales: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

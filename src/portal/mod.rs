@@ -13,6 +13,8 @@
 //!              ─ ok ─> new session id (no fixation) ─> 303 rd (validated) or /
 //! ```
 
+pub mod account;
+pub mod help;
 pub mod password;
 pub mod reset;
 pub mod twofactor;
@@ -51,6 +53,10 @@ pub struct Request<'a> {
     pub scheme: &'a str,
     pub cookie_header: &'a str,
     pub accept_html: bool,
+    /// The `Accept-Language` header ("" when absent).
+    pub accept_language: &'a str,
+    /// The `User-Agent` header ("" when absent), for the account page's sessions.
+    pub user_agent: &'a str,
     pub client_ip: IpAddr,
     pub origin: Option<&'a str>,
     pub body: Bytes,
@@ -104,8 +110,9 @@ pub fn security_headers(r: &mut Response, allow_http: bool) {
     r.header(
         "Content-Security-Policy",
         format!(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; media-src 'self'; \
-             form-action {form}; frame-ancestors 'none'; base-uri 'none'"
+            "default-src 'none'; script-src {script}; style-src 'self'; img-src 'self' data:; \
+             media-src 'self'; form-action {form}; frame-ancestors 'none'; base-uri 'none'",
+            script = help::script_src()
         ),
     );
     r.header("X-Frame-Options", "DENY");
@@ -141,16 +148,91 @@ pub fn status_page(
         let link = format!("{prefix}/login");
         let link =
             (status == 403 || status == 401).then_some((link.as_str(), "Sign in as someone else"));
-        Response::html(status, app.ui.load().message(heading, text, link))
+        let home = (status == 404 || status >= 500).then_some("/");
+        Response::html(
+            status,
+            app.ui.load().render(
+                "message.html",
+                context! {
+                    heading => heading, text => text, status => status,
+                    next => help::next_steps(status),
+                    link => link.map(|l| l.0), link_text => link.map(|l| l.1),
+                    home => home,
+                },
+            ),
+        )
     } else {
         Response::json(status, json!({ "error": heading, "message": text }))
     }
 }
 
+/// Answers a portal request in the person's language (see [`crate::i18n`]): the
+/// switcher's `?lang=` (remembered in a cookie), the cookie, or `Accept-Language`.
 pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
+    let cookie_name = lang_cookie(app);
+    let asked = query_param(req.query, "lang");
+    let texts = app.ui.load().texts.clone();
+    let lang = language(
+        app,
+        asked.as_deref(),
+        req.cookie_header,
+        req.accept_language,
+    );
+    let query = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query)
+        .map(|v| {
+            let rest: Vec<_> = v.into_iter().filter(|(k, _)| k != "lang").collect();
+            serde_urlencoded::to_string(rest).unwrap_or_default()
+        })
+        .unwrap_or_default();
+    let current = crate::i18n::Current {
+        lang,
+        path: req.sub_path.to_string(),
+        query,
+    };
+    let remember = asked.is_some().then(|| {
+        format!(
+            "{cookie_name}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly{}",
+            texts.tag(lang),
+            if app.config.load().session.secure {
+                "; Secure"
+            } else {
+                ""
+            }
+        )
+    });
+    let mut resp = crate::i18n::scope(current, handle_in_language(app, req)).await;
+    if let Some(c) = remember {
+        resp.header("Set-Cookie", c);
+    }
+    resp
+}
+
+fn lang_cookie(app: &App) -> String {
+    format!("{}_lang", app.cookies.pre_name)
+}
+
+/// The language for a page: `asked` (`?lang=`), else the switcher's cookie, else
+/// `Accept-Language`.
+pub fn language(
+    app: &App,
+    asked: Option<&str>,
+    cookie_header: &str,
+    accept_language: &str,
+) -> usize {
+    let kept = crate::i18n::cookie_tag(cookie_header, &lang_cookie(app));
+    app.ui
+        .load()
+        .texts
+        .negotiate(asked.or(kept.as_deref()), accept_language)
+}
+
+async fn handle_in_language(app: &Arc<App>, req: Request<'_>) -> Response {
     let cfg = app.config.load();
     let mut resp = match (req.method.as_str(), req.sub_path) {
         ("GET" | "HEAD", "/login") => login_page(app, &req, FormState::default()).await,
+        ("GET" | "HEAD", "/help") => help::page(app, &req).await,
+        ("GET" | "HEAD", "/account") => account::page(app, &req).await,
+        ("POST", "/account") => account::post(app, &req).await,
         ("POST", "/login") => login_post(app, &req).await,
         ("GET" | "HEAD", "/logout") => logout_page(app, &req).await,
         ("POST", "/logout") => logout_post(app, &req).await,
@@ -192,7 +274,7 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
         (
             _,
             "/login" | "/logout" | "/verify" | "/health" | "/jwks.json" | "/2fa" | "/2fa/send"
-            | "/2fa/setup" | "/unlock" | "/reset" | "/password",
+            | "/2fa/setup" | "/unlock" | "/reset" | "/password" | "/help" | "/account",
         ) => {
             let mut r = status_page(
                 app,
@@ -204,7 +286,7 @@ pub async fn handle(app: &Arc<App>, req: Request<'_>) -> Response {
             r.header(
                 "Allow",
                 match req.sub_path {
-                    "/verify" | "/health" | "/jwks.json" => "GET, HEAD",
+                    "/verify" | "/health" | "/jwks.json" | "/help" => "GET, HEAD",
                     "/2fa/send" => "POST",
                     _ => "GET, HEAD, POST",
                 },
@@ -258,8 +340,10 @@ async fn login_page(app: &App, req: &Request<'_>, st: FormState<'_>) -> Response
         .or_else(|| query_param(req.query, "rd"))
         .and_then(|rd| app.redirects.load().validate(&rd))
         .unwrap_or_default();
-    let notice = (st.error.is_none() && query_param(req.query, "expired").is_some())
-        .then_some("Your session has ended. Please sign in again.");
+    let notice = (st.error.is_none() && query_param(req.query, "expired").is_some()).then_some(
+        "Your session has ended: you were away for a while, or signed out elsewhere. \
+             Sign in again to continue where you were.",
+    );
     let cfg = app.config.load();
     // A client that has already failed enough gets the CAPTCHA on the first view too.
     let captcha = st.captcha
@@ -281,6 +365,8 @@ async fn login_page(app: &App, req: &Request<'_>, st: FormState<'_>) -> Response
             csrf => app.cookies.csrf_token(&pre),
             rd => rd,
             error => st.error,
+            // Once the CAPTCHA is asked for, the account may be locked (never said): the way out.
+            locked_hint => st.error.is_some() && (st.error == Some(WRONG_LOCKED_HINT) || captcha_id.is_some()),
             notice => notice,
             identifier => st.identifier,
             captcha_id => captcha_id,
@@ -393,16 +479,12 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
     if let Some(p) = problem {
         return login_page(app, req, again(p, 400, false)).await;
     }
-    let id = Identifier::parse(identifier);
-    let user = match &id {
-        Some(i) => match app.accounts.find(i).await {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::warn!(error = %e, "sign-in: accounts unavailable");
-                return accounts_unavailable(app, req);
-            }
-        },
-        None => None,
+    let (id, user) = match find_account(app, cfg.ui.default_region.as_deref(), identifier).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(error = %e, "sign-in: accounts unavailable");
+            return accounts_unavailable(app, req);
+        }
     };
     let device = user
         .as_ref()
@@ -475,6 +557,7 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Some(u) if ok && u.closed => return a.not_active(app, req, u, "closed").await,
         _ => return a.failed(app, req, "password", true, false).await,
     };
+    password::rehash_if_needed(app, &user, password);
     // A concurrent failure may have locked the account while the hash ran.
     match app.defense.locked_now(&a.attempt).await {
         Ok(None) => {}
@@ -482,6 +565,30 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Err(_) => return unavailable(app, req),
     }
     a.signed_in(app, req, &user).await
+}
+
+/// The account `typed` names: as typed, else (with `[ui] default_region`) as a
+/// national phone number of that region, so a user name made of digits still wins.
+pub(crate) async fn find_account(
+    app: &App,
+    region: Option<&str>,
+    typed: &str,
+) -> Result<(Option<Identifier>, Option<Arc<crate::users::User>>), crate::users::store::AccountError>
+{
+    let id = Identifier::parse(typed);
+    if let Some(i) = &id {
+        if let Some(u) = app.accounts.find(i).await? {
+            return Ok((id, Some(u)));
+        }
+    }
+    match region.and_then(|r| help::national_phone(typed, r)) {
+        Some(p) => {
+            let pid = Identifier::Phone(p);
+            let u = app.accounts.find(&pid).await?;
+            Ok((Some(pid), u))
+        }
+        None => Ok((id, None)),
+    }
 }
 
 /// The name an attempt is counted under. Unknown identifiers have a ladder too
@@ -629,8 +736,14 @@ impl SignInAttempt<'_> {
                 let (app2, u) = (app.clone(), u.clone());
                 let link_base = base_url(app, req);
                 let client_ip = req.client_ip;
+                // In the language of the page, though sent after the answer.
+                let lang = crate::i18n::current();
                 app.send_later(async move {
-                    send_lock_notice_to(&app2, &link_base, client_ip, &u, dur).await;
+                    crate::i18n::scope(
+                        lang,
+                        send_lock_notice_to(&app2, &link_base, client_ip, &u, dur),
+                    )
+                    .await;
                 });
             }
             app.audit(
@@ -710,6 +823,7 @@ impl SignInAttempt<'_> {
                 return unavailable(app, req);
             }
         };
+        account::note_agent(app, &sid, req).await;
         app.metrics.signins.with_label_values(&["success"]).inc();
         app.accounts.record_later(
             &user.name,

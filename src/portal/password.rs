@@ -31,9 +31,25 @@ async fn render(
         Ok(id) => id,
         Err(r) => return r,
     };
+    let second = app
+        .accounts
+        .get(user)
+        .await
+        .ok()
+        .flatten()
+        .map(|u| crate::auth::password_policy::has_second_factor(&u));
     let html = app.ui.load().render(
         "password.html",
-        context! { user => user, csrf => app.cookies.csrf_token(sid), error => error, captcha_id => captcha_id, prefix => &cfg.server.portal_prefix },
+        context! {
+            user => user,
+            csrf => app.cookies.csrf_token(sid),
+            error => error,
+            captcha_id => captcha_id,
+            prefix => &cfg.server.portal_prefix,
+            policy_min => cfg.password.min_length,
+            policy_single => cfg.password.min_length_single_factor,
+            policy_second => second,
+        },
     );
     let mut r = Response::html(status, html);
     if let Some(c) = set_cookie {
@@ -143,7 +159,8 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         }
     };
     // The new password first: a typo there is no guess at the current one.
-    if let Err(msg) = check_new_password(&cfg, get("password"), get("confirm")) {
+    if let Err(msg) = check_new_password(&cfg, Some(user.as_ref()), get("password"), get("confirm"))
+    {
         let captcha = needs_captcha(app, req, &user.name).await.unwrap_or(true);
         return again(msg, 400, captcha).await;
     }
@@ -297,4 +314,36 @@ async fn guess_failed(
         json!({ "user": user.name, "client": req.client_ip.to_string(), "reason": reason }),
     );
     Ok(needs_captcha(app, req, &user.name).await.unwrap_or(true))
+}
+
+/// After a sign-in with the right `password`: when the stored hash was made with
+/// other argon2 parameters than `[password] argon2_*` now say, it is re-made from
+/// the password, off the request path. Nothing else about the account changes (the
+/// credentials version stays: sessions go on), and a password changed meanwhile is
+/// left alone.
+pub(crate) fn rehash_if_needed(app: &Arc<App>, user: &crate::users::User, password: &str) {
+    let params = app.config.load().password.argon2;
+    if !params.needs_rehash(&user.password) {
+        return;
+    }
+    let (app2, name, old) = (app.clone(), user.name.clone(), user.password.clone());
+    let pw = zeroize::Zeroizing::new(password.to_string());
+    app.send_later(async move {
+        let hash = match app2.hasher.hash(&pw, params).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "rehash skipped");
+                return;
+            }
+        };
+        let res = super::update_user(&app2, &name, "password", move |u| {
+            if u.password == old {
+                u.password = hash;
+            }
+        })
+        .await;
+        if res.is_ok() {
+            crate::audit::event(&*app2.clock, "password_rehashed", json!({ "user": name }));
+        }
+    });
 }

@@ -31,10 +31,9 @@ use super::{
     forbidden_form, form, pre_session, status_page, too_many, unavailable, Request, Response,
 };
 use crate::app::App;
-use crate::auth::password::{PasswordError, MAX_PASSWORD_BYTES};
+use crate::auth::password::PasswordError;
 use crate::notify::Notifier;
 use crate::store::keys::{reset_code as code_key, reset_for as pre_key, reset_tries as tries_key};
-use crate::users::Identifier;
 
 /// The account's one live reset code.
 #[derive(Serialize, Deserialize)]
@@ -69,6 +68,8 @@ async fn render(app: &App, req: &Request<'_>, v: View<'_>) -> Response {
         context! {
             csrf => app.cookies.csrf_token(&pre),
             step => v.step,
+            policy_min => cfg.password.min_length,
+            policy_single => cfg.password.min_length_single_factor,
             error => v.error,
             notice => v.notice,
             captcha_id => captcha_id,
@@ -182,16 +183,10 @@ async fn issue_code(
     identifier: &str,
 ) -> Result<(), Response> {
     let cfg = app.config.load();
-    let id = Identifier::parse(identifier);
-    let user = match &id {
-        Some(i) => app
-            .accounts
-            .find(i)
-            .await
-            .map_err(|_| super::accounts_unavailable(app, req))?,
-        None => None,
-    }
-    .filter(|u| !u.email.is_empty() && u.is_active());
+    let (id, user) = super::find_account(app, cfg.ui.default_region.as_deref(), identifier)
+        .await
+        .map_err(|_| super::accounts_unavailable(app, req))?;
+    let user = user.filter(|u| !u.email.is_empty() && u.is_active());
     // Unknown identifiers take the same steps under a name no account can have.
     let name = match (&user, &id) {
         (Some(u), _) => u.name.clone(),
@@ -293,10 +288,6 @@ async fn confirm(
         status,
         captcha: false,
     };
-    // The new password is checked first, so a typo there doesn't spend the code.
-    if let Err(msg) = check_new_password(&cfg, password, again) {
-        return render(app, req, code_view(&msg, 400)).await;
-    }
     let expired = "That code has expired, was replaced by a newer one, or was used too often. Ask for a new one.";
     let restart = || View {
         step: "request",
@@ -310,6 +301,15 @@ async fn confirm(
         Ok(None) => return render(app, req, restart()).await,
         Err(_) => return unavailable(app, req),
     };
+    // The new password is checked before the code, so a typo there doesn't spend it.
+    // (Only the browser that asked for the code gets here: it names the account.)
+    let account = match app.accounts.get(&user).await {
+        Ok(a) => a,
+        Err(_) => return super::accounts_unavailable(app, req),
+    };
+    if let Err(msg) = check_new_password(&cfg, account.as_deref(), password, again) {
+        return render(app, req, code_view(&msg, 400)).await;
+    }
     let pending = match app.store.get(&code_key(&user)).await {
         Ok(Some(b)) => serde_json::from_slice::<Pending>(&b).ok(),
         Ok(None) => None,
@@ -395,7 +395,8 @@ pub(crate) async fn store_new_password(
     user: &str,
     password: &str,
 ) -> Result<std::sync::Arc<crate::users::User>, Response> {
-    let hash = match app.hasher.hash(password).await {
+    let params = app.config.load().password.argon2;
+    let hash = match app.hasher.hash(password, params).await {
         Ok(h) => h,
         Err(PasswordError::Busy) => return Err(super::busy(app, true)),
         Err(e) => {
@@ -418,23 +419,22 @@ pub(crate) async fn store_new_password(
     Ok(u)
 }
 
-/// The checks every new password gets; the error is what to tell the person.
+/// The checks every new password gets ([`crate::auth::password_policy`]) for
+/// `user`'s account; the error is what to tell the person.
 pub(crate) fn check_new_password(
     cfg: &crate::config::Config,
+    user: Option<&crate::users::User>,
     password: &str,
     again: &str,
 ) -> Result<(), String> {
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err("That password is too long (1024 bytes at most).".into());
-    }
-    if password.chars().count() < cfg.password.min_length {
-        return Err(format!(
-            "Choose a password of at least {} characters.",
-            cfg.password.min_length
-        ));
-    }
-    if password != again {
-        return Err("The two passwords are not the same.".into());
-    }
-    Ok(())
+    use crate::auth::password_policy as policy;
+    let service = [cfg.ui.title.as_str(), cfg.otp.totp_issuer.as_str()];
+    let (second, words) = match user {
+        Some(u) => (
+            policy::has_second_factor(u),
+            policy::personal_words(u, &service),
+        ),
+        None => (false, Vec::new()),
+    };
+    policy::check(&cfg.password, password, Some(again), second, &words).map_err(|r| r.message())
 }

@@ -288,7 +288,7 @@ async fn challenge_page(
     let others: Vec<_> = all
         .iter()
         .filter(|m| **m != method)
-        .map(|m| context! { name => m.as_str(), label => label(*m) })
+        .map(|m| context! { name => m.as_str(), label => label(*m), left => (*m == Method::Backup).then_some(s.user.backup_codes.len()) })
         .collect();
     let digits = s
         .user
@@ -312,6 +312,8 @@ async fn challenge_page(
             error => v.error,
             notice => v.notice,
             sent => v.sent,
+            has_voice => all.contains(&Method::Voice),
+            service => &cfg.otp.totp_issuer,
         },
     );
     Response::html(if v.status == 0 { 200 } else { v.status }, html)
@@ -545,6 +547,7 @@ async fn complete(
         Ok(x) => x,
         Err(_) => return unavailable(app, req),
     };
+    super::account::note_agent(app, &sid, req).await;
     let _ = app.store.delete(&code_key(&s.id.handle())).await;
     app.audit(
         "2fa_ok",
@@ -1311,6 +1314,7 @@ async fn enrolled(
         Ok(x) => x,
         Err(_) => return unavailable(app, req),
     };
+    super::account::note_agent(app, &sid, req).await;
     // Sessions from before the enrolment proved only the password: they end now.
     match app
         .sessions

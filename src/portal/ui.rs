@@ -7,9 +7,15 @@ use minijinja::{context, Environment, Value};
 
 use crate::config::UiConfig;
 
-const BUILTIN: &[(&str, &str)] = &[
+pub(crate) const BUILTIN: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
+    ("help.html", include_str!("../../templates/help.html")),
+    ("account.html", include_str!("../../templates/account.html")),
+    (
+        "msg_account_change.txt",
+        include_str!("../../templates/msg_account_change.txt"),
+    ),
     ("logout.html", include_str!("../../templates/logout.html")),
     ("message.html", include_str!("../../templates/message.html")),
     ("reset.html", include_str!("../../templates/reset.html")),
@@ -45,16 +51,22 @@ const BUILTIN: &[(&str, &str)] = &[
 
 pub struct Ui {
     env: Environment<'static>,
+    /// The message catalogues the templates' `t()` and `|tr` read.
+    pub texts: std::sync::Arc<crate::i18n::Catalogues>,
     pub css: String,
     pub logo: Option<(Vec<u8>, &'static str)>,
     brand: String,
     prefix: String,
+    /// What every page may show: the support contact, the phone region, the script.
+    common: Value,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {
     #[error("template {name}: {msg}")]
     Template { name: String, msg: String },
+    #[error("ui.locales: {0}")]
+    Texts(#[from] crate::i18n::I18nError),
     #[error("cannot read {path}: {source}")]
     Read {
         path: String,
@@ -89,6 +101,32 @@ pub struct TemplateError {
 impl Ui {
     pub fn load(cfg: &UiConfig, prefix: &str) -> Result<Ui, UiError> {
         let mut env = Environment::new();
+        let texts = std::sync::Arc::new(crate::i18n::Catalogues::load(cfg.locales.as_deref())?);
+        let t = texts.clone();
+        env.add_function(
+            "t",
+            move |key: &str,
+                  kwargs: minijinja::value::Kwargs|
+                  -> Result<String, minijinja::Error> {
+                let mut args = Vec::new();
+                for k in kwargs.args() {
+                    let v: Value = kwargs.get(k)?;
+                    let fv = match i64::try_from(v.clone()) {
+                        Ok(n) if v.is_number() => fluent_bundle::FluentValue::from(n),
+                        _ => fluent_bundle::FluentValue::from(v.to_string()),
+                    };
+                    args.push((k, fv));
+                }
+                Ok(t.text(crate::i18n::current().lang, key, &args))
+            },
+        );
+        let t = texts.clone();
+        env.add_filter("tr", move |v: Value| -> Value {
+            match v.as_str() {
+                Some(s) => Value::from(t.english(crate::i18n::current().lang, s)),
+                None => v,
+            }
+        });
         for (name, text) in BUILTIN {
             let text = match &cfg.templates {
                 Some(dir) if dir.join(name).is_file() => std::fs::read_to_string(dir.join(name))
@@ -121,16 +159,36 @@ impl Ui {
             )),
             None => None,
         };
+        let contact = cfg
+            .support_contact
+            .as_deref()
+            .and_then(super::help::Contact::parse);
+        let region = cfg.default_region.as_deref();
+        let common = context! {
+            contact => contact.as_ref().map(|c| c.text().to_string()),
+            contact_href => contact.as_ref().map(|c| c.href()),
+            region => region,
+            region_code => region.and_then(super::help::calling_region),
+            phone_example => super::help::phone_example(region),
+            caps_script => super::help::CAPS_SCRIPT,
+            // "Sign in", the default title, is no brand: not shown twice.
+            show_brand => cfg.title != "Sign in",
+        };
         let ui = Ui {
             env,
+            texts,
             css,
             logo,
             brand: cfg.title.clone(),
             prefix: prefix.to_string(),
+            common,
         };
         // Render every page once so a broken override fails at load, not per request.
         for page in [
             "login.html",
+            "help.html",
+            "account.html",
+            "msg_account_change.txt",
             "logout.html",
             "message.html",
             "reset.html",
@@ -154,9 +212,22 @@ impl Ui {
 
     fn try_render(&self, name: &str, ctx: Value) -> Result<String, TemplateError> {
         let base = context! { brand => &self.brand, prefix => &self.prefix, has_logo => self.logo.is_some(), title => &self.brand };
+        let here = crate::i18n::current();
+        let languages: Vec<Value> = self
+            .texts
+            .languages()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (tag, name))| {
+                let sep = if here.query.is_empty() { "" } else { "&" };
+                let href = format!("{}{}?{}{sep}lang={tag}", self.prefix, here.path, here.query);
+                context! { tag => tag, name => name, href => href, current => i == here.lang }
+            })
+            .collect();
+        let lang = context! { lang => self.texts.tag(here.lang), languages => languages };
         self.env
             .get_template(name)
-            .and_then(|t| t.render(context! { ..ctx, ..base }))
+            .and_then(|t| t.render(context! { ..ctx, ..base, ..lang, ..self.common.clone() }))
             .map_err(|source| TemplateError {
                 template: name.to_string(),
                 source,
@@ -208,6 +279,9 @@ mod tests {
             title: "Acme".into(),
             accent_color: "#112233".into(),
             logo: None,
+            default_region: None,
+            support_contact: None,
+            locales: None,
         }
     }
 

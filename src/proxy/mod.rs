@@ -179,6 +179,23 @@ impl Gateway {
             .and_then(|t| t.hsts.clone())
     }
 
+    /// The language of a page the proxy answers itself (see [`crate::i18n`]).
+    fn page_language(&self, session: &Session) -> crate::i18n::Current {
+        let h = &session.req_header().headers;
+        let get =
+            |n: http::header::HeaderName| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let cookies = headers::cookie_header(session.req_header());
+        crate::i18n::Current {
+            lang: portal::language(
+                &self.app,
+                None,
+                &cookies,
+                get(http::header::ACCEPT_LANGUAGE),
+            ),
+            ..Default::default()
+        }
+    }
+
     async fn refuse(
         &self,
         session: &mut Session,
@@ -187,7 +204,9 @@ impl Gateway {
         text: &str,
     ) -> Result<bool> {
         session.set_keepalive(None);
-        let r = portal::status_page(&self.app, accept_html(session), status, heading, text);
+        let r = crate::i18n::sync_scope(self.page_language(session), || {
+            portal::status_page(&self.app, accept_html(session), status, heading, text)
+        });
         self.respond(session, r, true).await
     }
 
@@ -331,6 +350,18 @@ impl Gateway {
             scheme: inbound.client.proto,
             cookie_header: &cookie_header,
             accept_html: inbound.html,
+            accept_language: session
+                .req_header()
+                .headers
+                .get(http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+            user_agent: session
+                .req_header()
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
             client_ip: inbound.client.client,
             origin: origin.as_deref(),
             body,
@@ -390,13 +421,15 @@ impl Gateway {
             }
             _ if store_down => {
                 app.metrics.outcome.unavailable.inc();
-                let mut r = portal::status_page(
-                    app,
-                    inbound.html,
-                    503,
-                    "Temporarily unavailable",
-                    "Please try again in a few seconds.",
-                );
+                let mut r = crate::i18n::sync_scope(self.page_language(session), || {
+                    portal::status_page(
+                        app,
+                        inbound.html,
+                        503,
+                        "Temporarily unavailable",
+                        "Please try again in a few seconds.",
+                    )
+                });
                 r.header("Retry-After", "5");
                 self.respond(session, r, true).await
             }
@@ -634,7 +667,9 @@ impl ProxyHttp for Gateway {
                 400 => ("Bad request", "The request could not be read."),
                 _ => ("Something went wrong", "Please try again in a moment."),
             };
-            let mut r = portal::status_page(&self.app, accept_html(session), code, heading, text);
+            let mut r = crate::i18n::sync_scope(self.page_language(session), || {
+                portal::status_page(&self.app, accept_html(session), code, heading, text)
+            });
             if code >= 500 {
                 r.header("Retry-After", "5");
             }

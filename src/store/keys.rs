@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `sess:{handle}` | session record (JSON) | `session.idle_timeout` (refreshed) |
 //! | `usess:{user}` | set of the account's session handles | as its sessions |
+//! | `agent:{handle}` | the session's browser and system ("Firefox on Windows") | `session.absolute_timeout` |
 //! | `captcha:{id}` | CAPTCHA answers and pre-session (JSON) | `defense.captcha_ttl` |
 //! | `df:acct:{account}` | failed sign-ins of an account | `defense.window` |
 //! | `df:lock:{account}` | lock deadline (Unix s) | the lock |
@@ -40,6 +41,11 @@ pub fn session(handle: &str) -> String {
 /// The set of an account's session handles.
 pub fn user_sessions(user: &str) -> String {
     format!("usess:{user}")
+}
+
+/// Which browser and system a session runs in, for the account page.
+pub fn session_agent(handle: &str) -> String {
+    format!("agent:{handle}")
 }
 
 /// A CAPTCHA challenge.

@@ -13,7 +13,7 @@ use crate::harness::*;
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// One Chromium session behind a chromedriver on a free port. Closed and killed on drop.
-struct Chrome {
+pub(crate) struct Chrome {
     base: String,
     agent: ureq::Agent,
     _driver: Proc,
@@ -21,7 +21,7 @@ struct Chrome {
 }
 
 impl Chrome {
-    fn start() -> Chrome {
+    pub(crate) fn start() -> Chrome {
         let port = free_port();
         let driver = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
@@ -66,7 +66,7 @@ impl Chrome {
         c
     }
 
-    fn raw(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub(crate) fn raw(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let req = self.agent.request(method, &format!("{}{path}", self.base));
         let resp = match body {
             Some(b) => req
@@ -83,21 +83,21 @@ impl Chrome {
         v.get("value").cloned().unwrap_or(v)
     }
 
-    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub(crate) fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let v = self.raw(method, path, body);
         assert!(v.get("error").is_none(), "webdriver {method} {path}: {v}");
         v
     }
 
-    fn go(&self, url: &str) {
+    pub(crate) fn go(&self, url: &str) {
         self.cmd("POST", "/url", Some(json!({ "url": url })));
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.cmd("GET", "/url", None).as_str().unwrap().to_string()
     }
 
-    fn source(&self) -> String {
+    pub(crate) fn source(&self) -> String {
         self.cmd("GET", "/source", None)
             .as_str()
             .unwrap()
@@ -105,7 +105,7 @@ impl Chrome {
     }
 
     /// The element for a CSS selector, waiting up to 10 s for it to appear.
-    fn find(&self, css: &str) -> String {
+    pub(crate) fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let v = self.raw(
@@ -126,7 +126,7 @@ impl Chrome {
         }
     }
 
-    fn count(&self, css: &str) -> usize {
+    pub(crate) fn count(&self, css: &str) -> usize {
         self.cmd(
             "POST",
             "/elements",
@@ -136,7 +136,7 @@ impl Chrome {
         .map_or(0, Vec::len)
     }
 
-    fn type_into(&self, css: &str, text: &str) {
+    pub(crate) fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
         self.cmd(
             "POST",
@@ -145,12 +145,12 @@ impl Chrome {
         );
     }
 
-    fn click(&self, css: &str) {
+    pub(crate) fn click(&self, css: &str) {
         let e = self.find(css);
         self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
     }
 
-    fn text(&self, css: &str) -> String {
+    pub(crate) fn text(&self, css: &str) -> String {
         let e = self.find(css);
         self.cmd("GET", &format!("/element/{e}/text"), None)
             .as_str()
@@ -159,7 +159,7 @@ impl Chrome {
     }
 
     /// Reads a property the browser computed (e.g. whether an image really loaded).
-    fn script(&self, js: &str) -> Value {
+    pub(crate) fn script(&self, js: &str) -> Value {
         self.cmd(
             "POST",
             "/execute/sync",
@@ -168,7 +168,7 @@ impl Chrome {
     }
 
     /// Waits until the address bar satisfies `f`.
-    fn wait_url(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_url(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let u = self.url();
@@ -185,6 +185,146 @@ impl Chrome {
     }
 }
 
+/// Where axe-core's `axe.min.js` is: `PORTCULLIS_AXE_JS`, else the copy
+/// `scripts/test.sh` installs from npm under `target/axe` (installed here when missing).
+fn axe_source() -> &'static str {
+    static SRC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SRC.get_or_init(|| {
+        let path = std::env::var("PORTCULLIS_AXE_JS").unwrap_or_else(|_| {
+            format!(
+                "{}/target/axe/node_modules/axe-core/axe.min.js",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        });
+        if !std::path::Path::new(&path).exists() {
+            let status = Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                .arg(format!("{}/target/axe", env!("CARGO_MANIFEST_DIR")))
+                .arg("axe-core@4.14.1")
+                .status()
+                .expect("npm (scripts/test.sh installs it)");
+            assert!(status.success(), "npm install axe-core failed");
+        }
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    })
+}
+
+/// Where screenshots go: `PORTCULLIS_SCREENSHOTS`, else `target/screenshots`.
+pub(crate) fn screenshot_dir() -> std::path::PathBuf {
+    let dir = std::env::var("PORTCULLIS_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
+        });
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Chrome {
+    /// Clicks `css` (a submit button) and waits until the next page has replaced
+    /// this one, so what follows never touches the old page.
+    pub(crate) fn submit(&self, css: &str) {
+        self.script("window.__before_submit = true; return true;");
+        self.click(css);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.script("return window.__before_submit === true;") == json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "no new page after {css}: {}",
+                self.source()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.find("body");
+    }
+
+    /// Sets the viewport (CSS pixels, device scale 1) through Chromium's device
+    /// emulation, which unlike the window has no minimum width.
+    pub(crate) fn size(&self, width: u32, height: u32) {
+        self.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            Some(
+                json!({ "cmd": "Emulation.setDeviceMetricsOverride", "params": {
+                    "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500
+                }}),
+            ),
+        );
+    }
+
+    /// axe-core's serious and critical violations on the page as it is now
+    /// (WCAG 2.0/2.1/2.2 A and AA rules and best practices), one line each.
+    pub(crate) fn axe_violations(&self) -> Vec<String> {
+        // Injected through WebDriver (not the page), so the pages' CSP stays as strict.
+        if self.script("return typeof window.axe === 'object';") != json!(true) {
+            self.cmd(
+                "POST",
+                "/execute/sync",
+                Some(json!({ "script": format!("{};\nreturn true;", axe_source()), "args": [] })),
+            );
+        }
+        let v = self.cmd(
+            "POST",
+            "/execute/async",
+            Some(json!({ "script": "const done = arguments[arguments.length - 1];\
+                axe.run(document, { resultTypes: ['violations'] })\
+                  .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,\
+                     nodes: v.nodes.map(n => n.target.join(' ')) }))))\
+                  .catch(e => done({ error: String(e) }));", "args": [] })),
+        );
+        assert!(v.get("error").is_none(), "axe failed: {v}");
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| matches!(x["impact"].as_str(), Some("serious" | "critical")))
+            .map(|x| {
+                format!(
+                    "{} ({}): {} at {}",
+                    x["id"], x["impact"], x["help"], x["nodes"]
+                )
+            })
+            .collect()
+    }
+
+    /// Saves a PNG of the viewport as `NAME.png` in [`screenshot_dir`].
+    pub(crate) fn screenshot(&self, name: &str) -> std::path::PathBuf {
+        use base64::Engine;
+        let b64 = self.cmd("GET", "/screenshot", None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        let path = screenshot_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    /// One page state, checked as a person would meet it: at desktop width and at
+    /// 320 px (what 1280 px is at 400 % zoom, and 640 px at 200 %), no serious or
+    /// critical axe-core violation, nothing wider than the window (no sideways
+    /// scrolling), and a screenshot of each (`STATE-desktop.png`, `STATE-phone.png`).
+    pub(crate) fn check_state(&self, state: &str) {
+        for (form, w, h) in [("desktop", 1280, 1000), ("phone", 320, 1200)] {
+            self.size(w, h);
+            let inner = self.script("return window.innerWidth;");
+            let wide = self.script("return document.documentElement.scrollWidth;");
+            assert!(
+                wide.as_u64().unwrap() <= inner.as_u64().unwrap(),
+                "{state} at {w} px: content {wide} px wide in a {inner} px window"
+            );
+            let bad = self.axe_violations();
+            assert!(
+                bad.is_empty(),
+                "{state} ({form}): axe-core found:\n{}\n{}",
+                bad.join("\n"),
+                self.source()
+            );
+            self.screenshot(&format!("{state}-{form}"));
+        }
+        self.size(1280, 1000);
+    }
+}
+
 impl Drop for Chrome {
     fn drop(&mut self) {
         // Closes the browser; chromedriver itself is killed by its Proc.
@@ -192,7 +332,7 @@ impl Drop for Chrome {
     }
 }
 
-fn outbox_code(g: &Gateway) -> String {
+pub(crate) fn outbox_code(g: &Gateway) -> String {
     let text = std::fs::read_to_string(g.dir.path().join("outbox.jsonl")).unwrap();
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     let t = last["text"].as_str().unwrap();

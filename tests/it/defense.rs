@@ -181,6 +181,8 @@ impl Browser {
             scheme: "http",
             cookie_header: &cookie,
             accept_html: true,
+            accept_language: "",
+            user_agent: "",
             client_ip: self.ip,
             origin: None,
             body: Bytes::from(body.to_string()),
@@ -974,7 +976,13 @@ async fn change_password_with_captcha_when_configured() {
         .send(
             "POST",
             "/password",
-            &change(&cid, "nope", PASSWORD, "fresh password", "fresh password"),
+            &change(
+                &cid,
+                "nope",
+                PASSWORD,
+                "fresh quartz meadow",
+                "fresh quartz meadow",
+            ),
         )
         .await;
     assert_eq!(r.status, 401);
@@ -991,7 +999,13 @@ async fn change_password_with_captcha_when_configured() {
         .send(
             "POST",
             "/password",
-            &change(&cid, &ans, "not it", "fresh password", "fresh password"),
+            &change(
+                &cid,
+                &ans,
+                "not it",
+                "fresh quartz meadow",
+                "fresh quartz meadow",
+            ),
         )
         .await;
     assert_eq!(r.status, 401);
@@ -1011,7 +1025,13 @@ async fn change_password_with_captcha_when_configured() {
         .send(
             "POST",
             "/password",
-            &change(&cid, &ans, PASSWORD, "fresh password", "fresh password"),
+            &change(
+                &cid,
+                &ans,
+                PASSWORD,
+                "fresh quartz meadow",
+                "fresh quartz meadow",
+            ),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.error());
@@ -1026,7 +1046,7 @@ async fn change_password_with_captcha_when_configured() {
     ));
     assert_eq!(
         Browser::new(&e, "192.0.2.92")
-            .sign_in("bob", "fresh password", Some(true))
+            .sign_in("bob", "fresh quartz meadow", Some(true))
             .await
             .status,
         303

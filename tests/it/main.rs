@@ -18,6 +18,7 @@ mod harness;
 mod identity;
 mod operations;
 mod operator;
+mod pages;
 mod scenarios;
 mod second_factor;
 mod security;

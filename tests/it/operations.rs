@@ -167,7 +167,7 @@ fn user_cli_manages_accounts_and_ends_sessions() {
             "ops,dev",
             "--password-stdin",
         ],
-        Some("dave's long password\n"),
+        Some("his long pass phrase\n"),
     );
     assert!(o.status.success(), "{}", out(&o));
     let o = g.cli(
@@ -217,7 +217,7 @@ fn user_cli_manages_accounts_and_ends_sessions() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let body = form(&[
         ("identifier", "+44 20 7946 0958"),
-        ("password", "dave's long password"),
+        ("password", "his long pass phrase"),
     ]);
     let mut ok = false;
     while Instant::now() < deadline && !ok {
