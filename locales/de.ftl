@@ -337,3 +337,10 @@ event-factors_changed = Bestätigung in zwei Schritten geändert
 event-status_changed = Kontostatus geändert
 event-created = Konto angelegt
 event-account_changed = Kontoeinstellungen geändert
+
+## Texte mit Zahlen aus dem Code
+status-too-many-text = Zu viele Anmeldeversuche aus Ihrem Netzwerk. Versuchen Sie es in { $secs } Sekunden erneut.
+policy-too-short = Wählen Sie ein Passwort mit mindestens { $min } Zeichen.
+policy-too-short-why = Ihr Passwort ist das Einzige, was dieses Konto schützt; mit eingeschalteter Bestätigung in zwei Schritten genügt ein kürzeres.
+policy-words-tip = Mehrere Wörter, die nichts miteinander zu tun haben, ergeben ein langes Passwort, das man sich gut merkt; Leerzeichen sind erlaubt.
+policy-guessable = Dieses Passwort wäre leicht zu erraten: Es ist verbreitet oder folgt einem bekannten Muster. Nehmen Sie ein paar Wörter, die nichts miteinander zu tun haben, oder einen Satz, auf den nur Sie kommen; Sonderzeichen oder Ziffern sind nicht nötig.

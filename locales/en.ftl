@@ -339,3 +339,10 @@ event-factors_changed = Two-step verification changed
 event-status_changed = Account status changed
 event-created = Account created
 event-account_changed = Account settings changed
+
+## Texts with numbers from the code
+status-too-many-text = Too many sign-in attempts from your network. Try again in { $secs } seconds.
+policy-too-short = Choose a password of at least { $min } characters.
+policy-too-short-why = Your password is the only thing protecting this account; with two-step verification turned on, a shorter one is enough.
+policy-words-tip = Several unrelated words make a long password that is easy to remember; spaces are allowed.
+policy-guessable = This password would be easy to guess: it is common or follows a well-known pattern. Try a few unrelated words, or a sentence only you would think of; you don't need symbols or digits.

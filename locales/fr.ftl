@@ -337,3 +337,10 @@ event-factors_changed = Validation en deux étapes modifiée
 event-status_changed = Statut du compte modifié
 event-created = Compte créé
 event-account_changed = Paramètres du compte modifiés
+
+## Textes avec des nombres venant du code
+status-too-many-text = Trop de tentatives de connexion depuis votre réseau. Réessayez dans { $secs } secondes.
+policy-too-short = Choisissez un mot de passe d’au moins { $min } caractères.
+policy-too-short-why = Votre mot de passe est la seule protection de ce compte ; avec la validation en deux étapes activée, un mot de passe plus court suffit.
+policy-words-tip = Plusieurs mots sans rapport entre eux font un long mot de passe facile à retenir ; les espaces sont autorisés.
+policy-guessable = Ce mot de passe serait facile à deviner : il est courant ou suit un schéma connu. Choisissez quelques mots sans rapport entre eux, ou une phrase à laquelle vous seul penseriez ; pas besoin de symboles ni de chiffres.

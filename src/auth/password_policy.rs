@@ -86,6 +86,32 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// [`Refusal::message`] from the catalogues, in language `lang` (0 = English,
+    /// which keeps zxcvbn's own feedback; other languages get the translated reason).
+    pub fn message_in(&self, texts: &crate::i18n::Catalogues, lang: usize) -> String {
+        use fluent_bundle::FluentValue;
+        let t = |k: &str, args: &[(&str, FluentValue<'_>)]| texts.text(lang, k, args);
+        match self {
+            Refusal::TooShort { min, single_factor } => {
+                let mut s = t("policy-too-short", &[("min", FluentValue::from(*min))]);
+                if *single_factor {
+                    s.push(' ');
+                    s.push_str(&t("policy-too-short-why", &[]));
+                }
+                s.push(' ');
+                s.push_str(&t("policy-words-tip", &[]));
+                s
+            }
+            Refusal::Guessable { .. } if lang == 0 => self.message(),
+            Refusal::Guessable { .. } => t("policy-guessable", &[]),
+            Refusal::TooLong => t("policy-too-long", &[]),
+            Refusal::Personal => t("policy-personal", &[]),
+            Refusal::Mismatch => t("policy-mismatch", &[]),
+        }
+    }
+}
+
 /// Whether `user` has a second factor that isn't the password (NIST counts an
 /// authenticator app and a phone; an email inbox is not an authenticator).
 pub fn has_second_factor(user: &User) -> bool {
@@ -294,6 +320,28 @@ mod tests {
             Err(Refusal::Mismatch)
         );
         assert_eq!(check(&c, &long, Some(&long), false, &words()), Ok(()));
+    }
+
+    #[test]
+    fn refusals_are_told_in_the_persons_language() {
+        let texts = crate::i18n::Catalogues::load(None).unwrap();
+        let de = texts.negotiate(Some("de"), "");
+        let short = Refusal::TooShort {
+            min: 15,
+            single_factor: true,
+        };
+        assert!(short
+            .message_in(&texts, 0)
+            .starts_with("Choose a password of at least 15 characters"));
+        let m = short.message_in(&texts, de);
+        assert!(m.contains("mindestens 15 Zeichen"), "{m}");
+        let weak = check(&cfg(), "password123", None, true, &[]).unwrap_err();
+        assert_eq!(weak.message_in(&texts, 0), weak.message());
+        assert!(weak.message_in(&texts, de).contains("leicht zu erraten"));
+        assert_eq!(
+            Refusal::Mismatch.message_in(&texts, de),
+            "Die beiden Passwörter sind nicht gleich."
+        );
     }
 
     #[test]

@@ -435,7 +435,11 @@ pub(crate) fn too_many(app: &App, req: &Request<'_>, wait: std::time::Duration) 
         req.accept_html,
         429,
         "Too many attempts",
-        &format!("Too many sign-in attempts from your network. Try again in {secs} seconds."),
+        &app.ui.load().texts.text(
+            crate::i18n::current().lang,
+            "status-too-many-text",
+            &[("secs", fluent_bundle::FluentValue::from(secs))],
+        ),
     );
     r.header("Retry-After", secs.to_string());
     r

@@ -159,8 +159,13 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         }
     };
     // The new password first: a typo there is no guess at the current one.
-    if let Err(msg) = check_new_password(&cfg, Some(user.as_ref()), get("password"), get("confirm"))
-    {
+    if let Err(msg) = check_new_password(
+        &app.ui.load().texts,
+        &cfg,
+        Some(user.as_ref()),
+        get("password"),
+        get("confirm"),
+    ) {
         let captcha = needs_captcha(app, req, &user.name).await.unwrap_or(true);
         return again(msg, 400, captcha).await;
     }

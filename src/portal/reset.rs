@@ -307,7 +307,13 @@ async fn confirm(
         Ok(a) => a,
         Err(_) => return super::accounts_unavailable(app, req),
     };
-    if let Err(msg) = check_new_password(&cfg, account.as_deref(), password, again) {
+    if let Err(msg) = check_new_password(
+        &app.ui.load().texts,
+        &cfg,
+        account.as_deref(),
+        password,
+        again,
+    ) {
         return render(app, req, code_view(&msg, 400)).await;
     }
     let pending = match app.store.get(&code_key(&user)).await {
@@ -422,6 +428,7 @@ pub(crate) async fn store_new_password(
 /// The checks every new password gets ([`crate::auth::password_policy`]) for
 /// `user`'s account; the error is what to tell the person.
 pub(crate) fn check_new_password(
+    texts: &crate::i18n::Catalogues,
     cfg: &crate::config::Config,
     user: Option<&crate::users::User>,
     password: &str,
@@ -436,5 +443,6 @@ pub(crate) fn check_new_password(
         ),
         None => (false, Vec::new()),
     };
-    policy::check(&cfg.password, password, Some(again), second, &words).map_err(|r| r.message())
+    policy::check(&cfg.password, password, Some(again), second, &words)
+        .map_err(|r| r.message_in(texts, crate::i18n::current().lang))
 }
