@@ -5,7 +5,9 @@
 #   authreq    nginx `auth_request` -> examples/auth_service (Redis GET) -> then the upstream:
 #              the two-hop design of Authelia/oauth2-proxy-style deployments
 #   bare       a bare Pingora proxy with no logic (examples/bare_proxy), the reference
-#   memory     Portcullis, memory store, signed in
+#   memory     Portcullis, memory store, signed in (accounts in the users file)
+#   sqlite     Portcullis, memory store, signed in, accounts in SQLite (issue #10: no
+#              regression against the users file: the cache answers, never a query)
 #   redis      Portcullis, Redis store, signed in
 # The proxy under test (for authreq: nginx AND the auth service) is pinned to core 0
 # with one worker; wrk, the upstream and Redis run on core 1. Every configuration runs
@@ -30,7 +32,7 @@ W=$(mktemp -d); PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
 trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-UP=$(port); NG=$(port); NA=$(port); AS=$(port); RP=$(port); BP=$(port); PM=$(port); PR=$(port)
+UP=$(port); NG=$(port); NA=$(port); AS=$(port); RP=$(port); BP=$(port); PM=$(port); PR=$(port); PQ=$(port)
 TOKEN=$(python3 -c 'import secrets;print(secrets.token_hex(32))')
 
 mkdir -p "$W/up" "$W/ng" "$W/na"
@@ -105,6 +107,11 @@ taskset -c 0 target/release/examples/bare_proxy "127.0.0.1:$BP" "127.0.0.1:$UP" 
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$BP/" && break; sleep 0.1; done
 gateway '[store]
 backend = "memory"' "$W/mem" "$PM"; CM=$COOKIE; PMPID=$GW
+gateway '[store]
+backend = "memory"
+[users]
+backend = "sqlite"
+url = "sqlite:accounts.db"' "$W/sqlite" "$PQ"; CQ=$COOKIE; PQPID=$GW
 gateway "[store]
 backend = \"redis\"
 redis_url = \"redis://127.0.0.1:$RP/0\"" "$W/redis" "$PR"; CR=$COOKIE; PRPID=$GW
@@ -121,8 +128,9 @@ PORT[nginx]=$NG;   ARGS[nginx]="";                         PS[nginx]="$(procs "$
 PORT[authreq]=$NA; ARGS[authreq]="Cookie: session=$TOKEN"; PS[authreq]="$(procs "$NAPID" "$ASPID")"
 PORT[bare]=$BP;    ARGS[bare]="";                          PS[bare]="$(procs "$BPPID")"
 PORT[memory]=$PM;  ARGS[memory]="Cookie: $CM";             PS[memory]="$(procs "$PMPID")"
+PORT[sqlite]=$PQ;  ARGS[sqlite]="Cookie: $CQ";             PS[sqlite]="$(procs "$PQPID")"
 PORT[redis]=$PR;   ARGS[redis]="Cookie: $CR";              PS[redis]="$(procs "$PRPID")"
-CONFIGS=(nginx authreq bare memory redis)
+CONFIGS=(nginx authreq bare memory sqlite redis)
 run() { # $1 config, $2 connections, $3 seconds -> "rps p50 p99 cpu_us errors"
   local c=$1 pids out t0 t1 h=()
   [ -n "${ARGS[$c]}" ] && h=(-H "${ARGS[$c]}")
@@ -156,6 +164,7 @@ import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
 names = {"nginx": "nginx, plain reverse proxy", "authreq": "nginx auth_request -> auth service -> Redis",
          "bare": "bare Pingora proxy", "memory": "Portcullis, memory store, signed in",
+         "sqlite": "Portcullis, memory store, SQLite accounts, signed in",
          "redis": "Portcullis, Redis store, signed in"}
 num = lambda x: f"{x:,.0f}".replace(",", " ")
 for conc in ("32", "256"):

@@ -676,6 +676,7 @@ impl AccountStore for SqlAccounts {
         for chunk in users.chunks(500) {
             on_pool!(self, |p, pg| {
                 let mut tx = begin!(p, pg);
+                let mut changed: Vec<String> = Vec::new();
                 for u in chunk {
                     let mut user = match prepare_import(u.clone()) {
                         Ok(u) => u,
@@ -712,6 +713,9 @@ impl AccountStore for SqlAccounts {
                                 .execute(&mut *tx)
                                 .await
                                 .map_err(db_err)?;
+                            if x != Imported::Unchanged {
+                                changed.push(user.name.clone());
+                            }
                             out.push(Ok(x));
                         }
                         Err(AccountError::Conflict(_)) => {
@@ -724,8 +728,12 @@ impl AccountStore for SqlAccounts {
                         Err(e) => return Err(e),
                     }
                 }
-                // Many accounts at once: every gateway forgets its cache.
-                announce!(tx, pg, "*", self.clock.now());
+                // One account: its name; many at once: every gateway forgets its cache.
+                match changed.as_slice() {
+                    [] => {}
+                    [one] => announce!(tx, pg, one, self.clock.now()),
+                    _ => announce!(tx, pg, "*", self.clock.now()),
+                }
                 tx.commit().await.map_err(db_err)?;
             });
         }
@@ -733,37 +741,10 @@ impl AccountStore for SqlAccounts {
     }
 
     async fn import(&self, user: User) -> Result<Imported, AccountError> {
-        let mut user = prepare_import(user)?;
-        let r: Result<Imported, AccountError> = async {
-            on_pool!(self, |p, pg| {
-                let mut tx = begin!(p, pg);
-                let existing = fetch_by!(tx, "name", &user.name, pg);
-                if let Some(e) = &existing {
-                    carry_versions(e, &mut user);
-                }
-                let what = match existing {
-                    Some(e) if e == user => Imported::Unchanged,
-                    Some(_) => {
-                        write_user!(tx, &user, false, self.clock.now());
-                        Imported::Updated
-                    }
-                    None => {
-                        write_user!(tx, &user, true, self.clock.now());
-                        Imported::Created
-                    }
-                };
-                if what != Imported::Unchanged {
-                    announce!(tx, pg, &user.name, self.clock.now());
-                }
-                tx.commit().await.map_err(db_err)?;
-                Ok(what)
-            })
-        }
-        .await;
-        match r {
-            Err(AccountError::Conflict(_)) => Err(self.conflict_for(&user, false).await),
-            other => other,
-        }
+        self.import_many(vec![user])
+            .await?
+            .pop()
+            .unwrap_or(Err(AccountError::Invalid("nothing imported".into())))
     }
 
     async fn record(&self, e: AccountEvent) -> Result<(), AccountError> {
