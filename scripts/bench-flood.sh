@@ -40,13 +40,13 @@ host = "bench.test"
 upstream = "127.0.0.1:$UP"
 CFG
 $BIN init "$W" >/dev/null
-echo "benchmark password" | $BIN user add --config "$W/portcullis.toml" bench --email bench@example.com --password-stdin >/dev/null
+echo "violet tundra lantern 42" | $BIN user add --config "$W/portcullis.toml" bench --email bench@example.com --password-stdin >/dev/null
 PORTCULLIS_LOG=off $BIN serve --config "$W/portcullis.toml" & PIDS+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PC/_auth/health" -H 'Host: bench.test' && break; sleep 0.1; done
 jar="$W/jar"
 csrf=$(curl -s -c "$jar" -H 'Host: bench.test' "http://127.0.0.1:$PC/_auth/login" | grep -o 'name="csrf" value="[^"]*"' | sed 's/.*value="//;s/"$//')
 curl -s -o /dev/null -b "$jar" -c "$jar" -H 'Host: bench.test' "http://127.0.0.1:$PC/_auth/login" \
-  --data-urlencode "csrf=$csrf" --data-urlencode identifier=bench --data-urlencode "password=benchmark password"
+  --data-urlencode "csrf=$csrf" --data-urlencode identifier=bench --data-urlencode "password=violet tundra lantern 42"
 COOKIE="portcullis=$(awk '$6=="portcullis"{print $7}' "$jar")"
 PRE="portcullis_pre=$(awk '$6=="portcullis_pre"{print $7}' "$jar")"
 export FLOOD_COOKIE="$PRE" FLOOD_BODY="csrf=$csrf&identifier=bench&password=wrong-password"

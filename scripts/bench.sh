@@ -92,13 +92,13 @@ host = "bench.test"
 upstream = "127.0.0.1:$UP"
 CFG
   $BIN init "$d" >/dev/null
-  echo "benchmark password" | $BIN user add --config "$d/portcullis.toml" bench --email bench@example.com --password-stdin >/dev/null
+  echo "violet tundra lantern 42" | $BIN user add --config "$d/portcullis.toml" bench --email bench@example.com --password-stdin >/dev/null
   PORTCULLIS_LOG=off taskset -c 0 $BIN serve --config "$d/portcullis.toml" & GW=$!; PIDS+=($GW)
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PC/_auth/health" -H 'Host: bench.test' && break; sleep 0.1; done
   local jar="$d/jar" csrf
   csrf=$(curl -s -c "$jar" -H 'Host: bench.test' "http://127.0.0.1:$PC/_auth/login" | grep -o 'name="csrf" value="[^"]*"' | sed 's/.*value="//;s/"$//')
   curl -s -o /dev/null -b "$jar" -c "$jar" -H 'Host: bench.test' "http://127.0.0.1:$PC/_auth/login" \
-    --data-urlencode "csrf=$csrf" --data-urlencode identifier=bench --data-urlencode "password=benchmark password"
+    --data-urlencode "csrf=$csrf" --data-urlencode identifier=bench --data-urlencode "password=violet tundra lantern 42"
   COOKIE="portcullis=$(awk '$6=="portcullis"{print $7}' "$jar")"
   [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench.test' -H "Cookie: $COOKIE" "http://127.0.0.1:$PC/")" = 200 ] || { echo "sign-in for the benchmark failed"; exit 1; }
 }
