@@ -265,12 +265,24 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
                 // Signing this browser out is the sign-out page's job.
                 return Response::redirect(303, &format!("{}/logout", cfg.server.portal_prefix));
             }
-            let n = app.sessions.revoke_one(&user, handle).await;
-            (
-                "signed_out_one",
-                n.map(|_| Some("That browser is signed out."))
-                    .map_err(|_| unavailable(app, req)),
-            )
+            // The page lists whole handles: a prefix (which `revoke_one` would take,
+            // for the CLI) could name this browser behind the check above.
+            if handle.len() != here.len() {
+                return render(app, req, &m, Some("Unknown action."), None, 400).await;
+            }
+            match app.sessions.revoke_one(&user, handle).await {
+                // Nothing ended (already signed out, or not one of this account's
+                // sessions): no notice, no audit line, no email.
+                Ok(0) => {
+                    return render(app, req, &m, None, Some("That browser is signed out."), 200)
+                        .await
+                }
+                n => (
+                    "signed_out_one",
+                    n.map(|_| Some("That browser is signed out."))
+                        .map_err(|_| unavailable(app, req)),
+                ),
+            }
         }
         "signout_others" => (
             "signed_out_others",

@@ -894,6 +894,30 @@ fn account_page_lists_sessions_and_signs_them_out_after_reauthentication() {
             page.body.find("name=\"handle\" value=\"").unwrap() + "name=\"handle\" value=\"".len();
         page.body[i..i + page.body[i..].find('"').unwrap()].to_string()
     };
+    // A prefix is not a handle here (it could name this very browser).
+    let r = post(
+        &other,
+        &[
+            ("csrf", &page.csrf()),
+            ("action", "signout"),
+            ("handle", &handle_of_phone[..8]),
+        ],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(g.get("/page", &[&format!("Cookie: {phone}")]).status, 200);
+    // A handle that isn't one of this account's sessions ends nothing and tells no one.
+    let notices = outbox(&g).len();
+    let r = post(
+        &other,
+        &[
+            ("csrf", &page.csrf()),
+            ("action", "signout"),
+            ("handle", &"0".repeat(handle_of_phone.len())),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(outbox(&g).len(), notices, "no notice for a change that didn't happen");
     let r = post(
         &other,
         &[
