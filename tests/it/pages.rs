@@ -917,7 +917,11 @@ fn account_page_lists_sessions_and_signs_them_out_after_reauthentication() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(outbox(&g).len(), notices, "no notice for a change that didn't happen");
+    assert_eq!(
+        outbox(&g).len(),
+        notices,
+        "no notice for a change that didn't happen"
+    );
     let r = post(
         &other,
         &[
