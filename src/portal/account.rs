@@ -23,7 +23,6 @@ use serde_json::json;
 
 use super::{form, origin_ok, status_page, too_many, unavailable, Request, Response};
 use crate::app::{App, SessionState};
-use crate::auth::password::PasswordError;
 use crate::session::{SessionId, SessionRecord};
 use crate::users::User;
 
@@ -424,25 +423,7 @@ async fn reauthenticate(
             "Too many failed attempts. For your security, wait a while and try again later.",
         ));
     }
-    let ok = !password.is_empty()
-        && password.len() <= crate::auth::password::MAX_PASSWORD_BYTES
-        && match app.hasher.verify(password, Some(&m.user.password)).await {
-            Ok(ok) => ok,
-            Err(PasswordError::Busy) => {
-                let _ = app.defense.attempt_passed(&attempt, false).await;
-                return Err(super::busy(app, req.accept_html));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "password verification failed");
-                false
-            }
-        };
-    if !ok {
-        super::count_second_step_failure(app, req, &m.user, &attempt, "reauth").await?;
-        app.audit(
-            "reauth_failed",
-            json!({ "user": m.user.name, "client": req.client_ip.to_string() }),
-        );
+    if !super::password_again(app, req, &m.user, &attempt, password).await? {
         return Ok(false);
     }
     let _ = app.defense.attempt_passed(&attempt, false).await;

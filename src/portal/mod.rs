@@ -1138,6 +1138,40 @@ pub(crate) async fn count_failure(
         .map_err(|_| unavailable(app, req))
 }
 
+/// The password asked again (re-authentication before a change), for an attempt
+/// already reserved on the ladder: `Ok(true)` right; `Ok(false)` wrong, counted as
+/// a failed second step and audited; `Err` the page to answer with (hashing busy,
+/// store down).
+pub(crate) async fn password_again(
+    app: &App,
+    req: &Request<'_>,
+    user: &crate::users::User,
+    attempt: &crate::defense::Attempt,
+    password: &str,
+) -> Result<bool, Response> {
+    let ok = !password.is_empty()
+        && password.len() <= crate::auth::password::MAX_PASSWORD_BYTES
+        && match app.hasher.verify(password, Some(&user.password)).await {
+            Ok(ok) => ok,
+            Err(crate::auth::password::PasswordError::Busy) => {
+                let _ = app.defense.attempt_passed(attempt, false).await;
+                return Err(busy(app, req.accept_html));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "password verification failed");
+                false
+            }
+        };
+    if !ok {
+        count_second_step_failure(app, req, user, attempt, "reauth").await?;
+        app.audit(
+            "reauth_failed",
+            json!({ "user": user.name, "client": req.client_ip.to_string() }),
+        );
+    }
+    Ok(ok)
+}
+
 /// Counts a failed second step (reserved as `attempt`) on the account's ladder
 /// (and the known device's); tells the owner when it locked the account: someone
 /// has their password.

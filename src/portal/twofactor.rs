@@ -35,7 +35,6 @@ use super::{
 };
 use crate::app::{App, SessionState};
 use crate::auth::codes;
-use crate::auth::password::PasswordError;
 use crate::auth::totp::{self, Enrolment};
 use crate::notify::{Channel, Notifier};
 use crate::session::{Pending, SessionId, SessionRecord};
@@ -1165,27 +1164,7 @@ async fn reauthenticate(
         }
         Err(_) => return Err(unavailable(app, req)),
     };
-    let ok = if pw.is_empty() || pw.len() > crate::auth::password::MAX_PASSWORD_BYTES {
-        false
-    } else {
-        match app.hasher.verify(pw, Some(&s.user.password)).await {
-            Ok(ok) => ok,
-            Err(PasswordError::Busy) => {
-                let _ = app.defense.attempt_passed(&attempt, false).await;
-                return Err(super::busy(app, req.accept_html));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "password verification failed");
-                false
-            }
-        }
-    };
-    if !ok {
-        super::count_second_step_failure(app, req, &s.user, &attempt, "reauth").await?;
-        app.audit(
-            "reauth_failed",
-            json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
-        );
+    if !super::password_again(app, req, &s.user, &attempt, pw).await? {
         let view = SetupView::error(
             "Enter your current password to confirm it's you.",
             401,
