@@ -525,7 +525,16 @@ fn redis_stopped_mid_run_fails_closed_then_recovers() {
     assert_eq!(g.get("/x", &[&cookie]).status, 200);
     let (pre, csrf) = g.login_form();
     redis.stop();
-    let r = g.get("/x", &[&cookie, "Accept: text/html"]);
+    // The session cache serves a record only while its pub/sub subscription answers
+    // its 300 ms ping: within a second of Redis going away, requests fail closed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let r = loop {
+        let r = g.get("/x", &[&cookie, "Accept: text/html"]);
+        if r.status != 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(r.status, 503, "fail closed: {}", r.body);
     assert!(r.header("retry-after").is_some());
     assert!(!r.body.contains("remote-user"));
