@@ -612,138 +612,137 @@ fn user(cmd: UserCmd) -> anyhow::Result<()> {
             display_name,
             password_stdin,
         ),
-        UserCmd::List { config } => {
-            let cfg = load_config(&config)?;
-            let users = with_accounts(&cfg, |a| Box::pin(async move { a.list().await }))?;
-            for u in users {
-                let status = u.status();
-                println!(
-                    "{}\t{}\t{}\t{}{}",
-                    u.name,
-                    u.email,
-                    u.phone,
-                    u.groups.join(","),
-                    if status == Status::Active {
-                        String::new()
-                    } else {
-                        format!("\t{}", status.word())
-                    }
-                );
-            }
-            Ok(())
-        }
+        UserCmd::List { config } => user_list(&load_config(&config)?),
         UserCmd::Show { config, name } => user_show(&load_config(&config)?, &name),
-        UserCmd::Disable { config, name } => {
-            let cfg = load_config(&config)?;
-            set_status(&cfg, &name, "disabled", "")?;
-            println!("disabled {name}");
-            end_sessions(&cfg, &name);
-            Ok(())
-        }
+        UserCmd::Disable { config, name } => user_status(&config, &name, "disabled", ""),
         UserCmd::Suspend {
             config,
             name,
             reason,
         } => {
-            let cfg = load_config(&config)?;
             if reason.trim().is_empty() || reason.chars().any(char::is_control) {
                 bail!("--reason must be a non-empty line of text");
             }
-            set_status(&cfg, &name, "suspended", &reason)?;
-            println!("suspended {name}");
-            end_sessions(&cfg, &name);
-            Ok(())
+            user_status(&config, &name, "suspended", &reason)
         }
-        UserCmd::Close { config, name } => {
-            let cfg = load_config(&config)?;
-            set_status(&cfg, &name, "closed", "")?;
-            println!("closed {name}");
-            end_sessions(&cfg, &name);
-            Ok(())
-        }
-        UserCmd::Enable { config, name } => {
-            let cfg = load_config(&config)?;
-            set_status(&cfg, &name, "active", "")?;
-            println!("enabled {name}");
-            Ok(())
-        }
-        UserCmd::Delete { config, name } => {
-            let cfg = load_config(&config)?;
-            let n = name.to_ascii_lowercase();
-            let gone = with_accounts(&cfg, move |a| {
-                Box::pin(async move {
-                    let gone = a.delete(&n).await?;
-                    if gone {
-                        let _ = a.record(&n, "deleted", "cli", "").await;
-                    }
-                    Ok(gone)
-                })
-            })?;
-            if !gone {
-                bail!("no user named {name:?}");
-            }
-            println!("deleted {name}");
-            end_sessions(&cfg, &name);
-            Ok(())
-        }
+        UserCmd::Close { config, name } => user_status(&config, &name, "closed", ""),
+        UserCmd::Enable { config, name } => user_status(&config, &name, "active", ""),
+        UserCmd::Delete { config, name } => user_delete(&load_config(&config)?, &name),
         UserCmd::SetPassword {
             config,
             name,
             password_stdin,
-        } => {
-            let cfg = load_config(&config)?;
-            let lower = name.to_ascii_lowercase();
-            let current =
-                with_accounts(&cfg, move |a| Box::pin(async move { a.get(&lower).await }))?
-                    .ok_or_else(|| anyhow!("no user named {name:?}"))?;
-            let (pw, generated) = new_password(password_stdin, policy_for(&cfg, &current))?;
-            let hash = crate::auth::password::hash_now_with(&pw, cfg.password.argon2)?;
-            change_user(
-                &cfg,
-                &name,
-                "password_changed",
-                String::new(),
-                move |user| {
-                    user.password = hash;
-                    user.credentials_version += 1;
-                    Ok(())
-                },
-            )?;
-            println!("password of {name} changed");
-            if generated {
-                println!("new password: {pw}");
-            }
-            end_sessions(&cfg, &name);
-            Ok(())
-        }
-        UserCmd::Reset2fa { config, name } => {
-            let cfg = load_config(&config)?;
-            change_user(
-                &cfg,
-                &name,
-                "factors_changed",
-                "reset by operator".into(),
-                |user| {
-                    user.totp.clear();
-                    user.backup_codes.clear();
-                    user.totp_enrolled_at = 0;
-                    user.factors_version += 1;
-                    user.credentials_version += 1;
-                    Ok(())
-                },
-            )?;
-            crate::audit::event(
-                &crate::clock::SystemClock,
-                "2fa_reset",
-                serde_json::json!({ "user": name, "by": "cli" }),
-            );
-            println!("second factors of {name} cleared (authenticator app, backup codes, remembered browsers)");
-            end_sessions(&cfg, &name);
-            Ok(())
-        }
+        } => user_set_password(&load_config(&config)?, &name, password_stdin),
+        UserCmd::Reset2fa { config, name } => user_reset_2fa(&load_config(&config)?, &name),
         UserCmd::Import { config, from } => user_import(&load_config(&config)?, &from),
         UserCmd::Export { config, to } => user_export(&load_config(&config)?, &to),
     }
+}
+
+fn user_list(cfg: &Config) -> anyhow::Result<()> {
+    let users = with_accounts(cfg, |a| Box::pin(async move { a.list().await }))?;
+    for u in users {
+        let status = u.status();
+        println!(
+            "{}\t{}\t{}\t{}{}",
+            u.name,
+            u.email,
+            u.phone,
+            u.groups.join(","),
+            if status == Status::Active {
+                String::new()
+            } else {
+                format!("\t{}", status.word())
+            }
+        );
+    }
+    Ok(())
+}
+
+/// `user disable|suspend|close|enable`: anything but `active` also ends the
+/// account's sessions now.
+fn user_status(
+    config: &Path,
+    name: &str,
+    status: &'static str,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let cfg = load_config(config)?;
+    set_status(&cfg, name, status, reason)?;
+    let done = match status {
+        "active" => "enabled",
+        other => other,
+    };
+    println!("{done} {name}");
+    if status != "active" {
+        end_sessions(&cfg, name);
+    }
+    Ok(())
+}
+
+fn user_delete(cfg: &Config, name: &str) -> anyhow::Result<()> {
+    let n = name.to_ascii_lowercase();
+    let gone = with_accounts(cfg, move |a| {
+        Box::pin(async move {
+            let gone = a.delete(&n).await?;
+            if gone {
+                let _ = a.record(&n, "deleted", "cli", "").await;
+            }
+            Ok(gone)
+        })
+    })?;
+    if !gone {
+        bail!("no user named {name:?}");
+    }
+    println!("deleted {name}");
+    end_sessions(cfg, name);
+    Ok(())
+}
+
+fn user_set_password(cfg: &Config, name: &str, password_stdin: bool) -> anyhow::Result<()> {
+    let lower = name.to_ascii_lowercase();
+    let current = with_accounts(cfg, move |a| Box::pin(async move { a.get(&lower).await }))?
+        .ok_or_else(|| anyhow!("no user named {name:?}"))?;
+    let (pw, generated) = new_password(password_stdin, policy_for(cfg, &current))?;
+    let hash = crate::auth::password::hash_now_with(&pw, cfg.password.argon2)?;
+    change_user(cfg, name, "password_changed", String::new(), move |user| {
+        user.password = hash;
+        user.credentials_version += 1;
+        Ok(())
+    })?;
+    println!("password of {name} changed");
+    if generated {
+        println!("new password: {pw}");
+    }
+    end_sessions(cfg, name);
+    Ok(())
+}
+
+fn user_reset_2fa(cfg: &Config, name: &str) -> anyhow::Result<()> {
+    change_user(
+        cfg,
+        name,
+        "factors_changed",
+        "reset by operator".into(),
+        |user| {
+            user.totp.clear();
+            user.backup_codes.clear();
+            user.totp_enrolled_at = 0;
+            user.factors_version += 1;
+            user.credentials_version += 1;
+            Ok(())
+        },
+    )?;
+    crate::audit::event(
+        &crate::clock::SystemClock,
+        "2fa_reset",
+        serde_json::json!({ "user": name, "by": "cli" }),
+    );
+    println!(
+        "second factors of {name} cleared (authenticator app, backup codes, remembered browsers)"
+    );
+    end_sessions(cfg, name);
+    Ok(())
 }
 
 /// Ends a user's sessions now; the gateway also refuses them as soon as it

@@ -912,50 +912,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
     // [users]
     let (users_file, users) = validate_users(raw.users, base, &mut v);
 
-    // [password]
-    let min_length = v.int("password.min_length", raw.password.min_length, 8, 1, 1024) as usize;
-    let password = PasswordConfig {
-        min_length,
-        min_length_single_factor: (v.int(
-            "password.min_length_single_factor",
-            raw.password.min_length_single_factor,
-            15,
-            1,
-            1024,
-        ) as usize)
-            .max(min_length),
-        min_strength: v.int("password.min_strength", raw.password.min_strength, 3, 0, 4) as u8,
-        argon2: crate::auth::password::HashParams {
-            memory_kib: v.int(
-                "password.argon2_memory_kib",
-                raw.password.argon2_memory_kib,
-                19_456,
-                8,
-                4 * 1024 * 1024,
-            ) as u32,
-            iterations: v.int(
-                "password.argon2_iterations",
-                raw.password.argon2_iterations,
-                2,
-                1,
-                100,
-            ) as u32,
-            parallelism: v.int(
-                "password.argon2_parallelism",
-                raw.password.argon2_parallelism,
-                1,
-                1,
-                16,
-            ) as u32,
-        },
-        max_concurrent_hashes: v.int(
-            "password.max_concurrent_hashes",
-            raw.password.max_concurrent_hashes,
-            2,
-            1,
-            256,
-        ) as usize,
-    };
+    let password = validate_password(&raw.password, &mut v);
 
     let defense = validate_defense(&raw.defense, &mut v);
 
@@ -963,63 +920,7 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
 
     let notify = validate_notify(&raw.notify, base, &mut v);
 
-    // [ui]
-    let accent_color = raw.ui.accent_color.unwrap_or_else(|| "#1f5fbf".into());
-    let hex_ok = accent_color.len() == 7
-        && accent_color.starts_with('#')
-        && accent_color[1..].bytes().all(|b| b.is_ascii_hexdigit());
-    if !hex_ok {
-        v.err(
-            "ui.accent_color",
-            format!("{accent_color:?} must be a colour like \"#1f5fbf\""),
-        );
-    }
-    let ui = UiConfig {
-        templates: raw.ui.templates.as_deref().map(|p| resolve(base, p)),
-        title: raw.ui.title.unwrap_or_else(|| "Sign in".into()),
-        accent_color,
-        logo: raw.ui.logo.as_deref().map(|p| resolve(base, p)),
-        default_region: raw
-            .ui
-            .default_region
-            .filter(|r| !r.is_empty())
-            .map(|r| r.to_ascii_uppercase()),
-        support_contact: raw.ui.support_contact.filter(|c| !c.trim().is_empty()),
-        locales: raw.ui.locales.as_deref().map(|p| resolve(base, p)),
-    };
-    if let Some(l) = &ui.locales {
-        if !l.is_dir() {
-            v.err("ui.locales", format!("{} is not a folder", l.display()));
-        } else if let Err(e) = crate::i18n::Catalogues::load(Some(l)) {
-            v.err("ui.locales", e.to_string());
-        }
-    }
-    if let Some(r) = &ui.default_region {
-        if crate::portal::help::calling_region(r).is_none() {
-            v.err(
-                "ui.default_region",
-                format!("{r:?} is not a two-letter region with phone numbers (e.g. \"US\")"),
-            );
-        }
-    }
-    if let Some(c) = &ui.support_contact {
-        if crate::portal::help::Contact::parse(c).is_none() {
-            v.err(
-                "ui.support_contact",
-                format!("{c:?} must be an email address or an http(s) URL"),
-            );
-        }
-    }
-    if let Some(t) = &ui.templates {
-        if !t.is_dir() {
-            v.err("ui.templates", format!("{} is not a folder", t.display()));
-        }
-    }
-    if let Some(l) = &ui.logo {
-        if !l.is_file() {
-            v.err("ui.logo", format!("{} is not a file", l.display()));
-        }
-    }
+    let ui = validate_ui(raw.ui, base, &mut v);
 
     let sites = validate_sites(&raw.site, base, &mut v);
     let identity_strip = identity_strip_names(&sites);
@@ -1065,6 +966,107 @@ fn validate(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Option<C
         assertion,
         identity_strip,
     })
+}
+
+/// `[password]`.
+fn validate_password(p: &raw::RawPassword, v: &mut V<'_>) -> PasswordConfig {
+    let min_length = v.int("password.min_length", p.min_length, 8, 1, 1024) as usize;
+    PasswordConfig {
+        min_length,
+        min_length_single_factor: (v.int(
+            "password.min_length_single_factor",
+            p.min_length_single_factor,
+            15,
+            1,
+            1024,
+        ) as usize)
+            .max(min_length),
+        min_strength: v.int("password.min_strength", p.min_strength, 3, 0, 4) as u8,
+        argon2: crate::auth::password::HashParams {
+            memory_kib: v.int(
+                "password.argon2_memory_kib",
+                p.argon2_memory_kib,
+                19_456,
+                8,
+                4 * 1024 * 1024,
+            ) as u32,
+            iterations: v.int("password.argon2_iterations", p.argon2_iterations, 2, 1, 100) as u32,
+            parallelism: v.int(
+                "password.argon2_parallelism",
+                p.argon2_parallelism,
+                1,
+                1,
+                16,
+            ) as u32,
+        },
+        max_concurrent_hashes: v.int(
+            "password.max_concurrent_hashes",
+            p.max_concurrent_hashes,
+            2,
+            1,
+            256,
+        ) as usize,
+    }
+}
+
+/// `[ui]`: the folders and files it names must exist; the contact and region must parse.
+fn validate_ui(u: raw::RawUi, base: &Path, v: &mut V<'_>) -> UiConfig {
+    let accent_color = u.accent_color.unwrap_or_else(|| "#1f5fbf".into());
+    let hex_ok = accent_color.len() == 7
+        && accent_color.starts_with('#')
+        && accent_color[1..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex_ok {
+        v.err(
+            "ui.accent_color",
+            format!("{accent_color:?} must be a colour like \"#1f5fbf\""),
+        );
+    }
+    let ui = UiConfig {
+        templates: u.templates.as_deref().map(|p| resolve(base, p)),
+        title: u.title.unwrap_or_else(|| "Sign in".into()),
+        accent_color,
+        logo: u.logo.as_deref().map(|p| resolve(base, p)),
+        default_region: u
+            .default_region
+            .filter(|r| !r.is_empty())
+            .map(|r| r.to_ascii_uppercase()),
+        support_contact: u.support_contact.filter(|c| !c.trim().is_empty()),
+        locales: u.locales.as_deref().map(|p| resolve(base, p)),
+    };
+    if let Some(l) = &ui.locales {
+        if !l.is_dir() {
+            v.err("ui.locales", format!("{} is not a folder", l.display()));
+        } else if let Err(e) = crate::i18n::Catalogues::load(Some(l)) {
+            v.err("ui.locales", e.to_string());
+        }
+    }
+    if let Some(r) = &ui.default_region {
+        if crate::portal::help::calling_region(r).is_none() {
+            v.err(
+                "ui.default_region",
+                format!("{r:?} is not a two-letter region with phone numbers (e.g. \"US\")"),
+            );
+        }
+    }
+    if let Some(c) = &ui.support_contact {
+        if crate::portal::help::Contact::parse(c).is_none() {
+            v.err(
+                "ui.support_contact",
+                format!("{c:?} must be an email address or an http(s) URL"),
+            );
+        }
+    }
+    if let Some(t) = &ui.templates {
+        if !t.is_dir() {
+            v.err("ui.templates", format!("{} is not a folder", t.display()));
+        }
+    }
+    if let Some(l) = &ui.logo {
+        if !l.is_file() {
+            v.err("ui.logo", format!("{} is not a file", l.display()));
+        }
+    }
+    ui
 }
 
 /// `[session]`.

@@ -238,22 +238,8 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     if !app.cookies.csrf_ok(m.id.as_str(), get("csrf")) || !origin_ok(req) {
         return super::forbidden_form(app, req);
     }
-    if needs_password(app, &m.record) {
-        match reauthenticate(app, req, &mut m, get("password")).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return render(
-                    app,
-                    req,
-                    &m,
-                    Some("Enter your current password to confirm it's you."),
-                    None,
-                    401,
-                )
-                .await
-            }
-            Err(r) => return r,
-        }
+    if let Err(r) = confirmed(app, req, &mut m, get("password")).await {
+        return r;
     }
     let user = m.user.name.clone();
     let here = m.id.handle();
@@ -393,6 +379,32 @@ fn changed(app: &Arc<App>, req: &Request<'_>, user: &User, what: &str) {
             tracing::error!(error = %e, "account notice not delivered");
         }
     }));
+}
+
+/// A change may go ahead: the password isn't needed (recent enough), or it was
+/// given right. `Err` is the page to answer with.
+async fn confirmed(
+    app: &App,
+    req: &Request<'_>,
+    m: &mut Me,
+    password: &str,
+) -> Result<(), Response> {
+    if !needs_password(app, &m.record) {
+        return Ok(());
+    }
+    match reauthenticate(app, req, m, password).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(render(
+            app,
+            req,
+            m,
+            Some("Enter your current password to confirm it's you."),
+            None,
+            401,
+        )
+        .await),
+        Err(r) => Err(r),
+    }
 }
 
 /// The password again before a change: a guess like any other (reserved on the

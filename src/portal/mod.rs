@@ -528,28 +528,9 @@ async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             return r;
         }
     }
-    let verified = app
-        .hasher
-        .verify(password, a.user.as_ref().map(|u| u.password.as_str()))
-        .await;
-    let ok = match verified {
+    let ok = match a.password_right(app, req, password).await {
         Ok(ok) => ok,
-        Err(e) => {
-            // Not an answer about the password: the reservation is given back.
-            let _ = app.defense.attempt_passed(&a.attempt, false).await;
-            if let PasswordError::Busy = e {
-                app.metrics.signins.with_label_values(&["busy"]).inc();
-                return busy(app, req.accept_html);
-            }
-            tracing::error!(error = %e, "password verification failed");
-            return status_page(
-                app,
-                req.accept_html,
-                500,
-                "Something went wrong",
-                "Please try again.",
-            );
-        }
+        Err(r) => return r,
     };
     let user = match &a.user {
         Some(u) if ok && u.is_active() => u.clone(),
@@ -626,6 +607,39 @@ struct SignInAttempt<'a> {
 }
 
 impl SignInAttempt<'_> {
+    /// The password against the account's hash (a dummy hash for no account, so
+    /// both take the same time). `Err`: not an answer about the password (the
+    /// reservation is given back).
+    async fn password_right(
+        &self,
+        app: &App,
+        req: &Request<'_>,
+        password: &str,
+    ) -> Result<bool, Response> {
+        let verified = app
+            .hasher
+            .verify(password, self.user.as_ref().map(|u| u.password.as_str()))
+            .await;
+        match verified {
+            Ok(ok) => Ok(ok),
+            Err(e) => {
+                let _ = app.defense.attempt_passed(&self.attempt, false).await;
+                if let PasswordError::Busy = e {
+                    app.metrics.signins.with_label_values(&["busy"]).inc();
+                    return Err(busy(app, req.accept_html));
+                }
+                tracing::error!(error = %e, "password verification failed");
+                Err(status_page(
+                    app,
+                    req.accept_html,
+                    500,
+                    "Something went wrong",
+                    "Please try again.",
+                ))
+            }
+        }
+    }
+
     /// The posted CAPTCHA answer for pre-session `pre`; a missing or wrong one is a
     /// failure (`Err`: the form again).
     async fn solve_captcha(

@@ -123,18 +123,44 @@ pub async fn page(app: &App, req: &Request<'_>) -> Response {
     }
 }
 
+/// The session a password change is made in: whole (both steps done), else the
+/// page to answer with.
+async fn signed_in(
+    app: &Arc<App>,
+    req: &Request<'_>,
+) -> Result<(crate::session::SessionId, Arc<crate::users::User>, u8), Response> {
+    match app.session_state(req.cookie_header).await {
+        Ok(SessionState::Valid { record, user, .. }) if needs_second_step(&record, &user) => {
+            Err(pending_step(app, &record))
+        }
+        Ok(SessionState::Valid { id, user, record }) => Ok((id, user, record.factors)),
+        Ok(_) => Err(to_login(app)),
+        Err(_) => Err(unavailable(app, req)),
+    }
+}
+
+/// The CAPTCHA answer on the form, for this browser's pre-session.
+async fn captcha_right(
+    app: &App,
+    req: &Request<'_>,
+    id: &str,
+    answer: &str,
+) -> Result<bool, crate::store::StoreError> {
+    let pre = app
+        .cookies
+        .read(req.cookie_header, &app.cookies.pre_name)
+        .unwrap_or_default();
+    app.captchas.solve(id, &pre, answer).await
+}
+
 pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     let cfg = app.config.load();
     if let Err(wait) = app.defense.check_rate(&cfg.defense, req.client_ip) {
         return too_many(app, req, wait);
     }
-    let (id, user, factors) = match app.session_state(req.cookie_header).await {
-        Ok(SessionState::Valid { record, user, .. }) if needs_second_step(&record, &user) => {
-            return pending_step(app, &record)
-        }
-        Ok(SessionState::Valid { id, user, record }) => (id, user, record.factors),
-        Ok(_) => return to_login(app),
-        Err(_) => return unavailable(app, req),
+    let (id, user, factors) = match signed_in(app, req).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let f = form(&req.body).unwrap_or_default();
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
@@ -193,12 +219,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     }
     let captcha = cfg.defense.captcha_on_password_change || attempt.standing.captcha;
     if captcha {
-        let pre = app
-            .cookies
-            .read(req.cookie_header, &app.cookies.pre_name)
-            .unwrap_or_default();
-        let given = (get("captcha_id"), get("captcha"));
-        match app.captchas.solve(given.0, &pre, given.1).await {
+        match captcha_right(app, req, get("captcha_id"), get("captcha")).await {
             Ok(true) => {}
             Ok(false) => {
                 return match fail("captcha").await {

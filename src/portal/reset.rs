@@ -372,13 +372,19 @@ async fn confirm(
     if let Err(r) = store_new_password(app, &user, password).await {
         return r;
     }
+    finished(app, req, &user).await
+}
+
+/// The new password is saved: end the account's sessions and lock, audit, say so.
+async fn finished(app: &App, req: &Request<'_>, user: &str) -> Response {
+    let cfg = app.config.load();
     app.force_reload_users();
     // The password is saved, and older sessions are already refused (credentials version):
     // a store error from here on is logged, not shown as a failure.
-    if let Err(e) = app.sessions.revoke_user(&user).await {
+    if let Err(e) = app.sessions.revoke_user(user).await {
         tracing::warn!(error = %e, "password reset; old session records not deleted");
     }
-    if let Err(e) = app.defense.clear(&user).await {
+    if let Err(e) = app.defense.clear(user).await {
         tracing::warn!(error = %e, user = %user, "password reset; account lock not cleared");
     }
     app.audit(

@@ -434,20 +434,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
     }
     let attempt = match reserve(app, req, &s.user).await {
         Ok(a) if a.standing.locked_for.is_none() => a,
-        Ok(a) => {
-            app.audit(
-                "2fa_refused_locked",
-                json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string() }),
-            );
-            // Over the threshold with others in flight: counted (it locks); locked: not.
-            if a.reserved() {
-                if let Err(r) = super::count_second_step_failure(app, req, &s.user, &a, "2fa").await
-                {
-                    return r;
-                }
-            }
-            return challenge_page(app, req, &s, &rd, View::error(Some(method), LOCKED, 429)).await;
-        }
+        Ok(a) => return refused_locked(app, req, &s, &rd, method, &a).await,
         Err(_) => return unavailable(app, req),
     };
     let handle = s.id.handle();
@@ -485,29 +472,8 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         Ok(ok) => ok,
         Err(_) => return unavailable(app, req),
     };
-    let client = req.client_ip.to_string();
     if !ok {
-        app.metrics
-            .second_factor
-            .with_label_values(&[method.as_str(), "failed"])
-            .inc();
-        app.audit(
-            "2fa_failed",
-            json!({ "user": s.user.name, "method": method.as_str(), "client": client }),
-        );
-        app.accounts
-            .record_later(&s.user.name, "2fa_failed", &client, method.as_str());
-        if let Err(r) = super::count_second_step_failure(app, req, &s.user, &attempt, "2fa").await {
-            return r;
-        }
-        return challenge_page(
-            app,
-            req,
-            &s,
-            &rd,
-            View::error(Some(method), WRONG_CODE, 401),
-        )
-        .await;
+        return wrong_code(app, req, &s, &rd, method, &attempt).await;
     }
     app.metrics
         .second_factor
@@ -515,6 +481,55 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
         .inc();
     let remember = f.get("remember").is_some_and(|v| v == "1" || v == "on");
     complete(app, req, s, method, remember, &rd).await
+}
+
+/// The account is locked (or this guess would go over the limit with others in
+/// flight): refused, and counted only in the latter case.
+async fn refused_locked(
+    app: &Arc<App>,
+    req: &Request<'_>,
+    s: &Signed,
+    rd: &str,
+    method: Method,
+    a: &crate::defense::Attempt,
+) -> Response {
+    app.audit(
+        "2fa_refused_locked",
+        json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string() }),
+    );
+    if a.reserved() {
+        if let Err(r) = super::count_second_step_failure(app, req, &s.user, a, "2fa").await {
+            return r;
+        }
+    }
+    challenge_page(app, req, s, rd, View::error(Some(method), LOCKED, 429)).await
+}
+
+/// A wrong code: measured, audited, recorded in the account's history and counted
+/// on the ladder.
+async fn wrong_code(
+    app: &Arc<App>,
+    req: &Request<'_>,
+    s: &Signed,
+    rd: &str,
+    method: Method,
+    attempt: &crate::defense::Attempt,
+) -> Response {
+    let client = req.client_ip.to_string();
+    app.metrics
+        .second_factor
+        .with_label_values(&[method.as_str(), "failed"])
+        .inc();
+    app.audit(
+        "2fa_failed",
+        json!({ "user": s.user.name, "method": method.as_str(), "client": client }),
+    );
+    app.accounts
+        .record_later(&s.user.name, "2fa_failed", &client, method.as_str());
+    if let Err(r) = super::count_second_step_failure(app, req, &s.user, attempt, "2fa").await {
+        return r;
+    }
+    challenge_page(app, req, s, rd, View::error(Some(method), WRONG_CODE, 401)).await
 }
 
 /// The challenge is passed: a new session id proving two factors.
