@@ -253,3 +253,64 @@ async fn save_factors(
         .record_later(user, "factors_changed", "", "two-step verification");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::flow::testing::World;
+    use crate::auth::second_step::{verify, Method, VerifyOutcome};
+    use crate::clock::Clock;
+
+    #[tokio::test]
+    async fn a_new_app_is_confirmed_once_its_code_cant_be_replayed_and_codes_are_shown_once() {
+        let w = World::new("[defense]\nip_per_minute = 100000\n[otp]\nrequire_groups = [\"admins\"]\n");
+        let u = w
+            .add(User {
+                name: "ed".into(),
+                groups: vec!["admins".into()],
+                ..User::default()
+            })
+            .await;
+        let d = w.deps();
+        let client = "192.0.2.7".parse().unwrap();
+        let (id, record) = w.sessions.create("ed", 1, "x", u.credentials_version).await.unwrap();
+        let other = w.sessions.create("ed", 1, "y", u.credentials_version).await.unwrap();
+        let s = Signed { id, record, user: u };
+        let e = pending(&d, &s).await.unwrap();
+        assert_eq!(pending(&d, &s).await.unwrap().secret, e.secret, "same across reloads");
+        let o = confirm(&d, client, &s, "000000x").await.unwrap();
+        assert!(matches!(o, Confirm::Wrong), "{o:?}");
+        let code = e.code_at_step(e.step_at(w.clock.now())).unwrap();
+        let Confirm::Enrolled(done) = confirm(&d, client, &s, &code).await.unwrap() else {
+            panic!("enrolled")
+        };
+        assert_eq!(done.codes.len(), 10);
+        assert_eq!((done.record.factors, done.record.pending), (2, Pending::Done));
+        assert!(done.user.has_totp() && done.user.backup_codes.len() == 10);
+        assert!(
+            matches!(w.sessions.load(&other.0).await.unwrap(), crate::session::Lookup::Ended),
+            "sessions from before the enrolment end"
+        );
+        // The pending secret is gone, and the enrolment code can't pass the challenge.
+        let o = confirm(&d, client, &s, &code).await.unwrap();
+        assert!(matches!(o, Confirm::Expired), "{o:?}");
+        let signed = Signed {
+            id: done.session.clone(),
+            record: SessionRecord {
+                pending: Pending::SecondFactor,
+                factors: 1,
+                ..done.record.clone()
+            },
+            user: done.user.clone(),
+        };
+        let o = verify(&d, &w.browser(""), &signed, Method::Totp, &code, false)
+            .await
+            .unwrap();
+        assert!(matches!(o, VerifyOutcome::Wrong { .. }), "replayed: {o:?}");
+        // Required for the account's group: it can't be removed; codes can be renewed.
+        let s = Signed { user: done.user.clone(), ..signed };
+        assert_eq!(remove(&d, client, &s).await.unwrap(), Remove::Required);
+        let fresh = regenerate(&d, client, &s).await.unwrap();
+        assert!(fresh.iter().all(|c| !done.codes.contains(c)));
+    }
+}

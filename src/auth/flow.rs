@@ -108,3 +108,128 @@ pub struct Locked {
     /// The account to send the lock notice to (with its unlock link), when one is due.
     pub notify: Option<Arc<User>>,
 }
+
+/// A world for the flow machines' unit tests: memory store, fake clock, a users
+/// file in a temporary folder, real hasher, ladder and CAPTCHAs.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::net::IpAddr;
+    use std::sync::Arc;
+
+    use super::{Browser, Deps};
+    use crate::auth::password::{hash_now_with, HashParams, Hasher};
+    use crate::auth::sealed::Sealer;
+    use crate::captcha::Captchas;
+    use crate::clock::FakeClock;
+    use crate::config::Config;
+    use crate::cookies::CookieCrypto;
+    use crate::defense::Defense;
+    use crate::metrics::Metrics;
+    use crate::session::Sessions;
+    use crate::store::memory::MemoryStore;
+    use crate::store::DynStore;
+    use crate::users::cache::Accounts;
+    use crate::users::User;
+
+    pub const PASSWORD: &str = "correct horse battery";
+    pub const CLIENT: &str = "192.0.2.7";
+
+    pub struct World {
+        pub config: Config,
+        pub clock: FakeClock,
+        pub store: DynStore,
+        pub accounts: Accounts,
+        pub sessions: Sessions,
+        pub hasher: Hasher,
+        pub defense: Defense,
+        pub captchas: Captchas,
+        pub sealer: Sealer,
+        pub metrics: Metrics,
+        pub cookies: CookieCrypto,
+        _dir: tempfile::TempDir,
+    }
+
+    /// Cheap argon2 costs: the machines, not argon2, are under test.
+    pub fn cheap_hash(password: &str) -> String {
+        let p = HashParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        };
+        hash_now_with(password, p).unwrap()
+    }
+
+    impl World {
+        /// `extra`: config sections beyond a site and the users file.
+        pub fn new(extra: &str) -> World {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("users.toml"), "").unwrap();
+            let text = format!(
+                "[[site]]\nhost = \"app.test\"\nupstream = \"127.0.0.1:3000\"\n\n[users]\nfile = \"users.toml\"\n{extra}"
+            );
+            let config = Config::from_str(&text, dir.path()).unwrap();
+            let clock = FakeClock::at(1_700_000_000);
+            let dyn_clock: crate::clock::DynClock = Arc::new(clock.clone());
+            let store: DynStore = Arc::new(MemoryStore::with_clock(dyn_clock.clone(), 100_000));
+            World {
+                accounts: Accounts::open(&config.users, dyn_clock.clone()).unwrap(),
+                sessions: Sessions::new(
+                    store.clone(),
+                    dyn_clock.clone(),
+                    config.session.idle_timeout,
+                    config.session.absolute_timeout,
+                ),
+                hasher: Hasher::new(4).unwrap(),
+                defense: Defense::new(store.clone(), dyn_clock.clone(), &config.defense),
+                captchas: Captchas::new(store.clone(), config.defense.captcha_ttl),
+                sealer: Sealer::new(&[7u8; 32]),
+                metrics: Metrics::new(),
+                cookies: CookieCrypto::new(&[9u8; 64], &config.session),
+                store,
+                clock,
+                config,
+                _dir: dir,
+            }
+        }
+
+        pub fn deps(&self) -> Deps<'_> {
+            Deps {
+                config: &self.config,
+                store: &*self.store,
+                accounts: &self.accounts,
+                sessions: &self.sessions,
+                hasher: &self.hasher,
+                defense: &self.defense,
+                captchas: &self.captchas,
+                sealer: &self.sealer,
+                clock: &self.clock,
+                metrics: &self.metrics,
+            }
+        }
+
+        /// A browser with `cookies` (a `Cookie` header) from [`CLIENT`].
+        pub fn browser<'a>(&'a self, cookies: &'a str) -> Browser<'a> {
+            Browser {
+                cookies: &self.cookies,
+                cookie_header: cookies,
+                client: CLIENT.parse::<IpAddr>().unwrap(),
+            }
+        }
+
+        /// Adds `user` (its password [`PASSWORD`] unless it has one).
+        pub async fn add(&self, mut user: User) -> Arc<User> {
+            if user.password.is_empty() {
+                user.password = cheap_hash(PASSWORD);
+            }
+            let name = user.name.clone();
+            self.accounts.create(user).await.unwrap();
+            self.accounts.get(&name).await.unwrap().unwrap()
+        }
+
+        /// The image answer of CAPTCHA `id`.
+        pub async fn captcha_answer(&self, id: &str) -> String {
+            let (image, _) = self.captchas.answers_for_tests(id).await.unwrap().unwrap();
+            image
+        }
+    }
+}

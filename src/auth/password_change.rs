@@ -254,3 +254,89 @@ pub async fn change(
     );
     Ok(ChangeOutcome::Changed { session })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::flow::testing::{World, PASSWORD};
+    use crate::auth::password::verify_now;
+
+    const CFG: &str = "[defense]\ncaptcha_after = 100\nlock_after = 3\nip_per_minute = 100000\nspray_per_minute = 0\n";
+    const NEW: &str = "purple monkey dishwasher tango";
+
+    fn input<'a>(current: &'a str, new: &'a str) -> ChangeInput<'a> {
+        ChangeInput {
+            current,
+            new,
+            confirm: new,
+            captcha: CaptchaAnswer::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_current_password_is_needed_and_wrong_ones_lock() {
+        let w = World::new(CFG);
+        let u = w
+            .add(User {
+                name: "pat".into(),
+                ..User::default()
+            })
+            .await;
+        let (d, b) = (w.deps(), w.browser(""));
+        let (old_session, _) = w.sessions.create("pat", 1, "x", u.credentials_version).await.unwrap();
+        let o = change(&d, &b, &u, 1, input("wrong", NEW)).await.unwrap();
+        assert!(matches!(o, ChangeOutcome::Wrong { locked: None, .. }), "{o:?}");
+        // The policy first: a refused new password is no guess.
+        let o = change(&d, &b, &u, 1, input("wrong", "ab")).await.unwrap();
+        assert!(
+            matches!(o, ChangeOutcome::BadNew { refusal: Refusal::TooShort { .. }, .. }),
+            "{o:?}"
+        );
+        let ctl = "purple monkey\u{0}dishwasher tango";
+        let o = change(&d, &b, &u, 1, input(PASSWORD, ctl)).await.unwrap();
+        assert!(
+            matches!(o, ChangeOutcome::BadNew { refusal: Refusal::ControlCharacter, .. }),
+            "{o:?}"
+        );
+        match change(&d, &b, &u, 1, input(PASSWORD, NEW)).await.unwrap() {
+            ChangeOutcome::Changed { session } => {
+                assert!(matches!(
+                    w.sessions.load(&session).await.unwrap(),
+                    crate::session::Lookup::Valid(r) if r.factors == 1
+                ));
+            }
+            o => panic!("{o:?}"),
+        }
+        let pat = w.accounts.get("pat").await.unwrap().unwrap();
+        assert!(verify_now(NEW, &pat.password) && !verify_now(PASSWORD, &pat.password));
+        assert!(matches!(
+            w.sessions.load(&old_session).await.unwrap(),
+            crate::session::Lookup::Ended
+        ));
+        // Three wrong guesses lock; then even the right one is refused.
+        for i in 1..=3 {
+            match change(&d, &b, &pat, 1, input("wrong", NEW)).await.unwrap() {
+                ChangeOutcome::Wrong { locked, .. } => assert_eq!(locked.is_some(), i == 3),
+                o => panic!("{o:?}"),
+            }
+        }
+        let o = change(&d, &b, &pat, 1, input(NEW, PASSWORD)).await.unwrap();
+        assert!(matches!(o, ChangeOutcome::Refused { .. }), "{o:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_stored_hash_is_an_error() {
+        let w = World::new(CFG);
+        let u = w
+            .add(User {
+                name: "hal".into(),
+                password: "not-a-phc-string".into(),
+                ..User::default()
+            })
+            .await;
+        let e = change(&w.deps(), &w.browser(""), &u, 1, input("x", NEW))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AuthError::HashUnreadable { .. }), "{e}");
+    }
+}

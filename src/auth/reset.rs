@@ -238,3 +238,94 @@ async fn finished(deps: &Deps<'_>, client: IpAddr, user: &str) {
         json!({ "user": user, "client": client.to_string() }),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::flow::testing::{World, PASSWORD};
+    use crate::auth::password::verify_now;
+
+    const CFG: &str = "[defense]\ncaptcha_after = 100\nlock_after = 100\nip_per_minute = 100000\nspray_per_minute = 0\n[otp]\nmax_attempts = 3\ncode_ttl = \"10m\"\n";
+    const NEW: &str = "purple monkey dishwasher tango";
+
+    async fn world() -> World {
+        let w = World::new(CFG);
+        w.add(User {
+            name: "rita".into(),
+            email: "rita@example.com".into(),
+            ..User::default()
+        })
+        .await;
+        w
+    }
+
+    fn client() -> IpAddr {
+        "192.0.2.7".parse().unwrap()
+    }
+
+    async fn code_for(w: &World, pre: &str) -> String {
+        let r = request(&w.deps(), client(), pre, "rita@example.com").await.unwrap();
+        let (u, code) = r.send.expect("a code for rita");
+        assert_eq!(u.name, "rita");
+        code
+    }
+
+    fn wrong(code: &str) -> &'static str {
+        if code == "000000" {
+            "111111"
+        } else {
+            "000000"
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_allows_a_few_guesses_then_is_void() {
+        let w = world().await;
+        let d = w.deps();
+        let code = code_for(&w, "pre1").await;
+        for _ in 0..3 {
+            let o = confirm(&d, client(), "pre1", wrong(&code), NEW, NEW).await.unwrap();
+            assert!(matches!(o, ResetOutcome::WrongCode), "{o:?}");
+        }
+        let o = confirm(&d, client(), "pre1", &code, NEW, NEW).await.unwrap();
+        assert!(matches!(o, ResetOutcome::Restart), "void after max_attempts: {o:?}");
+        let rita = w.accounts.get("rita").await.unwrap().unwrap();
+        assert!(verify_now(PASSWORD, &rita.password), "unchanged");
+    }
+
+    #[tokio::test]
+    async fn a_code_expires_belongs_to_one_browser_and_works_once() {
+        let w = world().await;
+        let d = w.deps();
+        let old = code_for(&w, "pre1").await;
+        w.clock.advance(w.config.otp.code_ttl.as_secs() + 1);
+        let o = confirm(&d, client(), "pre1", &old, NEW, NEW).await.unwrap();
+        assert!(matches!(o, ResetOutcome::Restart), "expired: {o:?}");
+        let code = code_for(&w, "pre1").await;
+        // Another browser can't use it.
+        let o = confirm(&d, client(), "pre2", &code, NEW, NEW).await.unwrap();
+        assert!(matches!(o, ResetOutcome::Restart), "{o:?}");
+        // A refused new password doesn't spend the code.
+        let o = confirm(&d, client(), "pre1", &code, "short", "short").await.unwrap();
+        assert!(matches!(o, ResetOutcome::BadPassword(Refusal::TooShort { .. })), "{o:?}");
+        let tab = "purple monkey\tdishwasher tango";
+        let o = confirm(&d, client(), "pre1", &code, tab, tab).await.unwrap();
+        assert!(matches!(o, ResetOutcome::BadPassword(Refusal::ControlCharacter)), "{o:?}");
+        let o = confirm(&d, client(), "pre1", &code, NEW, NEW).await.unwrap();
+        assert!(matches!(&o, ResetOutcome::Done { user } if user == "rita"), "{o:?}");
+        let rita = w.accounts.get("rita").await.unwrap().unwrap();
+        assert!(verify_now(NEW, &rita.password));
+        let o = confirm(&d, client(), "pre1", &code, NEW, NEW).await.unwrap();
+        assert!(matches!(o, ResetOutcome::Restart), "used: {o:?}");
+    }
+
+    #[tokio::test]
+    async fn unknown_identifiers_get_the_same_answer_and_no_code() {
+        let w = world().await;
+        let r = request(&w.deps(), client(), "pre1", "nobody@example.com").await.unwrap();
+        assert!(r.send.is_none());
+        // The browser waits for a code like any other: a guess reads as a wrong code.
+        let o = confirm(&w.deps(), client(), "pre1", "123456", NEW, NEW).await.unwrap();
+        assert!(matches!(o, ResetOutcome::WrongCode), "{o:?}");
+    }
+}

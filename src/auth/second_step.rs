@@ -603,3 +603,223 @@ pub async fn reauthenticate(
 pub fn needs_password(deps: &Deps<'_>, r: &SessionRecord) -> bool {
     deps.clock.now().saturating_sub(r.password_at()) > deps.config.otp.reauth_after.as_secs()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::flow::testing::{World, PASSWORD};
+    use crate::auth::totp::Enrolment;
+    use crate::clock::Clock;
+
+    const LADDER: &str = "[defense]\ncaptcha_after = 100\nlock_after = 3\nip_per_minute = 100000\nspray_per_minute = 0\n[otp]\nmax_attempts = 2\nresend_after = \"30s\"\n";
+
+    /// An account with an authenticator app, two backup codes and an email;
+    /// its enrolment and backup codes in clear.
+    async fn tina(w: &World) -> (Arc<User>, Enrolment, Vec<String>) {
+        let e = Enrolment::generate(&w.config.otp);
+        let totp = w
+            .sealer
+            .seal(&serde_json::to_vec(&e).unwrap(), "tina")
+            .unwrap();
+        let plain = vec!["abcde-fghij".to_string(), "klmno-pqrst".to_string()];
+        let backup_codes = plain
+            .iter()
+            .map(|c| w.sealer.code_hash("tina", &codes::normalize_backup(c)))
+            .collect();
+        let u = w
+            .add(User {
+                name: "tina".into(),
+                email: "tina@example.com".into(),
+                totp,
+                backup_codes,
+                ..User::default()
+            })
+            .await;
+        (u, e, plain)
+    }
+
+    /// A sign-in of `user` waiting for its second step.
+    async fn pending(w: &World, user: &Arc<User>) -> Signed {
+        let now = w.clock.now();
+        let record = SessionRecord {
+            user: user.name.clone(),
+            factors: 1,
+            created: now,
+            last_seen: now,
+            client: "192.0.2.7".into(),
+            cred_version: user.credentials_version,
+            pending: Pending::SecondFactor,
+            auth_at: now,
+        };
+        let (id, record) = w.sessions.create_from(record).await.unwrap();
+        Signed {
+            id,
+            record,
+            user: user.clone(),
+        }
+    }
+
+    fn code_now(w: &World, e: &Enrolment) -> String {
+        e.code_at_step(e.step_at(w.clock.now())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn wrong_codes_lock_the_account_and_then_even_the_right_one_is_refused() {
+        let w = World::new(LADDER);
+        let (u, e, _) = tina(&w).await;
+        let (d, b) = (w.deps(), w.browser(""));
+        let s = pending(&w, &u).await;
+        for i in 1..=3 {
+            match verify(&d, &b, &s, Method::Totp, "000000", false).await.unwrap() {
+                VerifyOutcome::Wrong { locked } => {
+                    assert_eq!(locked.is_some(), i == 3, "guess {i}");
+                    if let Some(l) = locked {
+                        assert_eq!(l.notify.unwrap().name, "tina", "someone has the password");
+                    }
+                }
+                o => panic!("{o:?}"),
+            }
+        }
+        let right = code_now(&w, &e);
+        let o = verify(&d, &b, &s, Method::Totp, &right, false).await.unwrap();
+        assert!(matches!(o, VerifyOutcome::Refused { locked: None }), "{o:?}");
+        // A new sign-in (or another browser) buys no fresh tries.
+        let s2 = pending(&w, &u).await;
+        let o = verify(&d, &b, &s2, Method::Totp, &right, false).await.unwrap();
+        assert!(matches!(o, VerifyOutcome::Refused { .. }), "{o:?}");
+        let o = verify(&d, &b, &s2, Method::Totp, " ", false).await.unwrap();
+        assert!(matches!(o, VerifyOutcome::Missing), "{o:?}");
+    }
+
+    #[tokio::test]
+    async fn a_totp_code_passes_once_and_its_replay_is_refused() {
+        let w = World::new(LADDER);
+        let (u, e, _) = tina(&w).await;
+        let (d, b) = (w.deps(), w.browser(""));
+        let code = code_now(&w, &e);
+        let s = pending(&w, &u).await;
+        match verify(&d, &b, &s, Method::Totp, &code, true).await.unwrap() {
+            VerifyOutcome::Passed {
+                session,
+                record,
+                backup_left,
+            } => {
+                assert_ne!(session.as_str(), s.id.as_str(), "a new session id");
+                assert_eq!((record.factors, record.pending), (2, Pending::Done));
+                assert_eq!(backup_left, None);
+                assert!(matches!(
+                    w.sessions.load(&s.id).await.unwrap(),
+                    crate::session::Lookup::Ended
+                ));
+            }
+            o => panic!("{o:?}"),
+        }
+        // The same code in another pending sign-in (a thief who watched it typed).
+        let s2 = pending(&w, &u).await;
+        let o = verify(&d, &b, &s2, Method::Totp, &code, false).await.unwrap();
+        assert!(matches!(o, VerifyOutcome::Wrong { .. }), "{o:?}");
+        // The next step's code works.
+        w.clock.advance(e.period);
+        let next = code_now(&w, &e);
+        let o = verify(&d, &b, &s2, Method::Totp, &next, false).await.unwrap();
+        assert!(matches!(o, VerifyOutcome::Passed { .. }), "{o:?}");
+    }
+
+    #[tokio::test]
+    async fn a_backup_code_works_once() {
+        let w = World::new(LADDER);
+        let (u, _, plain) = tina(&w).await;
+        let (d, b) = (w.deps(), w.browser(""));
+        let s = pending(&w, &u).await;
+        // Typed loosely: case and separators don't matter.
+        let typed = plain[0].to_uppercase().replace('-', " ");
+        match verify(&d, &b, &s, Method::Backup, &typed, false).await.unwrap() {
+            VerifyOutcome::Passed { backup_left, .. } => assert_eq!(backup_left, Some(1)),
+            o => panic!("{o:?}"),
+        }
+        let s2 = pending(&w, &u).await;
+        let o = verify(&d, &b, &s2, Method::Backup, &plain[0], false).await.unwrap();
+        assert!(matches!(o, VerifyOutcome::Wrong { .. }), "{o:?}");
+        let left = w.accounts.get("tina").await.unwrap().unwrap();
+        assert_eq!(left.backup_codes.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_sent_code_is_paced_bounded_and_single_use() {
+        let w = World::new(&LADDER.replace("lock_after = 3", "lock_after = 10"));
+        let (u, _, _) = tina(&w).await;
+        let (d, b) = (w.deps(), w.browser(""));
+        let s = pending(&w, &u).await;
+        // Nothing sent yet: not a guess.
+        let o = verify(&d, &b, &s, Method::Email, "123456", false).await.unwrap();
+        assert!(matches!(o, VerifyOutcome::NoCode), "{o:?}");
+        let SendOutcome::Ready { code } = prepare_code(&d, b.client, &s, Method::Email, &u.email)
+            .await
+            .unwrap()
+        else {
+            panic!("first code")
+        };
+        let again = prepare_code(&d, b.client, &s, Method::Email, &u.email).await.unwrap();
+        assert!(matches!(again, SendOutcome::Paced { secs } if (1..=30).contains(&secs)));
+        // otp.max_attempts = 2 tries, then the code is void even when right.
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..2 {
+            let o = verify(&d, &b, &s, Method::Email, wrong, false).await.unwrap();
+            assert!(matches!(o, VerifyOutcome::Wrong { .. }), "{o:?}");
+        }
+        let o = verify(&d, &b, &s, Method::Email, &code, false).await.unwrap();
+        assert!(matches!(o, VerifyOutcome::CodeVoid { .. }), "{o:?}");
+        let o = verify(&d, &b, &s, Method::Email, &code, false).await.unwrap();
+        assert!(matches!(o, VerifyOutcome::NoCode), "{o:?}");
+        // A code that couldn't be delivered is void, and asking again is allowed at once.
+        abandon(&d, &s, Method::Email).await;
+        assert!(matches!(
+            prepare_code(&d, b.client, &s, Method::Email, &u.email).await.unwrap(),
+            SendOutcome::Ready { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_password_again_is_a_counted_guess() {
+        let w = World::new(LADDER);
+        let (u, _, _) = tina(&w).await;
+        let (d, b) = (w.deps(), w.browser(""));
+        let mut s = pending(&w, &u).await;
+        w.clock
+            .advance(w.config.otp.reauth_after.as_secs() + 1);
+        assert!(needs_password(&d, &s.record));
+        let o = reauthenticate(&d, &b, &mut s, "wrong").await.unwrap();
+        assert!(matches!(o, Reauth::Wrong { locked: None }), "{o:?}");
+        let o = reauthenticate(&d, &b, &mut s, PASSWORD).await.unwrap();
+        assert!(matches!(o, Reauth::Right), "{o:?}");
+        assert!(!needs_password(&d, &s.record));
+        let saved = w.sessions.load(&s.id).await.unwrap();
+        assert!(
+            matches!(saved, crate::session::Lookup::Valid(r) if r.auth_at == w.clock.now()),
+            "the time is saved with the session"
+        );
+    }
+
+    #[test]
+    fn methods_follow_what_the_account_has_and_the_notifier_offers() {
+        let u = User {
+            totp: "sealed".into(),
+            email: "a@example.com".into(),
+            phone: "+14155550100".into(),
+            backup_codes: vec!["h".into()],
+            ..User::default()
+        };
+        assert_eq!(
+            methods(&u, |_| true),
+            [Method::Totp, Method::Email, Method::Sms, Method::Voice, Method::Backup]
+        );
+        assert_eq!(
+            methods(&u, |c| c == Channel::Email),
+            [Method::Totp, Method::Email, Method::Backup]
+        );
+        for m in ["totp", "email", "sms", "voice", "backup"] {
+            assert_eq!(Method::parse(m).map(Method::as_str), Some(m));
+        }
+        assert_eq!(Method::parse("TOTP"), None);
+    }
+}

@@ -411,3 +411,229 @@ impl Try<'_, '_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::flow::testing::{World, PASSWORD};
+    use crate::auth::totp::Enrolment;
+
+    const LADDER: &str = "[defense]\ncaptcha_after = 2\nlock_after = 4\nip_per_minute = 100000\nspray_per_minute = 0\n";
+
+    fn typed<'a>(identifier: &'a str, password: &'a str) -> SignInInput<'a> {
+        SignInInput {
+            identifier,
+            password,
+            captcha: CaptchaAnswer::default(),
+        }
+    }
+
+    fn user(name: &str) -> User {
+        User {
+            name: name.into(),
+            email: format!("{name}@example.com"),
+            ..User::default()
+        }
+    }
+
+    /// An attempt with the CAPTCHA of a fresh challenge answered right.
+    async fn with_captcha(
+        w: &World,
+        b: &Browser<'_>,
+        id: &str,
+        pw: &str,
+    ) -> Result<SignInOutcome, AuthError> {
+        let cid = w.captchas.create("pre1").await.unwrap();
+        let answer = w.captcha_answer(&cid).await;
+        let input = SignInInput {
+            captcha: CaptchaAnswer {
+                pre: "pre1",
+                id: &cid,
+                answer: &answer,
+            },
+            ..typed(id, pw)
+        };
+        attempt(&w.deps(), b, input).await
+    }
+
+    #[tokio::test]
+    async fn the_ladder_asks_a_captcha_then_locks_and_a_known_device_still_gets_in() {
+        let w = World::new(LADDER);
+        let alice = w.add(user("alice")).await;
+        let d = w.deps();
+        let b = w.browser("");
+        // Two wrong passwords: the second makes the next form show a CAPTCHA.
+        match attempt(&d, &b, typed("alice", "nope")).await.unwrap() {
+            SignInOutcome::Wrong(f) => assert!(!f.captcha_next && f.locked.is_none()),
+            o => panic!("{o:?}"),
+        }
+        match attempt(&d, &b, typed("alice", "nope")).await.unwrap() {
+            SignInOutcome::Wrong(f) => assert!(f.captcha_next && f.locked.is_none()),
+            o => panic!("{o:?}"),
+        }
+        // Without the CAPTCHA even the right password doesn't get in (counted: 3rd failure).
+        let o = attempt(&d, &b, typed("alice", PASSWORD)).await.unwrap();
+        assert!(matches!(o, SignInOutcome::NeedCaptcha(_)), "{o:?}");
+        // The 4th failure locks; the owner is to be told (not from a known device).
+        match with_captcha(&w, &b, "alice", "nope").await.unwrap() {
+            SignInOutcome::Wrong(f) => {
+                let l = f.locked.expect("locked");
+                assert_eq!(l.duration, w.config.defense.lock_duration);
+                assert_eq!(l.notify.map(|u| u.name.clone()), Some("alice".into()));
+            }
+            o => panic!("{o:?}"),
+        }
+        // Locked: the right password is refused, like a wrong one, from unknown browsers.
+        let o = with_captcha(&w, &b, "alice", PASSWORD).await.unwrap();
+        assert!(matches!(o, SignInOutcome::Refused(_)), "{o:?}");
+        // The owner's known device isn't locked out by someone else's guesses.
+        let dev = w.cookies.device_cookie("alice", &"d".repeat(32), 90);
+        let jar = dev.split(';').next().unwrap().to_string();
+        let known = Browser {
+            client: "198.51.100.9".parse().unwrap(),
+            ..w.browser(&jar)
+        };
+        match attempt(&d, &known, typed("alice", PASSWORD)).await.unwrap() {
+            SignInOutcome::SignedIn(s) => {
+                assert_eq!((s.user.name.as_str(), s.pending), ("alice", Pending::Done));
+                assert_eq!(s.factors, 1);
+                assert!(w.sessions.load(&s.session).await.is_ok());
+            }
+            o => panic!("{o:?}"),
+        }
+        // The lock ends on its own (fake clock): the right password works again.
+        w.clock.advance(w.config.defense.lock_duration.as_secs() + 1);
+        let o = with_captcha(&w, &b, "alice", PASSWORD).await.unwrap();
+        assert!(matches!(o, SignInOutcome::SignedIn(_)), "{o:?}");
+        assert_eq!(alice.name, "alice");
+    }
+
+    #[tokio::test]
+    async fn unknown_identifiers_climb_a_ladder_of_their_own() {
+        let w = World::new(LADDER);
+        let d = w.deps();
+        let b = w.browser("");
+        for _ in 0..2 {
+            let o = attempt(&d, &b, typed("nobody@example.com", "x")).await.unwrap();
+            assert!(matches!(o, SignInOutcome::Wrong(_)), "{o:?}");
+        }
+        let o = attempt(&d, &b, typed("nobody@example.com", "x")).await.unwrap();
+        assert!(matches!(o, SignInOutcome::NeedCaptcha(_)), "{o:?}");
+        match with_captcha(&w, &b, "nobody@example.com", "x").await.unwrap() {
+            // Locked like an account, but there is nobody to tell.
+            SignInOutcome::Wrong(f) => assert!(f.locked.is_some_and(|l| l.notify.is_none())),
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn statuses_are_told_only_after_the_right_password() {
+        let w = World::new(LADDER);
+        w.add(User {
+            suspended: "Unpaid invoice.".into(),
+            ..user("sam")
+        })
+        .await;
+        w.add(User {
+            closed: true,
+            ..user("cleo")
+        })
+        .await;
+        w.add(User {
+            disabled: true,
+            ..user("dora")
+        })
+        .await;
+        let d = w.deps();
+        let b = w.browser("");
+        let o = attempt(&d, &b, typed("sam", "wrong")).await.unwrap();
+        assert!(matches!(o, SignInOutcome::Wrong(_)), "{o:?}");
+        match attempt(&d, &b, typed("sam", PASSWORD)).await.unwrap() {
+            SignInOutcome::Suspended { reason } => assert_eq!(reason, "Unpaid invoice"),
+            o => panic!("{o:?}"),
+        }
+        let o = attempt(&d, &b, typed("cleo", PASSWORD)).await.unwrap();
+        assert!(matches!(o, SignInOutcome::Closed), "{o:?}");
+        // Disabled reads exactly like a wrong password.
+        let o = attempt(&d, &b, typed("dora", PASSWORD)).await.unwrap();
+        assert!(matches!(o, SignInOutcome::Wrong(_)), "{o:?}");
+    }
+
+    #[tokio::test]
+    async fn forms_that_cant_be_tried_and_hashes_that_cant_be_read() {
+        let w = World::new(LADDER);
+        w.add(User {
+            password: "$argon2id$v=19$m=19456,t=2,p=1$broken".into(),
+            ..user("hal")
+        })
+        .await;
+        let d = w.deps();
+        let b = w.browser("");
+        let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
+        for (id, pw, want) in [
+            ("hal", long.as_str(), Invalid::TooLong),
+            ("", "pw", Invalid::Incomplete),
+            ("hal", "", Invalid::Incomplete),
+        ] {
+            match attempt(&d, &b, typed(id, pw)).await.unwrap() {
+                SignInOutcome::Invalid(i) => assert_eq!(i, want),
+                o => panic!("{o:?}"),
+            }
+        }
+        // A corrupt stored hash is an error to answer deliberately, not a wrong password,
+        // and it isn't counted against the account.
+        for _ in 0..3 {
+            let e = attempt(&d, &b, typed("hal", "anything")).await.unwrap_err();
+            assert!(matches!(&e, AuthError::HashUnreadable { user } if user == "hal"), "{e}");
+            assert!(!e.to_string().contains("argon2"), "no hash in the message: {e}");
+        }
+        let s = w
+            .defense
+            .standing(&w.config.defense, Some("hal"), None, b.client)
+            .await
+            .unwrap();
+        assert_eq!(s, Standing { locked_for: None, captcha: false });
+    }
+
+    #[tokio::test]
+    async fn the_second_step_is_pending_after_the_password_unless_remembered() {
+        let w = World::new(&format!("{LADDER}[otp]\nrequire_groups = [\"admins\"]\n"));
+        let e = Enrolment::generate(&w.config.otp);
+        let totp = w
+            .sealer
+            .seal(&serde_json::to_vec(&e).unwrap(), "tina")
+            .unwrap();
+        let tina = w.add(User { totp, ..user("tina") }).await;
+        w.add(User {
+            groups: vec!["admins".into()],
+            ..user("adam")
+        })
+        .await;
+        let d = w.deps();
+        let b = w.browser("");
+        for (who, factors, pending) in [
+            ("tina", 1, Pending::SecondFactor),
+            ("adam", 1, Pending::Enrol),
+        ] {
+            match attempt(&d, &b, typed(who, PASSWORD)).await.unwrap() {
+                SignInOutcome::SignedIn(s) => {
+                    assert_eq!((s.factors, s.pending), (factors, pending), "{who}")
+                }
+                o => panic!("{o:?}"),
+            }
+        }
+        // A remembered browser skips the second step.
+        let until = crate::clock::Clock::now(&w.clock) + 86_400;
+        let c = w
+            .cookies
+            .remember_cookie("tina", tina.factors_version, until, 30);
+        let jar = c.split(';').next().unwrap().to_string();
+        match attempt(&d, &w.browser(&jar), typed("tina", PASSWORD))
+            .await
+            .unwrap()
+        {
+            SignInOutcome::SignedIn(s) => assert_eq!((s.factors, s.pending), (2, Pending::Done)),
+            o => panic!("{o:?}"),
+        }
+    }
+}
