@@ -263,7 +263,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_app_is_confirmed_once_its_code_cant_be_replayed_and_codes_are_shown_once() {
-        let w = World::new("[defense]\nip_per_minute = 100000\n[otp]\nrequire_groups = [\"admins\"]\n");
+        let w =
+            World::new("[defense]\nip_per_minute = 100000\n[otp]\nrequire_groups = [\"admins\"]\n");
         let u = w
             .add(User {
                 name: "ed".into(),
@@ -273,11 +274,27 @@ mod tests {
             .await;
         let d = w.deps();
         let client = "192.0.2.7".parse().unwrap();
-        let (id, record) = w.sessions.create("ed", 1, "x", u.credentials_version).await.unwrap();
-        let other = w.sessions.create("ed", 1, "y", u.credentials_version).await.unwrap();
-        let s = Signed { id, record, user: u };
+        let (id, record) = w
+            .sessions
+            .create("ed", 1, "x", u.credentials_version)
+            .await
+            .unwrap();
+        let other = w
+            .sessions
+            .create("ed", 1, "y", u.credentials_version)
+            .await
+            .unwrap();
+        let s = Signed {
+            id,
+            record,
+            user: u,
+        };
         let e = pending(&d, &s).await.unwrap();
-        assert_eq!(pending(&d, &s).await.unwrap().secret, e.secret, "same across reloads");
+        assert_eq!(
+            pending(&d, &s).await.unwrap().secret,
+            e.secret,
+            "same across reloads"
+        );
         let o = confirm(&d, client, &s, "000000x").await.unwrap();
         assert!(matches!(o, Confirm::Wrong), "{o:?}");
         let code = e.code_at_step(e.step_at(w.clock.now())).unwrap();
@@ -285,10 +302,16 @@ mod tests {
             panic!("enrolled")
         };
         assert_eq!(done.codes.len(), 10);
-        assert_eq!((done.record.factors, done.record.pending), (2, Pending::Done));
+        assert_eq!(
+            (done.record.factors, done.record.pending),
+            (2, Pending::Done)
+        );
         assert!(done.user.has_totp() && done.user.backup_codes.len() == 10);
         assert!(
-            matches!(w.sessions.load(&other.0).await.unwrap(), crate::session::Lookup::Ended),
+            matches!(
+                w.sessions.load(&other.0).await.unwrap(),
+                crate::session::Lookup::Ended
+            ),
             "sessions from before the enrolment end"
         );
         // The pending secret is gone, and the enrolment code can't pass the challenge.
@@ -308,7 +331,10 @@ mod tests {
             .unwrap();
         assert!(matches!(o, VerifyOutcome::Wrong { .. }), "replayed: {o:?}");
         // Required for the account's group: it can't be removed; codes can be renewed.
-        let s = Signed { user: done.user.clone(), ..signed };
+        let s = Signed {
+            user: done.user.clone(),
+            ..signed
+        };
         assert_eq!(remove(&d, client, &s).await.unwrap(), Remove::Required);
         let fresh = regenerate(&d, client, &s).await.unwrap();
         assert!(fresh.iter().all(|c| !done.codes.contains(c)));

@@ -283,19 +283,38 @@ mod tests {
             })
             .await;
         let (d, b) = (w.deps(), w.browser(""));
-        let (old_session, _) = w.sessions.create("pat", 1, "x", u.credentials_version).await.unwrap();
+        let (old_session, _) = w
+            .sessions
+            .create("pat", 1, "x", u.credentials_version)
+            .await
+            .unwrap();
         let o = change(&d, &b, &u, 1, input("wrong", NEW)).await.unwrap();
-        assert!(matches!(o, ChangeOutcome::Wrong { locked: None, .. }), "{o:?}");
+        assert!(
+            matches!(o, ChangeOutcome::Wrong { locked: None, .. }),
+            "{o:?}"
+        );
         // The policy first: a refused new password is no guess.
         let o = change(&d, &b, &u, 1, input("wrong", "ab")).await.unwrap();
         assert!(
-            matches!(o, ChangeOutcome::BadNew { refusal: Refusal::TooShort { .. }, .. }),
+            matches!(
+                o,
+                ChangeOutcome::BadNew {
+                    refusal: Refusal::TooShort { .. },
+                    ..
+                }
+            ),
             "{o:?}"
         );
         let ctl = "purple monkey\u{0}dishwasher tango";
         let o = change(&d, &b, &u, 1, input(PASSWORD, ctl)).await.unwrap();
         assert!(
-            matches!(o, ChangeOutcome::BadNew { refusal: Refusal::ControlCharacter, .. }),
+            matches!(
+                o,
+                ChangeOutcome::BadNew {
+                    refusal: Refusal::ControlCharacter,
+                    ..
+                }
+            ),
             "{o:?}"
         );
         match change(&d, &b, &u, 1, input(PASSWORD, NEW)).await.unwrap() {

@@ -264,7 +264,9 @@ mod tests {
     }
 
     async fn code_for(w: &World, pre: &str) -> String {
-        let r = request(&w.deps(), client(), pre, "rita@example.com").await.unwrap();
+        let r = request(&w.deps(), client(), pre, "rita@example.com")
+            .await
+            .unwrap();
         let (u, code) = r.send.expect("a code for rita");
         assert_eq!(u.name, "rita");
         code
@@ -284,11 +286,18 @@ mod tests {
         let d = w.deps();
         let code = code_for(&w, "pre1").await;
         for _ in 0..3 {
-            let o = confirm(&d, client(), "pre1", wrong(&code), NEW, NEW).await.unwrap();
+            let o = confirm(&d, client(), "pre1", wrong(&code), NEW, NEW)
+                .await
+                .unwrap();
             assert!(matches!(o, ResetOutcome::WrongCode), "{o:?}");
         }
-        let o = confirm(&d, client(), "pre1", &code, NEW, NEW).await.unwrap();
-        assert!(matches!(o, ResetOutcome::Restart), "void after max_attempts: {o:?}");
+        let o = confirm(&d, client(), "pre1", &code, NEW, NEW)
+            .await
+            .unwrap();
+        assert!(
+            matches!(o, ResetOutcome::Restart),
+            "void after max_attempts: {o:?}"
+        );
         let rita = w.accounts.get("rita").await.unwrap().unwrap();
         assert!(verify_now(PASSWORD, &rita.password), "unchanged");
     }
@@ -303,29 +312,52 @@ mod tests {
         assert!(matches!(o, ResetOutcome::Restart), "expired: {o:?}");
         let code = code_for(&w, "pre1").await;
         // Another browser can't use it.
-        let o = confirm(&d, client(), "pre2", &code, NEW, NEW).await.unwrap();
+        let o = confirm(&d, client(), "pre2", &code, NEW, NEW)
+            .await
+            .unwrap();
         assert!(matches!(o, ResetOutcome::Restart), "{o:?}");
         // A refused new password doesn't spend the code.
-        let o = confirm(&d, client(), "pre1", &code, "short", "short").await.unwrap();
-        assert!(matches!(o, ResetOutcome::BadPassword(Refusal::TooShort { .. })), "{o:?}");
+        let o = confirm(&d, client(), "pre1", &code, "short", "short")
+            .await
+            .unwrap();
+        assert!(
+            matches!(o, ResetOutcome::BadPassword(Refusal::TooShort { .. })),
+            "{o:?}"
+        );
         let tab = "purple monkey\tdishwasher tango";
-        let o = confirm(&d, client(), "pre1", &code, tab, tab).await.unwrap();
-        assert!(matches!(o, ResetOutcome::BadPassword(Refusal::ControlCharacter)), "{o:?}");
-        let o = confirm(&d, client(), "pre1", &code, NEW, NEW).await.unwrap();
-        assert!(matches!(&o, ResetOutcome::Done { user } if user == "rita"), "{o:?}");
+        let o = confirm(&d, client(), "pre1", &code, tab, tab)
+            .await
+            .unwrap();
+        assert!(
+            matches!(o, ResetOutcome::BadPassword(Refusal::ControlCharacter)),
+            "{o:?}"
+        );
+        let o = confirm(&d, client(), "pre1", &code, NEW, NEW)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&o, ResetOutcome::Done { user } if user == "rita"),
+            "{o:?}"
+        );
         let rita = w.accounts.get("rita").await.unwrap().unwrap();
         assert!(verify_now(NEW, &rita.password));
-        let o = confirm(&d, client(), "pre1", &code, NEW, NEW).await.unwrap();
+        let o = confirm(&d, client(), "pre1", &code, NEW, NEW)
+            .await
+            .unwrap();
         assert!(matches!(o, ResetOutcome::Restart), "used: {o:?}");
     }
 
     #[tokio::test]
     async fn unknown_identifiers_get_the_same_answer_and_no_code() {
         let w = world().await;
-        let r = request(&w.deps(), client(), "pre1", "nobody@example.com").await.unwrap();
+        let r = request(&w.deps(), client(), "pre1", "nobody@example.com")
+            .await
+            .unwrap();
         assert!(r.send.is_none());
         // The browser waits for a code like any other: a guess reads as a wrong code.
-        let o = confirm(&w.deps(), client(), "pre1", "123456", NEW, NEW).await.unwrap();
+        let o = confirm(&w.deps(), client(), "pre1", "123456", NEW, NEW)
+            .await
+            .unwrap();
         assert!(matches!(o, ResetOutcome::WrongCode), "{o:?}");
     }
 }

@@ -670,7 +670,10 @@ mod tests {
         let (d, b) = (w.deps(), w.browser(""));
         let s = pending(&w, &u).await;
         for i in 1..=3 {
-            match verify(&d, &b, &s, Method::Totp, "000000", false).await.unwrap() {
+            match verify(&d, &b, &s, Method::Totp, "000000", false)
+                .await
+                .unwrap()
+            {
                 VerifyOutcome::Wrong { locked } => {
                     assert_eq!(locked.is_some(), i == 3, "guess {i}");
                     if let Some(l) = locked {
@@ -681,11 +684,18 @@ mod tests {
             }
         }
         let right = code_now(&w, &e);
-        let o = verify(&d, &b, &s, Method::Totp, &right, false).await.unwrap();
-        assert!(matches!(o, VerifyOutcome::Refused { locked: None }), "{o:?}");
+        let o = verify(&d, &b, &s, Method::Totp, &right, false)
+            .await
+            .unwrap();
+        assert!(
+            matches!(o, VerifyOutcome::Refused { locked: None }),
+            "{o:?}"
+        );
         // A new sign-in (or another browser) buys no fresh tries.
         let s2 = pending(&w, &u).await;
-        let o = verify(&d, &b, &s2, Method::Totp, &right, false).await.unwrap();
+        let o = verify(&d, &b, &s2, Method::Totp, &right, false)
+            .await
+            .unwrap();
         assert!(matches!(o, VerifyOutcome::Refused { .. }), "{o:?}");
         let o = verify(&d, &b, &s2, Method::Totp, " ", false).await.unwrap();
         assert!(matches!(o, VerifyOutcome::Missing), "{o:?}");
@@ -716,12 +726,16 @@ mod tests {
         }
         // The same code in another pending sign-in (a thief who watched it typed).
         let s2 = pending(&w, &u).await;
-        let o = verify(&d, &b, &s2, Method::Totp, &code, false).await.unwrap();
+        let o = verify(&d, &b, &s2, Method::Totp, &code, false)
+            .await
+            .unwrap();
         assert!(matches!(o, VerifyOutcome::Wrong { .. }), "{o:?}");
         // The next step's code works.
         w.clock.advance(e.period);
         let next = code_now(&w, &e);
-        let o = verify(&d, &b, &s2, Method::Totp, &next, false).await.unwrap();
+        let o = verify(&d, &b, &s2, Method::Totp, &next, false)
+            .await
+            .unwrap();
         assert!(matches!(o, VerifyOutcome::Passed { .. }), "{o:?}");
     }
 
@@ -733,12 +747,17 @@ mod tests {
         let s = pending(&w, &u).await;
         // Typed loosely: case and separators don't matter.
         let typed = plain[0].to_uppercase().replace('-', " ");
-        match verify(&d, &b, &s, Method::Backup, &typed, false).await.unwrap() {
+        match verify(&d, &b, &s, Method::Backup, &typed, false)
+            .await
+            .unwrap()
+        {
             VerifyOutcome::Passed { backup_left, .. } => assert_eq!(backup_left, Some(1)),
             o => panic!("{o:?}"),
         }
         let s2 = pending(&w, &u).await;
-        let o = verify(&d, &b, &s2, Method::Backup, &plain[0], false).await.unwrap();
+        let o = verify(&d, &b, &s2, Method::Backup, &plain[0], false)
+            .await
+            .unwrap();
         assert!(matches!(o, VerifyOutcome::Wrong { .. }), "{o:?}");
         let left = w.accounts.get("tina").await.unwrap().unwrap();
         assert_eq!(left.backup_codes.len(), 1);
@@ -751,7 +770,9 @@ mod tests {
         let (d, b) = (w.deps(), w.browser(""));
         let s = pending(&w, &u).await;
         // Nothing sent yet: not a guess.
-        let o = verify(&d, &b, &s, Method::Email, "123456", false).await.unwrap();
+        let o = verify(&d, &b, &s, Method::Email, "123456", false)
+            .await
+            .unwrap();
         assert!(matches!(o, VerifyOutcome::NoCode), "{o:?}");
         let SendOutcome::Ready { code } = prepare_code(&d, b.client, &s, Method::Email, &u.email)
             .await
@@ -759,22 +780,32 @@ mod tests {
         else {
             panic!("first code")
         };
-        let again = prepare_code(&d, b.client, &s, Method::Email, &u.email).await.unwrap();
+        let again = prepare_code(&d, b.client, &s, Method::Email, &u.email)
+            .await
+            .unwrap();
         assert!(matches!(again, SendOutcome::Paced { secs } if (1..=30).contains(&secs)));
         // otp.max_attempts = 2 tries, then the code is void even when right.
         let wrong = if code == "000000" { "111111" } else { "000000" };
         for _ in 0..2 {
-            let o = verify(&d, &b, &s, Method::Email, wrong, false).await.unwrap();
+            let o = verify(&d, &b, &s, Method::Email, wrong, false)
+                .await
+                .unwrap();
             assert!(matches!(o, VerifyOutcome::Wrong { .. }), "{o:?}");
         }
-        let o = verify(&d, &b, &s, Method::Email, &code, false).await.unwrap();
+        let o = verify(&d, &b, &s, Method::Email, &code, false)
+            .await
+            .unwrap();
         assert!(matches!(o, VerifyOutcome::CodeVoid { .. }), "{o:?}");
-        let o = verify(&d, &b, &s, Method::Email, &code, false).await.unwrap();
+        let o = verify(&d, &b, &s, Method::Email, &code, false)
+            .await
+            .unwrap();
         assert!(matches!(o, VerifyOutcome::NoCode), "{o:?}");
         // A code that couldn't be delivered is void, and asking again is allowed at once.
         abandon(&d, &s, Method::Email).await;
         assert!(matches!(
-            prepare_code(&d, b.client, &s, Method::Email, &u.email).await.unwrap(),
+            prepare_code(&d, b.client, &s, Method::Email, &u.email)
+                .await
+                .unwrap(),
             SendOutcome::Ready { .. }
         ));
     }
@@ -785,8 +816,7 @@ mod tests {
         let (u, _, _) = tina(&w).await;
         let (d, b) = (w.deps(), w.browser(""));
         let mut s = pending(&w, &u).await;
-        w.clock
-            .advance(w.config.otp.reauth_after.as_secs() + 1);
+        w.clock.advance(w.config.otp.reauth_after.as_secs() + 1);
         assert!(needs_password(&d, &s.record));
         let o = reauthenticate(&d, &b, &mut s, "wrong").await.unwrap();
         assert!(matches!(o, Reauth::Wrong { locked: None }), "{o:?}");
@@ -811,7 +841,13 @@ mod tests {
         };
         assert_eq!(
             methods(&u, |_| true),
-            [Method::Totp, Method::Email, Method::Sms, Method::Voice, Method::Backup]
+            [
+                Method::Totp,
+                Method::Email,
+                Method::Sms,
+                Method::Voice,
+                Method::Backup
+            ]
         );
         assert_eq!(
             methods(&u, |c| c == Channel::Email),

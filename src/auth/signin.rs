@@ -502,7 +502,8 @@ mod tests {
             o => panic!("{o:?}"),
         }
         // The lock ends on its own (fake clock): the right password works again.
-        w.clock.advance(w.config.defense.lock_duration.as_secs() + 1);
+        w.clock
+            .advance(w.config.defense.lock_duration.as_secs() + 1);
         let o = with_captcha(&w, &b, "alice", PASSWORD).await.unwrap();
         assert!(matches!(o, SignInOutcome::SignedIn(_)), "{o:?}");
         assert_eq!(alice.name, "alice");
@@ -514,12 +515,19 @@ mod tests {
         let d = w.deps();
         let b = w.browser("");
         for _ in 0..2 {
-            let o = attempt(&d, &b, typed("nobody@example.com", "x")).await.unwrap();
+            let o = attempt(&d, &b, typed("nobody@example.com", "x"))
+                .await
+                .unwrap();
             assert!(matches!(o, SignInOutcome::Wrong(_)), "{o:?}");
         }
-        let o = attempt(&d, &b, typed("nobody@example.com", "x")).await.unwrap();
+        let o = attempt(&d, &b, typed("nobody@example.com", "x"))
+            .await
+            .unwrap();
         assert!(matches!(o, SignInOutcome::NeedCaptcha(_)), "{o:?}");
-        match with_captcha(&w, &b, "nobody@example.com", "x").await.unwrap() {
+        match with_captcha(&w, &b, "nobody@example.com", "x")
+            .await
+            .unwrap()
+        {
             // Locked like an account, but there is nobody to tell.
             SignInOutcome::Wrong(f) => assert!(f.locked.is_some_and(|l| l.notify.is_none())),
             o => panic!("{o:?}"),
@@ -584,15 +592,27 @@ mod tests {
         // and it isn't counted against the account.
         for _ in 0..3 {
             let e = attempt(&d, &b, typed("hal", "anything")).await.unwrap_err();
-            assert!(matches!(&e, AuthError::HashUnreadable { user } if user == "hal"), "{e}");
-            assert!(!e.to_string().contains("argon2"), "no hash in the message: {e}");
+            assert!(
+                matches!(&e, AuthError::HashUnreadable { user } if user == "hal"),
+                "{e}"
+            );
+            assert!(
+                !e.to_string().contains("argon2"),
+                "no hash in the message: {e}"
+            );
         }
         let s = w
             .defense
             .standing(&w.config.defense, Some("hal"), None, b.client)
             .await
             .unwrap();
-        assert_eq!(s, Standing { locked_for: None, captcha: false });
+        assert_eq!(
+            s,
+            Standing {
+                locked_for: None,
+                captcha: false
+            }
+        );
     }
 
     #[tokio::test]
@@ -603,7 +623,12 @@ mod tests {
             .sealer
             .seal(&serde_json::to_vec(&e).unwrap(), "tina")
             .unwrap();
-        let tina = w.add(User { totp, ..user("tina") }).await;
+        let tina = w
+            .add(User {
+                totp,
+                ..user("tina")
+            })
+            .await;
         w.add(User {
             groups: vec!["admins".into()],
             ..user("adam")
