@@ -34,7 +34,7 @@ use serde_json::json;
 use crate::app::{App, SessionState};
 use crate::cookies::new_pre_id;
 use crate::notify::Notifier;
-use crate::policy::{self, Decision};
+use crate::policy;
 use error::PortalError;
 
 /// Largest portal request body accepted.
@@ -64,41 +64,8 @@ pub struct Request<'a> {
     pub forwarded: Option<Forwarded>,
 }
 
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-}
-
-impl Response {
-    pub fn new(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response {
-        Response {
-            status,
-            headers: vec![("Content-Type".into(), content_type.into())],
-            body: body.into(),
-        }
-    }
-
-    pub fn html(status: u16, body: String) -> Response {
-        Response::new(status, "text/html; charset=utf-8", body)
-    }
-
-    pub fn json(status: u16, body: serde_json::Value) -> Response {
-        Response::new(status, "application/json", body.to_string())
-    }
-
-    pub fn redirect(status: u16, location: &str) -> Response {
-        let mut r = Response::new(status, "text/plain; charset=utf-8", "");
-        r.header("Location", location);
-        r
-    }
-
-    pub fn header(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
-        self.headers.push((name.to_string(), value.into()));
-        self
-    }
-}
+/// Every answer the gateway writes itself; see [`crate::respond`].
+pub use crate::respond::{urlencode, Response};
 
 /// Headers on every page the gateway renders itself.
 pub fn security_headers(r: &mut Response, allow_http: bool) {
@@ -747,9 +714,14 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
         );
     };
     let scheme = orig.scheme.unwrap_or(req.scheme);
-    let state = match app.session_state(req.cookie_header).await {
-        Ok(s) => s,
-        Err(_) => return Response::json(503, json!({ "error": "unavailable" })),
+    // As for proxied requests: a store that can't be read counts as no session,
+    // and fails closed unless the rule needs none (see `crate::respond`).
+    let (state, store_down) = match app.session_state(req.cookie_header).await {
+        Ok(s) => (s, false),
+        Err(e) => {
+            tracing::warn!(error = %e, "store unavailable; failing closed");
+            (SessionState::None, true)
+        }
     };
     let preq = policy::Request {
         host: &orig.host,
@@ -758,11 +730,24 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
         client: req.client_ip,
     };
     let decision = crate::app::decide(&cfg, &state, &preq);
-    let wants_redirect =
-        query_param(req.query, "redirect").is_some_and(|v| v == "1" || v == "true");
+    let redirect = query_param(req.query, "redirect").is_some_and(|v| v == "1" || v == "true");
     let original = format!("{scheme}://{}{}", orig.authority, orig.path_and_query());
-    match decision {
-        Decision::Allow => {
+    let portal = match &cfg.server.public_url {
+        Some(u) => format!(
+            "{}{}",
+            u.as_str().trim_end_matches('/'),
+            cfg.server.portal_prefix
+        ),
+        None => format!("{scheme}://{}{}", orig.authority, cfg.server.portal_prefix),
+    };
+    let back = crate::respond::Back {
+        portal: &portal,
+        here: &original,
+        query: None,
+    };
+    let client = crate::respond::Client::ForwardAuth { redirect };
+    match crate::respond::decision(client, decision, store_down, None, back) {
+        crate::respond::Answer::Allow => {
             let mut r = Response::new(200, "text/plain; charset=utf-8", "ok");
             // Identity only for complete sign-ins (not one still waiting for its second step).
             // Anyone else gets the same names, empty: a proxy that copies them on a 2xx
@@ -789,38 +774,10 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
             }
             r
         }
-        Decision::Deny => Response::json(403, json!({ "error": "forbidden" })),
-        Decision::Login | Decision::SecondFactor | Decision::Enrol => {
-            let step = match decision {
-                Decision::Login => "login",
-                Decision::Enrol => "2fa/setup",
-                _ => "2fa",
-            };
-            let portal = match &cfg.server.public_url {
-                Some(u) => format!(
-                    "{}{}",
-                    u.as_str().trim_end_matches('/'),
-                    cfg.server.portal_prefix
-                ),
-                None => format!("{scheme}://{}{}", orig.authority, cfg.server.portal_prefix),
-            };
-            let location = format!("{portal}/{step}?rd={}", urlencode(&original));
-            if wants_redirect {
-                Response::redirect(302, &location)
-            } else {
-                let mut r = Response::json(
-                    401,
-                    json!({ "error": "unauthenticated", "login": location }),
-                );
-                r.header("WWW-Authenticate", "Cookie realm=\"portcullis\"");
-                // For nginx: `auth_request_set $login $upstream_http_location; error_page 401 =302 $login;`
-                r.header("Location", location);
-                r
-            }
+        crate::respond::Answer::Reply(r) => r,
+        // (Forward-auth answers are all built by `respond`; a page would be a bug.)
+        crate::respond::Answer::Page(m) => {
+            Response::json(m.status, json!({ "error": m.heading, "message": m.text }))
         }
     }
-}
-
-pub fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

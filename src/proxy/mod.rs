@@ -22,11 +22,11 @@ use pingora::prelude::*;
 use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
-use serde_json::json;
 
 use crate::app::{App, SessionState};
 use crate::policy::{self, Decision};
-use crate::portal::{self, Response};
+use crate::portal;
+use crate::respond::{self, Answer, Client, Message, Response};
 use crate::users::User;
 
 /// Most request headers accepted, and their total size in bytes (431 beyond).
@@ -68,9 +68,6 @@ struct Inbound {
     /// The client takes HTML (a browser).
     html: bool,
 }
-
-/// A request refused before any decision: status, heading, text.
-struct Refusal(u16, &'static str, String);
 
 /// Per-request state shared across Pingora's phases.
 #[derive(Default)]
@@ -196,17 +193,17 @@ impl Gateway {
         }
     }
 
-    async fn refuse(
-        &self,
-        session: &mut Session,
-        status: u16,
-        heading: &str,
-        text: &str,
-    ) -> Result<bool> {
-        session.set_keepalive(None);
-        let r = crate::i18n::sync_scope(self.page_language(session), || {
-            portal::status_page(&self.app, accept_html(session), status, heading, text)
+    /// A message page in the person's language (HTML or JSON by `html`).
+    async fn message(&self, session: &mut Session, m: Message, html: bool) -> Result<bool> {
+        if m.close {
+            session.set_keepalive(None);
+        }
+        let mut r = crate::i18n::sync_scope(self.page_language(session), || {
+            portal::status_page(&self.app, html, m.status, m.heading, &m.text)
         });
+        if let Some(s) = m.retry_after {
+            r.header("Retry-After", s.to_string());
+        }
         self.respond(session, r, true).await
     }
 
@@ -216,7 +213,7 @@ impl Gateway {
         &self,
         session: &Session,
         cfg: &crate::config::Config,
-    ) -> std::result::Result<Inbound, Refusal> {
+    ) -> std::result::Result<Inbound, Message> {
         // Limits and framing.
         let req = session.req_header();
         let bytes: usize = req
@@ -225,17 +222,17 @@ impl Gateway {
             .map(|(k, v)| k.as_str().len() + v.len() + 4)
             .sum();
         if req.headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-            return Err(Refusal(
+            return Err(Message::refusal(
                 431,
                 "Request headers too large",
-                "The request carried too many or too large headers.".into(),
+                "The request carried too many or too large headers.",
             ));
         }
         if ambiguous_framing(session) {
-            return Err(Refusal(
+            return Err(Message::refusal(
                 400,
                 "Bad request",
-                "The request's length was given in conflicting ways.".into(),
+                "The request's length was given in conflicting ways.",
             ));
         }
         // Site by Host; never a default upstream.
@@ -246,16 +243,14 @@ impl Gateway {
             .or_else(|| req.uri.host())
             .map(headers::host_only)
             .filter(|h| !h.is_empty())
-            .ok_or(Refusal(
-                400,
-                "Bad request",
-                "The request has no Host.".into(),
-            ))?;
-        let site = cfg.site(&host).ok_or(Refusal(
-            421,
-            "Unknown site",
-            "This gateway does not serve this host name.".into(),
-        ))?;
+            .ok_or_else(|| Message::refusal(400, "Bad request", "The request has no Host."))?;
+        let site = cfg.site(&host).ok_or_else(|| {
+            Message::refusal(
+                421,
+                "Unknown site",
+                "This gateway does not serve this host name.",
+            )
+        })?;
         // Normalise the path once; rules see exactly what is forwarded.
         let raw = std::str::from_utf8(req.raw_path()).ok().map(str::to_string);
         let raw = match raw {
@@ -271,7 +266,7 @@ impl Gateway {
             None => (raw, None),
         };
         let path = crate::pathnorm::normalize(&raw_path).map_err(|e| {
-            Refusal(
+            Message::refusal(
                 400,
                 "Bad request",
                 format!("The address is ambiguous: {e}."),
@@ -324,14 +319,8 @@ impl Gateway {
         let body = match self.read_body(session).await? {
             Ok(b) => b,
             Err(()) => {
-                return self
-                    .refuse(
-                        session,
-                        413,
-                        "Request too large",
-                        "The form sent too much data.",
-                    )
-                    .await
+                let m = Message::refusal(413, "Request too large", "The form sent too much data.");
+                return self.message(session, m, inbound.html).await;
             }
         };
         let cookie_header = headers::cookie_header(session.req_header()).into_owned();
@@ -397,9 +386,23 @@ impl Gateway {
             client: inbound.client.client,
         };
         let decision = crate::app::decide(cfg, &state, &preq);
+        let outcome = &app.metrics.outcome;
         match decision {
-            Decision::Allow => {
-                app.metrics.outcome.allow.inc();
+            Decision::Allow => outcome.allow.inc(),
+            Decision::Deny => outcome.deny.inc(),
+            _ if store_down => outcome.unavailable.inc(),
+            Decision::Login => outcome.login.inc(),
+            Decision::SecondFactor | Decision::Enrol => outcome.second_factor.inc(),
+        }
+        let ended = matches!(state, SessionState::Ended)
+            .then(|| app.cookies.clear(&app.cookies.name, &inbound.host));
+        let back = respond::Back {
+            portal: &cfg.server.portal_prefix,
+            here: &inbound.path,
+            query: inbound.query.as_deref(),
+        };
+        match respond::decision(Client::of(inbound.html), decision, store_down, ended, back) {
+            Answer::Allow => {
                 // Identity only for complete sign-ins: a session still waiting for its
                 // second factor may pass `bypass` rules, but anonymously.
                 if let Some((user, factors)) = state.complete() {
@@ -409,92 +412,9 @@ impl Gateway {
                 }
                 Ok(false)
             }
-            Decision::Deny => {
-                app.metrics.outcome.deny.inc();
-                self.refuse(
-                    session,
-                    403,
-                    "Access denied",
-                    "You do not have access to this page.",
-                )
-                .await
-            }
-            _ if store_down => {
-                app.metrics.outcome.unavailable.inc();
-                let mut r = crate::i18n::sync_scope(self.page_language(session), || {
-                    portal::status_page(
-                        app,
-                        inbound.html,
-                        503,
-                        "Temporarily unavailable",
-                        "Please try again in a few seconds.",
-                    )
-                });
-                r.header("Retry-After", "5");
-                self.respond(session, r, true).await
-            }
-            Decision::Login | Decision::SecondFactor | Decision::Enrol => {
-                if decision == Decision::Login {
-                    app.metrics.outcome.login.inc();
-                } else {
-                    app.metrics.outcome.second_factor.inc();
-                }
-                let ended = matches!(state, SessionState::Ended);
-                let r = self.to_sign_in(cfg, decision, ended, inbound);
-                self.respond(session, r, false).await
-            }
+            Answer::Page(m) => self.message(session, m, inbound.html).await,
+            Answer::Reply(r) => self.respond(session, r, false).await,
         }
-    }
-
-    /// Where a request without (enough of) a session goes: 302 to the sign-in or
-    /// second-step page for browsers, 401 JSON for other clients.
-    fn to_sign_in(
-        &self,
-        cfg: &crate::config::Config,
-        decision: Decision,
-        ended: bool,
-        inbound: &Inbound,
-    ) -> Response {
-        let prefix = cfg.server.portal_prefix.as_str();
-        let step = match decision {
-            Decision::Login => "login",
-            Decision::Enrol => "2fa/setup",
-            _ => "2fa",
-        };
-        let here = match &inbound.query {
-            Some(q) => format!("{}?{q}", inbound.path),
-            None => inbound.path.clone(),
-        };
-        let mut location = format!("{prefix}/{step}?rd={}", portal::urlencode(&here));
-        if ended {
-            location.push_str("&expired=1");
-        }
-        let mut r = if inbound.html {
-            Response::redirect(302, &location)
-        } else {
-            let error = if decision == Decision::Login {
-                "unauthenticated"
-            } else {
-                "second_factor_required"
-            };
-            let mut r = Response::json(
-                401,
-                json!({ "error": error, "login": format!("{prefix}/{step}"), "session_ended": ended }),
-            );
-            r.header("WWW-Authenticate", "Cookie realm=\"portcullis\"");
-            r
-        };
-        if ended {
-            for c in self
-                .app
-                .cookies
-                .clear(&self.app.cookies.name, &inbound.host)
-            {
-                r.header("Set-Cookie", c);
-            }
-        }
-        r.header("Cache-Control", "no-store");
-        r
     }
 
     async fn read_body(&self, session: &mut Session) -> Result<std::result::Result<Bytes, ()>> {
@@ -530,8 +450,9 @@ impl ProxyHttp for Gateway {
         session.set_read_timeout(Some(Duration::from_secs(30)));
         let inbound = match self.classify(session, &cfg) {
             Ok(i) => i,
-            Err(Refusal(status, heading, text)) => {
-                return self.refuse(session, status, heading, &text).await
+            Err(m) => {
+                let html = accept_html(session);
+                return self.message(session, m, html).await;
             }
         };
         ctx.upstream = Some(inbound.upstream.clone());
