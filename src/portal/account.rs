@@ -26,6 +26,7 @@ use super::forms::{self, AccountForm};
 use super::{origin_ok, status_page, Request, Response};
 use crate::app::{App, SessionState};
 use crate::auth::second_step::{self, Reauth, Signed};
+use crate::respond::{go_to, Back, Step};
 use crate::session::SessionId;
 use crate::users::User;
 
@@ -92,18 +93,18 @@ type Page = Result<Response, PortalError>;
 /// The complete session of this request, or (as `Err`) where to go first.
 async fn me(app: &App, req: &Request<'_>) -> Result<Result<Signed, Response>, PortalError> {
     let prefix = app.config.load().server.portal_prefix.clone();
-    let back = super::urlencode(&format!("{prefix}/account"));
+    let here = format!("{prefix}/account");
+    let back = Back {
+        portal: &prefix,
+        here: &here,
+        query: None,
+    };
     Ok(match app.session_state(req.cookie_header).await? {
         SessionState::Valid { id, record, user } if record.pending.is_done() => {
             Ok(Signed { id, record, user })
         }
-        SessionState::Valid { .. } => {
-            Err(Response::redirect(302, &format!("{prefix}/2fa?rd={back}")))
-        }
-        _ => Err(Response::redirect(
-            302,
-            &format!("{prefix}/login?rd={back}"),
-        )),
+        SessionState::Valid { .. } => Err(go_to(302, Step::SecondFactor, back)),
+        _ => Err(go_to(302, Step::Login, back)),
     })
 }
 

@@ -17,7 +17,7 @@ use minijinja::context;
 
 use super::error::PortalError;
 use super::forms::{self, LoginForm};
-use super::{pre_session, query_param, status_page, urlencode, Request, Response};
+use super::{pre_session, query_param, status_page, Request, Response};
 use crate::app::App;
 use crate::auth::signin::{self, CaptchaAnswer, Failure, Invalid, SignInInput, SignInOutcome};
 use crate::session::Pending;
@@ -187,17 +187,12 @@ fn lock_notice(app: &Arc<App>, req: &Request<'_>, fail: &Failure) {
 async fn signed_in(app: &App, req: &Request<'_>, rd: &str, s: signin::SignedIn) -> Response {
     let cfg = app.config.load();
     super::account::note_agent(app, &s.session, req).await;
-    let target = app
-        .redirects
-        .load()
-        .validate(rd)
-        .unwrap_or_else(|| "/".into());
-    let prefix = &cfg.server.portal_prefix;
-    let target = match s.pending {
-        Pending::Done => target,
-        Pending::SecondFactor => format!("{prefix}/2fa?rd={}", urlencode(&target)),
-        Pending::Enrol => format!("{prefix}/2fa/setup?rd={}", urlencode(&target)),
-    };
+    let target = crate::respond::after_sign_in(
+        &app.redirects.load(),
+        rd,
+        s.pending,
+        &cfg.server.portal_prefix,
+    );
     let mut r = Response::redirect(303, &target);
     r.header(
         "Set-Cookie",

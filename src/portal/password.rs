@@ -16,10 +16,11 @@ use serde_json::json;
 
 use super::error::PortalError;
 use super::forms::{self, PasswordForm};
-use super::{origin_ok, pre_session, urlencode, Request, Response};
+use super::{origin_ok, pre_session, Request, Response};
 use crate::app::{App, SessionState};
 use crate::auth::password_change::{self, ChangeInput, ChangeOutcome};
 use crate::auth::signin::CaptchaAnswer;
+use crate::respond::{go_to, Back, Step};
 
 type Page = Result<Response, PortalError>;
 
@@ -70,32 +71,30 @@ fn needs_second_step(record: &crate::session::SessionRecord, user: &crate::users
     !record.pending.is_done() || (user.has_totp() && record.factors < 2)
 }
 
-fn pending_step(app: &App, record: &crate::session::SessionRecord) -> Response {
+/// A redirect to `step`, coming back to this page after.
+fn go(app: &App, status: u16, step: Step) -> Response {
     let prefix = &app.config.load().server.portal_prefix;
-    let step = match record.pending {
-        crate::session::Pending::Enrol => "2fa/setup",
-        _ => "2fa",
+    let here = format!("{prefix}/password");
+    let back = Back {
+        portal: prefix,
+        here: &here,
+        query: None,
     };
-    Response::redirect(
-        303,
-        &format!(
-            "{prefix}/{step}?rd={}",
-            super::urlencode(&format!("{prefix}/password"))
-        ),
-    )
+    go_to(status, step, back)
+}
+
+fn pending_step(app: &App, record: &crate::session::SessionRecord) -> Response {
+    let step = match record.pending {
+        crate::session::Pending::Enrol => Step::Enrol,
+        _ => Step::SecondFactor,
+    };
+    go(app, 303, step)
 }
 
 const LOCKED: &str = "Too many failed attempts. For your security, wait a while and try again later, or reset your password.";
 
 fn to_login(app: &App) -> Response {
-    let prefix = app.config.load().server.portal_prefix.clone();
-    Response::redirect(
-        302,
-        &format!(
-            "{prefix}/login?rd={}",
-            urlencode(&format!("{prefix}/password"))
-        ),
-    )
+    go(app, 302, Step::Login)
 }
 
 /// The whole session a password change is made in, or (as `Err`) where to go first.

@@ -25,7 +25,6 @@
 use std::sync::Arc;
 
 use minijinja::context;
-use serde_json::json;
 
 use super::error::PortalError;
 use super::forms::{self, ChallengeForm, SetupForm};
@@ -35,6 +34,7 @@ use crate::auth::enrolment::{self, Confirm, Remove};
 use crate::auth::second_step::{self, Reauth, SendOutcome, Signed, VerifyOutcome};
 use crate::auth::totp;
 use crate::notify::{Channel, Notifier};
+use crate::respond::{back_to as to_rd, go_to, sign_in_first, Back, Client, Step};
 use crate::session::{Pending, SessionId};
 use crate::users::User;
 
@@ -89,6 +89,15 @@ fn destination(method: Method, user: &User) -> &str {
     }
 }
 
+/// `here` under the portal: where a step sends the person back to.
+fn back<'a>(prefix: &'a str, here: &'a str) -> Back<'a> {
+    Back {
+        portal: prefix,
+        here,
+        query: None,
+    }
+}
+
 /// The session, or (as `Err`) where to go first: sign in.
 async fn signed_in(
     app: &App,
@@ -99,17 +108,13 @@ async fn signed_in(
         SessionState::Valid { id, record, user } => Ok(Ok(Signed { id, record, user })),
         _ => {
             let prefix = &app.config.load().server.portal_prefix;
-            Ok(Err(if req.accept_html {
-                Response::redirect(
-                    302,
-                    &format!("{prefix}/login?rd={}", super::urlencode(here)),
-                )
-            } else {
-                Response::json(
-                    401,
-                    json!({ "error": "unauthenticated", "login": format!("{prefix}/login") }),
-                )
-            }))
+            let client = Client::of(req.accept_html);
+            Ok(Err(sign_in_first(
+                client,
+                Step::Login,
+                back(prefix, here),
+                None,
+            )))
         }
     }
 }
@@ -122,16 +127,9 @@ fn rd_of(app: &App, req: &Request<'_>, posted: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-fn to_rd(rd: &str) -> Response {
-    Response::redirect(303, if rd.is_empty() { "/" } else { rd })
-}
-
 fn to_setup(app: &App, rd: &str) -> Response {
     let prefix = &app.config.load().server.portal_prefix;
-    Response::redirect(
-        303,
-        &format!("{prefix}/2fa/setup?rd={}", super::urlencode(rd)),
-    )
+    go_to(303, Step::Enrol, back(prefix, rd))
 }
 
 /// Enrolment is pending and no app was enrolled meanwhile (in another session):
@@ -598,7 +596,7 @@ async fn setup_page_for(app: &App, s: &Signed, rd: &str, v: SetupView<'_>) -> Pa
 
 fn challenge_first(app: &App, here: &str) -> Response {
     let prefix = &app.config.load().server.portal_prefix;
-    Response::redirect(303, &format!("{prefix}/2fa?rd={}", super::urlencode(here)))
+    go_to(303, Step::SecondFactor, back(prefix, here))
 }
 
 /// `GET /2fa/setup`
