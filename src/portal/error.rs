@@ -39,8 +39,16 @@ pub enum PortalError {
 
 impl From<StoreError> for PortalError {
     fn from(e: StoreError) -> Self {
-        tracing::warn!(error = %e, "portal: store unavailable");
-        PortalError::Unavailable
+        match e {
+            StoreError::Encoding(_) => {
+                tracing::error!(error = %e, "portal: a stored value can't be encoded or decoded");
+                PortalError::Undecodable
+            }
+            StoreError::Unavailable(_) | StoreError::Full => {
+                tracing::warn!(error = %e, "portal: store unavailable");
+                PortalError::Unavailable
+            }
+        }
     }
 }
 
@@ -162,5 +170,47 @@ fn not_changed(app: &App, what: &str, why: &AccountError) -> Response {
             "Not changed",
             &format!("Your {what} was not changed: {e}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_mapped_deliberately() {
+        let cases: Vec<(PortalError, &str)> = vec![
+            (StoreError::Unavailable("down".into()).into(), "Unavailable"),
+            (StoreError::Full.into(), "Unavailable"),
+            (
+                StoreError::Encoding("bad json".into()).into(),
+                "Undecodable",
+            ),
+            (
+                AuthError::Store(StoreError::Unavailable("x".into())).into(),
+                "Unavailable",
+            ),
+            (
+                AuthError::Accounts(AccountError::Unavailable("db".into())).into(),
+                "AccountsUnavailable",
+            ),
+            (AuthError::Decode { what: "a code" }.into(), "Undecodable"),
+            (
+                AuthError::HashUnreadable { user: "hal".into() }.into(),
+                "PasswordUnreadable",
+            ),
+            (AuthError::Hash("join".into()).into(), "Undecodable"),
+            (
+                AuthError::NotChanged {
+                    what: "password",
+                    why: AccountError::NotFound("x".into()),
+                }
+                .into(),
+                "NotChanged",
+            ),
+        ];
+        for (e, want) in cases {
+            assert!(format!("{e:?}").starts_with(want), "{e:?} is not {want}");
+        }
     }
 }

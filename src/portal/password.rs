@@ -1,7 +1,7 @@
 //! The password-change page (`/password`): parse the form, call
 //! [`crate::auth::password_change`] (whose module doc has the flow), render the
 //! outcome. Also the background re-hash of a password whose stored hash was
-//! made with other argon2 costs ([`rehash_if_needed`]).
+//! made with other argon2 costs (`rehash_if_needed`).
 //!
 //! ```text
 //!  GET  /password ─ no whole sign-in ─> sign in (or the pending step) first ─ ok ─> form
