@@ -26,6 +26,7 @@ pub mod policy;
 pub mod portal;
 pub mod proxy;
 pub mod redirect;
+pub mod request;
 pub mod respond;
 pub mod sample_app;
 pub mod secrets;
