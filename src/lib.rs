@@ -35,4 +35,5 @@ pub mod session;
 pub mod session_cache;
 pub mod store;
 pub mod tls;
+pub mod ui;
 pub mod users;

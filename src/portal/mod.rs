@@ -18,7 +18,8 @@ pub mod help;
 pub mod password;
 pub mod reset;
 pub mod twofactor;
-pub mod ui;
+/// The templates moved to [`crate::ui`] (the proxy's pages and messages use them too).
+pub use crate::ui;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
