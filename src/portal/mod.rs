@@ -21,7 +21,8 @@ pub mod login;
 pub mod password;
 pub mod reset;
 pub mod twofactor;
-pub mod ui;
+/// The templates moved to [`crate::ui`] (the proxy's pages and messages use them too).
+pub use crate::ui;
 
 use std::net::IpAddr;
 use std::sync::Arc;
