@@ -30,6 +30,9 @@ pub enum PortalError {
     BadForm,
     /// CSRF token or `Origin` wrong: 403 "This form has expired".
     FormExpired,
+    /// The page needs a (complete) sign-in first: where to go instead (a redirect
+    /// to the step, or 401 JSON for API clients; made by [`crate::respond`]).
+    GoFirst(Box<Response>),
     /// A change to one account wasn't made (`what`: "password", ...).
     NotChanged {
         what: &'static str,
@@ -81,9 +84,18 @@ impl From<AuthError> for PortalError {
 impl PortalError {
     /// The one mapping from an error to what the person (or script) gets.
     pub fn respond(self, app: &App, req: &Request<'_>) -> Response {
+        let this = match self {
+            PortalError::GoFirst(r) => return *r,
+            PortalError::NotChanged { what, why } => return not_changed(app, what, &why),
+            other => other,
+        };
         let html = req.accept_html;
-        let (status, heading, text, retry): (u16, &str, String, Option<u64>) = match &self {
-            PortalError::Unavailable | PortalError::Undecodable => (
+        let (status, heading, text, retry): (u16, &str, String, Option<u64>) = match &this {
+            // (GoFirst and NotChanged were answered above.)
+            PortalError::Unavailable
+            | PortalError::Undecodable
+            | PortalError::GoFirst(_)
+            | PortalError::NotChanged { .. } => (
                 503,
                 "Temporarily unavailable",
                 "Sign-in is unavailable for a moment. Please try again shortly.".into(),
@@ -131,7 +143,6 @@ impl PortalError {
                 "For your security the form could not be accepted. Go back, reload the page and try again.".into(),
                 None,
             ),
-            PortalError::NotChanged { what, why } => return not_changed(app, what, why),
         };
         let mut r = status_page(app, html, status, heading, &text);
         if let Some(secs) = retry {
