@@ -32,7 +32,7 @@ pub fn validate(u: RawUi, base: &Path, v: &mut Problems<'_>) -> UiConfig {
         locales: u.locales.as_deref().map(|p| resolve(base, p)),
     };
     if let Some(r) = &ui.default_region {
-        if crate::portal::help::calling_region(r).is_none() {
+        if crate::ui::help::calling_region(r).is_none() {
             v.err(
                 "ui.default_region",
                 format!("{r:?} is not a two-letter region with phone numbers (e.g. \"US\")"),
@@ -40,7 +40,7 @@ pub fn validate(u: RawUi, base: &Path, v: &mut Problems<'_>) -> UiConfig {
         }
     }
     if let Some(c) = &ui.support_contact {
-        if crate::portal::help::Contact::parse(c).is_none() {
+        if crate::ui::help::Contact::parse(c).is_none() {
             v.err(
                 "ui.support_contact",
                 format!("{c:?} must be an email address or an http(s) URL"),
