@@ -106,11 +106,9 @@ fn ambiguous_framing(session: &Session) -> bool {
 
 async fn send(session: &mut Session, r: Response, head: bool) -> Result<()> {
     let mut h = ResponseHeader::build(r.status, Some(r.headers.len() + 2))?;
-    for (k, v) in r.headers {
-        if let Err(e) = h.append_header(k.clone(), v) {
-            // Never fail a whole answer over one header (e.g. odd bytes in a user's name).
-            tracing::warn!(header = %k, error = %e, "header left out");
-        }
+    for (k, v) in r.headers.iter() {
+        // (Names and values were checked when set: see `Response::header`.)
+        h.append_header(respond::titled(k), v.clone())?;
     }
     h.insert_header(CONTENT_LENGTH, r.body.len().to_string())?;
     let body = if head || r.body.is_empty() {
