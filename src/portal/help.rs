@@ -33,9 +33,9 @@ mod tests {
         let c = crate::i18n::Catalogues::load(None).unwrap();
         let de = c.negotiate(Some("de"), "");
         let mut texts = vec![
-            super::super::WRONG,
-            super::super::WRONG_LOCKED_HINT,
-            super::super::CAPTCHA_WRONG,
+            super::super::login::WRONG,
+            super::super::login::WRONG_LOCKED_HINT,
+            super::super::login::CAPTCHA_WRONG,
         ];
         texts.extend(
             [400, 403, 404, 408, 429, 500, 502, 503]

@@ -1,6 +1,12 @@
-//! Test harness: real processes on loopback. A gateway (`portcullis serve`) in
-//! front of the sample app (`portcullis sample-app`), and a `redis-server` on a
-//! free port. Everything is killed on drop; every wait is bounded.
+//! Test harness, the one place for test helpers: real processes on loopback. A
+//! gateway (`portcullis serve`) in front of the sample app (`portcullis
+//! sample-app`), a `redis-server` and PostgreSQL on free ports, and the CLI
+//! ([`cli`]). Everything is killed on drop; every wait is bounded.
+//!
+//! - [`http`]: talking HTTP to a gateway process (raw requests, the signed-in
+//!   shortcuts, a cookie-jar [`Client`]), and reading its outbox;
+//! - [`inproc`]: the in-process gateway ([`Env`], [`Browser`], [`Page`]) on a
+//!   fake clock, for tests that move time instead of sleeping.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};

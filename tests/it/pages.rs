@@ -363,6 +363,15 @@ fn the_password_policy_applies_to_reset_change_and_the_cli() {
     assert_eq!(r.status, 400, "her own name: {}", r.body);
     let r = change("short");
     assert!(r.body.contains("at least 8 characters"), "{}", r.body);
+    // Control characters (a tab, a line break) are refused, with a reason.
+    for bad in [
+        "velvet quarry\tlantern orchard",
+        "velvet quarry lantern\norchard",
+    ] {
+        let r = change(bad);
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
+        assert!(r.body.contains("control characters"), "{}", r.body);
+    }
     let r = change(STRONG);
     assert_eq!(r.status, 200, "{}", r.body);
 
@@ -374,6 +383,13 @@ fn the_password_policy_applies_to_reset_change_and_the_cli() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("at least 15 characters"), "{err}");
+    let out = g.cli(
+        &["user", "set-password", "bob", "--password-stdin"],
+        Some("velvet quarry\u{7}lantern orchard\n"),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("control characters"), "{err}");
     let out = g.cli(
         &["user", "set-password", "bob", "--password-stdin"],
         Some(&format!("{STRONG}\n")),
@@ -419,6 +435,55 @@ fn the_password_policy_applies_to_reset_change_and_the_cli() {
     assert_eq!(
         g.post_login("dora", &long[..long.len() - 1], "/").status,
         401
+    );
+}
+
+#[test]
+fn a_corrupt_stored_hash_is_a_clear_503_on_the_login_and_password_pages() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    let session = g.login("alice");
+    let page = g.get(
+        "/_auth/password",
+        &[&format!("Cookie: {session}"), "Accept: text/html"],
+    );
+    const BROKEN: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2VjcmV0LXNhbHQ";
+    portcullis::users::file::update(&g.dir.path().join("users.toml"), |u| {
+        for x in u.iter_mut().filter(|x| x.name == "alice") {
+            x.password = BROKEN.into();
+        }
+        Ok::<_, ()>(())
+    })
+    .unwrap()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    for _ in 0..3 {
+        let r = g.post_login("alice", PASSWORD, "/");
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(r.body.contains("check your password"), "{}", r.body);
+    }
+    // Not counted as failures: bob (same password file, same client) is unaffected,
+    // and the page stays a plain sign-in form.
+    assert_eq!(g.post_login("bob", PASSWORD, "/").status, 303);
+    let body = form(&[
+        ("csrf", &page.csrf()),
+        ("current", PASSWORD),
+        ("password", STRONG),
+        ("confirm", STRONG),
+    ]);
+    let r = g.req(
+        "POST",
+        HOST,
+        "/_auth/password",
+        &[&format!("Cookie: {session}"), "Accept: text/html"],
+        Some(&body),
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("check your password"), "{}", r.body);
+    let log = g.log();
+    assert!(log.contains("stored password hash can't be read"), "{log}");
+    assert!(
+        !log.contains("c2VjcmV0LXNhbHQ"),
+        "the hash never reaches the log"
     );
 }
 
