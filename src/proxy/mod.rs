@@ -422,13 +422,10 @@ impl ProxyHttp for Gateway {
                 }
             }
             if let Some(h) = &names.assertion {
-                if let Some(t) = crate::assertion::token(
-                    &self.app,
-                    &route.cfg,
-                    &inbound.host,
-                    &id.user,
-                    id.factors,
-                ) {
+                if let Some(t) =
+                    self.app
+                        .assertion_token(&route.cfg, &inbound.host, &id.user, id.factors)
+                {
                     up.insert_header(h, t)?;
                 }
             }
