@@ -220,6 +220,32 @@ impl Message {
     }
 }
 
+/// The page for a request that could not be proxied (`code` as Pingora's
+/// failure handling chose it: 502/504 upstream, 408 slow client, 400 unreadable).
+/// 5xx carry `Retry-After`; the connection is not reused either way.
+pub fn failure(code: u16) -> Message {
+    let (heading, text) = match code {
+        502 => (
+            "The application is not responding",
+            "The page could not be loaded. Please try again in a moment.",
+        ),
+        504 => (
+            "The application is taking too long",
+            "The page could not be loaded in time. Please try again in a moment.",
+        ),
+        408 => ("Request timed out", "The request took too long to arrive."),
+        400 => ("Bad request", "The request could not be read."),
+        _ => ("Something went wrong", "Please try again in a moment."),
+    };
+    Message {
+        status: code,
+        heading,
+        text: text.into(),
+        retry_after: (code >= 500).then_some(5),
+        close: true,
+    }
+}
+
 /// What to do with a request, decided.
 #[derive(Debug)]
 pub enum Answer {
@@ -649,6 +675,21 @@ mod tests {
         assert_eq!(r.header_value("Content-Type"), Some("text/plain"));
         r.append(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
         assert_eq!(r.header_value("retry-after"), Some("5"));
+    }
+
+    #[test]
+    fn proxy_failures_say_what_happened() {
+        for (code, heading, retry) in [
+            (502, "The application is not responding", Some(5)),
+            (504, "The application is taking too long", Some(5)),
+            (500, "Something went wrong", Some(5)),
+            (408, "Request timed out", None),
+            (400, "Bad request", None),
+        ] {
+            let m = failure(code);
+            assert_eq!((m.status, m.heading, m.retry_after), (code, heading, retry));
+            assert!(m.close);
+        }
     }
 
     #[test]

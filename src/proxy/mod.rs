@@ -485,31 +485,8 @@ impl ProxyHttp for Gateway {
             },
         };
         if code > 0 && session.response_written().is_none() {
-            let (heading, text) = match code {
-                502 => (
-                    "The application is not responding",
-                    "The page could not be loaded. Please try again in a moment.",
-                ),
-                504 => (
-                    "The application is taking too long",
-                    "The page could not be loaded in time. Please try again in a moment.",
-                ),
-                408 => ("Request timed out", "The request took too long to arrive."),
-                400 => ("Bad request", "The request could not be read."),
-                _ => ("Something went wrong", "Please try again in a moment."),
-            };
-            let mut r = crate::i18n::sync_scope(self.page_language(session), || {
-                portal::status_page(&self.app, accept_html(session), code, heading, text)
-            });
-            if code >= 500 {
-                r.header("Retry-After", "5");
-            }
-            portal::security_headers(&mut r, !self.app.config.load().session.secure);
-            if let Some(v) = self.hsts(session) {
-                r.header(STS.as_str(), v);
-            }
-            let head = session.req_header().method == http::Method::HEAD;
-            if let Err(err) = send(session, r, head).await {
+            let html = accept_html(session);
+            if let Err(err) = self.message(session, respond::failure(code), html).await {
                 tracing::debug!(error = %err, "could not send error page");
             }
         }
