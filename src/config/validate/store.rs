@@ -22,12 +22,18 @@ pub fn validate(st: RawStore, v: &mut Problems<'_>) -> StoreConfig {
             {
                 v.err(
                     "store.redis_url",
-                    format!("{url:?} must start with redis://, rediss:// or unix://"),
+                    format!(
+                        "{:?} must start with redis://, rediss:// or unix://",
+                        crate::secrets::shown_url(&url)
+                    ),
                 );
             } else if redis::Client::open(url.as_str()).is_err() {
                 v.err(
                     "store.redis_url",
-                    format!("{url:?} is not a valid Redis URL"),
+                    format!(
+                        "{:?} is not a valid Redis URL",
+                        crate::secrets::shown_url(&url)
+                    ),
                 );
             }
             StoreBackend::Redis { url }

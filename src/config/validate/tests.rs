@@ -209,3 +209,16 @@ fn io_is_left_to_the_load_step() {
     assert!(config.sites.is_empty());
     assert!(config.server.threads >= 1);
 }
+
+#[test]
+fn a_redis_url_in_a_message_never_shows_its_password() {
+    for url in ["http://user:s3cretpw@x:6379", "redis://:s3cretpw@[bad"] {
+        let text = format!("{SITE}[store]\nbackend = \"redis\"\nredis_url = \"{url}\"\n");
+        let (_, _, problems) = check(&text);
+        let msg = problems
+            .iter()
+            .find(|p| p.starts_with("store.redis_url"))
+            .unwrap_or_else(|| panic!("no store.redis_url problem for {url}: {problems:#?}"));
+        assert!(!msg.contains("s3cretpw"), "{msg}");
+    }
+}
