@@ -761,8 +761,7 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
                         r.header(k.as_str(), v);
                     }
                     if let Some(h) = &site.identity.assertion {
-                        if let Some(t) = crate::assertion::token(app, &cfg, &orig.host, u, factors)
-                        {
+                        if let Some(t) = app.assertion_token(&cfg, &orig.host, u, factors) {
                             r.header(h.as_str(), t);
                         }
                     }
