@@ -586,7 +586,8 @@ impl ProxyHttp for Gateway {
         // (Client copies of these names were stripped in `request_filter`.)
         if let (Some(user), Some(names)) = (&ctx.identity, &ctx.identity_headers) {
             for (k, v) in names.values(user) {
-                if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {
+                // Takes the string's buffer: no copy.
+                if let Ok(v) = http::HeaderValue::from_maybe_shared(Bytes::from(v)) {
                     up.insert_header(k, v)?;
                 }
             }
@@ -601,14 +602,23 @@ impl ProxyHttp for Gateway {
         }
         // The application never sees the gateway's own cookies.
         if up.headers.contains_key(COOKIE) {
-            let kept = headers::without_cookies(&up.headers, &self.app.cookies.own_names);
+            let own = &self.app.cookies.own_names;
+            // Only the gateway's own cookies (the usual signed-in request): no string built.
+            let kept = if headers::has_other_cookies(&up.headers, own) {
+                headers::without_cookies(&up.headers, own)
+            } else {
+                String::new()
+            };
             up.remove_header(&COOKIE);
             if !kept.is_empty() {
                 up.insert_header(COOKIE, kept)?;
             }
         }
         up.insert_header("X-Forwarded-For", ctx.xff.as_str())?;
-        up.insert_header("X-Forwarded-Proto", ctx.proto)?;
+        up.insert_header(
+            "X-Forwarded-Proto",
+            http::HeaderValue::from_static(ctx.proto),
+        )?;
         up.insert_header("X-Forwarded-Host", ctx.host.as_str())?;
         Ok(())
     }
