@@ -99,8 +99,16 @@ impl HeaderDeadline {
 
     /// Stops the timer at the blank line that ends a request header; `true` then.
     fn scan(&mut self, data: &[u8]) -> bool {
-        for &b in data {
-            let (next, end) = step(self.scan, b);
+        let mut i = 0;
+        while i < data.len() {
+            if self.scan == Scan::InLine {
+                // Inside a line only its LF matters: jump to it.
+                match data[i..].iter().position(|&b| b == b'\n') {
+                    Some(p) => i += p,
+                    None => return false,
+                }
+            }
+            let (next, end) = step(self.scan, data[i]);
             if end {
                 self.timer = None;
                 self.in_header = false;
@@ -108,6 +116,7 @@ impl HeaderDeadline {
                 return true;
             }
             self.scan = next;
+            i += 1;
         }
         false
     }
@@ -494,6 +503,31 @@ mod tests {
         .unwrap();
         assert_eq!(r, Some(std::io::ErrorKind::TimedOut));
         assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    proptest::proptest! {
+        /// The scan that jumps to each line's LF ends a header exactly where the
+        /// byte-by-byte state machine does, however the bytes are split into reads.
+        #[test]
+        fn jumping_to_line_ends_agrees_with_the_byte_machine(
+            data in proptest::collection::vec(proptest::sample::select(vec![b'a', b'\r', b'\n']), 0..40),
+            cut in 0usize..40,
+        ) {
+            let mut reference = (Scan::Leading, None);
+            for (i, &b) in data.iter().enumerate() {
+                let (next, end) = step(reference.0, b);
+                reference.0 = next;
+                if end { reference.1 = Some(i); break; }
+            }
+            let (a, _b) = tokio::io::duplex(16);
+            let mut d = HeaderDeadline::new(Box::new(a), Duration::from_secs(1));
+            let cut = cut.min(data.len());
+            let ended = d.scan(&data[..cut]) || d.scan(&data[cut..]);
+            proptest::prop_assert_eq!(ended, reference.1.is_some());
+            if !ended {
+                proptest::prop_assert_eq!(d.scan, reference.0);
+            }
+        }
     }
 
     #[tokio::test]
