@@ -128,6 +128,7 @@ policy-hint-words = Ein paar Wörter, die nichts miteinander zu tun haben, ergeb
 policy-personal = Dieses Passwort wäre leicht zu erraten: Es enthält Ihren Namen, Ihre E-Mail-Adresse oder Telefonnummer oder den Namen dieses Dienstes. Nehmen Sie stattdessen ein paar Wörter, die nichts miteinander zu tun haben; Sonderzeichen oder Ziffern sind nicht nötig.
 policy-mismatch = Die beiden Passwörter sind nicht gleich.
 policy-too-long = Dieses Passwort ist zu lang (höchstens 1024 Byte; 64 beliebige Zeichen passen immer).
+policy-control = Ein Passwort darf keine Steuerzeichen wie Tabulatoren oder Zeilenumbrüche enthalten. Verwenden Sie Buchstaben, Ziffern, Leerzeichen und Symbole.
 
 ## Bestätigung in zwei Schritten
 twofactor-title = Bestätigung in zwei Schritten

@@ -130,6 +130,7 @@ policy-hint-words = A few unrelated words make a strong password that is easy to
 policy-personal = This password would be easy to guess: it contains your name, email address or phone number, or the name of this service. Try a few unrelated words instead; you don't need symbols or digits.
 policy-mismatch = The two passwords are not the same.
 policy-too-long = That password is too long (1024 bytes at most; any 64 characters fit).
+policy-control = A password can't contain control characters such as tabs or line breaks. Use letters, digits, spaces and symbols.
 
 ## Two-step verification
 twofactor-title = Two-step verification

@@ -128,6 +128,7 @@ policy-hint-words = Quelques mots sans rapport entre eux font un mot de passe so
 policy-personal = Ce mot de passe serait facile à deviner : il contient votre nom, votre adresse e-mail ou votre numéro de téléphone, ou le nom de ce service. Choisissez plutôt quelques mots sans rapport entre eux ; pas besoin de symboles ni de chiffres.
 policy-mismatch = Les deux mots de passe ne sont pas identiques.
 policy-too-long = Ce mot de passe est trop long (1024 octets au maximum ; 64 caractères passent toujours).
+policy-control = Un mot de passe ne peut pas contenir de caractères de contrôle, comme des tabulations ou des retours à la ligne. Utilisez des lettres, des chiffres, des espaces et des symboles.
 
 ## Validation en deux étapes
 twofactor-title = Validation en deux étapes

@@ -13,40 +13,66 @@ use crate::config::{Config, StoreBackend};
 use crate::cookies::CookieCrypto;
 use crate::metrics::Metrics;
 use crate::policy::{self, Decision, Factors, Subject};
-use crate::portal::ui::Ui;
 use crate::redirect::RedirectPolicy;
 use crate::secrets::Secrets;
 use crate::session::{Lookup, SessionId, SessionRecord, Sessions};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::{DynStore, StoreError};
+use crate::ui::Ui;
 use crate::users::cache::Accounts;
 use crate::users::User;
 
-pub struct App {
+/// The request path's part of the shared state: what the proxy, forward-auth
+/// and every session lookup need (config snapshot, accounts, sessions, cookies,
+/// metrics, the clock, assertion keys). Knows nothing of pages, templates,
+/// messages or the brute-force ladder.
+pub struct Core {
     pub config: ArcSwap<Config>,
     /// Accounts: the users file, or a database behind a bounded cache.
     pub accounts: Accounts,
-    pub ui: ArcSwap<Ui>,
     pub redirects: ArcSwap<RedirectPolicy>,
     pub store: DynStore,
     pub sessions: Sessions,
-    pub hasher: Hasher,
     pub cookies: CookieCrypto,
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
+    /// Signs identity assertions and publishes the JWKS; re-read on SIGHUP (key rotation).
+    pub assertion: ArcSwap<crate::assertion::Keys>,
+    pub config_path: Option<PathBuf>,
+}
+
+/// The whole gateway: the request path's [`Core`] (reached through `Deref`, so
+/// `app.config`, `app.sessions` read as before) plus what only the pages use.
+/// Code that needs only the request path takes `&Core` (a `&App` coerces to it).
+pub struct App {
+    core: Core,
+    pub ui: ArcSwap<Ui>,
+    pub hasher: Hasher,
     pub defense: crate::defense::Defense,
     pub captchas: crate::captcha::Captchas,
     /// How messages go out; rebuilt from `[notify]` on SIGHUP.
     pub notifier: ArcSwap<crate::notify::Router>,
     /// Seals second-factor secrets at rest (`data.key`).
     pub sealer: crate::auth::sealed::Sealer,
-    /// Signs identity assertions and publishes the JWKS; re-read on SIGHUP (key rotation).
-    pub assertion: ArcSwap<crate::assertion::Keys>,
-    pub config_path: Option<PathBuf>,
     /// Messages being sent off the request path (reset codes, lock notices), so an
     /// answer never waits on — or reveals by its timing — a delivery.
     pub outgoing: tokio_util::task::TaskTracker,
+}
+
+impl std::ops::Deref for App {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl App {
+    /// The request path's part, for code that needs nothing else.
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
 }
 
 /// What a request's cookie amounts to.
@@ -71,7 +97,7 @@ pub enum StartError {
     #[error(transparent)]
     Accounts(#[from] crate::users::store::AccountError),
     #[error(transparent)]
-    Ui(#[from] crate::portal::ui::UiError),
+    Ui(#[from] crate::ui::UiError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -194,30 +220,28 @@ impl App {
             crate::notify::Router::from_config(&config.notify).map_err(StartError::Notify)?,
         );
         let assertion = ArcSwap::from_pointee(load_assertion_keys(&config, &config.secrets_dir)?);
+        let hasher = Hasher::new(config.password.max_concurrent_hashes)?;
         Ok(App {
-            assertion,
             notifier,
             sealer: crate::auth::sealed::Sealer::new(&secrets.data_key),
-            cookies: CookieCrypto::new(&secrets.cookie_key, &config.session),
-            hasher: Hasher::new(config.password.max_concurrent_hashes)?,
-            redirects: ArcSwap::from_pointee(redirect_policy(&config)),
-            accounts,
+            hasher,
             ui: ArcSwap::from_pointee(ui),
-            config: ArcSwap::from_pointee(config),
-            store,
-            sessions,
-            clock,
-            metrics: Metrics::new(),
             defense,
             captchas,
-            config_path,
             outgoing: tokio_util::task::TaskTracker::new(),
+            core: Core {
+                assertion,
+                cookies: CookieCrypto::new(&secrets.cookie_key, &config.session),
+                redirects: ArcSwap::from_pointee(redirect_policy(&config)),
+                accounts,
+                config: ArcSwap::from_pointee(config),
+                store,
+                sessions,
+                clock,
+                metrics: Metrics::new(),
+                config_path,
+            },
         })
-    }
-
-    /// An audit line ([`crate::audit`]) stamped by the gateway's clock.
-    pub fn audit(&self, kind: &str, fields: serde_json::Value) {
-        crate::audit::event(&*self.clock, kind, fields);
     }
 
     /// Sends a message in the background (tracked in [`App::outgoing`]).
@@ -231,11 +255,6 @@ impl App {
         self.outgoing.close();
         self.outgoing.wait().await;
         self.outgoing.reopen();
-    }
-
-    /// Re-reads the users file if it changed since last time (file backend). Errors keep the old set.
-    pub fn reload_users_if_changed(&self) {
-        self.accounts.reload_file(false);
     }
 
     /// SIGHUP: re-reads the config (rules, sites, access, ui), the templates and the
@@ -281,6 +300,18 @@ impl App {
             }
         }
         self.force_reload_users();
+    }
+}
+
+impl Core {
+    /// An audit line ([`crate::audit`]) stamped by the gateway's clock.
+    pub fn audit(&self, kind: &str, fields: serde_json::Value) {
+        crate::audit::event(&*self.clock, kind, fields);
+    }
+
+    /// Re-reads the users file if it changed since last time (file backend). Errors keep the old set.
+    pub fn reload_users_if_changed(&self) {
+        self.accounts.reload_file(false);
     }
 
     /// Re-reads the users file whatever its timestamp says.

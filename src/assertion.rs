@@ -326,7 +326,7 @@ impl Claims {
 /// The assertion for `user` at site `aud` under the running config and keys,
 /// or `None` when there is no signing key (logged).
 pub fn token(
-    app: &crate::app::App,
+    app: &crate::app::Core,
     cfg: &crate::config::Config,
     aud: &str,
     user: &crate::users::User,

@@ -350,7 +350,7 @@ mod tests {
     fn every_key_the_templates_use_exists() {
         let en = keys(BUILTIN[0].1);
         let re_start = "t(\"";
-        for (name, text) in crate::portal::ui::BUILTIN {
+        for (name, text) in crate::ui::BUILTIN {
             let mut rest = *text;
             while let Some(i) = rest.find(re_start) {
                 rest = &rest[i + re_start.len()..];

@@ -154,6 +154,19 @@ pub(crate) fn read_private(path: &Path) -> Result<Zeroizing<Vec<u8>>, SecretsErr
     Ok(bytes)
 }
 
+/// A database or Redis URL fit for messages and logs: the password replaced by `***`.
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        // Not a URL we can take apart: say only what kind of database it is.
+        Err(_) => url.split(':').next().unwrap_or("").to_string() + ":…",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,11 @@ pub enum PasswordError {
     Busy,
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// The stored hash isn't an argon2 PHC string this gateway can check (corrupt
+    /// users file or row, another algorithm, absurd costs). Never matches; the
+    /// caller says the password can't be checked. Carries nothing of the hash.
+    #[error("the stored password hash can't be read")]
+    Unreadable,
 }
 
 /// argon2id cost parameters (`[password] argon2_*`). The default is OWASP's.
@@ -93,6 +98,30 @@ pub fn hash_now_with(password: &str, params: HashParams) -> Result<String, Passw
         .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
+/// Most memory a stored hash may ask argon2 for (4 GiB): a corrupt `m=` must not
+/// make the gateway try to allocate terabytes.
+const MAX_STORED_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+
+/// Whether `phc` is an argon2 hash with parameters argon2 accepts (and a sane
+/// memory cost): the hashes [`verify_now`] can really check.
+pub fn readable(phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let alg_ok = matches!(
+        parsed.algorithm.as_str(),
+        "argon2id" | "argon2i" | "argon2d"
+    );
+    alg_ok
+        && parsed.hash.is_some()
+        && parsed.salt.is_some()
+        && Params::try_from(&parsed).is_ok()
+        && parsed
+            .params
+            .get_decimal("m")
+            .is_some_and(|m| m <= MAX_STORED_MEMORY_KIB)
+}
+
 /// Verifies synchronously. A malformed stored hash never matches.
 pub fn verify_now(password: &str, phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
@@ -140,11 +169,17 @@ impl Hasher {
     }
 
     /// Verifies `password` against `phc`, or against a dummy hash when `phc` is `None`
-    /// (unknown account), in which case the answer is always `false`.
+    /// (unknown account), in which case the answer is always `false`. A stored hash
+    /// that can't be read is [`PasswordError::Unreadable`], before any work.
     pub async fn verify(&self, password: &str, phc: Option<&str>) -> Result<bool, PasswordError> {
         let pw = Zeroizing::new(password.to_string());
         let (target, real) = match phc {
-            Some(p) if !p.is_empty() => (p.to_string(), true),
+            Some(p) if !p.is_empty() => {
+                if !readable(p) {
+                    return Err(PasswordError::Unreadable);
+                }
+                (p.to_string(), true)
+            }
             _ => (self.dummy.to_string(), false),
         };
         let ok = self.run(move || verify_now(&pw, &target)).await?;
@@ -198,6 +233,39 @@ mod tests {
         let h = hash_now(&long).unwrap();
         assert!(!verify_now(&"a".repeat(199), &h));
         assert!(!verify_now(&format!("{long}b"), &h));
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_stored_hash_is_unreadable_not_wrong() {
+        let h = Hasher::new(1).unwrap();
+        let good = hash_now("pw").unwrap();
+        assert!(readable(&good));
+        let cut = &good[..40]; // into the salt
+        let huge = good.replace("m=19456", "m=4294967295");
+        let no_output = good.rsplit_once('$').unwrap().0.to_string();
+        for bad in [
+            "not a hash",
+            "$argon2id$",
+            cut,
+            huge.as_str(),
+            no_output.as_str(),
+            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+            "$argon2id$v=19$m=0,t=0,p=0$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+        ] {
+            assert!(!readable(bad), "{bad}");
+            assert!(
+                matches!(
+                    h.verify("pw", Some(bad)).await,
+                    Err(PasswordError::Unreadable)
+                ),
+                "{bad}"
+            );
+        }
+        assert!(h.verify("pw", Some(&good)).await.unwrap());
+        assert!(
+            !h.verify("pw", Some("")).await.unwrap(),
+            "no password: never"
+        );
     }
 
     #[tokio::test]

@@ -24,6 +24,9 @@ pub enum Refusal {
     TooShort { min: usize, single_factor: bool },
     /// More than [`MAX_PASSWORD_BYTES`] bytes.
     TooLong,
+    /// Contains a control character (a tab, a line break, NUL, ...): nobody can
+    /// type it reliably on every device, and it breaks files and logs.
+    ControlCharacter,
     /// Easy to guess: zxcvbn's warning and suggestions, in English.
     Guessable {
         warning: Option<String>,
@@ -54,6 +57,9 @@ impl Refusal {
             Refusal::TooLong => {
                 "That password is too long (1024 bytes at most; any 64 characters fit).".into()
             }
+            Refusal::ControlCharacter => "A password can't contain control characters such as \
+                 tabs or line breaks. Use letters, digits, spaces and symbols."
+                .into(),
             Refusal::Guessable {
                 warning,
                 suggestions,
@@ -106,6 +112,7 @@ impl Refusal {
             Refusal::Guessable { .. } if lang == 0 => self.message(),
             Refusal::Guessable { .. } => t("policy-guessable", &[]),
             Refusal::TooLong => t("policy-too-long", &[]),
+            Refusal::ControlCharacter => t("policy-control", &[]),
             Refusal::Personal => t("policy-personal", &[]),
             Refusal::Mismatch => t("policy-mismatch", &[]),
         }
@@ -158,6 +165,9 @@ pub fn check(
 ) -> Result<(), Refusal> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(Refusal::TooLong);
+    }
+    if password.chars().any(char::is_control) {
+        return Err(Refusal::ControlCharacter);
     }
     let norm: String = password.nfkc().collect();
     let min = if second_factor {
@@ -233,6 +243,28 @@ mod tests {
 
     fn words() -> Vec<String> {
         personal_words(&alice(), &["Acme Portal"])
+    }
+
+    #[test]
+    fn control_characters_are_refused_with_their_own_message() {
+        let c = cfg();
+        let good = "correct horse battery staple";
+        assert_eq!(check(&c, good, Some(good), false, &[]), Ok(()));
+        for bad in [
+            "correct horse\tbattery staple",
+            "correct horse battery staple\n",
+            "correct horse\u{0}battery staple",
+            "correct horse\u{7f}battery staple",
+            "correct horse\u{85}battery staple",
+            "\r\ncorrect horse battery staple",
+        ] {
+            let r = check(&c, bad, Some(bad), true, &[]);
+            assert_eq!(r, Err(Refusal::ControlCharacter), "{bad:?}");
+            assert!(r.unwrap_err().message().contains("control characters"));
+        }
+        // Spaces and symbols of any script are fine.
+        let fine = "ünïcödé wörds «and» symbols ✓ 東京";
+        assert_eq!(check(&c, fine, None, true, &[]), Ok(()));
     }
 
     #[test]

@@ -21,9 +21,13 @@ use std::sync::Arc;
 use minijinja::context;
 use serde_json::json;
 
-use super::{form, origin_ok, status_page, too_many, unavailable, Request, Response};
+use super::error::PortalError;
+use super::forms::{self, AccountForm};
+use super::{origin_ok, status_page, Request, Response};
 use crate::app::{App, SessionState};
-use crate::session::{SessionId, SessionRecord};
+use crate::auth::second_step::{self, Reauth, Signed};
+use crate::respond::{go_to, Back, Step};
+use crate::session::SessionId;
 use crate::users::User;
 
 /// "Firefox on Windows": a browser family and a system, from a User-Agent.
@@ -84,40 +88,24 @@ pub(crate) async fn note_agent(app: &App, sid: &SessionId, req: &Request<'_>) {
     }
 }
 
-struct Me {
-    id: SessionId,
-    record: SessionRecord,
-    user: Arc<User>,
-}
+type Page = Result<Response, PortalError>;
 
-/// The complete session of this request, or where to go first.
-async fn me(app: &App, req: &Request<'_>) -> Result<Me, Response> {
+/// The complete session of this request, or (as `Err`) where to go first.
+async fn me(app: &App, req: &Request<'_>) -> Result<Result<Signed, Response>, PortalError> {
     let prefix = app.config.load().server.portal_prefix.clone();
-    match app.session_state(req.cookie_header).await {
-        Ok(SessionState::Valid { id, record, user }) if record.pending.is_done() => {
-            Ok(Me { id, record, user })
+    let here = format!("{prefix}/account");
+    let back = Back {
+        portal: &prefix,
+        here: &here,
+        query: None,
+    };
+    Ok(match app.session_state(req.cookie_header).await? {
+        SessionState::Valid { id, record, user } if record.pending.is_done() => {
+            Ok(Signed { id, record, user })
         }
-        Ok(SessionState::Valid { .. }) => Err(Response::redirect(
-            302,
-            &format!(
-                "{prefix}/2fa?rd={}",
-                super::urlencode(&format!("{prefix}/account"))
-            ),
-        )),
-        Ok(_) => Err(Response::redirect(
-            302,
-            &format!(
-                "{prefix}/login?rd={}",
-                super::urlencode(&format!("{prefix}/account"))
-            ),
-        )),
-        Err(_) => Err(unavailable(app, req)),
-    }
-}
-
-fn needs_password(app: &App, r: &SessionRecord) -> bool {
-    let cfg = app.config.load();
-    app.clock.now().saturating_sub(r.password_at()) > cfg.otp.reauth_after.as_secs()
+        SessionState::Valid { .. } => Err(go_to(302, Step::SecondFactor, back)),
+        _ => Err(go_to(302, Step::Login, back)),
+    })
 }
 
 fn when(secs: u64) -> String {
@@ -128,27 +116,24 @@ fn when(secs: u64) -> String {
 }
 
 /// `GET /account`
-pub async fn page(app: &App, req: &Request<'_>) -> Response {
-    match me(app, req).await {
+pub async fn page(app: &App, req: &Request<'_>) -> Page {
+    match me(app, req).await? {
         Ok(m) => render(app, req, &m, None, None, 200).await,
-        Err(r) => r,
+        Err(r) => Ok(r),
     }
 }
 
 async fn render(
     app: &App,
     req: &Request<'_>,
-    m: &Me,
+    m: &Signed,
     error: Option<&str>,
     notice: Option<&str>,
     status: u16,
-) -> Response {
+) -> Page {
     let cfg = app.config.load();
     let now = app.clock.now();
-    let sessions = match app.sessions.list(&m.user.name).await {
-        Ok(s) => s,
-        Err(_) => return unavailable(app, req),
-    };
+    let sessions = app.sessions.list(&m.user.name).await?;
     let here = m.id.handle();
     let mut rows = Vec::new();
     for (handle, r) in &sessions {
@@ -215,125 +200,92 @@ async fn render(
             remember_days => cfg.otp.remember_days,
             has_totp => u.has_totp(),
             backup_left => u.backup_codes.len(),
-            needs_password => needs_password(app, &m.record),
+            needs_password => second_step::needs_password(&super::deps(app, &cfg), &m.record),
             events => events,
         },
     );
-    Response::html(status, html)
+    Ok(Response::html(status, html))
 }
 
 /// `POST /account`: `action` = `signout` (+ `handle`), `signout_others`,
 /// `signout_all`, `forget_browser`, `forget_all_browsers`.
-pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
-    let cfg = app.config.load();
-    if let Err(wait) = app.defense.check_rate(&cfg.defense, req.client_ip) {
-        return too_many(app, req, wait);
-    }
-    let mut m = match me(app, req).await {
+pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Page {
+    super::rate(app, req)?;
+    let mut m = match me(app, req).await? {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return Ok(r),
     };
-    let f = form(&req.body).unwrap_or_default();
-    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
-    if !app.cookies.csrf_ok(m.id.as_str(), get("csrf")) || !origin_ok(req) {
-        return super::forbidden_form(app, req);
+    let f: AccountForm = forms::parse_or_empty(&req.body);
+    if !app.cookies.csrf_ok(m.id.as_str(), &f.csrf) || !origin_ok(req) {
+        return Err(PortalError::FormExpired);
     }
-    if let Err(r) = confirmed(app, req, &mut m, get("password")).await {
-        return r;
+    if let Some(r) = confirmed(app, req, &mut m, &f.password).await? {
+        return Ok(r);
     }
+    let cfg = app.config.load();
     let user = m.user.name.clone();
     let here = m.id.handle();
-    let (what, done): (&str, Result<Option<&str>, Response>) = match get("action") {
+    let (what, notice): (&str, &str) = match f.action.as_str() {
         "signout" => {
-            let handle = get("handle");
-            if handle == here {
+            if f.handle == here {
                 // Signing this browser out is the sign-out page's job.
-                return Response::redirect(303, &format!("{}/logout", cfg.server.portal_prefix));
+                return Ok(Response::redirect(
+                    303,
+                    &format!("{}/logout", cfg.server.portal_prefix),
+                ));
             }
             // The page lists whole handles: a prefix (which `revoke_one` would take,
             // for the CLI) could name this browser behind the check above.
-            if handle.len() != here.len() {
+            if f.handle.len() != here.len() {
                 return render(app, req, &m, Some("Unknown action."), None, 400).await;
             }
-            match app.sessions.revoke_one(&user, handle).await {
-                // Nothing ended (already signed out, or not one of this account's
-                // sessions): no notice, no audit line, no email.
-                Ok(0) => {
-                    return render(app, req, &m, None, Some("That browser is signed out."), 200)
-                        .await
-                }
-                n => (
-                    "signed_out_one",
-                    n.map(|_| Some("That browser is signed out."))
-                        .map_err(|_| unavailable(app, req)),
-                ),
+            // Nothing ended (already signed out, or not one of this account's
+            // sessions): no notice, no audit line, no email.
+            if app.sessions.revoke_one(&user, &f.handle).await? == 0 {
+                return render(app, req, &m, None, Some("That browser is signed out."), 200).await;
             }
+            ("signed_out_one", "That browser is signed out.")
         }
-        "signout_others" => (
-            "signed_out_others",
-            app.sessions
-                .revoke_others(&user, &here)
-                .await
-                .map(|_| Some("Every other browser is signed out."))
-                .map_err(|_| unavailable(app, req)),
-        ),
+        "signout_others" => {
+            app.sessions.revoke_others(&user, &here).await?;
+            ("signed_out_others", "Every other browser is signed out.")
+        }
         "signout_all" => {
-            return match app.sessions.revoke_user(&user).await {
-                Ok(_) => {
-                    changed(app, req, &m.user, "signed_out_everywhere");
-                    let mut r =
-                        Response::redirect(303, &format!("{}/login", cfg.server.portal_prefix));
-                    for c in app.cookies.clear(&app.cookies.name, req.host) {
-                        r.header("Set-Cookie", c);
-                    }
-                    r
-                }
-                Err(_) => unavailable(app, req),
+            app.sessions.revoke_user(&user).await?;
+            changed(app, req, &m.user, "signed_out_everywhere");
+            let mut r = Response::redirect(303, &format!("{}/login", cfg.server.portal_prefix));
+            for c in app.cookies.clear(&app.cookies.name, req.host) {
+                r.header("Set-Cookie", c);
             }
+            return Ok(r);
         }
         "forget_browser" => {
-            let mut r = render(
-                app,
-                req,
-                &m,
-                None,
-                Some("This browser will ask for the second step again."),
-                200,
-            )
-            .await;
+            let notice = "This browser will ask for the second step again.";
+            let mut r = render(app, req, &m, None, Some(notice), 200).await?;
             for c in app.cookies.clear(&app.cookies.remember_name(), req.host) {
                 r.header("Set-Cookie", c);
             }
             changed(app, req, &m.user, "browser_forgotten");
-            return r;
+            return Ok(r);
         }
-        "forget_all_browsers" => (
-            "browsers_forgotten",
-            super::update_user(app, &user, "remembered browsers", |u| {
+        "forget_all_browsers" => {
+            m.user = super::update_user(app, &user, "remembered browsers", |u| {
                 u.factors_version += 1;
             })
-            .await
-            .map(|u| {
-                m.user = u;
-                Some("No browser skips the second step any more.")
-            }),
-        ),
-        _ => (
-            "",
-            Err(render(app, req, &m, Some("Unknown action."), None, 400).await),
-        ),
-    };
-    match done {
-        Ok(notice) => {
-            changed(app, req, &m.user, what);
-            // Re-read: a change (factors version) shows at once.
-            if let Ok(Some(u)) = app.accounts.get(&user).await {
-                m.user = u;
-            }
-            render(app, req, &m, None, notice, 200).await
+            .await?;
+            (
+                "browsers_forgotten",
+                "No browser skips the second step any more.",
+            )
         }
-        Err(r) => r,
+        _ => return render(app, req, &m, Some("Unknown action."), None, 400).await,
+    };
+    changed(app, req, &m.user, what);
+    // Re-read: a change (factors version) shows at once.
+    if let Ok(Some(u)) = app.accounts.get(&user).await {
+        m.user = u;
     }
+    render(app, req, &m, None, Some(notice), 200).await
 }
 
 /// Audits a change and tells the owner by email (off the request path).
@@ -381,70 +333,39 @@ fn changed(app: &Arc<App>, req: &Request<'_>, user: &User, what: &str) {
     }));
 }
 
-/// A change may go ahead: the password isn't needed (recent enough), or it was
-/// given right. `Err` is the page to answer with.
+/// A change may go ahead (`None`): the password isn't needed (recent enough),
+/// or it was given right. `Some` is the page to answer with instead.
 async fn confirmed(
     app: &App,
     req: &Request<'_>,
-    m: &mut Me,
+    m: &mut Signed,
     password: &str,
-) -> Result<(), Response> {
-    if !needs_password(app, &m.record) {
-        return Ok(());
-    }
-    match reauthenticate(app, req, m, password).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(render(
-            app,
-            req,
-            m,
-            Some("Enter your current password to confirm it's you."),
-            None,
-            401,
-        )
-        .await),
-        Err(r) => Err(r),
-    }
-}
-
-/// The password again before a change: a guess like any other (reserved on the
-/// ladder, refused while locked, counted when wrong). `Ok(false)`: wrong.
-async fn reauthenticate(
-    app: &App,
-    req: &Request<'_>,
-    m: &mut Me,
-    password: &str,
-) -> Result<bool, Response> {
+) -> Result<Option<Response>, PortalError> {
     let cfg = app.config.load();
-    let account = crate::defense::account_key(&cfg.defense, &m.user.name, req.client_ip);
-    let device = app.cookies.known_device(req.cookie_header, &m.user.name);
-    let attempt = app
-        .defense
-        .begin_attempt(&cfg.defense, &account, device.as_deref(), req.client_ip)
-        .await
-        .map_err(|_| unavailable(app, req))?;
-    if attempt.standing.locked_for.is_some() {
-        if attempt.reserved() {
-            super::count_second_step_failure(app, req, &m.user, &attempt, "reauth").await?;
+    let deps = super::deps(app, &cfg);
+    if !second_step::needs_password(&deps, &m.record) {
+        return Ok(None);
+    }
+    let browser = super::browser(app, req);
+    match second_step::reauthenticate(&deps, &browser, m, password).await? {
+        Reauth::Right => Ok(None),
+        Reauth::Busy => Err(PortalError::Busy),
+        Reauth::Refused { locked } => {
+            super::send_lock_notice(app, req, locked.as_ref()).await;
+            Ok(Some(status_page(
+                app,
+                req.accept_html,
+                429,
+                "Too many attempts",
+                "Too many failed attempts. For your security, wait a while and try again later.",
+            )))
         }
-        return Err(status_page(
-            app,
-            req.accept_html,
-            429,
-            "Too many attempts",
-            "Too many failed attempts. For your security, wait a while and try again later.",
-        ));
+        Reauth::Wrong { locked } => {
+            super::send_lock_notice(app, req, locked.as_ref()).await;
+            let msg = "Enter your current password to confirm it's you.";
+            render(app, req, m, Some(msg), None, 401).await.map(Some)
+        }
     }
-    if !super::password_again(app, req, &m.user, &attempt, password).await? {
-        return Ok(false);
-    }
-    let _ = app.defense.attempt_passed(&attempt, false).await;
-    m.record.auth_at = app.clock.now();
-    app.sessions
-        .update(&m.id, &m.record)
-        .await
-        .map_err(|_| unavailable(app, req))?;
-    Ok(true)
 }
 
 #[cfg(test)]

@@ -14,13 +14,16 @@
 //! ```
 
 pub mod account;
+pub mod error;
+pub mod forms;
 pub mod help;
+pub mod login;
 pub mod password;
 pub mod reset;
 pub mod twofactor;
-pub mod ui;
+/// The templates moved to [`crate::ui`] (the proxy's pages and messages use them too).
+pub use crate::ui;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -30,12 +33,10 @@ use minijinja::context;
 use serde_json::json;
 
 use crate::app::{App, SessionState};
-use crate::auth::password::{PasswordError, MAX_PASSWORD_BYTES};
 use crate::cookies::new_pre_id;
-use crate::defense::Standing;
 use crate::notify::Notifier;
-use crate::policy::{self, Decision};
-use crate::users::Identifier;
+use crate::policy;
+use error::PortalError;
 
 /// Largest portal request body accepted.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -64,41 +65,8 @@ pub struct Request<'a> {
     pub forwarded: Option<Forwarded>,
 }
 
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-}
-
-impl Response {
-    pub fn new(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response {
-        Response {
-            status,
-            headers: vec![("Content-Type".into(), content_type.into())],
-            body: body.into(),
-        }
-    }
-
-    pub fn html(status: u16, body: String) -> Response {
-        Response::new(status, "text/html; charset=utf-8", body)
-    }
-
-    pub fn json(status: u16, body: serde_json::Value) -> Response {
-        Response::new(status, "application/json", body.to_string())
-    }
-
-    pub fn redirect(status: u16, location: &str) -> Response {
-        let mut r = Response::new(status, "text/plain; charset=utf-8", "");
-        r.header("Location", location);
-        r
-    }
-
-    pub fn header(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
-        self.headers.push((name.to_string(), value.into()));
-        self
-    }
-}
+/// Every answer the gateway writes itself; see [`crate::respond`].
+pub use crate::respond::{urlencode, Response};
 
 /// Headers on every page the gateway renders itself.
 pub fn security_headers(r: &mut Response, allow_http: bool) {
@@ -119,12 +87,6 @@ pub fn security_headers(r: &mut Response, allow_http: bool) {
     r.header("Referrer-Policy", "no-referrer");
     r.header("X-Content-Type-Options", "nosniff");
     r.header("Cache-Control", "no-store");
-}
-
-pub(crate) fn form(body: &[u8]) -> Option<HashMap<String, String>> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
-        .ok()
-        .map(|v| v.into_iter().collect())
 }
 
 pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
@@ -229,13 +191,15 @@ pub fn language(
 async fn handle_in_language(app: &Arc<App>, req: Request<'_>) -> Response {
     let cfg = app.config.load();
     let mut resp = match (req.method.as_str(), req.sub_path) {
-        ("GET" | "HEAD", "/login") => login_page(app, &req, FormState::default()).await,
+        ("GET" | "HEAD", "/login") => {
+            or_page(app, &req, login::page(app, &req, Default::default()).await)
+        }
         ("GET" | "HEAD", "/help") => help::page(app, &req).await,
-        ("GET" | "HEAD", "/account") => account::page(app, &req).await,
-        ("POST", "/account") => account::post(app, &req).await,
-        ("POST", "/login") => login_post(app, &req).await,
-        ("GET" | "HEAD", "/logout") => logout_page(app, &req).await,
-        ("POST", "/logout") => logout_post(app, &req).await,
+        ("GET" | "HEAD", "/account") => or_page(app, &req, account::page(app, &req).await),
+        ("POST", "/account") => or_page(app, &req, account::post(app, &req).await),
+        ("POST", "/login") => or_page(app, &req, login::post(app, &req).await),
+        ("GET" | "HEAD", "/logout") => or_page(app, &req, logout_page(app, &req).await),
+        ("POST", "/logout") => or_page(app, &req, logout_post(app, &req).await),
         ("GET" | "HEAD", "/verify") => return verify(app, &req).await,
         ("GET" | "HEAD", "/health") => return Response::json(200, json!({ "status": "ok" })),
         ("GET" | "HEAD", "/jwks.json") => return jwks(app),
@@ -259,18 +223,22 @@ async fn handle_in_language(app: &Arc<App>, req: Request<'_>) -> Response {
                 "There is no page at this address.",
             ),
         },
-        ("GET" | "HEAD", p) if p.starts_with("/captcha/") => return captcha_media(app, &req).await,
-        ("GET" | "HEAD", "/unlock") => unlock_page(app, &req).await,
-        ("GET" | "HEAD", "/reset") => reset::page(app, &req).await,
-        ("GET" | "HEAD", "/password") => password::page(app, &req).await,
-        ("POST", "/password") => password::post(app, &req).await,
-        ("POST", "/reset") => reset::post(app, &req).await,
-        ("POST", "/unlock") => unlock_post(app, &req).await,
-        ("GET" | "HEAD", "/2fa") => twofactor::page(app, &req).await,
-        ("POST", "/2fa") => twofactor::post(app, &req).await,
-        ("POST", "/2fa/send") => twofactor::send(app, &req).await,
-        ("GET" | "HEAD", "/2fa/setup") => twofactor::setup_page(app, &req).await,
-        ("POST", "/2fa/setup") => twofactor::setup_post(app, &req).await,
+        ("GET" | "HEAD", p) if p.starts_with("/captcha/") => {
+            return or_page(app, &req, captcha_media(app, &req).await)
+        }
+        ("GET" | "HEAD", "/unlock") => unlock_page(app, &req),
+        ("GET" | "HEAD", "/reset") => or_page(app, &req, reset::page(app, &req).await),
+        ("GET" | "HEAD", "/password") => or_page(app, &req, password::page(app, &req).await),
+        ("POST", "/password") => or_page(app, &req, password::post(app, &req).await),
+        ("POST", "/reset") => or_page(app, &req, reset::post(app, &req).await),
+        ("POST", "/unlock") => or_page(app, &req, unlock_post(app, &req).await),
+        ("GET" | "HEAD", "/2fa") => or_page(app, &req, twofactor::page(app, &req).await),
+        ("POST", "/2fa") => or_page(app, &req, twofactor::post(app, &req).await),
+        ("POST", "/2fa/send") => or_page(app, &req, twofactor::send(app, &req).await),
+        ("GET" | "HEAD", "/2fa/setup") => {
+            or_page(app, &req, twofactor::setup_page(app, &req).await)
+        }
+        ("POST", "/2fa/setup") => or_page(app, &req, twofactor::setup_post(app, &req).await),
         (
             _,
             "/login" | "/logout" | "/verify" | "/health" | "/jwks.json" | "/2fa" | "/2fa/send"
@@ -321,65 +289,6 @@ pub(crate) fn pre_session(app: &App, req: &Request<'_>) -> (String, Option<Strin
     }
 }
 
-/// What the sign-in form should show besides the fields.
-#[derive(Default)]
-struct FormState<'a> {
-    error: Option<&'a str>,
-    status: u16,
-    rd: Option<&'a str>,
-    identifier: &'a str,
-    /// Show a CAPTCHA: bound to the pre-session, created here.
-    captcha: bool,
-}
-
-async fn login_page(app: &App, req: &Request<'_>, st: FormState<'_>) -> Response {
-    let (pre, set_cookie) = pre_session(app, req);
-    let rd = st
-        .rd
-        .map(str::to_string)
-        .or_else(|| query_param(req.query, "rd"))
-        .and_then(|rd| app.redirects.load().validate(&rd))
-        .unwrap_or_default();
-    let notice = (st.error.is_none() && query_param(req.query, "expired").is_some()).then_some(
-        "Your session has ended: you were away for a while, or signed out elsewhere. \
-             Sign in again to continue where you were.",
-    );
-    let cfg = app.config.load();
-    // A client that has already failed enough gets the CAPTCHA on the first view too.
-    let captcha = st.captcha
-        || match app
-            .defense
-            .standing(&cfg.defense, None, None, req.client_ip)
-            .await
-        {
-            Ok(s) => s.captcha,
-            Err(_) => return unavailable(app, req),
-        };
-    let captcha_id = match new_captcha(app, req, &pre, captcha).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    let html = app.ui.load().render(
-        "login.html",
-        context! {
-            csrf => app.cookies.csrf_token(&pre),
-            rd => rd,
-            error => st.error,
-            // Once the CAPTCHA is asked for, the account may be locked (never said): the way out.
-            locked_hint => st.error.is_some() && (st.error == Some(WRONG_LOCKED_HINT) || captcha_id.is_some()),
-            notice => notice,
-            identifier => st.identifier,
-            captcha_id => captcha_id,
-            prefix => &cfg.server.portal_prefix,
-        },
-    );
-    let mut r = Response::html(if st.status == 0 { 200 } else { st.status }, html);
-    if let Some(c) = set_cookie {
-        r.header("Set-Cookie", c);
-    }
-    r
-}
-
 pub(crate) fn origin_ok(req: &Request<'_>) -> bool {
     // Browsers send Origin on POST; when it names a site, it must be this host. Our
     // pages set `Referrer-Policy: no-referrer`, under which browsers send the opaque
@@ -397,491 +306,11 @@ pub(crate) fn origin_ok(req: &Request<'_>) -> bool {
     }
 }
 
-/// The pre-session of a form posted before sign-in, when its CSRF token and `Origin`
-/// are right; `None` means answer with [`forbidden_form`].
-pub(crate) fn posted_pre(
-    app: &App,
-    req: &Request<'_>,
-    f: &HashMap<String, String>,
-) -> Option<String> {
+/// The pre-session of a form posted before sign-in, when its CSRF `token` and
+/// `Origin` are right; `None` means [`PortalError::FormExpired`].
+pub(crate) fn posted_pre(app: &App, req: &Request<'_>, token: &str) -> Option<String> {
     let pre = app.cookies.read(req.cookie_header, &app.cookies.pre_name)?;
-    let token = f.get("csrf").map(String::as_str).unwrap_or("");
     (app.cookies.csrf_ok(&pre, token) && origin_ok(req)).then_some(pre)
-}
-
-pub(crate) fn forbidden_form(app: &App, req: &Request<'_>) -> Response {
-    status_page(
-        app,
-        req.accept_html,
-        403,
-        "This form has expired",
-        "For your security the form could not be accepted. Go back, reload the page and try again.",
-    )
-}
-
-const WRONG: &str = "The identifier or password is not right, or this account can't sign in here.";
-const WRONG_LOCKED_HINT: &str = "The identifier or password is not right, or this account can't sign in here \
-     right now. After many failed attempts an account is locked for a while: wait and try again later, \
-     reset your password, or look for an email from us.";
-pub(crate) const CAPTCHA_WRONG: &str =
-    "Please type the characters shown in the picture, or the digits you hear.";
-
-/// 429 for one client over its sign-in rate.
-pub(crate) fn too_many(app: &App, req: &Request<'_>, wait: std::time::Duration) -> Response {
-    app.metrics.rate_limited.inc();
-    let secs = wait.as_secs().max(1);
-    let mut r = status_page(
-        app,
-        req.accept_html,
-        429,
-        "Too many attempts",
-        &app.ui.load().texts.text(
-            crate::i18n::current().lang,
-            "status-too-many-text",
-            &[("secs", fluent_bundle::FluentValue::from(secs))],
-        ),
-    );
-    r.header("Retry-After", secs.to_string());
-    r
-}
-
-async fn login_post(app: &Arc<App>, req: &Request<'_>) -> Response {
-    let cfg = app.config.load();
-    // Floods stop here, before any store or argon2 work.
-    if let Err(wait) = app.defense.check_rate(&cfg.defense, req.client_ip) {
-        return too_many(app, req, wait);
-    }
-    let Some(f) = form(&req.body) else {
-        return status_page(
-            app,
-            req.accept_html,
-            400,
-            "Bad request",
-            "The form could not be read.",
-        );
-    };
-    let Some(pre) = posted_pre(app, req, &f) else {
-        return forbidden_form(app, req);
-    };
-    let rd = f.get("rd").cloned().unwrap_or_default();
-    let identifier = f.get("identifier").map(|s| s.trim()).unwrap_or("");
-    let password = f.get("password").map(String::as_str).unwrap_or("");
-    let again = |error, status, captcha| FormState {
-        error: Some(error),
-        status,
-        rd: Some(&rd),
-        identifier,
-        captcha,
-    };
-    let problem = if password.len() > MAX_PASSWORD_BYTES {
-        Some("That password is too long (1024 bytes at most).")
-    } else if identifier.is_empty() || password.is_empty() {
-        Some("Enter your identifier and your password.")
-    } else {
-        None
-    };
-    if let Some(p) = problem {
-        return login_page(app, req, again(p, 400, false)).await;
-    }
-    let (id, user) = match find_account(app, cfg.ui.default_region.as_deref(), identifier).await {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::warn!(error = %e, "sign-in: accounts unavailable");
-            return accounts_unavailable(app, req);
-        }
-    };
-    let device = user
-        .as_ref()
-        .and_then(|u| app.cookies.known_device(req.cookie_header, &u.name));
-    let ladder_name = ladder_name(user.as_deref(), id.as_ref(), identifier);
-    let account_key = crate::defense::account_key(&cfg.defense, &ladder_name, req.client_ip);
-    let account = account_key.as_str();
-    // Reserved before anything slow, so concurrent attempts can't race past the thresholds.
-    let attempt = match app
-        .defense
-        .begin_attempt(&cfg.defense, account, device.as_deref(), req.client_ip)
-        .await
-    {
-        Ok(a) => a,
-        Err(_) => return unavailable(app, req),
-    };
-    let standing = attempt.standing;
-    let a = SignInAttempt {
-        id_key: id.as_ref().map(Identifier::key),
-        identifier,
-        rd: &rd,
-        user,
-        device,
-        account,
-        attempt,
-    };
-    if standing.locked_for.is_some() {
-        // Locked (or too many attempts at once): the same answer, after the same work,
-        // as a wrong password; the lock is neither revealed nor extended.
-        if let Err(PasswordError::Busy) = app.hasher.verify(password, None).await {
-            return busy(app, req.accept_html);
-        }
-        return a.refused_locked(app, req, a.attempt.reserved()).await;
-    }
-    if standing.captcha {
-        if let Err(r) = a.solve_captcha(app, req, &pre, &f).await {
-            return r;
-        }
-    }
-    let ok = match a.password_right(app, req, password).await {
-        Ok(ok) => ok,
-        Err(r) => return r,
-    };
-    let user = match &a.user {
-        Some(u) if ok && u.is_active() => u.clone(),
-        // The password was right: a suspended or closed account is told so (and
-        // only then, so the page never reveals whether an identifier exists).
-        Some(u) if ok && !u.closed && !u.suspended.is_empty() => {
-            return a.not_active(app, req, u, "suspended").await
-        }
-        Some(u) if ok && u.closed => return a.not_active(app, req, u, "closed").await,
-        _ => return a.failed(app, req, "password", true, false).await,
-    };
-    password::rehash_if_needed(app, &user, password);
-    // A concurrent failure may have locked the account while the hash ran.
-    match app.defense.locked_now(&a.attempt).await {
-        Ok(None) => {}
-        Ok(Some(_)) => return a.refused_locked(app, req, false).await,
-        Err(_) => return unavailable(app, req),
-    }
-    a.signed_in(app, req, &user).await
-}
-
-/// The account `typed` names: as typed, else (with `[ui] default_region`) as a
-/// national phone number of that region, so a user name made of digits still wins.
-pub(crate) async fn find_account(
-    app: &App,
-    region: Option<&str>,
-    typed: &str,
-) -> Result<(Option<Identifier>, Option<Arc<crate::users::User>>), crate::users::store::AccountError>
-{
-    let id = Identifier::parse(typed);
-    if let Some(i) = &id {
-        if let Some(u) = app.accounts.find(i).await? {
-            return Ok((id, Some(u)));
-        }
-    }
-    match region.and_then(|r| help::national_phone(typed, r)) {
-        Some(p) => {
-            let pid = Identifier::Phone(p);
-            let u = app.accounts.find(&pid).await?;
-            Ok((Some(pid), u))
-        }
-        None => Ok((id, None)),
-    }
-}
-
-/// The name an attempt is counted under. Unknown identifiers have a ladder too
-/// (`?email:...`, `?name:...`), so CAPTCHA and lock behave alike for accounts that
-/// exist and ones that don't: the ladder doesn't tell which is which.
-fn ladder_name(user: Option<&crate::users::User>, id: Option<&Identifier>, typed: &str) -> String {
-    match (user, id) {
-        (Some(u), _) => u.name.clone(),
-        (None, Some(i)) => format!("?{}", i.key()),
-        (None, None) => format!(
-            "?raw:{}",
-            typed.to_lowercase().chars().take(64).collect::<String>()
-        ),
-    }
-}
-
-/// One sign-in attempt, reserved on its ladder: who it is for and how it ends.
-struct SignInAttempt<'a> {
-    /// The identifier's key (`email:...`), for the audit log; `None` if unparsable.
-    id_key: Option<String>,
-    /// As typed, to show again on the form.
-    identifier: &'a str,
-    rd: &'a str,
-    /// The account, when the identifier names one.
-    user: Option<Arc<crate::users::User>>,
-    /// This browser's known-device id for the account.
-    device: Option<String>,
-    /// The ladder key (account, or `?identifier` for no account).
-    account: &'a str,
-    attempt: crate::defense::Attempt,
-}
-
-impl SignInAttempt<'_> {
-    /// The password against the account's hash (a dummy hash for no account, so
-    /// both take the same time). `Err`: not an answer about the password (the
-    /// reservation is given back).
-    async fn password_right(
-        &self,
-        app: &App,
-        req: &Request<'_>,
-        password: &str,
-    ) -> Result<bool, Response> {
-        let verified = app
-            .hasher
-            .verify(password, self.user.as_ref().map(|u| u.password.as_str()))
-            .await;
-        match verified {
-            Ok(ok) => Ok(ok),
-            Err(e) => {
-                let _ = app.defense.attempt_passed(&self.attempt, false).await;
-                if let PasswordError::Busy = e {
-                    app.metrics.signins.with_label_values(&["busy"]).inc();
-                    return Err(busy(app, req.accept_html));
-                }
-                tracing::error!(error = %e, "password verification failed");
-                Err(status_page(
-                    app,
-                    req.accept_html,
-                    500,
-                    "Something went wrong",
-                    "Please try again.",
-                ))
-            }
-        }
-    }
-
-    /// The posted CAPTCHA answer for pre-session `pre`; a missing or wrong one is a
-    /// failure (`Err`: the form again).
-    async fn solve_captcha(
-        &self,
-        app: &Arc<App>,
-        req: &Request<'_>,
-        pre: &str,
-        f: &HashMap<String, String>,
-    ) -> Result<(), Response> {
-        let cid = f.get("captcha_id").map(String::as_str).unwrap_or("");
-        let answer = f.get("captcha").map(String::as_str).unwrap_or("");
-        match app.captchas.solve(cid, pre, answer).await {
-            Ok(true) => {
-                app.metrics.captcha.with_label_values(&["solved"]).inc();
-                Ok(())
-            }
-            Ok(false) => {
-                app.metrics.captcha.with_label_values(&["failed"]).inc();
-                app.audit(
-                    "captcha_failed",
-                    json!({ "client": req.client_ip.to_string(), "missing": answer.is_empty() }),
-                );
-                Err(self.failed(app, req, "captcha", true, true).await)
-            }
-            Err(_) => Err(unavailable(app, req)),
-        }
-    }
-
-    /// A right password for a suspended or closed account: not counted as a failure
-    /// (the password was right), recorded, and explained.
-    async fn not_active(
-        &self,
-        app: &Arc<App>,
-        req: &Request<'_>,
-        user: &crate::users::User,
-        what: &'static str,
-    ) -> Response {
-        let _ = app.defense.attempt_passed(&self.attempt, false).await;
-        let client = req.client_ip.to_string();
-        app.metrics.signins.with_label_values(&["failure"]).inc();
-        app.accounts
-            .record_later(&user.name, "signin_refused", &client, what);
-        app.audit(
-            "signin_refused",
-            json!({ "user": user.name, "client": client, "status": what }),
-        );
-        let (title, text) = if what == "closed" {
-            (
-                "Account closed",
-                "This account is closed and can no longer sign in. If you think this is a mistake, contact your administrator.".to_string(),
-            )
-        } else {
-            (
-                "Account suspended",
-                format!(
-                    "This account is suspended: {}. Contact your administrator to have it enabled again.",
-                    user.suspended.trim_end_matches('.')
-                ),
-            )
-        };
-        status_page(app, req.accept_html, 403, title, &text)
-    }
-
-    /// Locked or over the threshold: audited, counted when `count`, answered like a
-    /// wrong password.
-    async fn refused_locked(&self, app: &Arc<App>, req: &Request<'_>, count: bool) -> Response {
-        app.audit(
-            "signin_refused_locked",
-            json!({ "identifier": self.id_key, "client": req.client_ip.to_string() }),
-        );
-        self.failed(app, req, "locked", count, true).await
-    }
-
-    /// A failed attempt: counted (when `count`) on the ladder, audited; the owner is
-    /// told (off the request path) when it locked the account; the form again.
-    async fn failed(
-        &self,
-        app: &Arc<App>,
-        req: &Request<'_>,
-        reason: &'static str,
-        count: bool,
-        captcha_next: bool,
-    ) -> Response {
-        app.metrics.signins.with_label_values(&["failure"]).inc();
-        let cfg = app.config.load();
-        let client = req.client_ip.to_string();
-        let known = self.user.is_some();
-        let mut locked = None;
-        if count {
-            match app
-                .defense
-                .attempt_failed(&cfg.defense, &self.attempt, req.client_ip)
-                .await
-            {
-                Ok(l) => locked = l,
-                Err(_) => return unavailable(app, req),
-            }
-        }
-        app.audit(
-            "signin_failed",
-            json!({ "identifier": self.id_key, "known": known, "client": client, "reason": reason }),
-        );
-        if let Some(u) = &self.user {
-            app.accounts
-                .record_later(&u.name, "signin_failed", &client, reason);
-        }
-        if let Some(dur) = locked {
-            app.metrics.locks.inc();
-            if let (Some(u), None) = (&self.user, &self.device) {
-                // Off the request path: the answer takes as long whether or not the
-                // identifier is an account with an email address.
-                let (app2, u) = (app.clone(), u.clone());
-                let link_base = base_url(app, req);
-                let client_ip = req.client_ip;
-                // In the language of the page, though sent after the answer.
-                let lang = crate::i18n::current();
-                app.send_later(async move {
-                    crate::i18n::scope(
-                        lang,
-                        send_lock_notice_to(&app2, &link_base, client_ip, &u, dur),
-                    )
-                    .await;
-                });
-            }
-            app.audit(
-                "account_locked",
-                json!({ "user": self.account, "client": client, "seconds": dur.as_secs(), "known_device": self.device.is_some(), "known": known }),
-            );
-        }
-        let standing = app
-            .defense
-            .standing(
-                &cfg.defense,
-                Some(self.account),
-                self.device.as_deref(),
-                req.client_ip,
-            )
-            .await
-            .unwrap_or(Standing {
-                locked_for: None,
-                captcha: true,
-            });
-        let captcha = captcha_next || standing.captcha;
-        let msg = match (reason, captcha) {
-            ("captcha", _) => CAPTCHA_WRONG,
-            (_, true) => WRONG_LOCKED_HINT,
-            (_, false) => WRONG,
-        };
-        login_page(
-            app,
-            req,
-            FormState {
-                error: Some(msg),
-                status: 401,
-                rd: Some(self.rd),
-                identifier: self.identifier,
-                captcha,
-            },
-        )
-        .await
-    }
-
-    /// The right password: a new session (no fixation), then the second step when
-    /// one is due, else `rd`. The ladder starts over only for a complete sign-in.
-    async fn signed_in(
-        &self,
-        app: &Arc<App>,
-        req: &Request<'_>,
-        user: &Arc<crate::users::User>,
-    ) -> Response {
-        use crate::session::Pending;
-        let cfg = app.config.load();
-        let client = req.client_ip.to_string();
-        let (factors, pending) = twofactor::after_password(app, user, req.cookie_header);
-        // A right password must not wipe the failures of someone guessing the second factor.
-        if app
-            .defense
-            .attempt_passed(&self.attempt, pending == Pending::Done)
-            .await
-            .is_err()
-        {
-            return unavailable(app, req);
-        }
-        let now = app.clock.now();
-        let record = crate::session::SessionRecord {
-            user: user.name.clone(),
-            factors,
-            created: now,
-            last_seen: now,
-            client: client.clone(),
-            cred_version: user.credentials_version,
-            pending,
-            auth_at: now,
-        };
-        let (sid, _) = match app.sessions.create_from(record).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot create session");
-                return unavailable(app, req);
-            }
-        };
-        account::note_agent(app, &sid, req).await;
-        app.metrics.signins.with_label_values(&["success"]).inc();
-        app.accounts.record_later(
-            &user.name,
-            if pending == Pending::SecondFactor {
-                "password_ok"
-            } else {
-                "signin_ok"
-            },
-            &client,
-            &format!("factors={factors}"),
-        );
-        app.audit(
-            "signin",
-            json!({ "user": user.name, "client": client, "factors": factors, "pending": pending, "known_device": self.device.is_some() }),
-        );
-        let target = app
-            .redirects
-            .load()
-            .validate(self.rd)
-            .unwrap_or_else(|| "/".into());
-        let prefix = &cfg.server.portal_prefix;
-        let target = match pending {
-            Pending::Done => target,
-            Pending::SecondFactor => format!("{prefix}/2fa?rd={}", urlencode(&target)),
-            Pending::Enrol => format!("{prefix}/2fa/setup?rd={}", urlencode(&target)),
-        };
-        let mut r = Response::redirect(303, &target);
-        r.header(
-            "Set-Cookie",
-            app.cookies.session_cookie(sid.as_str(), req.host),
-        );
-        // Only a whole sign-in makes this browser a known device: with a second step
-        // still to come, its failures must count against the account (see `twofactor`).
-        if pending == Pending::Done {
-            if let Some(c) = device_cookie(app, req, &user.name) {
-                r.header("Set-Cookie", c);
-            }
-        }
-        r
-    }
 }
 
 /// The known-device cookie for `user` after a complete sign-in (keeping this
@@ -898,17 +327,8 @@ pub(crate) fn device_cookie(app: &App, req: &Request<'_>, user: &str) -> Option<
 }
 
 /// Tells the owner their account was locked, with a single-use unlock link
-/// (signed, stored for as long as the lock lasts, consumed atomically).
-pub(crate) async fn send_lock_notice(
-    app: &App,
-    req: &Request<'_>,
-    user: &crate::users::User,
-    dur: std::time::Duration,
-) {
-    send_lock_notice_to(app, &base_url(app, req), req.client_ip, user, dur).await
-}
-
-/// [`send_lock_notice`] without the request: `link_base` is where the unlock link points.
+/// (signed, stored for as long as the lock lasts, consumed atomically);
+/// `link_base` is where the unlock link points.
 pub(crate) async fn send_lock_notice_to(
     app: &App,
     link_base: &str,
@@ -1010,7 +430,7 @@ fn token_parts<'a>(app: &App, token: &'a str) -> Option<&'a str> {
 
 /// `GET /unlock?token=`: a confirmation form (mail scanners follow GET links, so
 /// nothing happens until the person presses the button).
-async fn unlock_page(app: &App, req: &Request<'_>) -> Response {
+fn unlock_page(app: &App, req: &Request<'_>) -> Response {
     let token = query_param(req.query, "token").unwrap_or_default();
     if token_parts(app, &token).is_none() {
         return status_page(
@@ -1040,52 +460,46 @@ async fn unlock_page(app: &App, req: &Request<'_>) -> Response {
     r
 }
 
-async fn unlock_post(app: &App, req: &Request<'_>) -> Response {
-    let f = form(&req.body).unwrap_or_default();
-    if posted_pre(app, req, &f).is_none() {
-        return forbidden_form(app, req);
-    }
-    let token = f.get("token").map(String::as_str).unwrap_or("");
-    let Some(id) = token_parts(app, token) else {
-        return status_page(
+async fn unlock_post(app: &App, req: &Request<'_>) -> Result<Response, PortalError> {
+    let f: forms::UnlockForm = forms::parse_or_empty(&req.body);
+    posted_pre(app, req, &f.csrf).ok_or(PortalError::FormExpired)?;
+    let Some(id) = token_parts(app, &f.token) else {
+        return Ok(status_page(
             app,
             true,
             400,
             "Link not valid",
             "This unlock link is not valid.",
-        );
+        ));
     };
-    let user = match app.store.take(&crate::store::keys::unlock(id)).await {
-        Ok(Some(u)) => String::from_utf8_lossy(&u).to_string(),
-        Ok(None) => {
-            return status_page(
+    let user = match app.store.take(&crate::store::keys::unlock(id)).await? {
+        Some(u) => String::from_utf8_lossy(&u).to_string(),
+        None => {
+            return Ok(status_page(
                 app,
                 true,
                 400,
                 "Link expired",
                 "This unlock link has expired or was already used.",
-            )
+            ))
         }
-        Err(_) => return unavailable(app, req),
     };
-    if app.defense.clear(&user).await.is_err() {
-        return unavailable(app, req);
-    }
+    app.defense.clear(&user).await?;
     app.audit(
         "unlocked",
         json!({ "target": user, "by": "owner_link", "client": req.client_ip.to_string() }),
     );
-    status_page(
+    Ok(status_page(
         app,
         true,
         200,
         "Account unlocked",
         "Your account is unlocked. If you didn't try to sign in recently, change your password.",
-    )
+    ))
 }
 
 /// `/captcha/{id}.png` and `.wav`, only for the pre-session the challenge belongs to.
-async fn captcha_media(app: &App, req: &Request<'_>) -> Response {
+async fn captcha_media(app: &App, req: &Request<'_>) -> Result<Response, PortalError> {
     let name = req.sub_path.trim_start_matches("/captcha/");
     let pre = app
         .cookies
@@ -1105,283 +519,146 @@ async fn captcha_media(app: &App, req: &Request<'_>) -> Response {
             .map(|b| b.map(|b| (b, "audio/wav"))),
         _ => Ok(None),
     };
-    match media {
-        Ok(Some((bytes, ct))) => {
+    Ok(match media? {
+        Some((bytes, ct)) => {
             let mut r = Response::new(200, ct, bytes);
             r.header("Cache-Control", "no-store");
             r.header("X-Content-Type-Options", "nosniff");
             r
         }
-        Ok(None) => status_page(
+        None => status_page(
             app,
             false,
             404,
             "Not found",
             "This challenge has expired; reload the sign-in page.",
         ),
-        Err(_) => unavailable(app, req),
+    })
+}
+
+/// The flow machines' dependencies, from the gateway's state and `cfg` (one
+/// snapshot of the config for the whole request).
+pub(crate) fn deps<'a>(
+    app: &'a App,
+    cfg: &'a crate::config::Config,
+) -> crate::auth::flow::Deps<'a> {
+    crate::auth::flow::Deps {
+        config: cfg,
+        store: &*app.store,
+        accounts: &app.accounts,
+        sessions: &app.sessions,
+        hasher: &app.hasher,
+        defense: &app.defense,
+        captchas: &app.captchas,
+        sealer: &app.sealer,
+        clock: &*app.clock,
+        metrics: &app.metrics,
     }
 }
 
-/// The argon2 pool is full: 503 + Retry-After instead of an unbounded queue.
-pub(crate) fn busy(app: &App, accept_html: bool) -> Response {
-    let mut r = status_page(
-        app,
-        accept_html,
-        503,
-        "Busy",
-        "Too many sign-ins at this moment. Try again in a few seconds.",
-    );
-    r.header("Retry-After", "5");
-    r
+/// What the flows may know of the request: its cookies and its client.
+pub(crate) fn browser<'a>(app: &'a App, req: &Request<'a>) -> crate::auth::flow::Browser<'a> {
+    crate::auth::flow::Browser {
+        cookies: &app.cookies,
+        cookie_header: req.cookie_header,
+        client: req.client_ip,
+    }
 }
 
-/// Counts a failure on the defence ladder (the account's key from
-/// [`crate::defense::account_key`], when known). `Some` when it locked the account.
-/// A failure that can't be counted fails closed: `Err` is the 503 page.
-pub(crate) async fn count_failure(
-    app: &App,
-    req: &Request<'_>,
-    account: Option<&str>,
-    device: Option<&str>,
-) -> Result<Option<std::time::Duration>, Response> {
+/// The per-address limit on forms that guess (sign-in, codes, passwords): runs
+/// before any store or argon2 work.
+pub(crate) fn rate(app: &App, req: &Request<'_>) -> Result<(), PortalError> {
     let cfg = app.config.load();
     app.defense
-        .record_failure(&cfg.defense, account, device, req.client_ip)
-        .await
-        .map_err(|_| unavailable(app, req))
+        .check_rate(&cfg.defense, req.client_ip)
+        .map_err(PortalError::TooMany)
 }
 
-/// The password asked again (re-authentication before a change), for an attempt
-/// already reserved on the ladder: `Ok(true)` right; `Ok(false)` wrong, counted as
-/// a failed second step and audited; `Err` the page to answer with (hashing busy,
-/// store down).
-pub(crate) async fn password_again(
-    app: &App,
-    req: &Request<'_>,
-    user: &crate::users::User,
-    attempt: &crate::defense::Attempt,
-    password: &str,
-) -> Result<bool, Response> {
-    let ok = !password.is_empty()
-        && password.len() <= crate::auth::password::MAX_PASSWORD_BYTES
-        && match app.hasher.verify(password, Some(&user.password)).await {
-            Ok(ok) => ok,
-            Err(crate::auth::password::PasswordError::Busy) => {
-                let _ = app.defense.attempt_passed(attempt, false).await;
-                return Err(busy(app, req.accept_html));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "password verification failed");
-                false
-            }
-        };
-    if !ok {
-        count_second_step_failure(app, req, user, attempt, "reauth").await?;
-        app.audit(
-            "reauth_failed",
-            json!({ "user": user.name, "client": req.client_ip.to_string() }),
-        );
-    }
-    Ok(ok)
+/// Answers a handler's result: its page, or its error's one mapping.
+fn or_page(app: &App, req: &Request<'_>, r: Result<Response, PortalError>) -> Response {
+    r.unwrap_or_else(|e| e.respond(app, req))
 }
 
-/// Counts a failed second step (reserved as `attempt`) on the account's ladder
-/// (and the known device's); tells the owner when it locked the account: someone
-/// has their password.
-pub(crate) async fn count_second_step_failure(
+/// Tells the owner of an account a failure just locked (awaited: the second
+/// step's lock tells someone has the password). See [`send_lock_notice_to`].
+pub(crate) async fn send_lock_notice(
     app: &App,
     req: &Request<'_>,
-    user: &crate::users::User,
-    attempt: &crate::defense::Attempt,
-    step: &str,
-) -> Result<(), Response> {
-    let cfg = app.config.load();
-    let locked = app
-        .defense
-        .second_step_failed(&cfg.defense, attempt, req.client_ip)
-        .await
-        .map_err(|_| unavailable(app, req))?;
-    if let Some(dur) = locked {
-        app.metrics.locks.inc();
-        app.audit(
-            "account_locked",
-            json!({ "user": user.name, "client": req.client_ip.to_string(), "seconds": dur.as_secs(), "step": step }),
-        );
-        send_lock_notice(app, req, user, dur).await;
-    }
-    Ok(())
-}
-
-/// Checks the posted CAPTCHA (`captcha_id`, `captcha`) of pre-session `pre`; a wrong
-/// or missing answer counts as a failure. `Ok(false)`: wrong, ask again.
-pub(crate) async fn captcha_passed(
-    app: &App,
-    req: &Request<'_>,
-    pre: &str,
-    f: &HashMap<String, String>,
-    account: Option<&str>,
-) -> Result<bool, Response> {
-    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
-    match app
-        .captchas
-        .solve(get("captcha_id"), pre, get("captcha"))
-        .await
-    {
-        Ok(true) => Ok(true),
-        Ok(false) => count_failure(app, req, account, None).await.map(|_| false),
-        Err(_) => Err(unavailable(app, req)),
+    locked: Option<&crate::auth::flow::Locked>,
+) {
+    if let Some(l) = locked {
+        if let Some(u) = &l.notify {
+            send_lock_notice_to(app, &base_url(app, req), req.client_ip, u, l.duration).await
+        }
     }
 }
 
-/// A fresh challenge for this pre-session when `wanted` (counted as shown). The
-/// error is the page to answer with: 429 when this client made too many
-/// challenges lately (each is a store entry), 503 when the store is unavailable.
+/// A fresh challenge for this pre-session when `wanted` (counted as shown):
+/// 429 when this client made too many challenges lately (each is a store
+/// entry), 503 when the store is unavailable.
 pub(crate) async fn new_captcha(
     app: &App,
     req: &Request<'_>,
     pre: &str,
     wanted: bool,
-) -> Result<Option<String>, Response> {
+) -> Result<Option<String>, PortalError> {
     if !wanted {
         return Ok(None);
     }
     let cfg = app.config.load();
-    if let Err(wait) = app
-        .defense
+    app.defense
         .check_challenge_rate(&cfg.defense, req.client_ip)
-    {
-        return Err(too_many(app, req, wait));
-    }
-    let id = app
-        .captchas
-        .create(pre)
-        .await
-        .map_err(|_| unavailable(app, req))?;
+        .map_err(PortalError::TooMany)?;
+    let id = app.captchas.create(pre).await?;
     app.metrics.captcha.with_label_values(&["shown"]).inc();
     Ok(Some(id))
 }
 
 /// Changes one account in the account store (committed whole or not at all;
-/// the database announces it to every gateway). The error is the page to answer
-/// with; `what` names the change for the log and the person ("Your password was
-/// not changed."). Returns the account as stored.
+/// the database announces it to every gateway). `what` names the change for the
+/// log and the person ("Your password was not changed."). Returns the account
+/// as stored.
 pub(crate) async fn update_user(
     app: &App,
     user: &str,
     what: &'static str,
     change: impl FnOnce(&mut crate::users::User) + Send + 'static,
-) -> Result<Arc<crate::users::User>, Response> {
-    use crate::users::store::AccountError;
-    let res = app
-        .accounts
+) -> Result<Arc<crate::users::User>, PortalError> {
+    app.accounts
         .modify(user, move |u| {
             change(u);
             Ok(())
         })
-        .await;
-    match res {
-        Ok(u) => Ok(u),
-        Err(AccountError::NotFound(_)) => Err(status_page(
-            app,
-            true,
-            400,
-            "Account not found",
-            "This account no longer exists.",
-        )),
-        Err(AccountError::Unavailable(e)) => {
-            tracing::error!(error = %e, change = what, "account not updated");
-            let mut r = status_page(
-                app,
-                true,
-                503,
-                "Temporarily unavailable",
-                &format!("Your {what} was not changed: accounts can't be reached right now. Please try again in a few minutes."),
-            );
-            r.header("Retry-After", "60");
-            Err(r)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, change = what, "account not updated");
-            Err(status_page(
-                app,
-                true,
-                409,
-                "Not changed",
-                &format!("Your {what} was not changed: {e}"),
-            ))
-        }
-    }
+        .await
+        .map_err(|why| PortalError::NotChanged { what, why })
 }
 
-/// The account database can't be reached: a clear 503, never a 500.
-pub fn accounts_unavailable(app: &App, req: &Request<'_>) -> Response {
-    let mut r = status_page(
-        app,
-        req.accept_html,
-        503,
-        "Temporarily unavailable",
-        "Accounts can't be reached right now. Nothing was changed. Please try again in a few minutes.",
-    );
-    r.header("Retry-After", "60");
-    r
-}
-
-pub fn unavailable(app: &App, req: &Request<'_>) -> Response {
-    let mut r = status_page(
-        app,
-        req.accept_html,
-        503,
-        "Temporarily unavailable",
-        "Sign-in is unavailable for a moment. Please try again shortly.",
-    );
-    r.header("Retry-After", "5");
-    r
-}
-
-async fn logout_page(app: &App, req: &Request<'_>) -> Response {
+async fn logout_page(app: &App, req: &Request<'_>) -> Result<Response, PortalError> {
     let cfg = app.config.load();
-    let state = match app.session_state(req.cookie_header).await {
-        Ok(s) => s,
-        Err(_) => return unavailable(app, req),
-    };
+    let state = app.session_state(req.cookie_header).await?;
     let (signed_in, user, csrf) = match &state {
         SessionState::Valid { id, user, .. } => {
             (true, user.name.clone(), app.cookies.csrf_token(id.as_str()))
         }
         _ => (false, String::new(), String::new()),
     };
-    Response::html(
+    Ok(Response::html(
         200,
         app.ui.load().render(
             "logout.html",
             context! { signed_in => signed_in, user => user, csrf => csrf, prefix => &cfg.server.portal_prefix },
         ),
-    )
+    ))
 }
 
-async fn logout_post(app: &App, req: &Request<'_>) -> Response {
-    let f = form(&req.body).unwrap_or_default();
-    let state = match app.session_state(req.cookie_header).await {
-        Ok(s) => s,
-        Err(_) => return unavailable(app, req),
-    };
+async fn logout_post(app: &App, req: &Request<'_>) -> Result<Response, PortalError> {
+    let f: forms::CsrfOnly = forms::parse_or_empty(&req.body);
+    let state = app.session_state(req.cookie_header).await?;
     if let SessionState::Valid { id, record, .. } = &state {
-        if !app
-            .cookies
-            .csrf_ok(id.as_str(), f.get("csrf").map(String::as_str).unwrap_or(""))
-            || !origin_ok(req)
-        {
-            return forbidden_form(app, req);
+        if !app.cookies.csrf_ok(id.as_str(), &f.csrf) || !origin_ok(req) {
+            return Err(PortalError::FormExpired);
         }
-        if app
-            .sessions
-            .remove(&id.handle(), &record.user)
-            .await
-            .is_err()
-        {
-            return unavailable(app, req);
-        }
+        app.sessions.remove(&id.handle(), &record.user).await?;
         app.audit(
             "signout",
             json!({ "user": record.user, "client": req.client_ip.to_string() }),
@@ -1398,7 +675,7 @@ async fn logout_post(app: &App, req: &Request<'_>) -> Response {
     for c in app.cookies.clear(&app.cookies.name, req.host) {
         r.header("Set-Cookie", c);
     }
-    r
+    Ok(r)
 }
 
 /// `GET /jwks.json`: the public keys of the identity assertion. Public, cacheable.
@@ -1438,9 +715,14 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
         );
     };
     let scheme = orig.scheme.unwrap_or(req.scheme);
-    let state = match app.session_state(req.cookie_header).await {
-        Ok(s) => s,
-        Err(_) => return Response::json(503, json!({ "error": "unavailable" })),
+    // As for proxied requests: a store that can't be read counts as no session,
+    // and fails closed unless the rule needs none (see `crate::respond`).
+    let (state, store_down) = match app.session_state(req.cookie_header).await {
+        Ok(s) => (s, false),
+        Err(e) => {
+            tracing::warn!(error = %e, "store unavailable; failing closed");
+            (SessionState::None, true)
+        }
     };
     let preq = policy::Request {
         host: &orig.host,
@@ -1449,11 +731,24 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
         client: req.client_ip,
     };
     let decision = crate::app::decide(&cfg, &state, &preq);
-    let wants_redirect =
-        query_param(req.query, "redirect").is_some_and(|v| v == "1" || v == "true");
+    let redirect = query_param(req.query, "redirect").is_some_and(|v| v == "1" || v == "true");
     let original = format!("{scheme}://{}{}", orig.authority, orig.path_and_query());
-    match decision {
-        Decision::Allow => {
+    let portal = match &cfg.server.public_url {
+        Some(u) => format!(
+            "{}{}",
+            u.as_str().trim_end_matches('/'),
+            cfg.server.portal_prefix
+        ),
+        None => format!("{scheme}://{}{}", orig.authority, cfg.server.portal_prefix),
+    };
+    let back = crate::respond::Back {
+        portal: &portal,
+        here: &original,
+        query: None,
+    };
+    let client = crate::respond::Client::ForwardAuth { redirect };
+    match crate::respond::decision(client, decision, store_down, None, back) {
+        crate::respond::Answer::Allow => {
             let mut r = Response::new(200, "text/plain; charset=utf-8", "ok");
             // Identity only for complete sign-ins (not one still waiting for its second step).
             // Anyone else gets the same names, empty: a proxy that copies them on a 2xx
@@ -1480,38 +775,10 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
             }
             r
         }
-        Decision::Deny => Response::json(403, json!({ "error": "forbidden" })),
-        Decision::Login | Decision::SecondFactor | Decision::Enrol => {
-            let step = match decision {
-                Decision::Login => "login",
-                Decision::Enrol => "2fa/setup",
-                _ => "2fa",
-            };
-            let portal = match &cfg.server.public_url {
-                Some(u) => format!(
-                    "{}{}",
-                    u.as_str().trim_end_matches('/'),
-                    cfg.server.portal_prefix
-                ),
-                None => format!("{scheme}://{}{}", orig.authority, cfg.server.portal_prefix),
-            };
-            let location = format!("{portal}/{step}?rd={}", urlencode(&original));
-            if wants_redirect {
-                Response::redirect(302, &location)
-            } else {
-                let mut r = Response::json(
-                    401,
-                    json!({ "error": "unauthenticated", "login": location }),
-                );
-                r.header("WWW-Authenticate", "Cookie realm=\"portcullis\"");
-                // For nginx: `auth_request_set $login $upstream_http_location; error_page 401 =302 $login;`
-                r.header("Location", location);
-                r
-            }
+        crate::respond::Answer::Reply(r) => r,
+        // (Forward-auth answers are all built by `respond`; a page would be a bug.)
+        crate::respond::Answer::Page(m) => {
+            Response::json(m.status, json!({ "error": m.heading, "message": m.text }))
         }
     }
-}
-
-pub fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -1,5 +1,8 @@
-//! Two-step verification: the challenge (`/2fa`), sending codes (`/2fa/send`)
-//! and enrolment of an authenticator app (`/2fa/setup`).
+//! The second-step pages: the challenge (`/2fa`), sending codes (`/2fa/send`)
+//! and the second-factor settings (`/2fa/setup`). Each handler parses its form,
+//! calls the machine — [`crate::auth::second_step`] (verify, send, password
+//! again) or [`crate::auth::enrolment`] (new app, backup codes, removal) — and
+//! renders the outcome; the diagrams are in those modules.
 //!
 //! ```text
 //!  password right ─┬─ required, no app ──────────> session(pending=Enrol) ──> /2fa/setup
@@ -7,140 +10,47 @@
 //!                  ├─ app enrolled ──────────────> session(pending=Second) ─> /2fa
 //!                  └─ otherwise ─────────────────> session(1 factor) ───────> rd
 //!                                                   └─ two_factor rule ─────> /2fa ─> rd
-//!  /2fa  POST method ─ locked / over rate ─> refused (nothing checked, nothing extended)
-//!         ├─ totp:   code of step now±1, and that step not used yet by the account (set_nx)
-//!         ├─ email/sms/voice: the code sent for this pending sign-in (hashed, ttl,
-//!         │          `otp.max_attempts`, consumed with take)
-//!         ├─ backup: one of the account's codes, removed under the users-file lock
-//!         ├─ wrong ─> failure on the defense ladder ─> 401 form
-//!         └─ right ─> new session id, 2 factors (+ remember cookie) ─> 303 rd
-//!  /2fa/setup  (password within `otp.reauth_after`, else asked again)
-//!         GET  ─> new secret kept sealed in the store for this session ─> QR + key + URI
-//!         POST confirm + code ─> saved sealed in the users file, 10 backup codes shown once
+//!  POST /2fa        ─ 429 / 400 / 403 ─> Missing 400 · Refused 429 · NoCode 400 ·
+//!                     CodeVoid 401 · Wrong 401 · Passed ─> 303 rd + session cookie
+//!                     (+ known-device, + remember cookie when asked)
+//!  POST /2fa/send   ─ Paced / Limited 429 + Retry-After · Ready ─> delivered (notice) |
+//!                     not delivered (503, code void)
+//!  /2fa/setup       ─ password older than otp.reauth_after: asked again first
+//!         GET  ─> pending secret ─> QR + key + URI
+//!         POST confirm + code ─> Enrolled: backup codes shown once
 //! ```
 //! While a sign-in is pending, the session proves nothing: every protected
 //! request goes to the pending step, bypass rules excepted.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use minijinja::context;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::{
-    forbidden_form, form, origin_ok, query_param, status_page, too_many, unavailable, Request,
-    Response,
-};
+use super::error::PortalError;
+use super::forms::{self, ChallengeForm, SetupForm};
+use super::{origin_ok, query_param, Request, Response};
 use crate::app::{App, SessionState};
-use crate::auth::codes;
-use crate::auth::totp::{self, Enrolment};
+use crate::auth::enrolment::{self, Confirm, Remove};
+use crate::auth::second_step::{self, Reauth, SendOutcome, Signed, VerifyOutcome};
+use crate::auth::totp;
 use crate::notify::{Channel, Notifier};
-use crate::session::{Pending, SessionId, SessionRecord};
-use crate::store::keys::{self, enrolment as enrol_key, sign_in_code as code_key};
+use crate::respond::{back_to as to_rd, go_to, sign_in_first, Back, Client, Step};
+use crate::session::{Pending, SessionId};
 use crate::users::User;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Totp,
-    Email,
-    Sms,
-    Voice,
-    Backup,
-}
+pub use crate::auth::second_step::Method;
 
-impl Method {
-    pub fn parse(s: &str) -> Option<Method> {
-        match s {
-            "totp" => Some(Method::Totp),
-            "email" => Some(Method::Email),
-            "sms" => Some(Method::Sms),
-            "voice" => Some(Method::Voice),
-            "backup" => Some(Method::Backup),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Totp => "totp",
-            Method::Email => "email",
-            Method::Sms => "sms",
-            Method::Voice => "voice",
-            Method::Backup => "backup",
-        }
-    }
-
-    fn sends_code(self) -> bool {
-        matches!(self, Method::Email | Method::Sms | Method::Voice)
-    }
-
-    /// The notify channel a code for this method goes out on.
-    fn channel(self) -> Channel {
-        match self {
-            Method::Voice => Channel::Voice,
-            Method::Sms => Channel::Sms,
-            _ => Channel::Email,
-        }
-    }
-}
+type Page = Result<Response, PortalError>;
 
 /// The methods this account can use, in the order they are offered.
 pub fn methods(app: &App, user: &User) -> Vec<Method> {
-    let mut m = Vec::new();
-    if user.has_totp() {
-        m.push(Method::Totp);
-    }
-    if !user.email.is_empty() && app.notifier.load().offers(Channel::Email) {
-        m.push(Method::Email);
-    }
-    if !user.phone.is_empty() && app.notifier.load().offers(Channel::Sms) {
-        m.push(Method::Sms);
-    }
-    if !user.phone.is_empty() && app.notifier.load().offers(Channel::Voice) {
-        m.push(Method::Voice);
-    }
-    if !user.backup_codes.is_empty() {
-        m.push(Method::Backup);
-    }
-    m
+    let notifier = app.notifier.load();
+    second_step::methods(user, |c| notifier.offers(c))
 }
 
 /// The form's `method`, when the account has it.
-fn chosen_method(app: &App, user: &User, f: &HashMap<String, String>) -> Option<Method> {
-    f.get("method")
-        .and_then(|m| Method::parse(m))
-        .filter(|m| methods(app, user).contains(m))
-}
-
-/// After a right password: how many factors the new session has and what is still to do.
-pub fn after_password(app: &App, user: &User, cookie_header: &str) -> (u8, Pending) {
-    let cfg = app.config.load();
-    if cfg.otp.required_for(&user.groups) && !user.has_totp() {
-        return (1, Pending::Enrol);
-    }
-    if cfg.otp.remember_days > 0
-        && app.cookies.remembered(
-            cookie_header,
-            &user.name,
-            user.factors_version,
-            app.clock.now(),
-        )
-    {
-        return (2, Pending::Done);
-    }
-    if user.has_totp() {
-        return (1, Pending::SecondFactor);
-    }
-    (1, Pending::Done)
-}
-
-/// A code sent for one pending sign-in.
-#[derive(Serialize, Deserialize)]
-struct SentCode {
-    method: String,
-    hash: String,
+fn chosen_method(app: &App, user: &User, method: &str) -> Option<Method> {
+    Method::parse(method).filter(|m| methods(app, user).contains(m))
 }
 
 fn label(m: Method) -> &'static str {
@@ -179,59 +89,53 @@ fn destination(method: Method, user: &User) -> &str {
     }
 }
 
-struct Signed {
-    id: SessionId,
-    record: SessionRecord,
-    user: Arc<User>,
-}
-
-/// The session, or the page to answer with (sign in first).
-async fn signed_in(app: &App, req: &Request<'_>, here: &str) -> Result<Signed, Response> {
-    match app.session_state(req.cookie_header).await {
-        Ok(SessionState::Valid { id, record, user }) => Ok(Signed { id, record, user }),
-        Ok(_) => {
-            let prefix = &app.config.load().server.portal_prefix;
-            Err(if req.accept_html {
-                Response::redirect(
-                    302,
-                    &format!("{prefix}/login?rd={}", super::urlencode(here)),
-                )
-            } else {
-                Response::json(
-                    401,
-                    json!({ "error": "unauthenticated", "login": format!("{prefix}/login") }),
-                )
-            })
-        }
-        Err(_) => Err(unavailable(app, req)),
+/// `here` under the portal: where a step sends the person back to.
+fn back<'a>(prefix: &'a str, here: &'a str) -> Back<'a> {
+    Back {
+        portal: prefix,
+        here,
+        query: None,
     }
 }
 
-fn rd_of(app: &App, req: &Request<'_>, f: Option<&HashMap<String, String>>) -> String {
-    f.and_then(|f| f.get("rd").cloned())
+/// The session, or (as `Err`) where to go first: sign in.
+async fn signed_in(
+    app: &App,
+    req: &Request<'_>,
+    here: &str,
+) -> Result<Result<Signed, Response>, PortalError> {
+    match app.session_state(req.cookie_header).await? {
+        SessionState::Valid { id, record, user } => Ok(Ok(Signed { id, record, user })),
+        _ => {
+            let prefix = &app.config.load().server.portal_prefix;
+            let client = Client::of(req.accept_html);
+            Ok(Err(sign_in_first(
+                client,
+                Step::Login,
+                back(prefix, here),
+                None,
+            )))
+        }
+    }
+}
+
+fn rd_of(app: &App, req: &Request<'_>, posted: Option<&str>) -> String {
+    posted
+        .map(str::to_string)
         .or_else(|| query_param(req.query, "rd"))
         .and_then(|rd| app.redirects.load().validate(&rd))
         .unwrap_or_default()
 }
 
-/// Reserves a second-step attempt on the account's ladder (or this browser's, when
-/// it is a known device of the account), before the code is checked: concurrent
-/// guesses can't race past the lock. See [`crate::defense::Defense::begin_attempt`].
-async fn reserve(
-    app: &App,
-    req: &Request<'_>,
-    user: &User,
-) -> Result<crate::defense::Attempt, crate::store::StoreError> {
-    let cfg = app.config.load();
-    let account = crate::defense::account_key(&cfg.defense, &user.name, req.client_ip);
-    let device = app.cookies.known_device(req.cookie_header, &user.name);
-    app.defense
-        .begin_attempt(&cfg.defense, &account, device.as_deref(), req.client_ip)
-        .await
+fn to_setup(app: &App, rd: &str) -> Response {
+    let prefix = &app.config.load().server.portal_prefix;
+    go_to(303, Step::Enrol, back(prefix, rd))
 }
 
-fn is_done(r: &SessionRecord) -> bool {
-    r.factors >= 2 && r.pending == Pending::Done
+/// Enrolment is pending and no app was enrolled meanwhile (in another session):
+/// setting one up is the way on.
+fn enrol_first(s: &Signed) -> bool {
+    s.record.pending == Pending::Enrol && !s.user.has_totp()
 }
 
 #[derive(Default)]
@@ -254,13 +158,7 @@ impl<'a> View<'a> {
     }
 }
 
-async fn challenge_page(
-    app: &App,
-    req: &Request<'_>,
-    s: &Signed,
-    rd: &str,
-    v: View<'_>,
-) -> Response {
+fn challenge_page(app: &App, req: &Request<'_>, s: &Signed, rd: &str, v: View<'_>) -> Response {
     let cfg = app.config.load();
     let all = methods(app, &s.user);
     let Some(&first) = all.first() else {
@@ -292,7 +190,7 @@ async fn challenge_page(
     let digits = s
         .user
         .has_totp()
-        .then(|| open_enrolment(app, &s.user).map(|e| e.digits))
+        .then(|| second_step::open_enrolment(&super::deps(app, &cfg), &s.user).map(|e| e.digits))
         .flatten()
         .unwrap_or(cfg.otp.totp_digits);
     let html = app.ui.load().render(
@@ -318,263 +216,117 @@ async fn challenge_page(
     Response::html(if v.status == 0 { 200 } else { v.status }, html)
 }
 
-fn open_enrolment(app: &App, user: &User) -> Option<Enrolment> {
-    let plain = app.sealer.open(&user.totp, &user.name)?;
-    serde_json::from_slice(&plain).ok()
-}
-
 /// `GET /2fa`
-pub async fn page(app: &App, req: &Request<'_>) -> Response {
+pub async fn page(app: &App, req: &Request<'_>) -> Page {
     let rd = rd_of(app, req, None);
-    let s = match signed_in(
-        app,
-        req,
-        &format!(
-            "{}/2fa?rd={}",
-            app.config.load().server.portal_prefix,
-            super::urlencode(&rd)
-        ),
-    )
-    .await
-    {
+    let here = format!(
+        "{}/2fa?rd={}",
+        app.config.load().server.portal_prefix,
+        super::urlencode(&rd)
+    );
+    let s = match signed_in(app, req, &here).await? {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return Ok(r),
     };
-    // (Enrolled meanwhile in another session? Then the challenge is the way on.)
-    if s.record.pending == Pending::Enrol && !s.user.has_totp() {
-        let prefix = &app.config.load().server.portal_prefix;
-        return Response::redirect(
-            303,
-            &format!("{prefix}/2fa/setup?rd={}", super::urlencode(&rd)),
-        );
+    if enrol_first(&s) {
+        return Ok(to_setup(app, &rd));
     }
-    if is_done(&s.record) {
-        return Response::redirect(303, if rd.is_empty() { "/" } else { &rd });
+    if s.is_done() {
+        return Ok(to_rd(&rd));
     }
-    challenge_page(app, req, &s, &rd, View::default()).await
+    Ok(challenge_page(app, req, &s, &rd, View::default()))
 }
 
-/// The checks every POST here shares: rate, form, session, CSRF.
-async fn post_common(
+/// The checks every POST here shares once the form is read: session, CSRF.
+async fn posted_session(
     app: &App,
     req: &Request<'_>,
-) -> Result<(Signed, HashMap<String, String>, String), Response> {
+    csrf: &str,
+    rd: &str,
+) -> Result<Result<Signed, Response>, PortalError> {
     let cfg = app.config.load();
-    if let Err(wait) = app.defense.check_rate(&cfg.defense, req.client_ip) {
-        return Err(too_many(app, req, wait));
-    }
-    let Some(f) = form(&req.body) else {
-        return Err(status_page(
-            app,
-            req.accept_html,
-            400,
-            "Bad request",
-            "The form could not be read.",
-        ));
+    let here = format!(
+        "{}/2fa?rd={}",
+        cfg.server.portal_prefix,
+        super::urlencode(rd)
+    );
+    let s = match signed_in(app, req, &here).await? {
+        Ok(s) => s,
+        Err(r) => return Ok(Err(r)),
     };
-    let rd = rd_of(app, req, Some(&f));
-    let s = signed_in(
-        app,
-        req,
-        &format!(
-            "{}/2fa?rd={}",
-            cfg.server.portal_prefix,
-            super::urlencode(&rd)
-        ),
-    )
-    .await?;
-    let csrf = f.get("csrf").map(String::as_str).unwrap_or("");
     if !app.cookies.csrf_ok(s.id.as_str(), csrf) || !origin_ok(req) {
-        return Err(forbidden_form(app, req));
+        return Err(PortalError::FormExpired);
     }
-    Ok((s, f, rd))
+    Ok(Ok(s))
 }
 
 const WRONG_CODE: &str = "That code is not right. Check it and try again, or use another method.";
 const LOCKED: &str =
     "Too many failed attempts. For your security, wait a while and try again later.";
 
-/// `POST /2fa`: check a code.
-pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Response {
-    let (s, f, rd) = match post_common(app, req).await {
-        Ok(x) => x,
-        Err(r) => return r,
+/// `POST /2fa`: parse → [`second_step::verify`] → render.
+pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Page {
+    super::rate(app, req)?;
+    let f: ChallengeForm = forms::parse(&req.body)?;
+    let rd = rd_of(app, req, Some(&f.rd));
+    let s = match posted_session(app, req, &f.csrf, &rd).await? {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
     };
-    if is_done(&s.record) {
-        return Response::redirect(303, if rd.is_empty() { "/" } else { &rd });
+    if s.is_done() {
+        return Ok(to_rd(&rd));
     }
-    // (Enrolled meanwhile in another session? Then the challenge is the way on.)
-    if s.record.pending == Pending::Enrol && !s.user.has_totp() {
-        let prefix = &app.config.load().server.portal_prefix;
-        return Response::redirect(
-            303,
-            &format!("{prefix}/2fa/setup?rd={}", super::urlencode(&rd)),
-        );
+    if enrol_first(&s) {
+        return Ok(to_setup(app, &rd));
     }
-    let Some(method) = chosen_method(app, &s.user, &f) else {
-        return challenge_page(
-            app,
-            req,
-            &s,
-            &rd,
-            View::error(None, "Choose a way to verify.", 400),
-        )
-        .await;
+    let Some(method) = chosen_method(app, &s.user, &f.method) else {
+        let v = View::error(None, "Choose a way to verify.", 400);
+        return Ok(challenge_page(app, req, &s, &rd, v));
     };
-    let code = f.get("code").map(|c| c.trim()).unwrap_or("");
-    if code.is_empty() || code.len() > 64 {
-        return challenge_page(
-            app,
-            req,
-            &s,
-            &rd,
-            View::error(Some(method), "Enter the code.", 400),
-        )
-        .await;
-    }
-    let attempt = match reserve(app, req, &s.user).await {
-        Ok(a) if a.standing.locked_for.is_none() => a,
-        Ok(a) => return refused_locked(app, req, &s, &rd, method, &a).await,
-        Err(_) => return unavailable(app, req),
-    };
-    let handle = s.id.handle();
-    let verdict = match method {
-        Method::Totp => check_totp(app, &s.user, code).await,
-        Method::Backup => check_backup(app, &s.user, code).await.map(|left| {
-            if let Some(left) = left {
+    let remember = f.remember == "1" || f.remember == "on";
+    let cfg = app.config.load();
+    let deps = super::deps(app, &cfg);
+    let browser = super::browser(app, req);
+    let outcome = second_step::verify(&deps, &browser, &s, method, &f.code, remember).await?;
+    let (msg, status, locked) = match outcome {
+        VerifyOutcome::Passed {
+            session,
+            backup_left,
+            ..
+        } => {
+            if let Some(left) = backup_left {
                 backup_used(app, req, &s.user, left);
-                true
-            } else {
-                false
             }
-        }),
-        _ => match check_sent(app, &handle, method, code).await {
-            Ok(Sent::Right) => Ok(true),
-            Ok(Sent::Wrong) => Ok(false),
-            Ok(Sent::Nothing) => {
-                // Not a guess: the reservation is given back.
-                let _ = app.defense.attempt_passed(&attempt, false).await;
-                return challenge_page(app, req, &s, &rd, View::error(Some(method), "Ask for a code first, or ask for a new one: the last one has expired or was used.", 400)).await;
-            }
-            Ok(Sent::TooMany) => {
-                // Counted like any wrong code, so the ladder sees it too.
-                if let Err(r) =
-                    super::count_second_step_failure(app, req, &s.user, &attempt, "2fa").await
-                {
-                    return r;
-                }
-                return challenge_page(app, req, &s, &rd, View::error(Some(method), "Too many wrong codes: that code no longer works. Ask for a new code, or use another method.", 401)).await;
-            }
-            Err(e) => Err(e),
-        },
-    };
-    let ok = match verdict {
-        Ok(ok) => ok,
-        Err(_) => return unavailable(app, req),
-    };
-    if !ok {
-        return wrong_code(app, req, &s, &rd, method, &attempt).await;
-    }
-    app.metrics
-        .second_factor
-        .with_label_values(&[method.as_str(), "ok"])
-        .inc();
-    let remember = f.get("remember").is_some_and(|v| v == "1" || v == "on");
-    complete(app, req, s, method, remember, &rd).await
-}
-
-/// The account is locked (or this guess would go over the limit with others in
-/// flight): refused, and counted only in the latter case.
-async fn refused_locked(
-    app: &Arc<App>,
-    req: &Request<'_>,
-    s: &Signed,
-    rd: &str,
-    method: Method,
-    a: &crate::defense::Attempt,
-) -> Response {
-    app.audit(
-        "2fa_refused_locked",
-        json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string() }),
-    );
-    if a.reserved() {
-        if let Err(r) = super::count_second_step_failure(app, req, &s.user, a, "2fa").await {
-            return r;
+            return Ok(complete(app, req, &s, &session, remember, &rd).await);
         }
-    }
-    challenge_page(app, req, s, rd, View::error(Some(method), LOCKED, 429)).await
+        VerifyOutcome::Missing => ("Enter the code.", 400, None),
+        VerifyOutcome::NoCode => ("Ask for a code first, or ask for a new one: the last one has expired or was used.", 400, None),
+        VerifyOutcome::Refused { locked } => (LOCKED, 429, locked),
+        VerifyOutcome::CodeVoid { locked } => ("Too many wrong codes: that code no longer works. Ask for a new code, or use another method.", 401, locked),
+        VerifyOutcome::Wrong { locked } => (WRONG_CODE, 401, locked),
+    };
+    super::send_lock_notice(app, req, locked.as_ref()).await;
+    Ok(challenge_page(
+        app,
+        req,
+        &s,
+        &rd,
+        View::error(Some(method), msg, status),
+    ))
 }
 
-/// A wrong code: measured, audited, recorded in the account's history and counted
-/// on the ladder.
-async fn wrong_code(
-    app: &Arc<App>,
-    req: &Request<'_>,
-    s: &Signed,
-    rd: &str,
-    method: Method,
-    attempt: &crate::defense::Attempt,
-) -> Response {
-    let client = req.client_ip.to_string();
-    app.metrics
-        .second_factor
-        .with_label_values(&[method.as_str(), "failed"])
-        .inc();
-    app.audit(
-        "2fa_failed",
-        json!({ "user": s.user.name, "method": method.as_str(), "client": client }),
-    );
-    app.accounts
-        .record_later(&s.user.name, "2fa_failed", &client, method.as_str());
-    if let Err(r) = super::count_second_step_failure(app, req, &s.user, attempt, "2fa").await {
-        return r;
-    }
-    challenge_page(app, req, s, rd, View::error(Some(method), WRONG_CODE, 401)).await
-}
-
-/// The challenge is passed: a new session id proving two factors.
+/// The challenge is passed: the new session's cookie (+ known device, + remember).
 async fn complete(
     app: &App,
     req: &Request<'_>,
-    s: Signed,
-    method: Method,
+    s: &Signed,
+    sid: &SessionId,
     remember: bool,
     rd: &str,
 ) -> Response {
     let cfg = app.config.load();
-    let device = app.cookies.known_device(req.cookie_header, &s.user.name);
-    let account = crate::defense::account_key(&cfg.defense, &s.user.name, req.client_ip);
-    if app
-        .defense
-        .record_success(&account, device.as_deref())
-        .await
-        .is_err()
-    {
-        return unavailable(app, req);
-    }
-    let record = SessionRecord {
-        factors: 2,
-        pending: Pending::Done,
-        ..s.record.clone()
-    };
-    let (sid, _) = match app.sessions.rotate(&s.id, record).await {
-        Ok(x) => x,
-        Err(_) => return unavailable(app, req),
-    };
-    super::account::note_agent(app, &sid, req).await;
-    let _ = app.store.delete(&code_key(&s.id.handle())).await;
-    app.audit(
-        "2fa_ok",
-        json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "remember": remember && cfg.otp.remember_days > 0 }),
-    );
-    // The sign-in is complete; the event also tells when this factor was last used.
-    app.accounts.record_later(
-        &s.user.name,
-        "signin_ok",
-        &req.client_ip.to_string(),
-        &format!("factors=2 method={}", method.as_str()),
-    );
-    let mut r = Response::redirect(303, if rd.is_empty() { "/" } else { rd });
+    super::account::note_agent(app, sid, req).await;
+    let mut r = to_rd(rd);
     r.header(
         "Set-Cookie",
         app.cookies.session_cookie(sid.as_str(), req.host),
@@ -598,63 +350,8 @@ async fn complete(
     r
 }
 
-/// A TOTP code: right for step now±1, and the step not used before by this account
-/// (claimed atomically in the store, so two sessions or gateways can't both use it).
-async fn check_totp(app: &App, user: &User, code: &str) -> Result<bool, crate::store::StoreError> {
-    let Some(e) = open_enrolment(app, user) else {
-        tracing::error!(user = %user.name, "authenticator secret can't be opened (data.key changed?)");
-        return Ok(false);
-    };
-    let Some(step) = e.matching_step(code, app.clock.now()) else {
-        return Ok(false);
-    };
-    claim_step(app, &user.name, &e, step).await
-}
-
-async fn claim_step(
-    app: &App,
-    user: &str,
-    e: &Enrolment,
-    step: u64,
-) -> Result<bool, crate::store::StoreError> {
-    // Kept until the step can no longer match (±1 step), plus a margin. Keyed by the
-    // account and a fingerprint of the secret: a step is used once per account and app,
-    // so an app just replaced doesn't block the new one's first code.
-    let ttl = Duration::from_secs(e.period.max(1) * 4);
-    let fp = app.sealer.code_hash("totp-secret", &e.secret);
-    app.store
-        .set_nx(&keys::totp_step_used(user, &fp[..16], step), b"1", ttl)
-        .await
-}
-
-/// A backup code: removed from the account by one atomic operation of the
-/// account store, so of two concurrent uses (on any gateways) one wins.
-/// `Some(codes left)` when it was right.
-async fn check_backup(
-    app: &App,
-    user: &User,
-    code: &str,
-) -> Result<Option<usize>, crate::store::StoreError> {
-    let given = codes::normalize_backup(code);
-    if given.len() != 10 {
-        return Ok(None);
-    }
-    let hash = app.sealer.code_hash(&user.name, &given);
-    match app.accounts.consume_backup_code(&user.name, &hash).await {
-        Ok(r) => Ok(r),
-        Err(e) => {
-            tracing::error!(error = %e, "backup code not consumed: accounts unavailable");
-            Err(crate::store::StoreError::Unavailable("accounts".into()))
-        }
-    }
-}
-
 /// Tells the owner a backup code was used, and how many remain.
 fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
-    app.audit(
-        "backup_code_used",
-        json!({ "user": user.name, "left": left, "client": req.client_ip.to_string() }),
-    );
     if user.email.is_empty() || !app.notifier.load().offers(Channel::Email) {
         return;
     }
@@ -685,120 +382,6 @@ fn backup_used(app: &App, req: &Request<'_>, user: &User, left: usize) {
     });
 }
 
-enum Sent {
-    Right,
-    Wrong,
-    /// No code (never sent, expired, used, or voided).
-    Nothing,
-    /// Over `otp.max_attempts`: the code is void.
-    TooMany,
-}
-
-async fn check_sent(
-    app: &App,
-    handle: &str,
-    method: Method,
-    code: &str,
-) -> Result<Sent, crate::store::StoreError> {
-    let cfg = app.config.load();
-    let key = code_key(handle);
-    let Some(bytes) = app.store.get(&key).await? else {
-        return Ok(Sent::Nothing);
-    };
-    let Ok(sent) = serde_json::from_slice::<SentCode>(&bytes) else {
-        return Ok(Sent::Nothing);
-    };
-    if sent.method != method.as_str() {
-        return Ok(Sent::Nothing);
-    }
-    // Tries are counted per pending sign-in and survive a resend.
-    let tries = app
-        .store
-        .incr(
-            &keys::code_tries(&key),
-            cfg.otp.code_ttl.max(cfg.otp.send_window),
-        )
-        .await?;
-    if tries > u64::from(cfg.otp.max_attempts) {
-        app.store.delete(&key).await?;
-        return Ok(Sent::TooMany);
-    }
-    let given = codes::normalize_numeric(code);
-    if !app
-        .sealer
-        .code_matches(&format!("{handle}|{}", method.as_str()), &given, &sent.hash)
-    {
-        return Ok(Sent::Wrong);
-    }
-    // Consumed atomically: of two concurrent right answers, one wins.
-    Ok(match app.store.take(&key).await? {
-        Some(b) if b == bytes => Sent::Right,
-        _ => Sent::Nothing,
-    })
-}
-
-/// Pacing (one code per `otp.resend_after` and method for a pending sign-in) and
-/// the send limits per account, per destination and per client (no SMS pumping).
-/// `Ok(Err((what to tell the person, seconds to wait)))` when over.
-async fn may_send(
-    app: &App,
-    req: &Request<'_>,
-    s: &Signed,
-    method: Method,
-    handle: &str,
-    dest: &str,
-) -> Result<Result<(), (String, u64)>, crate::store::StoreError> {
-    let cfg = app.config.load();
-    if !cfg.otp.resend_after.is_zero() {
-        let cool = keys::send_cooldown(handle, method.as_str());
-        if !app.store.set_nx(&cool, b"1", cfg.otp.resend_after).await? {
-            let secs = seconds_left(app, &cool, 1).await;
-            return Ok(Err((
-                format!("A code was sent a moment ago. You can ask for another in {secs} seconds."),
-                secs,
-            )));
-        }
-    }
-    let dest_key = app.sealer.code_hash("destination", dest);
-    for (key, limit) in [
-        (keys::sent_to_account(&s.user.name), cfg.otp.send_limit),
-        (
-            keys::sent_to_destination(&dest_key[..32]),
-            cfg.otp.send_limit,
-        ),
-        (
-            keys::sent_for_client(&crate::defense::client_key(req.client_ip)),
-            cfg.otp.send_limit_client,
-        ),
-    ] {
-        if app.store.incr(&key, cfg.otp.send_window).await? > u64::from(limit) {
-            let secs = seconds_left(app, &key, 60).await;
-            app.audit(
-                "code_send_limited",
-                json!({ "user": s.user.name, "method": method.as_str(), "client": req.client_ip.to_string(), "limit": key.split(':').nth(1) }),
-            );
-            return Ok(Err((
-                format!(
-                    "Too many codes were sent. Wait {} minute(s) or use another method.",
-                    secs.div_ceil(60)
-                ),
-                secs,
-            )));
-        }
-    }
-    Ok(Ok(()))
-}
-
-/// Seconds until `key` expires (at least 1; `default` when unknown).
-async fn seconds_left(app: &App, key: &str, default: u64) -> u64 {
-    app.store
-        .ttl(key)
-        .await
-        .ok()
-        .flatten()
-        .map_or(default, |d| d.as_secs().max(1))
-}
-
 /// The message carrying a sign-in code: by email or SMS (`msg_code.txt`), or read
 /// out digit by digit by a voice call (`msg_code_voice.txt`).
 fn code_message(
@@ -825,119 +408,99 @@ fn code_message(
     super::compose(app, template, ctx, channel, dest, "sign_in_code")
 }
 
-/// `POST /2fa/send`: sends a one-time code by email, SMS or voice.
-pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Response {
-    let (s, f, rd) = match post_common(app, req).await {
-        Ok(x) => x,
-        Err(r) => return r,
+/// `POST /2fa/send`: parse → [`second_step::prepare_code`] → deliver → render.
+pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Page {
+    super::rate(app, req)?;
+    let f: ChallengeForm = forms::parse(&req.body)?;
+    let rd = rd_of(app, req, Some(&f.rd));
+    let s = match posted_session(app, req, &f.csrf, &rd).await? {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
     };
-    if is_done(&s.record) {
-        return Response::redirect(303, if rd.is_empty() { "/" } else { &rd });
+    if s.is_done() {
+        return Ok(to_rd(&rd));
     }
+    let Some(method) = chosen_method(app, &s.user, &f.method).filter(|m| m.sends_code()) else {
+        let v = View::error(None, "Codes can't be sent that way for this account.", 400);
+        return Ok(challenge_page(app, req, &s, &rd, v));
+    };
     let cfg = app.config.load();
-    let Some(method) = chosen_method(app, &s.user, &f).filter(|m| m.sends_code()) else {
-        return challenge_page(
-            app,
-            req,
-            &s,
-            &rd,
-            View::error(None, "Codes can't be sent that way for this account.", 400),
-        )
-        .await;
-    };
-    let handle = s.id.handle();
-    let view_err = |msg: String, status: u16| View {
-        method: Some(method),
-        error: None,
-        notice: Some(msg),
-        status,
-        sent: true,
-    };
+    let deps = super::deps(app, &cfg);
     let dest = destination(method, &s.user).to_string();
-    match may_send(app, req, &s, method, &handle, &dest).await {
-        Ok(Ok(())) => {}
-        Ok(Err((msg, secs))) => {
-            let mut r = challenge_page(app, req, &s, &rd, view_err(msg, 429)).await;
-            r.header("Retry-After", secs.to_string());
-            return r;
-        }
-        Err(_) => return unavailable(app, req),
-    }
-    let code = codes::numeric(cfg.otp.code_length);
-    let sent = SentCode {
-        method: method.as_str().into(),
-        hash: app
-            .sealer
-            .code_hash(&format!("{handle}|{}", method.as_str()), &code),
+    let waiting = |msg: String, secs: u64| {
+        let v = View {
+            method: Some(method),
+            error: None,
+            notice: Some(msg),
+            status: 429,
+            sent: true,
+        };
+        let mut r = challenge_page(app, req, &s, &rd, v);
+        r.header("Retry-After", secs.to_string());
+        r
     };
-    // Overwriting voids any earlier code; the try counter is kept.
-    let stored = match serde_json::to_vec(&sent) {
-        Ok(b) => {
-            app.store
-                .set(&code_key(&handle), &b, cfg.otp.code_ttl)
-                .await
+    let code = match second_step::prepare_code(&deps, req.client_ip, &s, method, &dest).await? {
+        SendOutcome::Paced { secs } => {
+            return Ok(waiting(
+                format!("A code was sent a moment ago. You can ask for another in {secs} seconds."),
+                secs,
+            ))
         }
-        Err(e) => Err(crate::store::StoreError::Unavailable(e.to_string())),
+        SendOutcome::Limited { secs } => {
+            return Ok(waiting(
+                format!(
+                    "Too many codes were sent. Wait {} minute(s) or use another method.",
+                    secs.div_ceil(60)
+                ),
+                secs,
+            ))
+        }
+        SendOutcome::Ready { code } => code,
     };
-    if stored.is_err() {
-        return unavailable(app, req);
-    }
-    let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
-    let channel = method.channel();
     let mut msg = match code_message(app, method, &s.user, &dest, &code) {
         Ok(m) => m,
         Err(e) => {
             // Templates are checked at start and reload, so this is unexpected.
             tracing::error!(error = %e, "message template failed");
-            return status_page(
+            second_step::abandon(&deps, &s, method).await;
+            return Ok(super::status_page(
                 app,
                 true,
                 500,
                 "Something went wrong",
                 "The code could not be sent. Try another method.",
-            );
+            ));
         }
     };
     msg.code = Some(code);
     if let Err(e) = app.notifier.load().send(&msg).await {
-        tracing::error!(error = %e, user = %s.user.name, channel = %channel, "sign-in code not delivered");
-        let _ = app.store.delete(&code_key(&handle)).await;
-        let _ = app
-            .store
-            .delete(&keys::send_cooldown(&handle, method.as_str()))
-            .await;
-        return challenge_page(app, req, &s, &rd, View::error(Some(method), "The code could not be sent just now. Try again in a moment, or use another method.", 503)).await;
+        tracing::error!(error = %e, user = %s.user.name, channel = %method.channel(), "sign-in code not delivered");
+        second_step::abandon(&deps, &s, method).await;
+        let v = View::error(
+            Some(method),
+            "The code could not be sent just now. Try again in a moment, or use another method.",
+            503,
+        );
+        return Ok(challenge_page(app, req, &s, &rd, v));
     }
-    app.metrics
-        .codes_sent
-        .with_label_values(&[channel.as_str()])
-        .inc();
-    app.audit(
-        "code_sent",
-        json!({ "user": s.user.name, "method": method.as_str(), "to": mask(method, &s.user), "client": req.client_ip.to_string() }),
-    );
+    let to = mask(method, &s.user);
+    second_step::delivered(&deps, req.client_ip, &s, method, &to);
+    let minutes = cfg.otp.code_ttl.as_secs().div_ceil(60);
     let notice = format!(
-        "We sent a code to {}. It expires in {minutes} minute{}.",
-        mask(method, &s.user),
+        "We sent a code to {to}. It expires in {minutes} minute{}.",
         if minutes == 1 { "" } else { "s" }
     );
-    challenge_page(
-        app,
-        req,
-        &s,
-        &rd,
-        View {
-            method: Some(method),
-            notice: Some(notice),
-            sent: true,
-            ..View::default()
-        },
-    )
-    .await
+    let v = View {
+        method: Some(method),
+        notice: Some(notice),
+        sent: true,
+        ..View::default()
+    };
+    Ok(challenge_page(app, req, &s, &rd, v))
 }
 
 // ---------------------------------------------------------------------------
-// Enrolment
+// Second-factor settings (`/2fa/setup`)
 
 #[derive(Default)]
 struct SetupView<'a> {
@@ -960,45 +523,9 @@ impl<'a> SetupView<'a> {
     }
 }
 
-fn needs_password(app: &App, r: &SessionRecord) -> bool {
+async fn setup_page_for(app: &App, s: &Signed, rd: &str, v: SetupView<'_>) -> Page {
     let cfg = app.config.load();
-    app.clock.now().saturating_sub(r.password_at()) > cfg.otp.reauth_after.as_secs()
-}
-
-/// The secret being set up for this session: the same across reloads of the page.
-async fn pending_enrolment(app: &App, s: &Signed) -> Result<Enrolment, crate::store::StoreError> {
-    let key = enrol_key(&s.id.handle());
-    if let Some(b) = app.store.get(&key).await? {
-        if let Some(plain) = std::str::from_utf8(&b)
-            .ok()
-            .and_then(|t| app.sealer.open(t, &s.user.name))
-        {
-            if let Ok(e) = serde_json::from_slice::<Enrolment>(&plain) {
-                return Ok(e);
-            }
-        }
-    }
-    let e = Enrolment::generate(&app.config.load().otp);
-    let json =
-        serde_json::to_vec(&e).map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))?;
-    let sealed = app
-        .sealer
-        .seal(&json, &s.user.name)
-        .map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))?;
-    app.store
-        .set(&key, sealed.as_bytes(), Duration::from_secs(15 * 60))
-        .await?;
-    Ok(e)
-}
-
-async fn setup_page_for(
-    app: &App,
-    req: &Request<'_>,
-    s: &Signed,
-    rd: &str,
-    v: SetupView<'_>,
-) -> Response {
-    let cfg = app.config.load();
+    let deps = super::deps(app, &cfg);
     let status = if v.status == 0 { 200 } else { v.status };
     let required = cfg.otp.required_for(&s.user.groups);
     let base = context! {
@@ -1008,31 +535,28 @@ async fn setup_page_for(
         notice => v.notice,
         account => &s.user.name,
         required => required,
-        needs_password => needs_password(app, &s.record),
+        needs_password => second_step::needs_password(&deps, &s.record),
     };
     if let Some(codes) = v.codes {
         let next = v.next.unwrap_or_else(|| "/".into());
-        return Response::html(
+        return Ok(Response::html(
             status,
             app.ui.load().render(
                 "2fa_setup.html",
                 context! { codes => codes, next => next, ..base },
             ),
-        );
+        ));
     }
     if s.user.has_totp() && !v.replace {
-        return Response::html(
+        return Ok(Response::html(
             status,
             app.ui.load().render(
                 "2fa_setup.html",
                 context! { enrolled => true, backup_left => s.user.backup_codes.len(), can_remove => !required, ..base },
             ),
-        );
+        ));
     }
-    let e = match pending_enrolment(app, s).await {
-        Ok(e) => e,
-        Err(_) => return unavailable(app, req),
-    };
+    let e = enrolment::pending(&deps, s).await?;
     let uri = e.uri(&cfg.otp.totp_issuer, &s.user.name);
     let qr = totp::qr_svg(&uri)
         .map(|svg| {
@@ -1050,7 +574,7 @@ async fn setup_page_for(
         .map(|c| String::from_utf8_lossy(c).to_string())
         .collect::<Vec<_>>()
         .join(" ");
-    Response::html(
+    Ok(Response::html(
         status,
         app.ui.load().render(
             "2fa_setup.html",
@@ -1067,22 +591,16 @@ async fn setup_page_for(
                 ..base
             },
         ),
-    )
-}
-
-/// Replacing an app (or touching the codes of one) needs a session that passed
-/// the second factor: a password alone must not be able to swap the phone.
-fn needs_second_first(s: &Signed) -> bool {
-    s.user.has_totp() && !is_done(&s.record)
+    ))
 }
 
 fn challenge_first(app: &App, here: &str) -> Response {
     let prefix = &app.config.load().server.portal_prefix;
-    Response::redirect(303, &format!("{prefix}/2fa?rd={}", super::urlencode(here)))
+    go_to(303, Step::SecondFactor, back(prefix, here))
 }
 
 /// `GET /2fa/setup`
-pub async fn setup_page(app: &App, req: &Request<'_>) -> Response {
+pub async fn setup_page(app: &App, req: &Request<'_>) -> Page {
     let cfg = app.config.load();
     let rd = rd_of(app, req, None);
     let replace = query_param(req.query, "replace").is_some_and(|v| v == "1");
@@ -1092,60 +610,122 @@ pub async fn setup_page(app: &App, req: &Request<'_>) -> Response {
         super::urlencode(&rd),
         if replace { "&replace=1" } else { "" }
     );
-    let s = match signed_in(app, req, &here).await {
+    let s = match signed_in(app, req, &here).await? {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return Ok(r),
     };
-    if needs_second_first(&s) {
-        return challenge_first(app, &here);
+    if enrolment::needs_second_first(&s) {
+        return Ok(challenge_first(app, &here));
     }
-    setup_page_for(
-        app,
-        req,
-        &s,
-        &rd,
-        SetupView {
-            replace,
-            ..SetupView::default()
-        },
-    )
-    .await
+    let v = SetupView {
+        replace,
+        ..SetupView::default()
+    };
+    setup_page_for(app, &s, &rd, v).await
 }
 
 /// `POST /2fa/setup`: `action` = confirm (with `code`), regenerate, remove.
-pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
-    let (mut s, f, rd) = match post_common(app, req).await {
-        Ok(x) => x,
-        Err(r) => return r,
+pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Page {
+    super::rate(app, req)?;
+    let f: SetupForm = forms::parse(&req.body)?;
+    let rd = rd_of(app, req, Some(&f.rd));
+    let mut s = match posted_session(app, req, &f.csrf, &rd).await? {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
     };
     let cfg = app.config.load();
-    let action = f.get("action").map(String::as_str).unwrap_or("confirm");
+    let deps = super::deps(app, &cfg);
+    let action = if f.action.is_empty() {
+        "confirm"
+    } else {
+        f.action.as_str()
+    };
     let here = format!(
         "{}/2fa/setup?rd={}",
         cfg.server.portal_prefix,
         super::urlencode(&rd)
     );
-    if needs_second_first(&s) {
-        return challenge_first(app, &here);
+    if enrolment::needs_second_first(&s) {
+        return Ok(challenge_first(app, &here));
     }
     let replace = action == "confirm";
     // Changing second factors needs a recent password.
-    if needs_password(app, &s.record) {
-        if let Err(r) = reauthenticate(app, req, &mut s, &f, &rd, replace).await {
-            return r;
+    if second_step::needs_password(&deps, &s.record) {
+        let browser = super::browser(app, req);
+        let (msg, status, locked) =
+            match second_step::reauthenticate(&deps, &browser, &mut s, &f.password).await? {
+                Reauth::Right => ("", 0, None),
+                Reauth::Busy => return Err(PortalError::Busy),
+                Reauth::Refused { locked } => (LOCKED, 429, locked),
+                Reauth::Wrong { locked } => (
+                    "Enter your current password to confirm it's you.",
+                    401,
+                    locked,
+                ),
+            };
+        if status != 0 {
+            super::send_lock_notice(app, req, locked.as_ref()).await;
+            return setup_page_for(app, &s, &rd, SetupView::error(msg, status, replace)).await;
         }
     }
+    let client = req.client_ip;
     match action {
-        "confirm" => confirm(app, req, s, &f, &rd).await,
+        "confirm" => match enrolment::confirm(&deps, client, &s, &f.code).await? {
+            Confirm::Expired => {
+                let v = SetupView::error(
+                    "That setup expired. Scan the new QR code and try again.",
+                    400,
+                    true,
+                );
+                setup_page_for(app, &s, &rd, v).await
+            }
+            Confirm::Wrong => {
+                let v = SetupView::error("That code is not right. Check that your phone's clock is set automatically, and enter the code the app shows now.", 400, true);
+                setup_page_for(app, &s, &rd, v).await
+            }
+            Confirm::Replayed => {
+                let v = SetupView::error(
+                    "That code was already used. Wait for the next one.",
+                    400,
+                    true,
+                );
+                setup_page_for(app, &s, &rd, v).await
+            }
+            Confirm::Enrolled(e) => enrolled(app, req, &rd, e).await,
+        },
         "regenerate" | "remove" if !s.user.has_totp() => {
-            setup_page_for(app, req, &s, &rd, SetupView::default()).await
+            setup_page_for(app, &s, &rd, SetupView::default()).await
         }
-        "regenerate" => regenerate_codes(app, req, &s, &rd).await,
-        "remove" => remove_factors(app, req, &s, &rd).await,
+        "regenerate" => {
+            let codes = enrolment::regenerate(&deps, client, &s).await?;
+            let v = SetupView {
+                codes: Some(codes),
+                next: Some(here_or(&rd, &cfg.server.portal_prefix)),
+                notice: Some("Your old backup codes no longer work."),
+                ..SetupView::default()
+            };
+            setup_page_for(app, &s, &rd, v).await
+        }
+        "remove" => match enrolment::remove(&deps, client, &s).await? {
+            Remove::Required => {
+                let v = SetupView::error("Your organisation requires two-step verification, so your last second factor can't be removed.", 403, false);
+                setup_page_for(app, &s, &rd, v).await
+            }
+            Remove::Removed => Ok(Response::html(
+                200,
+                app.ui.load().message(
+                    "Two-step verification is off",
+                    "Your authenticator app and backup codes were removed from your account.",
+                    Some((
+                        &format!("{}/2fa/setup", cfg.server.portal_prefix),
+                        "Set it up again",
+                    )),
+                ),
+            )),
+        },
         _ => {
             setup_page_for(
                 app,
-                req,
                 &s,
                 &rd,
                 SetupView::error("Unknown action.", 400, false),
@@ -1153,110 +733,6 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Response {
             .await
         }
     }
-}
-
-/// The password again, before a change of second factors (`otp.reauth_after`): a
-/// guess like any other — reserved on the ladder, refused while locked, counted.
-/// `Err` is the page to answer with.
-async fn reauthenticate(
-    app: &App,
-    req: &Request<'_>,
-    s: &mut Signed,
-    f: &HashMap<String, String>,
-    rd: &str,
-    replace: bool,
-) -> Result<(), Response> {
-    let pw = f.get("password").map(String::as_str).unwrap_or("");
-    let attempt = match reserve(app, req, &s.user).await {
-        Ok(a) if a.standing.locked_for.is_none() => a,
-        Ok(a) => {
-            if a.reserved() {
-                super::count_second_step_failure(app, req, &s.user, &a, "reauth").await?;
-            }
-            return Err(
-                setup_page_for(app, req, s, rd, SetupView::error(LOCKED, 429, replace)).await,
-            );
-        }
-        Err(_) => return Err(unavailable(app, req)),
-    };
-    if !super::password_again(app, req, &s.user, &attempt, pw).await? {
-        let view = SetupView::error(
-            "Enter your current password to confirm it's you.",
-            401,
-            replace,
-        );
-        return Err(setup_page_for(app, req, s, rd, view).await);
-    }
-    // The right password: this attempt is forgiven (it proves nothing of a second factor).
-    let _ = app.defense.attempt_passed(&attempt, false).await;
-    s.record.auth_at = app.clock.now();
-    if app.sessions.update(&s.id, &s.record).await.is_err() {
-        return Err(unavailable(app, req));
-    }
-    Ok(())
-}
-
-/// `action=regenerate`: a new set of backup codes, shown once; the old set is void.
-async fn regenerate_codes(app: &App, req: &Request<'_>, s: &Signed, rd: &str) -> Response {
-    let cfg = app.config.load();
-    let (plain, hashes) = new_backup_codes(app, &s.user.name);
-    let saved = save_factors(app, &s.user.name, move |u| {
-        u.backup_codes = hashes;
-        u.factors_version += 1;
-    })
-    .await;
-    if let Err(r) = saved {
-        return r;
-    }
-    app.audit(
-        "backup_codes_regenerated",
-        json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
-    );
-    setup_page_for(
-        app,
-        req,
-        s,
-        rd,
-        SetupView {
-            codes: Some(plain),
-            next: Some(here_or(rd, &cfg.server.portal_prefix)),
-            notice: Some("Your old backup codes no longer work."),
-            ..SetupView::default()
-        },
-    )
-    .await
-}
-
-/// `action=remove`: the authenticator app and backup codes off the account.
-async fn remove_factors(app: &App, req: &Request<'_>, s: &Signed, rd: &str) -> Response {
-    let cfg = app.config.load();
-    if cfg.otp.required_for(&s.user.groups) {
-        return setup_page_for(app, req, s, rd, SetupView::error("Your organisation requires two-step verification, so your last second factor can't be removed.", 403, false)).await;
-    }
-    if let Err(r) = save_factors(app, &s.user.name, |u| {
-        u.totp.clear();
-        u.backup_codes.clear();
-        u.factors_version += 1;
-    })
-    .await
-    {
-        return r;
-    }
-    app.audit(
-        "2fa_removed",
-        json!({ "user": s.user.name, "client": req.client_ip.to_string() }),
-    );
-    Response::html(
-        200,
-        app.ui.load().message(
-            "Two-step verification is off",
-            "Your authenticator app and backup codes were removed from your account.",
-            Some((
-                &format!("{}/2fa/setup", cfg.server.portal_prefix),
-                "Set it up again",
-            )),
-        ),
-    )
 }
 
 fn here_or(rd: &str, prefix: &str) -> String {
@@ -1267,175 +743,31 @@ fn here_or(rd: &str, prefix: &str) -> String {
     }
 }
 
-fn new_backup_codes(app: &App, user: &str) -> (Vec<String>, Vec<String>) {
-    let plain = codes::backup_set();
-    let hashes = plain
-        .iter()
-        .map(|c| app.sealer.code_hash(user, &codes::normalize_backup(c)))
-        .collect();
-    (plain, hashes)
-}
-
-/// Changes an account's second factors in the account store (and records it).
-async fn save_factors(
-    app: &App,
-    user: &str,
-    change: impl FnOnce(&mut User) + Send + 'static,
-) -> Result<(), Response> {
-    super::update_user(app, user, "two-step verification", change).await?;
-    app.accounts
-        .record_later(user, "factors_changed", "", "two-step verification");
-    Ok(())
-}
-
-/// The app is enrolled: the session now proves two factors (under a new id), the
-/// sessions from before — which proved only the password — end, and the backup
-/// codes are shown once. This browser becomes a known device.
-async fn enrolled(
-    app: &App,
-    req: &Request<'_>,
-    s: Signed,
-    rd: &str,
-    plain: Vec<String>,
-) -> Response {
-    // The session has just proven the new factor.
-    let record = SessionRecord {
-        factors: 2,
-        pending: Pending::Done,
-        ..s.record.clone()
-    };
-    let (sid, _) = match app.sessions.rotate(&s.id, record.clone()).await {
-        Ok(x) => x,
-        Err(_) => return unavailable(app, req),
-    };
-    super::account::note_agent(app, &sid, req).await;
-    // Sessions from before the enrolment proved only the password: they end now.
-    match app
-        .sessions
-        .revoke_others(&s.user.name, &sid.handle())
-        .await
-    {
-        Ok(n) if n > 0 => app.audit(
-            "sessions_revoked",
-            json!({ "user": s.user.name, "count": n, "why": "2fa_enrolled" }),
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "enrolled; older sessions not all ended"),
-    }
-    let user = app
-        .accounts
-        .get(&s.user.name)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(s.user.clone());
+/// The app is enrolled: the backup codes shown once, the new session's cookie;
+/// this browser becomes a known device.
+async fn enrolled(app: &App, req: &Request<'_>, rd: &str, e: enrolment::Enrolled) -> Page {
+    super::account::note_agent(app, &e.session, req).await;
     let fresh = Signed {
-        id: sid.clone(),
-        record,
-        user,
+        id: e.session.clone(),
+        record: e.record,
+        user: e.user,
     };
-    let mut r = setup_page_for(
-        app,
-        req,
-        &fresh,
-        rd,
-        SetupView {
-            codes: Some(plain),
-            next: Some(if rd.is_empty() {
-                "/".into()
-            } else {
-                rd.to_string()
-            }),
-            ..SetupView::default()
-        },
-    )
-    .await;
+    let v = SetupView {
+        codes: Some(e.codes),
+        next: Some(if rd.is_empty() {
+            "/".into()
+        } else {
+            rd.to_string()
+        }),
+        ..SetupView::default()
+    };
+    let mut r = setup_page_for(app, &fresh, rd, v).await?;
     r.header(
         "Set-Cookie",
-        app.cookies.session_cookie(sid.as_str(), req.host),
+        app.cookies.session_cookie(e.session.as_str(), req.host),
     );
-    if let Some(c) = super::device_cookie(app, req, &s.user.name) {
+    if let Some(c) = super::device_cookie(app, req, &fresh.user.name) {
         r.header("Set-Cookie", c);
     }
-    r
-}
-
-async fn confirm(
-    app: &App,
-    req: &Request<'_>,
-    s: Signed,
-    f: &HashMap<String, String>,
-    rd: &str,
-) -> Response {
-    let code = f.get("code").map(|c| c.trim()).unwrap_or("");
-    let key = enrol_key(&s.id.handle());
-    let pending = match app.store.get(&key).await {
-        Ok(Some(b)) => std::str::from_utf8(&b)
-            .ok()
-            .and_then(|t| app.sealer.open(t, &s.user.name))
-            .and_then(|p| serde_json::from_slice::<Enrolment>(&p).ok()),
-        Ok(None) => None,
-        Err(_) => return unavailable(app, req),
-    };
-    let Some(e) = pending else {
-        return setup_page_for(
-            app,
-            req,
-            &s,
-            rd,
-            SetupView::error(
-                "That setup expired. Scan the new QR code and try again.",
-                400,
-                true,
-            ),
-        )
-        .await;
-    };
-    let Some(step) = e.matching_step(code, app.clock.now()) else {
-        return setup_page_for(app, req, &s, rd, SetupView::error("That code is not right. Check that your phone's clock is set automatically, and enter the code the app shows now.", 400, true)).await;
-    };
-    // The enrolment code can't be used again at the challenge.
-    match claim_step(app, &s.user.name, &e, step).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return setup_page_for(
-                app,
-                req,
-                &s,
-                rd,
-                SetupView::error(
-                    "That code was already used. Wait for the next one.",
-                    400,
-                    true,
-                ),
-            )
-            .await;
-        }
-        Err(_) => return unavailable(app, req),
-    }
-    let json = match serde_json::to_vec(&e) {
-        Ok(j) => j,
-        Err(_) => return unavailable(app, req),
-    };
-    let Ok(sealed) = app.sealer.seal(&json, &s.user.name) else {
-        return unavailable(app, req);
-    };
-    let (plain, hashes) = new_backup_codes(app, &s.user.name);
-    let enrolled_at = app.clock.now();
-    if let Err(r) = save_factors(app, &s.user.name, move |u| {
-        u.totp = sealed;
-        u.backup_codes = hashes;
-        u.factors_version += 1;
-        u.totp_enrolled_at = enrolled_at;
-    })
-    .await
-    {
-        return r;
-    }
-    let _ = app.store.delete(&key).await;
-    app.audit(
-        "2fa_enrolled",
-        json!({ "user": s.user.name, "method": "totp", "client": req.client_ip.to_string() }),
-    );
-    enrolled(app, req, s, rd, plain).await
+    Ok(r)
 }

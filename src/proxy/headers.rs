@@ -1,9 +1,7 @@
-//! Header hygiene: which incoming headers are stripped, and how the client
-//! address and scheme are worked out from trusted proxies.
+//! Header hygiene: which incoming headers are stripped, and the gateway's own
+//! cookies kept from applications. (The client address and scheme behind
+//! trusted proxies, and host parsing, are [`crate::request`]'s.)
 
-use std::net::IpAddr;
-
-use ipnet::IpNet;
 use pingora::http::RequestHeader;
 
 /// Headers the gateway sets, believes, or that an application behind it might
@@ -199,84 +197,6 @@ pub fn without_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) ->
         .join("; ")
 }
 
-/// `host[:port]` → lower-case host; IPv6 brackets kept.
-pub fn host_only(h: &str) -> String {
-    let h = h.trim();
-    let host = if h.starts_with('[') {
-        h.split(']')
-            .next()
-            .map(|s| format!("{s}]"))
-            .unwrap_or_default()
-    } else {
-        h.rsplit_once(':')
-            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-            .map(|(h, _)| h)
-            .unwrap_or(h)
-            .to_string()
-    };
-    host.trim_end_matches('.').to_ascii_lowercase()
-}
-
-pub struct ClientInfo {
-    pub client: IpAddr,
-    pub xff: String,
-    pub proto: &'static str,
-}
-
-/// The client is the peer, unless the peer is a trusted proxy: then the
-/// right-most address in `X-Forwarded-For` that isn't a trusted proxy.
-pub fn forwarded_for(
-    req: &RequestHeader,
-    peer: IpAddr,
-    trusted: bool,
-    proxies: &[IpNet],
-    tls: bool,
-) -> ClientInfo {
-    let own_proto = if tls { "https" } else { "http" };
-    if !trusted {
-        return ClientInfo {
-            client: peer,
-            xff: peer.to_string(),
-            proto: own_proto,
-        };
-    }
-    let chain: Vec<String> = req
-        .headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let mut client = peer;
-    for a in chain.iter().rev() {
-        match a.parse::<IpAddr>() {
-            Ok(ip) if proxies.iter().any(|n| n.contains(&ip)) => client = ip,
-            Ok(ip) => {
-                client = ip;
-                break;
-            }
-            Err(_) => break,
-        }
-    }
-    let mut xff = chain.join(", ");
-    if !xff.is_empty() {
-        xff.push_str(", ");
-    }
-    xff.push_str(&peer.to_string());
-    let proto = match req
-        .headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(p) if p.eq_ignore_ascii_case("https") => "https",
-        Some(p) if p.eq_ignore_ascii_case("http") => "http",
-        _ => own_proto,
-    };
-    ClientInfo { client, xff, proto }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,27 +318,5 @@ mod tests {
             has_other_cookies(&odd, &own),
             "not text: the full filter decides"
         );
-    }
-
-    #[test]
-    fn host_only_table() {
-        assert_eq!(host_only("App.Example.com:8080"), "app.example.com");
-        assert_eq!(host_only("app.example.com."), "app.example.com");
-        assert_eq!(host_only("[::1]:8080"), "[::1]");
-        assert_eq!(host_only("127.0.0.1"), "127.0.0.1");
-    }
-
-    #[test]
-    fn client_from_trusted_chain() {
-        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-        req.insert_header("X-Forwarded-For", "6.6.6.6, 1.2.3.4, 10.0.0.2")
-            .unwrap();
-        let proxies = vec!["10.0.0.0/8".parse().unwrap()];
-        let info = forwarded_for(&req, "10.0.0.1".parse().unwrap(), true, &proxies, false);
-        assert_eq!(info.client.to_string(), "1.2.3.4");
-        assert_eq!(info.xff, "6.6.6.6, 1.2.3.4, 10.0.0.2, 10.0.0.1");
-        let info = forwarded_for(&req, "9.9.9.9".parse().unwrap(), false, &proxies, false);
-        assert_eq!(info.client.to_string(), "9.9.9.9");
-        assert_eq!(info.xff, "9.9.9.9");
     }
 }

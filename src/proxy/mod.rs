@@ -1,7 +1,19 @@
-//! The Pingora edge: dispatch only. Per request: site by Host, path normalised
-//! once, spoofable headers stripped, portal or session → policy → forward with
-//! identity headers. The decisions themselves live in [`crate::policy`],
-//! [`crate::portal`] and [`crate::app`].
+//! The Pingora edge: dispatch only. `request_filter` is classify → decide →
+//! answer or forward:
+//!
+//! ```text
+//!  session ─ classify (crate::request: site, normalised path, client, trusted facts) ─ refusal ─> page
+//!          ─ strip spoofable headers (headers.rs)
+//!          ─ portal path? ─> crate::portal::handle ─> answer
+//!          ─ session → crate::app::decide → crate::respond::decision ─ Page / Reply ─> answer
+//!                                                                   └ Allow ─> Ctx { Route } ─> upstream
+//! ```
+//!
+//! The decisions themselves live in [`crate::request`], [`crate::policy`],
+//! [`crate::respond`] and [`crate::portal`]; this module reads the socket and
+//! writes answers. The per-request [`Ctx`] holds, for a forwarded request, one
+//! `Route`: the config snapshot it was judged on, its [`Inbound`] (moved in,
+//! not copied) and the identity to send.
 
 pub mod deadline;
 pub mod framing;
@@ -14,79 +26,49 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::{
-    ACCEPT, CONTENT_LENGTH, COOKIE, HOST, ORIGIN, STRICT_TRANSPORT_SECURITY as STS,
-    TRANSFER_ENCODING,
+    CONTENT_LENGTH, COOKIE, ORIGIN, STRICT_TRANSPORT_SECURITY as STS, TRANSFER_ENCODING,
 };
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
-use serde_json::json;
 
 use crate::app::{App, SessionState};
+use crate::config::Config;
 use crate::policy::{self, Decision};
-use crate::portal::{self, Response};
+use crate::portal;
+use crate::request::Inbound;
+use crate::respond::{self, Answer, Client, Message, Response};
 use crate::users::User;
 
-/// Most request headers accepted, and their total size in bytes (431 beyond).
-pub const MAX_HEADERS: usize = 100;
-pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+pub use crate::request::{MAX_HEADERS, MAX_HEADER_BYTES};
 
 pub struct Gateway {
     pub app: Arc<App>,
 }
 
-/// Where a site's requests go.
-#[derive(Clone)]
-struct Upstream {
-    addr: std::net::SocketAddr,
-    tls: bool,
-    /// The site's host: SNI and the name its certificate must carry.
-    sni: String,
-    /// `upstream_ca`: verify against this CA instead of the system roots.
-    ca: Option<crate::tls::UpstreamCa>,
-}
-
-/// An inbound request, classified: the neutral facts every decision starts from.
-struct Inbound {
-    upstream: Upstream,
-    identity_headers: Arc<crate::identity::IdentityHeaders>,
-    /// Lower-case host without port.
-    host: String,
-    /// Normalised path, and the raw query.
-    path: String,
-    query: Option<String>,
-    /// Path and query to forward, when normalising changed the path.
-    rewrite: Option<String>,
-    client: headers::ClientInfo,
-    /// The peer is in `server.trusted_proxies`.
-    trusted: bool,
-    /// The path below `portal_prefix` (`/login` for the prefix itself), for the
-    /// gateway's own pages.
-    portal_path: Option<String>,
-    /// The client takes HTML (a browser).
-    html: bool,
-}
-
-/// A request refused before any decision: status, heading, text.
-struct Refusal(u16, &'static str, String);
-
-/// Per-request state shared across Pingora's phases.
+/// Per-request state shared across Pingora's phases: empty until
+/// `request_filter` decides to forward, then the [`Route`].
 #[derive(Default)]
 pub struct Ctx {
-    upstream: Option<Upstream>,
-    /// Normalised path and raw query, set when the forwarded URI must change.
-    rewrite: Option<String>,
-    identity: Option<Arc<User>>,
-    /// Factors the identity's sign-in proved (for the assertion).
+    route: Option<Route>,
+}
+
+/// A request on its way to an upstream: what the later phases need, moved in
+/// once (no per-request copies of the site's strings).
+struct Route {
+    /// The config snapshot the request was judged on: its site is `cfg.sites[inbound.site]`.
+    cfg: Arc<Config>,
+    inbound: Inbound,
+    /// A complete sign-in's identity, for the site's identity headers.
+    identity: Option<Identity>,
+}
+
+struct Identity {
+    user: Arc<User>,
+    /// Factors the sign-in proved (for the assertion).
     factors: u8,
-    /// The site's identity header names, set with `identity`.
-    identity_headers: Option<Arc<crate::identity::IdentityHeaders>>,
-    client_ip: Option<IpAddr>,
-    xff: String,
-    proto: &'static str,
-    host: String,
 }
 
 fn peer_ip(session: &Session) -> IpAddr {
@@ -97,10 +79,7 @@ fn peer_ip(session: &Session) -> IpAddr {
 }
 
 fn accept_html(session: &Session) -> bool {
-    session
-        .get_header(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"))
+    crate::request::accepts_html(&session.req_header().headers)
 }
 
 /// Is the request's length given in a way an upstream might read differently
@@ -196,142 +175,54 @@ impl Gateway {
         }
     }
 
-    async fn refuse(
-        &self,
-        session: &mut Session,
-        status: u16,
-        heading: &str,
-        text: &str,
-    ) -> Result<bool> {
-        session.set_keepalive(None);
-        let r = crate::i18n::sync_scope(self.page_language(session), || {
-            portal::status_page(&self.app, accept_html(session), status, heading, text)
+    /// A message page in the person's language (HTML or JSON by `html`).
+    async fn message(&self, session: &mut Session, m: Message, html: bool) -> Result<bool> {
+        if m.close {
+            session.set_keepalive(None);
+        }
+        let mut r = crate::i18n::sync_scope(self.page_language(session), || {
+            portal::status_page(&self.app, html, m.status, m.heading, &m.text)
         });
+        if let Some(s) = m.retry_after {
+            r.header("Retry-After", s.to_string());
+        }
         self.respond(session, r, true).await
     }
 
-    /// What an inbound request is, before anything is decided: its site, its
-    /// normalised path, who sent it. `Err` is the refusal to answer with.
-    fn classify(
-        &self,
-        session: &Session,
-        cfg: &crate::config::Config,
-    ) -> std::result::Result<Inbound, Refusal> {
-        // Limits and framing.
+    /// What an inbound request is ([`crate::request::classify`]), from what
+    /// only the edge can see: the peer, TLS, the raw target and header bytes.
+    fn classify(&self, session: &Session, cfg: &Config) -> std::result::Result<Inbound, Message> {
         let req = session.req_header();
-        let bytes: usize = req
-            .headers
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum();
-        if req.headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-            return Err(Refusal(
-                431,
-                "Request headers too large",
-                "The request carried too many or too large headers.".into(),
-            ));
-        }
-        if ambiguous_framing(session) {
-            return Err(Refusal(
-                400,
-                "Bad request",
-                "The request's length was given in conflicting ways.".into(),
-            ));
-        }
-        // Site by Host; never a default upstream.
-        let host = req
-            .headers
-            .get(HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| req.uri.host())
-            .map(headers::host_only)
-            .filter(|h| !h.is_empty())
-            .ok_or(Refusal(
-                400,
-                "Bad request",
-                "The request has no Host.".into(),
-            ))?;
-        let site = cfg.site(&host).ok_or(Refusal(
-            421,
-            "Unknown site",
-            "This gateway does not serve this host name.".into(),
-        ))?;
-        // Normalise the path once; rules see exactly what is forwarded.
-        let raw = std::str::from_utf8(req.raw_path()).ok().map(str::to_string);
-        let raw = match raw {
-            Some(r) if r.starts_with('/') => r,
-            _ => req
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_default(),
-        };
-        let (raw_path, query) = match raw.split_once('?') {
-            Some((p, q)) => (p.to_string(), Some(q.to_string())),
-            None => (raw, None),
-        };
-        let path = crate::pathnorm::normalize(&raw_path).map_err(|e| {
-            Refusal(
-                400,
-                "Bad request",
-                format!("The address is ambiguous: {e}."),
-            )
-        })?;
-        let rewrite = (path != raw_path).then(|| match &query {
-            Some(q) => format!("{path}?{q}"),
-            None => path.clone(),
-        });
-        // Who is asking, and over what.
-        let peer = peer_ip(session);
-        let trusted = cfg.server.trusted_proxies.iter().any(|n| n.contains(&peer));
         let tls = session
             .digest()
             .and_then(|d| d.ssl_digest.as_ref())
             .is_some();
-        let client = headers::forwarded_for(req, peer, trusted, &cfg.server.trusted_proxies, tls);
-        let portal_path = path
-            .strip_prefix(cfg.server.portal_prefix.as_str())
-            .filter(|s| s.is_empty() || s.starts_with('/'))
-            .map(|s| if s.is_empty() { "/login" } else { s }.to_string());
-        Ok(Inbound {
-            upstream: Upstream {
-                addr: site.upstream,
-                tls: site.upstream_tls,
-                sni: site.host.clone(),
-                ca: site.upstream_ca.clone(),
-            },
-            identity_headers: site.identity.clone(),
-            host,
-            path,
-            query,
-            rewrite,
-            client,
-            trusted,
-            portal_path,
-            html: accept_html(session),
-        })
+        let head = crate::request::Head {
+            headers: &req.headers,
+            uri: &req.uri,
+            raw_target: req.raw_path(),
+            peer: peer_ip(session),
+            tls,
+            ambiguous_framing: ambiguous_framing(session),
+        };
+        crate::request::classify(cfg, &head)
     }
 
     /// The gateway's own pages.
     async fn portal(
         &self,
         session: &mut Session,
-        inbound: &Inbound,
-        sub: &str,
-        forwarded: Option<portal::Forwarded>,
+        mut inbound: Inbound,
+        prefix: &str,
     ) -> Result<bool> {
         self.app.metrics.outcome.portal.inc();
+        let forwarded = inbound.forward_auth.take();
+        let sub = inbound.portal_path(prefix).unwrap_or("/login");
         let body = match self.read_body(session).await? {
             Ok(b) => b,
             Err(()) => {
-                return self
-                    .refuse(
-                        session,
-                        413,
-                        "Request too large",
-                        "The form sent too much data.",
-                    )
-                    .await
+                let m = Message::refusal(413, "Request too large", "The form sent too much data.");
+                return self.message(session, m, inbound.html).await;
             }
         };
         let cookie_header = headers::cookie_header(session.req_header()).into_owned();
@@ -377,8 +268,8 @@ impl Gateway {
         &self,
         session: &mut Session,
         ctx: &mut Ctx,
-        cfg: &crate::config::Config,
-        inbound: &Inbound,
+        cfg: Arc<Config>,
+        inbound: Inbound,
     ) -> Result<bool> {
         let app = &self.app;
         let cookie_header = headers::cookie_header(session.req_header());
@@ -396,105 +287,40 @@ impl Gateway {
             method: &method,
             client: inbound.client.client,
         };
-        let decision = crate::app::decide(cfg, &state, &preq);
+        let decision = crate::app::decide(&cfg, &state, &preq);
+        let outcome = &app.metrics.outcome;
         match decision {
-            Decision::Allow => {
-                app.metrics.outcome.allow.inc();
+            Decision::Allow => outcome.allow.inc(),
+            Decision::Deny => outcome.deny.inc(),
+            _ if store_down => outcome.unavailable.inc(),
+            Decision::Login => outcome.login.inc(),
+            Decision::SecondFactor | Decision::Enrol => outcome.second_factor.inc(),
+        }
+        let ended = matches!(state, SessionState::Ended)
+            .then(|| app.cookies.clear(&app.cookies.name, &inbound.host));
+        let back = respond::Back {
+            portal: &cfg.server.portal_prefix,
+            here: &inbound.path,
+            query: inbound.query.as_deref(),
+        };
+        match respond::decision(Client::of(inbound.html), decision, store_down, ended, back) {
+            Answer::Allow => {
                 // Identity only for complete sign-ins: a session still waiting for its
                 // second factor may pass `bypass` rules, but anonymously.
-                if let Some((user, factors)) = state.complete() {
-                    ctx.identity = Some(user.clone());
-                    ctx.factors = factors;
-                    ctx.identity_headers = Some(inbound.identity_headers.clone());
-                }
+                let identity = state.complete().map(|(user, factors)| Identity {
+                    user: user.clone(),
+                    factors,
+                });
+                ctx.route = Some(Route {
+                    cfg,
+                    inbound,
+                    identity,
+                });
                 Ok(false)
             }
-            Decision::Deny => {
-                app.metrics.outcome.deny.inc();
-                self.refuse(
-                    session,
-                    403,
-                    "Access denied",
-                    "You do not have access to this page.",
-                )
-                .await
-            }
-            _ if store_down => {
-                app.metrics.outcome.unavailable.inc();
-                let mut r = crate::i18n::sync_scope(self.page_language(session), || {
-                    portal::status_page(
-                        app,
-                        inbound.html,
-                        503,
-                        "Temporarily unavailable",
-                        "Please try again in a few seconds.",
-                    )
-                });
-                r.header("Retry-After", "5");
-                self.respond(session, r, true).await
-            }
-            Decision::Login | Decision::SecondFactor | Decision::Enrol => {
-                if decision == Decision::Login {
-                    app.metrics.outcome.login.inc();
-                } else {
-                    app.metrics.outcome.second_factor.inc();
-                }
-                let ended = matches!(state, SessionState::Ended);
-                let r = self.to_sign_in(cfg, decision, ended, inbound);
-                self.respond(session, r, false).await
-            }
+            Answer::Page(m) => self.message(session, m, inbound.html).await,
+            Answer::Reply(r) => self.respond(session, r, false).await,
         }
-    }
-
-    /// Where a request without (enough of) a session goes: 302 to the sign-in or
-    /// second-step page for browsers, 401 JSON for other clients.
-    fn to_sign_in(
-        &self,
-        cfg: &crate::config::Config,
-        decision: Decision,
-        ended: bool,
-        inbound: &Inbound,
-    ) -> Response {
-        let prefix = cfg.server.portal_prefix.as_str();
-        let step = match decision {
-            Decision::Login => "login",
-            Decision::Enrol => "2fa/setup",
-            _ => "2fa",
-        };
-        let here = match &inbound.query {
-            Some(q) => format!("{}?{q}", inbound.path),
-            None => inbound.path.clone(),
-        };
-        let mut location = format!("{prefix}/{step}?rd={}", portal::urlencode(&here));
-        if ended {
-            location.push_str("&expired=1");
-        }
-        let mut r = if inbound.html {
-            Response::redirect(302, &location)
-        } else {
-            let error = if decision == Decision::Login {
-                "unauthenticated"
-            } else {
-                "second_factor_required"
-            };
-            let mut r = Response::json(
-                401,
-                json!({ "error": error, "login": format!("{prefix}/{step}"), "session_ended": ended }),
-            );
-            r.header("WWW-Authenticate", "Cookie realm=\"portcullis\"");
-            r
-        };
-        if ended {
-            for c in self
-                .app
-                .cookies
-                .clear(&self.app.cookies.name, &inbound.host)
-            {
-                r.header("Set-Cookie", c);
-            }
-        }
-        r.header("Cache-Control", "no-store");
-        r
     }
 
     async fn read_body(&self, session: &mut Session) -> Result<std::result::Result<Bytes, ()>> {
@@ -525,43 +351,45 @@ impl ProxyHttp for Gateway {
     /// leaves `ctx` ready for forwarding (`Ok(false)`): the request is classified
     /// ([`Gateway::classify`]), then served by the portal or judged by the rules.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let cfg = self.app.config.load();
+        // One snapshot of the config for the whole request (kept in the route).
+        let cfg = self.app.config.load_full();
         // Slow request bodies are cut off (Pingora bounds header reads itself).
         session.set_read_timeout(Some(Duration::from_secs(30)));
         let inbound = match self.classify(session, &cfg) {
             Ok(i) => i,
-            Err(Refusal(status, heading, text)) => {
-                return self.refuse(session, status, heading, &text).await
+            Err(m) => {
+                let html = accept_html(session);
+                return self.message(session, m, html).await;
             }
         };
-        ctx.upstream = Some(inbound.upstream.clone());
-        ctx.host = inbound.host.clone();
-        ctx.rewrite = inbound.rewrite.clone();
-        ctx.client_ip = Some(inbound.client.client);
-        ctx.xff = inbound.client.xff.clone();
-        ctx.proto = inbound.client.proto;
-        // Forward-auth facts are read only for `/verify`, and only from a trusted proxy.
-        let forwarded = (inbound.trusted && inbound.portal_path.as_deref() == Some("/verify"))
-            .then(|| crate::forwardauth::Facts::from_headers(&session.req_header().headers));
         // Before anything is set: the gateway's own identity headers (any site's
-        // configured names too) never come from the client.
+        // configured names too) never come from the client. (Forward-auth facts
+        // were read by `classify`.)
         headers::strip_spoofable_with(session.req_header_mut(), &cfg.identity_strip);
-        if let Some(sub) = &inbound.portal_path {
-            return self.portal(session, &inbound, sub, forwarded).await;
+        if inbound.portal_path(&cfg.server.portal_prefix).is_some() {
+            return self
+                .portal(session, inbound, &cfg.server.portal_prefix)
+                .await;
         }
-        self.judge(session, ctx, &cfg, &inbound).await
+        self.judge(session, ctx, cfg, inbound).await
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let cfg = self.app.config.load();
-        let timeout = cfg.server.upstream_timeout;
-        let Some(up) = ctx.upstream.clone() else {
+        let Some(route) = &ctx.route else {
             return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
         };
-        let mut peer = HttpPeer::new(up.addr, up.tls, up.sni);
-        // A site's own CA replaces the system roots for its upstream; the name checked
-        // is the site's host (also sent as SNI).
-        peer.options.ca = up.ca.filter(|_| up.tls).map(|c| c.0);
+        let Some(site) = route.cfg.sites.get(route.inbound.site) else {
+            return Error::e_explain(ErrorType::InternalError, "no such site");
+        };
+        let timeout = route.cfg.server.upstream_timeout;
+        // The site's host is the SNI and the name its certificate must carry.
+        let mut peer = HttpPeer::new(site.upstream, site.upstream_tls, site.host.clone());
+        // A site's own CA replaces the system roots for its upstream.
+        peer.options.ca = site
+            .upstream_ca
+            .as_ref()
+            .filter(|_| site.upstream_tls)
+            .map(|c| c.0.clone());
         peer.options.connection_timeout = Some(timeout.min(Duration::from_secs(5)));
         peer.options.total_connection_timeout = Some(timeout.min(Duration::from_secs(10)));
         peer.options.read_timeout = Some(timeout);
@@ -576,26 +404,34 @@ impl ProxyHttp for Gateway {
         up: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        if let Some(uri) = ctx.rewrite.take() {
+        let Some(route) = &mut ctx.route else {
+            return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
+        };
+        if let Some(uri) = route.inbound.rewrite.take() {
             let uri: http::Uri = uri
                 .parse()
                 .or_err(ErrorType::InternalError, "normalised path is a URI")?;
             up.set_uri(uri);
         }
+        let inbound = &route.inbound;
         // UTF-8 names pass as raw bytes (obs-text); control characters are refused.
         // (Client copies of these names were stripped in `request_filter`.)
-        if let (Some(user), Some(names)) = (&ctx.identity, &ctx.identity_headers) {
-            for (k, v) in names.values(user) {
+        if let (Some(id), Some(site)) = (&route.identity, route.cfg.sites.get(inbound.site)) {
+            let names = &site.identity;
+            for (k, v) in names.values(&id.user) {
                 // Takes the string's buffer: no copy.
                 if let Ok(v) = http::HeaderValue::from_maybe_shared(Bytes::from(v)) {
                     up.insert_header(k, v)?;
                 }
             }
             if let Some(h) = &names.assertion {
-                let cfg = self.app.config.load();
-                if let Some(t) =
-                    crate::assertion::token(&self.app, &cfg, &ctx.host, user, ctx.factors)
-                {
+                if let Some(t) = crate::assertion::token(
+                    &self.app,
+                    &route.cfg,
+                    &inbound.host,
+                    &id.user,
+                    id.factors,
+                ) {
                     up.insert_header(h, t)?;
                 }
             }
@@ -614,12 +450,12 @@ impl ProxyHttp for Gateway {
                 up.insert_header(COOKIE, kept)?;
             }
         }
-        up.insert_header("X-Forwarded-For", ctx.xff.as_str())?;
+        up.insert_header("X-Forwarded-For", inbound.client.xff.as_str())?;
         up.insert_header(
             "X-Forwarded-Proto",
-            http::HeaderValue::from_static(ctx.proto),
+            http::HeaderValue::from_static(inbound.client.proto),
         )?;
-        up.insert_header("X-Forwarded-Host", ctx.host.as_str())?;
+        up.insert_header("X-Forwarded-Host", inbound.host.as_str())?;
         Ok(())
     }
 

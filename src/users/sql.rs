@@ -134,18 +134,7 @@ fn set_stored_status(u: &mut User, status: &str, reason: &str) {
     };
 }
 
-/// A database URL fit for messages and logs: the password replaced by `***`.
-pub fn shown_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(_) => url.to_string(),
-        // Not a URL we can take apart: say only what kind of database it is.
-        Err(_) => url.split(':').next().unwrap_or("").to_string() + ":…",
-    }
-}
+pub use crate::secrets::shown_url;
 
 fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())

@@ -182,24 +182,6 @@ fn conformance_postgres() {
     conformance(&accounts(UsersBackend::Sql(pg.url())));
 }
 
-fn cookie_hdr(c: &str) -> String {
-    format!("Cookie: {c}")
-}
-
-fn get(g: &Gateway, path: &str, cookie: &str) -> Resp {
-    g.get(path, &[&cookie_hdr(cookie), "Accept: text/html"])
-}
-
-fn post(g: &Gateway, path: &str, cookie: &str, fields: &[(&str, &str)]) -> Resp {
-    g.req(
-        "POST",
-        HOST,
-        path,
-        &[&cookie_hdr(cookie), "Accept: text/html"],
-        Some(&form(fields)),
-    )
-}
-
 /// Polls `ok` until it holds or `limit` has passed; returns how long it took.
 fn within(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
@@ -226,14 +208,6 @@ fn two_gateways(pg: &Postgres, redis: &Redis) -> (Gateway, Gateway) {
     let a = Gateway::start(Backend::Redis, opts());
     let b = Gateway::start(Backend::Redis, opts());
     (a, b)
-}
-
-fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
-    let i = s
-        .find(start)
-        .unwrap_or_else(|| panic!("{start:?} not in page:\n{s}"))
-        + start.len();
-    s[i..].split(end).next().unwrap()
 }
 
 fn totp_now(secret: &str) -> String {

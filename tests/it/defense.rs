@@ -1,277 +1,13 @@
-//! The brute-force ladder. The sign-in flow is driven in-process through
-//! `portal::handle` (no HTTP backdoor: CAPTCHAs are solved by reading the
+//! The brute-force ladder. The sign-in flow is driven in-process (the
+//! harness's `Env` and `Browser`) through `portal::handle` (no HTTP backdoor: CAPTCHAs are solved by reading the
 //! challenge through the library's own API), against the memory store and a
 //! real Redis; rate limits and shared counters also over HTTP with real gateways.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
-
-use bytes::Bytes;
-use portcullis::app::App;
-use portcullis::portal::{self, Response};
 
 use crate::harness::*;
 
 const LADDER: &str = "[defense]\ncaptcha_after = 2\nlock_after = 4\nwindow = \"1m\"\nlock_duration = \"2s\"\nlock_max = \"8s\"\nip_per_minute = 1000\nspray_per_minute = 0\n";
-
-pub(crate) struct Env {
-    pub(crate) app: Arc<App>,
-    pub(crate) dir: tempfile::TempDir,
-    /// The gateway's clock: tests move it instead of sleeping.
-    pub(crate) clock: portcullis::clock::FakeClock,
-    _redis: Option<Redis>,
-}
-
-impl Env {
-    /// Lets `d` pass. The gateway's clock moves at once; with Redis, whose TTLs run
-    /// on real time, the test also waits it out for real.
-    pub(crate) async fn pass(&self, d: Duration) {
-        self.clock.advance_by(d);
-        if self._redis.is_some() {
-            tokio::time::sleep(d).await;
-        }
-    }
-
-    /// The gateway's Unix time, in seconds.
-    pub(crate) fn now(&self) -> u64 {
-        portcullis::clock::Clock::now(&self.clock)
-    }
-}
-
-pub(crate) fn env(backend: Backend, defense: &str) -> Env {
-    let redis = (backend == Backend::Redis).then(Redis::start);
-    let dir = tempfile::tempdir().unwrap();
-    let store = match &redis {
-        Some(r) => format!(
-            "[store]\nbackend = \"redis\"\nredis_url = \"{}\"\n",
-            r.url()
-        ),
-        None => String::new(),
-    };
-    let text = format!(
-        "[session]\nsecure = false\n{store}\n[[site]]\nhost = \"{HOST}\"\nupstream = \"127.0.0.1:9\"\n{defense}"
-    );
-    let cfg = portcullis::config::Config::from_str(&text, dir.path()).unwrap();
-    portcullis::secrets::Secrets::create_missing(&cfg.secrets_dir).unwrap();
-    let hash = portcullis::auth::password::hash_now(PASSWORD).unwrap();
-    portcullis::users::file::update(&cfg.users_file, |u| {
-        for (name, email, phone, groups) in [
-            (
-                "alice",
-                "alice@example.com",
-                "+14155552671",
-                vec!["admins".to_string()],
-            ),
-            ("bob", "bob@example.com", "", vec![]),
-        ] {
-            u.push(portcullis::users::User {
-                name: name.into(),
-                email: email.into(),
-                phone: phone.into(),
-                groups,
-                password: hash.clone(),
-                ..Default::default()
-            });
-        }
-        Ok::<_, ()>(())
-    })
-    .unwrap()
-    .unwrap();
-    // Started near the real time, so lock deadlines stay close to Redis's own (real)
-    // TTLs; 5 s into a TOTP step, so codes computed by a test at `Env::now` are
-    // checked in that same step (the clock only moves when a test moves it).
-    let real = portcullis::clock::Clock::now(&portcullis::clock::SystemClock);
-    let clock = portcullis::clock::FakeClock::at(real - real % 30 + 5);
-    Env {
-        app: Arc::new(App::with_clock(cfg, None, Arc::new(clock.clone())).unwrap()),
-        dir,
-        clock,
-        _redis: redis,
-    }
-}
-
-/// Where an account stands for a browser never seen before (a fresh address, no device).
-pub(crate) async fn standing(e: &Env, account: &str) -> portcullis::defense::Standing {
-    let cfg = e.app.config.load();
-    e.app
-        .defense
-        .standing(
-            &cfg.defense,
-            Some(account),
-            None,
-            "192.0.2.250".parse().unwrap(),
-        )
-        .await
-        .unwrap()
-}
-
-/// One browser: its cookies and its address.
-pub(crate) struct Browser {
-    app: Arc<App>,
-    pub(crate) jar: HashMap<String, String>,
-    ip: IpAddr,
-}
-
-pub(crate) struct Page {
-    pub(crate) status: u16,
-    pub(crate) body: String,
-    pub(crate) headers: Vec<(String, String)>,
-}
-
-impl Page {
-    pub(crate) fn field(&self, name: &str) -> Option<String> {
-        let needle = format!("name=\"{name}\" value=\"");
-        let i = self.body.find(&needle)? + needle.len();
-        Some(self.body[i..].split('"').next()?.to_string())
-    }
-    pub(crate) fn error(&self) -> String {
-        self.body
-            .split("id=\"error\">")
-            .nth(1)
-            .map(|s| s.split('<').next().unwrap().to_string())
-            .unwrap_or_default()
-    }
-    pub(crate) fn header(&self, n: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-impl Browser {
-    pub(crate) fn new(env: &Env, ip: &str) -> Browser {
-        Browser {
-            app: env.app.clone(),
-            jar: HashMap::new(),
-            ip: ip.parse().unwrap(),
-        }
-    }
-
-    /// The gateway's Unix time, in seconds.
-    pub(crate) fn now(&self) -> u64 {
-        self.app.clock.now()
-    }
-
-    /// The `Cookie` header this browser sends.
-    pub(crate) fn cookie_header(&self) -> String {
-        self.jar
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    /// What the gateway makes of this browser's session cookie.
-    pub(crate) async fn session(&self) -> portcullis::app::SessionState {
-        self.app.session_state(&self.cookie_header()).await.unwrap()
-    }
-
-    pub(crate) async fn send(&mut self, method: &str, path: &str, body: &str) -> Page {
-        let (sub, query) = path.split_once('?').unwrap_or((path, ""));
-        let cookie = self.cookie_header();
-        let m = http::Method::from_bytes(method.as_bytes()).unwrap();
-        let req = portal::Request {
-            method: &m,
-            sub_path: sub,
-            query,
-            host: HOST,
-            scheme: "http",
-            cookie_header: &cookie,
-            accept_html: true,
-            accept_language: "",
-            user_agent: "",
-            client_ip: self.ip,
-            origin: None,
-            body: Bytes::from(body.to_string()),
-            forwarded: None,
-        };
-        let r: Response = portal::handle(&self.app, req).await;
-        for (k, v) in &r.headers {
-            if k.eq_ignore_ascii_case("set-cookie") {
-                let pair = v.split(';').next().unwrap();
-                let (n, val) = pair.split_once('=').unwrap();
-                if val.is_empty() {
-                    self.jar.remove(n);
-                } else {
-                    self.jar.insert(n.to_string(), val.to_string());
-                }
-            }
-        }
-        Page {
-            status: r.status,
-            body: String::from_utf8_lossy(&r.body).to_string(),
-            headers: r.headers,
-        }
-    }
-
-    /// Opens the form and submits it; `captcha`: None = leave the field empty,
-    /// Some(true) = solve it (through the library), Some(false) = answer wrongly.
-    pub(crate) async fn sign_in(&mut self, id: &str, pw: &str, captcha: Option<bool>) -> Page {
-        let form_page = self.send("GET", "/login", "").await;
-        self.submit(&form_page, id, pw, captcha).await
-    }
-
-    /// `n` failed sign-ins in a row (solving each CAPTCHA); returns the last page.
-    async fn fail_times(&mut self, id: &str, pw: &str, n: usize) -> Page {
-        let mut last = self.sign_in(id, pw, Some(true)).await;
-        for _ in 1..n {
-            last = self.submit(&last, id, pw, Some(true)).await;
-        }
-        last
-    }
-
-    pub(crate) async fn submit(
-        &mut self,
-        form_page: &Page,
-        id: &str,
-        pw: &str,
-        captcha: Option<bool>,
-    ) -> Page {
-        let csrf = form_page.field("csrf").unwrap();
-        let cid = form_page.field("captcha_id").unwrap_or_default();
-        let answer = match captcha {
-            Some(true) if !cid.is_empty() => {
-                self.app
-                    .captchas
-                    .answers_for_tests(&cid)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .0
-            }
-            Some(false) => "wrong1".into(),
-            _ => String::new(),
-        };
-        let body = form(&[
-            ("csrf", &csrf),
-            ("identifier", id),
-            ("password", pw),
-            ("captcha_id", &cid),
-            ("captcha", &answer),
-        ]);
-        self.send("POST", "/login", &body).await
-    }
-}
-
-macro_rules! both_async {
-    ($name:ident, $f:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory() {
-                $f(Backend::Memory).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn redis() {
-                $f(Backend::Redis).await
-            }
-        }
-    };
-}
-pub(crate) use both_async;
 
 async fn ladder(b: Backend) {
     // Missing and wrong CAPTCHAs count as failures too, so leave room before the lock.
@@ -638,16 +374,6 @@ async fn lock_notice(b: Backend) {
 }
 both_async!(lock_notice_with_single_use_unlock_link, lock_notice);
 
-/// The messages sent so far (after waiting for those still going out).
-pub(crate) async fn outbox(e: &Env) -> Vec<serde_json::Value> {
-    e.app.outgoing_settled().await;
-    std::fs::read_to_string(e.app.config.load().notify.file.clone())
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 async fn reset_while_locked(b: Backend) {
     let e = env(b, LADDER);
     // alice has a session somewhere, and an attacker locks her account.
@@ -655,7 +381,7 @@ async fn reset_while_locked(b: Backend) {
     assert_eq!(laptop.sign_in("alice", PASSWORD, None).await.status, 303);
     let mut attacker = Browser::new(&e, "203.0.113.60");
     let _ = attacker.fail_times("alice", "guess", 4).await;
-    let lock_notices = outbox(&e).await.len();
+    let lock_notices = e.outbox().await.len();
     // Reset from a new browser: the same answer whether or not the account exists.
     let mut phone = Browser::new(&e, "192.0.2.61");
     let form_page = phone.send("GET", "/reset", "").await;
@@ -687,7 +413,7 @@ async fn reset_while_locked(b: Backend) {
         ghost.body.replace(&ghost.field("csrf").unwrap(), ""),
         real.body.replace(&real.field("csrf").unwrap(), "")
     );
-    let msgs = outbox(&e).await;
+    let msgs = e.outbox().await;
     assert_eq!(
         msgs.len(),
         lock_notices + 1,
@@ -823,7 +549,7 @@ async fn reset_code_attempts_are_limited_and_captcha_can_be_required() {
         )
         .await;
     assert_eq!(r.status, 401);
-    assert!(outbox(&e).await.is_empty());
+    assert!(e.outbox().await.is_empty());
     let cid = r.field("captcha_id").unwrap();
     let answer = e
         .app
@@ -847,7 +573,7 @@ async fn reset_code_attempts_are_limited_and_captcha_can_be_required() {
         )
         .await;
     assert_eq!(r.status, 200);
-    let text = outbox(&e).await[0]["text"].as_str().unwrap().to_string();
+    let text = e.outbox().await[0]["text"].as_str().unwrap().to_string();
     let code: String = text
         .split(|c: char| !c.is_ascii_digit())
         .find(|w| w.len() == 6)

@@ -1,12 +1,24 @@
-//! Test harness: real processes on loopback. A gateway (`portcullis serve`) in
-//! front of the sample app (`portcullis sample-app`), and a `redis-server` on a
-//! free port. Everything is killed on drop; every wait is bounded.
+//! Test harness, the one place for test helpers: real processes on loopback. A
+//! gateway (`portcullis serve`) in front of the sample app (`portcullis
+//! sample-app`), a `redis-server` and PostgreSQL on free ports, and the CLI
+//! ([`cli`]). Everything is killed on drop; every wait is bounded.
+//!
+//! - [`http`]: talking HTTP to a gateway process (raw requests, the signed-in
+//!   shortcuts, a cookie-jar [`Client`]), and reading its outbox;
+//! - [`inproc`]: the in-process gateway ([`Env`], [`Browser`], [`Page`]) on a
+//!   fake clock, for tests that move time instead of sleeping.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod http;
+mod inproc;
+
+pub use http::*;
+pub(crate) use inproc::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 pub const HOST: &str = "app.test";
@@ -18,6 +30,25 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The real Unix time, in seconds (a gateway process runs on it).
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Waits until the current 30-second TOTP step has a few seconds left either side,
+/// so a code computed here is checked in the same step by a gateway process.
+pub fn steady() {
+    for _ in 0..40 {
+        if (2..=24).contains(&(now() % 30)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 pub fn wait_port(port: u16, what: &str) {
@@ -331,77 +362,6 @@ impl Gateway {
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
         cli(&self.config, args, stdin)
     }
-
-    pub fn raw(&self, raw: &str) -> Resp {
-        try_request(self.port, raw).unwrap()
-    }
-
-    /// A request with Host app.test; `headers` are extra lines like "Accept: text/html".
-    pub fn get(&self, path: &str, headers: &[&str]) -> Resp {
-        self.req("GET", HOST, path, headers, None)
-    }
-
-    pub fn req(
-        &self,
-        method: &str,
-        host: &str,
-        path: &str,
-        headers: &[&str],
-        body: Option<&str>,
-    ) -> Resp {
-        let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-        for h in headers {
-            raw.push_str(h);
-            raw.push_str("\r\n");
-        }
-        if let Some(b) = body {
-            raw.push_str(&format!(
-                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{b}",
-                b.len()
-            ));
-        } else {
-            raw.push_str("\r\n");
-        }
-        self.raw(&raw)
-    }
-
-    /// Fetches the sign-in form: (pre-session cookie pair, CSRF token).
-    pub fn login_form(&self) -> (String, String) {
-        let r = self.get("/_auth/login", &["Accept: text/html"]);
-        assert_eq!(r.status, 200, "{}", r.body);
-        let pre = r.cookie("portcullis_pre").expect("pre-session cookie");
-        (pre, r.csrf())
-    }
-
-    pub fn post_login(&self, identifier: &str, password: &str, rd: &str) -> Resp {
-        let (pre, csrf) = self.login_form();
-        let fields = [
-            ("csrf", csrf.as_str()),
-            ("identifier", identifier),
-            ("password", password),
-            ("rd", rd),
-        ];
-        self.submit_login(&pre, &fields, &["Accept: text/html"])
-    }
-
-    /// Posts the sign-in form with the pre-session cookie `pre`, these fields and extra headers.
-    pub fn submit_login(&self, pre: &str, fields: &[(&str, &str)], headers: &[&str]) -> Resp {
-        let cookie = format!("Cookie: {pre}");
-        let mut all = vec![cookie.as_str()];
-        all.extend_from_slice(headers);
-        self.req("POST", HOST, "/_auth/login", &all, Some(&form(fields)))
-    }
-
-    /// Signs in and returns the `portcullis=...` cookie pair.
-    pub fn login(&self, identifier: &str) -> String {
-        let r = self.post_login(identifier, PASSWORD, "/");
-        assert_eq!(
-            r.status, 303,
-            "sign-in as {identifier} failed: {} {}",
-            r.status, r.body
-        );
-        r.cookie("portcullis").expect("session cookie")
-    }
 }
 
 fn section(extra: &str, name: &str) -> String {
@@ -448,77 +408,6 @@ pub fn cli(config: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std:
     child.wait_with_output().unwrap()
 }
 
-pub fn form(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
-}
-
-#[derive(Debug)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Resp {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The `name=value` pair of a Set-Cookie that sets (not clears) `name`.
-    pub fn cookie(&self, name: &str) -> Option<String> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-            .map(|(_, v)| v.split(';').next().unwrap_or("").trim().to_string())
-            .find(|pair| pair.starts_with(&format!("{name}=")) && pair.len() > name.len() + 1)
-    }
-
-    pub fn csrf(&self) -> String {
-        let i = self
-            .body
-            .find("name=\"csrf\" value=\"")
-            .expect("csrf field")
-            + 19;
-        self.body[i..].split('"').next().unwrap().to_string()
-    }
-
-    /// The sample app's JSON echo.
-    pub fn echo(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|_| panic!("not an upstream echo: {} {}", self.status, self.body))
-    }
-}
-
-pub fn try_request(port: u16, raw: &str) -> std::io::Result<Resp> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(15)))?;
-    s.write_all(raw.as_bytes())?;
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no response: {text:?}")))?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Ok(Resp {
-        status,
-        headers,
-        body: body.to_string(),
-    })
-}
-
 /// A header (name lower-cased, `_` as `-`) an application might take as identity,
 /// client address, original URL or method, that no client may get through to it.
 /// The gateway's own `X-Forwarded-For`/`-Proto`/`-Host` are not among them.
@@ -539,44 +428,6 @@ pub fn app_trusted_header(k: &str) -> bool {
         || k == "true-client-ip"
         || (k.starts_with("x-forwarded-")
             && !["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"].contains(&k))
-}
-
-/// The hidden `rd` field of a sign-in page, unescaped.
-pub fn rd_field(body: &str) -> String {
-    body.split("name=\"rd\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&#x2f;", "/")
-        .replace("&amp;", "&")
-}
-
-/// A raw HTTP/1.1 request to `port`: request-line target, Host value, extra header
-/// lines and an optional form body (`Connection: close`). `Err` when the peer hung up.
-pub fn raw_request(
-    port: u16,
-    method: &str,
-    target: &str,
-    host: &str,
-    headers: &[&str],
-    body: Option<&str>,
-) -> std::io::Result<Resp> {
-    let mut raw = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for h in headers {
-        raw.push_str(h);
-        raw.push_str("\r\n");
-    }
-    match body {
-        Some(b) => raw.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{b}",
-            b.len()
-        )),
-        None if method == "POST" => raw.push_str("Content-Length: 0\r\n\r\n"),
-        None => raw.push_str("\r\n"),
-    }
-    try_request(port, &raw)
 }
 
 /// Waits (bounded) until the process `p` listens on `port`; panics with `what` and

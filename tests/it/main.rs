@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // Real gateway processes, Redis and browsers run on real time: bounded waits read it to
 // stop, and codes for a gateway process are computed at the real time. In-process
-// tests (`defense::env`) run the gateway on a `FakeClock` instead.
+// tests (`harness::inproc`) run the gateway on a `FakeClock` instead.
 #![allow(clippy::disallowed_methods)]
 
 mod accounts;

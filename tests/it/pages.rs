@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::browser::{outbox_code, Chrome};
@@ -14,18 +14,6 @@ const UI: &str =
     "[ui]\ntitle = \"Acme\"\nsupport_contact = \"help@acme.example\"\ndefault_region = \"US\"\n";
 /// A password the policy accepts for alice (long, unusual, not personal).
 const STRONG: &str = "velvet quarry lantern orchard";
-
-fn outbox(g: &Gateway) -> Vec<Value> {
-    std::fs::read_to_string(g.dir.path().join("outbox.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn html(g: &Gateway, path: &str) -> Resp {
-    g.get(path, &["Accept: text/html"])
-}
 
 #[test]
 fn help_page_and_sign_in_hints_answer_the_common_troubles() {
@@ -199,7 +187,8 @@ fn pages_speak_the_persons_language_with_a_switcher_and_operator_catalogues() {
     assert_eq!(r.status, 200, "{}", r.body);
     let deadline = Instant::now() + Duration::from_secs(10);
     let msg = loop {
-        if let Some(m) = outbox(&g)
+        if let Some(m) = g
+            .outbox()
             .into_iter()
             .find(|m| m["kind"] == json!("reset_code"))
         {
@@ -374,6 +363,15 @@ fn the_password_policy_applies_to_reset_change_and_the_cli() {
     assert_eq!(r.status, 400, "her own name: {}", r.body);
     let r = change("short");
     assert!(r.body.contains("at least 8 characters"), "{}", r.body);
+    // Control characters (a tab, a line break) are refused, with a reason.
+    for bad in [
+        "velvet quarry\tlantern orchard",
+        "velvet quarry lantern\norchard",
+    ] {
+        let r = change(bad);
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
+        assert!(r.body.contains("control characters"), "{}", r.body);
+    }
     let r = change(STRONG);
     assert_eq!(r.status, 200, "{}", r.body);
 
@@ -385,6 +383,13 @@ fn the_password_policy_applies_to_reset_change_and_the_cli() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("at least 15 characters"), "{err}");
+    let out = g.cli(
+        &["user", "set-password", "bob", "--password-stdin"],
+        Some("velvet quarry\u{7}lantern orchard\n"),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("control characters"), "{err}");
     let out = g.cli(
         &["user", "set-password", "bob", "--password-stdin"],
         Some(&format!("{STRONG}\n")),
@@ -430,6 +435,55 @@ fn the_password_policy_applies_to_reset_change_and_the_cli() {
     assert_eq!(
         g.post_login("dora", &long[..long.len() - 1], "/").status,
         401
+    );
+}
+
+#[test]
+fn a_corrupt_stored_hash_is_a_clear_503_on_the_login_and_password_pages() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    let session = g.login("alice");
+    let page = g.get(
+        "/_auth/password",
+        &[&format!("Cookie: {session}"), "Accept: text/html"],
+    );
+    const BROKEN: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2VjcmV0LXNhbHQ";
+    portcullis::users::file::update(&g.dir.path().join("users.toml"), |u| {
+        for x in u.iter_mut().filter(|x| x.name == "alice") {
+            x.password = BROKEN.into();
+        }
+        Ok::<_, ()>(())
+    })
+    .unwrap()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    for _ in 0..3 {
+        let r = g.post_login("alice", PASSWORD, "/");
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(r.body.contains("check your password"), "{}", r.body);
+    }
+    // Not counted as failures: bob (same password file, same client) is unaffected,
+    // and the page stays a plain sign-in form.
+    assert_eq!(g.post_login("bob", PASSWORD, "/").status, 303);
+    let body = form(&[
+        ("csrf", &page.csrf()),
+        ("current", PASSWORD),
+        ("password", STRONG),
+        ("confirm", STRONG),
+    ]);
+    let r = g.req(
+        "POST",
+        HOST,
+        "/_auth/password",
+        &[&format!("Cookie: {session}"), "Accept: text/html"],
+        Some(&body),
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("check your password"), "{}", r.body);
+    let log = g.log();
+    assert!(log.contains("stored password hash can't be read"), "{log}");
+    assert!(
+        !log.contains("c2VjcmV0LXNhbHQ"),
+        "the hash never reaches the log"
     );
 }
 
@@ -481,23 +535,6 @@ fn totp_for(chrome: &Chrome) -> totp_rs::TOTP {
         None,
         String::new(),
     )
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// Waits until well inside a 30 s TOTP step.
-fn mid_step() {
-    for _ in 0..40 {
-        if (2..=24).contains(&(now() % 30)) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 #[test]
@@ -609,7 +646,7 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     // The lock email's link: the unlock page.
     let deadline = Instant::now() + Duration::from_secs(10);
     let link = loop {
-        let found = outbox(&ladder).iter().find_map(|m| {
+        let found = ladder.outbox().iter().find_map(|m| {
             let t = m["text"].as_str()?;
             let i = t.find("http")?;
             Some(t[i..].split_whitespace().next()?.to_string())
@@ -678,7 +715,7 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     chrome.find("#secret");
     chrome.check_state("enrolment");
     let totp = totp_for(&chrome);
-    mid_step();
+    steady();
     chrome.type_into("#code", &totp.generate(now()));
     chrome.submit("button[type=submit]");
     chrome.find("#backup-codes");
@@ -719,7 +756,7 @@ fn every_page_state_passes_axe_at_desktop_and_phone_width() {
     chrome.find("#code");
     chrome.check_state("reset-code");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !outbox(&g).iter().any(|m| m["kind"] == json!("reset_code")) {
+    while !g.outbox().iter().any(|m| m["kind"] == json!("reset_code")) {
         assert!(Instant::now() < deadline, "no reset code");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -866,7 +903,8 @@ fn account_page_lists_sessions_and_signs_them_out_after_reauthentication() {
     // The owner is told.
     let deadline = Instant::now() + Duration::from_secs(10);
     let notice = loop {
-        if let Some(m) = outbox(&g)
+        if let Some(m) = g
+            .outbox()
             .into_iter()
             .find(|m| m["kind"] == json!("account_change"))
         {
@@ -906,7 +944,7 @@ fn account_page_lists_sessions_and_signs_them_out_after_reauthentication() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(g.get("/page", &[&format!("Cookie: {phone}")]).status, 200);
     // A handle that isn't one of this account's sessions ends nothing and tells no one.
-    let notices = outbox(&g).len();
+    let notices = g.outbox().len();
     let r = post(
         &other,
         &[
@@ -918,7 +956,7 @@ fn account_page_lists_sessions_and_signs_them_out_after_reauthentication() {
     assert_eq!(r.status, 200, "{}", r.body);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        outbox(&g).len(),
+        g.outbox().len(),
         notices,
         "no notice for a change that didn't happen"
     );

@@ -6,34 +6,14 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use portcullis::session::Pending;
 
-use crate::defense::{both_async, env, Browser, Env, Page};
 use crate::harness::*;
 
 /// Relaxed ladder: these tests are about codes, not lockout (except where they set their own).
 const CALM: &str = "[defense]\ncaptcha_after = 100\nlock_after = 100\nip_per_minute = 10000\nspray_per_minute = 0\n";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// Waits until the current 30-second step has a few seconds left either side, so a code
-/// computed here is checked in the same step by the gateway.
-fn steady() {
-    for _ in 0..40 {
-        let r = now() % 30;
-        if (2..=24).contains(&r) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
 
 fn totp_at(secret: &str, step: u64) -> String {
     let bytes = totp_rs::Secret::Encoded(secret.to_string())
@@ -51,14 +31,6 @@ fn totp_at(secret: &str, step: u64) -> String {
     .generate(step * 30)
 }
 
-fn outbox(e: &Env) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(e.dir.path().join("outbox.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// The first run of `len` digits in a text.
 fn digits_in(text: &str, len: usize) -> String {
     let only: Vec<char> = text.chars().collect();
@@ -72,14 +44,6 @@ fn digits_in(text: &str, len: usize) -> String {
         }
     }
     panic!("no {len}-digit code in {text:?}")
-}
-
-fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
-    let i = s
-        .find(start)
-        .unwrap_or_else(|| panic!("{start:?} not in page:\n{s}"))
-        + start.len();
-    s[i..].split(end).next().unwrap()
 }
 
 /// Undoes minijinja's HTML escaping (it escapes `/` too).
@@ -376,10 +340,11 @@ async fn backup_codes_once(be: Backend) {
     // The owner hears about it, with the count left.
     let mut notice = None;
     for _ in 0..50 {
-        notice = outbox(&e)
+        notice = e
+            .outbox_now()
             .into_iter()
             .rfind(|m| m["kind"] == "backup_code_used");
-        if outbox(&e)
+        if e.outbox_now()
             .iter()
             .filter(|m| m["kind"] == "backup_code_used")
             .count()
@@ -442,7 +407,7 @@ async fn sent_codes(be: Backend) {
         let sent = send_code(&mut b, method).await;
         assert_eq!(sent.status, 200, "{}", sent.body);
         assert!(sent.body.contains("We sent a code"), "{}", sent.body);
-        let msg = outbox(&e).into_iter().last().unwrap();
+        let msg = e.outbox_now().into_iter().last().unwrap();
         assert_eq!(
             (msg["channel"].as_str(), msg["to"].as_str()),
             (Some(channel), Some(to))
@@ -466,9 +431,9 @@ async fn sent_codes(be: Backend) {
     // A resend voids the previous code and keeps the try count.
     let (mut b, _) = password_step(&e, "192.0.2.32", "/").await;
     send_code(&mut b, "email").await;
-    let first = digits_in(outbox(&e).last().unwrap()["text"].as_str().unwrap(), 6);
+    let first = digits_in(e.outbox_now().last().unwrap()["text"].as_str().unwrap(), 6);
     send_code(&mut b, "email").await;
-    let second = digits_in(outbox(&e).last().unwrap()["text"].as_str().unwrap(), 6);
+    let second = digits_in(e.outbox_now().last().unwrap()["text"].as_str().unwrap(), 6);
     if first != second {
         assert_eq!(
             answer(&mut b, "email", &first, &[]).await.status,
@@ -480,7 +445,7 @@ async fn sent_codes(be: Backend) {
     }
     assert_eq!(answer(&mut b, "email", "000001", &[]).await.status, 401);
     send_code(&mut b, "email").await;
-    let third = digits_in(outbox(&e).last().unwrap()["text"].as_str().unwrap(), 6);
+    let third = digits_in(e.outbox_now().last().unwrap()["text"].as_str().unwrap(), 6);
     assert_eq!(answer(&mut b, "email", "000002", &[]).await.status, 401); // third try
     let over = answer(&mut b, "email", &third, &[]).await;
     assert_eq!(
@@ -496,7 +461,7 @@ async fn sent_codes(be: Backend) {
     let (mut c, _) = password_step(&e, "192.0.2.33", "/").await;
     let (mut d, _) = password_step(&e, "192.0.2.34", "/").await;
     send_code(&mut c, "sms").await;
-    let code = digits_in(outbox(&e).last().unwrap()["text"].as_str().unwrap(), 6);
+    let code = digits_in(e.outbox_now().last().unwrap()["text"].as_str().unwrap(), 6);
     assert_eq!(
         answer(&mut d, "sms", &code, &[]).await.status,
         400,
@@ -513,7 +478,7 @@ async fn code_expiry_and_send_limits(be: Backend) {
     );
     let (mut b, _) = password_step(&e, "192.0.2.40", "/").await;
     send_code(&mut b, "sms").await;
-    let code = digits_in(outbox(&e).last().unwrap()["text"].as_str().unwrap(), 6);
+    let code = digits_in(e.outbox_now().last().unwrap()["text"].as_str().unwrap(), 6);
     e.pass(Duration::from_millis(1600)).await;
     let late = answer(&mut b, "sms", &code, &[]).await;
     assert_eq!(late.status, 400, "expired");
@@ -522,7 +487,7 @@ async fn code_expiry_and_send_limits(be: Backend) {
     let limited = send_code(&mut b, "sms").await;
     assert_eq!(limited.status, 429, "third code within the window");
     assert!(limited.header("retry-after").is_some());
-    assert_eq!(outbox(&e).len(), 2, "nothing sent over the limit");
+    assert_eq!(e.outbox_now().len(), 2, "nothing sent over the limit");
     // The limit is per account: a new sign-in doesn't reset it.
     let (mut c, _) = password_step(&e, "192.0.2.41", "/").await;
     assert_eq!(send_code(&mut c, "email").await.status, 429);
@@ -656,7 +621,7 @@ async fn reauth_and_replace(be: Backend) {
         .await;
     assert_eq!(wrong.status, 401);
     assert!(wrong.error().contains("current password"));
-    let st = crate::defense::standing(&e, "alice").await;
+    let st = standing(&e, "alice").await;
     assert!(st.locked_for.is_none());
     let ok = b.send("POST", "/2fa/setup", &confirm(PASSWORD)).await;
     assert_eq!(backup_codes(&ok).len(), 10, "{}", ok.body);
@@ -735,7 +700,7 @@ async fn remember_and_ladder(be: Backend) {
     // Locked now: even the right code is refused, without extending anything.
     let locked = answer(&mut y, "totp", &totp_at(&secret, e.now() / 30), &[]).await;
     assert_eq!(locked.status, 429, "{}", locked.body);
-    let st = crate::defense::standing(&e, "alice").await;
+    let st = standing(&e, "alice").await;
     assert!(st.locked_for.is_some());
 }
 both_async!(remember_browser_and_ladder, remember_and_ladder);
@@ -743,79 +708,7 @@ both_async!(remember_browser_and_ladder, remember_and_ladder);
 // ---------------------------------------------------------------------------
 // Over HTTP: real gateways, a real SMTP server, a real webhook receiver.
 
-/// A cookie jar for the raw HTTP client.
-struct Client<'a> {
-    g: &'a Gateway,
-    cookies: Vec<(String, String)>,
-}
-
-impl<'a> Client<'a> {
-    fn new(g: &'a Gateway) -> Client<'a> {
-        Client {
-            g,
-            cookies: Vec::new(),
-        }
-    }
-    fn cookie_line(&self) -> String {
-        format!(
-            "Cookie: {}",
-            self.cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    }
-    fn keep(&mut self, r: &Resp) {
-        for (k, v) in &r.headers {
-            if k.eq_ignore_ascii_case("set-cookie") {
-                let pair = v.split(';').next().unwrap().trim();
-                let (n, val) = pair.split_once('=').unwrap();
-                self.cookies.retain(|(k, _)| k != n);
-                if !val.is_empty() {
-                    self.cookies.push((n.to_string(), val.to_string()));
-                }
-            }
-        }
-    }
-    fn get(&mut self, path: &str) -> Resp {
-        let c = self.cookie_line();
-        let r = self.g.get(path, &["Accept: text/html", &c]);
-        self.keep(&r);
-        r
-    }
-    fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
-        let c = self.cookie_line();
-        let body = form(fields);
-        let raw = format!(
-            "POST {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\nAccept: text/html\r\n{c}\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let t = std::time::Instant::now();
-        let r = try_request(self.g.port, &raw).unwrap_or_else(|e| {
-            panic!(
-                "POST {path}: {e} after {:?}\ngateway log:\n{}",
-                t.elapsed(),
-                self.g.log()
-            )
-        });
-        self.keep(&r);
-        r
-    }
-    fn sign_in(&mut self, rd: &str) -> Resp {
-        let page = self.get("/_auth/login");
-        let csrf = page.csrf();
-        self.post(
-            "/_auth/login",
-            &[
-                ("csrf", &csrf),
-                ("identifier", "alice"),
-                ("password", PASSWORD),
-                ("rd", rd),
-            ],
-        )
-    }
+impl Client<'_> {
     fn send_code(&mut self, method: &str) -> Resp {
         let page = self.get(&format!("/_auth/2fa?method={method}"));
         let csrf = page.csrf();
@@ -834,14 +727,6 @@ impl<'a> Client<'a> {
             ],
         )
     }
-}
-
-fn http_outbox(g: &Gateway) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(g.dir.path().join("outbox.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn two_factor_rule_over_http(be: Backend) {
@@ -888,7 +773,7 @@ fn two_factor_rule_over_http(be: Backend) {
     assert_eq!(g.get("/_auth/verify", &with).status, 401);
     let r = c.send_code("email");
     assert_eq!(r.status, 200, "{}", r.body);
-    let msg = http_outbox(&g).pop().unwrap();
+    let msg = g.outbox().pop().unwrap();
     let code = digits_in(msg["text"].as_str().unwrap(), 6);
     let r = c.answer("email", &code, "/secure/report?q=1");
     assert_eq!(
@@ -1300,7 +1185,7 @@ fn webhook_delivery(be: Backend) {
         }
     }
     assert!(
-        http_outbox(&g).is_empty(),
+        g.outbox().is_empty(),
         "SMS and voice went to the webhook only"
     );
 }
@@ -1453,7 +1338,8 @@ async fn second_step_guesses_lock(be: Backend) {
     let mut late = Browser::new(&e, "198.51.100.77");
     let p = late.sign_in("alice", PASSWORD, None).await;
     assert_eq!(p.status, 401, "locked: the right password is refused");
-    let notices: Vec<_> = outbox(&e)
+    let notices: Vec<_> = e
+        .outbox_now()
         .into_iter()
         .filter(|m| m["kind"] == "lock_notice")
         .collect();
@@ -1525,10 +1411,7 @@ async fn second_step_burst(be: Backend) {
     let judged = answers.iter().filter(|p| p.status == 401).count();
     assert!(judged <= 4, "{judged} guesses judged in the burst");
     assert!(answers.iter().all(|p| p.status == 401 || p.status == 429));
-    assert!(crate::defense::standing(&e, "alice")
-        .await
-        .locked_for
-        .is_some());
+    assert!(standing(&e, "alice").await.locked_for.is_some());
 }
 
 both_async!(second_step_bursts_cannot_race_the_lock, second_step_burst);

@@ -372,8 +372,6 @@ crate::scenarios::both!(verify_refuses_what_it_cannot_trust, |b| {
     }
 });
 
-use crate::defense::{both_async, env, Browser};
-
 const CAPTCHA_TEXT: &str = "Please type the characters";
 
 /// Issue #8.5: simultaneous attempts can't all slip under the thresholds.
@@ -431,10 +429,7 @@ async fn burst_races(b: Backend) {
     let signed_in = answers.iter().filter(|p| p.status == 303).count();
     assert!(signed_in <= 1, "{signed_in} signed in during the burst");
     assert!(
-        crate::defense::standing(&e, "bob")
-            .await
-            .locked_for
-            .is_some(),
+        standing(&e, "bob").await.locked_for.is_some(),
         "the burst locked the account"
     );
 }
@@ -476,8 +471,8 @@ async fn unknown_like_known(b: Backend) {
 
 both_async!(unknown_identifiers_answer_like_accounts, unknown_like_known);
 
-async fn reset_codes_sent(e: &crate::defense::Env) -> Vec<String> {
-    crate::defense::outbox(e)
+async fn reset_codes_sent(e: &Env) -> Vec<String> {
+    e.outbox()
         .await
         .into_iter()
         .filter(|m| m["kind"] == "reset_code")
@@ -740,10 +735,7 @@ async fn password_change_guesses(b: Backend) {
         .filter(|p| p.error().contains("current password is not right"))
         .count();
     assert!(judged <= 4, "{judged} guesses judged");
-    assert!(crate::defense::standing(&e, "bob")
-        .await
-        .locked_for
-        .is_some());
+    assert!(standing(&e, "bob").await.locked_for.is_some());
     // Locked: even the right current password changes nothing.
     let r = tabs[0].send("POST", "/password", &change(PASSWORD)).await;
     assert_eq!(r.status, 429, "{}", r.error());

@@ -1,5 +1,10 @@
 //! Page rendering: minijinja templates (HTML auto-escaped), built in and
 //! overridable file by file from `ui.templates`, plus the stylesheet and logo.
+//! Shared by the portal's pages, the proxy's error pages and the message texts
+//! (so it sits beside them, not inside `portal`: [`crate::app`] holds it without
+//! depending on the pages).
+
+pub mod help;
 
 use std::path::Path;
 
@@ -162,15 +167,15 @@ impl Ui {
         let contact = cfg
             .support_contact
             .as_deref()
-            .and_then(super::help::Contact::parse);
+            .and_then(help::Contact::parse);
         let region = cfg.default_region.as_deref();
         let common = context! {
             contact => contact.as_ref().map(|c| c.text().to_string()),
             contact_href => contact.as_ref().map(|c| c.href()),
             region => region,
-            region_code => region.and_then(super::help::calling_region),
-            phone_example => super::help::phone_example(region),
-            caps_script => super::help::CAPS_SCRIPT,
+            region_code => region.and_then(help::calling_region),
+            phone_example => help::phone_example(region),
+            caps_script => help::CAPS_SCRIPT,
             // "Sign in", the default title, is no brand: not shown twice.
             show_brand => cfg.title != "Sign in",
         };

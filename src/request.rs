@@ -1,0 +1,548 @@
+//! What an inbound request is, before anything is decided: its site (by
+//! `Host`), its normalised path and query, who sent it (the client address and
+//! scheme, believing forwarded headers only from `server.trusted_proxies`), and
+//! what kind of client it is. The neutral facts every decision starts from.
+//!
+//! Pure and neutral: `http` types in, [`Inbound`] or a refusal ([`Message`]) out.
+//! No Pingora (the edge, [`crate::proxy`], reads the socket and the raw bytes and
+//! fills a [`Head`]), no portal. Host parsing and the forwarded facts live here so
+//! that the edge and the pages share them without depending on each other.
+//!
+//! ```text
+//!  Head ─ > 100 headers or > 32 KiB ─────────────────────────────> 431
+//!       ─ framing ambiguous (checked by the edge on raw bytes) ───> 400
+//!       ─ no Host ────────────────────────────────────────────────> 400
+//!       ─ Host not a [[site]] ───────────────────────────────────> 421
+//!       ─ path ambiguous (see crate::pathnorm) ──────────────────> 400
+//!       └─ Inbound { site, host, path, query, rewrite, client, trusted, html, forward_auth }
+//! ```
+
+use std::net::IpAddr;
+
+use http::header::{ACCEPT, HOST};
+use http::{HeaderMap, Uri};
+use ipnet::IpNet;
+
+use crate::config::Config;
+use crate::respond::{Client, Message};
+
+/// Most request headers accepted, and their total size in bytes (431 beyond).
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// The request as the edge read it.
+pub struct Head<'a> {
+    pub headers: &'a HeaderMap,
+    pub uri: &'a Uri,
+    /// The request target as received (before any parsing into `uri`).
+    pub raw_target: &'a [u8],
+    /// The address of the connection's other end.
+    pub peer: IpAddr,
+    /// The connection is this gateway's own TLS.
+    pub tls: bool,
+    /// The edge found the request's length given in ways an upstream might read
+    /// differently (see [`crate::proxy::framing`]).
+    pub ambiguous_framing: bool,
+}
+
+/// An inbound request, classified.
+#[derive(Debug)]
+pub struct Inbound {
+    /// The site's position in the config's `sites` (of the snapshot it was classified with).
+    pub site: usize,
+    /// Lower-case host without port.
+    pub host: String,
+    /// Normalised path, and the raw query.
+    pub path: String,
+    pub query: Option<String>,
+    /// Path and query to forward, when normalising changed the path.
+    pub rewrite: Option<String>,
+    pub client: ClientInfo,
+    /// The peer is in `server.trusted_proxies`.
+    pub trusted: bool,
+    /// The client takes HTML (a browser).
+    pub html: bool,
+    /// What a trusted proxy says about the request it holds: read only for the
+    /// portal's `/verify` from a trusted peer, before spoofable headers are stripped.
+    pub forward_auth: Option<crate::forwardauth::Facts>,
+}
+
+impl Inbound {
+    /// The path below `portal_prefix` (`/login` for the prefix itself), for the
+    /// gateway's own pages.
+    pub fn portal_path<'a>(&'a self, prefix: &str) -> Option<&'a str> {
+        portal_path(&self.path, prefix)
+    }
+
+    /// A browser or an API client (see [`crate::respond`]).
+    pub fn client_kind(&self) -> Client {
+        Client::of(self.html)
+    }
+}
+
+fn portal_path<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    path.strip_prefix(prefix)
+        .filter(|s| s.is_empty() || s.starts_with('/'))
+        .map(|s| if s.is_empty() { "/login" } else { s })
+}
+
+/// Who is asking, and over what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client's address: the peer, or behind trusted proxies the right-most
+    /// untrusted address of `X-Forwarded-For`.
+    pub client: IpAddr,
+    /// The `X-Forwarded-For` to send on: the trusted chain plus the peer.
+    pub xff: String,
+    /// `http` or `https`, as the client sees the gateway.
+    pub proto: &'static str,
+}
+
+/// Classifies `head` against the config snapshot `cfg`; `Err` is the refusal
+/// to answer with.
+pub fn classify(cfg: &Config, head: &Head<'_>) -> Result<Inbound, Message> {
+    let bytes: usize = head
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if head.headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return Err(Message::refusal(
+            431,
+            "Request headers too large",
+            "The request carried too many or too large headers.",
+        ));
+    }
+    if head.ambiguous_framing {
+        return Err(Message::refusal(
+            400,
+            "Bad request",
+            "The request's length was given in conflicting ways.",
+        ));
+    }
+    // Site by Host; never a default upstream.
+    let host = head
+        .headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| head.uri.host())
+        .map(host_only)
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| Message::refusal(400, "Bad request", "The request has no Host."))?;
+    let site = cfg
+        .sites
+        .iter()
+        .position(|s| s.host == host)
+        .ok_or_else(|| {
+            Message::refusal(
+                421,
+                "Unknown site",
+                "This gateway does not serve this host name.",
+            )
+        })?;
+    let (path, query, rewrite) = target(head)?;
+    let trusted = cfg
+        .server
+        .trusted_proxies
+        .iter()
+        .any(|n| n.contains(&head.peer));
+    let client = forwarded_for(
+        head.headers,
+        head.peer,
+        trusted,
+        &cfg.server.trusted_proxies,
+        head.tls,
+    );
+    // Forward-auth facts are read only for `/verify`, and only from a trusted proxy.
+    let forward_auth = (trusted
+        && portal_path(&path, &cfg.server.portal_prefix) == Some("/verify"))
+    .then(|| crate::forwardauth::Facts::from_headers(head.headers));
+    Ok(Inbound {
+        site,
+        host,
+        path,
+        query,
+        rewrite,
+        client,
+        trusted,
+        html: accepts_html(head.headers),
+        forward_auth,
+    })
+}
+
+/// The request target, normalised once: (path, query, the path and query to
+/// forward when normalising changed the path).
+#[allow(clippy::type_complexity)] // three plain parts, named in the doc
+fn target(head: &Head<'_>) -> Result<(String, Option<String>, Option<String>), Message> {
+    let raw = match std::str::from_utf8(head.raw_target) {
+        Ok(r) if r.starts_with('/') => r,
+        _ => head.uri.path_and_query().map(|p| p.as_str()).unwrap_or(""),
+    };
+    let (raw_path, query) = match raw.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (raw, None),
+    };
+    let path = crate::pathnorm::normalize(raw_path).map_err(|e| {
+        Message::refusal(
+            400,
+            "Bad request",
+            format!("The address is ambiguous: {e}."),
+        )
+    })?;
+    let rewrite = (path != raw_path).then(|| match &query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.clone(),
+    });
+    Ok((path, query, rewrite))
+}
+
+/// `Accept` includes `text/html`: a browser.
+pub fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// `host[:port]` → lower-case host; IPv6 brackets kept.
+pub fn host_only(h: &str) -> String {
+    let h = h.trim();
+    let host = if h.starts_with('[') {
+        h.split(']')
+            .next()
+            .map(|s| format!("{s}]"))
+            .unwrap_or_default()
+    } else {
+        h.rsplit_once(':')
+            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            .map(|(h, _)| h)
+            .unwrap_or(h)
+            .to_string()
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The client is the peer, unless the peer is a trusted proxy: then the
+/// right-most address in `X-Forwarded-For` that isn't a trusted proxy.
+pub fn forwarded_for(
+    headers: &HeaderMap,
+    peer: IpAddr,
+    trusted: bool,
+    proxies: &[IpNet],
+    tls: bool,
+) -> ClientInfo {
+    let own_proto = if tls { "https" } else { "http" };
+    if !trusted {
+        return ClientInfo {
+            client: peer,
+            xff: peer.to_string(),
+            proto: own_proto,
+        };
+    }
+    let chain: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut client = peer;
+    for a in chain.iter().rev() {
+        match a.parse::<IpAddr>() {
+            Ok(ip) if proxies.iter().any(|n| n.contains(&ip)) => client = ip,
+            Ok(ip) => {
+                client = ip;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    let mut xff = chain.join(", ");
+    if !xff.is_empty() {
+        xff.push_str(", ");
+    }
+    xff.push_str(&peer.to_string());
+    let proto = match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        Some(p) if p.eq_ignore_ascii_case("http") => "http",
+        _ => own_proto,
+    };
+    ClientInfo { client, xff, proto }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let toml = r#"
+[server]
+trusted_proxies = ["10.0.0.0/8"]
+[[site]]
+host = "app.test"
+upstream = "127.0.0.1:9"
+[[site]]
+host = "127.0.0.1"
+upstream = "127.0.0.1:9"
+[[site]]
+host = "other.test"
+upstream = "127.0.0.1:9"
+"#;
+        Config::from_str(toml, std::path::Path::new("/etc/p")).unwrap()
+    }
+
+    struct Req {
+        headers: HeaderMap,
+        uri: Uri,
+        target: String,
+        peer: IpAddr,
+        tls: bool,
+        framing: bool,
+    }
+
+    fn req(target: &str, headers: &[(&str, &str)]) -> Req {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+            );
+        }
+        Req {
+            headers: h,
+            uri: target.parse().unwrap_or_else(|_| Uri::from_static("/")),
+            target: target.into(),
+            peer: "192.0.2.7".parse().unwrap(),
+            tls: false,
+            framing: false,
+        }
+    }
+
+    fn run(cfg: &Config, r: &Req) -> Result<Inbound, Message> {
+        classify(
+            cfg,
+            &Head {
+                headers: &r.headers,
+                uri: &r.uri,
+                raw_target: r.target.as_bytes(),
+                peer: r.peer,
+                tls: r.tls,
+                ambiguous_framing: r.framing,
+            },
+        )
+    }
+
+    fn status(cfg: &Config, r: &Req) -> u16 {
+        match run(cfg, r) {
+            Ok(_) => 200,
+            Err(m) => m.status,
+        }
+    }
+
+    #[test]
+    fn site_by_host_with_ports_ipv6_and_odd_case() {
+        let cfg = config();
+        for (host, site) in [
+            ("app.test", 0),
+            ("APP.Test:8443", 0),
+            ("app.test.", 0),
+            (" app.test ", 0),
+            ("other.test:80", 2),
+            ("127.0.0.1:8080", 1),
+        ] {
+            let i = run(&cfg, &req("/", &[("host", host)])).unwrap();
+            assert_eq!(i.site, site, "{host}");
+            assert_eq!(cfg.sites[i.site].host, i.host, "{host}");
+        }
+        assert_eq!(host_only("[::1]:8080"), "[::1]");
+        assert_eq!(host_only("[::1]"), "[::1]");
+        assert_eq!(host_only("[FE80::1]:80"), "[fe80::1]");
+        assert_eq!(host_only("App.Example.com:8080"), "app.example.com");
+        assert_eq!(host_only("127.0.0.1"), "127.0.0.1");
+        assert_eq!(host_only("app.test:x"), "app.test:x");
+        // Unknown hosts, look-alikes of known ones and IPv6 literals (sites are names
+        // or IPv4 addresses) are never served.
+        for host in [
+            "evil.test",
+            "app.test.evil.test",
+            "app.test:x",
+            "[::2]",
+            "xapp.test",
+        ] {
+            assert_eq!(status(&cfg, &req("/", &[("host", host)])), 421, "{host}");
+        }
+        // No Host at all, or an empty one.
+        assert_eq!(status(&cfg, &req("/", &[])), 400);
+        assert_eq!(status(&cfg, &req("/", &[("host", "")])), 400);
+        // An absolute-form target names the host when no header does.
+        let i = run(&cfg, &req("http://app.test/x", &[])).unwrap();
+        assert_eq!((i.host.as_str(), i.path.as_str()), ("app.test", "/x"));
+    }
+
+    #[test]
+    fn the_path_is_normalised_once_and_ambiguity_refused() {
+        let cfg = config();
+        let i = run(&cfg, &req("/a/../admin//x?y=1&z", &[("host", "app.test")])).unwrap();
+        assert_eq!(i.path, "/admin/x");
+        assert_eq!(i.query.as_deref(), Some("y=1&z"));
+        assert_eq!(i.rewrite.as_deref(), Some("/admin/x?y=1&z"));
+        let i = run(&cfg, &req("/plain?q", &[("host", "app.test")])).unwrap();
+        assert_eq!((i.path.as_str(), i.rewrite), ("/plain", None));
+        for bad in ["/a%2fb", "/a\\b", "/x/..;/admin", "/%zz"] {
+            let r = run(&cfg, &req(bad, &[("host", "app.test")]));
+            let m = r.err().unwrap_or_else(|| panic!("{bad} accepted"));
+            assert_eq!(m.status, 400, "{bad}");
+            assert!(m.text.starts_with("The address is ambiguous"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_and_framing_are_refusals() {
+        let cfg = config();
+        let mut r = req("/", &[("host", "app.test")]);
+        for i in 0..MAX_HEADERS {
+            r.headers.append(
+                http::HeaderName::from_bytes(format!("x-h{i}").as_bytes()).unwrap(),
+                "1".parse().unwrap(),
+            );
+        }
+        assert_eq!(status(&cfg, &r), 431);
+        let mut r = req(
+            "/",
+            &[
+                ("host", "app.test"),
+                ("x-big", &"a".repeat(MAX_HEADER_BYTES)),
+            ],
+        );
+        assert_eq!(status(&cfg, &r), 431);
+        r.headers.remove("x-big");
+        r.framing = true;
+        let m = run(&cfg, &r).unwrap_err();
+        assert_eq!(m.status, 400);
+        assert!(m.close);
+    }
+
+    #[test]
+    fn forwarded_headers_are_believed_only_from_trusted_proxies() {
+        let cfg = config();
+        let fwd = [
+            ("host", "app.test"),
+            ("x-forwarded-for", "6.6.6.6, 1.2.3.4, 10.0.0.2"),
+            ("x-forwarded-proto", "HTTPS"),
+        ];
+        // From anyone else: the peer is the client, over this connection's scheme.
+        let r = req("/", &fwd);
+        let i = run(&cfg, &r).unwrap();
+        assert!(!i.trusted);
+        assert_eq!(
+            i.client,
+            ClientInfo {
+                client: r.peer,
+                xff: "192.0.2.7".into(),
+                proto: "http"
+            }
+        );
+        // From a trusted proxy: the right-most untrusted address, and its scheme.
+        let mut r = req("/", &fwd);
+        r.peer = "10.0.0.1".parse().unwrap();
+        let i = run(&cfg, &r).unwrap();
+        assert!(i.trusted);
+        assert_eq!(i.client.client.to_string(), "1.2.3.4");
+        assert_eq!(i.client.xff, "6.6.6.6, 1.2.3.4, 10.0.0.2, 10.0.0.1");
+        assert_eq!(i.client.proto, "https");
+        // A garbage entry stops the walk: the last good hop is the client.
+        let mut r = req(
+            "/",
+            &[
+                ("host", "app.test"),
+                ("x-forwarded-for", "1.2.3.4, junk, 10.0.0.3"),
+            ],
+        );
+        r.peer = "10.0.0.1".parse().unwrap();
+        assert_eq!(run(&cfg, &r).unwrap().client.client.to_string(), "10.0.0.3");
+        // Our own TLS, no proxy word: https.
+        let mut r = req("/", &[("host", "app.test"), ("x-forwarded-proto", "http")]);
+        r.tls = true;
+        assert_eq!(run(&cfg, &r).unwrap().client.proto, "https");
+    }
+
+    #[test]
+    fn forward_auth_facts_only_for_verify_from_a_trusted_proxy() {
+        let cfg = config();
+        let h = [
+            ("host", "app.test"),
+            ("x-original-uri", "/admin"),
+            ("x-original-method", "GET"),
+            ("x-forwarded-host", "app.test"),
+        ];
+        let mut r = req("/_auth/verify", &h);
+        assert!(
+            run(&cfg, &r).unwrap().forward_auth.is_none(),
+            "untrusted peer"
+        );
+        r.peer = "10.0.0.9".parse().unwrap();
+        let i = run(&cfg, &r).unwrap();
+        let facts = i.forward_auth.as_ref().unwrap();
+        assert!(crate::forwardauth::resolve(facts).is_ok());
+        assert_eq!(i.portal_path(&cfg.server.portal_prefix), Some("/verify"));
+        let mut r = req("/admin", &h);
+        r.peer = "10.0.0.9".parse().unwrap();
+        assert!(run(&cfg, &r).unwrap().forward_auth.is_none(), "not /verify");
+    }
+
+    #[test]
+    fn host_only_table() {
+        assert_eq!(host_only("App.Example.com:8080"), "app.example.com");
+        assert_eq!(host_only("app.example.com."), "app.example.com");
+        assert_eq!(host_only("[::1]:8080"), "[::1]");
+        assert_eq!(host_only("127.0.0.1"), "127.0.0.1");
+    }
+
+    #[test]
+    fn client_from_trusted_chain() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "X-Forwarded-For",
+            "6.6.6.6, 1.2.3.4, 10.0.0.2".parse().unwrap(),
+        );
+        let proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        let info = forwarded_for(&h, "10.0.0.1".parse().unwrap(), true, &proxies, false);
+        assert_eq!(info.client.to_string(), "1.2.3.4");
+        assert_eq!(info.xff, "6.6.6.6, 1.2.3.4, 10.0.0.2, 10.0.0.1");
+        let info = forwarded_for(&h, "9.9.9.9".parse().unwrap(), false, &proxies, false);
+        assert_eq!(info.client.to_string(), "9.9.9.9");
+        assert_eq!(info.xff, "9.9.9.9");
+    }
+
+    #[test]
+    fn portal_paths_and_client_kinds() {
+        let cfg = config();
+        let p = &cfg.server.portal_prefix;
+        for (path, sub) in [
+            ("/_auth", Some("/login")),
+            ("/_auth/", Some("/")),
+            ("/_auth/2fa/setup", Some("/2fa/setup")),
+            ("/_authx", None),
+            ("/x/_auth", None),
+        ] {
+            let i = run(&cfg, &req(path, &[("host", "app.test")])).unwrap();
+            assert_eq!(i.portal_path(p), sub, "{path}");
+        }
+        let i = run(
+            &cfg,
+            &req("/", &[("host", "app.test"), ("accept", "text/html,*/*")]),
+        )
+        .unwrap();
+        assert_eq!(i.client_kind(), Client::Browser);
+        let i = run(
+            &cfg,
+            &req("/", &[("host", "app.test"), ("accept", "application/json")]),
+        )
+        .unwrap();
+        assert_eq!(i.client_kind(), Client::Api);
+    }
+}
