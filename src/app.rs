@@ -83,7 +83,8 @@ pub enum SessionState {
     Ended,
     Valid {
         id: SessionId,
-        record: SessionRecord,
+        /// Shared with the session cache (no copy per request).
+        record: Arc<SessionRecord>,
         user: Arc<User>,
     },
 }

@@ -114,7 +114,8 @@ impl SessionRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
-    Valid(SessionRecord),
+    /// Shared with the session cache: a cached record is handed out without a copy.
+    Valid(Arc<SessionRecord>),
     /// The cookie was genuine but the session is gone (expired, signed out, revoked).
     Ended,
 }
@@ -325,7 +326,7 @@ impl Sessions {
         if let Some(r) = self.cache.get(&key) {
             if self.ttl_for(&r, now).is_some() {
                 if now.saturating_sub(r.last_seen) < self.touch_every() {
-                    return Ok(Lookup::Valid(SessionRecord::clone(&r)));
+                    return Ok(Lookup::Valid(r));
                 }
                 let since = self.cache.generation();
                 let mut r = SessionRecord::clone(&r);
@@ -335,7 +336,8 @@ impl Sessions {
                     self.cache.invalidate(&key);
                     return Ok(Lookup::Ended);
                 }
-                self.cache.insert(key, Arc::new(r.clone()), since);
+                let r = Arc::new(r);
+                self.cache.insert(key, r.clone(), since);
                 return Ok(Lookup::Valid(r));
             }
             // Over by the cached copy's clock: the store decides.
@@ -361,7 +363,8 @@ impl Sessions {
                 return Ok(Lookup::Ended);
             }
         }
-        self.cache.insert(key, Arc::new(r.clone()), since);
+        let r = Arc::new(r);
+        self.cache.insert(key, r.clone(), since);
         Ok(Lookup::Valid(r))
     }
 

@@ -100,9 +100,11 @@ async fn me(app: &App, req: &Request<'_>) -> Result<Result<Signed, Response>, Po
         query: None,
     };
     Ok(match app.session_state(req.cookie_header).await? {
-        SessionState::Valid { id, record, user } if record.pending.is_done() => {
-            Ok(Signed { id, record, user })
-        }
+        SessionState::Valid { id, record, user } if record.pending.is_done() => Ok(Signed {
+            id,
+            record: std::sync::Arc::unwrap_or_clone(record),
+            user,
+        }),
         SessionState::Valid { .. } => Err(go_to(302, Step::SecondFactor, back)),
         _ => Err(go_to(302, Step::Login, back)),
     })

@@ -105,7 +105,11 @@ async fn signed_in(
     here: &str,
 ) -> Result<Result<Signed, Response>, PortalError> {
     match app.session_state(req.cookie_header).await? {
-        SessionState::Valid { id, record, user } => Ok(Ok(Signed { id, record, user })),
+        SessionState::Valid { id, record, user } => Ok(Ok(Signed {
+            id,
+            record: Arc::unwrap_or_clone(record),
+            user,
+        })),
         _ => {
             let prefix = &app.config.load().server.portal_prefix;
             let client = Client::of(req.accept_html);
