@@ -177,3 +177,79 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("portcullis").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every subcommand that reads a config takes `--config FILE` (required), in
+    /// any position among its other arguments.
+    #[test]
+    fn every_config_subcommand_takes_the_flattened_config() {
+        let with_config: &[&[&str]] = &[
+            &["serve"],
+            &["check-config", "--explain"],
+            &["db", "migrate"],
+            &["user", "add", "alice", "--email", "a@example.com"],
+            &["user", "list"],
+            &["user", "show", "alice"],
+            &["user", "disable", "alice"],
+            &["user", "enable", "alice"],
+            &["user", "delete", "alice"],
+            &["user", "set-password", "alice", "--password-stdin"],
+            &["user", "reset-2fa", "alice"],
+            &["user", "suspend", "alice", "--reason", "audit"],
+            &["user", "close", "alice"],
+            &["user", "import", "--from", "u.toml"],
+            &["user", "export", "--to", "u.toml"],
+            &["session", "list", "alice"],
+            &["session", "revoke", "alice", "--handle", "h"],
+            &["lock", "list"],
+            &["lock", "clear", "alice"],
+        ];
+        for args in with_config {
+            let e = parse(args).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                e.contains("--config <CONFIG>"),
+                "{args:?} without --config: {e}"
+            );
+            for at in [args.len(), args.len().min(2)] {
+                let mut full = args.to_vec();
+                full.splice(at..at, ["--config", "/etc/p.toml"]);
+                let cli = parse(&full).unwrap_or_else(|e| panic!("{full:?}: {e}"));
+                let config = match cli.command {
+                    Cmd::Serve { config } | Cmd::CheckConfig { config, .. } => config,
+                    Cmd::Db {
+                        cmd: DbCmd::Migrate { config },
+                    } => config,
+                    Cmd::User { cmd } => user::config_of(cmd),
+                    Cmd::Session {
+                        cmd: SessionCmd::List { config, .. } | SessionCmd::Revoke { config, .. },
+                    } => config,
+                    Cmd::Lock {
+                        cmd: LockCmd::List { config } | LockCmd::Clear { config, .. },
+                    } => config,
+                    _ => panic!("{full:?}: not a config subcommand"),
+                };
+                assert_eq!(config.path(), Path::new("/etc/p.toml"), "{full:?}");
+            }
+        }
+        // The others take none.
+        for args in [&["demo"][..], &["init"], &["hash-password"]] {
+            let mut full = args.to_vec();
+            full.extend(["--config", "x"]);
+            assert!(parse(&full).is_err(), "{full:?}");
+        }
+    }
+}

@@ -304,6 +304,25 @@ fn set_status(cfg: &Config, name: &str, word: &'static str, reason: &str) -> any
     Ok(())
 }
 
+/// The config argument of any `user` subcommand.
+#[cfg(test)]
+pub(super) fn config_of(cmd: UserCmd) -> ConfigArg {
+    match cmd {
+        UserCmd::Add { config, .. }
+        | UserCmd::List { config }
+        | UserCmd::Show { config, .. }
+        | UserCmd::Disable { config, .. }
+        | UserCmd::Enable { config, .. }
+        | UserCmd::Delete { config, .. }
+        | UserCmd::SetPassword { config, .. }
+        | UserCmd::Reset2fa { config, .. }
+        | UserCmd::Suspend { config, .. }
+        | UserCmd::Close { config, .. }
+        | UserCmd::Import { config, .. }
+        | UserCmd::Export { config, .. } => config,
+    }
+}
+
 pub fn run(cmd: UserCmd) -> anyhow::Result<()> {
     match cmd {
         UserCmd::Add {

@@ -23,21 +23,33 @@ use super::{NotifyBackend, Require, SameSite, SmtpSecurity};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
+    /// `[server]`: listeners, timeouts, trusted proxies. Default: every key's default.
     pub server: RawServer,
+    /// `[secrets]`: where the keys are. Default: every key's default.
     pub secrets: RawSecrets,
+    /// `[session]`: the cookie and timeouts. Default: every key's default.
     pub session: RawSession,
+    /// `[store]`: memory or Redis. Default: every key's default (memory).
     pub store: RawStore,
+    /// `[users]`: where accounts live. Default: every key's default (the users file).
     pub users: RawUsers,
+    /// `[password]`: new-password rules, argon2id. Default: every key's default.
     pub password: RawPassword,
+    /// `[defense]`: the lockout ladder. Default: every key's default.
     pub defense: RawDefense,
+    /// `[otp]`: second factors. Default: every key's default.
     pub otp: RawOtp,
+    /// `[notify]`: how messages go out. Default: every key's default (an outbox file).
     pub notify: RawNotify,
+    /// `[ui]`: branding. Default: every key's default.
     pub ui: RawUi,
     /// `[[site]]`: one per application; at least one is required.
     pub site: Vec<RawSite>,
     /// `[[rule]]`: tried in order, the first match wins. Default: none.
     pub rule: Vec<RawRule>,
+    /// `[access]`: the policy when no rule matches. Default: every key's default.
     pub access: RawAccess,
+    /// `[assertion]`: the signed identity. Default: every key's default.
     pub assertion: RawAssertion,
 }
 
@@ -82,7 +94,7 @@ pub struct RawTls {
     /// PEM private key. Required with `cert`.
     pub key: Option<String>,
     /// `Strict-Transport-Security` value sent on TLS answers, e.g.
-    /// `"max-age=31536000; includeSubDomains"`; unset or empty = none.
+    /// `"max-age=31536000; includeSubDomains"`; empty = none. Default: none.
     pub hsts: Option<String>,
 }
 
@@ -259,12 +271,12 @@ pub struct RawNotify {
     pub backend: Option<NotifyBackend>,
     /// The outbox of the `file` backend (JSON lines). Default `"outbox.jsonl"`.
     pub file: Option<String>,
-    /// Per-channel backend, overriding `backend`: a backend name or "none".
+    /// Per-channel backend, overriding `backend`: a backend name or `"none"`.
     /// Default: `backend`, or else another configured backend that can carry it.
     pub email: Option<ChannelRoute>,
-    /// As `email`, for text messages (smtp can't carry them).
+    /// As `email`, for text messages (smtp can't carry them). Default: as `email`.
     pub sms: Option<ChannelRoute>,
-    /// As `email`, for calls (smtp can't carry them).
+    /// As `email`, for calls (smtp can't carry them). Default: as `email`.
     pub voice: Option<ChannelRoute>,
     /// `[notify.smtp]`. Default: none.
     pub smtp: Option<RawSmtp>,
@@ -278,13 +290,13 @@ pub struct RawNotify {
 pub struct RawSmtp {
     /// The mail server's host name. Required.
     pub host: Option<String>,
-    /// Default 587, or 465 with `security = "tls"`.
+    /// The server's port. Default 587, or 465 with `security = "tls"`.
     pub port: Option<i64>,
     /// `starttls`, `tls` or `none`. Default `"starttls"`.
     pub security: Option<SmtpSecurity>,
-    /// Sign-in name; goes with a password. Default: none.
+    /// Sign-in name; goes with a password. Default: none (no authentication).
     pub username: Option<String>,
-    /// Default: none. Prefer `password_file`.
+    /// The password, in the config itself. Default: none. Prefer `password_file`.
     pub password: Option<String>,
     /// A file holding the password (trailing newline dropped). Default: none.
     pub password_file: Option<String>,
@@ -304,7 +316,7 @@ pub struct RawWebhook {
     pub url: Option<String>,
     /// Extra request headers, e.g. `Authorization`; values are secrets. Default: none.
     pub headers: Option<BTreeMap<String, String>>,
-    /// Default `"application/json"`.
+    /// The body's `Content-Type`. Default `"application/json"`.
     pub content_type: Option<String>,
     /// A template of the request body (variables: channel, to, subject, text, kind,
     /// code). Default: every field as JSON.
@@ -347,9 +359,11 @@ pub struct RawSite {
     pub upstream: Option<String>,
     /// HTTPS to the upstream. Default `false`.
     pub upstream_tls: Option<bool>,
-    /// PEM file of the CA(s) the upstream's certificate must chain to; unset = system roots.
+    /// PEM file of the CA(s) the upstream's certificate must chain to (with
+    /// `upstream_tls`). Default: none (the system roots).
     pub upstream_ca: Option<String>,
     /// `[site.headers]`: the identity header names this application reads.
+    /// Default: every key's default.
     pub headers: Option<RawSiteHeaders>,
 }
 
@@ -357,17 +371,17 @@ pub struct RawSite {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawSiteHeaders {
-    /// Default `Remote-User`.
+    /// The account name's header. Default `Remote-User`.
     pub user: Option<String>,
-    /// Default `Remote-Email`.
+    /// The email address's header. Default `Remote-Email`.
     pub email: Option<String>,
-    /// Default `Remote-Name`.
+    /// The display name's header. Default `Remote-Name`.
     pub name: Option<String>,
-    /// Default `Remote-Groups`.
+    /// The groups' header. Default `Remote-Groups`.
     pub groups: Option<String>,
-    /// Between groups; default `,`.
+    /// Between groups in the groups header. Default `,`.
     pub group_separator: Option<String>,
-    /// Header for the signed identity (JWT); default "" (off).
+    /// Header for the signed identity (JWT). Default `""` (off).
     pub assertion: Option<String>,
 }
 
@@ -375,7 +389,7 @@ pub struct RawSiteHeaders {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawAssertion {
-    /// How long a token is valid (`exp - iat`, at least 1s); default 60s.
+    /// How long a token is valid (`exp - iat`, at least 1s). Default `"60s"`.
     pub ttl: Option<HumanDuration>,
 }
 
@@ -403,4 +417,34 @@ pub struct RawRule {
 pub struct RawAccess {
     /// The policy when no rule matches. Default `"one_factor"`.
     pub default_policy: Option<PolicySetting>,
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every field of the file format says what it is and what it is when absent
+    /// (its default, or that it is required).
+    #[test]
+    fn every_key_has_a_doc_with_its_default() {
+        let src = include_str!("raw.rs");
+        let src = &src[..src.find("#[cfg(test)]").unwrap()];
+        let mut doc = String::new();
+        let mut fields = 0;
+        for line in src.lines().map(str::trim) {
+            if let Some(d) = line.strip_prefix("///") {
+                doc.push_str(d);
+                doc.push(' ');
+            } else if line.starts_with("pub ") && line.ends_with(',') && line.contains(": ") {
+                let lower = doc.to_ascii_lowercase();
+                assert!(
+                    lower.contains("default") || lower.contains("required"),
+                    "{line} needs a /// doc stating its default (has {doc:?})"
+                );
+                fields += 1;
+                doc.clear();
+            } else if !line.starts_with("#[") {
+                doc.clear();
+            }
+        }
+        assert!(fields > 100, "{fields} fields found");
+    }
 }

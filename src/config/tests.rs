@@ -381,3 +381,20 @@ fn rejects_bad_sites_and_durations() {
     );
     assert!(parse_duration("-1s").is_err());
 }
+
+/// The load step reads what the config names, relative to the config's folder.
+#[test]
+fn the_load_step_reads_files_and_resolves_names() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("smtp.pw"), "s3cret\r\n").unwrap();
+    std::fs::create_dir(dir.path().join("tpl")).unwrap();
+    let text = "[[site]]\nhost = \"app.example.com\"\nupstream = \"localhost:3000\"\n\
+                [notify.smtp]\nhost = \"m\"\nfrom = \"a@b.example\"\nusername = \"u\"\npassword_file = \"smtp.pw\"\n\
+                [ui]\ntemplates = \"tpl\"\n";
+    let c = Config::from_str(text, dir.path()).unwrap();
+    assert_eq!(c.sites[0].upstream.port(), 3000);
+    assert!(c.sites[0].upstream.ip().is_loopback());
+    let pw = c.notify.smtp.unwrap().password.unwrap();
+    assert_eq!(pw.0.as_str(), "s3cret", "trailing newline dropped");
+    assert!(c.server.threads >= 1, "threads = 0 means one per core");
+}
