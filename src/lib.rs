@@ -6,6 +6,22 @@
 //! [`store`] (no Pingora, unit-tested without a server). [`app`] holds the
 //! shared state (its request-path part, `app::Core`, knows nothing of pages).
 
+/// `Debug` for a struct that shows some fields and only the names of its secret
+/// ones (passwords, codes, hashes, tokens): a stray `{:?}` in a log line never
+/// prints a secret.
+macro_rules! debug_hiding {
+    ($t:ident $(<$lt:lifetime>)? { $($shown:ident),* } hides { $($hidden:ident),* }) => {
+        impl $(<$lt>)? ::std::fmt::Debug for $t $(<$lt>)? {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($t))
+                    $(.field(stringify!($shown), &self.$shown))*
+                    $(.field(stringify!($hidden), &"<hidden>"))*
+                    .finish()
+            }
+        }
+    };
+}
+
 pub mod app;
 pub mod assertion;
 pub mod audit;

@@ -86,7 +86,7 @@ pub enum Confirm {
 }
 
 /// A new app (or a new set of backup codes) saved.
-#[derive(Debug)]
+#[derive()]
 pub struct Enrolled {
     pub session: SessionId,
     pub record: SessionRecord,
@@ -340,3 +340,5 @@ mod tests {
         assert!(fresh.iter().all(|c| !done.codes.contains(c)));
     }
 }
+
+debug_hiding!(Enrolled { session, record, user } hides { codes });

@@ -99,7 +99,7 @@ pub async fn needs_captcha(
 }
 
 /// The form, as typed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct ChangeInput<'a> {
     pub current: &'a str,
     pub new: &'a str,
@@ -379,3 +379,5 @@ mod tests {
         assert!(matches!(e, AuthError::HashUnreadable { .. }), "{e}");
     }
 }
+
+debug_hiding!(ChangeInput<'a> {  } hides { current, new, confirm, captcha });

@@ -63,9 +63,16 @@ pub async fn captcha_needed(deps: &Deps<'_>, client: IpAddr) -> Result<bool, Aut
 
 /// A code was asked for. `send`: the account and the code to email it (off the
 /// request path, so the answer takes as long for every identifier).
-#[derive(Debug)]
 pub struct Requested {
     pub send: Option<(Arc<User>, String)>,
+}
+
+/// Without the code: a stray `{:?}` never prints it.
+impl std::fmt::Debug for Requested {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let to = self.send.as_ref().map(|(u, _)| u.name.as_str());
+        f.debug_struct("Requested").field("send_to", &to).finish()
+    }
 }
 
 /// A code for the account `identifier` names, for the browser of pre-session `pre`.

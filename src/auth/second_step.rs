@@ -435,7 +435,6 @@ async fn check_sent(
 }
 
 /// Whether a code may be sent now, and the code when it may.
-#[derive(Debug)]
 pub enum SendOutcome {
     /// One was sent within `otp.resend_after`: wait `secs`.
     Paced { secs: u64 },
@@ -444,6 +443,17 @@ pub enum SendOutcome {
     /// Stored (hashed) for this pending sign-in, voiding any earlier one: deliver
     /// it, then call [`delivered`] or, when delivery failed, [`abandon`].
     Ready { code: String },
+}
+
+/// Without the code: a stray `{:?}` never prints it.
+impl std::fmt::Debug for SendOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendOutcome::Paced { secs } => f.debug_struct("Paced").field("secs", secs).finish(),
+            SendOutcome::Limited { secs } => f.debug_struct("Limited").field("secs", secs).finish(),
+            SendOutcome::Ready { .. } => f.write_str("Ready { code: <hidden> }"),
+        }
+    }
 }
 
 /// Pacing (one code per `otp.resend_after` and method for a pending sign-in) and

@@ -30,6 +30,12 @@ pub fn parse_or_empty<T: DeserializeOwned + Default>(body: &[u8]) -> T {
     parse(body).unwrap_or_default()
 }
 
+/// A field that is there (even empty) as `Some`; with `#[serde(default)]`, an
+/// absent one is `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
+}
+
 /// The CAPTCHA fields, on every form that may show one.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -39,7 +45,7 @@ pub struct CaptchaFields {
 }
 
 /// `POST /login`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct LoginForm {
     pub csrf: String,
@@ -51,7 +57,7 @@ pub struct LoginForm {
 }
 
 /// `POST /2fa` and `POST /2fa/send`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct ChallengeForm {
     pub csrf: String,
@@ -62,19 +68,20 @@ pub struct ChallengeForm {
 }
 
 /// `POST /2fa/setup`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct SetupForm {
     pub csrf: String,
     pub rd: String,
-    /// `confirm` (the default), `regenerate`, `remove`.
-    pub action: String,
+    /// `confirm` (the default, when the field is absent), `regenerate`, `remove`.
+    #[serde(deserialize_with = "present")]
+    pub action: Option<String>,
     pub code: String,
     pub password: String,
 }
 
 /// `POST /reset`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct ResetForm {
     pub csrf: String,
@@ -89,7 +96,7 @@ pub struct ResetForm {
 }
 
 /// `POST /password`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct PasswordForm {
     pub csrf: String,
@@ -101,7 +108,7 @@ pub struct PasswordForm {
 }
 
 /// `POST /account`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct AccountForm {
     pub csrf: String,
@@ -111,14 +118,14 @@ pub struct AccountForm {
 }
 
 /// `POST /logout`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct CsrfOnly {
     pub csrf: String,
 }
 
 /// `POST /unlock`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct UnlockForm {
     pub csrf: String,
@@ -128,6 +135,34 @@ pub struct UnlockForm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let f: LoginForm =
+            parse(b"identifier=alice&password=pw-s3cret&csrf=tok-s3cret&captcha=cap-s3cret")
+                .unwrap();
+        let shown = format!("{f:?}");
+        assert!(
+            shown.contains("alice") && shown.contains("password"),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        let f: ResetForm =
+            parse(b"step=confirm&code=123456&password=pw-s3cret&confirm=pw-s3cret").unwrap();
+        let shown = format!("{f:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("123456"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn setup_action_absent_is_confirm_but_empty_is_not() {
+        let f: SetupForm = parse(b"code=1").unwrap();
+        assert_eq!(f.action, None);
+        let f: SetupForm = parse(b"action=&code=1").unwrap();
+        assert_eq!(f.action.as_deref(), Some(""));
+    }
 
     #[test]
     fn fields_by_contract_name_absent_empty_last_wins() {
@@ -151,3 +186,19 @@ mod tests {
         assert_eq!(junk.token, "");
     }
 }
+
+debug_hiding!(LoginForm { rd, identifier } hides { csrf, password, captcha });
+
+debug_hiding!(ChallengeForm { rd, method, remember } hides { csrf, code });
+
+debug_hiding!(SetupForm { rd, action } hides { csrf, code, password });
+
+debug_hiding!(ResetForm { step, identifier } hides { csrf, code, password, confirm, captcha });
+
+debug_hiding!(PasswordForm {  } hides { csrf, current, password, confirm, captcha });
+
+debug_hiding!(AccountForm { action, handle } hides { csrf, password });
+
+debug_hiding!(CsrfOnly {  } hides { csrf });
+
+debug_hiding!(UnlockForm {  } hides { csrf, token });

@@ -614,11 +614,7 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Page {
     let mut s = posted_session(app, req, &f.csrf, &rd).await?;
     let cfg = app.config.load();
     let deps = super::deps(app, &cfg);
-    let action = if f.action.is_empty() {
-        "confirm"
-    } else {
-        f.action.as_str()
-    };
+    let action = f.action.as_deref().unwrap_or("confirm");
     let here = format!(
         "{}/2fa/setup?rd={}",
         cfg.server.portal_prefix,

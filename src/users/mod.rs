@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     pub name: String,
@@ -445,5 +445,26 @@ mod tests {
             ..Default::default()
         };
         assert!(Directory::new(vec![zoe]).is_ok(), "UTF-8 names are fine");
+    }
+}
+
+debug_hiding!(User { name, display_name, email, phone, groups, disabled, suspended, closed, credentials_version, factors_version, totp_enrolled_at } hides { password, totp, backup_codes });
+
+#[cfg(test)]
+mod debug_tests {
+    #[test]
+    fn a_users_debug_output_hides_the_hash_and_factors() {
+        let u = super::User {
+            name: "alice".into(),
+            password: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            totp: "sealed-totp".into(),
+            backup_codes: vec!["code-hash".into()],
+            ..Default::default()
+        };
+        let shown = format!("{u:?}");
+        assert!(shown.contains("alice"), "{shown}");
+        for secret in ["argon2id", "sealed-totp", "code-hash"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }
