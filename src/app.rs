@@ -83,7 +83,8 @@ pub enum SessionState {
     Ended,
     Valid {
         id: SessionId,
-        record: SessionRecord,
+        /// Shared with the session cache (no copy per request).
+        record: Arc<SessionRecord>,
         user: Arc<User>,
     },
 }
@@ -343,13 +344,11 @@ impl Core {
         if cookie_header.is_empty() {
             return Ok(SessionState::None);
         }
-        let Some(raw) = self.cookies.read(cookie_header, &self.cookies.name) else {
+        // Through the cookie memo: a cookie seen before isn't decrypted again.
+        let Some((id, key)) = self.sessions.id_from_cookie(&self.cookies, cookie_header) else {
             return Ok(SessionState::None);
         };
-        let Some(id) = SessionId::parse(&raw) else {
-            return Ok(SessionState::None);
-        };
-        let record = match self.sessions.load(&id).await? {
+        let record = match self.sessions.load_keyed(key).await? {
             Lookup::Ended => return Ok(SessionState::Ended),
             Lookup::Valid(r) => r,
         };

@@ -9,6 +9,16 @@ use subtle::ConstantTimeEq;
 
 use crate::config::{SameSite, SessionConfig};
 
+/// The raw values of every cookie called `name` in a `Cookie` header, without
+/// allocating: pairs split at `;`, blanks around names and values trimmed (as the
+/// cookie crate does; a quoted value is passed as it is).
+pub fn values_named<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    header.split(';').filter_map(move |pair| {
+        let (n, v) = pair.split_once('=')?;
+        (n.trim_matches([' ', '\t']) == name).then(|| v.trim_matches([' ', '\t']))
+    })
+}
+
 #[derive(Clone)]
 pub struct CookieCrypto {
     key: Key,
@@ -66,6 +76,15 @@ impl CookieCrypto {
             }
         }
         None
+    }
+
+    /// Decrypts one raw value of cookie `name` (allocates only for the check).
+    pub fn decrypt_value(&self, name: &str, raw: &str) -> Option<String> {
+        let jar = CookieJar::new();
+        let c = Cookie::new(name.to_string(), raw.to_string());
+        jar.private(&self.key)
+            .decrypt(c)
+            .map(|plain| plain.value().to_string())
     }
 
     fn build(&self, name: &str, value: String, host_in_domain: bool) -> Cookie<'static> {
@@ -214,11 +233,11 @@ pub fn new_pre_id() -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn cfg() -> SessionConfig {
+    pub(crate) fn cfg() -> SessionConfig {
         SessionConfig {
             cookie_name: "portcullis".into(),
             domain: Some("example.com".into()),
@@ -282,5 +301,13 @@ mod tests {
         assert!(c.csrf_ok("pre1", &t));
         assert!(!c.csrf_ok("pre2", &t));
         assert!(!c.csrf_ok("pre1", ""));
+    }
+
+    #[test]
+    fn values_named_reads_every_spelling_without_allocating() {
+        let h = "a=1; portcullis=x1 ;\tportcullis = x2;portcullis_pre=y; =z; portcullis";
+        let v: Vec<&str> = values_named(h, "portcullis").collect();
+        assert_eq!(v, ["x1", "x2"]);
+        assert_eq!(values_named("", "portcullis").count(), 0);
     }
 }

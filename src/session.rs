@@ -24,13 +24,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
+use crate::cookies::CookieCrypto;
 use crate::session_cache::{Key, SessionCache};
 use crate::store::keys::{session as record_key, user_sessions as user_key};
 use crate::store::{DynStore, StoreError, Watch};
 
-/// A raw session id; `Debug` never shows it.
+/// A raw session id; `Debug` never shows it. Shared (`Arc`): a copy out of the
+/// cookie memo costs no allocation.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SessionId(String);
+pub struct SessionId(Arc<str>);
 
 impl std::fmt::Debug for SessionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -42,7 +44,7 @@ impl SessionId {
     pub fn generate() -> SessionId {
         let mut b = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut b);
-        SessionId(hex::encode(b))
+        SessionId(hex::encode(b).into())
     }
 
     /// Accepts only what [`generate`](Self::generate) makes.
@@ -50,7 +52,7 @@ impl SessionId {
         (s.len() == 64
             && s.bytes()
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-        .then(|| SessionId(s.to_string()))
+        .then(|| SessionId(s.into()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -112,7 +114,8 @@ impl SessionRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
-    Valid(SessionRecord),
+    /// Shared with the session cache: a cached record is handed out without a copy.
+    Valid(Arc<SessionRecord>),
     /// The cookie was genuine but the session is gone (expired, signed out, revoked).
     Ended,
 }
@@ -283,15 +286,47 @@ impl Sessions {
         self.store.set(&record_key(handle), &bytes, ttl).await
     }
 
+    /// The session id in a `Cookie` header's session cookie, with its cache key. A
+    /// cookie value decrypted here before comes from the cache's memo, without
+    /// AES-GCM or SHA-256; only a value that decrypts is remembered (see
+    /// [`crate::session_cache`]). Like [`CookieCrypto::read`]: the first cookie of
+    /// that name that decrypts counts.
+    pub fn id_from_cookie(&self, cookies: &CookieCrypto, header: &str) -> Option<(SessionId, Key)> {
+        let name = cookies.name.as_str();
+        for raw in crate::cookies::values_named(header, name) {
+            if let Some(hit) = self.cache.memo_get(raw) {
+                return Some(hit);
+            }
+        }
+        let since = self.cache.generation();
+        for raw in crate::cookies::values_named(header, name) {
+            if let Some(plain) = cookies.decrypt_value(name, raw) {
+                let id = SessionId::parse(&plain)?;
+                let key = key_of(&id);
+                self.cache.memo_insert(raw, id.clone(), key, since);
+                return Some((id, key));
+            }
+        }
+        // Spellings the plain split above doesn't read (quoted values): the cookie
+        // crate's own parser, never remembered.
+        let id = SessionId::parse(&cookies.read(header, name)?)?;
+        let key = key_of(&id);
+        Some((id, key))
+    }
+
     /// Loads and checks a session; refreshes its idle timer now and then. A record
     /// cached in this process is used when fresh (see [`crate::session_cache`]).
     pub async fn load(&self, id: &SessionId) -> Result<Lookup, StoreError> {
-        let key = key_of(id);
+        self.load_keyed(key_of(id)).await
+    }
+
+    /// [`load`](Self::load) by the session's cache key (from [`id_from_cookie`](Self::id_from_cookie)).
+    pub async fn load_keyed(&self, key: Key) -> Result<Lookup, StoreError> {
         let now = self.clock.now();
         if let Some(r) = self.cache.get(&key) {
             if self.ttl_for(&r, now).is_some() {
                 if now.saturating_sub(r.last_seen) < self.touch_every() {
-                    return Ok(Lookup::Valid(SessionRecord::clone(&r)));
+                    return Ok(Lookup::Valid(r));
                 }
                 let since = self.cache.generation();
                 let mut r = SessionRecord::clone(&r);
@@ -301,7 +336,8 @@ impl Sessions {
                     self.cache.invalidate(&key);
                     return Ok(Lookup::Ended);
                 }
-                self.cache.insert(key, Arc::new(r.clone()), since);
+                let r = Arc::new(r);
+                self.cache.insert(key, r.clone(), since);
                 return Ok(Lookup::Valid(r));
             }
             // Over by the cached copy's clock: the store decides.
@@ -327,7 +363,8 @@ impl Sessions {
                 return Ok(Lookup::Ended);
             }
         }
-        self.cache.insert(key, Arc::new(r.clone()), since);
+        let r = Arc::new(r);
+        self.cache.insert(key, r.clone(), since);
         Ok(Lookup::Valid(r))
     }
 
@@ -568,5 +605,101 @@ mod tests {
         assert_eq!(SessionId::parse("abc"), None);
         assert_eq!(SessionId::parse(&a.as_str().to_uppercase()), None);
         assert!(!format!("{a:?}").contains(a.as_str()));
+    }
+
+    /// The session cookie of a new session of `user`, as a `Cookie` header.
+    async fn signed_in(s: &Sessions, c: &CookieCrypto, user: &str) -> (SessionId, String) {
+        let (id, _) = s.create(user, 1, "127.0.0.1", 0).await.unwrap();
+        let set = c.session_cookie(id.as_str(), "app.example.com");
+        let pair = set.split(';').next().unwrap().to_string();
+        (id, pair)
+    }
+
+    #[tokio::test]
+    async fn the_cookie_memo_skips_decryption_but_never_outlives_a_sign_out() {
+        let clock = FakeClock::at(1_000_000);
+        let s = sessions(&clock);
+        let c = CookieCrypto::new(&[7u8; 64], &crate::cookies::tests::cfg());
+        let (id, cookie) = signed_in(&s, &c, "alice").await;
+        let raw = crate::cookies::values_named(&cookie, "portcullis")
+            .next()
+            .unwrap();
+        assert!(s.cache.memo_get(raw).is_none());
+        let (got, key) = s.id_from_cookie(&c, &format!("x=1; {cookie}")).unwrap();
+        assert_eq!(got, id);
+        // Now remembered: the same value resolves from the memo.
+        assert_eq!(s.cache.memo_get(raw), Some((id.clone(), key)));
+        assert!(matches!(s.load_keyed(key).await.unwrap(), Lookup::Valid(_)));
+        // Another session's sign-out already makes the entry stale (any invalidation).
+        let (other, _) = signed_in(&s, &c, "bob").await;
+        s.remove(&other.handle(), "bob").await.unwrap();
+        assert!(s.cache.memo_get(raw).is_none());
+        assert_eq!(s.id_from_cookie(&c, &cookie).map(|x| x.0), Some(id.clone()));
+        // Signing out ends it at once, memo or not.
+        s.remove(&id.handle(), "alice").await.unwrap();
+        assert!(s.cache.memo_get(raw).is_none());
+        let (_, key) = s.id_from_cookie(&c, &cookie).unwrap();
+        assert_eq!(s.load_keyed(key).await.unwrap(), Lookup::Ended);
+        // "Sign out everywhere" likewise.
+        let (id2, cookie2) = signed_in(&s, &c, "alice").await;
+        let (_, key2) = s.id_from_cookie(&c, &cookie2).unwrap();
+        assert!(s.cache.memo_len() > 0);
+        assert_eq!(s.revoke_user("alice").await.unwrap(), 1);
+        let raw2 = crate::cookies::values_named(&cookie2, "portcullis")
+            .next()
+            .unwrap();
+        assert!(s.cache.memo_get(raw2).is_none());
+        assert_eq!(s.load_keyed(key2).await.unwrap(), Lookup::Ended);
+        assert_eq!(s.load(&id2).await.unwrap(), Lookup::Ended);
+    }
+
+    #[tokio::test]
+    async fn tampered_and_foreign_cookies_never_enter_the_memo() {
+        let clock = FakeClock::at(1_000_000);
+        let s = sessions(&clock);
+        let c = CookieCrypto::new(&[7u8; 64], &crate::cookies::tests::cfg());
+        let foreign = CookieCrypto::new(&[8u8; 64], &crate::cookies::tests::cfg());
+        let (_, theirs) = signed_in(&s, &foreign, "mallory").await;
+        assert!(s.id_from_cookie(&c, &theirs).is_none());
+        let (_, ours) = signed_in(&s, &c, "alice").await;
+        // One character of the ciphertext changed.
+        let (name, value) = ours.split_once('=').unwrap();
+        let mut v = value.as_bytes().to_vec();
+        v[10] = if v[10] == b'A' { b'B' } else { b'A' };
+        let tampered = format!("{name}={}", String::from_utf8(v).unwrap());
+        assert!(s.id_from_cookie(&c, &tampered).is_none());
+        assert!(s.id_from_cookie(&c, "portcullis=not-a-cookie").is_none());
+        assert_eq!(
+            s.cache.memo_len(),
+            0,
+            "nothing that failed to decrypt is remembered"
+        );
+        assert!(s.id_from_cookie(&c, &ours).is_some());
+        assert_eq!(s.cache.memo_len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_memo_expires_with_the_cache_and_is_bounded() {
+        let clock = FakeClock::at(1_000_000);
+        let s = sessions(&clock);
+        let c = CookieCrypto::new(&[7u8; 64], &crate::cookies::tests::cfg());
+        let (_, cookie) = signed_in(&s, &c, "alice").await;
+        let raw = crate::cookies::values_named(&cookie, "portcullis")
+            .next()
+            .unwrap();
+        s.id_from_cookie(&c, &cookie).unwrap();
+        assert!(s.cache.memo_get(raw).is_some());
+        clock.advance(DEFAULT_CACHE_TTL.as_secs());
+        assert!(
+            s.cache.memo_get(raw).is_none(),
+            "no longer than store.session_cache"
+        );
+
+        let small = SessionCache::new(Arc::new(clock.clone()), DEFAULT_CACHE_TTL, true, 64);
+        let id = SessionId::generate();
+        for i in 0..10_000u32 {
+            small.memo_insert(&format!("v{i}"), id.clone(), [0; 32], small.generation());
+        }
+        assert!(small.memo_len() <= 64, "{}", small.memo_len());
     }
 }

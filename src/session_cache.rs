@@ -16,6 +16,20 @@
 //!
 //! Bounded: at most `max_entries` records (a full shard drops its expired
 //! entries, then everything, before taking a new one).
+//!
+//! In front of it, the **cookie memo** (issue #11): the raw value of a session
+//! cookie already decrypted here → its session id and cache key, so a signed-in
+//! request skips the cookie's AES-GCM and the id's SHA-256. It only ever says which
+//! session a cookie names, never that the session is valid (the record above, with
+//! its invalidation, decides that on every request), and it is tied to the
+//! record cache besides:
+//! - only a value that decrypted with this gateway's key is put in (a tampered or
+//!   foreign cookie never is; such values are looked up, never stored);
+//! - an entry is served only while the cache serves (enabled and live), within
+//!   `store.session_cache` of being made, and while no invalidation has happened
+//!   since (any sign-out, revocation or change, here or announced by another
+//!   gateway, makes every entry stale); a flush empties it;
+//! - bounded like the records (at most `max_entries`, same shard policy).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +37,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::session::SessionRecord;
+use crate::session::{SessionId, SessionRecord};
 
 const SHARDS: usize = 16;
 
@@ -36,9 +50,20 @@ struct Cached {
     until: Duration,
 }
 
+/// A cookie value seen before: the session it names.
+struct Memo {
+    id: SessionId,
+    key: Key,
+    until: Duration,
+    /// The cache's generation when it was made: stale after any invalidation.
+    generation: u64,
+}
+
 pub struct SessionCache {
     clock: Arc<dyn Clock>,
     shards: Vec<Mutex<HashMap<Key, Cached>>>,
+    /// Raw session-cookie value → the session it names (see the module docs).
+    memo: Vec<Mutex<HashMap<Box<str>, Memo>>>,
     ttl: Duration,
     per_shard: usize,
     live: AtomicBool,
@@ -57,6 +82,7 @@ impl SessionCache {
         SessionCache {
             clock,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            memo: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             ttl,
             per_shard: (max_entries / SHARDS).max(1),
             live: AtomicBool::new(live),
@@ -69,6 +95,64 @@ impl SessionCache {
         self.shards[usize::from(key[0]) % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn memo_shard(&self, cookie: &str) -> MutexGuard<'_, HashMap<Box<str>, Memo>> {
+        // Session cookies are base64 of random ciphertext: any byte spreads them.
+        let b = cookie.as_bytes().last().copied().unwrap_or(0);
+        self.memo[usize::from(b) % SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The session a cookie value names, if this value was decrypted here before
+    /// and nothing was invalidated since (see the module docs).
+    pub fn memo_get(&self, cookie: &str) -> Option<(SessionId, Key)> {
+        if !self.enabled() || !self.is_live() {
+            return None;
+        }
+        let generation = self.generation();
+        let now = self.clock.monotonic();
+        let shard = self.memo_shard(cookie);
+        let m = shard.get(cookie)?;
+        (m.generation == generation && m.until > now).then(|| (m.id.clone(), m.key))
+    }
+
+    /// Remembers that `cookie` (a value that decrypted with this gateway's key, no
+    /// other) names `id`; nothing happens when an invalidation came in since
+    /// `since` ([`generation`](Self::generation), taken before decrypting).
+    pub fn memo_insert(&self, cookie: &str, id: SessionId, key: Key, since: u64) {
+        if !self.enabled() || !self.is_live() {
+            return;
+        }
+        let now = self.clock.monotonic();
+        let mut shard = self.memo_shard(cookie);
+        if self.generation() != since {
+            return;
+        }
+        if shard.len() >= self.per_shard && !shard.contains_key(cookie) {
+            shard.retain(|_, m| m.until > now && m.generation == since);
+            if shard.len() >= self.per_shard {
+                shard.clear();
+            }
+        }
+        shard.insert(
+            cookie.into(),
+            Memo {
+                id,
+                key,
+                until: now + self.ttl,
+                generation: since,
+            },
+        );
+    }
+
+    /// Cookie values remembered now (stale ones not yet dropped included).
+    pub fn memo_len(&self) -> usize {
+        self.memo
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
     }
 
     pub fn enabled(&self) -> bool {
@@ -143,6 +227,9 @@ impl SessionCache {
     pub fn flush(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         for s in &self.shards {
+            s.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+        for s in &self.memo {
             s.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
     }

@@ -101,7 +101,11 @@ async fn me(app: &App, req: &Request<'_>) -> Result<Signed, PortalError> {
     };
     let step = match app.session_state(req.cookie_header).await? {
         SessionState::Valid { id, record, user } if record.pending.is_done() => {
-            return Ok(Signed { id, record, user })
+            return Ok(Signed {
+                id,
+                record: std::sync::Arc::unwrap_or_clone(record),
+                user,
+            })
         }
         SessionState::Valid { .. } => Step::SecondFactor,
         _ => Step::Login,

@@ -102,7 +102,11 @@ fn back<'a>(prefix: &'a str, here: &'a str) -> Back<'a> {
 /// coming back to `here`.
 async fn signed_in(app: &App, req: &Request<'_>, here: &str) -> Result<Signed, PortalError> {
     match app.session_state(req.cookie_header).await? {
-        SessionState::Valid { id, record, user } => Ok(Signed { id, record, user }),
+        SessionState::Valid { id, record, user } => Ok(Signed {
+            id,
+            record: Arc::unwrap_or_clone(record),
+            user,
+        }),
         _ => {
             let prefix = &app.config.load().server.portal_prefix;
             let client = Client::of(req.accept_html);

@@ -3,10 +3,16 @@
 //!
 //! Pingora bounds each *read* (60 s) but not the header as a whole, so a client
 //! trickling one byte a minute could hold a connection forever. [`Guarded`] wraps
-//! every accepted connection in a [`HeaderDeadline`] stream that arms a timer
-//! when a request's first bytes arrive and disarms it at the blank line that ends
-//! the header. Idle keep-alive time between requests does not count: the timer
-//! re-arms only when the next request starts. Request bodies are bounded per read
+//! every accepted connection in a [`HeaderDeadline`] stream that starts the clock
+//! with a request's first read and stops it at the blank line that ends the
+//! header. Idle keep-alive time between requests does not count: the clock starts
+//! again only when the next request starts.
+//!
+//! Cheap on the signed-in path (issue #11): a header that arrives whole in its
+//! first read — nearly every request — never creates or registers a timer (a
+//! registered tokio timer cost a wake-up of the runtime, one `write` system call
+//! and an extra `epoll` event per request). Only a header left unfinished by that
+//! read gets its timer, set to `server.header_timeout` from that read. Request bodies are bounded per read
 //! by the proxy (`set_read_timeout`).
 //!
 //! A header ends only at a blank line that *follows a request line*. Empty lines
@@ -56,8 +62,10 @@ enum Scan {
 pub struct HeaderDeadline {
     inner: Stream,
     timeout: Duration,
-    /// Armed while a request header is arriving.
+    /// Armed while a request header is arriving and didn't come in one read.
     timer: Option<Pin<Box<Sleep>>>,
+    /// A request header has started and not ended yet.
+    in_header: bool,
     scan: Scan,
     /// Waiting for the next request to start (a response went out, or nothing came yet).
     idle: bool,
@@ -81,6 +89,7 @@ impl HeaderDeadline {
             inner,
             timeout,
             timer: None,
+            in_header: false,
             scan: Scan::Leading,
             idle: true,
             _slot: None,
@@ -88,17 +97,28 @@ impl HeaderDeadline {
         }
     }
 
-    /// Stops the timer at the blank line that ends a request header.
-    fn scan(&mut self, data: &[u8]) {
-        for &b in data {
-            let (next, end) = step(self.scan, b);
+    /// Stops the timer at the blank line that ends a request header; `true` then.
+    fn scan(&mut self, data: &[u8]) -> bool {
+        let mut i = 0;
+        while i < data.len() {
+            if self.scan == Scan::InLine {
+                // Inside a line only its LF matters: jump to it.
+                match data[i..].iter().position(|&b| b == b'\n') {
+                    Some(p) => i += p,
+                    None => return false,
+                }
+            }
+            let (next, end) = step(self.scan, data[i]);
             if end {
                 self.timer = None;
+                self.in_header = false;
                 self.scan = Scan::Leading;
-                return;
+                return true;
             }
             self.scan = next;
+            i += 1;
         }
+        false
     }
 }
 
@@ -134,14 +154,15 @@ impl AsyncRead for HeaderDeadline {
             if buf.filled().len() > before {
                 if this.idle && this.armed {
                     this.idle = false;
+                    this.in_header = true;
                     this.scan = Scan::Leading;
-                    let mut t = Box::pin(tokio::time::sleep(this.timeout));
-                    // Register the timer with this task so it wakes us at the deadline.
-                    let _ = t.as_mut().poll(cx);
-                    this.timer = Some(t);
                 }
-                if this.timer.is_some() {
-                    this.scan(&buf.filled()[before..]);
+                if this.in_header && !this.scan(&buf.filled()[before..]) && this.timer.is_none() {
+                    // The header didn't come whole: from now on it is on the clock. The
+                    // timer is registered when polled at the top of the next read (the
+                    // caller reads again for the rest), so a header that arrives in one
+                    // read — nearly all of them — costs no timer at all.
+                    this.timer = Some(Box::pin(tokio::time::sleep(this.timeout)));
                 }
             }
         }
@@ -156,7 +177,7 @@ impl AsyncWrite for HeaderDeadline {
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         // A response is going out: the next bytes read start a new request.
-        if self.timer.is_none() {
+        if !self.in_header {
             self.idle = true;
         }
         Pin::new(&mut self.inner).poll_write(cx, data)
@@ -166,7 +187,7 @@ impl AsyncWrite for HeaderDeadline {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        if self.timer.is_none() {
+        if !self.in_header {
             self.idle = true;
         }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
@@ -482,6 +503,53 @@ mod tests {
         .unwrap();
         assert_eq!(r, Some(std::io::ErrorKind::TimedOut));
         assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    proptest::proptest! {
+        /// The scan that jumps to each line's LF ends a header exactly where the
+        /// byte-by-byte state machine does, however the bytes are split into reads.
+        #[test]
+        fn jumping_to_line_ends_agrees_with_the_byte_machine(
+            data in proptest::collection::vec(proptest::sample::select(vec![b'a', b'\r', b'\n']), 0..40),
+            cut in 0usize..40,
+        ) {
+            let mut reference = (Scan::Leading, None);
+            for (i, &b) in data.iter().enumerate() {
+                let (next, end) = step(reference.0, b);
+                reference.0 = next;
+                if end { reference.1 = Some(i); break; }
+            }
+            let (a, _b) = tokio::io::duplex(16);
+            let mut d = HeaderDeadline::new(Box::new(a), Duration::from_secs(1));
+            let cut = cut.min(data.len());
+            let ended = d.scan(&data[..cut]) || d.scan(&data[cut..]);
+            proptest::prop_assert_eq!(ended, reference.1.is_some());
+            if !ended {
+                proptest::prop_assert_eq!(d.scan, reference.0);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_header_in_one_read_needs_no_timer_and_a_partial_one_gets_it() {
+        let (a, mut b) = tokio::io::duplex(1024);
+        let mut d = HeaderDeadline::new(Box::new(a), Duration::from_secs(10));
+        let mut buf = [0u8; 64];
+        b.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(d.read(&mut buf).await.unwrap() > 0);
+        assert!(d.timer.is_none() && !d.in_header, "whole header: no timer");
+        d.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
+        b.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        assert!(d.read(&mut buf).await.unwrap() > 0);
+        assert!(
+            d.timer.is_some() && d.in_header,
+            "unfinished header: on the clock"
+        );
+        b.write_all(b"Host: x\r\n\r\n").await.unwrap();
+        assert!(d.read(&mut buf).await.unwrap() > 0);
+        assert!(d.timer.is_none() && !d.in_header, "ended: timer gone");
     }
 
     #[test]

@@ -152,6 +152,28 @@ pub fn cookie_header(req: &RequestHeader) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Does the `Cookie` header(s) hold any cookie not in `names` (compared as in
+/// [`without_cookies`])? Without allocating: when not, the header is just dropped.
+pub fn has_other_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) -> bool {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .any(|v| match v.to_str() {
+            // Not text: left to `without_cookies`, which drops it.
+            Err(_) => true,
+            Ok(v) => v.split(';').map(str::trim).any(|c| {
+                let name = c
+                    .split('=')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_matches('"')
+                    .trim();
+                !c.is_empty() && !names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name))
+            }),
+        })
+}
+
 /// The `Cookie` header(s) minus the named cookies (names compared without regard
 /// to case or surrounding blanks, so no spelling of them gets through), joined with `; `.
 pub fn without_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) -> String {
@@ -265,6 +287,36 @@ mod tests {
                 ]
             ),
             "a=1; b=2"
+        );
+    }
+
+    #[test]
+    fn only_own_cookies_are_told_apart_from_others() {
+        let own = [
+            "portcullis",
+            "portcullis_pre",
+            "portcullis_dev",
+            "portcullis_2fa",
+        ];
+        let mut h = http::HeaderMap::new();
+        h.append(
+            "cookie",
+            "portcullis=secret; Portcullis_Dev=y".parse().unwrap(),
+        );
+        h.append("cookie", " portcullis_2fa=z ;".parse().unwrap());
+        assert!(!has_other_cookies(&h, &own));
+        assert_eq!(without_cookies(&h, &own), "");
+        h.append("cookie", "portcullis=1; theme=dark".parse().unwrap());
+        assert!(has_other_cookies(&h, &own));
+        assert_eq!(without_cookies(&h, &own), "theme=dark");
+        let mut odd = http::HeaderMap::new();
+        odd.append(
+            "cookie",
+            http::HeaderValue::from_bytes(b"portcullis=\xff").unwrap(),
+        );
+        assert!(
+            has_other_cookies(&odd, &own),
+            "not text: the full filter decides"
         );
     }
 }

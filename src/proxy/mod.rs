@@ -417,7 +417,8 @@ impl ProxyHttp for Gateway {
         if let (Some(id), Some(site)) = (&route.identity, route.cfg.sites.get(inbound.site)) {
             let names = &site.identity;
             for (k, v) in names.values(&id.user) {
-                if let Ok(v) = http::HeaderValue::from_bytes(v.as_bytes()) {
+                // Takes the string's buffer: no copy.
+                if let Ok(v) = http::HeaderValue::from_maybe_shared(Bytes::from(v)) {
                     up.insert_header(k, v)?;
                 }
             }
@@ -432,14 +433,23 @@ impl ProxyHttp for Gateway {
         }
         // The application never sees the gateway's own cookies.
         if up.headers.contains_key(COOKIE) {
-            let kept = headers::without_cookies(&up.headers, &self.app.cookies.own_names);
+            let own = &self.app.cookies.own_names;
+            // Only the gateway's own cookies (the usual signed-in request): no string built.
+            let kept = if headers::has_other_cookies(&up.headers, own) {
+                headers::without_cookies(&up.headers, own)
+            } else {
+                String::new()
+            };
             up.remove_header(&COOKIE);
             if !kept.is_empty() {
                 up.insert_header(COOKIE, kept)?;
             }
         }
         up.insert_header("X-Forwarded-For", inbound.client.xff.as_str())?;
-        up.insert_header("X-Forwarded-Proto", inbound.client.proto)?;
+        up.insert_header(
+            "X-Forwarded-Proto",
+            http::HeaderValue::from_static(inbound.client.proto),
+        )?;
         up.insert_header("X-Forwarded-Host", inbound.host.as_str())?;
         Ok(())
     }

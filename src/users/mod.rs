@@ -305,8 +305,13 @@ impl Directory {
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<User>> {
-        let n = name.to_ascii_lowercase();
-        self.by_name.get(&n).map(|&i| &self.users[i])
+        // Lower-cased copy only when needed (session records hold the stored name).
+        let i = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.by_name.get(&name.to_ascii_lowercase())
+        } else {
+            self.by_name.get(name)
+        };
+        i.map(|&i| &self.users[i])
     }
 
     pub fn find(&self, id: &Identifier) -> Option<&Arc<User>> {
