@@ -305,6 +305,25 @@ impl App {
 }
 
 impl Core {
+    /// The signed identity of `user` for site `aud` ([`crate::assertion::token`])
+    /// with the running keys and clock.
+    pub fn assertion_token(
+        &self,
+        cfg: &Config,
+        aud: &str,
+        user: &User,
+        factors: u8,
+    ) -> Option<String> {
+        crate::assertion::token(
+            &self.assertion.load(),
+            cfg,
+            aud,
+            user,
+            factors,
+            self.clock.now(),
+        )
+    }
+
     /// An audit line ([`crate::audit`]) stamped by the gateway's clock.
     pub fn audit(&self, kind: &str, fields: serde_json::Value) {
         crate::audit::event(&*self.clock, kind, fields);

@@ -323,22 +323,23 @@ impl Claims {
     }
 }
 
-/// The assertion for `user` at site `aud` under the running config and keys,
-/// or `None` when there is no signing key (logged).
+/// The assertion for `user` at site `aud` under `cfg` and `keys`, issued at
+/// `now` (Unix seconds), or `None` when there is no signing key (logged).
+/// (The running gateway's: [`crate::app::Core::assertion_token`].)
 pub fn token(
-    app: &crate::app::Core,
+    keys: &Keys,
     cfg: &crate::config::Config,
     aud: &str,
     user: &crate::users::User,
     factors: u8,
+    now: u64,
 ) -> Option<String> {
-    let keys = app.assertion.load();
     let claims = Claims::new(
         issuer(cfg),
         aud,
         user,
         factors,
-        app.clock.now(),
+        now,
         cfg.assertion.ttl,
         keys.jti(),
     );

@@ -1,8 +1,10 @@
 //! Portcullis: a reverse-proxy authentication gateway on Pingora.
 //!
-//! Layers, outermost first: [`proxy`] (Pingora, dispatch only) → [`portal`]
+//! Layers, outermost first: [`proxy`] (Pingora, dispatch only: classify with
+//! [`request`], decide with [`policy`], answer with [`respond`]) → [`portal`]
 //! (the gateway's own pages) → [`policy`], [`session`], [`auth`], [`users`],
-//! [`store`] (no Pingora, unit-tested without a server).
+//! [`store`] (no Pingora, unit-tested without a server). [`app`] holds the
+//! shared state (its request-path part, `app::Core`, knows nothing of pages).
 
 pub mod app;
 pub mod assertion;

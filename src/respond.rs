@@ -27,6 +27,8 @@
 //! still to do.
 
 use bytes::Bytes;
+use http::header::{CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 
 use crate::policy::Decision;
@@ -37,17 +39,20 @@ use crate::session::Pending;
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    /// In the order set; a name may repeat (`Set-Cookie`).
+    pub headers: HeaderMap,
     pub body: Bytes,
 }
 
 impl Response {
     pub fn new(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response {
-        Response {
+        let mut r = Response {
             status,
-            headers: vec![("Content-Type".into(), content_type.into())],
+            headers: HeaderMap::new(),
             body: body.into(),
-        }
+        };
+        r.header(CONTENT_TYPE.as_str(), content_type);
+        r
     }
 
     pub fn html(status: u16, body: String) -> Response {
@@ -60,22 +65,54 @@ impl Response {
 
     pub fn redirect(status: u16, location: &str) -> Response {
         let mut r = Response::new(status, "text/plain; charset=utf-8", "");
-        r.header("Location", location);
+        r.header(LOCATION.as_str(), location);
         r
     }
 
+    /// Adds a header (another one of the same name too). A name or value that
+    /// isn't valid HTTP (e.g. a control character in a user's name) is left out
+    /// and logged: one header never fails a whole answer.
     pub fn header(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
-        self.headers.push((name.to_string(), value.into()));
+        let name = HeaderName::from_bytes(name.as_bytes());
+        let value = HeaderValue::try_from(value.into());
+        match (name, value) {
+            (Ok(n), Ok(v)) => {
+                self.headers.append(n, v);
+            }
+            (Ok(n), Err(_)) => tracing::warn!(header = %n, "header left out: invalid value"),
+            (Err(_), _) => tracing::warn!("header left out: invalid name"),
+        }
         self
     }
 
-    /// The first value of header `name` (any letter case).
-    pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+    /// Adds a header, typed.
+    pub fn append(&mut self, name: HeaderName, value: HeaderValue) -> &mut Self {
+        self.headers.append(name, value);
+        self
     }
+
+    /// The first value of header `name` (any letter case), if it is text.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// How a header name is written on the wire over HTTP/1 (HTTP/2 is lower
+/// case): each word capitalised, as browsers and curl show them
+/// (`content-security-policy` → `Content-Security-Policy`).
+pub fn titled(name: &HeaderName) -> String {
+    if *name == WWW_AUTHENTICATE {
+        return "WWW-Authenticate".into();
+    }
+    let mut up = true;
+    name.as_str()
+        .chars()
+        .map(|c| {
+            let out = if up { c.to_ascii_uppercase() } else { c };
+            up = c == '-';
+            out
+        })
+        .collect()
 }
 
 /// `s` as a query-string value.
@@ -180,6 +217,32 @@ impl Message {
             retry_after: None,
             close: true,
         }
+    }
+}
+
+/// The page for a request that could not be proxied (`code` as Pingora's
+/// failure handling chose it: 502/504 upstream, 408 slow client, 400 unreadable).
+/// 5xx carry `Retry-After`; the connection is not reused either way.
+pub fn failure(code: u16) -> Message {
+    let (heading, text) = match code {
+        502 => (
+            "The application is not responding",
+            "The page could not be loaded. Please try again in a moment.",
+        ),
+        504 => (
+            "The application is taking too long",
+            "The page could not be loaded in time. Please try again in a moment.",
+        ),
+        408 => ("Request timed out", "The request took too long to arrive."),
+        400 => ("Bad request", "The request could not be read."),
+        _ => ("Something went wrong", "Please try again in a moment."),
+    };
+    Message {
+        status: code,
+        heading,
+        text: text.into(),
+        retry_after: (code >= 500).then_some(5),
+        close: true,
     }
 }
 
@@ -476,12 +539,7 @@ mod tests {
             back(),
         ));
         assert!(r.header_value("location").unwrap().ends_with("&expired=1"));
-        let cookies: Vec<_> = r
-            .headers
-            .iter()
-            .filter(|(k, _)| k == "Set-Cookie")
-            .collect();
-        assert_eq!(cookies.len(), 2);
+        assert_eq!(r.headers.get_all("set-cookie").iter().count(), 2);
         let r = reply(decision(
             Client::Api,
             Decision::Login,
@@ -490,10 +548,7 @@ mod tests {
             back(),
         ));
         assert_eq!(body(&r)["session_ended"], true);
-        assert_eq!(
-            r.headers.iter().filter(|(k, _)| k == "Set-Cookie").count(),
-            2
-        );
+        assert_eq!(r.headers.get_all("set-cookie").iter().count(), 2);
         let r = reply(decision(Client::Api, Decision::Login, false, None, back()));
         assert_eq!(body(&r)["session_ended"], false);
     }
@@ -602,6 +657,52 @@ mod tests {
         );
         assert_eq!(back_to("").header_value("location"), Some("/"));
         assert_eq!(back_to("/x?y").header_value("location"), Some("/x?y"));
+    }
+
+    #[test]
+    fn headers_are_http_types_and_bad_ones_left_out() {
+        let mut r = Response::new(200, "text/plain", "x");
+        r.header("Set-Cookie", "a=1")
+            .header("set-cookie", "b=2")
+            .header("Remote-Name", "Zoë")
+            .header("Remote-User", "evil\r\nInjected: 1")
+            .header("Bad Name", "x");
+        assert_eq!(r.headers.get_all("set-cookie").iter().count(), 2);
+        // UTF-8 passes as obs-text bytes; CR/LF and bad names never do.
+        assert_eq!(r.headers["remote-name"].as_bytes(), "Zoë".as_bytes());
+        assert!(r.headers.get("remote-user").is_none());
+        assert_eq!(r.headers.len(), 4);
+        assert_eq!(r.header_value("Content-Type"), Some("text/plain"));
+        r.append(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+        assert_eq!(r.header_value("retry-after"), Some("5"));
+    }
+
+    #[test]
+    fn proxy_failures_say_what_happened() {
+        for (code, heading, retry) in [
+            (502, "The application is not responding", Some(5)),
+            (504, "The application is taking too long", Some(5)),
+            (500, "Something went wrong", Some(5)),
+            (408, "Request timed out", None),
+            (400, "Bad request", None),
+        ] {
+            let m = failure(code);
+            assert_eq!((m.status, m.heading, m.retry_after), (code, heading, retry));
+            assert!(m.close);
+        }
+    }
+
+    #[test]
+    fn header_names_are_titled_for_the_wire() {
+        for (n, t) in [
+            ("content-security-policy", "Content-Security-Policy"),
+            ("x-frame-options", "X-Frame-Options"),
+            ("www-authenticate", "WWW-Authenticate"),
+            ("location", "Location"),
+            ("remote-user", "Remote-User"),
+        ] {
+            assert_eq!(titled(&HeaderName::from_static(n)), t);
+        }
     }
 
     #[test]

@@ -282,7 +282,7 @@ impl Sessions {
         let Some(ttl) = self.ttl_for(r, now) else {
             return Ok(());
         };
-        let bytes = serde_json::to_vec(r).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let bytes = serde_json::to_vec(r).map_err(|e| StoreError::Encoding(e.to_string()))?;
         self.store.set(&record_key(handle), &bytes, ttl).await
     }
 
@@ -373,7 +373,7 @@ impl Sessions {
         let Some(ttl) = self.ttl_for(r, now) else {
             return Ok(false);
         };
-        let bytes = serde_json::to_vec(r).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let bytes = serde_json::to_vec(r).map_err(|e| StoreError::Encoding(e.to_string()))?;
         self.store.set_xx(&record_key(handle), &bytes, ttl).await
     }
 

@@ -222,17 +222,37 @@ pub async fn change(
     if deps.defense.locked_now(&attempt).await?.is_some() {
         return Ok(ChangeOutcome::Refused { locked: None });
     }
-    let Some(fresh) = save_new(deps, &user.name, input.new).await? else {
+    changed(
+        deps,
+        client,
+        user,
+        factors,
+        &account,
+        device.as_deref(),
+        input.new,
+    )
+    .await
+}
+
+/// The current password was right: the new one is saved, the account's counters
+/// reset, its sessions end, and this browser gets a fresh session proving
+/// `factors` (what the old one did).
+async fn changed(
+    deps: &Deps<'_>,
+    client: std::net::IpAddr,
+    user: &User,
+    factors: u8,
+    account: &str,
+    device: Option<&str>,
+    new: &str,
+) -> Result<ChangeOutcome, AuthError> {
+    let Some(fresh) = save_new(deps, &user.name, new).await? else {
         return Ok(ChangeOutcome::Busy);
     };
     // The current password was proven: like a sign-in, that resets the account's counters.
     // The password is saved, and older sessions are already refused (credentials version):
     // a store error from here on is logged, not shown as a failure.
-    if let Err(e) = deps
-        .defense
-        .record_success(&account, device.as_deref())
-        .await
-    {
+    if let Err(e) = deps.defense.record_success(account, device).await {
         tracing::warn!(error = %e, "password changed; failure counters not reset");
     }
     if let Err(e) = deps.sessions.revoke_user(&user.name).await {

@@ -134,7 +134,7 @@ pub async fn find_account(
         }
     }
     let region = deps.config.ui.default_region.as_deref();
-    match region.and_then(|r| crate::portal::help::national_phone(typed, r)) {
+    match region.and_then(|r| crate::ui::help::national_phone(typed, r)) {
         Some(p) => {
             let pid = Identifier::Phone(p);
             let u = deps.accounts.find(&pid).await?;

@@ -90,8 +90,8 @@ pub(crate) async fn note_agent(app: &App, sid: &SessionId, req: &Request<'_>) {
 
 type Page = Result<Response, PortalError>;
 
-/// The complete session of this request, or (as `Err`) where to go first.
-async fn me(app: &App, req: &Request<'_>) -> Result<Result<Signed, Response>, PortalError> {
+/// The complete session of this request, or where to go first ([`PortalError::GoFirst`]).
+async fn me(app: &App, req: &Request<'_>) -> Result<Signed, PortalError> {
     let prefix = app.config.load().server.portal_prefix.clone();
     let here = format!("{prefix}/account");
     let back = Back {
@@ -99,15 +99,18 @@ async fn me(app: &App, req: &Request<'_>) -> Result<Result<Signed, Response>, Po
         here: &here,
         query: None,
     };
-    Ok(match app.session_state(req.cookie_header).await? {
-        SessionState::Valid { id, record, user } if record.pending.is_done() => Ok(Signed {
-            id,
-            record: std::sync::Arc::unwrap_or_clone(record),
-            user,
-        }),
-        SessionState::Valid { .. } => Err(go_to(302, Step::SecondFactor, back)),
-        _ => Err(go_to(302, Step::Login, back)),
-    })
+    let step = match app.session_state(req.cookie_header).await? {
+        SessionState::Valid { id, record, user } if record.pending.is_done() => {
+            return Ok(Signed {
+                id,
+                record: std::sync::Arc::unwrap_or_clone(record),
+                user,
+            })
+        }
+        SessionState::Valid { .. } => Step::SecondFactor,
+        _ => Step::Login,
+    };
+    Err(PortalError::GoFirst(Box::new(go_to(302, step, back))))
 }
 
 fn when(secs: u64) -> String {
@@ -119,10 +122,7 @@ fn when(secs: u64) -> String {
 
 /// `GET /account`
 pub async fn page(app: &App, req: &Request<'_>) -> Page {
-    match me(app, req).await? {
-        Ok(m) => render(app, req, &m, None, None, 200).await,
-        Err(r) => Ok(r),
-    }
+    render(app, req, &me(app, req).await?, None, None, 200).await
 }
 
 async fn render(
@@ -213,10 +213,7 @@ async fn render(
 /// `signout_all`, `forget_browser`, `forget_all_browsers`.
 pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Page {
     super::rate(app, req)?;
-    let mut m = match me(app, req).await? {
-        Ok(m) => m,
-        Err(r) => return Ok(r),
-    };
+    let mut m = me(app, req).await?;
     let f: AccountForm = forms::parse_or_empty(&req.body);
     if !app.cookies.csrf_ok(m.id.as_str(), &f.csrf) || !origin_ok(req) {
         return Err(PortalError::FormExpired);

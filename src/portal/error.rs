@@ -30,6 +30,9 @@ pub enum PortalError {
     BadForm,
     /// CSRF token or `Origin` wrong: 403 "This form has expired".
     FormExpired,
+    /// The page needs a (complete) sign-in first: where to go instead (a redirect
+    /// to the step, or 401 JSON for API clients; made by [`crate::respond`]).
+    GoFirst(Box<Response>),
     /// A change to one account wasn't made (`what`: "password", ...).
     NotChanged {
         what: &'static str,
@@ -39,8 +42,16 @@ pub enum PortalError {
 
 impl From<StoreError> for PortalError {
     fn from(e: StoreError) -> Self {
-        tracing::warn!(error = %e, "portal: store unavailable");
-        PortalError::Unavailable
+        match e {
+            StoreError::Encoding(_) => {
+                tracing::error!(error = %e, "portal: a stored value can't be encoded or decoded");
+                PortalError::Undecodable
+            }
+            StoreError::Unavailable(_) | StoreError::Full => {
+                tracing::warn!(error = %e, "portal: store unavailable");
+                PortalError::Unavailable
+            }
+        }
     }
 }
 
@@ -73,9 +84,18 @@ impl From<AuthError> for PortalError {
 impl PortalError {
     /// The one mapping from an error to what the person (or script) gets.
     pub fn respond(self, app: &App, req: &Request<'_>) -> Response {
+        let this = match self {
+            PortalError::GoFirst(r) => return *r,
+            PortalError::NotChanged { what, why } => return not_changed(app, what, &why),
+            other => other,
+        };
         let html = req.accept_html;
-        let (status, heading, text, retry): (u16, &str, String, Option<u64>) = match &self {
-            PortalError::Unavailable | PortalError::Undecodable => (
+        let (status, heading, text, retry): (u16, &str, String, Option<u64>) = match &this {
+            // (GoFirst and NotChanged were answered above.)
+            PortalError::Unavailable
+            | PortalError::Undecodable
+            | PortalError::GoFirst(_)
+            | PortalError::NotChanged { .. } => (
                 503,
                 "Temporarily unavailable",
                 "Sign-in is unavailable for a moment. Please try again shortly.".into(),
@@ -123,7 +143,6 @@ impl PortalError {
                 "For your security the form could not be accepted. Go back, reload the page and try again.".into(),
                 None,
             ),
-            PortalError::NotChanged { what, why } => return not_changed(app, what, why),
         };
         let mut r = status_page(app, html, status, heading, &text);
         if let Some(secs) = retry {
@@ -162,5 +181,47 @@ fn not_changed(app: &App, what: &str, why: &AccountError) -> Response {
             "Not changed",
             &format!("Your {what} was not changed: {e}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_mapped_deliberately() {
+        let cases: Vec<(PortalError, &str)> = vec![
+            (StoreError::Unavailable("down".into()).into(), "Unavailable"),
+            (StoreError::Full.into(), "Unavailable"),
+            (
+                StoreError::Encoding("bad json".into()).into(),
+                "Undecodable",
+            ),
+            (
+                AuthError::Store(StoreError::Unavailable("x".into())).into(),
+                "Unavailable",
+            ),
+            (
+                AuthError::Accounts(AccountError::Unavailable("db".into())).into(),
+                "AccountsUnavailable",
+            ),
+            (AuthError::Decode { what: "a code" }.into(), "Undecodable"),
+            (
+                AuthError::HashUnreadable { user: "hal".into() }.into(),
+                "PasswordUnreadable",
+            ),
+            (AuthError::Hash("join".into()).into(), "Undecodable"),
+            (
+                AuthError::NotChanged {
+                    what: "password",
+                    why: AccountError::NotFound("x".into()),
+                }
+                .into(),
+                "NotChanged",
+            ),
+        ];
+        for (e, want) in cases {
+            assert!(format!("{e:?}").starts_with(want), "{e:?} is not {want}");
+        }
     }
 }

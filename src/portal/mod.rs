@@ -1,17 +1,17 @@
 //! The gateway's own pages under `server.portal_prefix`: plain request in,
 //! [`Response`] out. No Pingora here; [`crate::proxy`] does the I/O.
 //!
-//! Sign-in flow (this issue: the password step; CAPTCHA and second factor plug in
-//! between the password check and the session):
+//! Every page that acts does the same three things: parse its form into a
+//! typed struct ([`forms`]), call the flow's state machine in [`crate::auth`]
+//! (sign-in, second step, enrolment, reset, password change), and render the
+//! typed outcome. Handlers return `Result<Response, PortalError>`; the one
+//! mapping from an error to a response is [`error::PortalError::respond`].
+//! Redirects to a step of the sign-in come from [`crate::respond`].
 //!
-//! ```text
-//!  GET  /login ─> pre-session cookie + CSRF token ─> form
-//!  POST /login ─ CSRF bad ──────────────────────────> 403
-//!              ─ password > 1 KiB ──────────────────> 400 form
-//!              ─ hash pool full ────────────────────> 503 + Retry-After
-//!              ─ unknown id / wrong pw / disabled ──> 401 form, one message for all
-//!              ─ ok ─> new session id (no fixation) ─> 303 rd (validated) or /
-//! ```
+//! Pages: [`login`] (`/login`), [`twofactor`] (`/2fa`, `/2fa/send`,
+//! `/2fa/setup`), [`reset`], [`password`], [`account`], [`help`]; here the
+//! dispatch, sign-out, the unlock link, CAPTCHA media, forward-auth (`/verify`)
+//! and the helpers they share (pre-session, CSRF/Origin, lock notices).
 
 pub mod account;
 pub mod error;
@@ -761,8 +761,7 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
                         r.header(k.as_str(), v);
                     }
                     if let Some(h) = &site.identity.assertion {
-                        if let Some(t) = crate::assertion::token(app, &cfg, &orig.host, u, factors)
-                        {
+                        if let Some(t) = app.assertion_token(&cfg, &orig.host, u, factors) {
                             r.header(h.as_str(), t);
                         }
                     }

@@ -1,7 +1,7 @@
 //! The password-change page (`/password`): parse the form, call
 //! [`crate::auth::password_change`] (whose module doc has the flow), render the
 //! outcome. Also the background re-hash of a password whose stored hash was
-//! made with other argon2 costs ([`rehash_if_needed`]).
+//! made with other argon2 costs (`rehash_if_needed`).
 //!
 //! ```text
 //!  GET  /password ─ no whole sign-in ─> sign in (or the pending step) first ─ ok ─> form
@@ -101,23 +101,20 @@ fn to_login(app: &App) -> Response {
 async fn signed_in(
     app: &App,
     req: &Request<'_>,
-) -> Result<Result<(crate::session::SessionId, Arc<crate::users::User>, u8), Response>, PortalError>
-{
-    Ok(match app.session_state(req.cookie_header).await? {
+) -> Result<(crate::session::SessionId, Arc<crate::users::User>, u8), PortalError> {
+    let go = match app.session_state(req.cookie_header).await? {
         SessionState::Valid { record, user, .. } if needs_second_step(&record, &user) => {
-            Err(pending_step(app, &record))
+            pending_step(app, &record)
         }
-        SessionState::Valid { id, user, record } => Ok((id, user, record.factors)),
-        _ => Err(to_login(app)),
-    })
+        SessionState::Valid { id, user, record } => return Ok((id, user, record.factors)),
+        _ => to_login(app),
+    };
+    Err(PortalError::GoFirst(Box::new(go)))
 }
 
 /// `GET /password`
 pub async fn page(app: &App, req: &Request<'_>) -> Page {
-    let (id, user, _) = match signed_in(app, req).await? {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let (id, user, _) = signed_in(app, req).await?;
     let cfg = app.config.load();
     let captcha =
         password_change::needs_captcha(&super::deps(app, &cfg), req.client_ip, &user.name).await?;
@@ -127,10 +124,7 @@ pub async fn page(app: &App, req: &Request<'_>) -> Page {
 /// `POST /password`: parse → [`password_change::change`] → render.
 pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Page {
     super::rate(app, req)?;
-    let (id, user, factors) = match signed_in(app, req).await? {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let (id, user, factors) = signed_in(app, req).await?;
     let f: PasswordForm = forms::parse_or_empty(&req.body);
     if !app.cookies.csrf_ok(id.as_str(), &f.csrf) || !origin_ok(req) {
         return Err(PortalError::FormExpired);

@@ -98,27 +98,20 @@ fn back<'a>(prefix: &'a str, here: &'a str) -> Back<'a> {
     }
 }
 
-/// The session, or (as `Err`) where to go first: sign in.
-async fn signed_in(
-    app: &App,
-    req: &Request<'_>,
-    here: &str,
-) -> Result<Result<Signed, Response>, PortalError> {
+/// The session, or where to go first ([`PortalError::GoFirst`]): sign in,
+/// coming back to `here`.
+async fn signed_in(app: &App, req: &Request<'_>, here: &str) -> Result<Signed, PortalError> {
     match app.session_state(req.cookie_header).await? {
-        SessionState::Valid { id, record, user } => Ok(Ok(Signed {
+        SessionState::Valid { id, record, user } => Ok(Signed {
             id,
             record: Arc::unwrap_or_clone(record),
             user,
-        })),
+        }),
         _ => {
             let prefix = &app.config.load().server.portal_prefix;
             let client = Client::of(req.accept_html);
-            Ok(Err(sign_in_first(
-                client,
-                Step::Login,
-                back(prefix, here),
-                None,
-            )))
+            let go = sign_in_first(client, Step::Login, back(prefix, here), None);
+            Err(PortalError::GoFirst(Box::new(go)))
         }
     }
 }
@@ -228,10 +221,7 @@ pub async fn page(app: &App, req: &Request<'_>) -> Page {
         app.config.load().server.portal_prefix,
         super::urlencode(&rd)
     );
-    let s = match signed_in(app, req, &here).await? {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let s = signed_in(app, req, &here).await?;
     if enrol_first(&s) {
         return Ok(to_setup(app, &rd));
     }
@@ -247,21 +237,18 @@ async fn posted_session(
     req: &Request<'_>,
     csrf: &str,
     rd: &str,
-) -> Result<Result<Signed, Response>, PortalError> {
+) -> Result<Signed, PortalError> {
     let cfg = app.config.load();
     let here = format!(
         "{}/2fa?rd={}",
         cfg.server.portal_prefix,
         super::urlencode(rd)
     );
-    let s = match signed_in(app, req, &here).await? {
-        Ok(s) => s,
-        Err(r) => return Ok(Err(r)),
-    };
+    let s = signed_in(app, req, &here).await?;
     if !app.cookies.csrf_ok(s.id.as_str(), csrf) || !origin_ok(req) {
         return Err(PortalError::FormExpired);
     }
-    Ok(Ok(s))
+    Ok(s)
 }
 
 const WRONG_CODE: &str = "That code is not right. Check it and try again, or use another method.";
@@ -273,10 +260,7 @@ pub async fn post(app: &Arc<App>, req: &Request<'_>) -> Page {
     super::rate(app, req)?;
     let f: ChallengeForm = forms::parse(&req.body)?;
     let rd = rd_of(app, req, Some(&f.rd));
-    let s = match posted_session(app, req, &f.csrf, &rd).await? {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let s = posted_session(app, req, &f.csrf, &rd).await?;
     if s.is_done() {
         return Ok(to_rd(&rd));
     }
@@ -417,10 +401,7 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Page {
     super::rate(app, req)?;
     let f: ChallengeForm = forms::parse(&req.body)?;
     let rd = rd_of(app, req, Some(&f.rd));
-    let s = match posted_session(app, req, &f.csrf, &rd).await? {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let s = posted_session(app, req, &f.csrf, &rd).await?;
     if s.is_done() {
         return Ok(to_rd(&rd));
     }
@@ -614,10 +595,7 @@ pub async fn setup_page(app: &App, req: &Request<'_>) -> Page {
         super::urlencode(&rd),
         if replace { "&replace=1" } else { "" }
     );
-    let s = match signed_in(app, req, &here).await? {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let s = signed_in(app, req, &here).await?;
     if enrolment::needs_second_first(&s) {
         return Ok(challenge_first(app, &here));
     }
@@ -633,10 +611,7 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Page {
     super::rate(app, req)?;
     let f: SetupForm = forms::parse(&req.body)?;
     let rd = rd_of(app, req, Some(&f.rd));
-    let mut s = match posted_session(app, req, &f.csrf, &rd).await? {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+    let mut s = posted_session(app, req, &f.csrf, &rd).await?;
     let cfg = app.config.load();
     let deps = super::deps(app, &cfg);
     let action = if f.action.is_empty() {

@@ -106,11 +106,9 @@ fn ambiguous_framing(session: &Session) -> bool {
 
 async fn send(session: &mut Session, r: Response, head: bool) -> Result<()> {
     let mut h = ResponseHeader::build(r.status, Some(r.headers.len() + 2))?;
-    for (k, v) in r.headers {
-        if let Err(e) = h.append_header(k.clone(), v) {
-            // Never fail a whole answer over one header (e.g. odd bytes in a user's name).
-            tracing::warn!(header = %k, error = %e, "header left out");
-        }
+    for (k, v) in r.headers.iter() {
+        // (Names and values were checked when set: see `Response::header`.)
+        h.append_header(respond::titled(k), v.clone())?;
     }
     h.insert_header(CONTENT_LENGTH, r.body.len().to_string())?;
     let body = if head || r.body.is_empty() {
@@ -425,13 +423,10 @@ impl ProxyHttp for Gateway {
                 }
             }
             if let Some(h) = &names.assertion {
-                if let Some(t) = crate::assertion::token(
-                    &self.app,
-                    &route.cfg,
-                    &inbound.host,
-                    &id.user,
-                    id.factors,
-                ) {
+                if let Some(t) =
+                    self.app
+                        .assertion_token(&route.cfg, &inbound.host, &id.user, id.factors)
+                {
                     up.insert_header(h, t)?;
                 }
             }
@@ -500,31 +495,8 @@ impl ProxyHttp for Gateway {
             },
         };
         if code > 0 && session.response_written().is_none() {
-            let (heading, text) = match code {
-                502 => (
-                    "The application is not responding",
-                    "The page could not be loaded. Please try again in a moment.",
-                ),
-                504 => (
-                    "The application is taking too long",
-                    "The page could not be loaded in time. Please try again in a moment.",
-                ),
-                408 => ("Request timed out", "The request took too long to arrive."),
-                400 => ("Bad request", "The request could not be read."),
-                _ => ("Something went wrong", "Please try again in a moment."),
-            };
-            let mut r = crate::i18n::sync_scope(self.page_language(session), || {
-                portal::status_page(&self.app, accept_html(session), code, heading, text)
-            });
-            if code >= 500 {
-                r.header("Retry-After", "5");
-            }
-            portal::security_headers(&mut r, !self.app.config.load().session.secure);
-            if let Some(v) = self.hsts(session) {
-                r.header(STS.as_str(), v);
-            }
-            let head = session.req_header().method == http::Method::HEAD;
-            if let Err(err) = send(session, r, head).await {
+            let html = accept_html(session);
+            if let Err(err) = self.message(session, respond::failure(code), html).await {
                 tracing::debug!(error = %err, "could not send error page");
             }
         }

@@ -24,6 +24,10 @@ pub enum StoreError {
     /// The memory store holds `store.max_entries` keys and this call would add one.
     #[error("session store full (store.max_entries)")]
     Full,
+    /// A value couldn't be encoded for the store (or one read back decoded): a bug
+    /// or data of another version, not the store being down. Logged as such.
+    #[error("a stored value can't be encoded or decoded: {0}")]
+    Encoding(String),
 }
 
 #[async_trait]

@@ -570,6 +570,57 @@ fn redis_stopped_mid_run_fails_closed_then_recovers() {
     assert_eq!(g.get("/x", &[&fresh]).status, 200);
 }
 
+/// Forward-auth reads a store outage as the proxy does (see `respond.rs`): a rule
+/// that needs a session fails closed with 503, `bypass` still answers 200 and
+/// `deny` 403, and no identity is ever handed out.
+#[test]
+fn verify_with_redis_stopped_reads_like_the_proxy() {
+    let mut redis = Redis::start();
+    let g = Gateway::start(
+        Backend::Redis,
+        Options {
+            redis_url: Some(redis.url()),
+            extra: "#server\ntrusted_proxies = [\"127.0.0.1/32\"]\n#end\n".into(),
+            ..Default::default()
+        },
+    );
+    let cookie = format!("Cookie: {}", g.login("alice"));
+    let verify = |path: &str| {
+        let uri = format!("X-Original-URI: {path}");
+        g.get(
+            "/_auth/verify",
+            &[
+                &cookie,
+                &uri,
+                "X-Original-Method: GET",
+                "X-Forwarded-Host: app.test",
+            ],
+        )
+    };
+    let r = verify("/x");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("remote-user"), Some("alice"));
+    redis.stop();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let r = loop {
+        let r = verify("/x");
+        if r.status != 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(r.status, 503, "fail closed: {}", r.body);
+    assert!(r.body.contains("\"unavailable\""), "{}", r.body);
+    assert_eq!(r.header("remote-user"), None);
+    let r = verify("/public/x");
+    assert_eq!(r.status, 200, "bypass needs no session: {}", r.body);
+    assert_eq!(r.header("remote-user").unwrap_or(""), "", "anonymous");
+    // Without a readable session nobody is in `admins`: the deny rule answers.
+    let r = verify("/admin");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("\"forbidden\""), "{}", r.body);
+}
+
 #[test]
 fn redis_store_conformance() {
     let redis = Redis::start();

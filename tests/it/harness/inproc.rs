@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use portcullis::app::App;
 use portcullis::portal::{self, Response};
+use portcullis::respond;
 
 use super::*;
 
@@ -198,7 +199,18 @@ impl Browser {
             forwarded: None,
         };
         let r: Response = portal::handle(&self.app, req).await;
-        for (k, v) in &r.headers {
+        // (Response headers are `http` types; the page keeps them as text.)
+        let headers: Vec<(String, String)> = r
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    respond::titled(k),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        for (k, v) in &headers {
             if k.eq_ignore_ascii_case("set-cookie") {
                 let pair = v.split(';').next().unwrap();
                 let (n, val) = pair.split_once('=').unwrap();
@@ -212,7 +224,7 @@ impl Browser {
         Page {
             status: r.status,
             body: String::from_utf8_lossy(&r.body).to_string(),
-            headers: r.headers,
+            headers,
         }
     }
 
