@@ -293,13 +293,14 @@ impl Sessions {
     /// that name that decrypts counts.
     pub fn id_from_cookie(&self, cookies: &CookieCrypto, header: &str) -> Option<(SessionId, Key)> {
         let name = cookies.name.as_str();
+        // In cookie order, the first value that is ours wins, remembered or not (a
+        // remembered later value must not beat an earlier genuine one: a sibling
+        // subdomain could plant one).
+        let since = self.cache.generation();
         for raw in crate::cookies::values_named(header, name) {
             if let Some(hit) = self.cache.memo_get(raw) {
                 return Some(hit);
             }
-        }
-        let since = self.cache.generation();
-        for raw in crate::cookies::values_named(header, name) {
             if let Some(plain) = cookies.decrypt_value(name, raw) {
                 let id = SessionId::parse(&plain)?;
                 let key = key_of(&id);
@@ -651,6 +652,25 @@ mod tests {
         assert!(s.cache.memo_get(raw2).is_none());
         assert_eq!(s.load_keyed(key2).await.unwrap(), Lookup::Ended);
         assert_eq!(s.load(&id2).await.unwrap(), Lookup::Ended);
+    }
+
+    #[tokio::test]
+    async fn the_first_genuine_cookie_wins_even_when_a_later_one_is_remembered() {
+        let clock = FakeClock::at(1_000_000);
+        let s = sessions(&clock);
+        let c = CookieCrypto::new(&[7u8; 64], &crate::cookies::tests::cfg());
+        let (victim, victims) = signed_in(&s, &c, "alice").await;
+        let (planted, planteds) = signed_in(&s, &c, "mallory").await;
+        // Mallory's value is remembered (she used it); a sibling subdomain plants it
+        // after the victim's own cookie.
+        assert_eq!(s.id_from_cookie(&c, &planteds).map(|x| x.0), Some(planted));
+        let both = format!("{victims}; {planteds}");
+        assert_eq!(
+            s.id_from_cookie(&c, &both).map(|x| x.0),
+            Some(victim.clone())
+        );
+        // And once the victim's is remembered too, still the first.
+        assert_eq!(s.id_from_cookie(&c, &both).map(|x| x.0), Some(victim));
     }
 
     #[tokio::test]
