@@ -51,6 +51,7 @@ pub mod secrets;
 pub mod server;
 pub mod session;
 pub mod session_cache;
+pub mod spoofable;
 pub mod store;
 pub mod tls;
 pub mod ui;

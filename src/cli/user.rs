@@ -109,7 +109,7 @@ fn change_user(
     name: &str,
     kind: &'static str,
     detail: String,
-    change: impl FnOnce(&mut User) -> Result<(), String> + Send + 'static,
+    change: impl FnOnce(&mut User) -> Result<(), crate::users::ProfileError> + Send + 'static,
 ) -> anyhow::Result<Arc<User>> {
     let name = name.to_ascii_lowercase();
     with_accounts(cfg, move |a| {

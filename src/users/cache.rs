@@ -300,7 +300,7 @@ impl Accounts {
     pub async fn modify(
         &self,
         name: &str,
-        change: impl FnOnce(&mut User) -> Result<(), String> + Send + 'static,
+        change: impl FnOnce(&mut User) -> Result<(), super::ProfileError> + Send + 'static,
     ) -> Result<Arc<User>, AccountError> {
         let n = name.to_string();
         let change: Change = Box::new(change);

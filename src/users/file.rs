@@ -60,9 +60,9 @@ pub fn stamp(path: &Path) -> Option<Stamp> {
 /// Reads the file; a missing file is an empty directory.
 pub fn load(path: &Path) -> Result<Directory, UsersFileError> {
     let users = read_users(path)?;
-    Directory::new(users).map_err(|msg| UsersFileError::Parse {
+    Directory::new(users).map_err(|e| UsersFileError::Parse {
         path: path.to_path_buf(),
-        msg,
+        msg: e.to_string(),
     })
 }
 
@@ -123,9 +123,9 @@ pub fn update<T, E>(
         Err(e) => return Ok(Err(e)),
     };
     // Validate before writing: a change must never leave an unreadable file.
-    Directory::new(users.clone()).map_err(|msg| UsersFileError::Parse {
+    Directory::new(users.clone()).map_err(|e| UsersFileError::Parse {
         path: path.to_path_buf(),
-        msg,
+        msg: e.to_string(),
     })?;
     write_atomic(path, &users).map_err(werr)?;
     drop(lock);
@@ -289,7 +289,8 @@ impl AccountStore for FileAccounts {
     async fn create(&self, user: User) -> Result<(), AccountError> {
         let user = prepare(user)?;
         self.locked(move |users| {
-            let d = Directory::new(users.clone()).map_err(AccountError::Conflict)?;
+            let d =
+                Directory::new(users.clone()).map_err(|e| AccountError::Conflict(e.to_string()))?;
             for id in identifiers(&user) {
                 if let Some(owner) = d.owner_of(&id) {
                     return Err(taken(&id, owner));
@@ -309,7 +310,7 @@ impl AccountStore for FileAccounts {
                 .find(|u| u.name.eq_ignore_ascii_case(&name))
                 .ok_or_else(|| AccountError::NotFound(name.clone()))?;
             let mut next = u.clone();
-            change(&mut next).map_err(AccountError::Invalid)?;
+            change(&mut next).map_err(|e| AccountError::Invalid(e.to_string()))?;
             next.name = u.name.clone();
             let next = prepare(next)?;
             *u = next.clone();
@@ -359,7 +360,7 @@ impl AccountStore for FileAccounts {
                 .filter(|u| !u.name.eq_ignore_ascii_case(&user.name))
                 .cloned()
                 .collect();
-            let d = Directory::new(others).map_err(AccountError::Conflict)?;
+            let d = Directory::new(others).map_err(|e| AccountError::Conflict(e.to_string()))?;
             for id in identifiers(&user) {
                 if let Some(owner) = d.owner_of(&id) {
                     return Err(taken(&id, owner));

@@ -111,14 +111,14 @@ impl User {
 
     /// Sets the status from its stored form (`word`, and the reason for `suspended`).
     /// Anything but `active` also ends the account's sessions (credentials version).
-    pub fn set_status(&mut self, word: &str, reason: &str) -> Result<(), String> {
+    pub fn set_status(&mut self, word: &str, reason: &str) -> Result<(), ProfileError> {
         let (disabled, suspended, closed) = match word {
             "active" => (false, String::new(), false),
             "disabled" => (true, String::new(), false),
             "suspended" if !reason.trim().is_empty() => (false, reason.trim().to_string(), false),
-            "suspended" => return Err("a suspension needs a reason".into()),
+            "suspended" => return Err(ProfileError::SuspensionWithoutReason),
             "closed" => (false, String::new(), true),
-            other => return Err(format!("unknown account status {other:?}")),
+            other => return Err(ProfileError::UnknownStatus(other.to_string())),
         };
         if word != "active" && word != self.status().word() {
             self.credentials_version += 1;
@@ -142,6 +142,36 @@ pub enum IdentifierError {
     BadEmail(String),
     #[error("{0:?} is not a phone number in international form (+ and country code)")]
     BadPhone(String),
+}
+
+/// Why an account's identifiers, profile or status can't be taken as given.
+/// The messages are the ones operators have always read (CLI, users file).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("a suspension needs a reason")]
+    SuspensionWithoutReason,
+    #[error("unknown account status {0:?}")]
+    UnknownStatus(String),
+    #[error("display name and groups may not hold control characters (groups no commas)")]
+    ControlCharacters,
+    /// `at` names where: `user name`, `user[3].name`.
+    #[error("{at} {name:?}: {why}")]
+    Name {
+        at: String,
+        name: String,
+        why: IdentifierError,
+    },
+    #[error("user {user:?}: {why}")]
+    Identifier { user: String, why: IdentifierError },
+    #[error("user {user:?}: {why}")]
+    Profile {
+        user: String,
+        why: Box<ProfileError>,
+    },
+    #[error("{0} {1:?} appears twice")]
+    Twice(&'static str, String),
+    #[error("{0} {1:?} belongs to two accounts")]
+    Shared(&'static str, String),
 }
 
 /// A normalised identifier as typed on the sign-in page.
@@ -234,29 +264,38 @@ pub fn normalize_phone(s: &str) -> Result<String, IdentifierError> {
 
 /// Display name, groups and suspension reason end up in headers and pages: no
 /// control characters (and no commas in groups).
-pub fn check_profile(u: &User) -> Result<(), String> {
+pub fn check_profile(u: &User) -> Result<(), ProfileError> {
     let bad = |v: &str| v.chars().any(char::is_control);
     if bad(&u.display_name)
         || bad(&u.suspended)
         || u.groups.iter().any(|g| bad(g) || g.contains(','))
     {
-        return Err(
-            "display name and groups may not hold control characters (groups no commas)".into(),
-        );
+        return Err(ProfileError::ControlCharacters);
     }
     Ok(())
 }
 
 /// Normalises an account's identifiers in place (name, email, phone), checking them.
-pub fn normalize_user(u: &mut User) -> Result<(), String> {
-    u.name = normalize_name(&u.name).map_err(|e| format!("user name {:?}: {e}", u.name))?;
+pub fn normalize_user(u: &mut User) -> Result<(), ProfileError> {
+    u.name = normalize_name(&u.name).map_err(|why| ProfileError::Name {
+        at: "user name".into(),
+        name: u.name.clone(),
+        why,
+    })?;
+    let of = |u: &User| {
+        let user = u.name.clone();
+        move |why| ProfileError::Identifier { user, why }
+    };
     if !u.email.is_empty() {
-        u.email = normalize_email(&u.email).map_err(|e| format!("user {:?}: {e}", u.name))?;
+        u.email = normalize_email(&u.email).map_err(of(u))?;
     }
     if !u.phone.is_empty() {
-        u.phone = normalize_phone(&u.phone).map_err(|e| format!("user {:?}: {e}", u.name))?;
+        u.phone = normalize_phone(&u.phone).map_err(of(u))?;
     }
-    check_profile(u).map_err(|e| format!("user {:?}: {e}", u.name))
+    check_profile(u).map_err(|why| ProfileError::Profile {
+        user: u.name.clone(),
+        why: Box::new(why),
+    })
 }
 
 /// All accounts, indexed by every identifier form. Cheap to clone behind an `Arc`.
@@ -271,28 +310,38 @@ pub struct Directory {
 
 impl Directory {
     /// Builds the indexes; refuses a set where one identifier belongs to two accounts.
-    pub fn new(users: Vec<User>) -> Result<Directory, String> {
+    pub fn new(users: Vec<User>) -> Result<Directory, ProfileError> {
         let mut d = Directory {
             users: Vec::new(),
             ..Default::default()
         };
         for (i, u) in users.iter().enumerate() {
-            let name =
-                normalize_name(&u.name).map_err(|e| format!("user[{i}].name {:?}: {e}", u.name))?;
-            check_profile(u).map_err(|e| format!("user {name:?}: {e}"))?;
+            let name = normalize_name(&u.name).map_err(|why| ProfileError::Name {
+                at: format!("user[{i}].name"),
+                name: u.name.clone(),
+                why,
+            })?;
+            let of = |why| ProfileError::Identifier {
+                user: name.clone(),
+                why,
+            };
+            check_profile(u).map_err(|why| ProfileError::Profile {
+                user: name.clone(),
+                why: Box::new(why),
+            })?;
             if d.by_name.insert(name.clone(), i).is_some() {
-                return Err(format!("user name {name:?} appears twice"));
+                return Err(ProfileError::Twice("user name", name));
             }
             if !u.email.is_empty() {
-                let email = normalize_email(&u.email).map_err(|e| format!("user {name:?}: {e}"))?;
+                let email = normalize_email(&u.email).map_err(of)?;
                 if d.by_email.insert(email.clone(), i).is_some() {
-                    return Err(format!("email {email:?} belongs to two accounts"));
+                    return Err(ProfileError::Shared("email", email));
                 }
             }
             if !u.phone.is_empty() {
-                let phone = normalize_phone(&u.phone).map_err(|e| format!("user {name:?}: {e}"))?;
+                let phone = normalize_phone(&u.phone).map_err(of)?;
                 if d.by_phone.insert(phone.clone(), i).is_some() {
-                    return Err(format!("phone {phone:?} belongs to two accounts"));
+                    return Err(ProfileError::Shared("phone", phone));
                 }
             }
         }
@@ -466,5 +515,60 @@ mod debug_tests {
         for secret in ["argon2id", "sealed-totp", "code-hash"] {
             assert!(!shown.contains(secret), "{shown}");
         }
+    }
+}
+
+#[cfg(test)]
+mod profile_error_tests {
+    use super::*;
+
+    /// Operators read these in the CLI and in users-file errors: the wording is kept.
+    #[test]
+    fn typed_errors_keep_the_messages_operators_read() {
+        let mut u = User {
+            name: "alice".into(),
+            ..Default::default()
+        };
+        let e = u.set_status("frozen", "").unwrap_err();
+        assert_eq!(e, ProfileError::UnknownStatus("frozen".into()));
+        assert_eq!(e.to_string(), "unknown account status \"frozen\"");
+        let e = u.set_status("suspended", " ").unwrap_err();
+        assert_eq!(e.to_string(), "a suspension needs a reason");
+        let twin = |email: &str| User {
+            name: format!("u{}", email.len()),
+            email: email.into(),
+            ..Default::default()
+        };
+        let e = Directory::new(vec![twin("a@x.org"), twin("A@x.org ")]).unwrap_err();
+        assert_eq!(e.to_string(), "email \"a@x.org\" belongs to two accounts");
+        let e = Directory::new(vec![u.clone(), u.clone()]).unwrap_err();
+        assert_eq!(e.to_string(), "user name \"alice\" appears twice");
+        let bad = User {
+            name: "-x".into(),
+            ..Default::default()
+        };
+        let e = Directory::new(vec![bad.clone()]).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("user[0].name \"-x\": user names use"),
+            "{e}"
+        );
+        let e = normalize_user(&mut bad.clone()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("user name \"-x\": user names use"),
+            "{e}"
+        );
+        let mut bad = User {
+            name: "bob".into(),
+            phone: "12".into(),
+            ..Default::default()
+        };
+        let e = normalize_user(&mut bad).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("user \"bob\": \"12\" is not a phone"),
+            "{e}"
+        );
     }
 }

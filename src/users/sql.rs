@@ -578,7 +578,7 @@ impl AccountStore for SqlAccounts {
                 let Some(mut u) = fetch_by!(tx, "name", &name, pg) else {
                     return Err(AccountError::NotFound(name.clone()));
                 };
-                change(&mut u).map_err(AccountError::Invalid)?;
+                change(&mut u).map_err(|e| AccountError::Invalid(e.to_string()))?;
                 u.name = name.clone();
                 let u = prepare(u)?;
                 attempted = Some(u.clone());

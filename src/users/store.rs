@@ -58,7 +58,7 @@ impl AccountEvent {
 
 /// A change to one account, applied to its current record inside the store's
 /// transaction. An `Err` leaves the account untouched.
-pub type Change = Box<dyn FnOnce(&mut User) -> Result<(), String> + Send>;
+pub type Change = Box<dyn FnOnce(&mut User) -> Result<(), super::ProfileError> + Send>;
 
 /// What `import` did with one account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +147,7 @@ pub fn carry_versions(stored: &User, user: &mut User) {
 
 /// Checks and normalises a record about to be stored.
 pub fn prepare(mut user: User) -> Result<User, AccountError> {
-    super::normalize_user(&mut user).map_err(AccountError::Invalid)?;
+    super::normalize_user(&mut user).map_err(|e| AccountError::Invalid(e.to_string()))?;
     user.backup_codes.sort();
     user.backup_codes.dedup();
     Ok(user)

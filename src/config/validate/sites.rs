@@ -152,7 +152,7 @@ pub fn identity_strip_names<'a>(sites: impl Iterator<Item = &'a IdentityHeaders>
     for s in sites {
         for n in s.names() {
             let folded = crate::identity::fold(n.as_str());
-            if !crate::proxy::headers::is_spoofable(&folded) && !out.contains(&folded) {
+            if !crate::spoofable::is_spoofable(&folded) && !out.contains(&folded) {
                 out.push(folded);
             }
         }

@@ -1,0 +1,113 @@
+//! Which request header names an application might take as identity, client
+//! address or framing: the gateway strips them from every request
+//! ([`crate::proxy::headers`]), and `[[site]]` identity header names must be
+//! among them (checked by [`crate::config`]). Pure and dependency-free, so both
+//! can use it without depending on each other.
+
+/// Headers the gateway sets, believes, or that an application behind it might
+/// take as identity or as the client's address, compared after lower-casing and
+/// turning `_` into `-` (so `remote_user` and `REMOTE-USER` are both caught).
+/// They are removed from every request (the gateway re-adds its own), whoever sent it.
+const SPOOFABLE: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-cluster-client-ip",
+    "x-rewrite-url",
+    "x-authenticated-user",
+    "x-authenticated-email",
+    "x-authenticated-groups",
+    "x-user",
+    "x-email",
+    "x-preferred-username",
+    "x-auth-user",
+    "x-username",
+    "x-auth-username",
+    "x-auth-email",
+    "x-authenticated-userid",
+    "auth-user",
+    "proxy-remote-user",
+    "x-proxy-remote-user",
+    "x-userinfo",
+    "x-client-cert",
+    "x-ssl-client-cert",
+    "x-ssl-client-dn",
+    "x-ssl-client-verify",
+    "ssl-client-cert",
+    "cf-access-authenticated-user-email",
+    // Method overrides: a rule on GET must not be turned into a DELETE by the app.
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Whole families: `X-Forwarded-*` (For, Proto, Host, User, Email, Groups, ...),
+/// `X-Original-*`, identity header styles of other gateways (`X-Auth-Request-*`
+/// of oauth2-proxy, Grafana's `X-WEBAUTH-*`, `X-Remote-*`, Apache's `Remote-*`)
+/// and the gateway's own `X-Portcullis-*`.
+const SPOOFABLE_PREFIXES: &[&str] = &[
+    "x-forwarded-",
+    "x-original-",
+    "x-auth-request-",
+    "x-webauth-",
+    "x-remote-",
+    "remote-",
+    "x-portcullis-",
+    // Identity headers of cloud front doors (Azure App Service, IAP, ALB OIDC, mod_auth_openidc).
+    "x-ms-client-principal",
+    "x-goog-authenticated-user-",
+    "x-amzn-oidc-",
+    "oidc-claim-",
+];
+
+/// Framing and routing headers: their `_` spellings are removed, since an
+/// application that folds `_` into `-` (CGI, WSGI) would read a different length
+/// or host than the gateway did.
+const UNDERSCORE_FRAMING: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "expect",
+    "content-type",
+    "content-encoding",
+];
+
+/// `name` lower-cased with `_` as `-`, compared against `want` (already in that form).
+fn folded_eq(name: &[u8], want: &[u8]) -> bool {
+    want.len() == name.len()
+        && want.iter().zip(name).all(|(w, n)| {
+            let n = if *n == b'_' {
+                b'-'
+            } else {
+                n.to_ascii_lowercase()
+            };
+            *w == n
+        })
+}
+
+pub fn is_spoofable(name: &str) -> bool {
+    let b = name.as_bytes();
+    (b.contains(&b'_')
+        && UNDERSCORE_FRAMING
+            .iter()
+            .any(|w| folded_eq(b, w.as_bytes())))
+        || SPOOFABLE.iter().any(|w| folded_eq(b, w.as_bytes()))
+        || SPOOFABLE_PREFIXES
+            .iter()
+            .any(|p| b.len() >= p.len() && folded_eq(&b[..p.len()], p.as_bytes()))
+}
+
+/// Is `name` spoofable, or, folded, one of `extra` (already folded: lower-case,
+/// `_` as `-`; the identity header names configured for sites)?
+pub fn is_spoofable_with(name: &str, extra: &[String]) -> bool {
+    is_spoofable(name)
+        || extra
+            .iter()
+            .any(|w| folded_eq(name.as_bytes(), w.as_bytes()))
+}
