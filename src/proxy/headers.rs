@@ -55,17 +55,21 @@ pub fn has_other_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) 
         .any(|v| match v.to_str() {
             // Not text: left to `without_cookies`, which drops it.
             Err(_) => true,
-            Ok(v) => v.split(';').map(str::trim).any(|c| {
-                let name = c
-                    .split('=')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .trim_matches('"')
-                    .trim();
-                !c.is_empty() && !names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name))
-            }),
+            Ok(v) => v.split(';').map(str::trim).any(|c| kept(c, names)),
         })
+}
+
+/// A `name=value` pair (trimmed) that is none of `names` (compared without
+/// regard to case, quotes or surrounding blanks).
+fn kept<S: AsRef<str>>(pair: &str, names: &[S]) -> bool {
+    let name = pair
+        .split('=')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"')
+        .trim();
+    !pair.is_empty() && !names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name))
 }
 
 /// The `Cookie` header(s) minus the named cookies (names compared without regard
@@ -77,16 +81,7 @@ pub fn without_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) ->
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|c| {
-            let name = c
-                .split('=')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches('"')
-                .trim();
-            !c.is_empty() && !names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name))
-        })
+        .filter(|c| kept(c, names))
         .collect::<Vec<_>>()
         .join("; ")
 }
