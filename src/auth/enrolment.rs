@@ -35,10 +35,18 @@ use crate::users::User;
 /// How long a secret being set up waits for its first code.
 const PENDING_TTL: Duration = Duration::from_secs(15 * 60);
 
-/// Replacing an app (or touching the codes of one) needs a session that passed
-/// the second factor: a password alone must not be able to swap the phone.
-pub fn needs_second_first(s: &Signed) -> bool {
-    s.user.has_totp() && !s.is_done()
+/// Adding or replacing an app (or touching the codes of one) needs a session
+/// that passed the second step whenever the account already has one — an app,
+/// or codes by email, SMS or voice (`methods`, see
+/// [`second_step::methods`](super::second_step::methods)): a password alone must
+/// not be able to add its own phone and pass as two factors. The one exception is
+/// the enrolment two-step requires of an account without an app at sign-in
+/// (`Pending::Enrol`): its first app is set up on the password, as designed.
+pub fn needs_second_first(s: &Signed, methods: &[super::second_step::Method]) -> bool {
+    if s.is_done() {
+        return false;
+    }
+    s.user.has_totp() || (s.record.pending != Pending::Enrol && !methods.is_empty())
 }
 
 fn open_pending(deps: &Deps<'_>, s: &Signed, sealed: &[u8]) -> Option<Enrolment> {

@@ -596,7 +596,7 @@ pub async fn setup_page(app: &App, req: &Request<'_>) -> Page {
         if replace { "&replace=1" } else { "" }
     );
     let s = signed_in(app, req, &here).await?;
-    if enrolment::needs_second_first(&s) {
+    if enrolment::needs_second_first(&s, &methods(app, &s.user)) {
         return Ok(challenge_first(app, &here));
     }
     let v = SetupView {
@@ -620,7 +620,7 @@ pub async fn setup_post(app: &Arc<App>, req: &Request<'_>) -> Page {
         cfg.server.portal_prefix,
         super::urlencode(&rd)
     );
-    if enrolment::needs_second_first(&s) {
+    if enrolment::needs_second_first(&s, &methods(app, &s.user)) {
         return Ok(challenge_first(app, &here));
     }
     let replace = action == "confirm";

@@ -100,9 +100,27 @@ fn urlenc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// Passes the second step with a code by email (alice's address).
+async fn pass_by_email(b: &mut Browser) {
+    let sent = send_code(b, "email").await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let msg = b.outbox().await.into_iter().last().unwrap();
+    let code = digits_in(msg["text"].as_str().unwrap(), 6);
+    let ok = answer(b, "email", &code, &[]).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+}
+
 /// Enrols an authenticator app for the signed-in browser; returns (secret, backup codes).
 async fn enrol(b: &mut Browser) -> (String, Vec<String>) {
-    let p = b.send("GET", "/2fa/setup", "").await;
+    let mut p = b.send("GET", "/2fa/setup", "").await;
+    if p.status == 303 {
+        // The account already has a second step (codes by email): adding an app
+        // asks for it first, so a password alone can't add one.
+        let to = p.header("location").unwrap_or_default().to_string();
+        assert!(to.contains("/2fa?"), "{to}");
+        pass_by_email(b).await;
+        p = b.send("GET", "/2fa/setup", "").await;
+    }
     assert_eq!(p.status, 200, "{}", p.body);
     let uri = between(&p.body, "id=\"otpauth\" href=\"", "\"").replace("&amp;", "&");
     let secret = between(&uri, "secret=", "&").to_string();
@@ -164,6 +182,11 @@ async fn enrolment_and_challenge(be: Backend) {
         "no second factor yet: straight through"
     );
     assert_eq!(pending(&b).await, (Pending::Done, 1));
+    // The password alone can't add an app: alice has codes by email, which come first.
+    let page = b.send("GET", "/2fa/setup", "").await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    pass_by_email(&mut b).await;
+    assert_eq!(pending(&b).await, (Pending::Done, 2));
     // The setup page: QR code, key as text, otpauth URI with the issuer.
     let page = b.send("GET", "/2fa/setup", "").await;
     assert!(page.body.contains("data:image/svg+xml;base64,"), "QR code");
@@ -771,6 +794,27 @@ fn two_factor_rule_over_http(be: Backend) {
         Some("https://app.test/_auth/2fa?rd=https%3A%2F%2Fapp.test%2Fsecure%2Freport%3Fq%3D1")
     );
     assert_eq!(g.get("/_auth/verify", &with).status, 401);
+    // The password alone can't add an app and pass as two factors: the account
+    // already has a second step (codes by email), so setting one up asks for it first.
+    let r = c.get("/_auth/2fa/setup?rd=/secure/");
+    assert_eq!(r.status, 303, "{}", r.body);
+    let to_challenge = r.header("location").unwrap_or("").to_string();
+    assert!(to_challenge.starts_with("/_auth/2fa?rd="), "{to_challenge}");
+    let csrf = c.get("/_auth/2fa?rd=/secure/").csrf();
+    let r = c.post(
+        "/_auth/2fa/setup",
+        &[
+            ("csrf", &csrf),
+            ("action", "confirm"),
+            ("code", "123456"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let again = r.header("location").unwrap_or("");
+    assert!(again.starts_with("/_auth/2fa?rd="), "{again}");
+    assert!(r.header("set-cookie").is_none(), "no new session");
+    assert_eq!(c.get("/secure/report").status, 302, "still one factor");
     let r = c.send_code("email");
     assert_eq!(r.status, 200, "{}", r.body);
     let msg = g.outbox().pop().unwrap();
@@ -815,7 +859,17 @@ mod two_factor_rule_and_return {
 
 /// Enrols alice through the gateway's pages; returns the secret and the step used.
 fn http_enrol(c: &mut Client<'_>) -> (String, u64) {
-    let page = c.get("/_auth/2fa/setup");
+    let mut page = c.get("/_auth/2fa/setup");
+    if page.status == 303 {
+        // Codes by email come first: a password alone can't add an app.
+        let r = c.send_code("email");
+        assert_eq!(r.status, 200, "{}", r.body);
+        let msg = c.g.outbox().pop().unwrap();
+        let code = digits_in(msg["text"].as_str().unwrap(), 6);
+        let r = c.answer("email", &code, "/");
+        assert_eq!(r.status, 303, "{}", r.body);
+        page = c.get("/_auth/2fa/setup");
+    }
     assert_eq!(page.status, 200, "{}", page.body);
     let uri = between(&page.body, "id=\"otpauth\" href=\"", "\"").replace("&amp;", "&");
     let secret = between(&uri, "secret=", "&").to_string();

@@ -124,6 +124,14 @@ pub(crate) struct Browser {
     ip: IpAddr,
 }
 
+impl Browser {
+    /// The messages sent so far (after waiting for those still going out).
+    pub(crate) async fn outbox(&self) -> Vec<serde_json::Value> {
+        self.app.outgoing_settled().await;
+        read_outbox(&self.app.config.load().notify.file)
+    }
+}
+
 pub(crate) struct Page {
     pub(crate) status: u16,
     pub(crate) body: String,
