@@ -323,7 +323,13 @@ impl Gateway {
 
     async fn read_body(&self, session: &mut Session) -> Result<std::result::Result<Bytes, ()>> {
         let mut buf = Vec::new();
-        while let Some(chunk) = session.read_request_body().await? {
+        // A body the client sent wrong (bad chunk framing) or stopped sending is
+        // the client's failure: 400, or nothing for a closed connection — never a 500.
+        while let Some(chunk) = session
+            .read_request_body()
+            .await
+            .map_err(|e| e.into_down())?
+        {
             if buf.len() + chunk.len() > portal::MAX_BODY {
                 return Ok(Err(()));
             }
