@@ -185,18 +185,7 @@ fn pages_speak_the_persons_language_with_a_switcher_and_operator_catalogues() {
         Some(&body),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let msg = loop {
-        if let Some(m) = g
-            .outbox()
-            .into_iter()
-            .find(|m| m["kind"] == json!("reset_code"))
-        {
-            break m;
-        }
-        assert!(Instant::now() < deadline, "no reset code");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let msg = g.wait_message("reset_code", "no reset code");
     assert!(
         msg["subject"]
             .as_str()
@@ -907,18 +896,7 @@ fn account_page_lists_sessions_and_signs_them_out_after_reauthentication() {
     assert_ne!(g.get("/page", &[&format!("Cookie: {laptop}")]).status, 200);
     assert_eq!(g.get("/page", &[&format!("Cookie: {phone}")]).status, 200);
     // The owner is told.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let notice = loop {
-        if let Some(m) = g
-            .outbox()
-            .into_iter()
-            .find(|m| m["kind"] == json!("account_change"))
-        {
-            break m;
-        }
-        assert!(Instant::now() < deadline, "no notice");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let notice = g.wait_message("account_change", "no notice");
     assert_eq!(notice["to"], json!("alice@example.com"));
     assert!(
         notice["text"]

@@ -86,6 +86,19 @@ impl Gateway {
     pub fn outbox(&self) -> Vec<serde_json::Value> {
         read_outbox(&self.dir.path().join("outbox.jsonl"))
     }
+
+    /// The first message of `kind` in the outbox, waiting up to 10 s for it
+    /// (messages go out off the request path); fails with `what` when none comes.
+    pub fn wait_message(&self, kind: &str, what: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(m) = self.outbox().into_iter().find(|m| m["kind"] == kind) {
+                return m;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
 }
 
 /// The JSON lines of an outbox file (none when it doesn't exist yet).
