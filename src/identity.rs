@@ -10,7 +10,7 @@
 //! (`X-Forwarded-For`/`-Proto`/`-Host`) would break requests or let identity
 //! overwrite the client address, so such names never get that far.
 
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 
 /// The identity header names of one `[[site]]` (`None` = not sent).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,23 +47,46 @@ impl IdentityHeaders {
         &'a self,
         user: &crate::users::User,
     ) -> impl Iterator<Item = (&'a HeaderName, String)> + 'a {
-        let groups = self.groups.as_ref().map(|n| {
-            let sep = self.group_separator.as_str();
-            let mut out = String::new();
-            for g in user.groups.iter().filter(|g| !g.contains(sep)) {
-                if !out.is_empty() {
-                    out.push_str(sep);
-                }
-                out.push_str(g);
-            }
-            (n, out)
-        });
+        let groups = self
+            .groups
+            .as_ref()
+            .map(|n| (n, group_list(user, &self.group_separator)));
         [
             self.user.as_ref().map(|n| (n, user.name.clone())),
             self.email.as_ref().map(|n| (n, user.email.clone())),
             self.name
                 .as_ref()
                 .map(|n| (n, user.shown_name().to_string())),
+            groups,
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// [`values`](Self::values) as header values, from the account's
+    /// [`ValueCache`]: made once per account (and group separator), then shared by
+    /// every request (a copy of a `HeaderValue` is a reference count). A value that
+    /// can't be a header value (control characters) is left out, as before.
+    pub fn header_values<'a>(
+        &'a self,
+        user: &'a crate::users::User,
+    ) -> impl Iterator<Item = (&'a HeaderName, HeaderValue)> + 'a {
+        let v = user
+            .header_values
+            .0
+            .get_or_init(|| Values::of(user, &self.group_separator));
+        let groups = self.groups.as_ref().and_then(|n| {
+            let value = if v.separator == self.group_separator {
+                v.groups.clone()
+            } else {
+                header_value(group_list(user, &self.group_separator))
+            };
+            Some((n, value?))
+        });
+        [
+            self.user.as_ref().zip(v.name.clone()),
+            self.email.as_ref().zip(v.email.clone()),
+            self.name.as_ref().zip(v.shown_name.clone()),
             groups,
         ]
         .into_iter()
@@ -81,6 +104,69 @@ impl IdentityHeaders {
         ]
         .into_iter()
         .flatten()
+    }
+}
+
+/// The account's groups joined by `sep`, leaving out any group that holds `sep`.
+fn group_list(user: &crate::users::User, sep: &str) -> String {
+    let mut out = String::new();
+    for g in user.groups.iter().filter(|g| !g.contains(sep)) {
+        if !out.is_empty() {
+            out.push_str(sep);
+        }
+        out.push_str(g);
+    }
+    out
+}
+
+fn header_value(s: String) -> Option<HeaderValue> {
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(s)).ok()
+}
+
+/// An account's identity header values (see [`IdentityHeaders::header_values`]).
+struct Values {
+    name: Option<HeaderValue>,
+    email: Option<HeaderValue>,
+    shown_name: Option<HeaderValue>,
+    /// Joined by the separator of the first site that asked.
+    separator: String,
+    groups: Option<HeaderValue>,
+}
+
+impl Values {
+    fn of(user: &crate::users::User, separator: &str) -> Values {
+        Values {
+            name: header_value(user.name.clone()),
+            email: header_value(user.email.clone()),
+            shown_name: header_value(user.shown_name().to_string()),
+            separator: separator.to_string(),
+            groups: header_value(group_list(user, separator)),
+        }
+    }
+}
+
+/// The slot in [`crate::users::User`] for its header values: empty in every copy,
+/// equal to any other (it is derived data, not part of the account).
+#[derive(Default)]
+pub struct ValueCache(std::sync::OnceLock<Values>);
+
+impl Clone for ValueCache {
+    fn clone(&self) -> Self {
+        ValueCache::default()
+    }
+}
+
+impl PartialEq for ValueCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ValueCache {}
+
+impl std::fmt::Debug for ValueCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ValueCache")
     }
 }
 
@@ -309,5 +395,49 @@ mod tests {
         assert_eq!(d[0], ("remote-user".into(), "alice".into()));
         assert_eq!(d[3], ("remote-groups".into(), "admins,a;b,staff".into()));
         assert_eq!(fold("X_WebAuth-USER"), "x-webauth-user");
+    }
+
+    /// The proxy's made-once values are the same as the plain ones, for every
+    /// separator asked for (the first is remembered, others made fresh), and a
+    /// changed copy of the account gets its own.
+    #[test]
+    fn header_values_are_the_values_made_once() {
+        let user = crate::users::User {
+            name: "alice".into(),
+            email: "alice@example.com".into(),
+            groups: vec!["admins".into(), "a;b".into(), "x,y".into()],
+            ..Default::default()
+        };
+        let same = |h: &IdentityHeaders, u: &crate::users::User| {
+            let plain: Vec<(String, String)> =
+                h.values(u).map(|(k, v)| (k.to_string(), v)).collect();
+            let made: Vec<(String, String)> = h
+                .header_values(u)
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+                .collect();
+            assert_eq!(plain, made);
+            made
+        };
+        let comma = IdentityHeaders::default();
+        let semi = IdentityHeaders {
+            group_separator: ";".into(),
+            ..IdentityHeaders::default()
+        };
+        for _ in 0..2 {
+            let d = same(&comma, &user);
+            assert_eq!(d[2], ("remote-name".into(), "alice".into()));
+            assert_eq!(d[3], ("remote-groups".into(), "admins,a;b".into()));
+            assert_eq!(same(&semi, &user)[3].1, "admins;x,y");
+        }
+        // A control character can't be sent: that header is left out.
+        let mut changed = user.clone();
+        changed.display_name = "Al\nice".into();
+        let made: Vec<String> = comma
+            .header_values(&changed)
+            .map(|(k, _)| k.to_string())
+            .collect();
+        assert_eq!(made, ["remote-user", "remote-email", "remote-groups"]);
+        // The copy's values were made from the copy; the original's cache is untouched.
+        assert_eq!(same(&comma, &user)[2].1, "alice");
     }
 }

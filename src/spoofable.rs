@@ -97,10 +97,40 @@ pub fn is_spoofable(name: &str) -> bool {
         && UNDERSCORE_FRAMING
             .iter()
             .any(|w| folded_eq(b, w.as_bytes())))
-        || SPOOFABLE.iter().any(|w| folded_eq(b, w.as_bytes()))
-        || SPOOFABLE_PREFIXES
-            .iter()
-            .any(|p| b.len() >= p.len() && folded_eq(&b[..p.len()], p.as_bytes()))
+        || (may_be_listed(b)
+            && (SPOOFABLE.iter().any(|w| folded_eq(b, w.as_bytes()))
+                || SPOOFABLE_PREFIXES
+                    .iter()
+                    .any(|p| b.len() >= p.len() && folded_eq(&b[..p.len()], p.as_bytes()))))
+}
+
+/// Could `name` be in [`SPOOFABLE`] or start with one of [`SPOOFABLE_PREFIXES`]?
+/// Every entry starts (folded) with one of these two-byte beginnings; most of a
+/// browser's headers don't (`host`, `cookie`, `accept…`, `user-agent`, `sec-…`),
+/// so they skip the lists. (A test keeps this in step with the lists.)
+fn may_be_listed(name: &[u8]) -> bool {
+    let fold = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    match name {
+        [a, b, ..] => matches!(
+            (fold(*a), fold(*b)),
+            (b'f', b'o')
+                | (b'x', b'-')
+                | (b't', b'r')
+                | (b'c', b'f')
+                | (b'a', b'u')
+                | (b'p', b'r')
+                | (b's', b's')
+                | (b'r', b'e')
+                | (b'o', b'i')
+        ),
+        _ => false,
+    }
 }
 
 /// Is `name` spoofable, or, folded, one of `extra` (already folded: lower-case,
@@ -110,4 +140,51 @@ pub fn is_spoofable_with(name: &str, extra: &[String]) -> bool {
         || extra
             .iter()
             .any(|w| folded_eq(name.as_bytes(), w.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two-byte filter lets through every listed name and prefix, in any case
+    /// and with `_` for `-`: it only skips work, never a header.
+    #[test]
+    fn the_quick_filter_admits_every_entry() {
+        for w in SPOOFABLE.iter().chain(SPOOFABLE_PREFIXES) {
+            for spelling in [
+                w.to_string(),
+                w.to_ascii_uppercase(),
+                w.replace('-', "_"),
+                format!("{w}x"),
+            ] {
+                assert!(may_be_listed(spelling.as_bytes()), "{spelling}");
+            }
+            assert!(is_spoofable(w) || SPOOFABLE_PREFIXES.contains(w), "{w}");
+        }
+        for w in SPOOFABLE_PREFIXES {
+            assert!(is_spoofable(&format!("{w}anything")), "{w}");
+            assert!(
+                is_spoofable(&format!(
+                    "{}ANY_thing",
+                    w.to_ascii_uppercase().replace('-', "_")
+                )),
+                "{w}"
+            );
+        }
+        for w in UNDERSCORE_FRAMING.iter().filter(|w| w.contains('-')) {
+            assert!(is_spoofable(&w.replace('-', "_")), "{w}");
+        }
+        for plain in [
+            "host",
+            "cookie",
+            "accept",
+            "accept-language",
+            "user-agent",
+            "sec-fetch-mode",
+            "content-length",
+            "te",
+        ] {
+            assert!(!is_spoofable(plain), "{plain}");
+        }
+    }
 }

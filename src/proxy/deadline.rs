@@ -99,11 +99,20 @@ impl HeaderDeadline {
 
     /// Stops the timer at the blank line that ends a request header; `true` then.
     fn scan(&mut self, data: &[u8]) -> bool {
+        // The usual case: a whole request line and header in this read. A request line
+        // starts here and the read ends with a blank line after it, so the header ended
+        // (there, or at an earlier blank line) — no need to look at every line.
+        let starts_line = data.first().is_some_and(|&b| b != b'\r' && b != b'\n');
+        if self.scan == Scan::Leading && starts_line && data.ends_with(b"\r\n\r\n") {
+            self.timer = None;
+            self.in_header = false;
+            return true;
+        }
         let mut i = 0;
         while i < data.len() {
             if self.scan == Scan::InLine {
                 // Inside a line only its LF matters: jump to it.
-                match data[i..].iter().position(|&b| b == b'\n') {
+                match memchr::memchr(b'\n', &data[i..]) {
                     Some(p) => i += p,
                     None => return false,
                 }

@@ -33,39 +33,78 @@ pub enum FramingError {
 
 /// Checks an HTTP/1 request header as received, from the request line (or the
 /// empty lines before it) to the blank line that ends it.
+///
+/// One pass from line end to line end (`memchr`): this runs on every request.
 pub fn check_raw(raw: &[u8]) -> Result<(), FramingError> {
-    // Every LF must follow a CR, and every CR precede an LF.
-    for (i, &b) in raw.iter().enumerate() {
-        let ok = match b {
-            b'\n' => i > 0 && raw[i - 1] == b'\r',
-            b'\r' => raw.get(i + 1) == Some(&b'\n'),
-            _ => true,
-        };
-        if !ok {
+    let mut lines = Lines::default();
+    let mut start = 0;
+    for lf in memchr::memchr_iter(b'\n', raw) {
+        // Every LF must follow a CR, and every CR precede an LF.
+        let line = raw[start..lf]
+            .strip_suffix(b"\r")
+            .ok_or(FramingError::BareLineEnding)?;
+        if memchr::memchr(b'\r', line).is_some() {
             return Err(FramingError::BareLineEnding);
         }
+        lines.next(line);
+        start = lf + 1;
     }
-    let lines = raw
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        // Empty lines before the request line, then the request line itself.
-        .skip_while(|l| l.is_empty())
-        .skip(1);
-    let mut lengths = 0;
-    let mut te = false;
-    for line in lines.take_while(|l| !l.is_empty()) {
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
+    // Whatever follows the last LF: no CR (it would not precede an LF), and it is
+    // read as a last line.
+    let rest = &raw[start..];
+    if memchr::memchr(b'\r', rest).is_some() {
+        return Err(FramingError::BareLineEnding);
+    }
+    lines.next(rest);
+    if let Some(e) = lines.first_error {
+        return Err(e);
+    }
+    verdict(lines.lengths, lines.te)
+}
+
+/// Where [`check_raw`] stands in the header's lines.
+#[derive(Default)]
+struct Lines {
+    /// The request line was seen (empty lines before it are skipped).
+    started: bool,
+    /// The blank line after it was seen: nothing more is a header.
+    ended: bool,
+    lengths: usize,
+    te: bool,
+    /// The first bad `Content-Length` value.
+    first_error: Option<FramingError>,
+}
+
+impl Lines {
+    fn next(&mut self, line: &[u8]) {
+        if self.ended {
+            return;
+        }
+        if !self.started {
+            self.started = !line.is_empty();
+            return;
+        }
+        if line.is_empty() {
+            self.ended = true;
+            return;
+        }
+        // Only names starting with c or t matter.
+        if !matches!(line[0] | 0x20, b'c' | b't') {
+            return;
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
+            return;
         };
         let (name, value) = (&line[..colon], &line[colon + 1..]);
         if name.eq_ignore_ascii_case(b"content-length") {
-            lengths += 1;
-            content_length(value)?;
+            self.lengths += 1;
+            if self.first_error.is_none() {
+                self.first_error = content_length(value).err();
+            }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            te = true;
+            self.te = true;
         }
     }
-    verdict(lengths, te)
 }
 
 /// The same rules on parsed headers (any HTTP version): the `Content-Length`
@@ -188,6 +227,56 @@ mod tests {
         ];
         for (raw, want) in table {
             assert_eq!(check_raw(raw.as_bytes()), *want, "{raw:?}");
+        }
+    }
+
+    /// The byte-at-a-time form `check_raw` replaced: the reference it must agree with.
+    fn check_raw_reference(raw: &[u8]) -> Result<(), FramingError> {
+        for (i, &b) in raw.iter().enumerate() {
+            let ok = match b {
+                b'\n' => i > 0 && raw[i - 1] == b'\r',
+                b'\r' => raw.get(i + 1) == Some(&b'\n'),
+                _ => true,
+            };
+            if !ok {
+                return Err(FramingError::BareLineEnding);
+            }
+        }
+        let lines = raw
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .skip_while(|l| l.is_empty())
+            .skip(1);
+        let mut lengths = 0;
+        let mut te = false;
+        for line in lines.take_while(|l| !l.is_empty()) {
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (name, value) = (&line[..colon], &line[colon + 1..]);
+            if name.eq_ignore_ascii_case(b"content-length") {
+                lengths += 1;
+                content_length(value)?;
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                te = true;
+            }
+        }
+        verdict(lengths, te)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// Any mix of line ends, names and values: the same verdict as the reference.
+        #[test]
+        fn check_raw_agrees_with_the_reference(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "\r", "\n", "\r\n", "GET / HTTP/1.1", "Content-Length:", "content-length: 5",
+                "CONTENT-LENGTH:05", "Transfer-Encoding: chunked", "t", "c", ":", " 7", "0", ",",
+                "Host: a", "x",
+            ]), 0..14),
+        ) {
+            let raw = parts.concat();
+            proptest::prop_assert_eq!(check_raw(raw.as_bytes()), check_raw_reference(raw.as_bytes()), "{:?}", raw);
         }
     }
 

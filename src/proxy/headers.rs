@@ -25,6 +25,55 @@ pub fn strip_spoofable_with(req: &mut RequestHeader, extra: &[String]) {
     }
 }
 
+/// A forwarded request's head as plain `http` parts, for the gateway's changes.
+///
+/// Pingora keeps, beside a request's header map, the spelling each name arrived in,
+/// and pays for it on every header set (two copies of each name, and a second map
+/// to grow). The gateway sets up to eight headers on every forwarded request, so it
+/// takes the head apart once ([`Plain::take`]), changes the plain map, and puts it
+/// back ([`Plain::put`]) without that record: standard names go out title-cased
+/// (`Content-Type`), others lower-case (`x-custom`), as HTTP/2, HAProxy and Envoy
+/// send them. Header names are case-insensitive (RFC 9110 §5.1).
+pub struct Plain {
+    pub parts: http::request::Parts,
+    /// The request target as received, when the URI doesn't give it back byte for
+    /// byte (absolute-form, non-UTF-8): sent as it came, as Pingora would.
+    target: Option<Vec<u8>>,
+}
+
+impl Plain {
+    /// Takes `up` apart; `up` is left empty until [`put`](Self::put).
+    pub fn take(up: &mut RequestHeader) -> Plain {
+        let from_uri = up
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().as_bytes())
+            .or_else(|| up.uri.authority().map(|a| a.as_str().as_bytes()))
+            .unwrap_or_default();
+        let target =
+            (up.raw_path() != from_uri || !up.raw_path_is_utf8()).then(|| up.raw_path().to_vec());
+        // An empty head allocates nothing.
+        let empty = RequestHeader::from(http::Request::new(()).into_parts().0);
+        let parts = http::request::Parts::from(std::mem::replace(up, empty));
+        Plain { parts, target }
+    }
+
+    /// Forwards `uri` instead of the target as received.
+    pub fn set_uri(&mut self, uri: http::Uri) {
+        self.parts.uri = uri;
+        self.target = None;
+    }
+
+    /// Puts the head back into `up`.
+    pub fn put(self, up: &mut RequestHeader) -> pingora::Result<()> {
+        *up = RequestHeader::from(self.parts);
+        match self.target {
+            Some(t) => up.set_raw_path(&t),
+            None => Ok(()),
+        }
+    }
+}
+
 /// All `Cookie` headers as one string (borrowed when there is just one).
 pub fn cookie_header(req: &RequestHeader) -> std::borrow::Cow<'_, str> {
     let mut it = req
@@ -48,15 +97,50 @@ pub fn cookie_header(req: &RequestHeader) -> std::borrow::Cow<'_, str> {
 
 /// Does the `Cookie` header(s) hold any cookie not in `names` (compared as in
 /// [`without_cookies`])? Without allocating: when not, the header is just dropped.
+///
+/// Read as bytes, on every signed-in request: a header that isn't text is no
+/// different here, since bytes that aren't text in a name make it none of ours
+/// (and [`without_cookies`] drops such a header), and in our own cookie's value
+/// they don't matter (the cookie goes anyway).
 pub fn has_other_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) -> bool {
-    headers
-        .get_all(http::header::COOKIE)
+    headers.get_all(http::header::COOKIE).iter().any(|v| {
+        let mut rest = v.as_bytes();
+        loop {
+            let (pair, next) = match memchr::memchr(b';', rest) {
+                Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+                None => (rest, None),
+            };
+            if other_pair(pair, names) {
+                return true;
+            }
+            match next {
+                Some(n) => rest = n,
+                None => return false,
+            }
+        }
+    })
+}
+
+/// [`kept`] on bytes: a non-empty pair whose name is none of `names`.
+fn other_pair<S: AsRef<str>>(pair: &[u8], names: &[S]) -> bool {
+    let pair = pair.trim_ascii();
+    if pair.is_empty() {
+        return false;
+    }
+    let name = match memchr::memchr(b'=', pair) {
+        Some(i) => &pair[..i],
+        None => pair,
+    };
+    let name = name.trim_ascii();
+    let start = name.iter().position(|&b| b != b'"').unwrap_or(name.len());
+    let end = name
         .iter()
-        .any(|v| match v.to_str() {
-            // Not text: left to `without_cookies`, which drops it.
-            Err(_) => true,
-            Ok(v) => v.split(';').map(str::trim).any(|c| kept(c, names)),
-        })
+        .rposition(|&b| b != b'"')
+        .map_or(start, |e| e + 1);
+    let name = name.get(start..end).unwrap_or_default().trim_ascii();
+    !names
+        .iter()
+        .any(|n| n.as_ref().as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// A `name=value` pair (trimmed) that is none of `names` (compared without
@@ -203,9 +287,32 @@ mod tests {
             "cookie",
             http::HeaderValue::from_bytes(b"portcullis=\xff").unwrap(),
         );
-        assert!(
-            has_other_cookies(&odd, &own),
-            "not text: the full filter decides"
-        );
+        // Not text, and only our own name: nothing goes to the application either way.
+        assert!(!has_other_cookies(&odd, &own));
+        assert_eq!(without_cookies(&odd, &own), "");
+        odd.append("cookie", http::HeaderValue::from_bytes(b"\xffx=1").unwrap());
+        assert!(has_other_cookies(&odd, &own));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// The quick check never drops what the full filter would forward: whenever it
+        /// says "only ours", the full filter keeps nothing.
+        #[test]
+        fn the_quick_check_never_loses_a_cookie(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "portcullis", "Portcullis_2FA", "portcullis_pre", "theme", "=", ";", " ", "\t",
+                "\"", "v", "\u{b}", "\u{ff}", "\u{a0}",
+            ]), 0..10),
+        ) {
+            let own = ["portcullis", "portcullis_pre", "portcullis_dev", "portcullis_2fa"];
+            let raw: Vec<u8> = parts.concat().chars().map(|c| c as u32 as u8).collect();
+            let Ok(v) = http::HeaderValue::from_bytes(&raw) else { return Ok(()) };
+            let mut h = http::HeaderMap::new();
+            h.append("cookie", v);
+            if !has_other_cookies(&h, &own) {
+                proptest::prop_assert_eq!(without_cookies(&h, &own), "", "{:?}", raw);
+            }
+        }
     }
 }

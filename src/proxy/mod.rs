@@ -44,6 +44,10 @@ use crate::users::User;
 
 pub use crate::request::{MAX_HEADERS, MAX_HEADER_BYTES};
 
+const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");
+
 pub struct Gateway {
     pub app: Arc<App>,
 }
@@ -52,7 +56,9 @@ pub struct Gateway {
 /// `request_filter` decides to forward, then the [`Route`].
 #[derive(Default)]
 pub struct Ctx {
-    route: Option<Route>,
+    /// Boxed: Pingora moves the per-request context with its (large) request future,
+    /// so a pointer here copies far less than the route itself would.
+    route: Option<Box<Route>>,
 }
 
 /// A request on its way to an upstream: what the later phases need, moved in
@@ -309,16 +315,74 @@ impl Gateway {
                     user: user.clone(),
                     factors,
                 });
-                ctx.route = Some(Route {
+                ctx.route = Some(Box::new(Route {
                     cfg,
                     inbound,
                     identity,
-                });
+                }));
                 Ok(false)
             }
             Answer::Page(m) => self.message(session, m, inbound.html).await,
             Answer::Reply(r) => self.respond(session, r, false).await,
         }
+    }
+
+    /// The forwarded request's headers: the identity (complete sign-ins only), no
+    /// gateway cookies, and `X-Forwarded-For`/`-Proto`/`-Host`. Names are set on the
+    /// plain map (see [`headers::Plain`]): no name is copied.
+    fn forwarded_head(&self, route: &mut Route, h: &mut http::HeaderMap) -> Result<()> {
+        h.reserve(8);
+        // UTF-8 names pass as raw bytes (obs-text); control characters are refused.
+        // (Client copies of these names were stripped in `request_filter`.)
+        if let (Some(id), Some(site)) = (&route.identity, route.cfg.sites.get(route.inbound.site)) {
+            let names = &site.identity;
+            // Made once per account: a copy here is a reference count.
+            for (k, v) in names.header_values(&id.user) {
+                h.insert(k.clone(), v);
+            }
+            if let Some(n) = &names.assertion {
+                let host = &route.inbound.host;
+                if let Some(t) = self
+                    .app
+                    .assertion_token(&route.cfg, host, &id.user, id.factors)
+                {
+                    let t = http::HeaderValue::from_maybe_shared(Bytes::from(t))
+                        .or_err(ErrorType::InternalError, "assertion is a header value")?;
+                    h.insert(n.clone(), t);
+                }
+            }
+        }
+        // The application never sees the gateway's own cookies.
+        if h.contains_key(COOKIE) {
+            let own = &self.app.cookies.own_names;
+            // Only the gateway's own cookies (the usual signed-in request): no string built.
+            let kept = if headers::has_other_cookies(h, own) {
+                headers::without_cookies(h, own)
+            } else {
+                String::new()
+            };
+            h.remove(COOKIE);
+            if !kept.is_empty() {
+                let v = http::HeaderValue::from_maybe_shared(Bytes::from(kept))
+                    .or_err(ErrorType::InvalidHTTPHeader, "cookie header")?;
+                h.insert(COOKIE, v);
+            }
+        }
+        let inbound = &mut route.inbound;
+        let value = |s: String| {
+            http::HeaderValue::from_maybe_shared(Bytes::from(s))
+                .or_err(ErrorType::InternalError, "forwarded value")
+        };
+        h.insert(
+            X_FORWARDED_FOR,
+            value(std::mem::take(&mut inbound.client.xff))?,
+        );
+        h.insert(
+            X_FORWARDED_PROTO,
+            http::HeaderValue::from_static(inbound.client.proto),
+        );
+        h.insert(X_FORWARDED_HOST, value(std::mem::take(&mut inbound.host))?);
+        Ok(())
     }
 
     async fn read_body(&self, session: &mut Session) -> Result<std::result::Result<Bytes, ()>> {
@@ -386,8 +450,14 @@ impl ProxyHttp for Gateway {
             return Error::e_explain(ErrorType::InternalError, "no such site");
         };
         let timeout = route.cfg.server.upstream_timeout;
-        // The site's host is the SNI and the name its certificate must carry.
-        let mut peer = HttpPeer::new(site.upstream, site.upstream_tls, site.host.clone());
+        // Over TLS the site's host is the SNI and the name the certificate must carry;
+        // a plain upstream needs no name (and none is copied per request).
+        let sni = if site.upstream_tls {
+            site.host.clone()
+        } else {
+            String::new()
+        };
+        let mut peer = HttpPeer::new(site.upstream, site.upstream_tls, sni);
         // A site's own CA replaces the system roots for its upstream.
         peer.options.ca = site
             .upstream_ca
@@ -398,7 +468,9 @@ impl ProxyHttp for Gateway {
         peer.options.total_connection_timeout = Some(timeout.min(Duration::from_secs(10)));
         peer.options.read_timeout = Some(timeout);
         peer.options.write_timeout = Some(timeout);
-        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        // Idle pooled connections stay until the application closes them (Pingora
+        // notices and drops them) or the pool's LRU bound evicts them: a per-request
+        // idle timer cost two allocations and a timer registration (issue #11).
         Ok(Box::new(peer))
     }
 
@@ -411,53 +483,19 @@ impl ProxyHttp for Gateway {
         let Some(route) = &mut ctx.route else {
             return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
         };
-        if let Some(uri) = route.inbound.rewrite.take() {
-            let uri: http::Uri = uri
-                .parse()
-                .or_err(ErrorType::InternalError, "normalised path is a URI")?;
-            up.set_uri(uri);
-        }
-        let inbound = &route.inbound;
-        // UTF-8 names pass as raw bytes (obs-text); control characters are refused.
-        // (Client copies of these names were stripped in `request_filter`.)
-        if let (Some(id), Some(site)) = (&route.identity, route.cfg.sites.get(inbound.site)) {
-            let names = &site.identity;
-            for (k, v) in names.values(&id.user) {
-                // Takes the string's buffer: no copy.
-                if let Ok(v) = http::HeaderValue::from_maybe_shared(Bytes::from(v)) {
-                    up.insert_header(k, v)?;
-                }
+        let mut plain = headers::Plain::take(up);
+        let changed = self.forwarded_head(route, &mut plain.parts.headers);
+        let rewritten = match route.inbound.rewrite.take().map(|u| u.parse::<http::Uri>()) {
+            Some(Ok(uri)) => {
+                plain.set_uri(uri);
+                Ok(())
             }
-            if let Some(h) = &names.assertion {
-                if let Some(t) =
-                    self.app
-                        .assertion_token(&route.cfg, &inbound.host, &id.user, id.factors)
-                {
-                    up.insert_header(h, t)?;
-                }
-            }
-        }
-        // The application never sees the gateway's own cookies.
-        if up.headers.contains_key(COOKIE) {
-            let own = &self.app.cookies.own_names;
-            // Only the gateway's own cookies (the usual signed-in request): no string built.
-            let kept = if headers::has_other_cookies(&up.headers, own) {
-                headers::without_cookies(&up.headers, own)
-            } else {
-                String::new()
-            };
-            up.remove_header(&COOKIE);
-            if !kept.is_empty() {
-                up.insert_header(COOKIE, kept)?;
-            }
-        }
-        up.insert_header("X-Forwarded-For", inbound.client.xff.as_str())?;
-        up.insert_header(
-            "X-Forwarded-Proto",
-            http::HeaderValue::from_static(inbound.client.proto),
-        )?;
-        up.insert_header("X-Forwarded-Host", inbound.host.as_str())?;
-        Ok(())
+            Some(Err(_)) => Error::e_explain(ErrorType::InternalError, "normalised path is a URI"),
+            None => Ok(()),
+        };
+        // The head goes back whatever was refused; then the request fails.
+        plain.put(up)?;
+        rewritten.and(changed)
     }
 
     /// Proxied answers. On TLS the gateway's HSTS policy replaces the application's.

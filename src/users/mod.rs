@@ -55,6 +55,11 @@ pub struct User {
     /// When the authenticator app was enrolled (Unix seconds; 0 = unknown or none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub totp_enrolled_at: u64,
+    /// This account's identity header values, made on first use (see
+    /// [`crate::identity::IdentityHeaders::header_values`]). Never stored; a copy
+    /// starts empty, so a changed copy makes its own.
+    #[serde(skip)]
+    pub header_values: crate::identity::ValueCache,
 }
 
 /// Where an account stands. Only `Active` accounts sign in or keep sessions.
