@@ -2,6 +2,9 @@
 //! `scripts/bench.sh` that separates Pingora's own hop cost from Portcullis's.
 //! Usage: bare_proxy LISTEN UPSTREAM
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
@@ -11,7 +14,8 @@ use pingora::server::configuration::ServerConf;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-struct Bare(String);
+/// The upstream, and whether to leave out the upstream timeouts.
+struct Bare(SocketAddr, bool);
 
 #[async_trait]
 impl ProxyHttp for Bare {
@@ -19,12 +23,19 @@ impl ProxyHttp for Bare {
     fn new_ctx(&self) {}
     /// As the gateway: no downstream modules (Pingora's default compression module).
     fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+    /// The same peer options as the gateway's (`server.upstream_timeout` = 60 s by
+    /// default): a production hop has upstream timeouts, and they cost Pingora a
+    /// timer per upstream read and write. `BARE_NO_TIMEOUTS=1` leaves them out.
     async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<Box<HttpPeer>> {
-        Ok(Box::new(HttpPeer::new(
-            self.0.as_str(),
-            false,
-            String::new(),
-        )))
+        let mut peer = HttpPeer::new(self.0, false, String::new());
+        if !self.1 {
+            let t = Duration::from_secs(60);
+            peer.options.connection_timeout = Some(Duration::from_secs(5));
+            peer.options.total_connection_timeout = Some(Duration::from_secs(10));
+            peer.options.read_timeout = Some(t);
+            peer.options.write_timeout = Some(t);
+        }
+        Ok(Box::new(peer))
     }
 }
 
@@ -34,6 +45,11 @@ fn main() {
         eprintln!("usage: bare_proxy LISTEN UPSTREAM");
         std::process::exit(2);
     };
+    let Ok(upstream) = upstream.parse::<SocketAddr>() else {
+        eprintln!("bare_proxy: UPSTREAM must be an address:port");
+        std::process::exit(2);
+    };
+    let no_timeouts = std::env::var("BARE_NO_TIMEOUTS").is_ok_and(|v| v == "1");
     let conf = ServerConf {
         threads: 1,
         work_stealing: false,
@@ -41,7 +57,8 @@ fn main() {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut svc = pingora::proxy::http_proxy_service(&server.configuration, Bare(upstream.clone()));
+    let mut svc =
+        pingora::proxy::http_proxy_service(&server.configuration, Bare(upstream, no_timeouts));
     svc.add_tcp(listen);
     server.add_service(svc);
     server.run_forever();

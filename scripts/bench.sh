@@ -4,7 +4,11 @@
 #   nginx      nginx as a plain reverse proxy (no authentication)
 #   authreq    nginx `auth_request` -> examples/auth_service (Redis GET) -> then the upstream:
 #              the two-hop design of Authelia/oauth2-proxy-style deployments
-#   bare       a bare Pingora proxy with no logic (examples/bare_proxy), the reference
+#   bare       a bare Pingora proxy with no logic (examples/bare_proxy), the reference: the
+#              same request as the gateways get (with a session cookie, forwarded as it is)
+#              and the same upstream peer options (connect/read/write timeouts)
+#   bare0      the same bare proxy without upstream timeouts and without the cookie (the
+#              reference of the earlier runs in BENCHMARKS.md), for comparison
 #   memory     Portcullis, memory store, signed in (accounts in the users file)
 #   sqlite     Portcullis, memory store, signed in, accounts in SQLite (issue #10: no
 #              regression against the users file: the cache answers, never a query)
@@ -32,7 +36,7 @@ W=$(mktemp -d); PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
 trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-UP=$(port); NG=$(port); NA=$(port); AS=$(port); RP=$(port); BP=$(port); PM=$(port); PR=$(port); PQ=$(port)
+UP=$(port); B0=$(port); NG=$(port); NA=$(port); AS=$(port); RP=$(port); BP=$(port); PM=$(port); PR=$(port); PQ=$(port)
 TOKEN=$(python3 -c 'import secrets;print(secrets.token_hex(32))')
 
 mkdir -p "$W/up" "$W/ng" "$W/na"
@@ -104,7 +108,8 @@ CFG
 }
 sleep 0.5
 taskset -c 0 target/release/examples/bare_proxy "127.0.0.1:$BP" "127.0.0.1:$UP" 2>/dev/null & BPPID=$!; PIDS+=($BPPID)
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$BP/" && break; sleep 0.1; done
+BARE_NO_TIMEOUTS=1 taskset -c 0 target/release/examples/bare_proxy "127.0.0.1:$B0" "127.0.0.1:$UP" 2>/dev/null & B0PID=$!; PIDS+=($B0PID)
+for p in $BP $B0; do for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done; done
 gateway '[store]
 backend = "memory"' "$W/mem" "$PM"; CM=$COOKIE; PMPID=$GW
 gateway '[store]
@@ -126,11 +131,12 @@ HZ=$(getconf CLK_TCK)
 declare -A PORT ARGS PS
 PORT[nginx]=$NG;   ARGS[nginx]="";                         PS[nginx]="$(procs "$NGPID")"
 PORT[authreq]=$NA; ARGS[authreq]="Cookie: session=$TOKEN"; PS[authreq]="$(procs "$NAPID" "$ASPID")"
-PORT[bare]=$BP;    ARGS[bare]="";                          PS[bare]="$(procs "$BPPID")"
+PORT[bare]=$BP;    ARGS[bare]="Cookie: $CM";               PS[bare]="$(procs "$BPPID")"
+PORT[bare0]=$B0;   ARGS[bare0]="";                         PS[bare0]="$(procs "$B0PID")"
 PORT[memory]=$PM;  ARGS[memory]="Cookie: $CM";             PS[memory]="$(procs "$PMPID")"
 PORT[sqlite]=$PQ;  ARGS[sqlite]="Cookie: $CQ";             PS[sqlite]="$(procs "$PQPID")"
 PORT[redis]=$PR;   ARGS[redis]="Cookie: $CR";              PS[redis]="$(procs "$PRPID")"
-CONFIGS=(nginx authreq bare memory sqlite redis)
+CONFIGS=(nginx authreq bare bare0 memory sqlite redis)
 run() { # $1 config, $2 connections, $3 seconds -> "rps p50 p99 cpu_us errors"
   local c=$1 pids out t0 t1 h=()
   [ -n "${ARGS[$c]}" ] && h=(-H "${ARGS[$c]}")
@@ -163,7 +169,9 @@ python3 - "$RES" <<'PY'
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
 names = {"nginx": "nginx, plain reverse proxy", "authreq": "nginx auth_request -> auth service -> Redis",
-         "bare": "bare Pingora proxy", "memory": "Portcullis, memory store, signed in",
+         "bare": "bare Pingora proxy (same request, same upstream timeouts)",
+         "bare0": "bare Pingora proxy, no cookie, no upstream timeouts",
+         "memory": "Portcullis, memory store, signed in",
          "sqlite": "Portcullis, memory store, SQLite accounts, signed in",
          "redis": "Portcullis, Redis store, signed in"}
 num = lambda x: f"{x:,.0f}".replace(",", " ")

@@ -17,6 +17,7 @@
 //!       └─ Inbound { site, host, path, query, rewrite, client, trusted, html, forward_auth }
 //! ```
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use http::header::{ACCEPT, HOST};
@@ -126,13 +127,13 @@ pub fn classify(cfg: &Config, head: &Head<'_>) -> Result<Inbound, Message> {
         .get(HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| head.uri.host())
-        .map(host_only)
+        .map(host_key)
         .filter(|h| !h.is_empty())
         .ok_or_else(|| Message::refusal(400, "Bad request", "The request has no Host."))?;
     let site = cfg
         .sites
         .iter()
-        .position(|s| s.host == host)
+        .position(|s| s.host == *host)
         .ok_or_else(|| {
             Message::refusal(
                 421,
@@ -159,7 +160,8 @@ pub fn classify(cfg: &Config, head: &Head<'_>) -> Result<Inbound, Message> {
     .then(|| crate::forwardauth::Facts::from_headers(head.headers));
     Ok(Inbound {
         site,
-        host,
+        // The site's own spelling (equal to the request's): one exact-size copy.
+        host: cfg.sites[site].host.clone(),
         path,
         query,
         rewrite,
@@ -204,8 +206,41 @@ pub fn accepts_html(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/html"))
 }
 
-/// `host[:port]` → lower-case host; IPv6 brackets kept.
+/// `host[:port]` → lower-case host; IPv6 brackets kept. Borrowed when the header
+/// already is that (the usual case: no allocation per request).
+pub fn host_key(h: &str) -> Cow<'_, str> {
+    let h = h.trim();
+    let host: Cow<'_, str> = if h.starts_with('[') {
+        match h.find(']') {
+            Some(i) => Cow::Borrowed(&h[..=i]),
+            None => Cow::Owned(format!("{h}]")),
+        }
+    } else {
+        Cow::Borrowed(
+            h.rsplit_once(':')
+                .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+                .map(|(h, _)| h)
+                .unwrap_or(h),
+        )
+    };
+    let lower = |s: &str| {
+        s.trim_end_matches('.')
+            .bytes()
+            .any(|b| b.is_ascii_uppercase())
+    };
+    match host {
+        Cow::Borrowed(b) if !lower(b) => Cow::Borrowed(b.trim_end_matches('.')),
+        other => Cow::Owned(other.trim_end_matches('.').to_ascii_lowercase()),
+    }
+}
+
+/// [`host_key`], owned.
 pub fn host_only(h: &str) -> String {
+    host_key(h).into_owned()
+}
+
+#[cfg(test)]
+fn host_only_reference(h: &str) -> String {
     let h = h.trim();
     let host = if h.starts_with('[') {
         h.split(']')
@@ -307,6 +342,20 @@ pub fn ip_text(ip: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The borrowing host key is the old copying one.
+        #[test]
+        fn host_key_is_the_old_host_only(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "B", ".", ":", "8", "[", "]", " ", "::1", "x.Test", "\u{e9}",
+            ]), 0..8),
+        ) {
+            let h = parts.concat();
+            let (new, old) = (host_key(&h).into_owned(), host_only_reference(&h));
+            proptest::prop_assert_eq!(new, old);
+        }
+    }
 
     #[test]
     fn ip_text_is_to_string() {

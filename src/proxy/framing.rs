@@ -38,24 +38,23 @@ pub enum FramingError {
 pub fn check_raw(raw: &[u8]) -> Result<(), FramingError> {
     let mut lines = Lines::default();
     let mut start = 0;
+    let mut line_ends = 0;
     for lf in memchr::memchr_iter(b'\n', raw) {
-        // Every LF must follow a CR, and every CR precede an LF.
+        // Every LF must follow a CR...
         let line = raw[start..lf]
             .strip_suffix(b"\r")
             .ok_or(FramingError::BareLineEnding)?;
-        if memchr::memchr(b'\r', line).is_some() {
-            return Err(FramingError::BareLineEnding);
-        }
+        line_ends += 1;
         lines.next(line);
         start = lf + 1;
     }
-    // Whatever follows the last LF: no CR (it would not precede an LF), and it is
-    // read as a last line.
-    let rest = &raw[start..];
-    if memchr::memchr(b'\r', rest).is_some() {
+    // ...and every CR precede an LF: each LF has its own CR before it, so any CR
+    // beyond those is a stray one.
+    if memchr::memchr_iter(b'\r', raw).count() != line_ends {
         return Err(FramingError::BareLineEnding);
     }
-    lines.next(rest);
+    // Whatever follows the last LF is read as a last line.
+    lines.next(&raw[start..]);
     if let Some(e) = lines.first_error {
         return Err(e);
     }

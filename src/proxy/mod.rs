@@ -93,14 +93,15 @@ fn accept_html(session: &Session) -> bool {
 /// drops `Content-Length` when `Transfer-Encoding` is present and accepts bare LF.
 fn ambiguous_framing(session: &Session) -> bool {
     let req = session.req_header();
-    let parsed = framing::check_lengths(
-        req.headers.get_all(CONTENT_LENGTH),
-        req.headers.contains_key(TRANSFER_ENCODING),
-    );
-    let checked = parsed.and_then(|()| match session.as_http1() {
+    // HTTP/1: the raw bytes hold every `Content-Length` and `Transfer-Encoding` line
+    // the parsed headers do (and those Pingora dropped), so they alone are checked.
+    let checked = match session.as_http1() {
         Some(h1) => framing::check_raw(&h1.get_headers_raw_bytes()),
-        None => Ok(()),
-    });
+        None => framing::check_lengths(
+            req.headers.get_all(CONTENT_LENGTH),
+            req.headers.contains_key(TRANSFER_ENCODING),
+        ),
+    };
     match checked {
         Ok(()) => false,
         Err(e) => {

@@ -308,10 +308,14 @@ pub fn normalize_user(u: &mut User) -> Result<(), ProfileError> {
 pub struct Directory {
     /// Shared, so a request holding its user never copies the record.
     users: Vec<Arc<User>>,
-    by_name: HashMap<String, usize>,
-    by_email: HashMap<String, usize>,
-    by_phone: HashMap<String, usize>,
+    /// foldhash: read by name on every signed-in request; keys come from the
+    /// accounts themselves, never from a client.
+    by_name: Index,
+    by_email: Index,
+    by_phone: Index,
 }
+
+type Index = HashMap<String, usize, foldhash::fast::RandomState>;
 
 impl Directory {
     /// Builds the indexes; refuses a set where one identifier belongs to two accounts.
