@@ -367,7 +367,7 @@ impl Core {
             }
             _ => {
                 // Deleted, disabled, suspended, closed, or credentials changed since sign-in.
-                self.sessions.remove(&id.handle(), &record.user).await?;
+                Box::pin(self.sessions.remove(&id.handle(), &record.user)).await?;
                 Ok(SessionState::Ended)
             }
         }

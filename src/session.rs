@@ -324,11 +324,22 @@ impl Sessions {
     /// [`load`](Self::load) by the session's cache key (from [`id_from_cookie`](Self::id_from_cookie)).
     pub async fn load_keyed(&self, key: Key) -> Result<Lookup, StoreError> {
         let now = self.clock.now();
+        // The usual signed-in request: a fresh cached record, no touch due.
+        if let Some(r) = self.cache.get(&key) {
+            if self.ttl_for(&r, now).is_some()
+                && now.saturating_sub(r.last_seen) < self.touch_every()
+            {
+                return Ok(Lookup::Valid(r));
+            }
+        }
+        // Boxed: the store's futures stay out of every request's future (issue #11).
+        Box::pin(self.load_from_store(key, now)).await
+    }
+
+    /// [`load_keyed`](Self::load_keyed) past the fast path: a touch is due, or the store decides.
+    async fn load_from_store(&self, key: Key, now: u64) -> Result<Lookup, StoreError> {
         if let Some(r) = self.cache.get(&key) {
             if self.ttl_for(&r, now).is_some() {
-                if now.saturating_sub(r.last_seen) < self.touch_every() {
-                    return Ok(Lookup::Valid(r));
-                }
                 let since = self.cache.generation();
                 let mut r = SessionRecord::clone(&r);
                 r.last_seen = now;

@@ -323,8 +323,8 @@ impl Gateway {
                 }));
                 Ok(false)
             }
-            Answer::Page(m) => self.message(session, m, inbound.html).await,
-            Answer::Reply(r) => self.respond(session, r, false).await,
+            Answer::Page(m) => Box::pin(self.message(session, m, inbound.html)).await,
+            Answer::Reply(r) => Box::pin(self.respond(session, r, false)).await,
         }
     }
 
@@ -428,7 +428,7 @@ impl ProxyHttp for Gateway {
             Ok(i) => i,
             Err(m) => {
                 let html = accept_html(session);
-                return self.message(session, m, html).await;
+                return Box::pin(self.message(session, m, html)).await;
             }
         };
         // Before anything is set: the gateway's own identity headers (any site's
@@ -436,9 +436,9 @@ impl ProxyHttp for Gateway {
         // were read by `classify`.)
         headers::strip_spoofable_with(session.req_header_mut(), &cfg.identity_strip);
         if inbound.portal_path(&cfg.server.portal_prefix).is_some() {
-            return self
-                .portal(session, inbound, &cfg.server.portal_prefix)
-                .await;
+            // Boxed, like the other answers made here: the pages' state is large, and
+            // inline it would be copied with every request's future (issue #11).
+            return Box::pin(self.portal(session, inbound, &cfg.server.portal_prefix)).await;
         }
         self.judge(session, ctx, cfg, inbound).await
     }

@@ -254,7 +254,9 @@ impl Accounts {
                 }
                 let n = name.to_string();
                 let generation = self.generation();
-                let u = self.run(|s| async move { s.get(&n).await }).await?;
+                // Boxed: this future is part of every signed-in request's, and inline
+                // its state would be copied with it.
+                let u = Box::pin(self.run(|s| async move { s.get(&n).await })).await?;
                 Ok(u.map(|u| self.remember(u, generation)))
             }
         }
