@@ -24,8 +24,9 @@ impl ProxyHttp for Bare {
     /// As the gateway: no downstream modules (Pingora's default compression module).
     fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
     /// The same peer options as the gateway's (`server.upstream_timeout` = 60 s by
-    /// default): a production hop has upstream timeouts, and they cost Pingora a
-    /// timer per upstream read and write. `BARE_NO_TIMEOUTS=1` leaves them out.
+    /// default, 60 s for idle pooled connections): a production hop has them, and
+    /// they cost Pingora a timer per upstream read, write and idle wait.
+    /// `BARE_NO_TIMEOUTS=1` leaves them out.
     async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<Box<HttpPeer>> {
         let mut peer = HttpPeer::new(self.0, false, String::new());
         if !self.1 {
@@ -34,6 +35,7 @@ impl ProxyHttp for Bare {
             peer.options.total_connection_timeout = Some(Duration::from_secs(10));
             peer.options.read_timeout = Some(t);
             peer.options.write_timeout = Some(t);
+            peer.options.idle_timeout = Some(t);
         }
         Ok(Box::new(peer))
     }

@@ -6,7 +6,7 @@
 #              the two-hop design of Authelia/oauth2-proxy-style deployments
 #   bare       a bare Pingora proxy with no logic (examples/bare_proxy), the reference: the
 #              same request as the gateways get (with a session cookie, forwarded as it is)
-#              and the same upstream peer options (connect/read/write timeouts)
+#              and the same upstream peer options (connect/read/write/idle timeouts)
 #   bare0      the same bare proxy without upstream timeouts and without the cookie (the
 #              reference of the earlier runs in BENCHMARKS.md), for comparison
 #   memory     Portcullis, memory store, signed in (accounts in the users file)

@@ -13,9 +13,23 @@ use crate::config::{SameSite, SessionConfig};
 /// allocating: pairs split at `;`, blanks around names and values trimmed (as the
 /// cookie crate does; a quoted value is passed as it is).
 pub fn values_named<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    header.split(';').filter_map(move |pair| {
-        let (n, v) = pair.split_once('=')?;
-        (n.trim_matches([' ', '\t']) == name).then(|| v.trim_matches([' ', '\t']))
+    // Byte searches (`;`, `=`, blanks are ASCII, so every cut is on a char boundary):
+    // this runs on every signed-in request.
+    let blank = |c: char| c == ' ' || c == '\t';
+    let mut rest = Some(header);
+    std::iter::from_fn(move || loop {
+        let h = rest?;
+        let (pair, next) = match memchr::memchr(b';', h.as_bytes()) {
+            Some(i) => (&h[..i], Some(&h[i + 1..])),
+            None => (h, None),
+        };
+        rest = next;
+        let Some(eq) = memchr::memchr(b'=', pair.as_bytes()) else {
+            continue;
+        };
+        if pair[..eq].trim_matches(blank) == name {
+            return Some(pair[eq + 1..].trim_matches(blank));
+        }
     })
 }
 
@@ -301,6 +315,28 @@ pub(crate) mod tests {
         assert!(c.csrf_ok("pre1", &t));
         assert!(!c.csrf_ok("pre2", &t));
         assert!(!c.csrf_ok("pre1", ""));
+    }
+
+    #[test]
+    proptest::proptest! {
+        /// The byte-search form reads exactly what the plain split did.
+        #[test]
+        fn values_named_is_the_plain_split(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "portcullis", "portcullis_pre", "=", ";", " ", "\t", "x", "\u{e9}", "\"",
+            ]), 0..12),
+        ) {
+            let h = parts.concat();
+            let old: Vec<&str> = h
+                .split(';')
+                .filter_map(|pair| {
+                    let (n, v) = pair.split_once('=')?;
+                    (n.trim_matches([' ', '\t']) == "portcullis").then(|| v.trim_matches([' ', '\t']))
+                })
+                .collect();
+            let new: Vec<&str> = values_named(&h, "portcullis").collect();
+            proptest::prop_assert_eq!(new, old);
+        }
     }
 
     #[test]

@@ -157,18 +157,27 @@ fn rebuild(raw: &str) -> Result<String, PathError> {
     Ok(path)
 }
 
-/// The path with `;parameters` removed from every segment: what servlet
+/// The path with `;parameters` removed from every segment, and the segments left
+/// empty by that (`/;/admin`) or empty before (`//`) merged: what servlet
 /// containers (Tomcat, Jetty) route on. Rules match against both forms.
 pub fn strip_params(path: &str) -> std::borrow::Cow<'_, str> {
     if !path.contains(';') {
         return std::borrow::Cow::Borrowed(path);
     }
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len().saturating_sub(1);
     let mut out = String::with_capacity(path.len());
-    for (i, seg) in path.split('/').enumerate() {
-        if i > 0 {
+    for (i, seg) in segments.iter().enumerate() {
+        let seg = seg.split(';').next().unwrap_or("");
+        if i == 0 {
+            out.push_str(seg);
+        } else if !seg.is_empty() || i == last {
             out.push('/');
+            out.push_str(seg);
         }
-        out.push_str(seg.split(';').next().unwrap_or(""));
+    }
+    if out.is_empty() {
+        out.push('/');
     }
     std::borrow::Cow::Owned(out)
 }
@@ -228,6 +237,12 @@ mod tests {
         assert_eq!(strip_params("/admin;x"), "/admin");
         assert_eq!(strip_params("/a;jsessionid=1/b;c=d"), "/a/b");
         assert_eq!(strip_params("/plain"), "/plain");
+        // A segment that is only a parameter is merged away, as Tomcat does.
+        assert_eq!(strip_params("/;/admin"), "/admin");
+        assert_eq!(strip_params("/;jsessionid=1/secret/x"), "/secret/x");
+        assert_eq!(strip_params("/;a/;b/admin"), "/admin");
+        assert_eq!(strip_params("/a/;"), "/a/");
+        assert_eq!(strip_params("/;"), "/");
     }
 
     proptest! {

@@ -176,10 +176,29 @@ pub fn classify(cfg: &Config, head: &Head<'_>) -> Result<Inbound, Message> {
 /// forward when normalising changed the path).
 #[allow(clippy::type_complexity)] // three plain parts, named in the doc
 fn target(head: &Head<'_>) -> Result<(String, Option<String>, Option<String>), Message> {
-    let raw = match std::str::from_utf8(head.raw_target) {
-        Ok(r) if r.starts_with('/') => r,
-        _ => head.uri.path_and_query().map(|p| p.as_str()).unwrap_or(""),
+    // Origin-form (`/path`), or absolute-form (`http://host/path`, judged and
+    // forwarded by its path). Anything else (`secret`, `x/../admin`, `*`, an
+    // authority) has no path to judge, and an application could still resolve it
+    // to one a rule covers: refused.
+    let (raw, absolute): (Cow<'_, str>, bool) = match std::str::from_utf8(head.raw_target) {
+        Ok(r) if r.starts_with('/') => (Cow::Borrowed(r), false),
+        Ok(r) => match absolute_path(r) {
+            Some(p) => (p, true),
+            None => {
+                return Err(Message::refusal(
+                    400,
+                    "Bad request",
+                    "The request target is not a path.",
+                ))
+            }
+        },
+        // Not UTF-8: the parser's reading, a path (refused below if it isn't one).
+        Err(_) => (
+            Cow::Borrowed(head.uri.path_and_query().map_or("", |p| p.as_str())),
+            false,
+        ),
     };
+    let raw = raw.as_ref();
     let (raw_path, query) = match raw.split_once('?') {
         Some((p, q)) => (p, Some(q.to_string())),
         None => (raw, None),
@@ -191,11 +210,26 @@ fn target(head: &Head<'_>) -> Result<(String, Option<String>, Option<String>), M
             format!("The address is ambiguous: {e}."),
         )
     })?;
-    let rewrite = (path != raw_path).then(|| match &query {
+    // An absolute-form target always goes on in origin-form.
+    let rewrite = (path != raw_path || absolute).then(|| match &query {
         Some(q) => format!("{path}?{q}"),
         None => path.clone(),
     });
     Ok((path, query, rewrite))
+}
+
+/// The path (and query) of an absolute-form target (`http://host/path?q`), or
+/// `None` when `target` isn't one.
+fn absolute_path(target: &str) -> Option<Cow<'_, str>> {
+    let uri: Uri = target.parse().ok()?;
+    uri.scheme()?;
+    uri.authority()?;
+    let rest = &target[target.find("://")? + 3..];
+    match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('/') => Some(Cow::Borrowed(&rest[i..])),
+        Some(i) => Some(Cow::Owned(format!("/{}", &rest[i..]))),
+        None => Some(Cow::Borrowed("/")),
+    }
 }
 
 /// `Accept` includes `text/html`: a browser.
@@ -355,6 +389,43 @@ mod tests {
             let (new, old) = (host_key(&h).into_owned(), host_only_reference(&h));
             proptest::prop_assert_eq!(new, old);
         }
+    }
+
+    /// Only a path, or a whole URL (absolute-form), is a target: anything else has
+    /// no path to judge, and an application might still resolve it to one.
+    #[test]
+    fn a_target_is_a_path_or_a_url() {
+        let cfg = config();
+        let host = [("host", "app.test")];
+        for bad in [
+            "secret",
+            "x/../secret",
+            "sec%72et",
+            "*",
+            "app.test:443",
+            "./admin",
+        ] {
+            assert_eq!(status(&cfg, &req(bad, &host)), 400, "{bad}");
+        }
+        // Absolute-form: judged by its path, forwarded in origin-form. (Pingora's URI
+        // for it holds the path only; the target as received is what counts.)
+        let mut r = req("http://app.test/x?q=1", &host);
+        r.uri = Uri::from_static("/x?q=1");
+        let i = run(&cfg, &r).unwrap();
+        assert_eq!(i.path, "/x");
+        let i = run(&cfg, &req("http://app.test?q", &host)).unwrap();
+        assert_eq!((i.path.as_str(), i.rewrite.as_deref()), ("/", Some("/?q")));
+        let i = run(&cfg, &req("http://app.test/x?q=1", &host)).unwrap();
+        assert_eq!((i.path.as_str(), i.query.as_deref()), ("/x", Some("q=1")));
+        assert_eq!(i.rewrite.as_deref(), Some("/x?q=1"));
+        let i = run(&cfg, &req("http://app.test/a/../admin", &host)).unwrap();
+        assert_eq!(
+            (i.path.as_str(), i.rewrite.as_deref()),
+            ("/admin", Some("/admin"))
+        );
+        // Origin-form as before: forwarded as received unless normalising changed it.
+        let i = run(&cfg, &req("/x?q=1", &host)).unwrap();
+        assert_eq!(i.rewrite, None);
     }
 
     #[test]

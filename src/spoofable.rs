@@ -10,6 +10,13 @@
 /// They are removed from every request (the gateway re-adds its own), whoever sent it.
 const SPOOFABLE: &[&str] = &[
     "forwarded",
+    "forwarded-for",
+    "x-forwarded",
+    "client-ip",
+    "x-host",
+    "x-url-scheme",
+    "front-end-https",
+    "x-proxyuser-ip",
     "x-real-ip",
     "x-client-ip",
     "true-client-ip",
@@ -119,7 +126,8 @@ fn may_be_listed(name: &[u8]) -> bool {
     match name {
         [a, b, ..] => matches!(
             (fold(*a), fold(*b)),
-            (b'f', b'o')
+            (b'f', b'o' | b'r')
+                | (b'c', b'l')
                 | (b'x', b'-')
                 | (b't', b'r')
                 | (b'c', b'f')

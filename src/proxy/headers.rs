@@ -206,13 +206,22 @@ mod tests {
             "X-Amzn-Oidc-Identity",
             "OIDC_CLAIM_email",
             "Proxy-Remote-User",
+            // Client-address spellings of other proxies and frameworks.
+            "X-Forwarded",
+            "x_forwarded",
+            "Forwarded-For",
+            "Client-IP",
+            "X-Host",
+            "X-Url-Scheme",
+            "Front-End-Https",
+            "X-ProxyUser-Ip",
         ] {
             assert!(is_spoofable(n), "{n}");
         }
         for n in [
             "cookie",
             "user-agent",
-            "x-forwarded",
+            "x-forwardedx",
             "remote",
             "x-requested-with",
         ] {

@@ -69,6 +69,40 @@ struct Route {
     inbound: Inbound,
     /// A complete sign-in's identity, for the site's identity headers.
     identity: Option<Identity>,
+    /// Made on the first try to reach the upstream, the same for every later one.
+    forwarded: Option<Forwarded>,
+}
+
+/// What every try of a forwarded request sends alike. Pingora tries again on a
+/// fresh connection when a pooled one turns out closed, calling
+/// `upstream_request_filter` again on the original request: each try must carry
+/// the same address, host and normalised path.
+struct Forwarded {
+    xff: http::HeaderValue,
+    host: http::HeaderValue,
+    /// The normalised path and query, when it differs from the target as received.
+    uri: Option<http::Uri>,
+}
+
+impl Forwarded {
+    fn of(inbound: &mut Inbound) -> Result<Forwarded> {
+        let value = |s: String| {
+            http::HeaderValue::from_maybe_shared(Bytes::from(s))
+                .or_err(ErrorType::InternalError, "forwarded value")
+        };
+        let uri = match inbound.rewrite.take() {
+            Some(u) => Some(
+                u.parse::<http::Uri>()
+                    .or_err(ErrorType::InternalError, "normalised path is a URI")?,
+            ),
+            None => None,
+        };
+        Ok(Forwarded {
+            xff: value(std::mem::take(&mut inbound.client.xff))?,
+            host: value(inbound.host.clone())?,
+            uri,
+        })
+    }
 }
 
 struct Identity {
@@ -320,6 +354,7 @@ impl Gateway {
                     cfg,
                     inbound,
                     identity,
+                    forwarded: None,
                 }));
                 Ok(false)
             }
@@ -330,7 +365,8 @@ impl Gateway {
 
     /// The forwarded request's headers: the identity (complete sign-ins only), no
     /// gateway cookies, and `X-Forwarded-For`/`-Proto`/`-Host`. Names are set on the
-    /// plain map (see [`headers::Plain`]): no name is copied.
+    /// plain map (see [`headers::Plain`]): no name is copied. Called once per try
+    /// (see [`Forwarded`]): nothing the next try needs is used up.
     fn forwarded_head(&self, route: &mut Route, h: &mut http::HeaderMap) -> Result<()> {
         h.reserve(8);
         // UTF-8 names pass as raw bytes (obs-text); control characters are refused.
@@ -369,20 +405,17 @@ impl Gateway {
                 h.insert(COOKIE, v);
             }
         }
-        let inbound = &mut route.inbound;
-        let value = |s: String| {
-            http::HeaderValue::from_maybe_shared(Bytes::from(s))
-                .or_err(ErrorType::InternalError, "forwarded value")
-        };
-        h.insert(
-            X_FORWARDED_FOR,
-            value(std::mem::take(&mut inbound.client.xff))?,
-        );
+        if route.forwarded.is_none() {
+            route.forwarded = Some(Forwarded::of(&mut route.inbound)?);
+        }
+        if let Some(f) = &route.forwarded {
+            h.insert(X_FORWARDED_FOR, f.xff.clone());
+            h.insert(X_FORWARDED_HOST, f.host.clone());
+        }
         h.insert(
             X_FORWARDED_PROTO,
-            http::HeaderValue::from_static(inbound.client.proto),
+            http::HeaderValue::from_static(route.inbound.client.proto),
         );
-        h.insert(X_FORWARDED_HOST, value(std::mem::take(&mut inbound.host))?);
         Ok(())
     }
 
@@ -451,14 +484,10 @@ impl ProxyHttp for Gateway {
             return Error::e_explain(ErrorType::InternalError, "no such site");
         };
         let timeout = route.cfg.server.upstream_timeout;
-        // Over TLS the site's host is the SNI and the name the certificate must carry;
-        // a plain upstream needs no name (and none is copied per request).
-        let sni = if site.upstream_tls {
-            site.host.clone()
-        } else {
-            String::new()
-        };
-        let mut peer = HttpPeer::new(site.upstream, site.upstream_tls, sni);
+        // The site's host is the SNI and the name its certificate must carry. It is
+        // also part of the pool key, so two sites on one upstream address never share
+        // a connection (one site's desync can't reach the other's users).
+        let mut peer = HttpPeer::new(site.upstream, site.upstream_tls, site.host.clone());
         // A site's own CA replaces the system roots for its upstream.
         peer.options.ca = site
             .upstream_ca
@@ -469,9 +498,10 @@ impl ProxyHttp for Gateway {
         peer.options.total_connection_timeout = Some(timeout.min(Duration::from_secs(10)));
         peer.options.read_timeout = Some(timeout);
         peer.options.write_timeout = Some(timeout);
-        // Idle pooled connections stay until the application closes them (Pingora
-        // notices and drops them) or the pool's LRU bound evicts them: a per-request
-        // idle timer cost two allocations and a timer registration (issue #11).
+        // The gateway closes an idle pooled connection first (before an application
+        // with a longer keep-alive races it with a request), and connections made
+        // under an older config don't outlive it by more than this.
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
         Ok(Box::new(peer))
     }
 
@@ -486,17 +516,12 @@ impl ProxyHttp for Gateway {
         };
         let mut plain = headers::Plain::take(up);
         let changed = self.forwarded_head(route, &mut plain.parts.headers);
-        let rewritten = match route.inbound.rewrite.take().map(|u| u.parse::<http::Uri>()) {
-            Some(Ok(uri)) => {
-                plain.set_uri(uri);
-                Ok(())
-            }
-            Some(Err(_)) => Error::e_explain(ErrorType::InternalError, "normalised path is a URI"),
-            None => Ok(()),
-        };
+        if let Some(uri) = route.forwarded.as_ref().and_then(|f| f.uri.clone()) {
+            plain.set_uri(uri);
+        }
         // The head goes back whatever was refused; then the request fails.
         plain.put(up)?;
-        rewritten.and(changed)
+        changed
     }
 
     /// Proxied answers. On TLS the gateway's HSTS policy replaces the application's.
