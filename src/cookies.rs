@@ -317,7 +317,6 @@ pub(crate) mod tests {
         assert!(!c.csrf_ok("pre1", ""));
     }
 
-    #[test]
     proptest::proptest! {
         /// The byte-search form reads exactly what the plain split did.
         #[test]
