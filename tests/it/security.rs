@@ -663,6 +663,37 @@ fn what_reaches_the_app(b: Backend) {
     let echo = r.echo();
     assert_eq!(echo["headers"]["remote-user"], "bob");
     assert_eq!(echo["headers"]["cookie"], "app_session=abc; theme=dark");
+
+    // Signed in, but not an admin: no spelling of the target reaches /admin (found by
+    // the attack pass: a target without its leading slash was judged as `/`, and a
+    // segment that is only a parameter hid the path from Tomcat-style matching).
+    let raw = |target: &str| {
+        g.raw(&format!(
+            "GET {target} HTTP/1.1\r\nHost: app.test\r\nCookie: {session}\r\nConnection: close\r\n\r\n"
+        ))
+    };
+    for target in [
+        "admin",
+        "x/../admin",
+        "sec/../admin",
+        "*",
+        "/;/admin",
+        "/;x/admin",
+        "/;a/;b/admin/x",
+    ] {
+        let r = raw(target);
+        assert!(
+            r.status == 400 || r.status == 403,
+            "{target}: {} {}",
+            r.status,
+            r.body
+        );
+    }
+    // A whole URL is judged by its path and goes on as that path.
+    let r = raw("http://app.test/docs/x?y=1");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.echo()["path"], "/docs/x?y=1", "{}", r.body);
+    assert_eq!(raw("http://app.test/admin").status, 403);
 }
 
 crate::scenarios::both!(
