@@ -99,5 +99,5 @@ print("| path | instructions per request | vs bare Pingora |")
 print("| --- | ---: | ---: |")
 for name, v in (("bare Pingora proxy (same request, same upstream timeouts)", b),
                 ("Portcullis, memory store, signed in", m), ("Portcullis, Redis store, signed in", r)):
-    print(f"| {name} | {v:,} | {v / b:.3f} |".replace(",", " "))
+    print(f"| {name} | {v:,} | {v / b:.3f} |".replace(f"{v:,}", f"{v:,}".replace(",", " ")))
 PY
