@@ -180,23 +180,19 @@ fn target(head: &Head<'_>) -> Result<(String, Option<String>, Option<String>), M
     // forwarded by its path). Anything else (`secret`, `x/../admin`, `*`, an
     // authority) has no path to judge, and an application could still resolve it
     // to one a rule covers: refused.
-    let (raw, absolute): (Cow<'_, str>, bool) = match std::str::from_utf8(head.raw_target) {
-        Ok(r) if r.starts_with('/') => (Cow::Borrowed(r), false),
-        Ok(r) => match absolute_path(r) {
-            Some(p) => (p, true),
-            None => {
-                return Err(Message::refusal(
-                    400,
-                    "Bad request",
-                    "The request target is not a path.",
-                ))
-            }
-        },
-        // Not UTF-8: the parser's reading, a path (refused below if it isn't one).
-        Err(_) => (
-            Cow::Borrowed(head.uri.path_and_query().map_or("", |p| p.as_str())),
-            false,
-        ),
+    let target = match std::str::from_utf8(head.raw_target) {
+        Ok(r) if r.starts_with('/') => Some((Cow::Borrowed(r), false)),
+        Ok(r) => absolute_path(r).map(|p| (p, true)),
+        // Not UTF-8 (a target is ASCII, RFC 9112 §3.2): the parser's lossy reading
+        // isn't what the application would get, so there is nothing to judge.
+        Err(_) => None,
+    };
+    let Some((raw, absolute)) = target else {
+        return Err(Message::refusal(
+            400,
+            "Bad request",
+            "The request target is not a path.",
+        ));
     };
     let raw = raw.as_ref();
     let (raw_path, query) = match raw.split_once('?') {
@@ -266,11 +262,6 @@ pub fn host_key(h: &str) -> Cow<'_, str> {
         Cow::Borrowed(b) if !lower(b) => Cow::Borrowed(b.trim_end_matches('.')),
         other => Cow::Owned(other.trim_end_matches('.').to_ascii_lowercase()),
     }
-}
-
-/// [`host_key`], owned.
-pub fn host_only(h: &str) -> String {
-    host_key(h).into_owned()
 }
 
 #[cfg(test)]
@@ -346,7 +337,7 @@ pub fn forwarded_for(
 /// An address as text, as `to_string` writes it; an IPv4 address (nearly every
 /// peer) without the formatting machinery and in a buffer of its exact size, since
 /// this runs on every request (`X-Forwarded-For`).
-pub fn ip_text(ip: IpAddr) -> String {
+fn ip_text(ip: IpAddr) -> String {
     let IpAddr::V4(v4) = ip else {
         return ip.to_string();
     };
@@ -525,12 +516,12 @@ upstream = "127.0.0.1:9"
             assert_eq!(i.site, site, "{host}");
             assert_eq!(cfg.sites[i.site].host, i.host, "{host}");
         }
-        assert_eq!(host_only("[::1]:8080"), "[::1]");
-        assert_eq!(host_only("[::1]"), "[::1]");
-        assert_eq!(host_only("[FE80::1]:80"), "[fe80::1]");
-        assert_eq!(host_only("App.Example.com:8080"), "app.example.com");
-        assert_eq!(host_only("127.0.0.1"), "127.0.0.1");
-        assert_eq!(host_only("app.test:x"), "app.test:x");
+        assert_eq!(host_key("[::1]:8080"), "[::1]");
+        assert_eq!(host_key("[::1]"), "[::1]");
+        assert_eq!(host_key("[FE80::1]:80"), "[fe80::1]");
+        assert_eq!(host_key("App.Example.com:8080"), "app.example.com");
+        assert_eq!(host_key("127.0.0.1"), "127.0.0.1");
+        assert_eq!(host_key("app.test:x"), "app.test:x");
         // Unknown hosts, look-alikes of known ones and IPv6 literals (sites are names
         // or IPv4 addresses) are never served.
         for host in [
@@ -663,10 +654,10 @@ upstream = "127.0.0.1:9"
 
     #[test]
     fn host_only_table() {
-        assert_eq!(host_only("App.Example.com:8080"), "app.example.com");
-        assert_eq!(host_only("app.example.com."), "app.example.com");
-        assert_eq!(host_only("[::1]:8080"), "[::1]");
-        assert_eq!(host_only("127.0.0.1"), "127.0.0.1");
+        assert_eq!(host_key("App.Example.com:8080"), "app.example.com");
+        assert_eq!(host_key("app.example.com."), "app.example.com");
+        assert_eq!(host_key("[::1]:8080"), "[::1]");
+        assert_eq!(host_key("127.0.0.1"), "127.0.0.1");
     }
 
     #[test]

@@ -619,6 +619,21 @@ mod tests {
         assert!(!format!("{a:?}").contains(a.as_str()));
     }
 
+    /// Sessions on the fake clock, and the gateway's cookie keys.
+    fn memo_world() -> (FakeClock, Sessions, CookieCrypto) {
+        let clock = FakeClock::at(1_000_000);
+        let s = sessions(&clock);
+        let c = CookieCrypto::new(&[7u8; 64], &crate::cookies::tests::cfg());
+        (clock, s, c)
+    }
+
+    /// The session cookie's value in a `Cookie` header (the memo's key).
+    fn value_of(cookie: &str) -> &str {
+        crate::cookies::values_named(cookie, "portcullis")
+            .next()
+            .unwrap()
+    }
+
     /// The session cookie of a new session of `user`, as a `Cookie` header.
     async fn signed_in(s: &Sessions, c: &CookieCrypto, user: &str) -> (SessionId, String) {
         let (id, _) = s.create(user, 1, "127.0.0.1", 0).await.unwrap();
@@ -629,13 +644,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_cookie_memo_skips_decryption_but_never_outlives_a_sign_out() {
-        let clock = FakeClock::at(1_000_000);
-        let s = sessions(&clock);
-        let c = CookieCrypto::new(&[7u8; 64], &crate::cookies::tests::cfg());
+        let (_, s, c) = memo_world();
         let (id, cookie) = signed_in(&s, &c, "alice").await;
-        let raw = crate::cookies::values_named(&cookie, "portcullis")
-            .next()
-            .unwrap();
+        let raw = value_of(&cookie);
         assert!(s.cache.memo_get(raw).is_none());
         let (got, key) = s.id_from_cookie(&c, &format!("x=1; {cookie}")).unwrap();
         assert_eq!(got, id);
@@ -657,9 +668,7 @@ mod tests {
         let (_, key2) = s.id_from_cookie(&c, &cookie2).unwrap();
         assert!(s.cache.memo_len() > 0);
         assert_eq!(s.revoke_user("alice").await.unwrap(), 1);
-        let raw2 = crate::cookies::values_named(&cookie2, "portcullis")
-            .next()
-            .unwrap();
+        let raw2 = value_of(&cookie2);
         assert!(s.cache.memo_get(raw2).is_none());
         assert_eq!(s.load_keyed(key2).await.unwrap(), Lookup::Ended);
         assert_eq!(s.load(&id2).await.unwrap(), Lookup::Ended);
@@ -667,9 +676,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_genuine_cookie_wins_even_when_a_later_one_is_remembered() {
-        let clock = FakeClock::at(1_000_000);
-        let s = sessions(&clock);
-        let c = CookieCrypto::new(&[7u8; 64], &crate::cookies::tests::cfg());
+        let (_, s, c) = memo_world();
         let (victim, victims) = signed_in(&s, &c, "alice").await;
         let (planted, planteds) = signed_in(&s, &c, "mallory").await;
         // Mallory's value is remembered (she used it); a sibling subdomain plants it
@@ -686,9 +693,7 @@ mod tests {
 
     #[tokio::test]
     async fn tampered_and_foreign_cookies_never_enter_the_memo() {
-        let clock = FakeClock::at(1_000_000);
-        let s = sessions(&clock);
-        let c = CookieCrypto::new(&[7u8; 64], &crate::cookies::tests::cfg());
+        let (_, s, c) = memo_world();
         let foreign = CookieCrypto::new(&[8u8; 64], &crate::cookies::tests::cfg());
         let (_, theirs) = signed_in(&s, &foreign, "mallory").await;
         assert!(s.id_from_cookie(&c, &theirs).is_none());
@@ -711,13 +716,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_memo_expires_with_the_cache_and_is_bounded() {
-        let clock = FakeClock::at(1_000_000);
-        let s = sessions(&clock);
-        let c = CookieCrypto::new(&[7u8; 64], &crate::cookies::tests::cfg());
+        let (clock, s, c) = memo_world();
         let (_, cookie) = signed_in(&s, &c, "alice").await;
-        let raw = crate::cookies::values_named(&cookie, "portcullis")
-            .next()
-            .unwrap();
+        let raw = value_of(&cookie);
         s.id_from_cookie(&c, &cookie).unwrap();
         assert!(s.cache.memo_get(raw).is_some());
         clock.advance(DEFAULT_CACHE_TTL.as_secs());

@@ -121,7 +121,9 @@ pub fn has_other_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) 
     })
 }
 
-/// [`kept`] on bytes: a non-empty pair whose name is none of `names`.
+/// A non-empty `name=value` pair whose name is none of `names` (compared without
+/// regard to case, quotes or surrounding blanks): kept for the application. On bytes,
+/// for [`has_other_cookies`]; [`without_cookies`] uses it on text.
 fn other_pair<S: AsRef<str>>(pair: &[u8], names: &[S]) -> bool {
     let pair = pair.trim_ascii();
     if pair.is_empty() {
@@ -143,19 +145,6 @@ fn other_pair<S: AsRef<str>>(pair: &[u8], names: &[S]) -> bool {
         .any(|n| n.as_ref().as_bytes().eq_ignore_ascii_case(name))
 }
 
-/// A `name=value` pair (trimmed) that is none of `names` (compared without
-/// regard to case, quotes or surrounding blanks).
-fn kept<S: AsRef<str>>(pair: &str, names: &[S]) -> bool {
-    let name = pair
-        .split('=')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .trim_matches('"')
-        .trim();
-    !pair.is_empty() && !names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name))
-}
-
 /// The `Cookie` header(s) minus the named cookies (names compared without regard
 /// to case or surrounding blanks, so no spelling of them gets through), joined with `; `.
 pub fn without_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) -> String {
@@ -165,7 +154,7 @@ pub fn without_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) ->
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|c| kept(c, names))
+        .filter(|c| other_pair(c.as_bytes(), names))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -321,6 +310,10 @@ mod tests {
             h.append("cookie", v);
             if !has_other_cookies(&h, &own) {
                 proptest::prop_assert_eq!(without_cookies(&h, &own), "", "{:?}", raw);
+            }
+            // On text both read the same rule ([`other_pair`]): they agree exactly.
+            if std::str::from_utf8(&raw).is_ok_and(|t| t.bytes().all(|b| b == b'\t' || (32..127).contains(&b))) {
+                proptest::prop_assert_eq!(has_other_cookies(&h, &own), !without_cookies(&h, &own).is_empty(), "{:?}", raw);
             }
         }
     }

@@ -921,3 +921,69 @@ fn two_gateways_share_the_ladder_and_the_reset_code() {
     assert_eq!(confirm(&g2, &second, &second_code), 200);
     assert_eq!(confirm(&g2, &second, &second_code), 400, "used once");
 }
+
+/// Pingora tries a request again on a fresh connection when the pooled one it
+/// reused turns out closed. The retry must carry what the first try did: the
+/// gateway's `X-Forwarded-*`, the identity and the normalised path (found by the
+/// review: the first version used them up on the first try).
+#[test]
+fn a_retried_upstream_try_sends_the_same_head() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Reads one request head (no bodies here); `None` when the peer closed first.
+    fn head(s: &mut std::net::TcpStream) -> Option<String> {
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            if s.read(&mut b).ok()? == 0 {
+                return None;
+            }
+            buf.push(b[0]);
+        }
+        Some(String::from_utf8_lossy(&buf).into_owned())
+    }
+    let app = std::thread::spawn(move || {
+        // The first connection answers once, keeps alive, then closes on the next
+        // request without answering: the pooled connection "turned out closed".
+        let (mut first, _) = listener.accept().unwrap();
+        head(&mut first).unwrap();
+        first
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap();
+        head(&mut first);
+        drop(first);
+        // The retry: answered with the head it carried.
+        let (mut second, _) = listener.accept().unwrap();
+        let h = head(&mut second).unwrap();
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{h}",
+            h.len()
+        );
+        second.write_all(reply.as_bytes()).unwrap();
+    });
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            upstream_port: Some(port),
+            ..Default::default()
+        },
+    );
+    let cookie = format!("Cookie: {}", g.login("bob"));
+    let r = g.get("/docs/a", &[&cookie]);
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    let r = g.get("/docs/./x?y=1", &[&cookie, "X-Forwarded-For: 6.6.6.6"]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    app.join().unwrap();
+    let sent = r.body.to_ascii_lowercase();
+    assert!(sent.starts_with("get /docs/x?y=1 http/1.1\r\n"), "{sent}");
+    for line in [
+        "x-forwarded-for: 127.0.0.1\r\n",
+        "x-forwarded-host: app.test\r\n",
+        "x-forwarded-proto: http\r\n",
+        "remote-user: bob\r\n",
+    ] {
+        assert!(sent.contains(line), "{line:?} missing in the retry: {sent}");
+    }
+    assert!(!sent.contains("6.6.6.6"), "{sent}");
+}
