@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 use http::header::{ACCEPT, HOST};
-use http::{HeaderMap, Uri};
+use http::{HeaderMap, HeaderValue, Uri};
 use ipnet::IpNet;
 
 use crate::config::Config;
@@ -94,7 +94,7 @@ pub struct ClientInfo {
     /// untrusted address of `X-Forwarded-For`.
     pub client: IpAddr,
     /// The `X-Forwarded-For` to send on: the trusted chain plus the peer.
-    pub xff: String,
+    pub xff: HeaderValue,
     /// `http` or `https`, as the client sees the gateway.
     pub proto: &'static str,
 }
@@ -295,7 +295,7 @@ pub fn forwarded_for(
     if !trusted {
         return ClientInfo {
             client: peer,
-            xff: ip_text(peer),
+            xff: peer_value(peer),
             proto: own_proto,
         };
     }
@@ -323,6 +323,9 @@ pub fn forwarded_for(
         xff.push_str(", ");
     }
     xff.push_str(&ip_text(peer));
+    // (The chain's entries were header text, and an address is.)
+    let xff = HeaderValue::from_maybe_shared(bytes::Bytes::from(xff))
+        .unwrap_or_else(|_| peer_value(peer));
     let proto = match headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
@@ -332,6 +335,29 @@ pub fn forwarded_for(
         _ => own_proto,
     };
     ClientInfo { client, xff, proto }
+}
+
+/// A peer's address as a header value, the `X-Forwarded-For` of a request it sends
+/// directly. Made once for a run of requests from one address on each worker thread
+/// (a keep-alive connection's requests are such a run): then a copy is a reference
+/// count, not a formatted string and two allocations.
+fn peer_value(peer: IpAddr) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(IpAddr, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((ip, v)) if *ip == peer => v.clone(),
+            _ => {
+                let made = HeaderValue::from_maybe_shared(bytes::Bytes::from(ip_text(peer)))
+                    .unwrap_or_else(|_| HeaderValue::from_static(""));
+                *last = Some((peer, made.clone()));
+                made
+            }
+        }
+    })
 }
 
 /// An address as text, as `to_string` writes it; an IPv4 address (nearly every
@@ -600,7 +626,7 @@ upstream = "127.0.0.1:9"
             i.client,
             ClientInfo {
                 client: r.peer,
-                xff: "192.0.2.7".into(),
+                xff: HeaderValue::from_static("192.0.2.7"),
                 proto: "http"
             }
         );
@@ -674,6 +700,11 @@ upstream = "127.0.0.1:9"
         let info = forwarded_for(&h, "9.9.9.9".parse().unwrap(), false, &proxies, false);
         assert_eq!(info.client.to_string(), "9.9.9.9");
         assert_eq!(info.xff, "9.9.9.9");
+        // The value made for one peer is never another's.
+        for peer in ["9.9.9.9", "9.9.9.8", "::1", "9.9.9.9", "9.9.9.9"] {
+            let info = forwarded_for(&h, peer.parse().unwrap(), false, &proxies, false);
+            assert_eq!(info.xff, peer);
+        }
     }
 
     #[test]

@@ -112,7 +112,15 @@ fn site(i: usize, d: SiteDraft, v: &mut Problems<'_>) -> Result<Site, String> {
         );
         return Err(d.host);
     };
+    let Ok(host_value) = http::HeaderValue::from_str(&d.host) else {
+        v.err(
+            &format!("{key}.host"),
+            format!("{:?} is not a host name", d.host),
+        );
+        return Err(d.host);
+    };
     Ok(Site {
+        host_value,
         host: d.host,
         upstream,
         upstream_tls: d.upstream_tls,

@@ -348,6 +348,9 @@ pub struct UiConfig {
 pub struct Site {
     /// Lower-case host name, no port.
     pub host: String,
+    /// `host` as a header value, made once: the `X-Forwarded-Host` of every
+    /// forwarded request (a copy is a reference count).
+    pub host_value: http::HeaderValue,
     pub upstream: SocketAddr,
     pub upstream_tls: bool,
     /// Private CA the upstream's certificate is verified against (else the system roots).

@@ -76,20 +76,15 @@ struct Route {
 /// What every try of a forwarded request sends alike. Pingora tries again on a
 /// fresh connection when a pooled one turns out closed, calling
 /// `upstream_request_filter` again on the original request: each try must carry
-/// the same address, host and normalised path.
+/// the same address, host and normalised path. (`X-Forwarded-For` is the
+/// inbound's, `X-Forwarded-Host` the site's: both are read, never used up.)
 struct Forwarded {
-    xff: http::HeaderValue,
-    host: http::HeaderValue,
     /// The normalised path and query, when it differs from the target as received.
     uri: Option<http::Uri>,
 }
 
 impl Forwarded {
     fn of(inbound: &mut Inbound) -> Result<Forwarded> {
-        let value = |s: String| {
-            http::HeaderValue::from_maybe_shared(Bytes::from(s))
-                .or_err(ErrorType::InternalError, "forwarded value")
-        };
         let uri = match inbound.rewrite.take() {
             Some(u) => Some(
                 u.parse::<http::Uri>()
@@ -97,11 +92,7 @@ impl Forwarded {
             ),
             None => None,
         };
-        Ok(Forwarded {
-            xff: value(std::mem::take(&mut inbound.client.xff))?,
-            host: value(inbound.host.clone())?,
-            uri,
-        })
+        Ok(Forwarded { uri })
     }
 }
 
@@ -396,7 +387,7 @@ impl Gateway {
             let kept = if headers::has_other_cookies(h, own) {
                 headers::without_cookies(h, own)
             } else {
-                String::new()
+                Vec::new()
             };
             h.remove(COOKIE);
             if !kept.is_empty() {
@@ -408,9 +399,9 @@ impl Gateway {
         if route.forwarded.is_none() {
             route.forwarded = Some(Forwarded::of(&mut route.inbound)?);
         }
-        if let Some(f) = &route.forwarded {
-            h.insert(X_FORWARDED_FOR, f.xff.clone());
-            h.insert(X_FORWARDED_HOST, f.host.clone());
+        h.insert(X_FORWARDED_FOR, route.inbound.client.xff.clone());
+        if let Some(site) = route.cfg.sites.get(route.inbound.site) {
+            h.insert(X_FORWARDED_HOST, site.host_value.clone());
         }
         h.insert(
             X_FORWARDED_PROTO,
