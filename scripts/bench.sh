@@ -15,7 +15,9 @@
 #   redis      Portcullis, Redis store, signed in
 # The proxy under test (for authreq: nginx AND the auth service) is pinned to core 0
 # with one worker; wrk, the upstream and Redis run on core 1. Every configuration runs
-# ROUNDS times at each concurrency (wrk -c32 and -c256), interleaved; medians reported.
+# ROUNDS times at each concurrency (wrk -c32 and -c256), interleaved; medians reported,
+# and each ratio as the median of the ratios within a round (with their range), which
+# a machine whose speed drifts between rounds disturbs far less.
 # Per run: req/s, p50/p99 latency (wrk), and the CPU time of the proxy process(es) per
 # request, from utime+stime in /proc/PID/stat (CPU µs/req).
 # Usage: scripts/bench.sh [seconds per run, default 8] [rounds, default 3]
@@ -136,7 +138,8 @@ PORT[bare0]=$B0;   ARGS[bare0]="";                         PS[bare0]="$(procs "$
 PORT[memory]=$PM;  ARGS[memory]="Cookie: $CM";             PS[memory]="$(procs "$PMPID")"
 PORT[sqlite]=$PQ;  ARGS[sqlite]="Cookie: $CQ";             PS[sqlite]="$(procs "$PQPID")"
 PORT[redis]=$PR;   ARGS[redis]="Cookie: $CR";              PS[redis]="$(procs "$PRPID")"
-CONFIGS=(nginx authreq bare bare0 memory sqlite redis)
+# Ordered so that the ratios that matter are of neighbours: memory | bare | redis | authreq.
+CONFIGS=(nginx bare0 sqlite memory bare redis authreq)
 run() { # $1 config, $2 connections, $3 seconds -> "rps p50 p99 cpu_us errors"
   local c=$1 pids out t0 t1 h=()
   [ -n "${ARGS[$c]}" ] && h=(-H "${ARGS[$c]}")
@@ -164,7 +167,7 @@ for i in $(seq "$ROUNDS"); do
   done
 done
 echo
-echo "medians over $ROUNDS interleaved rounds of ${DUR}s; proxy (and auth service) pinned to core 0, one worker; wrk -t1, upstream, Redis on core 1:"
+echo "medians over $ROUNDS interleaved rounds of ${DUR}s (ratios: median of the same-round ratios, and their range); proxy (and auth service) pinned to core 0, one worker; wrk -t1, upstream, Redis on core 1:"
 python3 - "$RES" <<'PY'
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1])]
@@ -175,18 +178,32 @@ names = {"nginx": "nginx, plain reverse proxy", "authreq": "nginx auth_request -
          "sqlite": "Portcullis, memory store, SQLite accounts, signed in",
          "redis": "Portcullis, Redis store, signed in"}
 num = lambda x: f"{x:,.0f}".replace(",", " ")
+# Ratios are taken within a round (the runs of one round are seconds apart) and
+# their median over the rounds reported, with their range: on a shared or virtual
+# machine whose speed drifts from minute to minute, a ratio of two medians taken
+# minutes apart moves with the drift, a same-round ratio much less.
+def paired(c, ref, i, conc):
+    out = []
+    for rnd in sorted({r[2] for r in rows}):
+        a = [float(r[i]) for r in rows if r[0] == c and r[1] == conc and r[2] == rnd]
+        b = [float(r[i]) for r in rows if r[0] == ref and r[1] == conc and r[2] == rnd]
+        if a and b and b[0] > 0:
+            out.append(a[0] / b[0])
+    return statistics.median(out), min(out), max(out)
 for conc in ("32", "256"):
     med = {}
     for c in names:
         rs = [r for r in rows if r[0] == c and r[1] == conc]
         med[c] = [statistics.median(float(r[i]) for r in rs) for i in (3, 4, 5, 6)] + [sum(int(r[7]) for r in rs)]
     print(f"\nwrk -c{conc}:\n")
-    print("| path | req/s | p50 ms | p99 ms | CPU µs/req | CPU vs bare | req/s vs auth_request | errors |")
+    print("| path | req/s | p50 ms | p99 ms | CPU µs/req | CPU vs bare (range) | req/s vs auth_request (range) | errors |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for c, n in names.items():
         rps, p50, p99, cpu, err = med[c]
-        print(f"| {n} | {num(rps)} | {p50:.2f} | {p99:.2f} | {cpu:.1f} | {cpu / med['bare'][3]:.2f} | "
-              f"{rps / med['authreq'][0]:.2f} | {err} |")
+        cr, clo, chi = paired(c, "bare", 6, conc)
+        rr, rlo, rhi = paired(c, "authreq", 3, conc)
+        print(f"| {n} | {num(rps)} | {p50:.2f} | {p99:.2f} | {cpu:.1f} | {cr:.2f} ({clo:.2f}–{chi:.2f}) | "
+              f"{rr:.2f} ({rlo:.2f}–{rhi:.2f}) | {err} |")
 PY
 if [ "${FLOOD:-0}" = 1 ]; then
   echo
