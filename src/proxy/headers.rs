@@ -81,14 +81,13 @@ impl Plain {
 /// same header. (`to_str` would drop such a header whole, and checks each byte on
 /// every request, where `from_utf8` checks ASCII a word at a time.)
 pub fn cookie_header(req: &RequestHeader) -> std::borrow::Cow<'_, str> {
-    let mut it =
-        req.headers.get_all(http::header::COOKIE).iter().map(|v| {
-            match std::str::from_utf8(v.as_bytes()) {
-                Ok(text) => std::borrow::Cow::Borrowed(text),
-                // (`from_utf8_lossy` alone reads byte by byte, also when all is well.)
-                Err(_) => String::from_utf8_lossy(v.as_bytes()),
-            }
-        });
+    let mut it = req.headers.get_all(http::header::COOKIE).iter().map(|v| {
+        match std::str::from_utf8(v.as_bytes()) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            // (`from_utf8_lossy` alone reads byte by byte, also when all is well.)
+            Err(_) => String::from_utf8_lossy(v.as_bytes()),
+        }
+    });
     match (it.next(), it.next()) {
         (None, _) => std::borrow::Cow::Borrowed(""),
         (Some(one), None) => one,
