@@ -189,6 +189,8 @@ def paired(c, ref, i, conc):
         b = [float(r[i]) for r in rows if r[0] == ref and r[1] == conc and r[2] == rnd]
         if a and b and b[0] > 0:
             out.append(a[0] / b[0])
+    if not out:  # no round with both (a failed run): no ratio rather than a crash
+        return float("nan"), float("nan"), float("nan")
     return statistics.median(out), min(out), max(out)
 for conc in ("32", "256"):
     med = {}

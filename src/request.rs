@@ -323,7 +323,9 @@ pub fn forwarded_for(
         xff.push_str(", ");
     }
     xff.push_str(&ip_text(peer));
-    // (The chain's entries were header text, and an address is.)
+    // The chain's entries were header text and an address is, so this can't fail;
+    // were it to, the peer alone would go on (never a chain we couldn't check).
+    debug_assert!(HeaderValue::from_str(&xff).is_ok(), "{xff:?}");
     let xff = HeaderValue::from_maybe_shared(bytes::Bytes::from(xff))
         .unwrap_or_else(|_| peer_value(peer));
     let proto = match headers
@@ -339,8 +341,9 @@ pub fn forwarded_for(
 
 /// A peer's address as a header value, the `X-Forwarded-For` of a request it sends
 /// directly. Made once for a run of requests from one address on each worker thread
-/// (a keep-alive connection's requests are such a run): then a copy is a reference
-/// count, not a formatted string and two allocations.
+/// (a busy keep-alive connection's requests often are such a run): then a copy is a
+/// reference count, not a formatted string and two allocations. A miss costs what
+/// making the value always cost; the value depends on the address alone.
 fn peer_value(peer: IpAddr) -> HeaderValue {
     thread_local! {
         static LAST: std::cell::RefCell<Option<(IpAddr, HeaderValue)>> =
@@ -351,8 +354,9 @@ fn peer_value(peer: IpAddr) -> HeaderValue {
         match &*last {
             Some((ip, v)) if *ip == peer => v.clone(),
             _ => {
+                // An address's text is always a header value.
                 let made = HeaderValue::from_maybe_shared(bytes::Bytes::from(ip_text(peer)))
-                    .unwrap_or_else(|_| HeaderValue::from_static(""));
+                    .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
                 *last = Some((peer, made.clone()));
                 made
             }
@@ -701,7 +705,15 @@ upstream = "127.0.0.1:9"
         assert_eq!(info.client.to_string(), "9.9.9.9");
         assert_eq!(info.xff, "9.9.9.9");
         // The value made for one peer is never another's.
-        for peer in ["9.9.9.9", "9.9.9.8", "::1", "9.9.9.9", "9.9.9.9"] {
+        for peer in [
+            "9.9.9.9",
+            "9.9.9.8",
+            "::1",
+            "::ffff:9.9.9.9",
+            "9.9.9.9",
+            "9.9.9.9",
+            "::ffff:9.9.9.9",
+        ] {
             let info = forwarded_for(&h, peer.parse().unwrap(), false, &proxies, false);
             assert_eq!(info.xff, peer);
         }

@@ -102,9 +102,12 @@ struct Identity {
     factors: u8,
 }
 
+/// The peer's address. An IPv4 client of a dual-stack (`[::]`) listener arrives as
+/// `::ffff:a.b.c.d`: it is read as the IPv4 address it is, so that IPv4 networks in
+/// rules and `server.trusted_proxies`, and `X-Forwarded-For`, see it as one.
 fn peer_ip(session: &Session) -> IpAddr {
     match session.client_addr() {
-        Some(PSocketAddr::Inet(a)) => a.ip(),
+        Some(PSocketAddr::Inet(a)) => a.ip().to_canonical(),
         _ => IpAddr::from([127, 0, 0, 1]),
     }
 }
@@ -399,10 +402,11 @@ impl Gateway {
         if route.forwarded.is_none() {
             route.forwarded = Some(Forwarded::of(&mut route.inbound)?);
         }
+        let Some(site) = route.cfg.sites.get(route.inbound.site) else {
+            return Error::e_explain(ErrorType::InternalError, "no such site");
+        };
         h.insert(X_FORWARDED_FOR, route.inbound.client.xff.clone());
-        if let Some(site) = route.cfg.sites.get(route.inbound.site) {
-            h.insert(X_FORWARDED_HOST, site.host_value.clone());
-        }
+        h.insert(X_FORWARDED_HOST, site.host_value.clone());
         h.insert(
             X_FORWARDED_PROTO,
             http::HeaderValue::from_static(route.inbound.client.proto),

@@ -663,6 +663,18 @@ fn what_reaches_the_app(b: Backend) {
     let echo = r.echo();
     assert_eq!(echo["headers"]["remote-user"], "bob");
     assert_eq!(echo["headers"]["cookie"], "app_session=abc; theme=dark");
+    // An application's cookie that isn't ASCII goes on unchanged and doesn't hide the
+    // session beside it (such a header used to be dropped whole). An own name padded
+    // with Unicode blanks, which the cookie parser trims, never goes on (review).
+    let cookie = format!("Cookie: name=Zoë; {session}; \u{a0}portcullis_2fa=y; theme=dark");
+    let r = g.get("/docs", &[&cookie]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let echo = r.echo();
+    assert_eq!(echo["headers"]["remote-user"], "bob");
+    assert_eq!(echo["headers"]["cookie"], "name=Zoë; theme=dark");
+    let r = g.get("/public/x", &[&format!("Cookie: \u{2003}{session}")]);
+    let echo = r.echo();
+    assert!(echo["headers"].get("cookie").is_none(), "{echo}");
 
     // Signed in, but not an admin: no spelling of the target reaches /admin (found by
     // the attack pass: a target without its leading slash was judged as `/`, and a
@@ -700,6 +712,46 @@ crate::scenarios::both!(
     only_what_the_gateway_vouches_for_reaches_the_app,
     what_reaches_the_app
 );
+
+/// An IPv4 client of a dual-stack listener (`listen = "[::]:…"`, where it arrives as
+/// `::ffff:127.0.0.1`) is judged by its IPv4 address: a rule's IPv4 network matches it,
+/// and `X-Forwarded-For` names it as IPv4 (found in review: a deny-by-network rule
+/// failed open, an allow-by-network rule closed).
+#[test]
+fn an_ipv4_client_of_a_dual_stack_listener_is_seen_as_ipv4() {
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only")
+            .unwrap_or_default()
+            .trim(),
+        "0",
+        "this test needs dual-stack sockets (net.ipv6.bindv6only = 0)"
+    );
+    let rules = format!(
+        "[[rule]]\npath = \"/local/\"\nnetworks = [\"127.0.0.0/8\"]\npolicy = \"bypass\"\n\n\
+         [[rule]]\npath = \"/blocked/\"\nnetworks = [\"127.0.0.0/8\"]\npolicy = \"deny\"\n{}",
+        crate::harness::DEFAULT_RULES
+    );
+    let mut g = Gateway::start(
+        Backend::Memory,
+        Options {
+            rules,
+            ..Default::default()
+        },
+    );
+    drop(g.proc.take());
+    let cfg = std::fs::read_to_string(&g.config).unwrap();
+    let v4 = format!("listen = \"127.0.0.1:{}\"", g.port);
+    assert!(cfg.contains(&v4), "{cfg}");
+    let dual = cfg.replace(&v4, &format!("listen = \"[::]:{}\"", g.port));
+    std::fs::write(&g.config, dual).unwrap();
+    g.spawn();
+    let r = g.get("/local/x", &[]);
+    assert_eq!(r.status, 200, "the IPv4 network matches: {}", r.body);
+    assert_eq!(r.echo()["headers"]["x-forwarded-for"], "127.0.0.1");
+    let bob = g.login("bob");
+    let r = g.get("/blocked/x", &[&format!("Cookie: {bob}")]);
+    assert_eq!(r.status, 403, "deny by network holds: {}", r.body);
+}
 
 /// Issue #8.14: CAPTCHA challenges (store entries) per client are bounded.
 #[test]
