@@ -160,6 +160,32 @@ fn rebuild(raw: &str) -> Result<String, PathError> {
 /// The path with `;parameters` removed from every segment, and the segments left
 /// empty by that (`/;/admin`) or empty before (`//`) merged: what servlet
 /// containers (Tomcat, Jetty) route on. Rules match against both forms.
+/// `path` (normalised) with the four non-ASCII letters whose case mapping is an
+/// ASCII letter read as that letter: İ (U+0130) and ı (U+0131) as `i`, ſ (U+017F)
+/// as `s`, the Kelvin sign K (U+212A) as `k`. An application that compares paths
+/// without regard to case by Unicode rules (Java's `equalsIgnoreCase`, .NET's
+/// `OrdinalIgnoreCase`) takes `/ſecure` for `/secure`, so the rules that tighten
+/// access must too. In a normalised path they are percent-escapes in upper-case hex.
+/// Borrowed when there are none (a path without `%` is not even searched).
+pub fn fold_lookalikes(path: &str) -> std::borrow::Cow<'_, str> {
+    const LOOKALIKES: [(&str, &str); 4] = [
+        ("%C4%B0", "i"),
+        ("%C4%B1", "i"),
+        ("%C5%BF", "s"),
+        ("%E2%84%AA", "k"),
+    ];
+    if memchr::memchr(b'%', path.as_bytes()).is_none()
+        || !LOOKALIKES.iter().any(|(from, _)| path.contains(from))
+    {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut folded = path.to_string();
+    for (from, to) in LOOKALIKES {
+        folded = folded.replace(from, to);
+    }
+    std::borrow::Cow::Owned(folded)
+}
+
 pub fn strip_params(path: &str) -> std::borrow::Cow<'_, str> {
     if !path.contains(';') {
         return std::borrow::Cow::Borrowed(path);
@@ -184,6 +210,22 @@ pub fn strip_params(path: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn look_alikes_fold_to_their_ascii_letters() {
+        assert_eq!(fold_lookalikes("/%C5%BFecure"), "/secure");
+        assert_eq!(fold_lookalikes("/ADM%C4%B0N/x%C4%B1"), "/ADMiN/xi");
+        assert_eq!(fold_lookalikes("/%E2%84%AA"), "/k");
+        for plain in ["/", "/secure", "/caf%C3%A9", "/%C4%B2", "/%25C5%BF"] {
+            assert!(
+                matches!(fold_lookalikes(plain), std::borrow::Cow::Borrowed(_)),
+                "{plain}"
+            );
+        }
+        // Through normalisation: raw bytes and lower-case escapes end up the same.
+        let raw = normalize("/\u{17f}ecure/%c4%b1").unwrap();
+        assert_eq!(fold_lookalikes(&raw), "/secure/i");
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::pathnorm::strip_params;
+use crate::pathnorm::{fold_lookalikes, strip_params};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Policy {
@@ -118,7 +118,13 @@ impl Rule {
             // Loosening: only whole segments, exactly as written.
             starts_with_segments(path, &self.path) && starts_with_segments(&stripped, &self.path)
         } else {
-            starts_with_ci(path, &self.path) || starts_with_ci(&stripped, &self.path)
+            // Tightening: any letter case, Unicode look-alikes of ASCII letters included.
+            let folded = fold_lookalikes(path);
+            starts_with_ci(path, &self.path)
+                || starts_with_ci(&stripped, &self.path)
+                || (folded != path
+                    && (starts_with_ci(&folded, &self.path)
+                        || starts_with_ci(&strip_params(&folded), &self.path)))
         }
     }
 
@@ -243,11 +249,17 @@ impl RuleIndex {
     ) -> Policy {
         let mut candidates: Vec<u32> = Vec::new();
         let stripped = strip_params(req.path);
+        // (Rules that tighten match look-alike letters too: see `Rule::path_matches`.)
+        let folded = fold_lookalikes(req.path);
         let host = self.by_host.get(req.host);
         for trie in std::iter::once(&self.any_host).chain(host) {
             trie.prefixes_of(req.path, &mut candidates);
             if stripped != req.path {
                 trie.prefixes_of(&stripped, &mut candidates);
+            }
+            if folded != req.path {
+                trie.prefixes_of(&folded, &mut candidates);
+                trie.prefixes_of(&strip_params(&folded), &mut candidates);
             }
         }
         candidates.sort_unstable();
@@ -337,6 +349,38 @@ mod tests {
                 run(&rules, path, "GET", "192.0.2.1", pending, &admins),
                 want,
                 "{path} {pending:?}"
+            );
+        }
+    }
+
+    /// Found by the attack pass: an application comparing paths by Unicode case rules
+    /// (Java's `equalsIgnoreCase`) reads `/ſecure` as `/secure`.
+    #[test]
+    fn unicode_look_alikes_of_ascii_letters_meet_the_rules_that_tighten() {
+        let rules = vec![
+            rule("/public/", Policy::Bypass),
+            rule("/secure/", Policy::TwoFactor),
+            rule("/admin", Policy::Deny),
+            rule("/ops", Policy::Deny),
+            rule("/kiosk", Policy::Deny),
+        ];
+        for (path, factors, want) in [
+            ("/%C5%BFecure/x", Factors::One, Decision::SecondFactor),
+            ("/SECURE/x", Factors::One, Decision::SecondFactor),
+            ("/ADM%C4%B0N", Factors::Two, Decision::Deny),
+            ("/adm%C4%B1n/x", Factors::Two, Decision::Deny),
+            ("/op%C5%BF;x=1", Factors::Two, Decision::Deny),
+            ("/%E2%84%AAiosk", Factors::Two, Decision::Deny),
+            // Other non-ASCII letters are just themselves.
+            ("/adm%C3%AFn", Factors::One, Decision::Allow),
+            // Loosening stays exact: a look-alike of a bypass path isn't bypassed.
+            ("/public/x", Factors::None, Decision::Allow),
+            ("/pub%C4%B1ic/x", Factors::None, Decision::Login),
+        ] {
+            assert_eq!(
+                run(&rules, path, "GET", "192.0.2.1", factors, &[]),
+                want,
+                "{path}"
             );
         }
     }
@@ -440,6 +484,9 @@ mod tests {
                     Just(";x"),
                     Just("/a"),
                     Just("/B"),
+                    Just("i"),
+                    Just("%C4%B1"),
+                    Just("%C4%B0"),
                 ],
                 0..6,
             )

@@ -309,7 +309,9 @@ pub fn forwarded_for(
         .collect();
     let mut client = peer;
     for a in chain.iter().rev() {
-        match a.parse::<IpAddr>() {
+        // `::ffff:a.b.c.d` (a dual-stack proxy's way of writing an IPv4 client) is
+        // that IPv4 address, for `trusted_proxies` here and rules' networks later.
+        match a.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
             Ok(ip) if proxies.iter().any(|n| n.contains(&ip)) => client = ip,
             Ok(ip) => {
                 client = ip;
@@ -704,6 +706,18 @@ upstream = "127.0.0.1:9"
         let info = forwarded_for(&h, "9.9.9.9".parse().unwrap(), false, &proxies, false);
         assert_eq!(info.client.to_string(), "9.9.9.9");
         assert_eq!(info.xff, "9.9.9.9");
+        // A dual-stack proxy's IPv4-mapped entries are IPv4 addresses.
+        let mut mapped = HeaderMap::new();
+        mapped.insert(
+            "X-Forwarded-For",
+            "1.2.3.4, ::ffff:10.0.0.7".parse().unwrap(),
+        );
+        let info = forwarded_for(&mapped, "10.0.0.1".parse().unwrap(), true, &proxies, false);
+        assert_eq!(info.client.to_string(), "1.2.3.4");
+        let mut mapped = HeaderMap::new();
+        mapped.insert("X-Forwarded-For", "::ffff:127.0.0.9".parse().unwrap());
+        let info = forwarded_for(&mapped, "10.0.0.1".parse().unwrap(), true, &proxies, false);
+        assert_eq!(info.client, "127.0.0.9".parse::<IpAddr>().unwrap());
         // The value made for one peer is never another's.
         for peer in [
             "9.9.9.9",

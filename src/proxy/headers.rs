@@ -227,6 +227,20 @@ mod tests {
             "X-Url-Scheme",
             "Front-End-Https",
             "X-ProxyUser-Ip",
+            // Found by the attack pass of session 7.
+            "X-User-Id",
+            "x_user_email",
+            "X-Userid",
+            "X-Credential-Username",
+            "X-Consumer-Username",
+            "X-Id-Token",
+            "X-Originating-IP",
+            "X-Envoy-External-Address",
+            "X-Azure-ClientIP",
+            "X-AppEngine-User-IP",
+            "X-Real-Port",
+            "X-Http-Host-Override",
+            "X-Scheme",
         ] {
             assert!(is_spoofable(n), "{n}");
         }
