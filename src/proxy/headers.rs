@@ -162,6 +162,20 @@ fn other_pair<S: AsRef<str>>(pair: &[u8], names: &[S]) -> bool {
         .any(|n| n.as_ref().as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// Does this `Set-Cookie` value (from an application) set or clear one of `names`
+/// (compared as in [`without_cookies`])? Such a header never reaches the browser: an
+/// application, a header injection in it, or another site under the cookie domain
+/// could otherwise plant a session of its choosing (signing the person in as
+/// someone else) or end theirs.
+pub fn sets_own_cookie<S: AsRef<str>>(set_cookie: &http::HeaderValue, names: &[S]) -> bool {
+    let v = set_cookie.as_bytes();
+    let pair = match memchr::memchr(b';', v) {
+        Some(i) => &v[..i],
+        None => v,
+    };
+    !pair.trim_ascii().is_empty() && !other_pair(pair, names)
+}
+
 /// The `Cookie` header(s) minus the named cookies (names compared without regard
 /// to case or surrounding blanks, so no spelling of them gets through), joined with
 /// `; `. On bytes: an application's cookie that isn't ASCII text (a UTF-8 value,
@@ -296,6 +310,36 @@ mod tests {
             ),
             b"a=1; b=2"
         );
+    }
+
+    #[test]
+    fn an_application_cannot_set_our_cookies() {
+        let own = [
+            "portcullis",
+            "portcullis_pre",
+            "portcullis_dev",
+            "portcullis_2fa",
+        ];
+        let sets = |v: &[u8]| sets_own_cookie(&http::HeaderValue::from_bytes(v).unwrap(), &own);
+        for v in [
+            &b"portcullis=planted; Path=/; HttpOnly"[..],
+            b"Portcullis_DEV=x",
+            b" portcullis_2fa = y ; Max-Age=0",
+            b"\"portcullis_pre\"=z",
+            b"portcullis",
+            "\u{a0}portcullis=x".as_bytes(),
+        ] {
+            assert!(sets(v), "{:?}", String::from_utf8_lossy(v));
+        }
+        for v in [
+            &b"theme=dark; Path=/"[..],
+            b"portcullis_x=1",
+            b"sid=portcullis",
+            b"app=1; Domain=portcullis",
+            b"\xffx=1",
+        ] {
+            assert!(!sets(v), "{:?}", String::from_utf8_lossy(v));
+        }
     }
 
     #[test]

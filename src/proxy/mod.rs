@@ -26,7 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::{
-    CONTENT_LENGTH, COOKIE, ORIGIN, STRICT_TRANSPORT_SECURITY as STS, TRANSFER_ENCODING,
+    CONTENT_LENGTH, COOKIE, ORIGIN, SET_COOKIE, STRICT_TRANSPORT_SECURITY as STS, TRANSFER_ENCODING,
 };
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
@@ -137,6 +137,29 @@ fn ambiguous_framing(session: &Session) -> bool {
             true
         }
     }
+}
+
+/// An application's answer never sets or clears the gateway's own cookies (see
+/// [`headers::sets_own_cookie`]); its other `Set-Cookie` headers go on in order.
+fn drop_own_set_cookies(resp: &mut ResponseHeader, own: &[String]) -> Result<()> {
+    let all = resp.headers.get_all(SET_COOKIE);
+    if !all.iter().any(|v| headers::sets_own_cookie(v, own)) {
+        return Ok(());
+    }
+    let kept: Vec<http::HeaderValue> = all
+        .iter()
+        .filter(|v| !headers::sets_own_cookie(v, own))
+        .cloned()
+        .collect();
+    tracing::warn!(
+        dropped = resp.headers.get_all(SET_COOKIE).iter().count() - kept.len(),
+        "the application tried to set the gateway's own cookie; dropped"
+    );
+    resp.remove_header(&SET_COOKIE);
+    for v in kept {
+        resp.append_header(SET_COOKIE, v)?;
+    }
+    Ok(())
 }
 
 async fn send(session: &mut Session, r: Response, head: bool) -> Result<()> {
@@ -532,6 +555,9 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         if let Some(v) = self.hsts(session) {
             resp.insert_header(STS, v)?;
+        }
+        if resp.headers.contains_key(SET_COOKIE) {
+            drop_own_set_cookies(resp, &self.app.cookies.own_names)?;
         }
         if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
             let timeout = self.app.config.load().server.upstream_timeout;

@@ -753,6 +753,49 @@ fn an_ipv4_client_of_a_dual_stack_listener_is_seen_as_ipv4() {
     assert_eq!(r.status, 403, "deny by network holds: {}", r.body);
 }
 
+/// An application's answer can't set or clear the gateway's cookies (found by the
+/// attack pass of session 7: a planted `portcullis` cookie would swap the person's
+/// session for one of the planter's choosing); its own cookies reach the browser.
+#[test]
+fn an_application_cannot_set_the_gateways_cookies() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap() == 1 {
+            buf.push(b[0]);
+        }
+        s.write_all(
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: theme=dark; Path=/\r\n\
+              Set-Cookie: portcullis=planted; Path=/; HttpOnly\r\n\
+              Set-Cookie: PORTCULLIS_dev=x\r\nSet-Cookie: sid=abc\r\n\
+              Set-Cookie:  portcullis_2fa = y ; Max-Age=0\r\n\
+              Content-Length: 2\r\nConnection: close\r\n\r\nok",
+        )
+        .unwrap();
+    });
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            upstream_port: Some(port),
+            ..Default::default()
+        },
+    );
+    let r = g.get("/public/x", &[]);
+    app.join().unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    let set: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(set, ["theme=dark; Path=/", "sid=abc"]);
+}
+
 /// Issue #8.14: CAPTCHA challenges (store entries) per client are bounded.
 #[test]
 fn challenge_creation_is_bounded_per_client() {
