@@ -157,16 +157,15 @@ fn rebuild(raw: &str) -> Result<String, PathError> {
     Ok(path)
 }
 
-/// The path with `;parameters` removed from every segment, and the segments left
-/// empty by that (`/;/admin`) or empty before (`//`) merged: what servlet
-/// containers (Tomcat, Jetty) route on. Rules match against both forms.
-/// `path` (normalised) with the four non-ASCII letters whose case mapping is an
-/// ASCII letter read as that letter: İ (U+0130) and ı (U+0131) as `i`, ſ (U+017F)
-/// as `s`, the Kelvin sign K (U+212A) as `k`. An application that compares paths
-/// without regard to case by Unicode rules (Java's `equalsIgnoreCase`, .NET's
-/// `OrdinalIgnoreCase`) takes `/ſecure` for `/secure`, so the rules that tighten
-/// access must too. In a normalised path they are percent-escapes in upper-case hex.
-/// Borrowed when there are none (a path without `%` is not even searched).
+/// `path` (normalised) with the four non-ASCII letters whose simple case mapping
+/// is an ASCII letter read as that letter: İ (U+0130) and ı (U+0131) as `i`, ſ
+/// (U+017F) as `s`, the Kelvin sign K (U+212A) as `k`. An application that compares
+/// paths without regard to case by Unicode rules (Java's `equalsIgnoreCase`, Go's
+/// `EqualFold` for ſ and K, .NET's `ToUpperInvariant`) takes `/ſecure` for
+/// `/secure`; rules are also judged on this spelling, and the stricter answer
+/// counts (see [`crate::policy::policy_for`]). In a normalised path they are
+/// percent-escapes in upper-case hex. Borrowed when there are none (a path without
+/// `%` is not even searched).
 pub fn fold_lookalikes(path: &str) -> std::borrow::Cow<'_, str> {
     const LOOKALIKES: [(&str, &str); 4] = [
         ("%C4%B0", "i"),
@@ -186,6 +185,9 @@ pub fn fold_lookalikes(path: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(folded)
 }
 
+/// The path with `;parameters` removed from every segment, and the segments left
+/// empty by that (`/;/admin`) or empty before (`//`) merged: what servlet
+/// containers (Tomcat, Jetty) route on. Rules are judged on both forms.
 pub fn strip_params(path: &str) -> std::borrow::Cow<'_, str> {
     if !path.contains(';') {
         return std::borrow::Cow::Borrowed(path);

@@ -15,6 +15,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use std::borrow::Cow;
+
 use crate::pathnorm::{fold_lookalikes, strip_params};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -112,23 +114,22 @@ fn starts_with_segments(path: &str, prefix: &str) -> bool {
 }
 
 impl Rule {
-    fn path_matches(&self, path: &str) -> bool {
-        let stripped = strip_params(path);
+    /// Does the rule cover `spelling`, one spelling of the request's path `raw` (see
+    /// [`spellings`])? A `bypass` rule loosens access, so it covers only the path as
+    /// received, by whole segments and exactly as written (with and without
+    /// `;parameters`), whatever the spelling; any other rule covers a spelling that
+    /// starts with its path in any letter case.
+    fn path_matches(&self, raw: &str, spelling: &str) -> bool {
         if self.policy == Policy::Bypass {
-            // Loosening: only whole segments, exactly as written.
-            starts_with_segments(path, &self.path) && starts_with_segments(&stripped, &self.path)
+            starts_with_segments(raw, &self.path)
+                && starts_with_segments(&strip_params(raw), &self.path)
         } else {
-            // Tightening: any letter case, Unicode look-alikes of ASCII letters included.
-            let folded = fold_lookalikes(path);
-            starts_with_ci(path, &self.path)
-                || starts_with_ci(&stripped, &self.path)
-                || (folded != path
-                    && (starts_with_ci(&folded, &self.path)
-                        || starts_with_ci(&strip_params(&folded), &self.path)))
+            starts_with_ci(spelling, &self.path)
         }
     }
 
-    fn matches(&self, req: &Request<'_>, subject: &Subject<'_>) -> bool {
+    /// Everything but the path: host, method, network, groups.
+    fn applies_to(&self, req: &Request<'_>, subject: &Subject<'_>) -> bool {
         if self.host.as_deref().is_some_and(|h| h != req.host) {
             return false;
         }
@@ -144,29 +145,64 @@ impl Rule {
         {
             return false;
         }
-        self.path_matches(req.path)
+        true
+    }
+
+    fn matches(&self, req: &Request<'_>, subject: &Subject<'_>, spelling: &str) -> bool {
+        self.applies_to(req, subject) && self.path_matches(req.path, spelling)
     }
 }
 
-/// The policy that governs this request.
+/// The other spellings of a (normalised) path an application might route it by,
+/// each only when it differs: without `;parameters` (servlet containers), with the
+/// look-alike letters folded (Unicode case rules, see
+/// [`crate::pathnorm::fold_lookalikes`]), and both. A plain path has none.
+fn spellings(path: &str) -> [Option<Cow<'_, str>>; 3] {
+    let mut out = [None, None, None];
+    let stripped = strip_params(path);
+    if stripped != path {
+        out[0] = Some(stripped);
+    }
+    let folded = fold_lookalikes(path);
+    if folded != path {
+        let both = strip_params(&folded).into_owned();
+        if both != *folded {
+            out[2] = Some(Cow::Owned(both));
+        }
+        out[1] = Some(folded);
+    }
+    out
+}
+
+/// The policy that governs this request: for each spelling of its path (as
+/// received, and [`spellings`]), the first rule in file order that covers it (else
+/// `default`), and of those the strictest. So another spelling can only tighten:
+/// an application that routes `/secure/;x/public` or `/secure/publıc` as
+/// `/secure/public` gets that path's rule if it is stricter, and the rule of the
+/// path as received otherwise.
 pub fn policy_for(
     rules: &[Rule],
     default: Policy,
     req: &Request<'_>,
     subject: &Subject<'_>,
 ) -> Policy {
-    rules
+    let first = |spelling: &str| {
+        rules
+            .iter()
+            .find(|r| r.matches(req, subject, spelling))
+            .map_or(default, |r| r.policy)
+    };
+    spellings(req.path)
         .iter()
-        .find(|r| r.matches(req, subject))
-        .map(|r| r.policy)
-        .unwrap_or(default)
+        .flatten()
+        .fold(first(req.path), |p, s| p.max(first(s)))
 }
 
 /// The rules indexed by host and path prefix: the same answer as [`policy_for`]
 /// (first match wins, in file order), without trying every rule. Each rule sits in
 /// a byte trie of its lower-cased path, under its host (or under "any host"); a
-/// request walks the trie along its lower-cased path (and along the path without
-/// `;parameters`), collecting the rules whose path is a prefix, then tries just
+/// request walks the trie along its lower-cased path (and along its other
+/// spellings), collecting the rules whose path is a prefix, then tries just
 /// those, in file order, with the full check of [`Rule::matches`].
 #[derive(Debug, Clone, Default)]
 pub struct RuleIndex {
@@ -248,27 +284,28 @@ impl RuleIndex {
         subject: &Subject<'_>,
     ) -> Policy {
         let mut candidates: Vec<u32> = Vec::new();
-        let stripped = strip_params(req.path);
-        // (Rules that tighten match look-alike letters too: see `Rule::path_matches`.)
-        let folded = fold_lookalikes(req.path);
+        let others = spellings(req.path);
         let host = self.by_host.get(req.host);
         for trie in std::iter::once(&self.any_host).chain(host) {
             trie.prefixes_of(req.path, &mut candidates);
-            if stripped != req.path {
-                trie.prefixes_of(&stripped, &mut candidates);
-            }
-            if folded != req.path {
-                trie.prefixes_of(&folded, &mut candidates);
-                trie.prefixes_of(&strip_params(&folded), &mut candidates);
+            for s in others.iter().flatten() {
+                trie.prefixes_of(s, &mut candidates);
             }
         }
         candidates.sort_unstable();
-        candidates
-            .into_iter()
-            .filter_map(|i| rules.get(i as usize))
-            .find(|r| r.matches(req, subject))
-            .map(|r| r.policy)
-            .unwrap_or(default)
+        candidates.dedup();
+        // As [`policy_for`]: the strictest of the first matches of every spelling.
+        let first = |spelling: &str| {
+            candidates
+                .iter()
+                .filter_map(|&i| rules.get(i as usize))
+                .find(|r| r.matches(req, subject, spelling))
+                .map_or(default, |r| r.policy)
+        };
+        others
+            .iter()
+            .flatten()
+            .fold(first(req.path), |p, s| p.max(first(s)))
     }
 }
 
@@ -351,6 +388,50 @@ mod tests {
                 "{path} {pending:?}"
             );
         }
+    }
+
+    /// Found in review: another spelling only ever tightens. An earlier, looser rule
+    /// that covers only the other spelling doesn't win over the rule of the path as
+    /// received.
+    #[test]
+    fn another_spelling_never_loosens() {
+        let rules = vec![
+            rule("/secure/public", Policy::OneFactor),
+            rule("/secure/", Policy::TwoFactor),
+        ];
+        for path in ["/secure/publ%C4%B1c", "/secure/;x/public", "/secure/public"] {
+            let want = if path == "/secure/public" {
+                Decision::Allow
+            } else {
+                Decision::SecondFactor
+            };
+            assert_eq!(
+                run(&rules, path, "GET", "192.0.2.1", Factors::One, &[]),
+                want,
+                "{path}"
+            );
+        }
+        // An unmatched path under a strict default stays strict.
+        let rules = vec![rule("/status", Policy::OneFactor)];
+        let method = http::Method::GET;
+        let req = Request {
+            host: "app.example.com",
+            path: "/%C5%BFtatus",
+            method: &method,
+            client: "192.0.2.1".parse().unwrap(),
+        };
+        let subject = Subject {
+            factors: Factors::Two,
+            groups: &[],
+        };
+        assert_eq!(
+            policy_for(&rules, Policy::Deny, &req, &subject),
+            Policy::Deny
+        );
+        assert_eq!(
+            RuleIndex::new(&rules).policy_for(&rules, Policy::Deny, &req, &subject),
+            Policy::Deny
+        );
     }
 
     /// Found by the attack pass: an application comparing paths by Unicode case rules
@@ -487,6 +568,9 @@ mod tests {
                     Just("i"),
                     Just("%C4%B1"),
                     Just("%C4%B0"),
+                    Just("s"),
+                    Just("%C5%BF"),
+                    Just("%E2%84%AA"),
                 ],
                 0..6,
             )
@@ -542,10 +626,29 @@ mod tests {
                 let req = Request { host, path: &req_path, method: &method, client: client.parse().unwrap() };
                 let subject = Subject { factors, groups: &groups };
                 let ix = RuleIndex::new(&rules);
-                prop_assert_eq!(
-                    ix.policy_for(&rules, Policy::OneFactor, &req, &subject),
-                    policy_for(&rules, Policy::OneFactor, &req, &subject)
-                );
+                let got = policy_for(&rules, Policy::OneFactor, &req, &subject);
+                prop_assert_eq!(ix.policy_for(&rules, Policy::OneFactor, &req, &subject), got);
+                // Never looser than the rule before other spellings were judged apart
+                // (the first rule covering the path as received or without
+                // `;parameters`), nor than the path as received alone.
+                let before = rules
+                    .iter()
+                    .find(|r| {
+                        r.applies_to(&req, &subject)
+                            && if r.policy == Policy::Bypass {
+                                r.path_matches(&req_path, &req_path)
+                            } else {
+                                starts_with_ci(&req_path, &r.path)
+                                    || starts_with_ci(&strip_params(&req_path), &r.path)
+                            }
+                    })
+                    .map_or(Policy::OneFactor, |r| r.policy);
+                prop_assert!(got >= before, "{:?} looser than {:?}", got, before);
+                let as_received = rules
+                    .iter()
+                    .find(|r| r.matches(&req, &subject, &req_path))
+                    .map_or(Policy::OneFactor, |r| r.policy);
+                prop_assert!(got >= as_received);
             }
         }
     }

@@ -169,11 +169,20 @@ fn other_pair<S: AsRef<str>>(pair: &[u8], names: &[S]) -> bool {
 /// someone else) or end theirs.
 pub fn sets_own_cookie<S: AsRef<str>>(set_cookie: &http::HeaderValue, names: &[S]) -> bool {
     let v = set_cookie.as_bytes();
-    let pair = match memchr::memchr(b';', v) {
+    let mut pair = match memchr::memchr(b';', v) {
         Some(i) => &v[..i],
         None => v,
-    };
-    !pair.trim_ascii().is_empty() && !other_pair(pair, names)
+    }
+    .trim_ascii();
+    // A cookie without a name (`=portcullis=x`) is sent back as its value alone
+    // (`Cookie: portcullis=x`, RFC 6265bis §5.7): judged by that value.
+    while let Some(rest) = memchr::memchr(b'=', pair)
+        .filter(|&i| pair[..i].trim_ascii().is_empty())
+        .map(|i| pair[i + 1..].trim_ascii())
+    {
+        pair = rest;
+    }
+    !pair.is_empty() && !other_pair(pair, names)
 }
 
 /// The `Cookie` header(s) minus the named cookies (names compared without regard
@@ -328,6 +337,11 @@ mod tests {
             b"\"portcullis_pre\"=z",
             b"portcullis",
             "\u{a0}portcullis=x".as_bytes(),
+            // Without a name, the value is what the browser sends back (review).
+            b"=portcullis=x; Path=/app",
+            b" = portcullis=x",
+            b"=Portcullis_2fa=x",
+            b"==portcullis=x",
         ] {
             assert!(sets(v), "{:?}", String::from_utf8_lossy(v));
         }
@@ -337,6 +351,8 @@ mod tests {
             b"sid=portcullis",
             b"app=1; Domain=portcullis",
             b"\xffx=1",
+            b"=theme=dark",
+            b"=",
         ] {
             assert!(!sets(v), "{:?}", String::from_utf8_lossy(v));
         }
