@@ -34,10 +34,9 @@ const SPOOFABLE: &[&str] = &[
     "x-authenticated-email",
     "x-authenticated-groups",
     "x-user",
-    "x-user-id",
-    "x-userid",
     "x-user-email",
-    "x-id-token",
+    // (Not `X-User-Id` or `X-Id-Token`: applications such as Rocket.Chat take them
+    // from API clients together with a token they check themselves.)
     // Kong's identity of an authenticated consumer.
     "x-consumer-username",
     "x-consumer-id",

@@ -403,12 +403,26 @@ impl Config {
 }
 
 /// Accepts a CIDR or a bare address (taken as a single host).
+///
+/// An IPv4-mapped network (`::ffff:10.0.0.0/104`) is the IPv4 network it maps
+/// (`10.0.0.0/8`): peers and `X-Forwarded-For` entries are read as IPv4, so a
+/// mapped network would otherwise match nobody.
 pub fn parse_cidr(s: &str) -> Option<IpNet> {
     let s = s.trim();
-    s.parse::<IpNet>()
+    let net = s
+        .parse::<IpNet>()
         .ok()
-        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
-        .map(|n| n.trunc())
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))?
+        .trunc();
+    match net {
+        IpNet::V6(n) if n.prefix_len() >= 96 => match n.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, n.prefix_len() - 96)
+                .ok()
+                .map(IpNet::V4),
+            None => Some(net),
+        },
+        _ => Some(net),
+    }
 }
 
 #[cfg(test)]

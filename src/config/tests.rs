@@ -398,3 +398,17 @@ fn the_load_step_reads_files_and_resolves_names() {
     assert_eq!(pw.0.as_str(), "s3cret", "trailing newline dropped");
     assert!(c.server.threads >= 1, "threads = 0 means one per core");
 }
+
+/// Peers and `X-Forwarded-For` entries are read as IPv4 when IPv4-mapped, so a
+/// mapped network in the config is the IPv4 network (else it would match nobody).
+#[test]
+fn an_ipv4_mapped_network_is_its_ipv4_network() {
+    let net = |s: &str| parse_cidr(s).map(|n| n.to_string());
+    assert_eq!(net("::ffff:10.0.0.0/104").as_deref(), Some("10.0.0.0/8"));
+    assert_eq!(net("::ffff:192.0.2.7").as_deref(), Some("192.0.2.7/32"));
+    assert_eq!(net("::ffff:0:0/96").as_deref(), Some("0.0.0.0/0"));
+    assert_eq!(net("::ffff:0:0/95").as_deref(), Some("::fffe:0:0/95"));
+    assert_eq!(net("2001:db8::/32").as_deref(), Some("2001:db8::/32"));
+    assert_eq!(net("10.1.2.3/8").as_deref(), Some("10.0.0.0/8"));
+    assert!(net("nonsense").is_none());
+}

@@ -251,12 +251,9 @@ mod tests {
             "Front-End-Https",
             "X-ProxyUser-Ip",
             // Found by the attack pass of session 7.
-            "X-User-Id",
             "x_user_email",
-            "X-Userid",
             "X-Credential-Username",
             "X-Consumer-Username",
-            "X-Id-Token",
             "X-Originating-IP",
             "X-Envoy-External-Address",
             "X-Azure-ClientIP",
