@@ -311,7 +311,11 @@ pub fn forwarded_for(
     for a in chain.iter().rev() {
         // `::ffff:a.b.c.d` (a dual-stack proxy's way of writing an IPv4 client) is
         // that IPv4 address, for `trusted_proxies` here and rules' networks later.
-        match a.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+        // Some proxies write the client's port too (`1.2.3.4:5678`, `[::1]:80`).
+        let ip = a
+            .parse::<IpAddr>()
+            .or_else(|_| a.parse::<std::net::SocketAddr>().map(|s| s.ip()));
+        match ip.map(|ip| ip.to_canonical()) {
             Ok(ip) if proxies.iter().any(|n| n.contains(&ip)) => client = ip,
             Ok(ip) => {
                 client = ip;
@@ -706,6 +710,20 @@ upstream = "127.0.0.1:9"
         let info = forwarded_for(&h, "9.9.9.9".parse().unwrap(), false, &proxies, false);
         assert_eq!(info.client.to_string(), "9.9.9.9");
         assert_eq!(info.xff, "9.9.9.9");
+        // An entry with a port (Azure Application Gateway writes them) is its address.
+        let mut ported = HeaderMap::new();
+        ported.insert(
+            "X-Forwarded-For",
+            "[2001:db8::7]:443, 1.2.3.4:5678".parse().unwrap(),
+        );
+        let info = forwarded_for(&ported, "10.0.0.1".parse().unwrap(), true, &proxies, false);
+        assert_eq!(info.client.to_string(), "1.2.3.4");
+        ported.insert(
+            "X-Forwarded-For",
+            "[2001:db8::7]:443, 10.0.0.8:99".parse().unwrap(),
+        );
+        let info = forwarded_for(&ported, "10.0.0.1".parse().unwrap(), true, &proxies, false);
+        assert_eq!(info.client.to_string(), "2001:db8::7");
         // A dual-stack proxy's IPv4-mapped entries are IPv4 addresses.
         let mut mapped = HeaderMap::new();
         mapped.insert(
