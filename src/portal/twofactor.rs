@@ -448,13 +448,14 @@ pub async fn send(app: &Arc<App>, req: &Request<'_>) -> Page {
             // Templates are checked at start and reload, so this is unexpected.
             tracing::error!(error = %e, "message template failed");
             second_step::abandon(&deps, &s, method).await;
-            return Ok(super::status_page(
-                app,
-                true,
-                500,
-                "Something went wrong",
+            // Answered like a delivery failure (503 on the same page): the person can
+            // choose another method right there.
+            let v = View::error(
+                Some(method),
                 "The code could not be sent. Try another method.",
-            ));
+                503,
+            );
+            return Ok(challenge_page(app, req, &s, &rd, v));
         }
     };
     msg.code = Some(code);
