@@ -566,6 +566,13 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    /// Pingora's own log line for a failed request carries the whole error, whose
+    /// context can hold raw bytes read from either side: [`fail_to_proxy`](Self::fail_to_proxy)
+    /// logs it instead, without them.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, _error: &Error) -> bool {
+        true
+    }
+
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(c) => *c,
@@ -591,9 +598,14 @@ impl ProxyHttp for Gateway {
                 tracing::debug!(error = %err, "could not send error page");
             }
         }
+        // The error's context can hold the raw bytes read (Pingora puts an invalid
+        // head or chunk in it: `Set-Cookie` values, the start of a body), so above
+        // `debug` only its kind and side are logged (README: cookie values are never
+        // logged at info, warn or error).
         if code >= 500 {
-            tracing::warn!(error = %e, "proxy failure");
+            tracing::warn!(kind = ?e.etype(), side = ?e.esource(), status = code, "proxy failure");
         }
+        tracing::debug!(error = %e, "proxy failure in full");
         FailToProxy {
             error_code: code,
             can_reuse_downstream: false,

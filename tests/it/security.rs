@@ -796,6 +796,42 @@ fn an_application_cannot_set_the_gateways_cookies() {
     assert_eq!(set, ["theme=dark; Path=/", "sid=abc"]);
 }
 
+/// A broken upstream answer is logged without its bytes (found by the attack pass of
+/// session 7: the whole head, `Set-Cookie` values included, went to the log at WARN
+/// and at Pingora's ERROR).
+#[test]
+fn a_broken_upstream_answer_is_logged_without_its_bytes() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap() == 1 {
+            buf.push(b[0]);
+        }
+        s.write_all(
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: appsession=APPSECRET123; HttpOnly\r\n\
+              X-Bad: a\x01b\r\nContent-Length: 2\r\n\r\nok",
+        )
+        .unwrap();
+    });
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            upstream_port: Some(port),
+            ..Default::default()
+        },
+    );
+    let r = g.get("/public/x", &[]);
+    app.join().unwrap();
+    assert_eq!(r.status, 502, "{}", r.body);
+    let log = g.log();
+    assert!(log.contains("proxy failure"), "{log}");
+    assert!(!log.contains("APPSECRET123"), "{log}");
+}
+
 /// Issue #8.14: CAPTCHA challenges (store entries) per client are bounded.
 #[test]
 fn challenge_creation_is_bounded_per_client() {
