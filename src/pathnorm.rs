@@ -157,32 +157,37 @@ fn rebuild(raw: &str) -> Result<String, PathError> {
     Ok(path)
 }
 
-/// `path` (normalised) with the four non-ASCII letters whose simple case mapping
-/// is an ASCII letter read as that letter: İ (U+0130) and ı (U+0131) as `i`, ſ
-/// (U+017F) as `s`, the Kelvin sign K (U+212A) as `k`. An application that compares
-/// paths without regard to case by Unicode rules (Java's `equalsIgnoreCase`, Go's
-/// `EqualFold` for ſ and K, .NET's `ToUpperInvariant`) takes `/ſecure` for
-/// `/secure`; rules are also judged on this spelling, and the stricter answer
-/// counts (see [`crate::policy::policy_for`]). In a normalised path they are
-/// percent-escapes in upper-case hex. Borrowed when there are none (a path without
-/// `%` is not even searched).
+/// `path` (normalised) as an application that decodes and folds it further might
+/// route it: every percent-escape decoded once (`%3B` is a `;`, `%252e` a `%2e`),
+/// Unicode compatibility forms made plain (NFKC: ligatures `ﬆ` → `st`, fullwidth
+/// `ａ／．` → `a/.`, `‥` → `..`, ſ → `s`, the Kelvin sign → `K`), the Turkish dotted
+/// and dotless I (İ, ı) read as `i`, and the result normalised again (dot segments
+/// resolved). Java's `equalsIgnoreCase` and `toUpperCase`, .NET's
+/// `ToUpperInvariant`, Go's `EqualFold` and NFKC-normalising frameworks all take
+/// some of these for ASCII paths; rules are also judged on this spelling, and the
+/// stricter answer counts (see [`crate::policy::policy_for`]). Borrowed when it is
+/// the same (a path without `%` is not even searched: a normalised path is ASCII).
 pub fn fold_lookalikes(path: &str) -> std::borrow::Cow<'_, str> {
-    const LOOKALIKES: [(&str, &str); 4] = [
-        ("%C4%B0", "i"),
-        ("%C4%B1", "i"),
-        ("%C5%BF", "s"),
-        ("%E2%84%AA", "k"),
-    ];
-    if memchr::memchr(b'%', path.as_bytes()).is_none()
-        || !LOOKALIKES.iter().any(|(from, _)| path.contains(from))
-    {
+    use unicode_normalization::UnicodeNormalization;
+    if memchr::memchr(b'%', path.as_bytes()).is_none() {
         return std::borrow::Cow::Borrowed(path);
     }
-    let mut folded = path.to_string();
-    for (from, to) in LOOKALIKES {
-        folded = folded.replace(from, to);
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
+    let folded: String = String::from_utf8_lossy(&bytes)
+        .nfkc()
+        .map(|c| match c {
+            '\u{130}' | '\u{131}' => 'i',
+            _ => c,
+        })
+        .collect();
+    // Normalised again (dot segments that appeared, non-ASCII escaped); a form that
+    // doesn't normalise (a `\`, a blank) is judged as it is.
+    let folded = normalize(&folded).unwrap_or(folded);
+    if folded == path {
+        std::borrow::Cow::Borrowed(path)
+    } else {
+        std::borrow::Cow::Owned(folded)
     }
-    std::borrow::Cow::Owned(folded)
 }
 
 /// The path with `;parameters` removed from every segment, and the segments left
@@ -214,10 +219,27 @@ pub fn strip_params(path: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     #[test]
     fn look_alikes_fold_to_their_ascii_letters() {
-        assert_eq!(fold_lookalikes("/%C5%BFecure"), "/secure");
-        assert_eq!(fold_lookalikes("/ADM%C4%B0N/x%C4%B1"), "/ADMiN/xi");
-        assert_eq!(fold_lookalikes("/%E2%84%AA"), "/k");
-        for plain in ["/", "/secure", "/caf%C3%A9", "/%C4%B2", "/%25C5%BF"] {
+        for (path, folded) in [
+            ("/%C5%BFecure", "/secure"),
+            ("/ADM%C4%B0N/x%C4%B1", "/ADMiN/xi"),
+            ("/%E2%84%AA", "/K"),
+            ("/%C4%B2", "/IJ"),
+            // Ligatures and fullwidth forms (found by the second attack pass).
+            ("/%EF%AC%86aff", "/staff"),
+            ("/sta%EF%AC%80", "/staff"),
+            ("/%EF%BD%81dmin", "/admin"),
+            ("/secure%EF%BC%8Fx", "/secure/x"),
+            // Dot segments that appear are resolved; a decoded `;` is a parameter.
+            ("/public/%EF%BC%8E%EF%BC%8E/secure/x", "/secure/x"),
+            ("/public/%E2%80%A5/secure/x", "/secure/x"),
+            ("/public/%252e%252e/secure/x", "/secure/x"),
+            ("/secure%3B/x", "/secure;/x"),
+            // A blank decoded can't be normalised: judged as it is.
+            ("/a%20b", "/a b"),
+        ] {
+            assert_eq!(fold_lookalikes(path), folded, "{path}");
+        }
+        for plain in ["/", "/secure", "/caf%C3%A9", "/%C3%BCber"] {
             assert!(
                 matches!(fold_lookalikes(plain), std::borrow::Cow::Borrowed(_)),
                 "{plain}"

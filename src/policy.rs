@@ -115,14 +115,15 @@ fn starts_with_segments(path: &str, prefix: &str) -> bool {
 
 impl Rule {
     /// Does the rule cover `spelling`, one spelling of the request's path `raw` (see
-    /// [`spellings`])? A `bypass` rule loosens access, so it covers only the path as
-    /// received, by whole segments and exactly as written (with and without
-    /// `;parameters`), whatever the spelling; any other rule covers a spelling that
-    /// starts with its path in any letter case.
+    /// [`spellings`])? A `bypass` rule loosens access, so it covers a spelling only
+    /// when it covers the path as received too, by whole segments and exactly as
+    /// written (with and without `;parameters`); any other rule covers a spelling
+    /// that starts with its path in any letter case.
     fn path_matches(&self, raw: &str, spelling: &str) -> bool {
         if self.policy == Policy::Bypass {
             starts_with_segments(raw, &self.path)
                 && starts_with_segments(&strip_params(raw), &self.path)
+                && (spelling == raw || starts_with_segments(spelling, &self.path))
         } else {
             starts_with_ci(spelling, &self.path)
         }
@@ -444,6 +445,7 @@ mod tests {
             rule("/admin", Policy::Deny),
             rule("/ops", Policy::Deny),
             rule("/kiosk", Policy::Deny),
+            rule("/staff", Policy::Deny),
         ];
         for (path, factors, want) in [
             ("/%C5%BFecure/x", Factors::One, Decision::SecondFactor),
@@ -452,6 +454,15 @@ mod tests {
             ("/adm%C4%B1n/x", Factors::Two, Decision::Deny),
             ("/op%C5%BF;x=1", Factors::Two, Decision::Deny),
             ("/%E2%84%AAiosk", Factors::Two, Decision::Deny),
+            // Ligatures, fullwidth forms, dot segments that appear (second attack pass).
+            ("/%EF%AC%86aff", Factors::Two, Decision::Deny),
+            ("/%EF%BD%93ecure/x", Factors::One, Decision::SecondFactor),
+            (
+                "/public/%EF%BC%8E%EF%BC%8E/secure/x",
+                Factors::One,
+                Decision::SecondFactor,
+            ),
+            ("/secure%3B/x", Factors::One, Decision::SecondFactor),
             // Other non-ASCII letters are just themselves.
             ("/adm%C3%AFn", Factors::One, Decision::Allow),
             // Loosening stays exact: a look-alike of a bypass path isn't bypassed.
@@ -571,6 +582,8 @@ mod tests {
                     Just("s"),
                     Just("%C5%BF"),
                     Just("%E2%84%AA"),
+                    Just("%EF%BC%8F"),
+                    Just("%3B"),
                 ],
                 0..6,
             )
