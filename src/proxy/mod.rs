@@ -139,6 +139,40 @@ fn ambiguous_framing(session: &Session) -> bool {
     }
 }
 
+/// An error as it can go to the log: its kind, context and causes, except a
+/// context holding the raw bytes read — Pingora puts an invalid head there
+/// (`buf: …`: `Set-Cookie` values, the start of a body), which is left out.
+fn without_read_bytes(e: &Error) -> String {
+    fn pingora_error<'a>(
+        c: &'a (dyn std::error::Error + Send + Sync + 'static),
+    ) -> Option<&'a Error> {
+        c.downcast_ref::<Error>()
+            .or_else(|| c.downcast_ref::<Box<Error>>().map(|b| &**b))
+    }
+    let mut out = String::new();
+    let mut next = Some(e);
+    while let Some(err) = next.take() {
+        if !out.is_empty() {
+            out.push_str(" cause: ");
+        }
+        out.push_str(&format!("{:?}", err.etype()));
+        match err.context.as_ref().map(|c| c.as_str()) {
+            Some(c) if err.etype() == &ErrorType::InvalidHTTPHeader || c.starts_with("buf") => {
+                out.push_str(" (the bytes read are not logged)");
+            }
+            Some(c) => out.push_str(&format!(" context: {c}")),
+            None => {}
+        }
+        if let Some(c) = err.cause.as_deref() {
+            match pingora_error(c) {
+                Some(inner) => next = Some(inner),
+                None => out.push_str(&format!(" cause: {c}")),
+            }
+        }
+    }
+    out
+}
+
 /// An application's answer never sets or clears the gateway's own cookies (see
 /// [`headers::sets_own_cookie`]); its other `Set-Cookie` headers go on in order.
 fn drop_own_set_cookies(resp: &mut ResponseHeader, own: &[String]) -> Result<()> {
@@ -603,7 +637,7 @@ impl ProxyHttp for Gateway {
         // `debug` only its kind and side are logged (README: cookie values are never
         // logged at info, warn or error).
         if code >= 500 {
-            tracing::warn!(kind = ?e.etype(), side = ?e.esource(), status = code, "proxy failure");
+            tracing::warn!(error = %without_read_bytes(e), side = ?e.esource(), status = code, "proxy failure");
         }
         tracing::debug!(error = %e, "proxy failure in full");
         FailToProxy {
