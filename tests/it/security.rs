@@ -753,11 +753,9 @@ fn an_ipv4_client_of_a_dual_stack_listener_is_seen_as_ipv4() {
     assert_eq!(r.status, 403, "deny by network holds: {}", r.body);
 }
 
-/// An application's answer can't set or clear the gateway's cookies (found by the
-/// attack pass of session 7: a planted `portcullis` cookie would swap the person's
-/// session for one of the planter's choosing); its own cookies reach the browser.
-#[test]
-fn an_application_cannot_set_the_gateways_cookies() {
+/// A gateway in front of an application that answers one request with `answer`
+/// (raw bytes), and the response to `GET path` through it.
+fn one_answer(path: &str, answer: &'static [u8]) -> (Gateway, Resp) {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -768,14 +766,7 @@ fn an_application_cannot_set_the_gateways_cookies() {
         while !buf.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap() == 1 {
             buf.push(b[0]);
         }
-        s.write_all(
-            b"HTTP/1.1 200 OK\r\nSet-Cookie: theme=dark; Path=/\r\n\
-              Set-Cookie: portcullis=planted; Path=/; HttpOnly\r\n\
-              Set-Cookie: PORTCULLIS_dev=x\r\nSet-Cookie: sid=abc\r\n\
-              Set-Cookie:  portcullis_2fa = y ; Max-Age=0\r\n\
-              Content-Length: 2\r\nConnection: close\r\n\r\nok",
-        )
-        .unwrap();
+        s.write_all(answer).unwrap();
     });
     let g = Gateway::start(
         Backend::Memory,
@@ -784,8 +775,24 @@ fn an_application_cannot_set_the_gateways_cookies() {
             ..Default::default()
         },
     );
-    let r = g.get("/public/x", &[]);
+    let r = g.get(path, &[]);
     app.join().unwrap();
+    (g, r)
+}
+
+/// An application's answer can't set or clear the gateway's cookies (found by the
+/// attack pass of session 7: a planted `portcullis` cookie would swap the person's
+/// session for one of the planter's choosing); its own cookies reach the browser.
+#[test]
+fn an_application_cannot_set_the_gateways_cookies() {
+    let (_g, r) = one_answer(
+        "/public/x",
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: theme=dark; Path=/\r\n\
+              Set-Cookie: portcullis=planted; Path=/; HttpOnly\r\n\
+              Set-Cookie: PORTCULLIS_dev=x\r\nSet-Cookie: sid=abc\r\n\
+              Set-Cookie:  portcullis_2fa = y ; Max-Age=0\r\n\
+              Content-Length: 2\r\nConnection: close\r\n\r\nok",
+    );
     assert_eq!((r.status, r.body.as_str()), (200, "ok"));
     let set: Vec<&str> = r
         .headers
@@ -801,31 +808,11 @@ fn an_application_cannot_set_the_gateways_cookies() {
 /// and at Pingora's ERROR).
 #[test]
 fn a_broken_upstream_answer_is_logged_without_its_bytes() {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut buf = Vec::new();
-        let mut b = [0u8; 1];
-        while !buf.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap() == 1 {
-            buf.push(b[0]);
-        }
-        s.write_all(
-            b"HTTP/1.1 200 OK\r\nSet-Cookie: appsession=APPSECRET123; HttpOnly\r\n\
+    let (g, r) = one_answer(
+        "/public/x",
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: appsession=APPSECRET123; HttpOnly\r\n\
               X-Bad: a\x01b\r\nContent-Length: 2\r\n\r\nok",
-        )
-        .unwrap();
-    });
-    let g = Gateway::start(
-        Backend::Memory,
-        Options {
-            upstream_port: Some(port),
-            ..Default::default()
-        },
     );
-    let r = g.get("/public/x", &[]);
-    app.join().unwrap();
     assert_eq!(r.status, 502, "{}", r.body);
     let log = g.log();
     assert!(log.contains("proxy failure"), "{log}");
