@@ -167,7 +167,7 @@ fn rebuild(raw: &str) -> Result<String, PathError> {
 /// some of these for ASCII paths; rules are also judged on this spelling, and the
 /// stricter answer counts (see [`crate::policy::policy_for`]). Borrowed when it is
 /// the same (a path without `%` is not even searched: a normalised path is ASCII).
-pub fn fold_lookalikes(path: &str) -> std::borrow::Cow<'_, str> {
+pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
     use unicode_normalization::UnicodeNormalization;
     if memchr::memchr(b'%', path.as_bytes()).is_none() {
         return std::borrow::Cow::Borrowed(path);
@@ -218,7 +218,7 @@ pub fn strip_params(path: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn look_alikes_fold_to_their_ascii_letters() {
+    fn paths_are_decoded_and_folded_as_an_application_may_read_them() {
         for (path, folded) in [
             ("/%C5%BFecure", "/secure"),
             ("/ADM%C4%B0N/x%C4%B1", "/ADMiN/xi"),
@@ -237,17 +237,17 @@ mod tests {
             // A blank decoded can't be normalised: judged as it is.
             ("/a%20b", "/a b"),
         ] {
-            assert_eq!(fold_lookalikes(path), folded, "{path}");
+            assert_eq!(decoded_and_folded(path), folded, "{path}");
         }
         for plain in ["/", "/secure", "/caf%C3%A9", "/%C3%BCber"] {
             assert!(
-                matches!(fold_lookalikes(plain), std::borrow::Cow::Borrowed(_)),
+                matches!(decoded_and_folded(plain), std::borrow::Cow::Borrowed(_)),
                 "{plain}"
             );
         }
         // Through normalisation: raw bytes and lower-case escapes end up the same.
         let raw = normalize("/\u{17f}ecure/%c4%b1").unwrap();
-        assert_eq!(fold_lookalikes(&raw), "/secure/i");
+        assert_eq!(decoded_and_folded(&raw), "/secure/i");
     }
 
     use super::*;

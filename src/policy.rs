@@ -11,13 +11,12 @@
 //!   can't slip past a rule on `/admin` when the application behind is
 //!   case-insensitive or a servlet container.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use std::borrow::Cow;
-
-use crate::pathnorm::{fold_lookalikes, strip_params};
+use crate::pathnorm::{decoded_and_folded, strip_params};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Policy {
@@ -155,16 +154,16 @@ impl Rule {
 }
 
 /// The other spellings of a (normalised) path an application might route it by,
-/// each only when it differs: without `;parameters` (servlet containers), with the
-/// look-alike letters folded (Unicode case rules, see
-/// [`crate::pathnorm::fold_lookalikes`]), and both. A plain path has none.
+/// each only when it differs: without `;parameters` (servlet containers), decoded
+/// and folded further (escapes, NFKC, Unicode case rules: see
+/// [`crate::pathnorm::decoded_and_folded`]), and both. A plain path has none.
 fn spellings(path: &str) -> [Option<Cow<'_, str>>; 3] {
     let mut out = [None, None, None];
     let stripped = strip_params(path);
     if stripped != path {
         out[0] = Some(stripped);
     }
-    let folded = fold_lookalikes(path);
+    let folded = decoded_and_folded(path);
     if folded != path {
         let both = strip_params(&folded).into_owned();
         if both != *folded {
@@ -438,7 +437,7 @@ mod tests {
     /// Found by the attack pass: an application comparing paths by Unicode case rules
     /// (Java's `equalsIgnoreCase`) reads `/ſecure` as `/secure`.
     #[test]
-    fn unicode_look_alikes_of_ascii_letters_meet_the_rules_that_tighten() {
+    fn spellings_an_application_may_decode_or_fold_meet_the_rules_that_tighten() {
         let rules = vec![
             rule("/public/", Policy::Bypass),
             rule("/secure/", Policy::TwoFactor),

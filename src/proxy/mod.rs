@@ -69,33 +69,15 @@ struct Route {
     inbound: Inbound,
     /// A complete sign-in's identity, for the site's identity headers.
     identity: Option<Identity>,
-    /// Made on the first try to reach the upstream, the same for every later one.
-    forwarded: Option<Forwarded>,
-}
-
-/// What every try of a forwarded request sends alike. Pingora tries again on a
-/// fresh connection when a pooled one turns out closed, calling
-/// `upstream_request_filter` again on the original request: each try must carry
-/// the same address, host and normalised path. (`X-Forwarded-For` is the
-/// inbound's, `X-Forwarded-Host` the site's: both are read, never used up.)
-struct Forwarded {
-    /// The normalised path and query, when it differs from the target as received.
+    /// The normalised path and query to send, when it differs from the target as
+    /// received (parsed once: every try sends it).
     uri: Option<http::Uri>,
 }
 
-impl Forwarded {
-    fn of(inbound: &mut Inbound) -> Result<Forwarded> {
-        let uri = match inbound.rewrite.take() {
-            Some(u) => Some(
-                u.parse::<http::Uri>()
-                    .or_err(ErrorType::InternalError, "normalised path is a URI")?,
-            ),
-            None => None,
-        };
-        Ok(Forwarded { uri })
-    }
-}
-
+/// Pingora tries again on a fresh connection when a pooled one turns out closed,
+/// calling `upstream_request_filter` again on the original request: every try must
+/// carry the same address, host and normalised path, so the route's values are
+/// read (copied as reference counts), never used up.
 struct Identity {
     user: Arc<User>,
     /// Factors the sign-in proved (for the assertion).
@@ -176,18 +158,23 @@ fn without_read_bytes(e: &Error) -> String {
 /// An application's answer never sets or clears the gateway's own cookies (see
 /// [`headers::sets_own_cookie`]); its other `Set-Cookie` headers go on in order.
 fn drop_own_set_cookies(resp: &mut ResponseHeader, own: &[String]) -> Result<()> {
-    let all = resp.headers.get_all(SET_COOKIE);
-    if !all.iter().any(|v| headers::sets_own_cookie(v, own)) {
+    if !resp
+        .headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .any(|v| headers::sets_own_cookie(v, own))
+    {
         return Ok(());
     }
-    let kept: Vec<http::HeaderValue> = all
+    let (dropped, kept): (Vec<_>, Vec<_>) = resp
+        .headers
+        .get_all(SET_COOKIE)
         .iter()
-        .filter(|v| !headers::sets_own_cookie(v, own))
         .cloned()
-        .collect();
+        .partition(|v| headers::sets_own_cookie(v, own));
     tracing::warn!(
-        dropped = resp.headers.get_all(SET_COOKIE).iter().count() - kept.len(),
-        "the application tried to set the gateway's own cookie; dropped"
+        dropped = dropped.len(),
+        "the application tried to set or clear one of the gateway's own cookies; dropped"
     );
     resp.remove_header(&SET_COOKIE);
     for v in kept {
@@ -359,7 +346,7 @@ impl Gateway {
         session: &mut Session,
         ctx: &mut Ctx,
         cfg: Arc<Config>,
-        inbound: Inbound,
+        mut inbound: Inbound,
     ) -> Result<bool> {
         let app = &self.app;
         let cookie_header = headers::cookie_header(session.req_header());
@@ -401,11 +388,18 @@ impl Gateway {
                     user: user.clone(),
                     factors,
                 });
+                let uri = match inbound.rewrite.take() {
+                    Some(u) => Some(
+                        u.parse::<http::Uri>()
+                            .or_err(ErrorType::InternalError, "normalised path is a URI")?,
+                    ),
+                    None => None,
+                };
                 ctx.route = Some(Box::new(Route {
                     cfg,
                     inbound,
                     identity,
-                    forwarded: None,
+                    uri,
                 }));
                 Ok(false)
             }
@@ -417,8 +411,8 @@ impl Gateway {
     /// The forwarded request's headers: the identity (complete sign-ins only), no
     /// gateway cookies, and `X-Forwarded-For`/`-Proto`/`-Host`. Names are set on the
     /// plain map (see [`headers::Plain`]): no name is copied. Called once per try
-    /// (see [`Forwarded`]): nothing the next try needs is used up.
-    fn forwarded_head(&self, route: &mut Route, h: &mut http::HeaderMap) -> Result<()> {
+    /// (see [`Route`]): nothing the next try needs is used up.
+    fn forwarded_head(&self, route: &Route, h: &mut http::HeaderMap) -> Result<()> {
         h.reserve(8);
         // UTF-8 names pass as raw bytes (obs-text); control characters are refused.
         // (Client copies of these names were stripped in `request_filter`.)
@@ -455,9 +449,6 @@ impl Gateway {
                     .or_err(ErrorType::InvalidHTTPHeader, "cookie header")?;
                 h.insert(COOKIE, v);
             }
-        }
-        if route.forwarded.is_none() {
-            route.forwarded = Some(Forwarded::of(&mut route.inbound)?);
         }
         let Some(site) = route.cfg.sites.get(route.inbound.site) else {
             return Error::e_explain(ErrorType::InternalError, "no such site");
@@ -563,13 +554,13 @@ impl ProxyHttp for Gateway {
         up: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        let Some(route) = &mut ctx.route else {
+        let Some(route) = &ctx.route else {
             return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
         };
         let mut plain = headers::Plain::take(up);
         let changed = self.forwarded_head(route, &mut plain.parts.headers);
-        if let Some(uri) = route.forwarded.as_ref().and_then(|f| f.uri.clone()) {
-            plain.set_uri(uri);
+        if let Some(uri) = &route.uri {
+            plain.set_uri(uri.clone());
         }
         // The head goes back whatever was refused; then the request fails.
         plain.put(up)?;
