@@ -103,6 +103,17 @@ fn starts_with_ci(s: &str, prefix: &str) -> bool {
     s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
+/// A demanding rule written for a directory (`/secure/`) also covers the
+/// directory's own name (`/secure`, any letter case): applications commonly serve
+/// it the same page, or redirect it, and a rule meant to protect the directory
+/// mustn't leave that door open.
+fn names_the_directory(path: &str, rule: &str) -> bool {
+    rule.len() > 1
+        && rule
+            .strip_suffix('/')
+            .is_some_and(|dir| path.eq_ignore_ascii_case(dir))
+}
+
 /// `prefix` is a prefix of `path` made of whole segments: `/public` matches
 /// `/public` and `/public/x`, not `/publicity`; `/public/` matches `/public/x`.
 fn starts_with_segments(path: &str, prefix: &str) -> bool {
@@ -124,7 +135,7 @@ impl Rule {
                 && starts_with_segments(&strip_params(raw), &self.path)
                 && (spelling == raw || starts_with_segments(spelling, &self.path))
         } else {
-            starts_with_ci(spelling, &self.path)
+            starts_with_ci(spelling, &self.path) || names_the_directory(spelling, &self.path)
         }
     }
 
@@ -244,7 +255,8 @@ impl Trie {
         self.nodes[at].rules.push(rule);
     }
 
-    /// Adds to `out` every rule whose path is a case-insensitive prefix of `path`.
+    /// Adds to `out` every rule whose path is a case-insensitive prefix of `path`,
+    /// and those whose path is `path` and a `/` (see [`names_the_directory`]).
     fn prefixes_of(&self, path: &str, out: &mut Vec<u32>) {
         let Some(root) = self.nodes.first() else {
             return;
@@ -258,6 +270,10 @@ impl Trie {
                 Err(_) => return,
             }
             out.extend_from_slice(&self.nodes[at].rules);
+        }
+        let node = &self.nodes[at];
+        if let Ok(i) = node.children.binary_search_by_key(&b'/', |c| c.0) {
+            out.extend_from_slice(&self.nodes[node.children[i].1 as usize].rules);
         }
     }
 }
@@ -529,6 +545,13 @@ mod tests {
             ("/secure/a", "GET", "1.2.3.4", Two, &[], Allow),
             ("/other", "GET", "1.2.3.4", No, &[], Login),
             ("/other", "GET", "1.2.3.4", One, &[], Allow),
+            // A demanding rule on a directory covers its bare name too; a bypass doesn't.
+            ("/secure", "GET", "1.2.3.4", One, &[], SecondFactor),
+            ("/SECURE", "GET", "1.2.3.4", One, &[], SecondFactor),
+            ("/secure;x", "GET", "1.2.3.4", One, &[], SecondFactor),
+            ("/securex", "GET", "1.2.3.4", One, &[], Allow),
+            ("/admin", "GET", "1.2.3.4", Two, &[], Deny),
+            ("/public", "GET", "1.2.3.4", No, &[], Login),
         ];
         for (path, method, client, factors, groups, want) in cases {
             assert_eq!(

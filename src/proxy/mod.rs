@@ -434,20 +434,17 @@ impl Gateway {
                 }
             }
         }
-        // The application never sees the gateway's own cookies.
-        if h.contains_key(COOKIE) {
-            let own = &self.app.cookies.own_names;
-            // Only the gateway's own cookies (the usual signed-in request): no string built.
-            let kept = if headers::has_other_cookies(h, own) {
-                headers::without_cookies(h, own)
+        // The application never sees the gateway's own cookies: one lookup, and only
+        // the gateway's own cookies (the usual signed-in request) build nothing.
+        if let http::header::Entry::Occupied(mut e) = h.entry(COOKIE) {
+            let kept = headers::kept_cookies(e.iter(), &self.app.cookies.own_names);
+            if kept.is_empty() {
+                e.remove();
             } else {
-                Vec::new()
-            };
-            h.remove(COOKIE);
-            if !kept.is_empty() {
                 let v = http::HeaderValue::from_maybe_shared(Bytes::from(kept))
                     .or_err(ErrorType::InvalidHTTPHeader, "cookie header")?;
-                h.insert(COOKIE, v);
+                // (Replaces every `Cookie` value with the one.)
+                e.insert(v);
             }
         }
         let Some(site) = route.cfg.sites.get(route.inbound.site) else {
@@ -510,7 +507,13 @@ impl ProxyHttp for Gateway {
         // Before anything is set: the gateway's own identity headers (any site's
         // configured names too) never come from the client. (Forward-auth facts
         // were read by `classify`.)
-        headers::strip_spoofable_with(session.req_header_mut(), &cfg.identity_strip);
+        // On the plain head (see [`headers::Plain`]), which is also what Pingora copies
+        // for the upstream. (The target put back is the one taken: it parsed before.)
+        let mut plain = headers::Plain::take(session.req_header_mut());
+        headers::strip_spoofable_with(&mut plain.parts.headers, &cfg.identity_strip);
+        plain
+            .put(session.req_header_mut())
+            .map_err(|e| e.into_down())?;
         if inbound.portal_path(&cfg.server.portal_prefix).is_some() {
             // Boxed, like the other answers made here: the pages' state is large, and
             // inline it would be copied with every request's future (issue #11).
