@@ -124,13 +124,15 @@ impl CookieCrypto {
             .to_string()
     }
 
-    /// The known-device cookie for `user`: signed, long-lived, host-only.
+    /// The known-device cookie for `user`: encrypted, long-lived, host-only.
     pub fn device_cookie(&self, user: &str, device: &str, days: u32) -> String {
-        self.signed_cookie(&self.device_name, format!("{user}|{device}"), days)
+        self.sealed_cookie(&self.device_name, format!("{user}|{device}"), days)
     }
 
-    /// A signed (not encrypted), host-only, `days`-long cookie.
-    fn signed_cookie(&self, name: &str, value: String, days: u32) -> String {
+    /// An encrypted and authenticated (AES-GCM), host-only, `days`-long cookie: the
+    /// account name inside is for the gateway only, not for whoever looks at the
+    /// browser's cookies on a shared computer.
+    fn sealed_cookie(&self, name: &str, value: String, days: u32) -> String {
         let mut jar = CookieJar::new();
         let c = Cookie::build((name.to_string(), value))
             .path("/")
@@ -139,25 +141,35 @@ impl CookieCrypto {
             .same_site(CSameSite::Lax)
             .max_age(cookie::time::Duration::days(i64::from(days)))
             .build();
-        jar.signed_mut(&self.key).add(c);
+        jar.private_mut(&self.key).add(c);
         jar.get(name).map(|c| c.to_string()).unwrap_or_default()
+    }
+
+    /// The values of every genuine cookie called `name` in the header: encrypted
+    /// ones, and the signed ones gateways made before they were encrypted (still
+    /// genuine: the same key signed them), so an upgrade forgets no browser.
+    fn sealed_values(&self, cookie_header: &str, name: &str) -> Vec<String> {
+        let jar = CookieJar::new();
+        Cookie::split_parse(cookie_header.to_string())
+            .flatten()
+            .filter(|c| c.name() == name)
+            .filter_map(|c| {
+                jar.private(&self.key)
+                    .decrypt(c.clone())
+                    .or_else(|| jar.signed(&self.key).verify(c))
+            })
+            .map(|c| c.value().to_string())
+            .collect()
     }
 
     /// The device id of this browser for `user`, if it holds a genuine known-device cookie.
     pub fn known_device(&self, cookie_header: &str, user: &str) -> Option<String> {
-        let jar = CookieJar::new();
-        for c in Cookie::split_parse(cookie_header.to_string()).flatten() {
-            if c.name() == self.device_name {
-                if let Some(v) = jar.signed(&self.key).verify(c) {
-                    if let Some((u, d)) = v.value().split_once('|') {
-                        if u == user && d.len() == 32 {
-                            return Some(d.to_string());
-                        }
-                    }
-                }
-            }
-        }
-        None
+        self.sealed_values(cookie_header, &self.device_name)
+            .into_iter()
+            .find_map(|v| match v.split_once('|') {
+                Some((u, d)) if u == user && d.len() == 32 => Some(d.to_string()),
+                _ => None,
+            })
     }
 
     /// "Remember this browser": skips the second factor for `user` until `expires`
@@ -169,7 +181,7 @@ impl CookieCrypto {
         expires: u64,
         days: u32,
     ) -> String {
-        self.signed_cookie(
+        self.sealed_cookie(
             &self.remember_name(),
             format!("{user}|{factors_version}|{expires}"),
             days,
@@ -189,14 +201,10 @@ impl CookieCrypto {
         factors_version: u64,
         now: u64,
     ) -> bool {
-        let jar = CookieJar::new();
-        let name = self.remember_name();
-        Cookie::split_parse(cookie_header.to_string())
-            .flatten()
-            .filter(|c| c.name() == name)
-            .filter_map(|c| jar.signed(&self.key).verify(c))
-            .any(|c| {
-                let mut parts = c.value().split('|');
+        self.sealed_values(cookie_header, &self.remember_name())
+            .iter()
+            .any(|v| {
+                let mut parts = v.split('|');
                 parts.next() == Some(user)
                     && parts.next() == Some(factors_version.to_string().as_str())
                     && parts
@@ -291,6 +299,33 @@ pub(crate) mod tests {
         assert_eq!(c.known_device(pair, "bob"), None);
         let forged = format!("portcullis_dev=alice|{}", "d".repeat(32));
         assert_eq!(c.known_device(&forged, "alice"), None);
+        // The account name can't be read from the browser's cookies.
+        assert!(!set.contains("alice"), "{set}");
+        let remember = c.remember_cookie("alice", 3, 1_000, 30);
+        assert!(!remember.contains("alice"), "{remember}");
+        // Signed-only cookies from earlier versions are still genuine; a signed one
+        // with another key isn't.
+        let legacy = |key: &cookie::Key, name: &str, value: String| {
+            let mut jar = CookieJar::new();
+            jar.signed_mut(key)
+                .add(Cookie::new(name.to_string(), value));
+            jar.get(name).unwrap().to_string()
+        };
+        let key = c.key.clone();
+        let old = legacy(&key, "portcullis_dev", format!("alice|{}", "e".repeat(32)));
+        assert_eq!(
+            c.known_device(&old, "alice").as_deref(),
+            Some("e".repeat(32).as_str())
+        );
+        let old = legacy(&key, "portcullis_2fa", "alice|3|1000".into());
+        assert!(c.remembered(&old, "alice", 3, 999));
+        let other = cookie::Key::from(&[9u8; 64]);
+        let old = legacy(
+            &other,
+            "portcullis_dev",
+            format!("alice|{}", "e".repeat(32)),
+        );
+        assert_eq!(c.known_device(&old, "alice"), None);
     }
 
     #[test]

@@ -177,9 +177,22 @@ pub fn create_private(path: &Path) -> std::io::Result<File> {
     o.open(path)
 }
 
+/// How large the file backend's event log grows before it becomes the previous
+/// generation (`FILE.events.jsonl.1`, replacing the one before): with both kept, an
+/// account's history reaches back at least this many bytes of events, and the two
+/// files never hold much more than twice that.
+pub const EVENTS_FILE_BYTES: u64 = 8 << 20;
+
+fn previous_events(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".1");
+    PathBuf::from(p)
+}
+
 /// The users file as an [`AccountStore`]: the whole file is held in memory
 /// (re-read when it changes), every change is one locked, atomic rewrite. The
-/// event log is a JSON-lines file beside it (`FILE.events.jsonl`).
+/// event log is a JSON-lines file beside it (`FILE.events.jsonl`), bounded (see
+/// [`EVENTS_FILE_BYTES`]).
 pub struct FileAccounts {
     path: PathBuf,
     dir: arc_swap::ArcSwap<Directory>,
@@ -389,6 +402,7 @@ impl AccountStore for FileAccounts {
 
     async fn record(&self, event: AccountEvent) -> Result<(), AccountError> {
         let path = self.events_path();
+        let previous = previous_events(&path);
         let line = serde_json::json!({
             "name": event.name, "at": event.at, "kind": event.kind,
             "client": event.client, "detail": event.detail,
@@ -402,6 +416,11 @@ impl AccountStore for FileAccounts {
                 use std::os::unix::fs::OpenOptionsExt;
                 o.mode(0o600);
             }
+            // Bounded: past EVENTS_FILE_BYTES the log becomes the previous generation
+            // (replacing the one before), and a new one starts.
+            if std::fs::metadata(&path).is_ok_and(|m| m.len() >= EVENTS_FILE_BYTES) {
+                std::fs::rename(&path, &previous)?;
+            }
             let mut f = o.open(&path)?;
             f.write_all(format!("{line}\n").as_bytes())
         })
@@ -411,11 +430,22 @@ impl AccountStore for FileAccounts {
     }
 
     async fn events(&self, name: &str, limit: usize) -> Result<Vec<AccountEvent>, AccountError> {
-        let text = match std::fs::read_to_string(self.events_path()) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(unavailable(e)),
-        };
+        let path = self.events_path();
+        // Both generations, oldest first, read off the async workers.
+        let text = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+            let mut text = String::new();
+            for p in [previous_events(&path), path] {
+                match std::fs::read_to_string(&p) {
+                    Ok(t) => text.push_str(&t),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(text)
+        })
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)?;
         let name = name.to_ascii_lowercase();
         let mut out: Vec<AccountEvent> = text
             .lines()
@@ -495,5 +525,47 @@ mod tests {
         .unwrap();
         assert_eq!(r, Err("no"));
         assert_eq!(load(&path).unwrap().users().len(), 1);
+    }
+
+    /// The event log is bounded: a full one becomes the previous generation, the one
+    /// before that goes, and an account's history is read across both.
+    #[tokio::test]
+    async fn event_log_is_bounded_and_read_across_generations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let accounts = FileAccounts::open(&path).unwrap();
+        let clock = crate::clock::SystemClock;
+        let event = |kind: &str| AccountEvent::now(&clock, "alice", kind, "192.0.2.1", "");
+        accounts.record(event("first")).await.unwrap();
+        // Fill the log to its bound with other accounts' events.
+        let events = accounts.events_path();
+        let filler =
+            "{\"name\":\"bob\",\"at\":1,\"kind\":\"signin_ok\",\"client\":\"\",\"detail\":\"\"}\n";
+        let mut text = std::fs::read_to_string(&events).unwrap();
+        while (text.len() as u64) < EVENTS_FILE_BYTES {
+            text.push_str(filler);
+        }
+        std::fs::write(&events, &text).unwrap();
+        accounts.record(event("second")).await.unwrap();
+        let previous = previous_events(&events);
+        assert!(std::fs::metadata(&previous).unwrap().len() >= EVENTS_FILE_BYTES);
+        assert!(std::fs::metadata(&events).unwrap().len() < 200);
+        let kinds = |v: Vec<AccountEvent>| v.into_iter().map(|e| e.kind).collect::<Vec<_>>();
+        assert_eq!(
+            kinds(accounts.events("alice", 10).await.unwrap()),
+            ["second", "first"]
+        );
+        // Full again: the oldest generation (with "first") goes, nothing else.
+        let mut text = std::fs::read_to_string(&events).unwrap();
+        while (text.len() as u64) < EVENTS_FILE_BYTES {
+            text.push_str(filler);
+        }
+        std::fs::write(&events, &text).unwrap();
+        accounts.record(event("third")).await.unwrap();
+        assert_eq!(
+            kinds(accounts.events("alice", 10).await.unwrap()),
+            ["third", "second"]
+        );
+        assert!(std::fs::metadata(&previous).unwrap().len() < 2 * EVENTS_FILE_BYTES);
     }
 }
