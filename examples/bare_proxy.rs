@@ -1,6 +1,13 @@
 //! A bare Pingora reverse proxy with no authentication: the reference point in
 //! `scripts/bench.sh` that separates Pingora's own hop cost from Portcullis's.
 //! Usage: bare_proxy LISTEN UPSTREAM
+//!
+//! `BARE_HEADERS=1` makes it the *floor* of what the gateway must add to a hop, with
+//! no authentication at all: the seven headers the gateway sends on a signed-in
+//! request (four identity headers and `X-Forwarded-For`/`-Proto`/`-Host`, values
+//! fixed at start) set the cheapest way the gateway knows (the plain header map,
+//! see `portcullis::proxy::headers::Plain`), and the `Cookie` header removed (the
+//! gateway's own cookie never reaches the application).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,8 +21,20 @@ use pingora::server::configuration::ServerConf;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The upstream, and whether to leave out the upstream timeouts.
-struct Bare(SocketAddr, bool);
+/// The upstream, whether to leave out the upstream timeouts, and whether to set the
+/// gateway's headers (`BARE_HEADERS`).
+struct Bare(SocketAddr, bool, bool);
+
+/// What the gateway sends for the benchmark's account (`bench`, no groups).
+const HEADERS: [(&str, &str); 7] = [
+    ("remote-user", "bench"),
+    ("remote-email", "bench@example.com"),
+    ("remote-name", "bench"),
+    ("remote-groups", ""),
+    ("x-forwarded-for", "127.0.0.1"),
+    ("x-forwarded-host", "bench.test"),
+    ("x-forwarded-proto", "http"),
+];
 
 #[async_trait]
 impl ProxyHttp for Bare {
@@ -39,6 +58,30 @@ impl ProxyHttp for Bare {
         }
         Ok(Box::new(peer))
     }
+
+    async fn upstream_request_filter(
+        &self,
+        _s: &mut Session,
+        up: &mut RequestHeader,
+        _c: &mut (),
+    ) -> Result<()> {
+        if !self.2 {
+            return Ok(());
+        }
+        let empty = RequestHeader::from(http::Request::new(()).into_parts().0);
+        let mut parts = http::request::Parts::from(std::mem::replace(up, empty));
+        let h = &mut parts.headers;
+        h.remove(http::header::COOKIE);
+        h.reserve(8);
+        for (k, v) in HEADERS {
+            h.insert(
+                http::HeaderName::from_static(k),
+                http::HeaderValue::from_static(v),
+            );
+        }
+        *up = RequestHeader::from(parts);
+        Ok(())
+    }
 }
 
 fn main() {
@@ -52,6 +95,7 @@ fn main() {
         std::process::exit(2);
     };
     let no_timeouts = std::env::var("BARE_NO_TIMEOUTS").is_ok_and(|v| v == "1");
+    let headers = std::env::var("BARE_HEADERS").is_ok_and(|v| v == "1");
     let conf = ServerConf {
         threads: 1,
         work_stealing: false,
@@ -59,8 +103,10 @@ fn main() {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut svc =
-        pingora::proxy::http_proxy_service(&server.configuration, Bare(upstream, no_timeouts));
+    let mut svc = pingora::proxy::http_proxy_service(
+        &server.configuration,
+        Bare(upstream, no_timeouts, headers),
+    );
     svc.add_tcp(listen);
     server.add_service(svc);
     server.run_forever();

@@ -90,14 +90,16 @@ CR=$(signin "$PR"); kill $G; wait $G 2>/dev/null || true
 
 echo "callgrind, $N keep-alive requests (after 300 to warm up), instructions per request:"
 bare=$(count bare "$BP" "$CR" target/release/examples/bare_proxy "127.0.0.1:$BP" "127.0.0.1:$UP")
+floor=$(BARE_HEADERS=1 count floor "$BP" "$CR" target/release/examples/bare_proxy "127.0.0.1:$BP" "127.0.0.1:$UP")
 mem=$(count memory "$PM" signin $BIN serve --config "$W/mem/portcullis.toml")
 red=$(count redis "$PR" "$CR" $BIN serve --config "$W/redis/portcullis.toml")
-python3 - "$bare" "$mem" "$red" <<'PY'
+python3 - "$bare" "$floor" "$mem" "$red" <<'PY'
 import sys
-b, m, r = map(int, sys.argv[1:])
+b, f, m, r = map(int, sys.argv[1:])
 print("| path | instructions per request | vs bare Pingora |")
 print("| --- | ---: | ---: |")
 for name, v in (("bare Pingora proxy (same request, same upstream timeouts)", b),
+                ("bare Pingora + the gateway's seven headers and cookie removal, no authentication (BARE_HEADERS=1)", f),
                 ("Portcullis, memory store, signed in", m), ("Portcullis, Redis store, signed in", r)):
     print(f"| {name} | {v:,} | {v / b:.3f} |".replace(f"{v:,}", f"{v:,}".replace(",", " ")))
 PY

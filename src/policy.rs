@@ -103,15 +103,34 @@ fn starts_with_ci(s: &str, prefix: &str) -> bool {
     s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
-/// A demanding rule written for a directory (`/secure/`) also covers the
-/// directory's own name (`/secure`, any letter case): applications commonly serve
-/// it the same page, or redirect it, and a rule meant to protect the directory
-/// mustn't leave that door open.
-fn names_the_directory(path: &str, rule: &str) -> bool {
-    rule.len() > 1
-        && rule
-            .strip_suffix('/')
-            .is_some_and(|dir| path.eq_ignore_ascii_case(dir))
+/// Where a directory's bare name ends in `path`: the whole path (`/secure`), and the
+/// last segment before its first dot (`/secure.json`, as Rails' format routes and
+/// Spring's suffix patterns read it) — the spellings a demanding rule on `/secure/`
+/// also covers (see [`policy_for`]). A path ending in `/` has none; a segment's
+/// leading dot (`/.well-known`) is not an extension.
+fn bare_name_ends(path: &str) -> [Option<usize>; 2] {
+    if path.ends_with('/') {
+        return [None, None];
+    }
+    let seg = path.rfind('/').map_or(0, |i| i + 1);
+    let ext = path[seg..]
+        .bytes()
+        .skip(1)
+        .position(|b| b == b'.')
+        .map(|i| seg + 1 + i);
+    [Some(path.len()), ext]
+}
+
+/// Is there a demanding rule for this host whose path is `dir` and a `/` (any letter
+/// case)? Only then is `dir/` judged as another spelling (see [`policy_for`]).
+fn names_directory(rules: &[Rule], host: &str, dir: &str) -> bool {
+    rules.iter().any(|r| {
+        r.policy != Policy::Bypass
+            && r.host.as_deref().is_none_or(|h| h == host)
+            && r.path.len() == dir.len() + 1
+            && r.path.ends_with('/')
+            && r.path[..dir.len()].eq_ignore_ascii_case(dir)
+    })
 }
 
 /// `prefix` is a prefix of `path` made of whole segments: `/public` matches
@@ -135,7 +154,7 @@ impl Rule {
                 && starts_with_segments(&strip_params(raw), &self.path)
                 && (spelling == raw || starts_with_segments(spelling, &self.path))
         } else {
-            starts_with_ci(spelling, &self.path) || names_the_directory(spelling, &self.path)
+            starts_with_ci(spelling, &self.path)
         }
     }
 
@@ -144,7 +163,7 @@ impl Rule {
         if self.host.as_deref().is_some_and(|h| h != req.host) {
             return false;
         }
-        if !self.methods.is_empty() && !self.methods.contains(req.method) {
+        if !self.methods.is_empty() && !self.method_matches(req.method) {
             return false;
         }
         if !self.networks.is_empty() && !self.networks.iter().any(|n| n.contains(&req.client)) {
@@ -159,6 +178,23 @@ impl Rule {
         true
     }
 
+    /// A `bypass` rule's methods are exact; a demanding rule's also cover other letter
+    /// cases (`get`: PHP and .NET frameworks upper-case the method) and, for `GET`,
+    /// `HEAD` (which frameworks answer with the `GET` handler).
+    fn method_matches(&self, method: &http::Method) -> bool {
+        if self.methods.contains(method) {
+            return true;
+        }
+        if self.policy == Policy::Bypass {
+            return false;
+        }
+        let m = method.as_str();
+        self.methods.iter().any(|r| {
+            r.as_str().eq_ignore_ascii_case(m)
+                || (r == http::Method::GET && m.eq_ignore_ascii_case("HEAD"))
+        })
+    }
+
     fn matches(&self, req: &Request<'_>, subject: &Subject<'_>, spelling: &str) -> bool {
         self.applies_to(req, subject) && self.path_matches(req.path, spelling)
     }
@@ -167,22 +203,72 @@ impl Rule {
 /// The other spellings of a (normalised) path an application might route it by,
 /// each only when it differs: without `;parameters` (servlet containers), decoded
 /// and folded further (escapes, NFKC, Unicode case rules: see
-/// [`crate::pathnorm::decoded_and_folded`]), and both. A plain path has none.
-fn spellings(path: &str) -> [Option<Cow<'_, str>>; 3] {
-    let mut out = [None, None, None];
-    let stripped = strip_params(path);
+/// [`crate::pathnorm::decoded_and_folded`]), both, and the decoded path as Windows
+/// servers read it ([`windows_form`]). A form left with dot segments by dropping
+/// parameters (`/x/..%3B/admin`) is normalised again. A plain path has none.
+fn spellings(path: &str) -> [Option<Cow<'_, str>>; 4] {
+    let mut out = [None, None, None, None];
+    let stripped = renormalised(strip_params(path));
     if stripped != path {
         out[0] = Some(stripped);
     }
     let folded = decoded_and_folded(path);
+    let windows = windows_form(&folded).filter(|w| w != path);
     if folded != path {
-        let both = strip_params(&folded).into_owned();
+        let both = renormalised(strip_params(&folded)).into_owned();
         if both != *folded {
             out[2] = Some(Cow::Owned(both));
         }
         out[1] = Some(folded);
     }
+    if let Some(w) = windows {
+        if out.iter().flatten().all(|o| *o != w) {
+            out[3] = Some(Cow::Owned(w));
+        }
+    }
     out
+}
+
+/// A path with parameters dropped, normalised again when that left dot segments.
+fn renormalised(p: Cow<'_, str>) -> Cow<'_, str> {
+    if p.split('/').any(|seg| seg == "." || seg == "..") {
+        if let Ok(n) = crate::pathnorm::normalize(&p) {
+            return Cow::Owned(n);
+        }
+    }
+    p
+}
+
+/// The path as IIS and other Windows servers read it: trailing dots and blanks of
+/// each segment and an NTFS stream suffix (`::$DATA`) ignored, so `/secure./x`,
+/// `/secure /x` and `/secure::$DATA/x` are `/secure/x` (`.. ` is `..`); then
+/// normalised again. `None` when nothing changes.
+fn windows_form(path: &str) -> Option<String> {
+    fn trimmed(seg: &str) -> &str {
+        let seg = seg.trim_end_matches(' ');
+        if seg == "." || seg == ".." {
+            return seg;
+        }
+        let mut s = seg;
+        loop {
+            let t = s.trim_end_matches(['.', ' ']);
+            let t = match t.len().checked_sub(7) {
+                Some(i) if t.is_char_boundary(i) && t[i..].eq_ignore_ascii_case("::$data") => {
+                    &t[..i]
+                }
+                _ => t,
+            };
+            if t.len() == s.len() {
+                return s;
+            }
+            s = t;
+        }
+    }
+    if !path.split('/').any(|seg| trimmed(seg).len() != seg.len()) {
+        return None;
+    }
+    let joined = path.split('/').map(trimmed).collect::<Vec<_>>().join("/");
+    Some(crate::pathnorm::normalize(&joined).unwrap_or(joined))
 }
 
 /// The policy that governs this request: for each spelling of its path (as
@@ -191,6 +277,12 @@ fn spellings(path: &str) -> [Option<Cow<'_, str>>; 3] {
 /// an application that routes `/secure/;x/public` or `/secure/publıc` as
 /// `/secure/public` gets that path's rule if it is stricter, and the rule of the
 /// path as received otherwise.
+///
+/// A demanding rule written for a directory (`/secure/`) also protects the
+/// directory's bare name (`/secure`, and `/secure.json`: see [`bare_name_ends`]),
+/// which applications commonly serve, redirect or route to the same handler: when
+/// such a rule exists, `/secure/` is judged as one more spelling of those paths. As
+/// another spelling, it only ever tightens.
 pub fn policy_for(
     rules: &[Rule],
     default: Policy,
@@ -203,10 +295,20 @@ pub fn policy_for(
             .find(|r| r.matches(req, subject, spelling))
             .map_or(default, |r| r.policy)
     };
-    spellings(req.path)
+    let others = spellings(req.path);
+    let all = || std::iter::once(req.path).chain(others.iter().flatten().map(|s| s.as_ref()));
+    let mut policy = others
         .iter()
         .flatten()
-        .fold(first(req.path), |p, s| p.max(first(s)))
+        .fold(first(req.path), |p, s| p.max(first(s)));
+    for s in all() {
+        for end in bare_name_ends(s).into_iter().flatten() {
+            if names_directory(rules, req.host, &s[..end]) {
+                policy = policy.max(first(&format!("{}/", &s[..end])));
+            }
+        }
+    }
+    policy
 }
 
 /// The rules indexed by host and path prefix: the same answer as [`policy_for`]
@@ -255,26 +357,46 @@ impl Trie {
         self.nodes[at].rules.push(rule);
     }
 
-    /// Adds to `out` every rule whose path is a case-insensitive prefix of `path`,
-    /// and those whose path is `path` and a `/` (see [`names_the_directory`]).
-    fn prefixes_of(&self, path: &str, out: &mut Vec<u32>) {
+    /// Adds to `out` every rule whose path is a case-insensitive prefix of `path`, and
+    /// the rules naming a directory at one of `path`'s [`bare_name_ends`]; returns, for
+    /// each of those ends, whether a demanding rule names that directory.
+    fn prefixes_of(&self, path: &str, rules: &[Rule], out: &mut Vec<u32>) -> [bool; 2] {
+        let mut named = [false; 2];
         let Some(root) = self.nodes.first() else {
-            return;
+            return named;
         };
         out.extend_from_slice(&root.rules);
+        let ends = bare_name_ends(path);
+        // At a directory's bare name: the rules whose path is it and a `/`.
+        let look = |at: usize, out: &mut Vec<u32>| -> bool {
+            let node = &self.nodes[at];
+            let Ok(i) = node.children.binary_search_by_key(&b'/', |c| c.0) else {
+                return false;
+            };
+            let dir = &self.nodes[node.children[i].1 as usize].rules;
+            out.extend_from_slice(dir);
+            dir.iter().any(|&r| {
+                rules
+                    .get(r as usize)
+                    .is_some_and(|r| r.policy != Policy::Bypass)
+            })
+        };
         let mut at = 0usize;
-        for b in path.bytes().map(|b| b.to_ascii_lowercase()) {
+        for (k, b) in path.bytes().map(|b| b.to_ascii_lowercase()).enumerate() {
+            if ends[1] == Some(k) {
+                named[1] = look(at, out);
+            }
             let node = &self.nodes[at];
             match node.children.binary_search_by_key(&b, |c| c.0) {
                 Ok(i) => at = node.children[i].1 as usize,
-                Err(_) => return,
+                Err(_) => return named,
             }
             out.extend_from_slice(&self.nodes[at].rules);
         }
-        let node = &self.nodes[at];
-        if let Ok(i) = node.children.binary_search_by_key(&b'/', |c| c.0) {
-            out.extend_from_slice(&self.nodes[node.children[i].1 as usize].rules);
+        if ends[0].is_some() {
+            named[0] = look(at, out);
         }
+        named
     }
 }
 
@@ -301,11 +423,15 @@ impl RuleIndex {
     ) -> Policy {
         let mut candidates: Vec<u32> = Vec::new();
         let others = spellings(req.path);
+        let all = || std::iter::once(req.path).chain(others.iter().flatten().map(|s| s.as_ref()));
+        // Spellings (by position in `all`) with a directory named at a bare-name end.
+        let mut named: [[bool; 2]; 5] = [[false; 2]; 5];
         let host = self.by_host.get(req.host);
         for trie in std::iter::once(&self.any_host).chain(host) {
-            trie.prefixes_of(req.path, &mut candidates);
-            for s in others.iter().flatten() {
-                trie.prefixes_of(s, &mut candidates);
+            for (n, s) in named.iter_mut().zip(all()) {
+                let found = trie.prefixes_of(s, rules, &mut candidates);
+                n[0] |= found[0];
+                n[1] |= found[1];
             }
         }
         candidates.sort_unstable();
@@ -318,10 +444,18 @@ impl RuleIndex {
                 .find(|r| r.matches(req, subject, spelling))
                 .map_or(default, |r| r.policy)
         };
-        others
+        let mut policy = others
             .iter()
             .flatten()
-            .fold(first(req.path), |p, s| p.max(first(s)))
+            .fold(first(req.path), |p, s| p.max(first(s)));
+        for (n, s) in named.iter().zip(all()) {
+            for (&named, end) in n.iter().zip(bare_name_ends(s)) {
+                if let (true, Some(end)) = (named, end) {
+                    policy = policy.max(first(&format!("{}/", &s[..end])));
+                }
+            }
+        }
+        policy
     }
 }
 
@@ -552,6 +686,34 @@ mod tests {
             ("/securex", "GET", "1.2.3.4", One, &[], Allow),
             ("/admin", "GET", "1.2.3.4", Two, &[], Deny),
             ("/public", "GET", "1.2.3.4", No, &[], Login),
+            // ... and its bare name with a format suffix (Rails, Spring).
+            ("/secure.json", "GET", "1.2.3.4", One, &[], SecondFactor),
+            ("/SECURE.xml", "GET", "1.2.3.4", One, &[], SecondFactor),
+            ("/secure.json/x", "GET", "1.2.3.4", One, &[], Allow),
+            ("/.secure", "GET", "1.2.3.4", One, &[], Allow),
+            // An escaped `;` that, once decoded and dropped with its parameter, leaves
+            // a dot segment: judged where it leads.
+            ("/public/..%3B/x", "GET", "1.2.3.4", No, &[], Login),
+            ("/public/%2e%2e%3b/x", "GET", "1.2.3.4", No, &[], Login),
+            ("/x/..%3b/admin/", "GET", "1.2.3.4", Two, &[], Deny),
+            (
+                "/x/..%3B/secure/a",
+                "GET",
+                "1.2.3.4",
+                One,
+                &[],
+                SecondFactor,
+            ),
+            // Windows servers' reading: trailing dots and blanks, NTFS streams.
+            ("/secure./a", "GET", "1.2.3.4", One, &[], SecondFactor),
+            ("/secure%20/a", "GET", "1.2.3.4", One, &[], SecondFactor),
+            ("/secure::$DATA/a", "GET", "1.2.3.4", One, &[], SecondFactor),
+            ("/public/..%20/x", "GET", "1.2.3.4", No, &[], Login),
+            ("/public/a.", "GET", "1.2.3.4", No, &[], Allow),
+            // A demanding rule's methods in any letter case, and GET's for HEAD; a
+            // bypass rule's exactly.
+            ("/readonly/a", "get", "1.2.3.4", No, &[], Login),
+            ("/readonly/a", "HEAD", "1.2.3.4", No, &[], Login),
         ];
         for (path, method, client, factors, groups, want) in cases {
             assert_eq!(
@@ -560,6 +722,74 @@ mod tests {
                 "{method} {path} from {client} {factors:?} {groups:?}"
             );
         }
+    }
+
+    #[test]
+    fn demanding_methods_cover_other_cases_and_head() {
+        let rules = vec![Rule {
+            methods: vec![http::Method::GET, http::Method::POST],
+            ..rule("/m/", Policy::Deny)
+        }];
+        for m in ["GET", "get", "Get", "post", "HEAD", "head"] {
+            assert_eq!(
+                run(&rules, "/m/x", m, "1.2.3.4", Factors::Two, &[]),
+                Decision::Deny,
+                "{m}"
+            );
+        }
+        for m in ["PUT", "DELETE", "OPTIONS"] {
+            assert_eq!(
+                run(&rules, "/m/x", m, "1.2.3.4", Factors::Two, &[]),
+                Decision::Allow,
+                "{m}"
+            );
+        }
+    }
+
+    /// A directory rule on the bare name is one more spelling: it tightens, never
+    /// loosens what the rules in file order (or the default) give the bare name.
+    #[test]
+    fn directory_rules_only_tighten() {
+        let check = |rules: &[Rule], default: Policy, path: &str, want: Policy| {
+            let method = http::Method::GET;
+            let req = Request {
+                host: "app.example.com",
+                path,
+                method: &method,
+                client: [192, 0, 2, 1].into(),
+            };
+            let subject = Subject {
+                factors: Factors::One,
+                groups: &[],
+            };
+            let linear = policy_for(rules, default, &req, &subject);
+            let indexed = RuleIndex::new(rules).policy_for(rules, default, &req, &subject);
+            assert_eq!((linear, indexed), (want, want), "{path}");
+        };
+        let docs = [
+            rule("/docs/", Policy::OneFactor),
+            rule("/", Policy::TwoFactor),
+        ];
+        check(&docs, Policy::Bypass, "/docs", Policy::TwoFactor);
+        check(&docs, Policy::Bypass, "/docs/x", Policy::OneFactor);
+        let app = [rule("/app/", Policy::OneFactor)];
+        check(&app, Policy::Deny, "/app", Policy::Deny);
+        check(&app, Policy::Bypass, "/app", Policy::OneFactor);
+        check(&app, Policy::Bypass, "/app.json", Policy::OneFactor);
+        // Only a demanding rule names a directory: a bypass on `/public/` and another
+        // on `/public.json` leave `/public.json` open.
+        let public = [
+            rule("/public.json", Policy::Bypass),
+            rule("/public/", Policy::Bypass),
+            rule("/", Policy::OneFactor),
+        ];
+        check(&public, Policy::Deny, "/public.json", Policy::Bypass);
+        // A rule on another host names nothing here.
+        let other = [Rule {
+            host: Some("other.example.com".into()),
+            ..rule("/app/", Policy::Deny)
+        }];
+        check(&other, Policy::Bypass, "/app", Policy::Bypass);
     }
 
     #[test]
@@ -606,6 +836,12 @@ mod tests {
                     Just("%E2%84%AA"),
                     Just("%EF%BC%8F"),
                     Just("%3B"),
+                    Just(".j"),
+                    Just("."),
+                    Just("/.."),
+                    Just("%20"),
+                    Just("::$DATA"),
+                    Just("%2e"),
                 ],
                 0..6,
             )
@@ -651,12 +887,12 @@ mod tests {
                 rules in proptest::collection::vec(rule(), 0..12),
                 req_path in path(),
                 host in prop_oneof![Just("app.test"), Just("other.test"), Just("x.test")],
-                post in any::<bool>(),
+                method in prop_oneof![Just("GET"), Just("POST"), Just("get"), Just("HEAD")],
                 client in prop_oneof![Just("10.1.2.3"), Just("192.0.2.1")],
                 factors in prop_oneof![Just(Factors::None), Just(Factors::One), Just(Factors::Two), Just(Factors::PendingSecond)],
                 admin in any::<bool>(),
             ) {
-                let method = if post { http::Method::POST } else { http::Method::GET };
+                let method = http::Method::from_bytes(method.as_bytes()).unwrap();
                 let groups = if admin { vec!["admins".to_string()] } else { vec![] };
                 let req = Request { host, path: &req_path, method: &method, client: client.parse().unwrap() };
                 let subject = Subject { factors, groups: &groups };

@@ -55,11 +55,13 @@ const SPOOFABLE: &[&str] = &[
     "x-proxy-remote-user",
     "x-userinfo",
     "x-client-cert",
-    "x-ssl-client-cert",
-    "x-ssl-client-dn",
-    "x-ssl-client-verify",
-    "ssl-client-cert",
+    "x-user-name",
+    "x-groups",
+    "proxy-user",
+    "x-proxy-user",
     "cf-access-authenticated-user-email",
+    "cf-access-jwt-assertion",
+    "fastly-client-ip",
     // Method overrides: a rule on GET must not be turned into a DELETE by the app.
     "x-http-method-override",
     "x-http-method",
@@ -83,6 +85,10 @@ const SPOOFABLE_PREFIXES: &[&str] = &[
     "x-goog-authenticated-user-",
     "x-amzn-oidc-",
     "oidc-claim-",
+    // A client certificate's identity as TLS terminators pass it on (`X-SSL-Client-S-DN`,
+    // `-I-DN`, `-Cert`, `-Verify`, Apache's `SSL_CLIENT_*` as headers).
+    "x-ssl-client-",
+    "ssl-client-",
 ];
 
 /// Framing and routing headers: their `_` spellings are removed, since an
@@ -152,6 +158,7 @@ fn may_be_listed(name: &[u8]) -> bool {
                 | (b's', b's')
                 | (b'r', b'e')
                 | (b'o', b'i')
+                | (b'f', b'a')
         ),
         _ => false,
     }

@@ -109,14 +109,7 @@ pub fn update<T, E>(
         path: path.to_path_buf(),
         source,
     };
-    let lock_path = lock_path(path);
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(werr)?;
-    lock.lock().map_err(werr)?;
+    let held = locked_file(&lock_path(path), true).map_err(werr)?;
     let mut users = read_users(path)?;
     let out = match f(&mut users) {
         Ok(v) => v,
@@ -128,7 +121,7 @@ pub fn update<T, E>(
         msg: e.to_string(),
     })?;
     write_atomic(path, &users).map_err(werr)?;
-    drop(lock);
+    drop(held);
     Ok(Ok(out))
 }
 
@@ -182,6 +175,21 @@ pub fn create_private(path: &Path) -> std::io::Result<File> {
 /// account's history reaches back at least this many bytes of events, and the two
 /// files never hold much more than twice that.
 pub const EVENTS_FILE_BYTES: u64 = 8 << 20;
+
+/// The lock file at `path`, held (exclusively or shared) until the `File` is dropped.
+fn locked_file(path: &Path, exclusive: bool) -> std::io::Result<File> {
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    if exclusive {
+        f.lock()?;
+    } else {
+        f.lock_shared()?;
+    }
+    Ok(f)
+}
 
 fn previous_events(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
@@ -403,6 +411,7 @@ impl AccountStore for FileAccounts {
     async fn record(&self, event: AccountEvent) -> Result<(), AccountError> {
         let path = self.events_path();
         let previous = previous_events(&path);
+        let lock = lock_path(&self.path);
         let line = serde_json::json!({
             "name": event.name, "at": event.at, "kind": event.kind,
             "client": event.client, "detail": event.detail,
@@ -416,6 +425,9 @@ impl AccountStore for FileAccounts {
                 use std::os::unix::fs::OpenOptionsExt;
                 o.mode(0o600);
             }
+            // Under the users file's lock, so that of two writers (tasks, or the CLI
+            // and a gateway) only one turns a full log into the previous generation.
+            let _held = locked_file(&lock, true)?;
             // Bounded: past EVENTS_FILE_BYTES the log becomes the previous generation
             // (replacing the one before), and a new one starts.
             if std::fs::metadata(&path).is_ok_and(|m| m.len() >= EVENTS_FILE_BYTES) {
@@ -431,8 +443,11 @@ impl AccountStore for FileAccounts {
 
     async fn events(&self, name: &str, limit: usize) -> Result<Vec<AccountEvent>, AccountError> {
         let path = self.events_path();
-        // Both generations, oldest first, read off the async workers.
+        let lock = lock_path(&self.path);
+        // Both generations, oldest first, read off the async workers, under the lock
+        // (shared): no turn of generations between the two reads.
         let text = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+            let _held = locked_file(&lock, false)?;
             let mut text = String::new();
             for p in [previous_events(&path), path] {
                 match std::fs::read_to_string(&p) {
