@@ -231,7 +231,8 @@ fn spellings(path: &str) -> [Option<Cow<'_, str>>; 4] {
 
 /// A path with parameters dropped, normalised again when that left dot segments.
 fn renormalised(p: Cow<'_, str>) -> Cow<'_, str> {
-    if p.split('/').any(|seg| seg == "." || seg == "..") {
+    // (Borrowed: nothing was dropped, the path is as normalised as it came.)
+    if matches!(p, Cow::Owned(_)) && p.split('/').any(|seg| seg == "." || seg == "..") {
         if let Ok(n) = crate::pathnorm::normalize(&p) {
             return Cow::Owned(n);
         }
@@ -264,7 +265,10 @@ fn windows_form(path: &str) -> Option<String> {
             s = t;
         }
     }
-    if !path.split('/').any(|seg| trimmed(seg).len() != seg.len()) {
+    // (Most paths hold none of these bytes: one quick pass, no splitting.)
+    if memchr::memchr3(b'.', b' ', b':', path.as_bytes()).is_none()
+        || !path.split('/').any(|seg| trimmed(seg).len() != seg.len())
+    {
         return None;
     }
     let joined = path.split('/').map(trimmed).collect::<Vec<_>>().join("/");
@@ -448,6 +452,9 @@ impl RuleIndex {
             .iter()
             .flatten()
             .fold(first(req.path), |p, s| p.max(first(s)));
+        if named.iter().flatten().all(|n| !n) {
+            return policy;
+        }
         for (n, s) in named.iter().zip(all()) {
             for (&named, end) in n.iter().zip(bare_name_ends(s)) {
                 if let (true, Some(end)) = (named, end) {
