@@ -302,11 +302,9 @@ fn site_headers_default_and_custom() {
     assert_eq!(c.sites[1].identity.group_separator, ",");
     assert_eq!(c.sites[1].identity.assertion, None);
     assert_eq!(c.assertion.ttl, Duration::from_secs(120));
-    // Names of every site, folded, once; the static list's own are left to it.
-    assert_eq!(
-        c.identity_strip,
-        vec!["x-groups", "x-app-assertion", "x-app-user"]
-    );
+    // Names of every site, folded, once; the static list's own (`X-WEBAUTH-USER`,
+    // `X-Groups`) are left to it.
+    assert_eq!(c.identity_strip, vec!["x-app-assertion", "x-app-user"]);
 }
 
 #[test]
