@@ -163,7 +163,7 @@ impl Rule {
         if self.host.as_deref().is_some_and(|h| h != req.host) {
             return false;
         }
-        if !self.methods.is_empty() && !self.method_matches(req.method) {
+        if !self.methods.is_empty() && !self.methods.contains(req.method) {
             return false;
         }
         if !self.networks.is_empty() && !self.networks.iter().any(|n| n.contains(&req.client)) {
@@ -178,23 +178,6 @@ impl Rule {
         true
     }
 
-    /// A `bypass` rule's methods are exact; a demanding rule's also cover other letter
-    /// cases (`get`: PHP and .NET frameworks upper-case the method) and, for `GET`,
-    /// `HEAD` (which frameworks answer with the `GET` handler).
-    fn method_matches(&self, method: &http::Method) -> bool {
-        if self.methods.contains(method) {
-            return true;
-        }
-        if self.policy == Policy::Bypass {
-            return false;
-        }
-        let m = method.as_str();
-        self.methods.iter().any(|r| {
-            r.as_str().eq_ignore_ascii_case(m)
-                || (r == http::Method::GET && m.eq_ignore_ascii_case("HEAD"))
-        })
-    }
-
     fn matches(&self, req: &Request<'_>, subject: &Subject<'_>, spelling: &str) -> bool {
         self.applies_to(req, subject) && self.path_matches(req.path, spelling)
     }
@@ -206,38 +189,47 @@ impl Rule {
 /// [`crate::pathnorm::decoded_and_folded`]), both, and the decoded path as Windows
 /// servers read it ([`windows_form`]). A form left with dot segments by dropping
 /// parameters (`/x/..%3B/admin`) is normalised again. A plain path has none.
-fn spellings(path: &str) -> [Option<Cow<'_, str>>; 4] {
-    let mut out = [None, None, None, None];
-    let stripped = renormalised(strip_params(path));
-    if stripped != path {
-        out[0] = Some(stripped);
+fn spellings(path: &str) -> [Option<Cow<'_, str>>; SPELLINGS - 1] {
+    let mut out: [Option<Cow<'_, str>>; SPELLINGS - 1] = Default::default();
+    let add = |s: Cow<'_, str>, out: &mut [Option<Cow<'_, str>>]| {
+        if s != path && out.iter().flatten().all(|o| *o != s) {
+            if let Some(slot) = out.iter_mut().find(|o| o.is_none()) {
+                *slot = Some(Cow::Owned(s.into_owned()));
+            }
+        }
+    };
+    // (Borrowed: no parameters, nothing to add.)
+    if let Cow::Owned(stripped) = strip_params(path) {
+        if let Some(n) = renormalised(&stripped) {
+            add(Cow::Owned(n), &mut out);
+        }
+        add(Cow::Owned(stripped), &mut out);
     }
     let folded = decoded_and_folded(path);
-    let windows = windows_form(&folded).filter(|w| w != path);
-    if folded != path {
-        let both = renormalised(strip_params(&folded)).into_owned();
-        if both != *folded {
-            out[2] = Some(Cow::Owned(both));
-        }
-        out[1] = Some(folded);
+    if let Some(w) = windows_form(&folded) {
+        add(Cow::Owned(w), &mut out);
     }
-    if let Some(w) = windows {
-        if out.iter().flatten().all(|o| *o != w) {
-            out[3] = Some(Cow::Owned(w));
+    if folded != path {
+        let both = strip_params(&folded).into_owned();
+        if let Some(n) = renormalised(&both) {
+            add(Cow::Owned(n), &mut out);
         }
+        add(Cow::Owned(both), &mut out);
+        add(folded, &mut out);
     }
     out
 }
 
-/// A path with parameters dropped, normalised again when that left dot segments.
-fn renormalised(p: Cow<'_, str>) -> Cow<'_, str> {
-    // (Borrowed: nothing was dropped, the path is as normalised as it came.)
-    if matches!(p, Cow::Owned(_)) && p.split('/').any(|seg| seg == "." || seg == "..") {
-        if let Ok(n) = crate::pathnorm::normalize(&p) {
-            return Cow::Owned(n);
-        }
+/// How many spellings of a path are judged at most: as received and [`spellings`].
+const SPELLINGS: usize = 7;
+
+/// A path with parameters dropped, normalised again when that left dot segments
+/// (judged besides the form without: another spelling only tightens).
+fn renormalised(p: &str) -> Option<String> {
+    if p.split('/').any(|seg| seg == "." || seg == "..") {
+        return crate::pathnorm::normalize(p).ok().filter(|n| n != p);
     }
-    p
+    None
 }
 
 /// The path as IIS and other Windows servers read it: trailing dots and blanks of
@@ -293,6 +285,28 @@ pub fn policy_for(
     req: &Request<'_>,
     subject: &Subject<'_>,
 ) -> Policy {
+    with_method_variants(req, |req| judged(rules, default, req, subject))
+}
+
+/// The methods a request is judged as besides its own, the strictest answer counting:
+/// its name upper-cased (PHP and .NET frameworks read `get` as `GET`) and, for
+/// `HEAD`, `GET` (frameworks answer `HEAD` with the `GET` handler). So a rule on `GET`
+/// reaches `get` and `HEAD` only to tighten; a plain `GET` is judged once.
+fn with_method_variants(req: &Request<'_>, judge: impl Fn(&Request<'_>) -> Policy) -> Policy {
+    let m = req.method.as_str();
+    let upper = m
+        .bytes()
+        .any(|b| b.is_ascii_lowercase())
+        .then(|| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+        .flatten();
+    let get = m.eq_ignore_ascii_case("HEAD").then_some(http::Method::GET);
+    [upper, get].iter().flatten().fold(judge(req), |p, method| {
+        p.max(judge(&Request { method, ..*req }))
+    })
+}
+
+/// [`policy_for`] for the request's own method.
+fn judged(rules: &[Rule], default: Policy, req: &Request<'_>, subject: &Subject<'_>) -> Policy {
     let first = |spelling: &str| {
         rules
             .iter()
@@ -425,11 +439,21 @@ impl RuleIndex {
         req: &Request<'_>,
         subject: &Subject<'_>,
     ) -> Policy {
+        with_method_variants(req, |req| self.judged(rules, default, req, subject))
+    }
+
+    fn judged(
+        &self,
+        rules: &[Rule],
+        default: Policy,
+        req: &Request<'_>,
+        subject: &Subject<'_>,
+    ) -> Policy {
         let mut candidates: Vec<u32> = Vec::new();
         let others = spellings(req.path);
         let all = || std::iter::once(req.path).chain(others.iter().flatten().map(|s| s.as_ref()));
         // Spellings (by position in `all`) with a directory named at a bare-name end.
-        let mut named: [[bool; 2]; 5] = [[false; 2]; 5];
+        let mut named = [[false; 2]; SPELLINGS];
         let host = self.by_host.get(req.host);
         for trie in std::iter::once(&self.any_host).chain(host) {
             for (n, s) in named.iter_mut().zip(all()) {
@@ -751,6 +775,50 @@ mod tests {
                 "{m}"
             );
         }
+        // Only to tighten: a laxer rule on GET doesn't take `HEAD` or `get` away from
+        // the stricter rule that follows (review).
+        let rules = vec![
+            Rule {
+                methods: vec![http::Method::GET],
+                ..rule("/api/", Policy::OneFactor)
+            },
+            rule("/api/", Policy::Deny),
+        ];
+        let api = |m: &str| run(&rules, "/api/x", m, "1.2.3.4", Factors::Two, &[]);
+        assert_eq!(api("GET"), Decision::Allow);
+        for m in ["HEAD", "get", "head"] {
+            assert_eq!(api(m), Decision::Deny, "{m}");
+        }
+    }
+
+    /// A spelling normalised again is judged besides the one it came from, not
+    /// instead of it (review: `/x/y/../admin` and `/x/admin` both count).
+    #[test]
+    fn renormalised_spellings_add_to_the_others() {
+        let rules = vec![
+            rule("/x/y/%EF%BC%8E", Policy::OneFactor),
+            rule("/x/y/", Policy::TwoFactor),
+        ];
+        let method = http::Method::GET;
+        let req = Request {
+            host: "app.example.com",
+            path: "/x/y;p%20q/%EF%BC%8E%EF%BC%8E/admin",
+            method: &method,
+            client: [192, 0, 2, 1].into(),
+        };
+        let subject = Subject {
+            factors: Factors::One,
+            groups: &[],
+        };
+        let ix = RuleIndex::new(&rules);
+        assert_eq!(
+            policy_for(&rules, Policy::Bypass, &req, &subject),
+            Policy::TwoFactor
+        );
+        assert_eq!(
+            ix.policy_for(&rules, Policy::Bypass, &req, &subject),
+            Policy::TwoFactor
+        );
     }
 
     /// A directory rule on the bare name is one more spelling: it tightens, never
