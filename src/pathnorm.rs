@@ -19,6 +19,7 @@ pub enum PathError {
     Control,
     DotParameter,
     TooLong,
+    Overlong,
 }
 
 impl fmt::Display for PathError {
@@ -31,6 +32,7 @@ impl fmt::Display for PathError {
             PathError::Control => "control character in the path",
             PathError::DotParameter => "dot segment with a path parameter (e.g. '..;')",
             PathError::TooLong => "path too long",
+            PathError::Overlong => "overlong UTF-8 in the path (a second spelling of '.', '/' or another ASCII character)",
         })
     }
 }
@@ -86,14 +88,45 @@ pub fn normalize(raw: &str) -> Result<String, PathError> {
     rebuild(raw)
 }
 
+/// Does `lead` then `next` start an overlong UTF-8 sequence (`C0 AE` for `.`,
+/// `E0 80 AF` for `/`)? Strict decoders refuse them; lenient and legacy ones read
+/// the ASCII character, which a rule on the path would never see. (A Latin-1 `À`
+/// or `à` followed by another Latin-1 letter doesn't match: the second byte would
+/// have to be a C1 control or one of `¡`..`¿`.)
+fn overlong(lead: u8, next: u8) -> bool {
+    match lead {
+        0xC0 | 0xC1 => (0x80..=0xBF).contains(&next),
+        0xE0 => (0x80..=0x9F).contains(&next),
+        0xF0 => (0x80..=0x8F).contains(&next),
+        _ => false,
+    }
+}
+
 /// [`normalize`] the long way: decode, then rebuild segment by segment.
 fn rebuild(raw: &str) -> Result<String, PathError> {
     let bytes = raw.as_bytes();
     // Pass 1: decode unreserved escapes, refuse ambiguous ones.
     let mut decoded = String::with_capacity(bytes.len());
     let mut i = 0;
+    // The last byte above 0x7f (escaped or raw), if the one before this was one.
+    let mut high: Option<u8> = None;
     while i < bytes.len() {
         let b = bytes[i];
+        let this = match b {
+            b'%' => bytes
+                .get(i + 1)
+                .copied()
+                .and_then(hex)
+                .zip(bytes.get(i + 2).copied().and_then(hex))
+                .map(|(h, l)| h * 16 + l),
+            _ => Some(b),
+        };
+        if let (Some(lead), Some(next)) = (high, this) {
+            if overlong(lead, next) {
+                return Err(PathError::Overlong);
+            }
+        }
+        high = this.filter(|v| *v >= 0x80);
         match b {
             b'%' => {
                 let (Some(h), Some(l)) = (
@@ -274,6 +307,9 @@ mod tests {
             ("/a///b//", "/a/b/"),
             ("/%7Euser", "/~user"),
             ("/caf\u{e9}", "/caf%C3%A9"),
+            // Latin-1 letters are not overlong UTF-8: `éé`, `Àb`.
+            ("/caf%E9%E9", "/caf%E9%E9"),
+            ("/%C0b", "/%C0b"),
         ];
         for (input, want) in ok {
             assert_eq!(normalize(input).as_deref(), Ok(want), "input {input:?}");
@@ -289,6 +325,11 @@ mod tests {
             ("/a%00", PathError::Control),
             ("/a\0", PathError::Control),
             ("/a%zz", PathError::Malformed),
+            ("/public/%C0%AE%C0%AE/secure", PathError::Overlong),
+            ("/public/..%c0%af/secure", PathError::Overlong),
+            ("/deny%e0%80%ae/x", PathError::Overlong),
+            ("/x%F0%80%80%AE", PathError::Overlong),
+            ("/x%C1%81", PathError::Overlong),
             ("/a%4", PathError::Malformed),
             ("admin", PathError::NotAbsolute),
             ("", PathError::NotAbsolute),

@@ -68,6 +68,30 @@ pub struct Request<'a> {
     pub path: &'a str,
     pub method: &'a http::Method,
     pub client: IpAddr,
+    /// The method the query names for a `POST` (`_method=DELETE`: Symfony, Laravel,
+    /// Rails read it), from [`method_override`]: the request is judged as that
+    /// method too, the strictest answer counting.
+    pub overridden: Option<&'a http::Method>,
+}
+
+/// The method a `POST`'s query string names in `_method` (upper-cased), which
+/// frameworks may run instead of `POST`. (One named in the form body isn't seen
+/// here: the gateway judges a request before reading its body.)
+pub fn method_override(method: &http::Method, query: Option<&str>) -> Option<http::Method> {
+    if method != http::Method::POST {
+        return None;
+    }
+    let v = query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == "_method")?
+        .1;
+    // Form encoding: `+` is a blank.
+    let v = v.replace('+', " ");
+    let v = percent_encoding::percent_decode_str(&v)
+        .decode_utf8()
+        .ok()?;
+    http::Method::from_bytes(v.trim().to_ascii_uppercase().as_bytes()).ok()
 }
 
 /// What the session (if any) proves.
@@ -184,44 +208,55 @@ impl Rule {
 }
 
 /// The other spellings of a (normalised) path an application might route it by,
-/// each only when it differs: without `;parameters` (servlet containers), decoded
-/// and folded further (escapes, NFKC, Unicode case rules: see
-/// [`crate::pathnorm::decoded_and_folded`]), both, and the decoded path as Windows
-/// servers read it ([`windows_form`]). A form left with dot segments by dropping
-/// parameters (`/x/..%3B/admin`) is normalised again. A plain path has none.
-fn spellings(path: &str) -> [Option<Cow<'_, str>>; SPELLINGS - 1] {
-    let mut out: [Option<Cow<'_, str>>; SPELLINGS - 1] = Default::default();
-    let add = |s: Cow<'_, str>, out: &mut [Option<Cow<'_, str>>]| {
-        if s != path && out.iter().flatten().all(|o| *o != s) {
-            if let Some(slot) = out.iter_mut().find(|o| o.is_none()) {
-                *slot = Some(Cow::Owned(s.into_owned()));
+/// each once and only when it differs from the path: without `;parameters`
+/// (servlet containers); decoded and folded further (escapes, NFKC, Unicode case
+/// rules: see [`crate::pathnorm::decoded_and_folded`]), again and again while that
+/// changes it (up to three times: applications and servers that decode twice read
+/// `%252e%252e%252f` as `../`), each also without parameters; every one of those
+/// normalised again when dropping parameters left dot segments (`/x/..%3B/admin`);
+/// and each as Windows servers read it ([`windows_form`]). A plain path has none,
+/// and costs no allocation.
+fn spellings(path: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    fn add(out: &mut Vec<String>, path: &str, s: String) {
+        if s != path && !out.contains(&s) && out.len() < MAX_SPELLINGS {
+            out.push(s);
+        }
+    }
+    fn with_stripped(out: &mut Vec<String>, path: &str, s: &str) {
+        if let Cow::Owned(stripped) = strip_params(s) {
+            if let Some(n) = renormalised(&stripped) {
+                add(out, path, n);
             }
+            add(out, path, stripped);
         }
-    };
-    // (Borrowed: no parameters, nothing to add.)
-    if let Cow::Owned(stripped) = strip_params(path) {
-        if let Some(n) = renormalised(&stripped) {
-            add(Cow::Owned(n), &mut out);
-        }
-        add(Cow::Owned(stripped), &mut out);
     }
-    let folded = decoded_and_folded(path);
-    if let Some(w) = windows_form(&folded) {
-        add(Cow::Owned(w), &mut out);
+    with_stripped(&mut out, path, path);
+    let mut current = Cow::Borrowed(path);
+    for _ in 0..3 {
+        let next = match decoded_and_folded(&current) {
+            Cow::Borrowed(_) => break,
+            Cow::Owned(n) => n,
+        };
+        with_stripped(&mut out, path, &next);
+        add(&mut out, path, next.clone());
+        current = Cow::Owned(next);
     }
-    if folded != path {
-        let both = strip_params(&folded).into_owned();
-        if let Some(n) = renormalised(&both) {
-            add(Cow::Owned(n), &mut out);
+    let decoded = out.len();
+    if let Some(w) = windows_form(path) {
+        add(&mut out, path, w);
+    }
+    for i in 0..decoded {
+        if let Some(w) = windows_form(&out[i]) {
+            add(&mut out, path, w);
         }
-        add(Cow::Owned(both), &mut out);
-        add(folded, &mut out);
     }
     out
 }
 
-/// How many spellings of a path are judged at most: as received and [`spellings`].
-const SPELLINGS: usize = 7;
+/// At most this many other spellings of one path are judged (a bound on the work
+/// for any path; real ones have a handful).
+const MAX_SPELLINGS: usize = 24;
 
 /// A path with parameters dropped, normalised again when that left dot segments
 /// (judged besides the form without: another spelling only tightens).
@@ -232,39 +267,40 @@ fn renormalised(p: &str) -> Option<String> {
     None
 }
 
-/// The path as IIS and other Windows servers read it: trailing dots and blanks of
-/// each segment and an NTFS stream suffix (`::$DATA`) ignored, so `/secure./x`,
-/// `/secure /x` and `/secure::$DATA/x` are `/secure/x` (`.. ` is `..`); then
-/// normalised again. `None` when nothing changes.
+/// The path as IIS and other Windows servers read it: `\` as `/`, a segment's
+/// NTFS stream suffix ignored (from its first `:`: `::$DATA`,
+/// `::$INDEX_ALLOCATION`, `:$i30:$INDEX_ALLOCATION`), and its trailing dots and
+/// blanks (`.. ` is `..`); then normalised again. So `/secure./x`, `/secure /x`,
+/// `/secure::$DATA/x` and `/x/..\secure` are `/secure/x` or `/secure`. `None`
+/// when nothing changes.
 fn windows_form(path: &str) -> Option<String> {
     fn trimmed(seg: &str) -> &str {
+        let seg = match seg.find(':') {
+            Some(i) => &seg[..i],
+            None => seg,
+        };
         let seg = seg.trim_end_matches(' ');
         if seg == "." || seg == ".." {
             return seg;
         }
-        let mut s = seg;
-        loop {
-            let t = s.trim_end_matches(['.', ' ']);
-            let t = match t.len().checked_sub(7) {
-                Some(i) if t.is_char_boundary(i) && t[i..].eq_ignore_ascii_case("::$data") => {
-                    &t[..i]
-                }
-                _ => t,
-            };
-            if t.len() == s.len() {
-                return s;
-            }
-            s = t;
-        }
+        seg.trim_end_matches(['.', ' '])
     }
     // (Most paths hold none of these bytes: one quick pass, no splitting.)
-    if memchr::memchr3(b'.', b' ', b':', path.as_bytes()).is_none()
-        || !path.split('/').any(|seg| trimmed(seg).len() != seg.len())
-    {
+    let b = path.as_bytes();
+    if memchr::memchr3(b'.', b' ', b':', b).is_none() && memchr::memchr(b'\\', b).is_none() {
         return None;
     }
-    let joined = path.split('/').map(trimmed).collect::<Vec<_>>().join("/");
-    Some(crate::pathnorm::normalize(&joined).unwrap_or(joined))
+    let slashed = path.replace('\\', "/");
+    if slashed == path && !path.split('/').any(|seg| trimmed(seg).len() != seg.len()) {
+        return None;
+    }
+    let joined = slashed
+        .split('/')
+        .map(trimmed)
+        .collect::<Vec<_>>()
+        .join("/");
+    let out = crate::pathnorm::normalize(&joined).unwrap_or(joined);
+    (out != path).then_some(out)
 }
 
 /// The policy that governs this request: for each spelling of its path (as
@@ -290,7 +326,8 @@ pub fn policy_for(
 
 /// The methods a request is judged as besides its own, the strictest answer counting:
 /// its name upper-cased (PHP and .NET frameworks read `get` as `GET`) and, for
-/// `HEAD`, `GET` (frameworks answer `HEAD` with the `GET` handler). So a rule on `GET`
+/// `HEAD`, `GET` (frameworks answer `HEAD` with the `GET` handler), and the method a
+/// `POST`'s query overrides it with (see [`method_override`]). So a rule on `GET`
 /// reaches `get` and `HEAD` only to tighten; a plain `GET` is judged once.
 fn with_method_variants(req: &Request<'_>, judge: impl Fn(&Request<'_>) -> Policy) -> Policy {
     let m = req.method.as_str();
@@ -300,9 +337,13 @@ fn with_method_variants(req: &Request<'_>, judge: impl Fn(&Request<'_>) -> Polic
         .then(|| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
         .flatten();
     let get = m.eq_ignore_ascii_case("HEAD").then_some(http::Method::GET);
-    [upper, get].iter().flatten().fold(judge(req), |p, method| {
-        p.max(judge(&Request { method, ..*req }))
-    })
+    let overridden = req.overridden.cloned();
+    [upper, get, overridden]
+        .iter()
+        .flatten()
+        .fold(judge(req), |p, method| {
+            p.max(judge(&Request { method, ..*req }))
+        })
 }
 
 /// [`policy_for`] for the request's own method.
@@ -314,11 +355,8 @@ fn judged(rules: &[Rule], default: Policy, req: &Request<'_>, subject: &Subject<
             .map_or(default, |r| r.policy)
     };
     let others = spellings(req.path);
-    let all = || std::iter::once(req.path).chain(others.iter().flatten().map(|s| s.as_ref()));
-    let mut policy = others
-        .iter()
-        .flatten()
-        .fold(first(req.path), |p, s| p.max(first(s)));
+    let all = || std::iter::once(req.path).chain(others.iter().map(String::as_str));
+    let mut policy = others.iter().fold(first(req.path), |p, s| p.max(first(s)));
     for s in all() {
         for end in bare_name_ends(s).into_iter().flatten() {
             if names_directory(rules, req.host, &s[..end]) {
@@ -451,9 +489,9 @@ impl RuleIndex {
     ) -> Policy {
         let mut candidates: Vec<u32> = Vec::new();
         let others = spellings(req.path);
-        let all = || std::iter::once(req.path).chain(others.iter().flatten().map(|s| s.as_ref()));
+        let all = || std::iter::once(req.path).chain(others.iter().map(String::as_str));
         // Spellings (by position in `all`) with a directory named at a bare-name end.
-        let mut named = [[false; 2]; SPELLINGS];
+        let mut named = [[false; 2]; MAX_SPELLINGS + 1];
         let host = self.by_host.get(req.host);
         for trie in std::iter::once(&self.any_host).chain(host) {
             for (n, s) in named.iter_mut().zip(all()) {
@@ -472,10 +510,7 @@ impl RuleIndex {
                 .find(|r| r.matches(req, subject, spelling))
                 .map_or(default, |r| r.policy)
         };
-        let mut policy = others
-            .iter()
-            .flatten()
-            .fold(first(req.path), |p, s| p.max(first(s)));
+        let mut policy = others.iter().fold(first(req.path), |p, s| p.max(first(s)));
         if named.iter().flatten().all(|n| !n) {
             return policy;
         }
@@ -532,6 +567,7 @@ mod tests {
             path,
             method: &method,
             client: client.parse().unwrap(),
+            overridden: None,
         };
         let subject = Subject { factors, groups };
         let linear = policy_for(rules, Policy::OneFactor, &req, &subject);
@@ -600,6 +636,7 @@ mod tests {
             path: "/%C5%BFtatus",
             method: &method,
             client: "192.0.2.1".parse().unwrap(),
+            overridden: None,
         };
         let subject = Subject {
             factors: Factors::Two,
@@ -741,6 +778,45 @@ mod tests {
             ("/secure::$DATA/a", "GET", "1.2.3.4", One, &[], SecondFactor),
             ("/public/..%20/x", "GET", "1.2.3.4", No, &[], Login),
             ("/public/a.", "GET", "1.2.3.4", No, &[], Allow),
+            // (second attack pass) NTFS directory streams, servlet parameters and the
+            // Windows reading together, escapes decoded twice or three times.
+            (
+                "/admin::$INDEX_ALLOCATION/x",
+                "GET",
+                "1.2.3.4",
+                Two,
+                &[],
+                Deny,
+            ),
+            (
+                "/admin:$i30:$INDEX_ALLOCATION/x",
+                "GET",
+                "1.2.3.4",
+                Two,
+                &[],
+                Deny,
+            ),
+            ("/admin%20;x/a", "GET", "1.2.3.4", Two, &[], Deny),
+            ("/admin.;x/a", "GET", "1.2.3.4", Two, &[], Deny),
+            (
+                "/secure::$DATA;x/y",
+                "GET",
+                "1.2.3.4",
+                One,
+                &[],
+                SecondFactor,
+            ),
+            (
+                "/public/%252e%252e%252fsecure/x",
+                "GET",
+                "1.2.3.4",
+                No,
+                &[],
+                Login,
+            ),
+            ("/public/..%255csecure/x", "GET", "1.2.3.4", No, &[], Login),
+            ("/secure%252f", "GET", "1.2.3.4", One, &[], SecondFactor),
+            ("/%252573ecure/x", "GET", "1.2.3.4", One, &[], SecondFactor),
             // A demanding rule's methods in any letter case, and GET's for HEAD; a
             // bypass rule's exactly.
             ("/readonly/a", "get", "1.2.3.4", No, &[], Login),
@@ -791,6 +867,47 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_post_is_also_judged_as_the_method_its_query_names() {
+        let rules = vec![Rule {
+            methods: vec![http::Method::DELETE],
+            ..rule("/del/", Policy::Deny)
+        }];
+        let post = http::Method::POST;
+        let judge = |query: Option<&str>| {
+            let overridden = method_override(&post, query);
+            let req = Request {
+                host: "app.example.com",
+                path: "/del/x",
+                method: &post,
+                client: [192, 0, 2, 1].into(),
+                overridden: overridden.as_ref(),
+            };
+            let subject = Subject {
+                factors: Factors::Two,
+                groups: &[],
+            };
+            let ix = RuleIndex::new(&rules).policy_for(&rules, Policy::OneFactor, &req, &subject);
+            assert_eq!(ix, policy_for(&rules, Policy::OneFactor, &req, &subject));
+            ix
+        };
+        assert_eq!(judge(None), Policy::OneFactor);
+        assert_eq!(judge(Some("a=1")), Policy::OneFactor);
+        for q in [
+            "_method=DELETE",
+            "x=1&_method=delete",
+            "_method=%44ELETE",
+            "_method=+delete",
+        ] {
+            assert_eq!(judge(Some(q)), Policy::Deny, "{q}");
+        }
+        // Only a POST is overridden.
+        assert_eq!(
+            method_override(&http::Method::GET, Some("_method=DELETE")),
+            None
+        );
+    }
+
     /// A spelling normalised again is judged besides the one it came from, not
     /// instead of it (review: `/x/y/../admin` and `/x/admin` both count).
     #[test]
@@ -805,6 +922,7 @@ mod tests {
             path: "/x/y;p%20q/%EF%BC%8E%EF%BC%8E/admin",
             method: &method,
             client: [192, 0, 2, 1].into(),
+            overridden: None,
         };
         let subject = Subject {
             factors: Factors::One,
@@ -832,6 +950,7 @@ mod tests {
                 path,
                 method: &method,
                 client: [192, 0, 2, 1].into(),
+                overridden: None,
             };
             let subject = Subject {
                 factors: Factors::One,
@@ -969,7 +1088,7 @@ mod tests {
             ) {
                 let method = http::Method::from_bytes(method.as_bytes()).unwrap();
                 let groups = if admin { vec!["admins".to_string()] } else { vec![] };
-                let req = Request { host, path: &req_path, method: &method, client: client.parse().unwrap() };
+                let req = Request { host, path: &req_path, method: &method, client: client.parse().unwrap(), overridden: None };
                 let subject = Subject { factors, groups: &groups };
                 let ix = RuleIndex::new(&rules);
                 let got = policy_for(&rules, Policy::OneFactor, &req, &subject);

@@ -724,11 +724,13 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
             (SessionState::None, true)
         }
     };
+    let overridden = policy::method_override(&orig.method, orig.query.as_deref());
     let preq = policy::Request {
         host: &orig.host,
         path: &orig.path,
         method: &orig.method,
         client: req.client_ip,
+        overridden: overridden.as_ref(),
     };
     let decision = crate::app::decide(&cfg, &state, &preq);
     let redirect = query_param(req.query, "redirect").is_some_and(|v| v == "1" || v == "true");

@@ -358,11 +358,13 @@ impl Gateway {
             }
         };
         let method = session.req_header().method.clone();
+        let overridden = policy::method_override(&method, inbound.query.as_deref());
         let preq = policy::Request {
             host: &inbound.host,
             path: &inbound.path,
             method: &method,
             client: inbound.client.client,
+            overridden: overridden.as_ref(),
         };
         let decision = crate::app::decide(&cfg, &state, &preq);
         let outcome = &app.metrics.outcome;
