@@ -212,7 +212,8 @@ impl Rule {
 /// (servlet containers); decoded and folded further (escapes, NFKC, Unicode case
 /// rules: see [`crate::pathnorm::decoded_and_folded`]), again and again while that
 /// changes it (up to three times: applications and servers that decode twice read
-/// `%252e%252e%252f` as `../`), each also without parameters; every one of those
+/// `%252e%252e%252f` as `../`), each also without parameters and cut at a decoded
+/// `?` or `#` (`/secure%3F.json`); every one of those
 /// normalised again when dropping parameters left dot segments (`/x/..%3B/admin`);
 /// and each as Windows servers read it ([`windows_form`]). A plain path has none,
 /// and costs no allocation.
@@ -239,6 +240,11 @@ fn spellings(path: &str) -> Vec<String> {
             Cow::Owned(n) => n,
         };
         with_stripped(&mut out, path, &next);
+        // A decoded `?` or `#` (`/secure%3F.json`) ends the path for an application
+        // that parses the decoded target again.
+        if let Some(cut) = next.find(['?', '#']).filter(|&i| i > 0) {
+            add(&mut out, path, next[..cut].to_string());
+        }
         add(&mut out, path, next.clone());
         current = Cow::Owned(next);
     }
@@ -817,6 +823,9 @@ mod tests {
             ("/public/..%255csecure/x", "GET", "1.2.3.4", No, &[], Login),
             ("/secure%252f", "GET", "1.2.3.4", One, &[], SecondFactor),
             ("/%252573ecure/x", "GET", "1.2.3.4", One, &[], SecondFactor),
+            ("/secure%3f", "GET", "1.2.3.4", One, &[], SecondFactor),
+            ("/secure%3F.json", "GET", "1.2.3.4", One, &[], SecondFactor),
+            ("/secure%23x", "GET", "1.2.3.4", One, &[], SecondFactor),
             // A demanding rule's methods in any letter case, and GET's for HEAD; a
             // bypass rule's exactly.
             ("/readonly/a", "get", "1.2.3.4", No, &[], Login),
