@@ -274,14 +274,17 @@ fn renormalised(p: &str) -> Option<String> {
 }
 
 /// The path as IIS and other Windows servers read it: `\` as `/`, a segment's
-/// NTFS stream suffix ignored (from its first `:`: `::$DATA`,
-/// `::$INDEX_ALLOCATION`, `:$i30:$INDEX_ALLOCATION`), and its trailing dots and
+/// NTFS stream suffix ignored (from its first `:`, in a segment naming a stream
+/// type: `::$DATA`, `::$INDEX_ALLOCATION`, `:$i30:$INDEX_ALLOCATION`), and its trailing dots and
 /// blanks (`.. ` is `..`); then normalised again. So `/secure./x`, `/secure /x`,
 /// `/secure::$DATA/x` and `/x/..\secure` are `/secure/x` or `/secure`. `None`
 /// when nothing changes.
 fn windows_form(path: &str) -> Option<String> {
     fn trimmed(seg: &str) -> &str {
-        let seg = match seg.find(':') {
+        // A stream names its type after `:$`; a colon without one is left alone
+        // (`/wiki/Special:Login`).
+        let stream = memchr::memmem::find(seg.as_bytes(), b":$").is_some();
+        let seg = match seg.find(':').filter(|_| stream) {
             Some(i) => &seg[..i],
             None => seg,
         };
@@ -296,10 +299,11 @@ fn windows_form(path: &str) -> Option<String> {
     if memchr::memchr3(b'.', b' ', b':', b).is_none() && memchr::memchr(b'\\', b).is_none() {
         return None;
     }
-    let slashed = path.replace('\\', "/");
-    if slashed == path && !path.split('/').any(|seg| trimmed(seg).len() != seg.len()) {
-        return None;
-    }
+    let slashed: Cow<'_, str> = match memchr::memchr(b'\\', b) {
+        Some(_) => Cow::Owned(path.replace('\\', "/")),
+        None if !path.split('/').any(|seg| trimmed(seg).len() != seg.len()) => return None,
+        None => Cow::Borrowed(path),
+    };
     let joined = slashed
         .split('/')
         .map(trimmed)
@@ -784,6 +788,7 @@ mod tests {
             ("/secure::$DATA/a", "GET", "1.2.3.4", One, &[], SecondFactor),
             ("/public/..%20/x", "GET", "1.2.3.4", No, &[], Login),
             ("/public/a.", "GET", "1.2.3.4", No, &[], Allow),
+            ("/public/Special:Login", "GET", "1.2.3.4", No, &[], Allow),
             // (second attack pass) NTFS directory streams, servlet parameters and the
             // Windows reading together, escapes decoded twice or three times.
             (
