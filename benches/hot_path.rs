@@ -89,7 +89,7 @@ fn bench(c: &mut Criterion) {
                 path: &path,
                 method: &method,
                 client: [127, 0, 0, 1].into(),
-                overridden: None,
+                overridden: &[],
             };
             let decision = policy::decide(
                 policy::policy_for(&rules, Policy::OneFactor, &req, &subject),

@@ -76,7 +76,7 @@ fn rules(max: usize) {
         path: "/app/area/page",
         method: &method,
         client: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        overridden: None,
+        overridden: &[],
     };
     for n in sizes(max) {
         let rules: Vec<Rule> = (0..n)

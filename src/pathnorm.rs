@@ -102,6 +102,46 @@ fn overlong(lead: u8, next: u8) -> bool {
     }
 }
 
+/// Overlong UTF-8 sequences read as the character they spell, as lenient decoders
+/// do (`C0 AE` is `.`): [`normalize`] refuses them in a request, but one escaped
+/// twice (`%25C0%25AE`) only appears once decoded, and must then be judged as what
+/// a server that decodes twice reads.
+fn ascii_from_overlong(bytes: Vec<u8>) -> Vec<u8> {
+    if !bytes.windows(2).any(|w| overlong(w[0], w[1])) {
+        return bytes;
+    }
+    let cont = |b: Option<&u8>| b.copied().filter(|b| (0x80..=0xBF).contains(b));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (len, lead_bits) = match b {
+            0xC0 | 0xC1 => (2, b & 0x1F),
+            0xE0 => (3, b & 0x0F),
+            0xF0 => (4, b & 0x07),
+            _ => (1, 0),
+        };
+        let tail: Option<Vec<u8>> = (1..len).map(|k| cont(bytes.get(i + k))).collect();
+        match tail {
+            Some(t) if len > 1 && overlong(b, t[0]) => {
+                let v = t
+                    .iter()
+                    .fold(u32::from(lead_bits), |v, c| (v << 6) | u32::from(c & 0x3F));
+                match u8::try_from(v) {
+                    Ok(ascii) if ascii < 0x80 => out.push(ascii),
+                    _ => out.extend_from_slice(&bytes[i..i + len]),
+                }
+                i += len;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// [`normalize`] the long way: decode, then rebuild segment by segment.
 fn rebuild(raw: &str) -> Result<String, PathError> {
     let bytes = raw.as_bytes();
@@ -205,7 +245,7 @@ pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
     if memchr::memchr(b'%', path.as_bytes()).is_none() {
         return std::borrow::Cow::Borrowed(path);
     }
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
+    let bytes = ascii_from_overlong(percent_encoding::percent_decode_str(path).collect());
     let folded: String = String::from_utf8_lossy(&bytes)
         .nfkc()
         .map(|c| match c {

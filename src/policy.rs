@@ -68,30 +68,43 @@ pub struct Request<'a> {
     pub path: &'a str,
     pub method: &'a http::Method,
     pub client: IpAddr,
-    /// The method the query names for a `POST` (`_method=DELETE`: Symfony, Laravel,
-    /// Rails read it), from [`method_override`]: the request is judged as that
-    /// method too, the strictest answer counting.
-    pub overridden: Option<&'a http::Method>,
+    /// The methods the query names for a `POST` (`_method=DELETE`: Symfony, Laravel,
+    /// Rails read it), from [`method_override`]: the request is judged as each of
+    /// them too, the strictest answer counting.
+    pub overridden: &'a [http::Method],
 }
 
-/// The method a `POST`'s query string names in `_method` (upper-cased), which
-/// frameworks may run instead of `POST`. (One named in the form body isn't seen
-/// here: the gateway judges a request before reading its body.)
-pub fn method_override(method: &http::Method, query: Option<&str>) -> Option<http::Method> {
-    if method != http::Method::POST {
-        return None;
-    }
-    let v = query?
+/// The methods a `POST`'s query string names in `_method` (upper-cased), which
+/// frameworks may run instead of `POST`: every one (PHP and Rack take the last, others
+/// the first), with the key read as PHP reads it (escapes decoded, `.` and blanks as
+/// `_`). (One named in the form body isn't seen here: the gateway judges a request
+/// before reading its body. The `X-HTTP-Method-Override` headers never reach the
+/// application: they are stripped.)
+pub fn method_override(method: &http::Method, query: Option<&str>) -> Vec<http::Method> {
+    let Some(query) = query.filter(|_| method.as_str().eq_ignore_ascii_case("POST")) else {
+        return Vec::new();
+    };
+    // Form encoding: `+` is a blank.
+    let decoded = |s: &str| {
+        let s = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    query
         .split('&')
         .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == "_method")?
-        .1;
-    // Form encoding: `+` is a blank.
-    let v = v.replace('+', " ");
-    let v = percent_encoding::percent_decode_str(&v)
-        .decode_utf8()
-        .ok()?;
-    http::Method::from_bytes(v.trim().to_ascii_uppercase().as_bytes()).ok()
+        .filter(|(k, _)| {
+            decoded(k)
+                .trim_start()
+                .chars()
+                .map(|c| if c == '.' || c == ' ' { '_' } else { c })
+                .eq("_method".chars())
+        })
+        .filter_map(|(_, v)| {
+            http::Method::from_bytes(decoded(v).trim().to_ascii_uppercase().as_bytes()).ok()
+        })
+        .collect()
 }
 
 /// What the session (if any) proves.
@@ -262,7 +275,7 @@ fn spellings(path: &str) -> Vec<String> {
 
 /// At most this many other spellings of one path are judged (a bound on the work
 /// for any path; real ones have a handful).
-const MAX_SPELLINGS: usize = 24;
+const MAX_SPELLINGS: usize = 32;
 
 /// A path with parameters dropped, normalised again when that left dot segments
 /// (judged besides the form without: another spelling only tightens).
@@ -347,10 +360,16 @@ fn with_method_variants(req: &Request<'_>, judge: impl Fn(&Request<'_>) -> Polic
         .then(|| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
         .flatten();
     let get = m.eq_ignore_ascii_case("HEAD").then_some(http::Method::GET);
-    let overridden = req.overridden.cloned();
-    [upper, get, overridden]
+    // An override to `HEAD` is also a `GET` (the overrides are upper-cased already).
+    let overridden_get = req
+        .overridden
+        .iter()
+        .any(|o| o == http::Method::HEAD)
+        .then_some(http::Method::GET);
+    [upper, get, overridden_get]
         .iter()
         .flatten()
+        .chain(req.overridden)
         .fold(judge(req), |p, method| {
             p.max(judge(&Request { method, ..*req }))
         })
@@ -577,7 +596,7 @@ mod tests {
             path,
             method: &method,
             client: client.parse().unwrap(),
-            overridden: None,
+            overridden: &[],
         };
         let subject = Subject { factors, groups };
         let linear = policy_for(rules, Policy::OneFactor, &req, &subject);
@@ -646,7 +665,7 @@ mod tests {
             path: "/%C5%BFtatus",
             method: &method,
             client: "192.0.2.1".parse().unwrap(),
-            overridden: None,
+            overridden: &[],
         };
         let subject = Subject {
             factors: Factors::Two,
@@ -829,6 +848,15 @@ mod tests {
             ("/secure%252f", "GET", "1.2.3.4", One, &[], SecondFactor),
             ("/%252573ecure/x", "GET", "1.2.3.4", One, &[], SecondFactor),
             ("/secure%3f", "GET", "1.2.3.4", One, &[], SecondFactor),
+            // Overlong UTF-8 escaped twice (review): read as a lenient decoder does.
+            (
+                "/public/%25C0%25AE%25C0%25AE/secure/x",
+                "GET",
+                "1.2.3.4",
+                No,
+                &[],
+                Login,
+            ),
             ("/secure%3F.json", "GET", "1.2.3.4", One, &[], SecondFactor),
             ("/secure%23x", "GET", "1.2.3.4", One, &[], SecondFactor),
             // A demanding rule's methods in any letter case, and GET's for HEAD; a
@@ -895,7 +923,7 @@ mod tests {
                 path: "/del/x",
                 method: &post,
                 client: [192, 0, 2, 1].into(),
-                overridden: overridden.as_ref(),
+                overridden: &overridden,
             };
             let subject = Subject {
                 factors: Factors::Two,
@@ -912,13 +940,43 @@ mod tests {
             "x=1&_method=delete",
             "_method=%44ELETE",
             "_method=+delete",
+            "%5Fmethod=DELETE",
+            "_method=GET&_method=DELETE",
+            ".method=DELETE",
+            " _method=DELETE",
         ] {
             assert_eq!(judge(Some(q)), Policy::Deny, "{q}");
         }
-        // Only a POST is overridden.
+        // Only a POST (in any letter case) is overridden; nothing odd errs.
+        assert!(method_override(&http::Method::GET, Some("_method=DELETE")).is_empty());
+        let lower = http::Method::from_bytes(b"post").unwrap();
         assert_eq!(
-            method_override(&http::Method::GET, Some("_method=DELETE")),
-            None
+            method_override(&lower, Some("_method=DELETE")),
+            [http::Method::DELETE]
+        );
+        for q in ["_method=%FF", "_method=", "_method=%00", "_method", "&&=&"] {
+            let _ = method_override(&http::Method::POST, Some(q));
+        }
+        // An override to HEAD is judged as GET too.
+        let rules = vec![Rule {
+            methods: vec![http::Method::GET],
+            ..rule("/g/", Policy::Deny)
+        }];
+        let overridden = method_override(&post, Some("_method=head"));
+        let req = Request {
+            host: "app.example.com",
+            path: "/g/x",
+            method: &post,
+            client: [192, 0, 2, 1].into(),
+            overridden: &overridden,
+        };
+        let subject = Subject {
+            factors: Factors::Two,
+            groups: &[],
+        };
+        assert_eq!(
+            policy_for(&rules, Policy::Bypass, &req, &subject),
+            Policy::Deny
         );
     }
 
@@ -936,7 +994,7 @@ mod tests {
             path: "/x/y;p%20q/%EF%BC%8E%EF%BC%8E/admin",
             method: &method,
             client: [192, 0, 2, 1].into(),
-            overridden: None,
+            overridden: &[],
         };
         let subject = Subject {
             factors: Factors::One,
@@ -964,7 +1022,7 @@ mod tests {
                 path,
                 method: &method,
                 client: [192, 0, 2, 1].into(),
-                overridden: None,
+                overridden: &[],
             };
             let subject = Subject {
                 factors: Factors::One,
@@ -1102,7 +1160,7 @@ mod tests {
             ) {
                 let method = http::Method::from_bytes(method.as_bytes()).unwrap();
                 let groups = if admin { vec!["admins".to_string()] } else { vec![] };
-                let req = Request { host, path: &req_path, method: &method, client: client.parse().unwrap(), overridden: None };
+                let req = Request { host, path: &req_path, method: &method, client: client.parse().unwrap(), overridden: &[] };
                 let subject = Subject { factors, groups: &groups };
                 let ix = RuleIndex::new(&rules);
                 let got = policy_for(&rules, Policy::OneFactor, &req, &subject);

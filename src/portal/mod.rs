@@ -730,7 +730,7 @@ async fn verify(app: &Arc<App>, req: &Request<'_>) -> Response {
         path: &orig.path,
         method: &orig.method,
         client: req.client_ip,
-        overridden: overridden.as_ref(),
+        overridden: &overridden,
     };
     let decision = crate::app::decide(&cfg, &state, &preq);
     let redirect = query_param(req.query, "redirect").is_some_and(|v| v == "1" || v == "true");

@@ -364,7 +364,7 @@ impl Gateway {
             path: &inbound.path,
             method: &method,
             client: inbound.client.client,
-            overridden: overridden.as_ref(),
+            overridden: &overridden,
         };
         let decision = crate::app::decide(&cfg, &state, &preq);
         let outcome = &app.metrics.outcome;
