@@ -363,8 +363,7 @@ fn with_method_variants(req: &Request<'_>, judge: impl Fn(&Request<'_>) -> Polic
     // An override to `HEAD` is also a `GET` (the overrides are upper-cased already).
     let overridden_get = req
         .overridden
-        .iter()
-        .any(|o| o == http::Method::HEAD)
+        .contains(&http::Method::HEAD)
         .then_some(http::Method::GET);
     [upper, get, overridden_get]
         .iter()
