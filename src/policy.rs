@@ -750,6 +750,7 @@ mod tests {
         use Decision::*;
         use Factors::{None as No, One, Two};
         type Case<'a> = (&'a str, &'a str, &'a str, Factors, &'a [String], Decision);
+        const IP: &str = "1.2.3.4";
         let cases: &[Case<'_>] = &[
             ("/public/x", "GET", "1.2.3.4", No, &[], Allow),
             ("/PUBLIC/x", "GET", "1.2.3.4", No, &[], Login),
@@ -792,14 +793,7 @@ mod tests {
             ("/public/..%3B/x", "GET", "1.2.3.4", No, &[], Login),
             ("/public/%2e%2e%3b/x", "GET", "1.2.3.4", No, &[], Login),
             ("/x/..%3b/admin/", "GET", "1.2.3.4", Two, &[], Deny),
-            (
-                "/x/..%3B/secure/a",
-                "GET",
-                "1.2.3.4",
-                One,
-                &[],
-                SecondFactor,
-            ),
+            ("/x/..%3B/secure/a", "GET", IP, One, &[], SecondFactor),
             // Windows servers' reading: trailing dots and blanks, NTFS streams.
             ("/secure./a", "GET", "1.2.3.4", One, &[], SecondFactor),
             ("/secure%20/a", "GET", "1.2.3.4", One, &[], SecondFactor),
@@ -809,40 +803,12 @@ mod tests {
             ("/public/Special:Login", "GET", "1.2.3.4", No, &[], Allow),
             // (second attack pass) NTFS directory streams, servlet parameters and the
             // Windows reading together, escapes decoded twice or three times.
-            (
-                "/admin::$INDEX_ALLOCATION/x",
-                "GET",
-                "1.2.3.4",
-                Two,
-                &[],
-                Deny,
-            ),
-            (
-                "/admin:$i30:$INDEX_ALLOCATION/x",
-                "GET",
-                "1.2.3.4",
-                Two,
-                &[],
-                Deny,
-            ),
+            ("/admin::$INDEX_ALLOCATION/x", "GET", IP, Two, &[], Deny),
+            ("/admin:$i30:$INDEX_ALLOCATION/x", "GET", IP, Two, &[], Deny),
             ("/admin%20;x/a", "GET", "1.2.3.4", Two, &[], Deny),
             ("/admin.;x/a", "GET", "1.2.3.4", Two, &[], Deny),
-            (
-                "/secure::$DATA;x/y",
-                "GET",
-                "1.2.3.4",
-                One,
-                &[],
-                SecondFactor,
-            ),
-            (
-                "/public/%252e%252e%252fsecure/x",
-                "GET",
-                "1.2.3.4",
-                No,
-                &[],
-                Login,
-            ),
+            ("/secure::$DATA;x/y", "GET", IP, One, &[], SecondFactor),
+            ("/public/%252e%252e%252fsecure/x", "GET", IP, No, &[], Login),
             ("/public/..%255csecure/x", "GET", "1.2.3.4", No, &[], Login),
             ("/secure%252f", "GET", "1.2.3.4", One, &[], SecondFactor),
             ("/%252573ecure/x", "GET", "1.2.3.4", One, &[], SecondFactor),
@@ -851,7 +817,7 @@ mod tests {
             (
                 "/public/%25C0%25AE%25C0%25AE/secure/x",
                 "GET",
-                "1.2.3.4",
+                IP,
                 No,
                 &[],
                 Login,
@@ -870,6 +836,34 @@ mod tests {
                 "{method} {path} from {client} {factors:?} {groups:?}"
             );
         }
+    }
+
+    /// The policy for `method path` on app.example.com with `factors` and `overridden`
+    /// methods, after checking that the linear scan and the index agree on it.
+    fn agreed(
+        rules: &[Rule],
+        default: Policy,
+        (method, path, overridden): (&http::Method, &str, &[http::Method]),
+        factors: Factors,
+    ) -> Policy {
+        let req = Request {
+            host: "app.example.com",
+            path,
+            method,
+            client: [192, 0, 2, 1].into(),
+            overridden,
+        };
+        let subject = Subject {
+            factors,
+            groups: &[],
+        };
+        let linear = policy_for(rules, default, &req, &subject);
+        let indexed = RuleIndex::new(rules).policy_for(rules, default, &req, &subject);
+        assert_eq!(
+            linear, indexed,
+            "index and scan disagree on {method} {path}"
+        );
+        linear
     }
 
     #[test]
@@ -917,20 +911,12 @@ mod tests {
         let post = http::Method::POST;
         let judge = |query: Option<&str>| {
             let overridden = method_override(&post, query);
-            let req = Request {
-                host: "app.example.com",
-                path: "/del/x",
-                method: &post,
-                client: [192, 0, 2, 1].into(),
-                overridden: &overridden,
-            };
-            let subject = Subject {
-                factors: Factors::Two,
-                groups: &[],
-            };
-            let ix = RuleIndex::new(&rules).policy_for(&rules, Policy::OneFactor, &req, &subject);
-            assert_eq!(ix, policy_for(&rules, Policy::OneFactor, &req, &subject));
-            ix
+            agreed(
+                &rules,
+                Policy::OneFactor,
+                (&post, "/del/x", &overridden),
+                Factors::Two,
+            )
         };
         assert_eq!(judge(None), Policy::OneFactor);
         assert_eq!(judge(Some("a=1")), Policy::OneFactor);
@@ -962,21 +948,13 @@ mod tests {
             ..rule("/g/", Policy::Deny)
         }];
         let overridden = method_override(&post, Some("_method=head"));
-        let req = Request {
-            host: "app.example.com",
-            path: "/g/x",
-            method: &post,
-            client: [192, 0, 2, 1].into(),
-            overridden: &overridden,
-        };
-        let subject = Subject {
-            factors: Factors::Two,
-            groups: &[],
-        };
-        assert_eq!(
-            policy_for(&rules, Policy::Bypass, &req, &subject),
-            Policy::Deny
+        let got = agreed(
+            &rules,
+            Policy::Bypass,
+            (&post, "/g/x", &overridden),
+            Factors::Two,
         );
+        assert_eq!(got, Policy::Deny);
     }
 
     /// A spelling normalised again is judged besides the one it came from, not
@@ -987,27 +965,14 @@ mod tests {
             rule("/x/y/%EF%BC%8E", Policy::OneFactor),
             rule("/x/y/", Policy::TwoFactor),
         ];
-        let method = http::Method::GET;
-        let req = Request {
-            host: "app.example.com",
-            path: "/x/y;p%20q/%EF%BC%8E%EF%BC%8E/admin",
-            method: &method,
-            client: [192, 0, 2, 1].into(),
-            overridden: &[],
-        };
-        let subject = Subject {
-            factors: Factors::One,
-            groups: &[],
-        };
-        let ix = RuleIndex::new(&rules);
-        assert_eq!(
-            policy_for(&rules, Policy::Bypass, &req, &subject),
-            Policy::TwoFactor
+        let path = "/x/y;p%20q/%EF%BC%8E%EF%BC%8E/admin";
+        let got = agreed(
+            &rules,
+            Policy::Bypass,
+            (&http::Method::GET, path, &[]),
+            Factors::One,
         );
-        assert_eq!(
-            ix.policy_for(&rules, Policy::Bypass, &req, &subject),
-            Policy::TwoFactor
-        );
+        assert_eq!(got, Policy::TwoFactor);
     }
 
     /// A directory rule on the bare name is one more spelling: it tightens, never
@@ -1015,21 +980,13 @@ mod tests {
     #[test]
     fn directory_rules_only_tighten() {
         let check = |rules: &[Rule], default: Policy, path: &str, want: Policy| {
-            let method = http::Method::GET;
-            let req = Request {
-                host: "app.example.com",
-                path,
-                method: &method,
-                client: [192, 0, 2, 1].into(),
-                overridden: &[],
-            };
-            let subject = Subject {
-                factors: Factors::One,
-                groups: &[],
-            };
-            let linear = policy_for(rules, default, &req, &subject);
-            let indexed = RuleIndex::new(rules).policy_for(rules, default, &req, &subject);
-            assert_eq!((linear, indexed), (want, want), "{path}");
+            let got = agreed(
+                rules,
+                default,
+                (&http::Method::GET, path, &[]),
+                Factors::One,
+            );
+            assert_eq!(got, want, "{path}");
         };
         let docs = [
             rule("/docs/", Policy::OneFactor),
