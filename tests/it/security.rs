@@ -1105,3 +1105,44 @@ fn a_retried_upstream_try_sends_the_same_head() {
     }
     assert!(!sent.contains("6.6.6.6"), "{sent}");
 }
+
+/// The rule fixes of session 8's attack passes, end to end through the gateway: a
+/// directory rule on its bare name and suffixes, the Windows and escaped-`;`
+/// spellings, the method a POST's query names, overlong escapes; ordinary requests
+/// still pass.
+#[test]
+fn rules_hold_for_other_spellings_and_methods() {
+    let rules = format!(
+        "[[rule]]\npath = \"/del/\"\nmethods = [\"DELETE\"]\npolicy = \"deny\"\n{}",
+        crate::harness::DEFAULT_RULES
+    );
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            rules,
+            ..Default::default()
+        },
+    );
+    let bob = format!("Cookie: {}", g.login("bob"));
+    let post = |path: &str| g.req("POST", HOST, path, &[&bob], Some("a=1")).status;
+    assert_eq!(post("/del/x"), 200);
+    assert_eq!(post("/del/x?_method=DELETE"), 403);
+    assert_eq!(post("/del/x?%5Fmethod=delete"), 403);
+    // bob has one factor; `/secure/` wants two.
+    let secure = g.get("/secure/x", &[&bob]).status;
+    assert_ne!(secure, 200);
+    for p in [
+        "/secure",
+        "/SECURE.json",
+        "/secure./x",
+        "/secure::$DATA/x",
+        "/x/..%3B/secure/x",
+        "/secure%252fx",
+    ] {
+        assert_eq!(g.get(p, &[&bob]).status, secure, "{p}");
+    }
+    assert_eq!(g.get("/public/..%3B/x", &[]).status, 401);
+    assert_eq!(g.get("/public/%C0%AE%C0%AE/secure/x", &[]).status, 400);
+    assert_eq!(g.get("/public/x.css", &[]).status, 200);
+    assert_eq!(g.get("/other/page", &[&bob]).status, 200);
+}
