@@ -14,18 +14,91 @@ pub fn strip_spoofable(headers: &mut http::HeaderMap) {
 /// (folded, see [`is_spoofable_with`]). Allocates only when something is found.
 /// On a plain map (see [`Plain`]): a removal is one hash lookup, with no record of
 /// the names' spelling to keep in step.
-pub fn strip_spoofable_with(headers: &mut http::HeaderMap, extra: &[String]) {
+///
+/// The same pass notes the request's hop-by-hop fields ([`HopByHop`]).
+pub fn strip_spoofable_with(headers: &mut http::HeaderMap, extra: &[String]) -> HopByHop {
     // Names in a HeaderMap are already lower-case; only `_` spellings need folding.
     let mut found: Option<Vec<http::HeaderName>> = None;
+    let mut hop = HopByHop::None;
     for k in headers.keys() {
         if is_spoofable_with(k.as_str(), extra) {
             found.get_or_insert_with(Vec::new).push(k.clone());
+        } else if let Some(only_connection) = hop_by_hop(k) {
+            hop = if only_connection && hop == HopByHop::None && plain_connection(headers) {
+                HopByHop::Connection
+            } else {
+                HopByHop::Other
+            };
         }
     }
     for n in found.into_iter().flatten() {
         // (`remove` takes every value of the name.)
         headers.remove(&n);
     }
+    hop
+}
+
+/// The hop-by-hop fields of a request (RFC 9110 §7.6.1), as
+/// [`strip_spoofable_with`] finds them. They never reach an application: Pingora
+/// removes them from the upstream's copy of the head (its standard upstream request
+/// policy), at the price of a dozen lookups and a parse of `Connection` on every
+/// request. Most requests carry none, or only `Connection: keep-alive`; for those
+/// the gateway, having seen every name already, removes `Connection` itself and
+/// tells Pingora there is nothing left to do (issue #11). Anything else is left to
+/// Pingora as before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HopByHop {
+    /// No hop-by-hop field at all.
+    #[default]
+    None,
+    /// Only `Connection`, naming nothing but `keep-alive` or `close`: nothing to
+    /// remove but `Connection` itself.
+    Connection,
+    /// Anything else (an upgrade, `TE`, `Transfer-Encoding`, a `Connection` that
+    /// names other fields): Pingora's standard policy applies.
+    Other,
+}
+
+/// Is `name` a hop-by-hop field Pingora's standard policy removes? `Some(true)` for
+/// `Connection`, `Some(false)` for the others (names in a map are lower-case;
+/// `_` spellings are stripped as spoofable).
+fn hop_by_hop(name: &http::HeaderName) -> Option<bool> {
+    match name.as_str() {
+        "connection" => Some(true),
+        "keep-alive"
+        | "proxy-connection"
+        | "proxy-authenticate"
+        | "proxy-authorization"
+        | "te"
+        | "trailer"
+        | "transfer-encoding"
+        | "upgrade"
+        | "http2-settings" => Some(false),
+        _ => None,
+    }
+}
+
+/// Do the `Connection` values name nothing but `keep-alive` and `close` (in any
+/// case, with blanks and empty list elements), fewer than ten times? (Pingora
+/// refuses ten or more; such a request is left to it.)
+fn plain_connection(headers: &http::HeaderMap) -> bool {
+    let mut n = 0;
+    for v in headers.get_all(http::header::CONNECTION) {
+        for token in v.as_bytes().split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            if token.is_empty() {
+                continue;
+            }
+            n += 1;
+            if n >= 10
+                || !(token.eq_ignore_ascii_case(b"keep-alive")
+                    || token.eq_ignore_ascii_case(b"close"))
+            {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// A request's head as plain `http` parts, for the gateway's changes.
@@ -206,6 +279,65 @@ pub fn kept_cookies<'a, S: AsRef<str>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the header pass says of a head's hop-by-hop fields: only a `Connection`
+    /// naming `keep-alive`/`close` (fewer than ten times) is the gateway's to remove;
+    /// anything else is left to Pingora's standard pass.
+    #[test]
+    fn hop_by_hop_fields_are_classified() {
+        let hop = |lines: &[(&str, &str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in lines {
+                h.append(
+                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            strip_spoofable_with(&mut h, &[])
+        };
+        assert_eq!(hop(&[("accept", "*/*"), ("cookie", "a=b")]), HopByHop::None);
+        for v in [
+            "keep-alive",
+            "close",
+            "Keep-Alive, CLOSE",
+            " , keep-alive ,",
+            "",
+        ] {
+            assert_eq!(hop(&[("connection", v)]), HopByHop::Connection, "{v:?}");
+        }
+        assert_eq!(
+            hop(&[("connection", "close"), ("connection", "keep-alive")]),
+            HopByHop::Connection
+        );
+        let ten = vec!["close"; 10].join(",");
+        for lines in [
+            &[("connection", "upgrade")][..],
+            &[("connection", "close, x-secret")],
+            &[("connection", "\"keep-alive\"")],
+            &[("connection", ten.as_str())],
+            &[("connection", "close"), ("keep-alive", "5")],
+            &[("keep-alive", "5"), ("connection", "close")],
+            &[("keep-alive", "5")],
+            &[("proxy-connection", "keep-alive")],
+            &[("proxy-authenticate", "Basic")],
+            &[("proxy-authorization", "Basic eA==")],
+            &[("te", "trailers")],
+            &[("trailer", "x-sum")],
+            &[("transfer-encoding", "chunked")],
+            &[("upgrade", "websocket")],
+            &[("http2-settings", "AAMA")],
+        ] {
+            assert_eq!(hop(lines), HopByHop::Other, "{lines:?}");
+        }
+        // A `_` spelling is stripped as spoofable; it isn't hop-by-hop to anyone.
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "transfer_encoding",
+            http::HeaderValue::from_static("chunked"),
+        );
+        assert_eq!(strip_spoofable_with(&mut h, &[]), HopByHop::None);
+        assert!(h.is_empty());
+    }
 
     #[test]
     fn spoofable_in_any_spelling() {

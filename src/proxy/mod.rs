@@ -26,13 +26,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::{
-    CONTENT_LENGTH, COOKIE, ORIGIN, SET_COOKIE, STRICT_TRANSPORT_SECURITY as STS, TRANSFER_ENCODING,
+    CONNECTION, CONTENT_LENGTH, COOKIE, ORIGIN, SET_COOKIE, STRICT_TRANSPORT_SECURITY as STS,
+    TRANSFER_ENCODING,
 };
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::protocols::l4::socket::SocketAddr as PSocketAddr;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
-use pingora::upstreams::peer::HttpPeer;
+use pingora::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
 
 use crate::app::{App, SessionState};
 use crate::config::Config;
@@ -59,6 +60,8 @@ pub struct Ctx {
     /// Boxed: Pingora moves the per-request context with its (large) request future,
     /// so a pointer here copies far less than the route itself would.
     route: Option<Box<Route>>,
+    /// The request's hop-by-hop fields, as the header pass in `request_filter` found them.
+    hop: headers::HopByHop,
 }
 
 /// A request on its way to an upstream: what the later phases need, moved in
@@ -512,7 +515,7 @@ impl ProxyHttp for Gateway {
         // On the plain head (see [`headers::Plain`]), which is also what Pingora copies
         // for the upstream. (The target put back is the one taken: it parsed before.)
         let mut plain = headers::Plain::take(session.req_header_mut());
-        headers::strip_spoofable_with(&mut plain.parts.headers, &cfg.identity_strip);
+        ctx.hop = headers::strip_spoofable_with(&mut plain.parts.headers, &cfg.identity_strip);
         plain
             .put(session.req_header_mut())
             .map_err(|e| e.into_down())?;
@@ -550,6 +553,12 @@ impl ProxyHttp for Gateway {
         // with a longer keep-alive races it with a request), and connections made
         // under an older config don't outlive it by more than this.
         peer.options.idle_timeout = Some(Duration::from_secs(60));
+        // Nothing hop-by-hop left for Pingora to remove (the usual request; see
+        // [`headers::HopByHop`]): its standard pass over the head is skipped, and
+        // `upstream_request_filter` removes a plain `Connection` itself.
+        if ctx.hop != headers::HopByHop::Other {
+            peer.options.http_upstream_request_policy = HttpUpstreamRequestPolicy::preserve();
+        }
         Ok(Box::new(peer))
     }
 
@@ -563,6 +572,9 @@ impl ProxyHttp for Gateway {
             return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
         };
         let mut plain = headers::Plain::take(up);
+        if ctx.hop == headers::HopByHop::Connection {
+            plain.parts.headers.remove(CONNECTION);
+        }
         let changed = self.forwarded_head(route, &mut plain.parts.headers);
         if let Some(uri) = &route.uri {
             plain.set_uri(uri.clone());

@@ -713,6 +713,75 @@ crate::scenarios::both!(
     what_reaches_the_app
 );
 
+/// Hop-by-hop fields (RFC 9110 §7.6.1) never reach the application, whether the
+/// gateway removes them itself (only `Connection: keep-alive`/`close`, the usual
+/// request, issue #11) or leaves the head to Pingora's standard pass (anything else,
+/// including fields that `Connection` names).
+#[test]
+fn hop_by_hop_fields_stay_on_their_hop() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    let session = cookie_hdr(&g.login("bob"));
+    let hop = |r: &Resp| -> Vec<String> {
+        let echo = r.echo();
+        echo["headers"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| {
+                matches!(
+                    k.to_ascii_lowercase().as_str(),
+                    "connection"
+                        | "keep-alive"
+                        | "proxy-connection"
+                        | "proxy-authorization"
+                        | "te"
+                        | "trailer"
+                        | "upgrade"
+                        | "http2-settings"
+                        | "x-secret-hop"
+                )
+            })
+            .cloned()
+            .collect()
+    };
+    // The harness sends `Connection: close`; here also `Keep-Alive` in every case.
+    for extra in [
+        &[][..],
+        &["Connection: keep-alive"][..],
+        &["Connection: Keep-Alive, , CLOSE"][..],
+        &["Connection: close, X-Secret-Hop", "X-Secret-Hop: 1"][..],
+        &["Connection: X-Secret-Hop", "X-Secret-Hop: 1"][..],
+        &["Keep-Alive: timeout=5"][..],
+        &["Proxy-Authorization: Basic Ym9iOmh1bnRlcjI="][..],
+        &["Proxy-Connection: keep-alive"][..],
+        &["TE: trailers"][..],
+        &["Trailer: X-Checksum"][..],
+        &["Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAAP__"][..],
+    ] {
+        let mut headers = extra.to_vec();
+        headers.push(&session);
+        let r = g.get("/docs", &headers);
+        assert_eq!(r.status, 200, "{extra:?}: {}", r.body);
+        assert!(
+            hop(&r).is_empty(),
+            "{extra:?}: {:?} reached the app",
+            hop(&r)
+        );
+        assert_eq!(r.echo()["headers"]["remote-user"], "bob", "{extra:?}");
+        // Anonymous, on a bypass rule, the same.
+        let r = g.get("/public/x", extra);
+        assert_eq!(r.status, 200, "{extra:?}: {}", r.body);
+        assert!(
+            hop(&r).is_empty(),
+            "{extra:?}: {:?} reached the app",
+            hop(&r)
+        );
+    }
+    // A `Connection` naming a field the gateway sets is refused, not obeyed.
+    let r = g.get("/public/x", &["Connection: X-Forwarded-For"]);
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
 /// An IPv4 client of a dual-stack listener (`listen = "[::]:…"`, where it arrives as
 /// `::ffff:127.0.0.1`) is judged by its IPv4 address: a rule's IPv4 network matches it,
 /// and `X-Forwarded-For` names it as IPv4 (found in review: a deny-by-network rule
