@@ -161,7 +161,7 @@ pub fn decide(cfg: &Config, state: &SessionState, req: &policy::Request<'_>) -> 
 
 pub fn redirect_policy(c: &Config) -> RedirectPolicy {
     RedirectPolicy {
-        site_hosts: c.sites.iter().map(|s| s.host.clone()).collect(),
+        site_hosts: c.sites.iter().map(|s| s.host.to_string()).collect(),
         domain: c.session.domain.clone(),
         allow_http: !c.session.secure,
     }

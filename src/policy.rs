@@ -404,7 +404,8 @@ fn judged(rules: &[Rule], default: Policy, req: &Request<'_>, subject: &Subject<
 #[derive(Debug, Clone, Default)]
 pub struct RuleIndex {
     any_host: Trie,
-    by_host: std::collections::HashMap<String, Trie>,
+    // (foldhash: a host is hashed on every request; SipHash cost more than the walk.)
+    by_host: std::collections::HashMap<String, Trie, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -520,7 +521,9 @@ impl RuleIndex {
         let all = || std::iter::once(req.path).chain(others.iter().map(String::as_str));
         // Spellings (by position in `all`) with a directory named at a bare-name end.
         let mut named = [[false; 2]; MAX_SPELLINGS + 1];
-        let host = self.by_host.get(req.host);
+        let host = (!self.by_host.is_empty())
+            .then(|| self.by_host.get(req.host))
+            .flatten();
         for trie in std::iter::once(&self.any_host).chain(host) {
             for (n, s) in named.iter_mut().zip(all()) {
                 let found = trie.prefixes_of(s, rules, &mut candidates);

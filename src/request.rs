@@ -52,7 +52,7 @@ pub struct Inbound {
     /// The site's position in the config's `sites` (of the snapshot it was classified with).
     pub site: usize,
     /// Lower-case host without port.
-    pub host: String,
+    pub host: std::sync::Arc<str>,
     /// Normalised path, and the raw query.
     pub path: String,
     pub query: Option<String>,
@@ -133,7 +133,7 @@ pub fn classify(cfg: &Config, head: &Head<'_>) -> Result<Inbound, Message> {
     let site = cfg
         .sites
         .iter()
-        .position(|s| s.host == *host)
+        .position(|s| *s.host == *host)
         .ok_or_else(|| {
             Message::refusal(
                 421,
@@ -527,7 +527,7 @@ upstream = "127.0.0.1:9"
         assert_eq!(status(&cfg, &req("/", &[("host", "")])), 400);
         // An absolute-form target names the host when no header does.
         let i = run(&cfg, &req("http://app.test/x", &[])).unwrap();
-        assert_eq!((i.host.as_str(), i.path.as_str()), ("app.test", "/x"));
+        assert_eq!((&*i.host, i.path.as_str()), ("app.test", "/x"));
     }
 
     #[test]

@@ -121,7 +121,7 @@ fn site(i: usize, d: SiteDraft, v: &mut Problems<'_>) -> Result<Site, String> {
     };
     Ok(Site {
         host_value,
-        host: d.host,
+        host: d.host.into(),
         upstream,
         upstream_tls: d.upstream_tls,
         upstream_ca,

@@ -347,7 +347,7 @@ pub struct UiConfig {
 #[derive(Debug, Clone)]
 pub struct Site {
     /// Lower-case host name, no port.
-    pub host: String,
+    pub host: std::sync::Arc<str>,
     /// `host` as a header value, made once: the `X-Forwarded-Host` of every
     /// forwarded request (a copy is a reference count).
     pub host_value: http::HeaderValue,
@@ -392,7 +392,7 @@ impl Config {
     }
 
     pub fn site(&self, host: &str) -> Option<&Site> {
-        self.sites.iter().find(|s| s.host == host)
+        self.sites.iter().find(|s| *s.host == *host)
     }
 
     /// Settings that are valid but probably not what was meant, one line each

@@ -538,7 +538,7 @@ impl ProxyHttp for Gateway {
         // The site's host is the SNI and the name its certificate must carry. It is
         // also part of the pool key, so two sites on one upstream address never share
         // a connection (one site's desync can't reach the other's users).
-        let mut peer = HttpPeer::new(site.upstream, site.upstream_tls, site.host.clone());
+        let mut peer = HttpPeer::new(site.upstream, site.upstream_tls, site.host.to_string());
         // A site's own CA replaces the system roots for its upstream.
         peer.options.ca = site
             .upstream_ca
