@@ -17,6 +17,20 @@ pub fn strip_spoofable(headers: &mut http::HeaderMap) {
 ///
 /// The same pass notes the request's hop-by-hop fields ([`HopByHop`]).
 pub fn strip_spoofable_with(headers: &mut http::HeaderMap, extra: &[String]) -> HopByHop {
+    let (found, hop) = spoofable_names(headers, extra);
+    for n in found.into_iter().flatten() {
+        // (`remove` takes every value of the name.)
+        headers.remove(&n);
+    }
+    hop
+}
+
+/// What [`strip_spoofable_with`] would remove (`None`: nothing, the usual request),
+/// and the head's [`HopByHop`] fields, without changing anything.
+pub fn spoofable_names(
+    headers: &http::HeaderMap,
+    extra: &[String],
+) -> (Option<Vec<http::HeaderName>>, HopByHop) {
     // Names in a HeaderMap are already lower-case; only `_` spellings need folding.
     let mut found: Option<Vec<http::HeaderName>> = None;
     let mut hop = HopByHop::None;
@@ -31,11 +45,7 @@ pub fn strip_spoofable_with(headers: &mut http::HeaderMap, extra: &[String]) -> 
             };
         }
     }
-    for n in found.into_iter().flatten() {
-        // (`remove` takes every value of the name.)
-        headers.remove(&n);
-    }
-    hop
+    (found, hop)
 }
 
 /// The hop-by-hop fields of a request (RFC 9110 §7.6.1), as

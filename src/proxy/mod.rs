@@ -512,13 +512,20 @@ impl ProxyHttp for Gateway {
         // Before anything is set: the gateway's own identity headers (any site's
         // configured names too) never come from the client. (Forward-auth facts
         // were read by `classify`.)
-        // On the plain head (see [`headers::Plain`]), which is also what Pingora copies
-        // for the upstream. (The target put back is the one taken: it parsed before.)
-        let mut plain = headers::Plain::take(session.req_header_mut());
-        ctx.hop = headers::strip_spoofable_with(&mut plain.parts.headers, &cfg.identity_strip);
-        plain
-            .put(session.req_header_mut())
-            .map_err(|e| e.into_down())?;
+        // Only a head with something to strip is taken apart for it (see
+        // [`headers::Plain`]; the target put back is the one taken: it parsed before).
+        let (found, hop) =
+            headers::spoofable_names(&session.req_header().headers, &cfg.identity_strip);
+        ctx.hop = hop;
+        if let Some(found) = found {
+            let mut plain = headers::Plain::take(session.req_header_mut());
+            for n in found {
+                plain.parts.headers.remove(&n);
+            }
+            plain
+                .put(session.req_header_mut())
+                .map_err(|e| e.into_down())?;
+        }
         if inbound.portal_path(&cfg.server.portal_prefix).is_some() {
             // Boxed, like the other answers made here: the pages' state is large, and
             // inline it would be copied with every request's future (issue #11).
