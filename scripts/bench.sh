@@ -9,6 +9,9 @@
 #              and the same upstream peer options (connect/read/write/idle timeouts)
 #   bare0      the same bare proxy without upstream timeouts and without the cookie (the
 #              reference of the earlier runs in BENCHMARKS.md), for comparison
+#   floor      the bare proxy setting the seven headers a signed-in request gets (four
+#              identity headers, X-Forwarded-For/-Proto/-Host) and removing the cookie, with
+#              no authentication at all (BARE_HEADERS=1): what ARCHITECTURE §3 alone costs
 #   memory     Portcullis, memory store, signed in (accounts in the users file)
 #   sqlite     Portcullis, memory store, signed in, accounts in SQLite (issue #10: no
 #              regression against the users file: the cache answers, never a query)
@@ -38,7 +41,7 @@ W=$(mktemp -d); PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
 trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-UP=$(port); B0=$(port); NG=$(port); NA=$(port); AS=$(port); RP=$(port); BP=$(port); PM=$(port); PR=$(port); PQ=$(port)
+UP=$(port); B0=$(port); BF=$(port); NG=$(port); NA=$(port); AS=$(port); RP=$(port); BP=$(port); PM=$(port); PR=$(port); PQ=$(port)
 TOKEN=$(python3 -c 'import secrets;print(secrets.token_hex(32))')
 
 mkdir -p "$W/up" "$W/ng" "$W/na"
@@ -111,7 +114,8 @@ CFG
 sleep 0.5
 taskset -c 0 target/release/examples/bare_proxy "127.0.0.1:$BP" "127.0.0.1:$UP" 2>/dev/null & BPPID=$!; PIDS+=($BPPID)
 BARE_NO_TIMEOUTS=1 taskset -c 0 target/release/examples/bare_proxy "127.0.0.1:$B0" "127.0.0.1:$UP" 2>/dev/null & B0PID=$!; PIDS+=($B0PID)
-for p in $BP $B0; do for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done; done
+BARE_HEADERS=1 taskset -c 0 target/release/examples/bare_proxy "127.0.0.1:$BF" "127.0.0.1:$UP" 2>/dev/null & BFPID=$!; PIDS+=($BFPID)
+for p in $BP $B0 $BF; do for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done; done
 gateway '[store]
 backend = "memory"' "$W/mem" "$PM"; CM=$COOKIE; PMPID=$GW
 gateway '[store]
@@ -135,11 +139,12 @@ PORT[nginx]=$NG;   ARGS[nginx]="";                         PS[nginx]="$(procs "$
 PORT[authreq]=$NA; ARGS[authreq]="Cookie: session=$TOKEN"; PS[authreq]="$(procs "$NAPID" "$ASPID")"
 PORT[bare]=$BP;    ARGS[bare]="Cookie: $CM";               PS[bare]="$(procs "$BPPID")"
 PORT[bare0]=$B0;   ARGS[bare0]="";                         PS[bare0]="$(procs "$B0PID")"
+PORT[floor]=$BF;   ARGS[floor]="Cookie: $CM";              PS[floor]="$(procs "$BFPID")"
 PORT[memory]=$PM;  ARGS[memory]="Cookie: $CM";             PS[memory]="$(procs "$PMPID")"
 PORT[sqlite]=$PQ;  ARGS[sqlite]="Cookie: $CQ";             PS[sqlite]="$(procs "$PQPID")"
 PORT[redis]=$PR;   ARGS[redis]="Cookie: $CR";              PS[redis]="$(procs "$PRPID")"
 # Ordered so that the ratios that matter are of neighbours: memory | bare | redis | authreq.
-CONFIGS=(nginx bare0 sqlite memory bare redis authreq)
+CONFIGS=(nginx bare0 sqlite floor memory bare redis authreq)
 run() { # $1 config, $2 connections, $3 seconds -> "rps p50 p99 cpu_us errors"
   local c=$1 pids out t0 t1 h=()
   [ -n "${ARGS[$c]}" ] && h=(-H "${ARGS[$c]}")
@@ -174,6 +179,7 @@ rows = [l.split() for l in open(sys.argv[1])]
 names = {"nginx": "nginx, plain reverse proxy", "authreq": "nginx auth_request -> auth service -> Redis",
          "bare": "bare Pingora proxy (same request, same upstream timeouts)",
          "bare0": "bare Pingora proxy, no cookie, no upstream timeouts",
+         "floor": "bare Pingora + the gateway's 7 headers and cookie removal, no auth (the contract's floor)",
          "memory": "Portcullis, memory store, signed in",
          "sqlite": "Portcullis, memory store, SQLite accounts, signed in",
          "redis": "Portcullis, Redis store, signed in"}
