@@ -248,6 +248,7 @@ pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
     let bytes = ascii_from_overlong(percent_encoding::percent_decode_str(path).collect());
     let folded: String = String::from_utf8_lossy(&bytes)
         .nfkc()
+        .filter(|&c| !default_ignorable(c))
         .map(|c| match c {
             '\u{130}' | '\u{131}' => 'i',
             _ => c,
@@ -261,6 +262,20 @@ pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Owned(folded)
     }
+}
+
+/// Unicode's default-ignorable code points (`Default_Ignorable_Code_Point`): the
+/// soft hyphen, zero-width space and joiners, the byte order mark, bidirectional
+/// marks, variation selectors, tags. Invisible, and dropped by NFKC_Casefold (ICU,
+/// IDNA mapping) and by applications that clean names before routing them, so
+/// `/se%C2%ADcure` may reach `/secure`'s handler.
+fn default_ignorable(c: char) -> bool {
+    matches!(c,
+        '\u{AD}' | '\u{34F}' | '\u{61C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// The path with `;parameters` removed from every segment, and the segments left
@@ -299,6 +314,14 @@ mod tests {
             ("/%C4%B2", "/IJ"),
             // Ligatures and fullwidth forms (found by the second attack pass).
             ("/%EF%AC%86aff", "/staff"),
+            // Invisible characters an application may drop (soft hyphen, zero-width
+            // space and joiner, byte order mark, a variation selector).
+            ("/se%C2%ADcure", "/secure"),
+            ("/%E2%80%8Bsecure/x", "/secure/x"),
+            ("/sec%E2%80%8Dure", "/secure"),
+            ("/secure%EF%BB%BF/x", "/secure/x"),
+            ("/secure%EF%B8%8F", "/secure"),
+            ("/public/.%E2%80%8B./secure", "/secure"),
             ("/sta%EF%AC%80", "/staff"),
             ("/%EF%BD%81dmin", "/admin"),
             ("/secure%EF%BC%8Fx", "/secure/x"),

@@ -711,6 +711,11 @@ mod tests {
                 Decision::SecondFactor,
             ),
             ("/secure%3B/x", Factors::One, Decision::SecondFactor),
+            // Invisible characters an application may drop.
+            ("/se%C2%ADcure/x", Factors::One, Decision::SecondFactor),
+            ("/ad%E2%80%8Bmin", Factors::Two, Decision::Deny),
+            ("/%EF%BB%BFstaff", Factors::Two, Decision::Deny),
+            ("/pub%C2%ADlic/x", Factors::None, Decision::Login),
             // Other non-ASCII letters are just themselves.
             ("/adm%C3%AFn", Factors::One, Decision::Allow),
             // Loosening stays exact: a look-alike of a bypass path isn't bypassed.

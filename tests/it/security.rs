@@ -1207,6 +1207,8 @@ fn rules_hold_for_other_spellings_and_methods() {
         "/secure::$DATA/x",
         "/x/..%3B/secure/x",
         "/secure%252fx",
+        "/se%C2%ADcure/x",
+        "/%E2%80%8Bsecure/x",
     ] {
         assert_eq!(g.get(p, &[&bob]).status, secure, "{p}");
     }
