@@ -344,7 +344,89 @@ pub fn policy_for(
     req: &Request<'_>,
     subject: &Subject<'_>,
 ) -> Policy {
-    with_method_variants(req, |req| judged(rules, default, req, subject))
+    with_short_names(rules, req, |req| {
+        with_method_variants(req, |req| judged(rules, default, req, subject))
+    })
+}
+
+/// The request judged as it is, and as each reading of its path through IIS short
+/// names ([`short_name_readings`]), the strictest answer counting.
+fn with_short_names(
+    rules: &[Rule],
+    req: &Request<'_>,
+    judge: impl Fn(&Request<'_>) -> Policy,
+) -> Policy {
+    short_name_readings(rules, req.host, req.path)
+        .iter()
+        .fold(judge(req), |p, path| {
+            p.max(judge(&Request {
+                path: path.as_str(),
+                ..*req
+            }))
+        })
+}
+
+/// Windows servers with 8.3 names (NTFS short names, on by default on system
+/// volumes) serve `/ADMINI~1/x` from `/administration/x`. A path segment shaped like
+/// a short name (up to six characters, `~`, digits, perhaps `.EXT`) is also read as
+/// the segment, at the same place, of each demanding rule whose name it could be
+/// short for ([`short_name_of`]). Only tightens; nothing to do without a `~`.
+fn short_name_readings(rules: &[Rule], host: &str, path: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if memchr::memchr(b'~', path.as_bytes()).is_none() {
+        return out;
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    for r in rules
+        .iter()
+        .filter(|r| r.policy != Policy::Bypass && r.host.as_deref().is_none_or(|h| h == host))
+    {
+        let mut changed = false;
+        let mut long = r.path.split('/');
+        let read: Vec<&str> = segments
+            .iter()
+            .map(|&seg| match long.next() {
+                Some(l) if short_name_of(seg, l) => {
+                    changed = true;
+                    l
+                }
+                _ => seg,
+            })
+            .collect();
+        let read = read.join("/");
+        if changed && !out.contains(&read) {
+            out.push(read);
+            if out.len() >= MAX_SPELLINGS {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Could `seg` be the 8.3 short name of a name starting `long` (a rule's segment,
+/// perhaps cut short: rules match by prefix)? A short name is the first (up to six)
+/// characters of the long name without its dots and blanks, `~`, a number, and
+/// perhaps an extension; compared without regard to case.
+fn short_name_of(seg: &str, long: &str) -> bool {
+    let Some((stem, rest)) = seg.split_once('~') else {
+        return false;
+    };
+    let number = rest.split('.').next().unwrap_or_default();
+    if stem.is_empty()
+        || stem.chars().count() > 6
+        || number.is_empty()
+        || !number.bytes().all(|b| b.is_ascii_digit())
+    {
+        return false;
+    }
+    let long: String = long
+        .chars()
+        .filter(|c| !matches!(c, '.' | ' '))
+        .collect::<String>()
+        .to_lowercase();
+    let stem = stem.to_lowercase();
+    !long.is_empty() && (long.starts_with(&stem) || stem.starts_with(&long))
 }
 
 /// The methods a request is judged as besides its own, the strictest answer counting:
@@ -506,7 +588,9 @@ impl RuleIndex {
         req: &Request<'_>,
         subject: &Subject<'_>,
     ) -> Policy {
-        with_method_variants(req, |req| self.judged(rules, default, req, subject))
+        with_short_names(rules, req, |req| {
+            with_method_variants(req, |req| self.judged(rules, default, req, subject))
+        })
     }
 
     fn judged(
@@ -711,6 +795,14 @@ mod tests {
                 Decision::SecondFactor,
             ),
             ("/secure%3B/x", Factors::One, Decision::SecondFactor),
+            // IIS short names of a demanding rule's segment.
+            ("/SECURE~1/x", Factors::One, Decision::SecondFactor),
+            ("/secure~12.DIR/x", Factors::One, Decision::SecondFactor),
+            ("/ADMIN~1", Factors::Two, Decision::Deny),
+            ("/STAFF~1.HTM", Factors::Two, Decision::Deny),
+            ("/public/x~1", Factors::None, Decision::Allow),
+            ("/PUBLIC~1/x", Factors::None, Decision::Login),
+            ("/other~1/x", Factors::One, Decision::Allow),
             // Invisible characters an application may drop.
             ("/se%C2%ADcure/x", Factors::One, Decision::SecondFactor),
             ("/ad%E2%80%8Bmin", Factors::Two, Decision::Deny),
@@ -1072,6 +1164,7 @@ mod tests {
                     Just("%20"),
                     Just("::$DATA"),
                     Just("%2e"),
+                    Just("~1"),
                 ],
                 0..6,
             )

@@ -319,7 +319,7 @@ mod tests {
             hop(&[("connection", "close"), ("connection", "keep-alive")]),
             HopByHop::Connection
         );
-        let ten = vec!["close"; 10].join(",");
+        let ten = ["close"; 10].join(",");
         for lines in [
             &[("connection", "upgrade")][..],
             &[("connection", "close, x-secret")],

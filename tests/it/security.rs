@@ -1209,6 +1209,8 @@ fn rules_hold_for_other_spellings_and_methods() {
         "/secure%252fx",
         "/se%C2%ADcure/x",
         "/%E2%80%8Bsecure/x",
+        "/SECURE~1/x",
+        "/secure~1",
     ] {
         assert_eq!(g.get(p, &[&bob]).status, secure, "{p}");
     }
