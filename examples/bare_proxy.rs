@@ -7,7 +7,9 @@
 //! request (four identity headers and `X-Forwarded-For`/`-Proto`/`-Host`, values
 //! fixed at start) set the cheapest way the gateway knows (the plain header map,
 //! see `portcullis::proxy::headers::Plain`), and the `Cookie` header removed (the
-//! gateway's own cookie never reaches the application).
+//! gateway's own cookie never reaches the application). Like the gateway with such a
+//! request, it skips Pingora's pass that removes hop-by-hop fields: it assumes
+//! requests without them, as the benchmark's are.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -55,6 +57,12 @@ impl ProxyHttp for Bare {
             peer.options.read_timeout = Some(t);
             peer.options.write_timeout = Some(t);
             peer.options.idle_timeout = Some(t);
+        }
+        if self.2 {
+            // As the gateway does for a request without hop-by-hop fields (the
+            // benchmark's): Pingora's pass that removes them is skipped.
+            peer.options.http_upstream_request_policy =
+                pingora::upstreams::peer::HttpUpstreamRequestPolicy::preserve();
         }
         Ok(Box::new(peer))
     }

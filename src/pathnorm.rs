@@ -246,7 +246,10 @@ pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
         return std::borrow::Cow::Borrowed(path);
     }
     let bytes = ascii_from_overlong(percent_encoding::percent_decode_str(path).collect());
+    // (Invisible characters dropped before NFKC too, so what they separated composes.)
     let folded: String = String::from_utf8_lossy(&bytes)
+        .chars()
+        .filter(|&c| !default_ignorable(c))
         .nfkc()
         .filter(|&c| !default_ignorable(c))
         .map(|c| match c {
@@ -322,6 +325,8 @@ mod tests {
             ("/secure%EF%BB%BF/x", "/secure/x"),
             ("/secure%EF%B8%8F", "/secure"),
             ("/public/.%E2%80%8B./secure", "/secure"),
+            // (e, combining grapheme joiner, acute: composes once the joiner is gone.)
+            ("/caf%65%CD%8F%CC%81", "/caf%C3%A9"),
             ("/sta%EF%AC%80", "/staff"),
             ("/%EF%BD%81dmin", "/admin"),
             ("/secure%EF%BC%8Fx", "/secure/x"),

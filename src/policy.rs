@@ -370,45 +370,63 @@ fn with_short_names(
 /// volumes) serve `/ADMINI~1/x` from `/administration/x`. A path segment shaped like
 /// a short name (up to six characters, `~`, digits, perhaps `.EXT`) is also read as
 /// the segment, at the same place, of each demanding rule whose name it could be
-/// short for ([`short_name_of`]). Only tightens; nothing to do without a `~`.
+/// short for ([`short_name_of`]). Read in the path and in its other spellings too
+/// (`%257E`, a trailing blank or `::$DATA` after the number). Only tightens; nothing
+/// to do for a path without `~` or `%`, and the work is bounded for any path: per
+/// rule, only the segments with a `~` above the rule's depth are looked at, and at
+/// most [`MAX_SHORT_READINGS`] readings are judged.
 fn short_name_readings(rules: &[Rule], host: &str, path: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    if memchr::memchr(b'~', path.as_bytes()).is_none() {
+    if memchr::memchr2(b'~', b'%', path.as_bytes()).is_none() {
         return out;
     }
-    let segments: Vec<&str> = path.split('/').collect();
-    for r in rules
-        .iter()
-        .filter(|r| r.policy != Policy::Bypass && r.host.as_deref().is_none_or(|h| h == host))
-    {
-        let mut changed = false;
-        let mut long = r.path.split('/');
-        let read: Vec<&str> = segments
-            .iter()
-            .map(|&seg| match long.next() {
-                Some(l) if short_name_of(seg, l) => {
-                    changed = true;
-                    l
-                }
-                _ => seg,
-            })
+    let others = spellings(path);
+    for candidate in std::iter::once(path).chain(others.iter().map(String::as_str)) {
+        if memchr::memchr(b'~', candidate.as_bytes()).is_none() {
+            continue;
+        }
+        let segments: Vec<&str> = candidate.split('/').collect();
+        let tildes: Vec<usize> = (0..segments.len())
+            .filter(|&i| segments[i].contains('~'))
             .collect();
-        let read = read.join("/");
-        if changed && !out.contains(&read) {
-            out.push(read);
-            if out.len() >= MAX_SPELLINGS {
-                break;
+        for r in rules
+            .iter()
+            .filter(|r| r.policy != Policy::Bypass && r.host.as_deref().is_none_or(|h| h == host))
+        {
+            let last = memchr::memchr_iter(b'/', r.path.as_bytes()).count();
+            let mut read: Option<Vec<&str>> = None;
+            let mut long = r.path.split('/').enumerate();
+            for &i in tildes.iter().take_while(|&&i| i <= last) {
+                let Some((_, l)) = long.find(|&(j, _)| j == i) else {
+                    break;
+                };
+                if short_name_of(segments[i], l, i == last) {
+                    read.get_or_insert_with(|| segments.clone())[i] = l;
+                }
+            }
+            if let Some(read) = read {
+                let read = read.join("/");
+                if !out.contains(&read) {
+                    out.push(read);
+                    if out.len() >= MAX_SHORT_READINGS {
+                        return out;
+                    }
+                }
             }
         }
     }
     out
 }
 
-/// Could `seg` be the 8.3 short name of a name starting `long` (a rule's segment,
-/// perhaps cut short: rules match by prefix)? A short name is the first (up to six)
-/// characters of the long name without its dots and blanks, `~`, a number, and
-/// perhaps an extension; compared without regard to case.
-fn short_name_of(seg: &str, long: &str) -> bool {
+/// At most this many readings through short names are judged for one request.
+const MAX_SHORT_READINGS: usize = 8;
+
+/// Could `seg` be the 8.3 short name of a name starting with `long` (a rule's
+/// segment)? A short name is the first (up to six) characters of the long name
+/// without its dots and blanks, `~`, a number, and perhaps an extension; compared
+/// without regard to case. A rule matches by prefix, so its `last` segment may be
+/// the start of a longer name, or shorter than the six characters.
+fn short_name_of(seg: &str, long: &str, last: bool) -> bool {
     let Some((stem, rest)) = seg.split_once('~') else {
         return false;
     };
@@ -426,7 +444,7 @@ fn short_name_of(seg: &str, long: &str) -> bool {
         .collect::<String>()
         .to_lowercase();
     let stem = stem.to_lowercase();
-    !long.is_empty() && (long.starts_with(&stem) || stem.starts_with(&long))
+    !long.is_empty() && (long.starts_with(&stem) || (last && stem.starts_with(&long)))
 }
 
 /// The methods a request is judged as besides its own, the strictest answer counting:
@@ -803,6 +821,16 @@ mod tests {
             ("/public/x~1", Factors::None, Decision::Allow),
             ("/PUBLIC~1/x", Factors::None, Decision::Login),
             ("/other~1/x", Factors::One, Decision::Allow),
+            // ...in other spellings too (review): a blank or stream after the number,
+            // an escaped `~`.
+            ("/SECURE~1%20/x", Factors::One, Decision::SecondFactor),
+            (
+                "/SECURE~1::$INDEX_ALLOCATION/x",
+                Factors::One,
+                Decision::SecondFactor,
+            ),
+            ("/SECURE%257E1/x", Factors::One, Decision::SecondFactor),
+            ("/SECURE%7E1/x", Factors::One, Decision::SecondFactor),
             // Invisible characters an application may drop.
             ("/se%C2%ADcure/x", Factors::One, Decision::SecondFactor),
             ("/ad%E2%80%8Bmin", Factors::Two, Decision::Deny),
@@ -820,6 +848,27 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    /// Short names: a rule's middle segment is a whole name (`/a/x` isn't
+    /// `/APPLE~1/x`), its last may be the start of one; a hostile path with a `~` in
+    /// every segment, before ten thousand rules, yields a bounded number of readings.
+    #[test]
+    fn short_name_readings_are_exact_enough_and_bounded() {
+        let rules = vec![rule("/a/x", Policy::Deny), rule("/appl", Policy::Deny)];
+        assert_eq!(short_name_readings(&rules, "h", "/APPLE~1/x"), ["/appl/x"]);
+        assert!(short_name_readings(&rules, "h", "/BANANA~1/x").is_empty());
+        assert_eq!(
+            short_name_readings(&rules, "h", "/A~1/x"),
+            ["/a/x", "/appl/x"]
+        );
+        let many: Vec<Rule> = (0..10_000)
+            .map(|i| rule(&format!("/a{i}/b{i}/"), Policy::Deny))
+            .collect();
+        let hostile = "/a~1".repeat(2000);
+        let readings = short_name_readings(&many, "h", &hostile);
+        assert_eq!(readings.len(), MAX_SHORT_READINGS);
+        assert!(readings.iter().all(|r| r.len() < hostile.len() + 32));
     }
 
     #[test]

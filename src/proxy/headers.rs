@@ -59,13 +59,14 @@ pub fn spoofable_names(
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HopByHop {
     /// No hop-by-hop field at all.
-    #[default]
     None,
     /// Only `Connection`, naming nothing but `keep-alive` or `close`: nothing to
     /// remove but `Connection` itself.
     Connection,
     /// Anything else (an upgrade, `TE`, `Transfer-Encoding`, a `Connection` that
-    /// names other fields): Pingora's standard policy applies.
+    /// names other fields): Pingora's standard policy applies. (The default: a request
+    /// whose head wasn't looked at gets Pingora's pass.)
+    #[default]
     Other,
 }
 
@@ -84,6 +85,9 @@ fn hop_by_hop(name: &http::HeaderName) -> Option<bool> {
         | "transfer-encoding"
         | "upgrade"
         | "http2-settings" => Some(false),
+        // A field named by `Connection: close`: Pingora removes every field `Connection`
+        // names, so also one called `Close` (review).
+        "close" => Some(false),
         _ => None,
     }
 }
@@ -326,6 +330,8 @@ mod tests {
             &[("connection", "\"keep-alive\"")],
             &[("connection", ten.as_str())],
             &[("connection", "close"), ("keep-alive", "5")],
+            &[("connection", "close"), ("close", "x")],
+            &[("close", "x")],
             &[("keep-alive", "5"), ("connection", "close")],
             &[("keep-alive", "5")],
             &[("proxy-connection", "keep-alive")],

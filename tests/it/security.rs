@@ -739,6 +739,7 @@ fn hop_by_hop_fields_stay_on_their_hop() {
                         | "upgrade"
                         | "http2-settings"
                         | "x-secret-hop"
+                        | "close"
                 )
             })
             .cloned()
@@ -751,6 +752,7 @@ fn hop_by_hop_fields_stay_on_their_hop() {
         &["Connection: Keep-Alive, , CLOSE"][..],
         &["Connection: close, X-Secret-Hop", "X-Secret-Hop: 1"][..],
         &["Connection: X-Secret-Hop", "X-Secret-Hop: 1"][..],
+        &["Close: x"][..],
         &["Keep-Alive: timeout=5"][..],
         &["Proxy-Authorization: Basic Ym9iOmh1bnRlcjI="][..],
         &["Proxy-Connection: keep-alive"][..],
