@@ -45,7 +45,27 @@ pub fn spoofable_names(
             };
         }
     }
+    // An `Upgrade` that `Connection` doesn't name is ignored (RFC 9110 §7.8), so it is
+    // removed: Pingora would otherwise make a WebSocket handshake of it, and after a
+    // 101 the connection is a tunnel whose later requests no rule sees (attack pass).
+    if hop == HopByHop::Other
+        && headers.contains_key(http::header::UPGRADE)
+        && !names_upgrade(headers)
+    {
+        found
+            .get_or_insert_with(Vec::new)
+            .push(http::header::UPGRADE);
+    }
     (found, hop)
+}
+
+/// Does a `Connection` value name `upgrade`?
+fn names_upgrade(headers: &http::HeaderMap) -> bool {
+    headers.get_all(http::header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
+    })
 }
 
 /// The hop-by-hop fields of a request (RFC 9110 §7.6.1), as
@@ -345,6 +365,33 @@ mod tests {
         ] {
             assert_eq!(hop(lines), HopByHop::Other, "{lines:?}");
         }
+        // An `Upgrade` that `Connection` doesn't name goes; a named one stays.
+        let strip = |lines: &[(&str, &str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in lines {
+                h.append(
+                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            strip_spoofable_with(&mut h, &[]);
+            h.contains_key(http::header::UPGRADE)
+        };
+        assert!(!strip(&[("upgrade", "websocket")]));
+        assert!(!strip(&[("upgrade", "websocket"), ("connection", "close")]));
+        assert!(!strip(&[
+            ("upgrade", "websocket"),
+            ("connection", "upgraded")
+        ]));
+        assert!(strip(&[
+            ("upgrade", "websocket"),
+            ("connection", "Upgrade")
+        ]));
+        assert!(strip(&[
+            ("upgrade", "websocket"),
+            ("connection", "keep-alive"),
+            ("connection", "x, UPGRADE ")
+        ]));
         // A `_` spelling is stripped as spoofable; it isn't hop-by-hop to anyone.
         let mut h = http::HeaderMap::new();
         h.insert(

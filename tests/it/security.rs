@@ -753,6 +753,12 @@ fn hop_by_hop_fields_stay_on_their_hop() {
         &["Connection: close, X-Secret-Hop", "X-Secret-Hop: 1"][..],
         &["Connection: X-Secret-Hop", "X-Secret-Hop: 1"][..],
         &["Close: x"][..],
+        // An `Upgrade` that `Connection` doesn't name is no handshake (attack pass).
+        &[
+            "Upgrade: websocket",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+        ][..],
         &["Keep-Alive: timeout=5"][..],
         &["Proxy-Authorization: Basic Ym9iOmh1bnRlcjI="][..],
         &["Proxy-Connection: keep-alive"][..],
