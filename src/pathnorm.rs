@@ -256,6 +256,16 @@ pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
             '\u{130}' | '\u{131}' => 'i',
             _ => c,
         })
+        // Other letters in one case (`Ü` as `ü`), as case-insensitive file systems
+        // (NTFS, APFS) and applications that lower-case routes read them; ASCII is
+        // compared without regard to case anyway.
+        .flat_map(|c| {
+            let lower = (!c.is_ascii()).then(|| c.to_lowercase());
+            lower
+                .into_iter()
+                .flatten()
+                .chain((c.is_ascii()).then_some(c))
+        })
         .collect();
     // Normalised again (dot segments that appeared, non-ASCII escaped); a form that
     // doesn't normalise (a `\`, a blank) is judged as it is.
@@ -265,6 +275,33 @@ pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Owned(folded)
     }
+}
+
+/// A demanding rule's path with its non-ASCII letters in lower case (`/%C3%9Cber/` as
+/// `/%C3%BCber/`), to meet [`decoded_and_folded`]'s spelling of a request; as it
+/// is when it has none or isn't UTF-8 once decoded.
+pub fn lower_non_ascii(path: &str) -> String {
+    if memchr::memchr(b'%', path.as_bytes()).is_none() {
+        return path.to_string();
+    }
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return path.to_string();
+    };
+    let lower: String = text
+        .chars()
+        .flat_map(|c| {
+            let lower = (!c.is_ascii()).then(|| c.to_lowercase());
+            lower
+                .into_iter()
+                .flatten()
+                .chain((c.is_ascii()).then_some(c))
+        })
+        .collect();
+    if lower == text {
+        return path.to_string();
+    }
+    normalize(&lower).unwrap_or_else(|_| path.to_string())
 }
 
 /// Unicode's default-ignorable code points (`Default_Ignorable_Code_Point`): the
@@ -325,6 +362,9 @@ mod tests {
             ("/secure%EF%BB%BF/x", "/secure/x"),
             ("/secure%EF%B8%8F", "/secure"),
             ("/public/.%E2%80%8B./secure", "/secure"),
+            // Non-ASCII letters in lower case.
+            ("/%C3%9Cber-geheim/x", "/%C3%BCber-geheim/x"),
+            ("/%C3%9CBER/%CE%A3", "/%C3%BCBER/%CF%83"),
             // (e, combining grapheme joiner, acute: composes once the joiner is gone.)
             ("/caf%65%CD%8F%CC%81", "/caf%C3%A9"),
             ("/sta%EF%AC%80", "/staff"),

@@ -438,9 +438,14 @@ fn short_name_of(seg: &str, long: &str, last: bool) -> bool {
     {
         return false;
     }
+    // (Characters a short name can't hold are `_` in it: `my+admin` is `MY_ADM~1`.)
     let long: String = long
         .chars()
         .filter(|c| !matches!(c, '.' | ' '))
+        .map(|c| match c {
+            '+' | ',' | ';' | '=' | '[' | ']' => '_',
+            c => c,
+        })
         .collect::<String>()
         .to_lowercase();
     let stem = stem.to_lowercase();
@@ -796,6 +801,7 @@ mod tests {
             rule("/ops", Policy::Deny),
             rule("/kiosk", Policy::Deny),
             rule("/staff", Policy::Deny),
+            rule("/%C3%BCber-geheim/", Policy::Deny),
         ];
         for (path, factors, want) in [
             ("/%C5%BFecure/x", Factors::One, Decision::SecondFactor),
@@ -813,6 +819,10 @@ mod tests {
                 Decision::SecondFactor,
             ),
             ("/secure%3B/x", Factors::One, Decision::SecondFactor),
+            // Non-ASCII letters in another case (a demanding rule's path is lower-cased
+            // at load: `pathnorm::lower_non_ascii`).
+            ("/%C3%9CBER-GEHEIM/x", Factors::Two, Decision::Deny),
+            ("/%C3%BCber-geheim", Factors::Two, Decision::Deny),
             // IIS short names of a demanding rule's segment.
             ("/SECURE~1/x", Factors::One, Decision::SecondFactor),
             ("/secure~12.DIR/x", Factors::One, Decision::SecondFactor),
@@ -831,6 +841,15 @@ mod tests {
             ),
             ("/SECURE%257E1/x", Factors::One, Decision::SecondFactor),
             ("/SECURE%7E1/x", Factors::One, Decision::SecondFactor),
+            ("/SECURE~1;a/x", Factors::One, Decision::SecondFactor),
+            ("/SEC%C2%ADURE~1/x", Factors::One, Decision::SecondFactor),
+            ("/SECURE%EF%BD%9E1/x", Factors::One, Decision::SecondFactor),
+            ("/%EF%BC%B3ECURE~1/x", Factors::One, Decision::SecondFactor),
+            (
+                "/SECURE~1:$I30:$INDEX_ALLOCATION/x",
+                Factors::One,
+                Decision::SecondFactor,
+            ),
             // Invisible characters an application may drop.
             ("/se%C2%ADcure/x", Factors::One, Decision::SecondFactor),
             ("/ad%E2%80%8Bmin", Factors::Two, Decision::Deny),
@@ -858,6 +877,11 @@ mod tests {
         let rules = vec![rule("/a/x", Policy::Deny), rule("/appl", Policy::Deny)];
         assert_eq!(short_name_readings(&rules, "h", "/APPLE~1/x"), ["/appl/x"]);
         assert!(short_name_readings(&rules, "h", "/BANANA~1/x").is_empty());
+        let plus = vec![rule("/a+b,c=d/", Policy::Deny)];
+        assert_eq!(
+            short_name_readings(&plus, "h", "/A_B_C_~1/x"),
+            ["/a+b,c=d/x"]
+        );
         assert_eq!(
             short_name_readings(&rules, "h", "/A~1/x"),
             ["/a/x", "/appl/x"]

@@ -1190,7 +1190,8 @@ fn a_retried_upstream_try_sends_the_same_head() {
 #[test]
 fn rules_hold_for_other_spellings_and_methods() {
     let rules = format!(
-        "[[rule]]\npath = \"/del/\"\nmethods = [\"DELETE\"]\npolicy = \"deny\"\n{}",
+        "[[rule]]\npath = \"/del/\"\nmethods = [\"DELETE\"]\npolicy = \"deny\"\n\
+         [[rule]]\npath = \"/Über/\"\npolicy = \"deny\"\n{}",
         crate::harness::DEFAULT_RULES
     );
     let g = Gateway::start(
@@ -1222,6 +1223,11 @@ fn rules_hold_for_other_spellings_and_methods() {
     ] {
         assert_eq!(g.get(p, &[&bob]).status, secure, "{p}");
     }
+    // Non-ASCII letters in any case meet a demanding rule (attack pass).
+    for p in ["/%C3%BCber/x", "/%C3%9Cber/x", "/%C3%9CBER/x", "/%C3%BCBER"] {
+        assert_eq!(g.get(p, &[&bob]).status, 403, "{p}");
+    }
+    assert_eq!(g.get("/%C3%BCbersicht/x", &[&bob]).status, 200);
     assert_eq!(g.get("/public/..%3B/x", &[]).status, 401);
     assert_eq!(g.get("/public/%C0%AE%C0%AE/secure/x", &[]).status, 400);
     assert_eq!(g.get("/public/x.css", &[]).status, 200);
