@@ -259,13 +259,7 @@ pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
         // Other letters in one case (`Ü` as `ü`), as case-insensitive file systems
         // (NTFS, APFS) and applications that lower-case routes read them; ASCII is
         // compared without regard to case anyway.
-        .flat_map(|c| {
-            let lower = (!c.is_ascii()).then(|| c.to_lowercase());
-            lower
-                .into_iter()
-                .flatten()
-                .chain((c.is_ascii()).then_some(c))
-        })
+        .flat_map(lower_unless_ascii)
         .collect();
     // Normalised again (dot segments that appeared, non-ASCII escaped); a form that
     // doesn't normalise (a `\`, a blank) is judged as it is.
@@ -275,6 +269,12 @@ pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Owned(folded)
     }
+}
+
+/// `c` in lower case when it isn't ASCII (`Ü` as `ü`, `Σ` as `σ`), else as it is.
+fn lower_unless_ascii(c: char) -> impl Iterator<Item = char> {
+    let lower = (!c.is_ascii()).then(|| c.to_lowercase());
+    lower.into_iter().flatten().chain(c.is_ascii().then_some(c))
 }
 
 /// A demanding rule's path with its non-ASCII letters in lower case (`/%C3%9Cber/` as
@@ -288,16 +288,7 @@ pub fn lower_non_ascii(path: &str) -> String {
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return path.to_string();
     };
-    let lower: String = text
-        .chars()
-        .flat_map(|c| {
-            let lower = (!c.is_ascii()).then(|| c.to_lowercase());
-            lower
-                .into_iter()
-                .flatten()
-                .chain((c.is_ascii()).then_some(c))
-        })
-        .collect();
+    let lower: String = text.chars().flat_map(lower_unless_ascii).collect();
     if lower == text {
         return path.to_string();
     }
