@@ -247,7 +247,13 @@ pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
     }
     let bytes = ascii_from_overlong(percent_encoding::percent_decode_str(path).collect());
     // (Invisible characters dropped before NFKC too, so what they separated composes.)
-    let folded: String = String::from_utf8_lossy(&bytes)
+    // Bytes that aren't UTF-8 are dropped, as decoders that ignore errors (iconv's
+    // `//IGNORE`, Python's `errors="ignore"`) do: `/pri%80vate` is `/private` to them
+    // (attack pass). (Replaced by U+FFFD they would spell no route at all.)
+    let folded: String = bytes
+        .utf8_chunks()
+        .map(|c| c.valid())
+        .collect::<String>()
         .chars()
         .filter(|&c| !default_ignorable(c))
         .nfkc()
@@ -353,6 +359,10 @@ mod tests {
             ("/secure%EF%BB%BF/x", "/secure/x"),
             ("/secure%EF%B8%8F", "/secure"),
             ("/public/.%E2%80%8B./secure", "/secure"),
+            // Bytes that aren't UTF-8 dropped.
+            ("/pri%80vate/x", "/private/x"),
+            ("/confidential%E2%82/x", "/confidential/x"),
+            ("/public/.%80./private/x", "/private/x"),
             // Non-ASCII letters in lower case.
             ("/%C3%9Cber-geheim/x", "/%C3%BCber-geheim/x"),
             ("/%C3%9CBER/%CE%A3", "/%C3%BCBER/%CF%83"),

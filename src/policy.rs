@@ -819,6 +819,14 @@ mod tests {
                 Decision::SecondFactor,
             ),
             ("/secure%3B/x", Factors::One, Decision::SecondFactor),
+            // Bytes that aren't UTF-8, dropped by lenient decoders.
+            ("/ad%80min", Factors::Two, Decision::Deny),
+            (
+                "/public/.%80./secure/x",
+                Factors::One,
+                Decision::SecondFactor,
+            ),
+            ("/pub%80lic/x", Factors::None, Decision::Login),
             // Non-ASCII letters in another case (a demanding rule's path is lower-cased
             // at load: `pathnorm::lower_non_ascii`).
             ("/%C3%9CBER-GEHEIM/x", Factors::Two, Decision::Deny),

@@ -1220,6 +1220,7 @@ fn rules_hold_for_other_spellings_and_methods() {
         "/%E2%80%8Bsecure/x",
         "/SECURE~1/x",
         "/secure~1",
+        "/sec%80ure/x",
     ] {
         assert_eq!(g.get(p, &[&bob]).status, secure, "{p}");
     }
