@@ -187,7 +187,9 @@ pub async fn attempt(
     let a = Try {
         deps,
         browser,
-        id_key: id.as_ref().map(Identifier::key),
+        id_key: id
+            .as_ref()
+            .map(|id| audited_identifier(deps, id, user.is_some())),
         user,
         device,
         account,
@@ -196,11 +198,26 @@ pub async fn attempt(
     a.run(input).await
 }
 
+/// An identifier as the audit log shows it: an account's key (`email:...`) as it
+/// is; one that names no account as a keyed digest (`unknown:` and 16 hex digits),
+/// the same for the same text, so repeated tries still line up. What was typed
+/// there may be a password in the wrong box (attack pass), and secrets never go
+/// to the log.
+fn audited_identifier(deps: &Deps<'_>, id: &Identifier, known: bool) -> String {
+    let key = id.key();
+    if known {
+        return key;
+    }
+    let digest = deps.sealer.code_hash("audit identifier", &key);
+    format!("unknown:{}", digest.get(..16).unwrap_or_default())
+}
+
 /// One attempt, reserved on its ladder.
 struct Try<'d, 'a> {
     deps: &'d Deps<'a>,
     browser: &'d Browser<'a>,
-    /// The identifier's key (`email:...`), for the audit log; `None` if unparsable.
+    /// The identifier as the audit log shows it ([`audited_identifier`]); `None` if
+    /// unparsable.
     id_key: Option<String>,
     user: Option<Arc<User>>,
     /// This browser's known-device id for the account.
@@ -352,7 +369,7 @@ impl Try<'_, '_> {
             deps.metrics.locks.inc();
             deps.audit(
                 "account_locked",
-                json!({ "user": self.account, "client": client.to_string(), "seconds": duration.as_secs(), "known_device": self.device.is_some(), "known": known }),
+                json!({ "user": if known { Some(&self.account) } else { self.id_key.as_ref() }, "client": client.to_string(), "seconds": duration.as_secs(), "known_device": self.device.is_some(), "known": known }),
             );
             Locked {
                 duration,

@@ -1234,3 +1234,33 @@ fn rules_hold_for_other_spellings_and_methods() {
     assert_eq!(g.get("/public/x.css", &[]).status, 200);
     assert_eq!(g.get("/other/page", &[&bob]).status, 200);
 }
+
+/// A failed sign-in for an identifier that names no account is audited under a keyed
+/// digest, not the text typed: that may be a password in the wrong box (attack pass).
+/// A known account's failures still name it.
+#[test]
+fn an_unknown_identifier_is_not_written_to_the_log() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    for _ in 0..2 {
+        let r = g.post_login("Hunter2Password99", "whatever it was", "/");
+        assert_ne!(r.status, 303);
+    }
+    let r = g.post_login("bob", "not bob's password", "/");
+    assert_ne!(r.status, 303);
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = g.log();
+        if log.contains("name:bob") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(log.contains("name:bob"), "{log}");
+    assert!(!log.to_lowercase().contains("hunter2password99"), "{log}");
+    let digests: Vec<&str> = log
+        .match_indices("unknown:")
+        .map(|(i, _)| &log[i..i + 24])
+        .collect();
+    assert!(digests.len() >= 2, "{log}");
+    assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
+}
