@@ -283,24 +283,6 @@ fn lower_unless_ascii(c: char) -> impl Iterator<Item = char> {
     lower.into_iter().flatten().chain(c.is_ascii().then_some(c))
 }
 
-/// A demanding rule's path with its non-ASCII letters in lower case (`/%C3%9Cber/` as
-/// `/%C3%BCber/`), to meet [`decoded_and_folded`]'s spelling of a request; as it
-/// is when it has none or isn't UTF-8 once decoded.
-pub fn lower_non_ascii(path: &str) -> String {
-    if memchr::memchr(b'%', path.as_bytes()).is_none() {
-        return path.to_string();
-    }
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
-    let Ok(text) = std::str::from_utf8(&bytes) else {
-        return path.to_string();
-    };
-    let lower: String = text.chars().flat_map(lower_unless_ascii).collect();
-    if lower == text {
-        return path.to_string();
-    }
-    normalize(&lower).unwrap_or_else(|_| path.to_string())
-}
-
 /// Unicode's default-ignorable code points (`Default_Ignorable_Code_Point`): the
 /// soft hyphen, zero-width space and joiners, the byte order mark, bidirectional
 /// marks, variation selectors, tags. Invisible, and dropped by NFKC_Casefold (ICU,

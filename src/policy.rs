@@ -827,8 +827,7 @@ mod tests {
                 Decision::SecondFactor,
             ),
             ("/pub%80lic/x", Factors::None, Decision::Login),
-            // Non-ASCII letters in another case (a demanding rule's path is lower-cased
-            // at load: `pathnorm::lower_non_ascii`).
+            // Non-ASCII letters in another case than a (lower-case) rule's.
             ("/%C3%9CBER-GEHEIM/x", Factors::Two, Decision::Deny),
             ("/%C3%BCber-geheim", Factors::Two, Decision::Deny),
             // IIS short names of a demanding rule's segment.

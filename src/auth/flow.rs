@@ -43,6 +43,20 @@ impl Deps<'_> {
         crate::audit::event(self.clock, kind, fields);
     }
 
+    /// A name for the audit log: an account's as it is; a name no account has
+    /// (`?name:...`, the key of an identifier that named none) as `unknown:` and a
+    /// keyed digest of it, the same for the same text. What was typed may be a
+    /// password in the wrong box, and secrets never go to the log.
+    pub fn audited_name(&self, name: &str) -> String {
+        match name.strip_prefix('?') {
+            Some(typed) => {
+                let digest = self.sealer.code_hash("audit identifier", typed);
+                format!("unknown:{}", digest.get(..16).unwrap_or_default())
+            }
+            None => name.to_string(),
+        }
+    }
+
     /// The ladder key an account's failures count under (see [`crate::defense::account_key`]).
     pub fn ladder_key(&self, account: &str, client: IpAddr) -> String {
         crate::defense::account_key(&self.config.defense, account, client)

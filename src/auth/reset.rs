@@ -203,7 +203,7 @@ pub async fn confirm(
             .await?;
         deps.audit(
             "reset_code_failed",
-            json!({ "user": user, "client": client.to_string() }),
+            json!({ "user": deps.audited_name(&user), "client": client.to_string() }),
         );
         return Ok(ResetOutcome::WrongCode);
     }

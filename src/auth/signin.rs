@@ -199,17 +199,13 @@ pub async fn attempt(
 }
 
 /// An identifier as the audit log shows it: an account's key (`email:...`) as it
-/// is; one that names no account as a keyed digest (`unknown:` and 16 hex digits),
-/// the same for the same text, so repeated tries still line up. What was typed
-/// there may be a password in the wrong box (attack pass), and secrets never go
-/// to the log.
+/// is; one that names no account as a keyed digest ([`Deps::audited_name`]).
 fn audited_identifier(deps: &Deps<'_>, id: &Identifier, known: bool) -> String {
     let key = id.key();
     if known {
         return key;
     }
-    let digest = deps.sealer.code_hash("audit identifier", &key);
-    format!("unknown:{}", digest.get(..16).unwrap_or_default())
+    deps.audited_name(&format!("?{key}"))
 }
 
 /// One attempt, reserved on its ladder.

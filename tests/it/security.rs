@@ -1191,7 +1191,7 @@ fn a_retried_upstream_try_sends_the_same_head() {
 fn rules_hold_for_other_spellings_and_methods() {
     let rules = format!(
         "[[rule]]\npath = \"/del/\"\nmethods = [\"DELETE\"]\npolicy = \"deny\"\n\
-         [[rule]]\npath = \"/Über/\"\npolicy = \"deny\"\n{}",
+         [[rule]]\npath = \"/über/\"\npolicy = \"deny\"\n{}",
         crate::harness::DEFAULT_RULES
     );
     let g = Gateway::start(
@@ -1263,4 +1263,37 @@ fn an_unknown_identifier_is_not_written_to_the_log() {
         .collect();
     assert!(digests.len() >= 2, "{log}");
     assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
+
+    // The same for a wrong reset code asked for an unknown identifier.
+    let mut c = Client::new(&g);
+    let csrf = c.get("/_auth/reset").csrf();
+    let r = c.post(
+        "/_auth/reset",
+        &[
+            ("csrf", &csrf),
+            ("step", "request"),
+            ("identifier", "Swordfish2Secret77"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = c.post(
+        "/_auth/reset",
+        &[
+            ("csrf", &csrf),
+            ("step", "confirm"),
+            ("code", "000000"),
+            ("password", "brand new password"),
+            ("confirm", "brand new password"),
+        ],
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    for _ in 0..50 {
+        log = g.log();
+        if log.contains("reset_code_failed") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(log.contains("reset_code_failed"), "{log}");
+    assert!(!log.to_lowercase().contains("swordfish2secret77"), "{log}");
 }

@@ -38,9 +38,6 @@ fn validate_rule(key: &str, r: &RawRule, hosts: &[&str], v: &mut Problems<'_>) -
     }
     let path = r.path.as_deref().unwrap_or(d::RULE_PATH);
     let path = match crate::pathnorm::normalize(path) {
-        // A demanding rule meets a request's path in any letter case, non-ASCII
-        // letters too (see `pathnorm::decoded_and_folded`); a bypass stays exact.
-        Ok(p) if policy != Policy::Bypass => crate::pathnorm::lower_non_ascii(&p),
         Ok(p) => p,
         Err(e) => {
             v.err(&format!("{key}.path"), format!("{path:?}: {e}"));
