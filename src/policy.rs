@@ -344,25 +344,28 @@ pub fn policy_for(
     req: &Request<'_>,
     subject: &Subject<'_>,
 ) -> Policy {
-    with_short_names(rules, req, |req| {
-        with_method_variants(req, |req| judged(rules, default, req, subject))
+    with_short_names(rules, req, |req, others| {
+        with_method_variants(req, |req| judged(rules, default, req, subject, others))
     })
 }
 
 /// The request judged as it is, and as each reading of its path through IIS short
-/// names ([`short_name_readings`]), the strictest answer counting.
+/// names ([`short_name_readings`]), the strictest answer counting. `judge` gets each
+/// path's [`spellings`], made once per path (every method variant shares them).
 fn with_short_names(
     rules: &[Rule],
     req: &Request<'_>,
-    judge: impl Fn(&Request<'_>) -> Policy,
+    judge: impl Fn(&Request<'_>, &[String]) -> Policy,
 ) -> Policy {
-    short_name_readings(rules, req.host, req.path)
+    let others = spellings(req.path);
+    short_name_readings(rules, req.host, req.path, &others)
         .iter()
-        .fold(judge(req), |p, path| {
-            p.max(judge(&Request {
+        .fold(judge(req, &others), |p, path| {
+            let req = Request {
                 path: path.as_str(),
                 ..*req
-            }))
+            };
+            p.max(judge(&req, &spellings(path)))
         })
 }
 
@@ -371,16 +374,13 @@ fn with_short_names(
 /// a short name (up to six characters, `~`, digits, perhaps `.EXT`) is also read as
 /// the segment, at the same place, of each demanding rule whose name it could be
 /// short for ([`short_name_of`]). Read in the path and in its other spellings too
-/// (`%257E`, a trailing blank or `::$DATA` after the number). Only tightens; nothing
-/// to do for a path without `~` or `%`, and the work is bounded for any path: per
+/// (`%257E`, a trailing blank or `::$DATA` after the number: `others` are the
+/// path's [`spellings`]). Only tightens; nothing to do when no spelling holds a `~`,
+/// and the work is bounded for any path: per
 /// rule, only the segments with a `~` above the rule's depth are looked at, and at
 /// most [`MAX_SHORT_READINGS`] readings are judged.
-fn short_name_readings(rules: &[Rule], host: &str, path: &str) -> Vec<String> {
+fn short_name_readings(rules: &[Rule], host: &str, path: &str, others: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    if memchr::memchr2(b'~', b'%', path.as_bytes()).is_none() {
-        return out;
-    }
-    let others = spellings(path);
     for candidate in std::iter::once(path).chain(others.iter().map(String::as_str)) {
         if memchr::memchr(b'~', candidate.as_bytes()).is_none() {
             continue;
@@ -480,14 +480,19 @@ fn with_method_variants(req: &Request<'_>, judge: impl Fn(&Request<'_>) -> Polic
 }
 
 /// [`policy_for`] for the request's own method.
-fn judged(rules: &[Rule], default: Policy, req: &Request<'_>, subject: &Subject<'_>) -> Policy {
+fn judged(
+    rules: &[Rule],
+    default: Policy,
+    req: &Request<'_>,
+    subject: &Subject<'_>,
+    others: &[String],
+) -> Policy {
     let first = |spelling: &str| {
         rules
             .iter()
             .find(|r| r.matches(req, subject, spelling))
             .map_or(default, |r| r.policy)
     };
-    let others = spellings(req.path);
     let all = || std::iter::once(req.path).chain(others.iter().map(String::as_str));
     let mut policy = others.iter().fold(first(req.path), |p, s| p.max(first(s)));
     for s in all() {
@@ -611,8 +616,8 @@ impl RuleIndex {
         req: &Request<'_>,
         subject: &Subject<'_>,
     ) -> Policy {
-        with_short_names(rules, req, |req| {
-            with_method_variants(req, |req| self.judged(rules, default, req, subject))
+        with_short_names(rules, req, |req, others| {
+            with_method_variants(req, |req| self.judged(rules, default, req, subject, others))
         })
     }
 
@@ -622,9 +627,9 @@ impl RuleIndex {
         default: Policy,
         req: &Request<'_>,
         subject: &Subject<'_>,
+        others: &[String],
     ) -> Policy {
         let mut candidates: Vec<u32> = Vec::new();
-        let others = spellings(req.path);
         let all = || std::iter::once(req.path).chain(others.iter().map(String::as_str));
         // Spellings (by position in `all`) with a directory named at a bare-name end.
         let mut named = [[false; 2]; MAX_SPELLINGS + 1];
@@ -881,23 +886,19 @@ mod tests {
     /// every segment, before ten thousand rules, yields a bounded number of readings.
     #[test]
     fn short_name_readings_are_exact_enough_and_bounded() {
+        let readings =
+            |rules: &[Rule], path: &str| short_name_readings(rules, "h", path, &spellings(path));
         let rules = vec![rule("/a/x", Policy::Deny), rule("/appl", Policy::Deny)];
-        assert_eq!(short_name_readings(&rules, "h", "/APPLE~1/x"), ["/appl/x"]);
-        assert!(short_name_readings(&rules, "h", "/BANANA~1/x").is_empty());
+        assert_eq!(readings(&rules, "/APPLE~1/x"), ["/appl/x"]);
+        assert!(readings(&rules, "/BANANA~1/x").is_empty());
         let plus = vec![rule("/a+b,c=d/", Policy::Deny)];
-        assert_eq!(
-            short_name_readings(&plus, "h", "/A_B_C_~1/x"),
-            ["/a+b,c=d/x"]
-        );
-        assert_eq!(
-            short_name_readings(&rules, "h", "/A~1/x"),
-            ["/a/x", "/appl/x"]
-        );
+        assert_eq!(readings(&plus, "/A_B_C_~1/x"), ["/a+b,c=d/x"]);
+        assert_eq!(readings(&rules, "/A~1/x"), ["/a/x", "/appl/x"]);
         let many: Vec<Rule> = (0..10_000)
             .map(|i| rule(&format!("/a{i}/b{i}/"), Policy::Deny))
             .collect();
         let hostile = "/a~1".repeat(2000);
-        let readings = short_name_readings(&many, "h", &hostile);
+        let readings = readings(&many, &hostile);
         assert_eq!(readings.len(), MAX_SHORT_READINGS);
         assert!(readings.iter().all(|r| r.len() < hostile.len() + 32));
     }
