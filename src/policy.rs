@@ -357,6 +357,10 @@ fn with_short_names(
     req: &Request<'_>,
     judge: impl Fn(&Request<'_>, &[String]) -> Policy,
 ) -> Policy {
+    // The usual path has no other spelling and no short name: judged as it is.
+    if !may_read_otherwise(req.path) {
+        return judge(req, &[]);
+    }
     let others = spellings(req.path);
     short_name_readings(rules, req.host, req.path, &others)
         .iter()
@@ -416,6 +420,15 @@ fn short_name_readings(rules: &[Rule], host: &str, path: &str, others: &[String]
         }
     }
     out
+}
+
+/// Could `path` have other [`spellings`] or [`short_name_readings`]? Only through
+/// one of these bytes: `%` (escapes), `;` (parameters), `.`, blank, `:` and `\`
+/// (Windows readings), `~` (short names), or one that isn't ASCII. One pass over the
+/// path, so that a plain one (`/app/items/42`) costs nothing more (issue #11).
+fn may_read_otherwise(path: &str) -> bool {
+    path.bytes()
+        .any(|b| matches!(b, b'%' | b';' | b'.' | b' ' | b':' | b'\\' | b'~') || !b.is_ascii())
 }
 
 /// At most this many readings through short names are judged for one request.
@@ -878,6 +891,29 @@ mod tests {
                 want,
                 "{path}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast path skips nothing: a path without the bytes
+        /// [`may_read_otherwise`] looks for has no other spelling and no short-name
+        /// reading (printable ASCII and a few non-ASCII characters, every rule shape).
+        #[test]
+        fn a_path_without_those_bytes_reads_only_as_itself(
+            path in "/[ -~\u{e9}\u{ff5e}]{0,24}",
+        ) {
+            let rules = vec![
+                rule("/administration/", Policy::Deny),
+                rule("/secure/", Policy::TwoFactor),
+            ];
+            if !may_read_otherwise(&path) {
+                proptest::prop_assert!(spellings(&path).is_empty(), "{}", path);
+                proptest::prop_assert!(
+                    short_name_readings(&rules, "app.test", &path, &[]).is_empty(),
+                    "{}",
+                    path
+                );
+            }
         }
     }
 

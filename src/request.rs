@@ -44,6 +44,10 @@ pub struct Head<'a> {
     /// The edge found the request's length given in ways an upstream might read
     /// differently (see [`crate::proxy::framing`]).
     pub ambiguous_framing: bool,
+    /// The header's size as received (HTTP/1: request line to blank line), if known.
+    /// Every parsed header line took at least its name, value and three bytes there,
+    /// so this bounds the size checked against [`MAX_HEADER_BYTES`] from above.
+    pub raw_len: Option<usize>,
 }
 
 /// An inbound request, classified.
@@ -102,12 +106,18 @@ pub struct ClientInfo {
 /// Classifies `head` against the config snapshot `cfg`; `Err` is the refusal
 /// to answer with.
 pub fn classify(cfg: &Config, head: &Head<'_>) -> Result<Inbound, Message> {
-    let bytes: usize = head
-        .headers
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    if head.headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+    // (Summed only when the size as received doesn't already settle it.)
+    let too_large = || {
+        head.raw_len
+            .is_none_or(|n| n + head.headers.len() > MAX_HEADER_BYTES)
+            && head
+                .headers
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum::<usize>()
+                > MAX_HEADER_BYTES
+    };
+    if head.headers.len() > MAX_HEADERS || too_large() {
         return Err(Message::refusal(
             431,
             "Request headers too large",
@@ -239,6 +249,9 @@ pub fn accepts_html(headers: &HeaderMap) -> bool {
 /// `host[:port]` → lower-case host; IPv6 brackets kept. Borrowed when the header
 /// already is that (the usual case: no allocation per request).
 pub fn host_key(h: &str) -> Cow<'_, str> {
+    if let Some(host) = plain_host(h) {
+        return Cow::Borrowed(host);
+    }
     let h = h.trim();
     let host: Cow<'_, str> = if h.starts_with('[') {
         match h.find(']') {
@@ -262,6 +275,27 @@ pub fn host_key(h: &str) -> Cow<'_, str> {
         Cow::Borrowed(b) if !lower(b) => Cow::Borrowed(b.trim_end_matches('.')),
         other => Cow::Owned(other.trim_end_matches('.').to_ascii_lowercase()),
     }
+}
+
+/// The usual `Host` (a lower-case name or IPv4 address, perhaps a port of digits)
+/// without its port, in one pass and no copy; `None` for anything else (upper case,
+/// blanks, a trailing dot, brackets), which [`host_key`] reads the long way.
+fn plain_host(h: &str) -> Option<&str> {
+    let b = h.as_bytes();
+    let mut end = b.len();
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' => {}
+            b':' => {
+                end = i;
+                break;
+            }
+            _ => return None,
+        }
+    }
+    let port = b.get(end + 1..).unwrap_or_default();
+    let host = &h[..end];
+    (port.iter().all(u8::is_ascii_digit) && !host.ends_with('.')).then_some(host)
 }
 
 #[cfg(test)]
@@ -479,6 +513,16 @@ upstream = "127.0.0.1:9"
                 peer: r.peer,
                 tls: r.tls,
                 ambiguous_framing: r.framing,
+                // As HTTP/1 received it: `GET target HTTP/1.1`, `name: value` lines.
+                raw_len: Some(
+                    r.target.len()
+                        + 15
+                        + r.headers
+                            .iter()
+                            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                            .sum::<usize>()
+                        + 2,
+                ),
             },
         )
     }
@@ -566,6 +610,27 @@ upstream = "127.0.0.1:9"
             ],
         );
         assert_eq!(status(&cfg, &r), 431);
+        // The limit is exact whether or not the size as received is known: names,
+        // values and four bytes a line (`host: app.test` counts 16).
+        for (n, want) in [
+            (MAX_HEADER_BYTES - 25, false),
+            (MAX_HEADER_BYTES - 24, true),
+        ] {
+            let big = "a".repeat(n);
+            let r = req("/", &[("host", "app.test"), ("x-big", &big)]);
+            assert_eq!(status(&cfg, &r) == 431, want, "{n}");
+            let unknown = Head {
+                headers: &r.headers,
+                uri: &r.uri,
+                raw_target: r.target.as_bytes(),
+                peer: r.peer,
+                tls: false,
+                ambiguous_framing: false,
+                raw_len: None,
+            };
+            let got = classify(&cfg, &unknown).err().map(|m| m.status);
+            assert_eq!(got == Some(431), want, "{n}");
+        }
         r.headers.remove("x-big");
         r.framing = true;
         let m = run(&cfg, &r).unwrap_err();

@@ -104,12 +104,16 @@ fn accept_html(session: &Session) -> bool {
 /// Is the request's length given in a way an upstream might read differently
 /// (see [`framing`])? HTTP/1 is checked on the raw header bytes, because Pingora
 /// drops `Content-Length` when `Transfer-Encoding` is present and accepts bare LF.
-fn ambiguous_framing(session: &Session) -> bool {
+fn ambiguous_framing(session: &Session, raw: Option<&[u8]>) -> bool {
     let req = session.req_header();
-    // HTTP/1: the raw bytes hold every `Content-Length` and `Transfer-Encoding` line
-    // the parsed headers do (and those Pingora dropped), so they alone are checked.
-    let checked = match session.as_http1() {
-        Some(h1) => framing::check_raw(&h1.get_headers_raw_bytes()),
+    // HTTP/1: the line ends as received, and the lengths Pingora parsed (or, when it
+    // dropped them for a `Transfer-Encoding`, as received).
+    let checked = match raw {
+        Some(raw) => framing::check_h1(
+            raw,
+            req.headers.get_all(CONTENT_LENGTH),
+            req.headers.contains_key(TRANSFER_ENCODING),
+        ),
         None => framing::check_lengths(
             req.headers.get_all(CONTENT_LENGTH),
             req.headers.contains_key(TRANSFER_ENCODING),
@@ -277,13 +281,16 @@ impl Gateway {
             .digest()
             .and_then(|d| d.ssl_digest.as_ref())
             .is_some();
+        // HTTP/1: the header as received.
+        let raw = session.as_http1().map(|h1| h1.get_headers_raw_bytes());
         let head = crate::request::Head {
             headers: &req.headers,
             uri: &req.uri,
             raw_target: req.raw_path(),
             peer: peer_ip(session),
             tls,
-            ambiguous_framing: ambiguous_framing(session),
+            ambiguous_framing: ambiguous_framing(session, raw.as_deref()),
+            raw_len: raw.as_ref().map(|r| r.len()),
         };
         crate::request::classify(cfg, &head)
     }
