@@ -121,6 +121,7 @@ fn site(i: usize, d: SiteDraft, v: &mut Problems<'_>) -> Result<Site, String> {
     };
     Ok(Site {
         host_value,
+        pool_key: Site::pool_key_of(&d.host),
         host: d.host.into(),
         upstream,
         upstream_tls: d.upstream_tls,

@@ -351,12 +351,28 @@ pub struct Site {
     /// `host` as a header value, made once: the `X-Forwarded-Host` of every
     /// forwarded request (a copy is a reference count).
     pub host_value: http::HeaderValue,
+    /// The site's own upstream connection pool (Pingora's `group_key`), from its host:
+    /// two sites on one plain-HTTP upstream address never share a connection, and a
+    /// site keeps its pool across config reloads (see [`Site::pool_key_of`]).
+    pub pool_key: u64,
     pub upstream: SocketAddr,
     pub upstream_tls: bool,
     /// Private CA the upstream's certificate is verified against (else the system roots).
     pub upstream_ca: Option<crate::tls::UpstreamCa>,
     /// `[site.headers]`: how identity reaches this application.
     pub identity: std::sync::Arc<crate::identity::IdentityHeaders>,
+}
+
+impl Site {
+    /// A stable 64-bit key for `host` (SipHash with fixed keys: the same in every
+    /// process and after every reload).
+    pub fn pool_key_of(host: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        #[allow(deprecated)] // SipHasher: fixed keys on purpose, and std's only one
+        let mut h = std::hash::SipHasher::new();
+        host.hash(&mut h);
+        h.finish()
+    }
 }
 
 impl Config {

@@ -303,7 +303,7 @@ impl Gateway {
         prefix: &str,
     ) -> Result<bool> {
         self.app.metrics.outcome.portal.inc();
-        let forwarded = inbound.forward_auth.take();
+        let forwarded = inbound.forward_auth.take().map(|f| *f);
         let sub = inbound.portal_path(prefix).unwrap_or("/login");
         let body = match self.read_body(session).await? {
             Ok(b) => b,
@@ -549,10 +549,18 @@ impl ProxyHttp for Gateway {
             return Error::e_explain(ErrorType::InternalError, "no such site");
         };
         let timeout = route.cfg.server.upstream_timeout;
-        // The site's host is the SNI and the name its certificate must carry. It is
-        // also part of the pool key, so two sites on one upstream address never share
-        // a connection (one site's desync can't reach the other's users).
-        let mut peer = HttpPeer::new(site.upstream, site.upstream_tls, site.host.to_string());
+        // Over TLS the site's host is the SNI and the name its certificate must carry.
+        // Each site has its own pool (the SNI is part of Pingora's pool key, and so is
+        // `group_key`), so two sites on one upstream address never share a connection
+        // (one site's desync can't reach the other's users). Plain HTTP needs no SNI:
+        // the site's key alone keeps the pools apart, with no copy of the host.
+        let sni = if site.upstream_tls {
+            site.host.to_string()
+        } else {
+            String::new()
+        };
+        let mut peer = HttpPeer::new(site.upstream, site.upstream_tls, sni);
+        peer.group_key = site.pool_key;
         // A site's own CA replaces the system roots for its upstream.
         peer.options.ca = site
             .upstream_ca

@@ -1300,3 +1300,64 @@ fn an_unknown_identifier_is_not_written_to_the_log() {
         .unwrap_or_default();
     assert!(line.contains("unknown:"), "{line}");
 }
+
+/// An upstream that answers every request with the number of the connection it
+/// came on (`conn=N`), keeping connections open; for `n` connections at most.
+fn numbering_upstream(n: usize) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (i, conn) in listener.incoming().take(n).enumerate() {
+            let Ok(conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
+                let mut out = conn.try_clone().unwrap();
+                let mut lines = BufReader::new(conn);
+                let mut line = String::new();
+                // One answer per blank line (the requests have no body).
+                while matches!(lines.read_line(&mut line), Ok(n) if n > 0) {
+                    if line == "\r\n" {
+                        let body = format!("conn={i}");
+                        let head =
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                        if out.write_all(format!("{head}{body}").as_bytes()).is_err() {
+                            break;
+                        }
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Two sites on one plain-HTTP upstream address never share a pooled upstream
+/// connection (a desync caused through one site can't reach the other's users),
+/// while each site's requests reuse its own.
+#[test]
+fn sites_on_one_upstream_address_keep_their_own_connections() {
+    let port = numbering_upstream(16);
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            upstream_port: Some(port),
+            ..Default::default()
+        },
+    );
+    let conn = |host: &str| {
+        let r = raw_request(g.port, "GET", "/public/x", host, &[], None).unwrap();
+        assert_eq!(r.status, 200, "{host}: {}", r.body);
+        r.body
+    };
+    let (a1, b1, a2, b2) = (
+        conn("app.test"),
+        conn("other.test"),
+        conn("app.test"),
+        conn("other.test"),
+    );
+    assert_eq!(a1, a2, "app.test reuses its pooled connection");
+    assert_eq!(b1, b2, "other.test reuses its pooled connection");
+    assert_ne!(a1, b1, "the two sites share an upstream connection");
+}
