@@ -45,8 +45,9 @@ pub struct Head<'a> {
     /// differently (see [`crate::proxy::framing`]).
     pub ambiguous_framing: bool,
     /// The header's size as received (HTTP/1: request line to blank line), if known.
-    /// Every parsed header line took at least its name, value and three bytes there,
-    /// so this bounds the size checked against [`MAX_HEADER_BYTES`] from above.
+    /// Every parsed header line took at least its name, value and two bytes there
+    /// (`:` and a bare LF), so with two more a line this bounds the size checked
+    /// against [`MAX_HEADER_BYTES`] from above.
     pub raw_len: Option<usize>,
 }
 
@@ -110,7 +111,7 @@ pub fn classify(cfg: &Config, head: &Head<'_>) -> Result<Inbound, Message> {
     // (Summed only when the size as received doesn't already settle it.)
     let too_large = || {
         head.raw_len
-            .is_none_or(|n| n + head.headers.len() > MAX_HEADER_BYTES)
+            .is_none_or(|n| n + 2 * head.headers.len() > MAX_HEADER_BYTES)
             && head
                 .headers
                 .iter()
@@ -613,24 +614,40 @@ upstream = "127.0.0.1:9"
         assert_eq!(status(&cfg, &r), 431);
         // The limit is exact whether or not the size as received is known: names,
         // values and four bytes a line (`host: app.test` counts 16).
+        // Many short lines, where a bound too loose per line would add up.
+        let names: Vec<String> = (0..90).map(|i| format!("x-h{i:02}")).collect();
+        let mut lines: Vec<(&str, &str)> = vec![("host", "app.test")];
+        lines.extend(names.iter().map(|n| (n.as_str(), "1")));
+        let base: usize = lines.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
         for (n, want) in [
-            (MAX_HEADER_BYTES - 25, false),
-            (MAX_HEADER_BYTES - 24, true),
+            (MAX_HEADER_BYTES - base - 9, false),
+            (MAX_HEADER_BYTES - base - 8, true),
         ] {
             let big = "a".repeat(n);
-            let r = req("/", &[("host", "app.test"), ("x-big", &big)]);
+            let mut all = lines.clone();
+            all.push(("x-big", &big));
+            let r = req("/", &all);
             assert_eq!(status(&cfg, &r) == 431, want, "{n}");
-            let unknown = Head {
-                headers: &r.headers,
-                uri: &r.uri,
-                raw_target: r.target.as_bytes(),
-                peer: r.peer,
-                tls: false,
-                ambiguous_framing: false,
-                raw_len: None,
-            };
-            let got = classify(&cfg, &unknown).err().map(|m| m.status);
-            assert_eq!(got == Some(431), want, "{n}");
+            // Not known, or received with bare LFs and no blanks (`name:value\n`, the
+            // fewest bytes a line can take).
+            let bare_lf: usize = r
+                .headers
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 2)
+                .sum();
+            for raw_len in [None, Some(r.target.len() + 14 + bare_lf + 1)] {
+                let head = Head {
+                    headers: &r.headers,
+                    uri: &r.uri,
+                    raw_target: r.target.as_bytes(),
+                    peer: r.peer,
+                    tls: false,
+                    ambiguous_framing: false,
+                    raw_len,
+                };
+                let got = classify(&cfg, &head).err().map(|m| m.status);
+                assert_eq!(got == Some(431), want, "{n} {raw_len:?}");
+            }
         }
         r.headers.remove("x-big");
         r.framing = true;

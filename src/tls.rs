@@ -143,7 +143,7 @@ impl ResolvesServerCert for ServerCert {
 /// The CA certificates a site's upstream must chain to (`upstream_ca`), in the
 /// form Pingora's peers take. Parsed once when the config is loaded.
 #[derive(Clone)]
-pub struct UpstreamCa(pub Arc<CaType>);
+pub struct UpstreamCa(pub Arc<CaType>, pub u64);
 
 impl std::fmt::Debug for UpstreamCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -155,8 +155,15 @@ impl UpstreamCa {
     /// Every certificate in a PEM file; each must parse as X.509 (checked here,
     /// because Pingora's own parser panics on a bad one).
     pub fn load(path: &Path) -> Result<UpstreamCa, TlsError> {
+        use std::hash::{Hash, Hasher};
         let mut out = Vec::new();
+        // What the certificates are, as a key (fixed SipHash keys: the same in every
+        // process): part of the site's upstream pool key, so a connection checked
+        // against an older CA is never reused after a reload that changed it.
+        #[allow(deprecated)] // SipHasher: fixed keys on purpose, and std's only one
+        let mut fingerprint = std::hash::SipHasher::new();
         for der in pem_certs(path)? {
+            der.hash(&mut fingerprint);
             let w = WrappedX509::try_new(der, |raw| {
                 x509_parser::parse_x509_certificate(raw).map(|(_, c)| c)
             })
@@ -176,7 +183,7 @@ impl UpstreamCa {
                     detail: e.to_string(),
                 })?;
         }
-        Ok(UpstreamCa(Arc::from(out)))
+        Ok(UpstreamCa(Arc::from(out), fingerprint.finish()))
     }
 }
 

@@ -121,7 +121,7 @@ fn site(i: usize, d: SiteDraft, v: &mut Problems<'_>) -> Result<Site, String> {
     };
     Ok(Site {
         host_value,
-        pool_key: Site::pool_key_of(&d.host),
+        pool_key: Site::pool_key_of(&d.host, upstream_ca.as_ref().map(|c| c.1)),
         host: d.host.into(),
         upstream,
         upstream_tls: d.upstream_tls,

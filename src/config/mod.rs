@@ -351,9 +351,10 @@ pub struct Site {
     /// `host` as a header value, made once: the `X-Forwarded-Host` of every
     /// forwarded request (a copy is a reference count).
     pub host_value: http::HeaderValue,
-    /// The site's own upstream connection pool (Pingora's `group_key`), from its host:
-    /// two sites on one plain-HTTP upstream address never share a connection, and a
-    /// site keeps its pool across config reloads (see [`Site::pool_key_of`]).
+    /// The site's own upstream connection pool (Pingora's `group_key`), from its host
+    /// and upstream CA: two sites on one upstream address never share a connection,
+    /// and a site keeps its pool across config reloads that change neither (see
+    /// [`Site::pool_key_of`]).
     pub pool_key: u64,
     pub upstream: SocketAddr,
     pub upstream_tls: bool,
@@ -364,13 +365,15 @@ pub struct Site {
 }
 
 impl Site {
-    /// A stable 64-bit key for `host` (SipHash with fixed keys: the same in every
-    /// process and after every reload).
-    pub fn pool_key_of(host: &str) -> u64 {
+    /// A stable 64-bit key for `host` and its upstream CA's certificates (SipHash
+    /// with fixed keys: the same in every process and after every reload that keeps
+    /// them; another CA makes another pool).
+    pub fn pool_key_of(host: &str, ca: Option<u64>) -> u64 {
         use std::hash::{Hash, Hasher};
         #[allow(deprecated)] // SipHasher: fixed keys on purpose, and std's only one
         let mut h = std::hash::SipHasher::new();
         host.hash(&mut h);
+        ca.hash(&mut h);
         h.finish()
     }
 }

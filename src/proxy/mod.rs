@@ -637,7 +637,7 @@ impl ProxyHttp for Gateway {
         true
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(c) => *c,
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
@@ -667,7 +667,10 @@ impl ProxyHttp for Gateway {
         // `debug` only its kind and side are logged (README: cookie values are never
         // logged at info, warn or error).
         if code >= 500 {
-            tracing::warn!(error = %without_read_bytes(e), side = ?e.esource(), status = code, "proxy failure");
+            // The site, which Pingora's peer description no longer names for plain
+            // HTTP (its pool is keyed apart, with no SNI: see `upstream_peer`).
+            let site = ctx.route.as_ref().map_or("", |r| &*r.inbound.host);
+            tracing::warn!(error = %without_read_bytes(e), side = ?e.esource(), status = code, site, "proxy failure");
         }
         tracing::debug!(error = %e, "proxy failure in full");
         FailToProxy {
