@@ -21,7 +21,17 @@ fi
 cargo build --release --quiet --bins --example bare_proxy
 BIN=target/release/portcullis
 W=$(mktemp -d); PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+# TERM first (nginx stops its workers); a Pingora server still draining after a
+# moment (its graceful shutdown waits a minute) is killed.
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 20); do
+    alive=0; for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break; sleep 0.1
+  done
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$W"
+}
 trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 UP=$(port); RP=$(port); BP=$(port); PM=$(port); PR=$(port)
@@ -71,7 +81,8 @@ count() {
   callgrind_control -z "$vp" >/dev/null
   python3 "$W/client.py" "$p" "$N" "$cookie"
   callgrind_control -d "$vp" >/dev/null
-  kill "$vp"; wait "$vp" 2>/dev/null || true
+  # (The dump is taken: no graceful shutdown to wait for.)
+  kill -9 "$vp"; wait "$vp" 2>/dev/null || true
   for f in "$W"/cg."$name".*.1-*; do
     ir=$(awk '/^summary:/{print $2}' "$f")
     [ "${ir:-0}" -gt "$best" ] && best=$ir
@@ -86,7 +97,7 @@ redis_url = \"redis://127.0.0.1:$RP/0\""
 # A Redis session made by a normal run of the gateway: signing in under callgrind is slow.
 $BIN serve --config "$W/redis/portcullis.toml" & G=$!; PIDS+=($G)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PR/_auth/health" -H 'Host: bench.test' && break; sleep 0.1; done
-CR=$(signin "$PR"); kill $G; wait $G 2>/dev/null || true
+CR=$(signin "$PR"); kill -9 $G; wait $G 2>/dev/null || true
 
 echo "callgrind, $N keep-alive requests (after 300 to warm up), instructions per request:"
 bare=$(count bare "$BP" "$CR" target/release/examples/bare_proxy "127.0.0.1:$BP" "127.0.0.1:$UP")

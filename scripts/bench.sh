@@ -23,7 +23,13 @@
 # a machine whose speed drifts between rounds disturbs far less.
 # Per run: req/s, p50/p99 latency (wrk), and the CPU time of the proxy process(es) per
 # request, from utime+stime in /proc/PID/stat (CPU µs/req).
+# Each round starts one configuration further along the list (a cyclic rotation: the
+# neighbours stay neighbours, and no configuration always runs right after the same
+# one, so an order effect averages out over the rounds).
 # Usage: scripts/bench.sh [seconds per run, default 8] [rounds, default 3]
+# ONLY="bare memory redis authreq" runs just those (in the list's order): more, shorter
+# rounds of the configurations a question is about (`ONLY=... scripts/bench.sh 3 12`)
+# give same-round ratios taken seconds apart, which a drifting machine disturbs least.
 # FLOOD=1 also runs scripts/bench-flood.sh afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +44,17 @@ fi
 cargo build --release --quiet --bins --example bare_proxy --example auth_service
 BIN=target/release/portcullis
 W=$(mktemp -d); PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+# TERM first (nginx stops its workers); a Pingora server still draining after a
+# moment (its graceful shutdown waits a minute) is killed.
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 20); do
+    alive=0; for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break; sleep 0.1
+  done
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$W"
+}
 trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 UP=$(port); B0=$(port); BF=$(port); NG=$(port); NA=$(port); AS=$(port); RP=$(port); BP=$(port); PM=$(port); PR=$(port); PQ=$(port)
@@ -145,6 +161,12 @@ PORT[sqlite]=$PQ;  ARGS[sqlite]="Cookie: $CQ";             PS[sqlite]="$(procs "
 PORT[redis]=$PR;   ARGS[redis]="Cookie: $CR";              PS[redis]="$(procs "$PRPID")"
 # Ordered so that the ratios that matter are of neighbours: memory | bare | redis | authreq.
 CONFIGS=(nginx bare0 sqlite floor memory bare redis authreq)
+if [ -n "${ONLY:-}" ]; then
+  keep=()
+  for c in "${CONFIGS[@]}"; do [[ " $ONLY " == *" $c "* ]] && keep+=("$c"); done
+  ((${#keep[@]})) || { echo "ONLY names none of: ${CONFIGS[*]}"; exit 1; }
+  CONFIGS=("${keep[@]}")
+fi
 run() { # $1 config, $2 connections, $3 seconds -> "rps p50 p99 cpu_us errors"
   local c=$1 pids out t0 t1 h=()
   [ -n "${ARGS[$c]}" ] && h=(-H "${ARGS[$c]}")
@@ -162,9 +184,11 @@ PY
 for c in "${CONFIGS[@]}"; do run "$c" 32 2 >/dev/null; done # warm-up
 RES="$W/results"; : > "$RES"
 for i in $(seq "$ROUNDS"); do
+  k=$(( (i - 1) % ${#CONFIGS[@]} ))
+  ORDER=("${CONFIGS[@]:k}" "${CONFIGS[@]:0:k}")
   for conc in 32 256; do
     line="round $i c=$conc:"
-    for c in "${CONFIGS[@]}"; do
+    for c in "${ORDER[@]}"; do
       r=$(run "$c" "$conc" "$DUR"); echo "$c $conc $i $r" >> "$RES"
       line+=" $c $(echo "$r" | awk '{print $1" req/s "$4" µs"}');"
     done
@@ -200,8 +224,11 @@ def paired(c, ref, i, conc):
     return statistics.median(out), min(out), max(out)
 for conc in ("32", "256"):
     med = {}
-    for c in names:
+    for c in list(names):
         rs = [r for r in rows if r[0] == c and r[1] == conc]
+        if not rs:  # not in ONLY
+            del names[c]
+            continue
         med[c] = [statistics.median(float(r[i]) for r in rs) for i in (3, 4, 5, 6)] + [sum(int(r[7]) for r in rs)]
     print(f"\nwrk -c{conc}:\n")
     print("| path | req/s | p50 ms | p99 ms | CPU µs/req | CPU vs bare (range) | req/s vs auth_request (range) | errors |")

@@ -85,11 +85,13 @@ pub async fn request(
     let otp = &deps.config.otp;
     let (id, user) = find_account(deps, identifier).await?;
     let user = user.filter(|u| !u.email.is_empty() && u.is_active());
-    // Unknown identifiers take the same steps under a name no account can have.
+    // Unknown identifiers take the same steps under a name no account can have: the
+    // keyed digest the audit log and the sign-in ladder use (`unknown:...`), never
+    // the text typed, which would sit in the store.
     let name = match (&user, &id) {
         (Some(u), _) => u.name.clone(),
-        (None, Some(i)) => format!("?{}", i.key()),
-        (None, None) => "?".to_string(),
+        (None, Some(i)) => deps.audited_name(&format!("?{}", i.key())),
+        (None, None) => deps.audited_name("?"),
     };
     let sent = deps
         .store
@@ -217,7 +219,7 @@ pub async fn confirm(
     }
     let _ = deps.store.delete(&keys::reset_for(pre)).await;
     let _ = deps.store.delete(&keys::reset_tries(&user)).await;
-    if user.starts_with('?') {
+    if user.starts_with('?') || user.starts_with("unknown:") {
         // Never reached (no code is sent for a name that isn't an account), but a
         // pointer to nobody must never set anybody's password.
         return Ok(ResetOutcome::Restart);

@@ -7,7 +7,7 @@
 //!    │
 //!    ├─ account lookup (as typed, else a national phone number) ── down ─> Err(Accounts)
 //!    ├─ reserve the attempt on the ladder (account, or this known device's;
-//!    │  unknown identifiers have a `?name` ladder of their own)
+//!    │  unknown identifiers have a ladder of their own, named by a keyed digest)
 //!    │     └─ locked / over the threshold ─> dummy hash ─> Refused    (same work and answer
 //!    │                                                     as Wrong; not extended)
 //!    ├─ CAPTCHA due? ─ missing / wrong / reused ───────────────────────> NeedCaptcha (counted)
@@ -144,17 +144,25 @@ pub async fn find_account(
     }
 }
 
-/// The name an attempt is counted under. Unknown identifiers have a ladder too
-/// (`?email:...`, `?name:...`), so CAPTCHA and lock behave alike for accounts that
-/// exist and ones that don't: the ladder doesn't tell which is which.
-fn ladder_name(user: Option<&User>, id: Option<&Identifier>, typed: &str) -> String {
+/// The name an attempt is counted under. Unknown identifiers have a ladder too, so
+/// CAPTCHA and lock behave alike for accounts that exist and ones that don't: the
+/// ladder doesn't tell which is which. Theirs is named by the keyed digest the audit
+/// log uses (`unknown:...`, [`Deps::audited_name`]), never by the text typed (it may
+/// be a password in the wrong box): that name is stored with the counters, listed by
+/// `portcullis lock list` and audited when cleared. (No account name holds a `:`.)
+fn ladder_name(
+    deps: &Deps<'_>,
+    user: Option<&User>,
+    id: Option<&Identifier>,
+    typed: &str,
+) -> String {
     match (user, id) {
         (Some(u), _) => u.name.clone(),
-        (None, Some(i)) => format!("?{}", i.key()),
-        (None, None) => format!(
+        (None, Some(i)) => deps.audited_name(&format!("?{}", i.key())),
+        (None, None) => deps.audited_name(&format!(
             "?raw:{}",
             typed.to_lowercase().chars().take(64).collect::<String>()
-        ),
+        )),
     }
 }
 
@@ -172,7 +180,7 @@ pub async fn attempt(
     }
     let (id, user) = find_account(deps, input.identifier).await?;
     let device = user.as_ref().and_then(|u| browser.known_device(&u.name));
-    let name = ladder_name(user.as_deref(), id.as_ref(), input.identifier);
+    let name = ladder_name(deps, user.as_deref(), id.as_ref(), input.identifier);
     let account = deps.ladder_key(&name, browser.client);
     // Reserved before anything slow, so concurrent attempts can't race past the thresholds.
     let reserved = deps

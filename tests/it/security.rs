@@ -1301,6 +1301,89 @@ fn an_unknown_identifier_is_not_written_to_the_log() {
     assert!(line.contains("unknown:"), "{line}");
 }
 
+/// Nor is it kept in the store: an identifier that names no account counts on a
+/// ladder named by the keyed digest (what `portcullis lock list` shows and `lock
+/// clear` takes), and a reset asked for it waits under that name too. Every key and
+/// value in Redis is read.
+#[test]
+fn an_unknown_identifier_is_not_kept_in_the_store() {
+    // Locked after two failures, as a real account would be.
+    let g = Gateway::start(
+        Backend::Redis,
+        Options {
+            extra: "[defense]\nip_per_minute = 100000\ncaptcha_after = 1000\nlock_after = 2\nspray_per_minute = 0\n".into(),
+            ..Default::default()
+        },
+    );
+    for typed in ["Hunter2Password99", "not an identifier at all: Pa55word!"] {
+        for _ in 0..2 {
+            let r = g.post_login(typed, "whatever it was", "/");
+            assert_ne!(r.status, 303);
+        }
+    }
+    let mut c = Client::new(&g);
+    let csrf = c.get("/_auth/reset").csrf();
+    let r = c.post(
+        "/_auth/reset",
+        &[
+            ("csrf", &csrf),
+            ("step", "request"),
+            ("identifier", "Swordfish2Secret77@example.com"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let secrets = ["hunter2password99", "pa55word", "swordfish2secret77"];
+    let url = g._redis.as_ref().map(Redis::url).unwrap();
+    let mut redis = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut redis).unwrap();
+    assert!(keys.len() > 3, "{keys:?}");
+    for k in &keys {
+        let kind: String = redis::cmd("TYPE").arg(k).query(&mut redis).unwrap();
+        let values: Vec<Vec<u8>> = match kind.as_str() {
+            "string" => vec![redis::cmd("GET").arg(k).query(&mut redis).unwrap()],
+            "set" => redis::cmd("SMEMBERS").arg(k).query(&mut redis).unwrap(),
+            "hash" => redis::cmd("HGETALL").arg(k).query(&mut redis).unwrap(),
+            "list" => redis::cmd("LRANGE")
+                .arg(k)
+                .arg(0)
+                .arg(-1)
+                .query(&mut redis)
+                .unwrap(),
+            "zset" => redis::cmd("ZRANGE")
+                .arg(k)
+                .arg(0)
+                .arg(-1)
+                .query(&mut redis)
+                .unwrap(),
+            other => panic!("{k}: a {other}"),
+        };
+        let text = format!(
+            "{k} {}",
+            values
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).to_lowercase())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        for s in secrets {
+            assert!(!text.to_lowercase().contains(s), "{s} in {text}");
+        }
+    }
+    let list = String::from_utf8(g.cli(&["lock", "list"], None).stdout).unwrap();
+    let names: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.split('\t').nth(1))
+        .filter(|n| n.starts_with("unknown:"))
+        .collect();
+    assert_eq!(names.len(), 2, "{list}");
+    for s in secrets {
+        assert!(!list.to_lowercase().contains(s), "{list}");
+    }
+    let o = g.cli(&["lock", "clear", names[0]], None);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.starts_with("cleared"), "{out}");
+}
+
 /// An upstream that answers every request with the number of the connection it
 /// came on (`conn=N`), keeping connections open; for `n` connections at most.
 fn numbering_upstream(n: usize) -> u16 {
