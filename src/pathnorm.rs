@@ -268,13 +268,26 @@ pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
         .flat_map(lower_unless_ascii)
         .collect();
     // Normalised again (dot segments that appeared, non-ASCII escaped); a form that
-    // doesn't normalise (a `\`, a blank) is judged as it is.
+    // doesn't normalise (a `\`, a blank) is judged as it is (and, for a blank, as
+    // [`blanks_escaped`] writes it).
     let folded = normalize(&folded).unwrap_or(folded);
     if folded == path {
         std::borrow::Cow::Borrowed(path)
     } else {
         std::borrow::Cow::Owned(folded)
     }
+}
+
+/// A decoded spelling that doesn't [`normalize`] because of a blank (`/über/a b`,
+/// from `/%C3%9Cber/a%20b`), normalised with its blanks escaped again
+/// (`/%C3%BCber/a%20b`): its non-ASCII letters and dot segments then read as rule
+/// paths are written, which the raw form (left for the Windows readings, which trim
+/// blanks) never meets. `None` when `path` normalises as it is, or doesn't even so.
+pub fn blanks_escaped(path: &str) -> Option<String> {
+    if !path.contains(' ') || normalize(path).is_ok() {
+        return None;
+    }
+    normalize(&path.replace(' ', "%20")).ok()
 }
 
 /// `c` in lower case when it isn't ASCII (`Ü` as `ü`, `Σ` as `σ`), else as it is.
@@ -358,10 +371,21 @@ mod tests {
             ("/public/%E2%80%A5/secure/x", "/secure/x"),
             ("/public/%252e%252e/secure/x", "/secure/x"),
             ("/secure%3B/x", "/secure;/x"),
-            // A blank decoded can't be normalised: judged as it is.
+            // A blank decoded can't be normalised: judged as it is (and see
+            // `blanks_escaped`).
             ("/a%20b", "/a b"),
+            ("/%C3%9Cber/a%20b", "/über/a b"),
         ] {
             assert_eq!(decoded_and_folded(path), folded, "{path}");
+        }
+        for (decoded, escaped) in [
+            ("/über/a b", Some("/%C3%BCber/a%20b")),
+            ("/x/../café/a b", Some("/caf%C3%A9/a%20b")),
+            ("/a b", Some("/a%20b")),
+            ("/über/ab", None),
+            ("/über\\a b", None),
+        ] {
+            assert_eq!(blanks_escaped(decoded).as_deref(), escaped, "{decoded}");
         }
         for plain in ["/", "/secure", "/caf%C3%A9", "/%C3%BCber"] {
             assert!(
