@@ -268,8 +268,8 @@ pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
         .flat_map(lower_unless_ascii)
         .collect();
     // Normalised again (dot segments that appeared, non-ASCII escaped); a form that
-    // doesn't normalise (a `\`, a blank) is judged as it is (and, for a blank, as
-    // [`blanks_escaped`] writes it).
+    // doesn't normalise (a `\`, a blank) is judged as it is (and as [`as_rule_path`]
+    // writes it).
     let folded = normalize(&folded).unwrap_or(folded);
     if folded == path {
         std::borrow::Cow::Borrowed(path)
@@ -278,16 +278,36 @@ pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// A decoded spelling that doesn't [`normalize`] because of a blank (`/über/a b`,
-/// from `/%C3%9Cber/a%20b`), normalised with its blanks escaped again
-/// (`/%C3%BCber/a%20b`): its non-ASCII letters and dot segments then read as rule
-/// paths are written, which the raw form (left for the Windows readings, which trim
-/// blanks) never meets. `None` when `path` normalises as it is, or doesn't even so.
-pub fn blanks_escaped(path: &str) -> Option<String> {
-    if !path.contains(' ') || normalize(path).is_ok() {
-        return None;
+/// A decoded spelling (or the part of one before a decoded `?`) written as rule
+/// paths are: normalised; or, when it doesn't normalise as it is (a blank, a control
+/// character, a `%` that escapes nothing: `/über/a b`, `/über/100%`), with those
+/// escaped again (`%20`, `%25`; control characters dropped, as URL parsers drop tabs
+/// and line ends) and then normalised (`/%C3%BCber/a%20b`). Its non-ASCII letters and
+/// dot segments then read as rule paths are written, which the raw Unicode form never
+/// meets. `None` when that is `path` itself, or when it can't be written so (a `\`,
+/// which the Windows readings take up).
+pub fn as_rule_path(path: &str) -> Option<String> {
+    let n = normalize(path)
+        .or_else(|_| normalize(&escaped_again(path)))
+        .ok()?;
+    (n != path).then_some(n)
+}
+
+/// `path` with blanks and `%` that escape nothing escaped, control characters dropped.
+fn escaped_again(path: &str) -> String {
+    let b = path.as_bytes();
+    let hex = |i: usize| b.get(i).is_some_and(u8::is_ascii_hexdigit);
+    let mut out = String::with_capacity(path.len() + 8);
+    for (i, c) in path.char_indices() {
+        match c {
+            ' ' => out.push_str("%20"),
+            c if c.is_ascii_control() => {}
+            '%' if !(hex(i + 1) && hex(i + 2)) => out.push_str("%25"),
+            // (Non-ASCII stays: `normalize` escapes it.)
+            c => out.push(c),
+        }
     }
-    normalize(&path.replace(' ', "%20")).ok()
+    out
 }
 
 /// `c` in lower case when it isn't ASCII (`Ü` as `ü`, `Σ` as `σ`), else as it is.
@@ -372,7 +392,7 @@ mod tests {
             ("/public/%252e%252e/secure/x", "/secure/x"),
             ("/secure%3B/x", "/secure;/x"),
             // A blank decoded can't be normalised: judged as it is (and see
-            // `blanks_escaped`).
+            // `as_rule_path`).
             ("/a%20b", "/a b"),
             ("/%C3%9Cber/a%20b", "/über/a b"),
         ] {
@@ -382,10 +402,16 @@ mod tests {
             ("/über/a b", Some("/%C3%BCber/a%20b")),
             ("/x/../café/a b", Some("/caf%C3%A9/a%20b")),
             ("/a b", Some("/a%20b")),
-            ("/über/ab", None),
+            ("/über/ab", Some("/%C3%BCber/ab")),
+            ("/über/100%", Some("/%C3%BCber/100%25")),
+            ("/über/a b%", Some("/%C3%BCber/a%20b%25")),
+            ("/über/a\tb", Some("/%C3%BCber/ab")),
+            ("/über/%41", Some("/%C3%BCber/A")),
+            ("/plain", None),
             ("/über\\a b", None),
+            ("/über/%2F", None),
         ] {
-            assert_eq!(blanks_escaped(decoded).as_deref(), escaped, "{decoded}");
+            assert_eq!(as_rule_path(decoded).as_deref(), escaped, "{decoded}");
         }
         for plain in ["/", "/secure", "/caf%C3%A9", "/%C3%BCber"] {
             assert!(

@@ -226,8 +226,8 @@ impl Rule {
 /// rules: see [`crate::pathnorm::decoded_and_folded`]), again and again while that
 /// changes it (up to three times: applications and servers that decode twice read
 /// `%252e%252e%252f` as `../`), each also without parameters and cut at a decoded
-/// `?` or `#` (`/secure%3F.json`), and one holding a blank also with the blank escaped
-/// and normalised ([`crate::pathnorm::blanks_escaped`]); every one of those
+/// `?` or `#` (`/secure%3F.json`), and each of these that doesn't normalise also as
+/// rule paths are written ([`crate::pathnorm::as_rule_path`]); every one of those
 /// normalised again when dropping parameters left dot segments (`/x/..%3B/admin`);
 /// and each as Windows servers read it ([`windows_form`]). A plain path has none,
 /// and costs no allocation.
@@ -257,9 +257,12 @@ fn spellings(path: &str) -> Vec<String> {
         // A decoded `?` or `#` (`/secure%3F.json`) ends the path for an application
         // that parses the decoded target again.
         if let Some(cut) = next.find(['?', '#']).filter(|&i| i > 0) {
+            if let Some(e) = crate::pathnorm::as_rule_path(&next[..cut]) {
+                add(&mut out, path, e);
+            }
             add(&mut out, path, next[..cut].to_string());
         }
-        if let Some(e) = crate::pathnorm::blanks_escaped(&next) {
+        if let Some(e) = crate::pathnorm::as_rule_path(&next) {
             add(&mut out, path, e);
         }
         add(&mut out, path, next.clone());
@@ -851,8 +854,15 @@ mod tests {
             ("/pub%80lic/x", Factors::None, Decision::Login),
             // Non-ASCII letters in another case than a (lower-case) rule's.
             ("/%C3%9CBER-GEHEIM/x", Factors::Two, Decision::Deny),
-            // ...also with a blank later in the path (review).
+            // ...also with a blank, a `%` that escapes nothing, a control character
+            // or a cut later in the path (reviews).
             ("/%C3%9Cber-geheim/a%20b", Factors::Two, Decision::Deny),
+            ("/%C3%9Cber-geheim/100%25", Factors::Two, Decision::Deny),
+            ("/u%CC%88ber-geheim/%25", Factors::Two, Decision::Deny),
+            ("/%C3%9Cber-geheim/a%20b%25", Factors::Two, Decision::Deny),
+            ("/%C3%9Cber-geheim/x%3F%25", Factors::Two, Decision::Deny),
+            ("/%C3%9Cber-geheim/%2509", Factors::Two, Decision::Deny),
+            ("/%C3%9Cber-geheim/%2500", Factors::Two, Decision::Deny),
             ("/%C3%BCber-geheim", Factors::Two, Decision::Deny),
             // IIS short names of a demanding rule's segment.
             ("/SECURE~1/x", Factors::One, Decision::SecondFactor),

@@ -118,6 +118,19 @@ impl BackgroundService for Housekeeping {
                 None
             }
         };
+        // Ladders an older version named by typed text don't stay in the store.
+        {
+            let app = self.app.clone();
+            tokio::spawn(async move {
+                match app.defense.forget_typed_names().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(n, "forgot lockout ladders named by typed text"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not look for ladders named by typed text")
+                    }
+                }
+            });
+        }
         // Session-cache invalidations from the other gateways (a shared store only).
         let watch = {
             let app = self.app.clone();

@@ -195,9 +195,11 @@ pub async fn attempt(
     let a = Try {
         deps,
         browser,
-        id_key: id
-            .as_ref()
-            .map(|id| audited_identifier(deps, id, user.is_some())),
+        // (Text that is no identifier at all: its ladder's name, the same digest.)
+        id_key: Some(match &id {
+            Some(id) => audited_identifier(deps, id, user.is_some()),
+            None => name,
+        }),
         user,
         device,
         account,
@@ -220,8 +222,8 @@ fn audited_identifier(deps: &Deps<'_>, id: &Identifier, known: bool) -> String {
 struct Try<'d, 'a> {
     deps: &'d Deps<'a>,
     browser: &'d Browser<'a>,
-    /// The identifier as the audit log shows it ([`audited_identifier`]); `None` if
-    /// unparsable.
+    /// The identifier as the audit log shows it ([`audited_identifier`]; for text
+    /// that isn't an identifier, its ladder's `unknown:` name). Always set.
     id_key: Option<String>,
     user: Option<Arc<User>>,
     /// This browser's known-device id for the account.

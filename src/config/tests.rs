@@ -5,6 +5,26 @@ use super::*;
 
 const MINIMAL: &str = "[[site]]\nhost = \"app.example.com\"\nupstream = \"127.0.0.1:3000\"\n";
 
+/// A rule path with non-ASCII letters in upper case or decomposed never meets a
+/// request (those are compared in lower case, composed): warned, with the spelling.
+#[test]
+fn rule_paths_with_letters_requests_never_have_are_warned_about() {
+    let warn = |path: &str| {
+        let text = format!("{MINIMAL}[[rule]]\npath = \"{path}\"\npolicy = \"deny\"\n");
+        Config::from_str(&text, Path::new("/etc/p"))
+            .unwrap()
+            .warnings()
+    };
+    for path in ["/\u{dc}ber/", "/u\u{308}ber/", "/%C3%9Cber/x"] {
+        let w = warn(path);
+        assert_eq!(w.len(), 1, "{path}: {w:?}");
+        assert!(w[0].contains("write path = \"/\u{fc}ber/"), "{path}: {w:?}");
+    }
+    for path in ["/\u{fc}ber/", "/%C3%BCber/a%20b", "/Admin/", "/a%20b"] {
+        assert_eq!(warn(path), Vec::<String>::new(), "{path}");
+    }
+}
+
 #[test]
 fn groups_rules_without_a_later_deny_are_warned_about() {
     let rules = |body: &str| format!("{MINIMAL}{body}");

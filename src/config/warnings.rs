@@ -11,10 +11,10 @@ use crate::policy::{Policy, Rule};
 /// denies for everyone with the same or a covering host, path, methods and
 /// networks, when `default_policy` isn't `deny` either.
 pub fn rule_warnings(rules: &[Rule], default_policy: Policy) -> Vec<String> {
+    let mut out = spelling_warnings(rules);
     if default_policy == Policy::Deny {
-        return Vec::new();
+        return out;
     }
-    let mut out = Vec::new();
     for (i, r) in rules.iter().enumerate() {
         if r.groups.is_empty() || r.policy == Policy::Deny {
             continue;
@@ -30,6 +30,39 @@ pub fn rule_warnings(rules: &[Rule], default_policy: Policy) -> Vec<String> {
             r.policy.as_str(),
             default_policy.as_str(),
         ));
+    }
+    out
+}
+
+/// Requests are compared with their non-ASCII letters in lower case and composed
+/// (`Ü` as `ü`, `u` and a combining diaeresis as `ü`: see
+/// [`crate::pathnorm::decoded_and_folded`]), so a rule path with non-ASCII letters
+/// written otherwise (`/Über/`) never meets them in that spelling: warned, with the
+/// spelling to write.
+fn spelling_warnings(rules: &[Rule]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let decoded: Vec<u8> = percent_encoding::percent_decode_str(&r.path).collect();
+        if decoded.is_ascii() {
+            continue;
+        }
+        let folded = crate::pathnorm::decoded_and_folded(&r.path);
+        let folded = crate::pathnorm::as_rule_path(&folded).unwrap_or_else(|| folded.into_owned());
+        if folded != r.path {
+            let readable = |p: &str| {
+                String::from_utf8_lossy(
+                    &percent_encoding::percent_decode_str(p).collect::<Vec<u8>>(),
+                )
+                .into_owned()
+            };
+            out.push(format!(
+                "rule[{i}]: path {:?} has non-ASCII letters in upper case or not composed; \
+                 requests are compared as {:?}, which this rule never meets: write path = {:?}",
+                readable(&r.path),
+                readable(&folded),
+                readable(&folded),
+            ));
+        }
     }
     out
 }

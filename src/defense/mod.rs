@@ -533,6 +533,29 @@ impl Defense {
         Ok(rows)
     }
 
+    /// Forgets the ladders named by the text of an identifier that named no account
+    /// (`?name:...`, `?raw:...`: so named before they were named by a keyed digest),
+    /// which would otherwise stay listed in the store while new locks renew the list.
+    /// Run once at start; returns how many.
+    pub async fn forget_typed_names(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for m in self.store.set_members(ACCOUNTS).await? {
+            if !m.starts_with('?') {
+                continue;
+            }
+            for k in [
+                keys::account_lock(&m),
+                keys::account_failures(&m),
+                keys::lock_repeats(&keys::account_lock(&m)),
+            ] {
+                self.store.delete(&k).await?;
+            }
+            self.store.set_remove(ACCOUNTS, &m).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Unlocks an account (by name) or forgets a client's failures (by address);
     /// returns whether anything was cleared.
     pub async fn clear(&self, name_or_addr: &str) -> Result<bool, StoreError> {
@@ -587,6 +610,42 @@ mod tests {
             captcha_on_password_change: false,
             lock_per_network: false,
         }
+    }
+
+    /// Ladders named by typed text (before the keyed digest) are forgotten at start;
+    /// accounts' are kept.
+    #[tokio::test]
+    async fn ladders_named_by_typed_text_are_forgotten() {
+        let d = Defense::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(FakeClock::at(1_000_000)),
+            &cfg(),
+        );
+        let c = cfg();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        for name in ["?raw:hunter2 secret", "alice", "unknown:0123456789abcdef"] {
+            for _ in 0..c.lock_after {
+                d.record_failure(&c, Some(name), None, ip).await.unwrap();
+            }
+        }
+        let listed = |rows: Vec<LockRow>| -> Vec<String> {
+            rows.into_iter()
+                .filter(|r| r.kind == "account")
+                .map(|r| r.name)
+                .collect()
+        };
+        assert_eq!(listed(d.list().await.unwrap()).len(), 3);
+        assert_eq!(d.forget_typed_names().await.unwrap(), 1);
+        assert_eq!(
+            listed(d.list().await.unwrap()),
+            ["alice", "unknown:0123456789abcdef"]
+        );
+        let s = d
+            .standing(&c, Some("?raw:hunter2 secret"), None, ip)
+            .await
+            .unwrap();
+        assert_eq!(s.locked_for, None);
+        assert_eq!(d.forget_typed_names().await.unwrap(), 0);
     }
 
     #[tokio::test]
