@@ -12,18 +12,7 @@ for c in nginx wrk curl; do command -v $c >/dev/null || { apt-get update -qq && 
 cargo build --release --quiet --bins
 BIN=target/release/portcullis
 W=$(mktemp -d); PIDS=()
-# TERM first (nginx stops its workers); a Pingora server still draining after a
-# moment (its graceful shutdown waits a minute) is killed.
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for _ in $(seq 20); do
-    alive=0; for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break; sleep 0.1
-  done
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
+. scripts/bench-lib.sh
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 UP=$(port); PC=$(port)
 cat > "$W/up.conf" <<NGX

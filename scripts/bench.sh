@@ -44,18 +44,7 @@ fi
 cargo build --release --quiet --bins --example bare_proxy --example auth_service
 BIN=target/release/portcullis
 W=$(mktemp -d); PIDS=()
-# TERM first (nginx stops its workers); a Pingora server still draining after a
-# moment (its graceful shutdown waits a minute) is killed.
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for _ in $(seq 20); do
-    alive=0; for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break; sleep 0.1
-  done
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
+. scripts/bench-lib.sh
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 UP=$(port); B0=$(port); BF=$(port); NG=$(port); NA=$(port); AS=$(port); RP=$(port); BP=$(port); PM=$(port); PR=$(port); PQ=$(port)
 TOKEN=$(python3 -c 'import secrets;print(secrets.token_hex(32))')
@@ -237,8 +226,9 @@ for conc in ("32", "256"):
         rps, p50, p99, cpu, err = med[c]
         cr, clo, chi = paired(c, "bare", 6, conc)
         rr, rlo, rhi = paired(c, "authreq", 3, conc)
-        print(f"| {n} | {num(rps)} | {p50:.2f} | {p99:.2f} | {cpu:.1f} | {cr:.2f} ({clo:.2f}–{chi:.2f}) | "
-              f"{rr:.2f} ({rlo:.2f}–{rhi:.2f}) | {err} |")
+        ratio = lambda m, lo, hi: "—" if m != m else f"{m:.2f} ({lo:.2f}–{hi:.2f})"  # NaN: not run
+        print(f"| {n} | {num(rps)} | {p50:.2f} | {p99:.2f} | {cpu:.1f} | {ratio(cr, clo, chi)} | "
+              f"{ratio(rr, rlo, rhi)} | {err} |")
 PY
 if [ "${FLOOD:-0}" = 1 ]; then
   echo

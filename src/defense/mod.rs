@@ -614,15 +614,19 @@ mod tests {
 
     /// Ladders named by typed text (before the keyed digest) are forgotten at start;
     /// accounts' are kept.
-    #[tokio::test]
-    async fn ladders_named_by_typed_text_are_forgotten() {
+    /// A ladder on a fresh memory store, its config, and a client.
+    fn fresh() -> (Defense, DefenseConfig, IpAddr) {
         let d = Defense::new(
             Arc::new(MemoryStore::new()),
             Arc::new(FakeClock::at(1_000_000)),
             &cfg(),
         );
-        let c = cfg();
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        (d, cfg(), "10.0.0.1".parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn ladders_named_by_typed_text_are_forgotten() {
+        let (d, c, ip) = fresh();
         for name in ["?raw:hunter2 secret", "alice", "unknown:0123456789abcdef"] {
             for _ in 0..c.lock_after {
                 d.record_failure(&c, Some(name), None, ip).await.unwrap();
@@ -650,13 +654,7 @@ mod tests {
 
     #[tokio::test]
     async fn ladder_captcha_then_lock_then_doubling() {
-        let d = Defense::new(
-            Arc::new(MemoryStore::new()),
-            Arc::new(FakeClock::at(1_000_000)),
-            &cfg(),
-        );
-        let c = cfg();
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let (d, c, ip) = fresh();
         let other: IpAddr = "10.0.0.2".parse().unwrap();
         assert_eq!(
             d.standing(&c, Some("alice"), None, ip).await.unwrap(),

@@ -1277,17 +1277,7 @@ fn an_unknown_identifier_is_not_written_to_the_log() {
     assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
 
     // The same for a wrong reset code asked for an unknown identifier.
-    let mut c = Client::new(&g);
-    let csrf = c.get("/_auth/reset").csrf();
-    let r = c.post(
-        "/_auth/reset",
-        &[
-            ("csrf", &csrf),
-            ("step", "request"),
-            ("identifier", "Swordfish2Secret77"),
-        ],
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
+    let (mut c, csrf) = ask_reset(&g, "Swordfish2Secret77");
     let r = c.post(
         "/_auth/reset",
         &[
@@ -1306,6 +1296,23 @@ fn an_unknown_identifier_is_not_written_to_the_log() {
         .find(|l| l.contains("reset_code_failed"))
         .unwrap_or_default();
     assert!(line.contains("unknown:"), "{line}");
+}
+
+/// A browser that asked for a reset code for `identifier` (answered 200), and its
+/// CSRF token.
+fn ask_reset<'a>(g: &'a Gateway, identifier: &str) -> (Client<'a>, String) {
+    let mut c = Client::new(g);
+    let csrf = c.get("/_auth/reset").csrf();
+    let r = c.post(
+        "/_auth/reset",
+        &[
+            ("csrf", &csrf),
+            ("step", "request"),
+            ("identifier", identifier),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    (c, csrf)
 }
 
 /// Nor is it kept in the store: an identifier that names no account counts on a
@@ -1328,17 +1335,7 @@ fn an_unknown_identifier_is_not_kept_in_the_store() {
             assert_ne!(r.status, 303);
         }
     }
-    let mut c = Client::new(&g);
-    let csrf = c.get("/_auth/reset").csrf();
-    let r = c.post(
-        "/_auth/reset",
-        &[
-            ("csrf", &csrf),
-            ("step", "request"),
-            ("identifier", "Swordfish2Secret77@example.com"),
-        ],
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
+    ask_reset(&g, "Swordfish2Secret77@example.com");
     let secrets = ["hunter2password99", "pa55word", "swordfish2secret77"];
     let url = g._redis.as_ref().map(Redis::url).unwrap();
     let mut redis = redis::Client::open(url).unwrap().get_connection().unwrap();
