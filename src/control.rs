@@ -81,10 +81,17 @@ pub async fn execute_locks(defense: &crate::defense::Defense, cmd: Command) -> A
         },
         Command::LockClear { target } => match defense.clear(&target).await {
             Ok(any) => {
+                // A target that named nothing isn't written down: it may be what a
+                // person typed into the identifier box, a password among it.
+                let named = any || target.parse::<std::net::IpAddr>().is_ok();
                 crate::audit::event(
                     defense.clock(),
                     "unlocked",
-                    serde_json::json!({ "target": target, "by": "operator", "had_state": any }),
+                    serde_json::json!({
+                        "target": named.then_some(&target),
+                        "by": "operator",
+                        "had_state": any,
+                    }),
                 );
                 Answer::Cleared { any }
             }

@@ -241,6 +241,19 @@ fn rebuild(raw: &str) -> Result<String, PathError> {
 /// stricter answer counts (see [`crate::policy::policy_for`]). Borrowed when it is
 /// the same (a path without `%` is not even searched: a normalised path is ASCII).
 pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
+    decode_fold(path, false)
+}
+
+/// [`decoded_and_folded`], except that bytes that aren't UTF-8 stay, escaped again:
+/// the form to decode once more. A character whose bytes were escaped at two depths
+/// (`%25C3%BC`: `%C3` then a lone `BC` after one decode) is whole again only for a
+/// decoder that keeps the lone bytes, as byte-wise double decoding does (attack pass:
+/// dropped at each step, the halves never met).
+pub fn decoded_keeping_bytes(path: &str) -> std::borrow::Cow<'_, str> {
+    decode_fold(path, true)
+}
+
+fn decode_fold(path: &str, keep_bytes: bool) -> std::borrow::Cow<'_, str> {
     use unicode_normalization::UnicodeNormalization;
     if memchr::memchr(b'%', path.as_bytes()).is_none() {
         return std::borrow::Cow::Borrowed(path);
@@ -249,11 +262,20 @@ pub fn decoded_and_folded(path: &str) -> std::borrow::Cow<'_, str> {
     // (Invisible characters dropped before NFKC too, so what they separated composes.)
     // Bytes that aren't UTF-8 are dropped, as decoders that ignore errors (iconv's
     // `//IGNORE`, Python's `errors="ignore"`) do: `/pri%80vate` is `/private` to them
-    // (attack pass). (Replaced by U+FFFD they would spell no route at all.)
-    let folded: String = bytes
-        .utf8_chunks()
-        .map(|c| c.valid())
-        .collect::<String>()
+    // (attack pass). (Replaced by U+FFFD they would spell no route at all.) Kept
+    // escaped for the next decoding ([`decoded_keeping_bytes`]).
+    let mut text = String::with_capacity(bytes.len());
+    for c in bytes.utf8_chunks() {
+        text.push_str(c.valid());
+        if keep_bytes {
+            for b in c.invalid() {
+                text.push('%');
+                text.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+                text.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+            }
+        }
+    }
+    let folded: String = text
         .chars()
         .filter(|&c| !default_ignorable(c))
         .nfkc()

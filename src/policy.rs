@@ -249,9 +249,32 @@ fn spellings(path: &str) -> Vec<String> {
     with_stripped(&mut out, path, path);
     let mut current = Cow::Borrowed(path);
     for _ in 0..3 {
+        // Each decoding goes on from the form that keeps bytes that aren't UTF-8
+        // (escaped): a character escaped at two depths (`%25C3%BC`) is whole after
+        // the next ([`crate::pathnorm::decoded_keeping_bytes`]).
+        let kept = match crate::pathnorm::decoded_keeping_bytes(&current) {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(k) => Some(k),
+        };
         let next = match decoded_and_folded(&current) {
-            Cow::Borrowed(_) => break,
-            Cow::Owned(n) => n,
+            Cow::Borrowed(_) => None,
+            Cow::Owned(n) => Some(n),
+        };
+        // The form with the bytes kept is a spelling too: its next decoding may be
+        // the same text (`/%C3%BCber` decodes and folds to itself).
+        if let Some(k) = kept.as_ref().filter(|k| Some(*k) != next.as_ref()) {
+            add(&mut out, path, k.clone());
+        }
+        let Some(next) = next else {
+            // (Nothing decoded differently with the bytes dropped; with them kept,
+            // the next decoding may still join them.)
+            match kept {
+                Some(k) => {
+                    current = Cow::Owned(k);
+                    continue;
+                }
+                None => break,
+            }
         };
         with_stripped(&mut out, path, &next);
         // A decoded `?` or `#` (`/secure%3F.json`) ends the path for an application
@@ -265,8 +288,10 @@ fn spellings(path: &str) -> Vec<String> {
         if let Some(e) = crate::pathnorm::as_rule_path(&next) {
             add(&mut out, path, e);
         }
-        add(&mut out, path, next.clone());
-        current = Cow::Owned(next);
+        add(&mut out, path, next);
+        // (Kept the same as the path: nothing more to decode.)
+        let Some(k) = kept else { break };
+        current = Cow::Owned(k);
     }
     let decoded = out.len();
     if let Some(w) = windows_form(path) {
@@ -281,8 +306,8 @@ fn spellings(path: &str) -> Vec<String> {
 }
 
 /// At most this many other spellings of one path are judged (a bound on the work
-/// for any path; real ones have a handful).
-const MAX_SPELLINGS: usize = 32;
+/// for any path; real ones have a handful, the most contrived about thirty).
+const MAX_SPELLINGS: usize = 48;
 
 /// A path with parameters dropped, normalised again when that left dot segments
 /// (judged besides the form without: another spelling only tightens).
@@ -863,6 +888,14 @@ mod tests {
             ("/%C3%9Cber-geheim/x%3F%25", Factors::Two, Decision::Deny),
             ("/%C3%9Cber-geheim/%2509", Factors::Two, Decision::Deny),
             ("/%C3%9Cber-geheim/%2500", Factors::Two, Decision::Deny),
+            // A letter's bytes escaped at two depths (attack pass).
+            ("/%25C3%BCber-geheim/x", Factors::Two, Decision::Deny),
+            ("/%C3%25BCber-geheim/x", Factors::Two, Decision::Deny),
+            ("/%C3%259Cber-geheim/x", Factors::Two, Decision::Deny),
+            ("/u%25CC%88ber-geheim/x", Factors::Two, Decision::Deny),
+            ("/u%CC%2588ber-geheim/x", Factors::Two, Decision::Deny),
+            ("/%25C3%2525BCber-geheim/x", Factors::Two, Decision::Deny),
+            ("/%25C3%BCber-geheim/a%2520b", Factors::Two, Decision::Deny),
             ("/%C3%BCber-geheim", Factors::Two, Decision::Deny),
             // IIS short names of a demanding rule's segment.
             ("/SECURE~1/x", Factors::One, Decision::SecondFactor),

@@ -37,7 +37,7 @@ pub fn rule_warnings(rules: &[Rule], default_policy: Policy) -> Vec<String> {
 /// Requests are compared with their non-ASCII letters in lower case and composed
 /// (`Ü` as `ü`, `u` and a combining diaeresis as `ü`: see
 /// [`crate::pathnorm::decoded_and_folded`]), so a rule path with non-ASCII letters
-/// written otherwise (`/Über/`) never meets them in that spelling: warned, with the
+/// written otherwise (`/Über/`) misses them in that spelling: warned, with the
 /// spelling to write.
 fn spelling_warnings(rules: &[Rule]) -> Vec<String> {
     let mut out = Vec::new();
@@ -57,7 +57,7 @@ fn spelling_warnings(rules: &[Rule]) -> Vec<String> {
             };
             out.push(format!(
                 "rule[{i}]: path {:?} has non-ASCII letters in upper case or not composed; \
-                 requests are compared as {:?}, which this rule never meets: write path = {:?}",
+                 requests are also compared as {:?}, which this rule misses: write path = {:?}",
                 readable(&r.path),
                 readable(&folded),
                 readable(&folded),

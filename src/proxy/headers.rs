@@ -17,24 +17,34 @@ pub fn strip_spoofable(headers: &mut http::HeaderMap) {
 ///
 /// The same pass notes the request's hop-by-hop fields ([`HopByHop`]).
 pub fn strip_spoofable_with(headers: &mut http::HeaderMap, extra: &[String]) -> HopByHop {
-    let (found, hop) = spoofable_names(headers, extra);
-    for n in found.into_iter().flatten() {
+    let pass = spoofable_names(headers, extra);
+    for n in pass.strip.into_iter().flatten() {
         // (`remove` takes every value of the name.)
         headers.remove(&n);
     }
-    hop
+    pass.hop
 }
 
-/// What [`strip_spoofable_with`] would remove (`None`: nothing, the usual request),
-/// and the head's [`HopByHop`] fields, without changing anything.
-pub fn spoofable_names(
-    headers: &http::HeaderMap,
-    extra: &[String],
-) -> (Option<Vec<http::HeaderName>>, HopByHop) {
+/// What one look at every header name of a head found (see [`spoofable_names`]).
+#[derive(Debug)]
+pub struct NamePass {
+    /// What [`strip_spoofable_with`] would remove (`None`: nothing, the usual request).
+    pub strip: Option<Vec<http::HeaderName>>,
+    /// The head's hop-by-hop fields.
+    pub hop: HopByHop,
+    /// A `Content-Length` or `Transfer-Encoding` is present (else the framing check
+    /// has no lengths to read: see [`super::framing::check_h1`]).
+    pub framing: bool,
+}
+
+/// One pass over a head's header names, changing nothing: see [`NamePass`].
+pub fn spoofable_names(headers: &http::HeaderMap, extra: &[String]) -> NamePass {
     // Names in a HeaderMap are already lower-case; only `_` spellings need folding.
     let mut found: Option<Vec<http::HeaderName>> = None;
     let mut hop = HopByHop::None;
+    let mut framing = false;
     for k in headers.keys() {
+        framing |= k == http::header::CONTENT_LENGTH || k == http::header::TRANSFER_ENCODING;
         if is_spoofable_with(k.as_str(), extra) {
             found.get_or_insert_with(Vec::new).push(k.clone());
         } else if let Some(only_connection) = hop_by_hop(k) {
@@ -56,7 +66,11 @@ pub fn spoofable_names(
             .get_or_insert_with(Vec::new)
             .push(http::header::UPGRADE);
     }
-    (found, hop)
+    NamePass {
+        strip: found,
+        hop,
+        framing,
+    }
 }
 
 /// Does a `Connection` value name `upgrade`?
@@ -278,6 +292,15 @@ pub fn sets_own_cookie<S: AsRef<str>>(set_cookie: &http::HeaderValue, names: &[S
 /// say) still reaches it, and doesn't take the others with it.
 pub fn without_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) -> Vec<u8> {
     kept_cookies(headers.get_all(http::header::COOKIE).iter(), names)
+}
+
+/// Is `header` (one `Cookie` value) a single `name=value` pair of the cookie `name`?
+/// Then [`kept_cookies`] keeps nothing of it: the caller can drop it unread.
+pub fn only_cookie_named(header: &str, name: &str) -> bool {
+    memchr::memchr(b';', header.as_bytes()).is_none()
+        && header
+            .split_once('=')
+            .is_some_and(|(n, _)| n.trim_ascii() == name)
 }
 
 /// [`without_cookies`] over the `Cookie` values themselves (as an occupied entry

@@ -75,6 +75,9 @@ struct Route {
     /// The normalised path and query to send, when it differs from the target as
     /// received (parsed once: every try sends it).
     uri: Option<http::Uri>,
+    /// The request's `Cookie` is this gateway's session cookie alone (the usual
+    /// signed-in request): the upstream copy drops it whole, unparsed.
+    only_our_cookie: bool,
 }
 
 /// Pingora tries again on a fresh connection when a pooled one turns out closed,
@@ -104,11 +107,13 @@ fn accept_html(session: &Session) -> bool {
 /// Is the request's length given in a way an upstream might read differently
 /// (see [`framing`])? HTTP/1 is checked on the raw header bytes, because Pingora
 /// drops `Content-Length` when `Transfer-Encoding` is present and accepts bare LF.
-fn ambiguous_framing(session: &Session, raw: Option<&[u8]>) -> bool {
+fn ambiguous_framing(session: &Session, raw: Option<&[u8]>, lengths: bool) -> bool {
     let req = session.req_header();
     // HTTP/1: the line ends as received, and the lengths Pingora parsed (or, when it
-    // dropped them for a `Transfer-Encoding`, as received).
+    // dropped them for a `Transfer-Encoding`, as received). `lengths`: the header
+    // pass saw a `Content-Length` or `Transfer-Encoding` (else none to look up).
     let checked = match raw {
+        Some(raw) if !lengths => framing::check_h1(raw, [], false),
         Some(raw) => framing::check_h1(
             raw,
             req.headers.get_all(CONTENT_LENGTH),
@@ -275,7 +280,12 @@ impl Gateway {
 
     /// What an inbound request is ([`crate::request::classify`]), from what
     /// only the edge can see: the peer, TLS, the raw target and header bytes.
-    fn classify(&self, session: &Session, cfg: &Config) -> std::result::Result<Inbound, Message> {
+    fn classify(
+        &self,
+        session: &Session,
+        cfg: &Config,
+        lengths: bool,
+    ) -> std::result::Result<Inbound, Message> {
         let req = session.req_header();
         let tls = session
             .digest()
@@ -289,7 +299,7 @@ impl Gateway {
             raw_target: req.raw_path(),
             peer: peer_ip(session),
             tls,
-            ambiguous_framing: ambiguous_framing(session, raw.as_deref()),
+            ambiguous_framing: ambiguous_framing(session, raw.as_deref(), lengths),
             raw_len: raw.as_ref().map(|r| r.len()),
         };
         crate::request::classify(cfg, &head)
@@ -360,6 +370,8 @@ impl Gateway {
     ) -> Result<bool> {
         let app = &self.app;
         let cookie_header = headers::cookie_header(session.req_header());
+        let only_our_cookie = matches!(cookie_header, std::borrow::Cow::Borrowed(_))
+            && headers::only_cookie_named(&cookie_header, &app.cookies.name);
         let (state, store_down) = match app.session_state(&cookie_header).await {
             Ok(s) => (s, false),
             Err(e) => {
@@ -412,6 +424,7 @@ impl Gateway {
                     inbound,
                     identity,
                     uri,
+                    only_our_cookie,
                 }));
                 Ok(false)
             }
@@ -448,7 +461,9 @@ impl Gateway {
         }
         // The application never sees the gateway's own cookies: one lookup, and only
         // the gateway's own cookies (the usual signed-in request) build nothing.
-        if let http::header::Entry::Occupied(mut e) = h.entry(COOKIE) {
+        if route.only_our_cookie {
+            h.remove(COOKIE);
+        } else if let http::header::Entry::Occupied(mut e) = h.entry(COOKIE) {
             let kept = headers::kept_cookies(e.iter(), &self.app.cookies.own_names);
             if kept.is_empty() {
                 e.remove();
@@ -509,7 +524,9 @@ impl ProxyHttp for Gateway {
         let cfg = self.app.config.load_full();
         // Slow request bodies are cut off (Pingora bounds header reads itself).
         session.set_read_timeout(Some(Duration::from_secs(30)));
-        let inbound = match self.classify(session, &cfg) {
+        // One look at every header name: what to strip, hop-by-hop fields, lengths.
+        let pass = headers::spoofable_names(&session.req_header().headers, &cfg.identity_strip);
+        let inbound = match self.classify(session, &cfg, pass.framing) {
             Ok(i) => i,
             Err(m) => {
                 let html = accept_html(session);
@@ -521,10 +538,8 @@ impl ProxyHttp for Gateway {
         // were read by `classify`.)
         // Only a head with something to strip is taken apart for it (see
         // [`headers::Plain`]; the target put back is the one taken: it parsed before).
-        let (found, hop) =
-            headers::spoofable_names(&session.req_header().headers, &cfg.identity_strip);
-        ctx.hop = hop;
-        if let Some(found) = found {
+        ctx.hop = pass.hop;
+        if let Some(found) = pass.strip {
             let mut plain = headers::Plain::take(session.req_header_mut());
             for n in found {
                 plain.parts.headers.remove(&n);

@@ -1232,6 +1232,9 @@ fn rules_hold_for_other_spellings_and_methods() {
         "/%C3%BCBER",
         "/%C3%9Cber/a%20b",
         "/u%CC%88ber/a%20b",
+        "/%25C3%BCber/x",
+        "/%C3%25BCber/x",
+        "/u%25CC%88ber/x",
     ] {
         assert_eq!(g.get(p, &[&bob]).status, 403, "{p}");
     }
@@ -1386,6 +1389,17 @@ fn an_unknown_identifier_is_not_kept_in_the_store() {
     let o = g.cli(&["lock", "clear", names[0]], None);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success() && out.starts_with("cleared"), "{out}");
+    // What an operator pastes from a person's message (it may hold the password) is
+    // not written to the audit line when it names no lock.
+    let o = g.cli(&["lock", "clear", "Hunter2Password99"], None);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(out.starts_with("nothing to clear"), "{out}");
+    let logs = format!("{err}{}", g.log()).to_lowercase();
+    assert!(logs.contains("unlocked"), "{logs}");
+    assert!(!logs.contains("hunter2password99"), "{logs}");
 }
 
 /// An upstream that answers every request with the number of the connection it
