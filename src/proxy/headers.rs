@@ -655,6 +655,48 @@ mod tests {
             proptest::prop_assert_eq!(without_cookies(&h, &own), plain.join(&b"; "[..]), "{:?}", raw);
             // What is kept is a header value again.
             proptest::prop_assert!(http::HeaderValue::from_bytes(&without_cookies(&h, &own)).is_ok());
+            // The shortcut for the session cookie alone drops only what the filter drops.
+            if let Ok(text) = std::str::from_utf8(&raw) {
+                if only_cookie_named(text, "portcullis") {
+                    proptest::prop_assert!(without_cookies(&h, &own).is_empty(), "{:?}", raw);
+                }
+            }
         }
+    }
+
+    #[test]
+    fn the_session_cookie_alone_is_recognised() {
+        for (h, want) in [
+            ("portcullis=abc", true),
+            (" portcullis\t=abc", true),
+            ("portcullis=", true),
+            ("portcullis=a; theme=dark", false),
+            ("theme=dark; portcullis=a", false),
+            ("portcullisx=a", false),
+            ("theme=portcullis", false),
+            ("portcullis", false),
+            ("", false),
+        ] {
+            assert_eq!(only_cookie_named(h, "portcullis"), want, "{h:?}");
+        }
+    }
+
+    /// The header pass says whether there are lengths for the framing check to read.
+    #[test]
+    fn the_name_pass_notes_lengths() {
+        let pass = |names: &[&str]| {
+            let mut h = http::HeaderMap::new();
+            for n in names {
+                h.append(
+                    http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    "1".parse().unwrap(),
+                );
+            }
+            spoofable_names(&h, &[]).framing
+        };
+        assert!(!pass(&["host", "cookie", "accept"]));
+        assert!(pass(&["host", "content-length"]));
+        assert!(pass(&["transfer-encoding", "host"]));
+        assert!(!pass(&["content-lengthx", "x-transfer-encoding"]));
     }
 }
