@@ -335,14 +335,7 @@ mod tests {
     use super::*;
 
     fn facts(pairs: &[(&str, &str)]) -> Facts {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                http::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
-            );
-        }
-        Facts::from_headers(&h)
+        Facts::from_headers(&crate::test_support::header_map(pairs))
     }
 
     fn nginx(uri: &str, host: &str) -> Facts {

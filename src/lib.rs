@@ -22,6 +22,22 @@ macro_rules! debug_hiding {
     };
 }
 
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// A header map of `(name, value)` pairs, in order (repeated names append).
+    pub fn header_map(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+            );
+        }
+        h
+    }
+}
+
 pub mod app;
 pub mod assertion;
 pub mod audit;

@@ -877,25 +877,6 @@ mod tests {
                 Decision::SecondFactor,
             ),
             ("/pub%80lic/x", Factors::None, Decision::Login),
-            // Non-ASCII letters in another case than a (lower-case) rule's.
-            ("/%C3%9CBER-GEHEIM/x", Factors::Two, Decision::Deny),
-            // ...also with a blank, a `%` that escapes nothing, a control character
-            // or a cut later in the path (reviews).
-            ("/%C3%9Cber-geheim/a%20b", Factors::Two, Decision::Deny),
-            ("/%C3%9Cber-geheim/100%25", Factors::Two, Decision::Deny),
-            ("/u%CC%88ber-geheim/%25", Factors::Two, Decision::Deny),
-            ("/%C3%9Cber-geheim/a%20b%25", Factors::Two, Decision::Deny),
-            ("/%C3%9Cber-geheim/x%3F%25", Factors::Two, Decision::Deny),
-            ("/%C3%9Cber-geheim/%2509", Factors::Two, Decision::Deny),
-            ("/%C3%9Cber-geheim/%2500", Factors::Two, Decision::Deny),
-            // A letter's bytes escaped at two depths (attack pass).
-            ("/%25C3%BCber-geheim/x", Factors::Two, Decision::Deny),
-            ("/%C3%25BCber-geheim/x", Factors::Two, Decision::Deny),
-            ("/%C3%259Cber-geheim/x", Factors::Two, Decision::Deny),
-            ("/u%25CC%88ber-geheim/x", Factors::Two, Decision::Deny),
-            ("/u%CC%2588ber-geheim/x", Factors::Two, Decision::Deny),
-            ("/%25C3%2525BCber-geheim/x", Factors::Two, Decision::Deny),
-            ("/%25C3%BCber-geheim/a%2520b", Factors::Two, Decision::Deny),
             ("/%C3%BCber-geheim", Factors::Two, Decision::Deny),
             // IIS short names of a demanding rule's segment.
             ("/SECURE~1/x", Factors::One, Decision::SecondFactor),
@@ -940,6 +921,30 @@ mod tests {
                 want,
                 "{path}"
             );
+        }
+        // A deny rule written with a non-ASCII letter (`/über-geheim/`) holds for
+        // every spelling of the letter: another case, decomposed, escaped at two
+        // depths (attack pass), and with a blank, a `%` that escapes nothing, a control
+        // character or a decoded `?` later in the path (reviews).
+        for path in [
+            "/%C3%9CBER-GEHEIM/x",
+            "/%C3%9Cber-geheim/a%20b",
+            "/%C3%9Cber-geheim/100%25",
+            "/u%CC%88ber-geheim/%25",
+            "/%C3%9Cber-geheim/a%20b%25",
+            "/%C3%9Cber-geheim/x%3F%25",
+            "/%C3%9Cber-geheim/%2509",
+            "/%C3%9Cber-geheim/%2500",
+            "/%25C3%BCber-geheim/x",
+            "/%C3%25BCber-geheim/x",
+            "/%C3%259Cber-geheim/x",
+            "/u%25CC%88ber-geheim/x",
+            "/u%CC%2588ber-geheim/x",
+            "/%25C3%2525BCber-geheim/x",
+            "/%25C3%BCber-geheim/a%2520b",
+        ] {
+            let got = run(&rules, path, "GET", "192.0.2.1", Factors::Two, &[]);
+            assert_eq!(got, Decision::Deny, "{path}");
         }
     }
 

@@ -488,15 +488,8 @@ upstream = "127.0.0.1:9"
     }
 
     fn req(target: &str, headers: &[(&str, &str)]) -> Req {
-        let mut h = HeaderMap::new();
-        for (k, v) in headers {
-            h.append(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                http::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
-            );
-        }
         Req {
-            headers: h,
+            headers: crate::test_support::header_map(headers),
             uri: target.parse().unwrap_or_else(|_| Uri::from_static("/")),
             target: target.into(),
             peer: "192.0.2.7".parse().unwrap(),

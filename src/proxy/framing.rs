@@ -390,16 +390,7 @@ mod tests {
     #[test]
     fn parsed_headers_table() {
         use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-        let map = |pairs: &[(&str, &str)]| {
-            let mut h = http::HeaderMap::new();
-            for (k, v) in pairs {
-                h.append(
-                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                    http::HeaderValue::from_str(v).unwrap(),
-                );
-            }
-            h
-        };
+        let map = crate::test_support::header_map;
         type Case<'a> = (&'a [(&'a str, &'a str)], Result<(), FramingError>);
         let table: &[Case<'_>] = &[
             (&[], Ok(())),

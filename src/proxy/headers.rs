@@ -342,17 +342,9 @@ mod tests {
     /// anything else is left to Pingora's standard pass.
     #[test]
     fn hop_by_hop_fields_are_classified() {
-        let map = |lines: &[(&str, &str)]| {
-            let mut h = http::HeaderMap::new();
-            for (k, v) in lines {
-                h.append(
-                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                    http::HeaderValue::from_str(v).unwrap(),
-                );
-            }
-            h
+        let hop = |lines: &[(&str, &str)]| {
+            strip_spoofable_with(&mut crate::test_support::header_map(lines), &[])
         };
-        let hop = |lines: &[(&str, &str)]| strip_spoofable_with(&mut map(lines), &[]);
         assert_eq!(hop(&[("accept", "*/*"), ("cookie", "a=b")]), HopByHop::None);
         for v in [
             "keep-alive",
@@ -391,7 +383,7 @@ mod tests {
         }
         // An `Upgrade` that `Connection` doesn't name goes; a named one stays.
         let strip = |lines: &[(&str, &str)]| {
-            let mut h = map(lines);
+            let mut h = crate::test_support::header_map(lines);
             strip_spoofable_with(&mut h, &[]);
             h.contains_key(http::header::UPGRADE)
         };
@@ -685,14 +677,8 @@ mod tests {
     #[test]
     fn the_name_pass_notes_lengths() {
         let pass = |names: &[&str]| {
-            let mut h = http::HeaderMap::new();
-            for n in names {
-                h.append(
-                    http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
-                    "1".parse().unwrap(),
-                );
-            }
-            spoofable_names(&h, &[]).framing
+            let pairs: Vec<(&str, &str)> = names.iter().map(|n| (*n, "1")).collect();
+            spoofable_names(&crate::test_support::header_map(&pairs), &[]).framing
         };
         assert!(!pass(&["host", "cookie", "accept"]));
         assert!(pass(&["host", "content-length"]));
