@@ -345,13 +345,33 @@ impl Core {
             return Ok(SessionState::None);
         }
         // Through the cookie memo: a cookie seen before isn't decrypted again.
-        let Some((id, key)) = self.sessions.id_from_cookie(&self.cookies, cookie_header) else {
+        let Some(from) = self.sessions.id_from_cookie(&self.cookies, cookie_header) else {
             return Ok(SessionState::None);
         };
-        let record = match self.sessions.load_keyed(key).await? {
+        let record = match self.sessions.load_found(&from).await? {
             Lookup::Ended => return Ok(SessionState::Ended),
             Lookup::Valid(r) => r,
         };
+        self.signed_in(from.found.id, record).await
+    }
+
+    /// The usual signed-in request, when the request's `Cookie` is the session
+    /// cookie alone with this `value`: its session from the cookie memo, record and
+    /// all ([`Sessions::remembered`](crate::session::Sessions::remembered)), the
+    /// account checked as always. `None` when the memo can't say: then
+    /// [`session_state`](Self::session_state) decides.
+    pub async fn remembered_state(&self, value: &[u8]) -> Option<Result<SessionState, StoreError>> {
+        let (id, record) = self.sessions.remembered(value)?;
+        Some(self.signed_in(id, record).await)
+    }
+
+    /// A valid session's account: still there, active and with the credentials the
+    /// session was made with; otherwise the session ends now.
+    async fn signed_in(
+        &self,
+        id: SessionId,
+        record: Arc<SessionRecord>,
+    ) -> Result<SessionState, StoreError> {
         let user = self
             .accounts
             .get_cached(&record.user)

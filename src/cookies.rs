@@ -12,7 +12,10 @@ use crate::config::{SameSite, SessionConfig};
 /// The raw values of every cookie called `name` in a `Cookie` header, without
 /// allocating: pairs split at `;`, blanks around names and values trimmed (as the
 /// cookie crate does; a quoted value is passed as it is).
-pub fn values_named<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+pub fn values_named<'a: 'n, 'n>(
+    header: &'a str,
+    name: &'n str,
+) -> impl Iterator<Item = &'a str> + 'n {
     // Byte searches (`;`, `=`, blanks are ASCII, so every cut is on a char boundary):
     // this runs on every signed-in request.
     let blank = |c: char| c == ' ' || c == '\t';

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::cookies::CookieCrypto;
-use crate::session_cache::{Key, SessionCache};
+use crate::session_cache::{Key, Remembered, SessionCache};
 use crate::store::keys::{session as record_key, user_sessions as user_key};
 use crate::store::{DynStore, StoreError, Watch};
 
@@ -118,6 +118,15 @@ pub enum Lookup {
     Valid(Arc<SessionRecord>),
     /// The cookie was genuine but the session is gone (expired, signed out, revoked).
     Ended,
+}
+
+/// The session a request's `Cookie` header names ([`Sessions::id_from_cookie`]).
+#[derive(Debug)]
+pub struct FromCookie<'a> {
+    pub found: Remembered,
+    /// The cookie's value as the memo knows it (`None`: read by the cookie
+    /// crate's parser, never remembered).
+    pub value: Option<&'a str>,
 }
 
 #[derive(Clone)]
@@ -286,33 +295,93 @@ impl Sessions {
         self.store.set(&record_key(handle), &bytes, ttl).await
     }
 
-    /// The session id in a `Cookie` header's session cookie, with its cache key. A
-    /// cookie value decrypted here before comes from the cache's memo, without
-    /// AES-GCM or SHA-256; only a value that decrypts is remembered (see
+    /// The session named by a `Cookie` header's session cookie. A cookie value
+    /// decrypted here before comes from the cache's memo, without AES-GCM or SHA-256
+    /// (and perhaps with its record); only a value that decrypts is remembered (see
     /// [`crate::session_cache`]). Like [`CookieCrypto::read`]: the first cookie of
     /// that name that decrypts counts.
-    pub fn id_from_cookie(&self, cookies: &CookieCrypto, header: &str) -> Option<(SessionId, Key)> {
+    pub fn id_from_cookie<'a>(
+        &self,
+        cookies: &CookieCrypto,
+        header: &'a str,
+    ) -> Option<FromCookie<'a>> {
         let name = cookies.name.as_str();
         // In cookie order, the first value that is ours wins, remembered or not (a
         // remembered later value must not beat an earlier genuine one: a sibling
         // subdomain could plant one).
         let since = self.cache.generation();
         for raw in crate::cookies::values_named(header, name) {
-            if let Some(hit) = self.cache.memo_get(raw) {
-                return Some(hit);
+            if let Some(hit) = self.cache.memo_get(raw.as_bytes()) {
+                return Some(FromCookie {
+                    found: hit,
+                    value: Some(raw),
+                });
             }
             if let Some(plain) = cookies.decrypt_value(name, raw) {
                 let id = SessionId::parse(&plain)?;
                 let key = key_of(&id);
-                self.cache.memo_insert(raw, id.clone(), key, since);
-                return Some((id, key));
+                self.cache
+                    .memo_insert(raw.as_bytes(), id.clone(), key, since);
+                return Some(FromCookie {
+                    found: Remembered {
+                        id,
+                        key,
+                        record: None,
+                    },
+                    value: Some(raw),
+                });
             }
         }
         // Spellings the plain split above doesn't read (quoted values): the cookie
         // crate's own parser, never remembered.
         let id = SessionId::parse(&cookies.read(header, name)?)?;
         let key = key_of(&id);
-        Some((id, key))
+        Some(FromCookie {
+            found: Remembered {
+                id,
+                key,
+                record: None,
+            },
+            value: None,
+        })
+    }
+
+    /// The usual signed-in request: a session cookie value this process decrypted
+    /// before, whose record it loaded since and may still serve without the store
+    /// (no invalidation since, no touch due, not expired; see
+    /// [`crate::session_cache`]). `None` sends the request the long way.
+    pub fn remembered(&self, value: &[u8]) -> Option<(SessionId, Arc<SessionRecord>)> {
+        let hit = self.cache.memo_get(value)?;
+        Some((hit.id, hit.record?))
+    }
+
+    /// The session [`id_from_cookie`](Self::id_from_cookie) found: its remembered
+    /// record, else [`load_keyed`](Self::load_keyed), whose valid record is then
+    /// remembered with the cookie's value.
+    pub async fn load_found(&self, from: &FromCookie<'_>) -> Result<Lookup, StoreError> {
+        if let Some(r) = &from.found.record {
+            return Ok(Lookup::Valid(r.clone()));
+        }
+        let since = self.cache.generation();
+        let looked = self.load_keyed(from.found.key).await?;
+        if let (Lookup::Valid(r), Some(value)) = (&looked, from.value) {
+            let fresh_for = self.fresh_for(r, self.clock.now_ms());
+            self.cache
+                .memo_attach(value.as_bytes(), r, fresh_for, since);
+        }
+        Ok(looked)
+    }
+
+    /// How long `r` may be served without the store from `now_ms` (Unix time, ms):
+    /// until its next touch is due or it ends by its timeouts, whichever is first —
+    /// in whole seconds, as [`load_keyed`](Self::load_keyed) judges them.
+    fn fresh_for(&self, r: &SessionRecord, now_ms: u64) -> Duration {
+        let until = r
+            .last_seen
+            .saturating_add(self.touch_every())
+            .min(r.last_seen.saturating_add(self.idle.as_secs()))
+            .min(r.created.saturating_add(self.absolute.as_secs()));
+        Duration::from_millis(until.saturating_mul(1000).saturating_sub(now_ms))
     }
 
     /// Loads and checks a session; refreshes its idle timer now and then. A record
@@ -628,10 +697,22 @@ mod tests {
     }
 
     /// The session cookie's value in a `Cookie` header (the memo's key).
-    fn value_of(cookie: &str) -> &str {
+    fn value_of(cookie: &str) -> &[u8] {
         crate::cookies::values_named(cookie, "portcullis")
             .next()
             .unwrap()
+            .as_bytes()
+    }
+
+    /// The session id and cache key a `Cookie` header names.
+    fn id_key(s: &Sessions, c: &CookieCrypto, header: &str) -> Option<(SessionId, Key)> {
+        s.id_from_cookie(c, header)
+            .map(|f| (f.found.id, f.found.key))
+    }
+
+    /// What the memo says about a value: the session's id and key.
+    fn memo(s: &Sessions, value: &[u8]) -> Option<(SessionId, Key)> {
+        s.cache.memo_get(value).map(|r| (r.id, r.key))
     }
 
     /// The session cookie of a new session of `user`, as a `Cookie` header.
@@ -647,31 +728,121 @@ mod tests {
         let (_, s, c) = memo_world();
         let (id, cookie) = signed_in(&s, &c, "alice").await;
         let raw = value_of(&cookie);
-        assert!(s.cache.memo_get(raw).is_none());
-        let (got, key) = s.id_from_cookie(&c, &format!("x=1; {cookie}")).unwrap();
+        assert!(memo(&s, raw).is_none());
+        let (got, key) = id_key(&s, &c, &format!("x=1; {cookie}")).unwrap();
         assert_eq!(got, id);
         // Now remembered: the same value resolves from the memo.
-        assert_eq!(s.cache.memo_get(raw), Some((id.clone(), key)));
+        assert_eq!(memo(&s, raw), Some((id.clone(), key)));
         assert!(matches!(s.load_keyed(key).await.unwrap(), Lookup::Valid(_)));
         // Another session's sign-out already makes the entry stale (any invalidation).
         let (other, _) = signed_in(&s, &c, "bob").await;
         s.remove(&other.handle(), "bob").await.unwrap();
-        assert!(s.cache.memo_get(raw).is_none());
-        assert_eq!(s.id_from_cookie(&c, &cookie).map(|x| x.0), Some(id.clone()));
+        assert!(memo(&s, raw).is_none());
+        assert_eq!(id_key(&s, &c, &cookie).map(|x| x.0), Some(id.clone()));
         // Signing out ends it at once, memo or not.
         s.remove(&id.handle(), "alice").await.unwrap();
-        assert!(s.cache.memo_get(raw).is_none());
-        let (_, key) = s.id_from_cookie(&c, &cookie).unwrap();
+        assert!(memo(&s, raw).is_none());
+        let (_, key) = id_key(&s, &c, &cookie).unwrap();
         assert_eq!(s.load_keyed(key).await.unwrap(), Lookup::Ended);
         // "Sign out everywhere" likewise.
         let (id2, cookie2) = signed_in(&s, &c, "alice").await;
-        let (_, key2) = s.id_from_cookie(&c, &cookie2).unwrap();
+        let (_, key2) = id_key(&s, &c, &cookie2).unwrap();
         assert!(s.cache.memo_len() > 0);
         assert_eq!(s.revoke_user("alice").await.unwrap(), 1);
         let raw2 = value_of(&cookie2);
-        assert!(s.cache.memo_get(raw2).is_none());
+        assert!(memo(&s, raw2).is_none());
         assert_eq!(s.load_keyed(key2).await.unwrap(), Lookup::Ended);
         assert_eq!(s.load(&id2).await.unwrap(), Lookup::Ended);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_record_is_served_only_while_the_store_has_no_say() {
+        let clock = FakeClock::at(1_000_000);
+        // A cache that outlives the touch interval (60 s for a 600 s idle timeout),
+        // so that the touch is what bounds a remembered record here.
+        let s = Sessions::with_cache(
+            Arc::new(MemoryStore::new()),
+            Arc::new(clock.clone()),
+            Duration::from_secs(600),
+            Duration::from_secs(3600),
+            Duration::from_secs(3600),
+        );
+        let c = CookieCrypto::new(&[7u8; 64], &crate::cookies::tests::cfg());
+        let (id, cookie) = signed_in(&s, &c, "alice").await;
+        let raw = value_of(&cookie);
+        assert!(s.remembered(raw).is_none(), "never seen");
+        let from = s.id_from_cookie(&c, &cookie).unwrap();
+        assert!(from.found.record.is_none());
+        assert!(
+            s.remembered(raw).is_none(),
+            "known, but no record loaded yet"
+        );
+        let Lookup::Valid(r) = s.load_found(&from).await.unwrap() else {
+            panic!("a live session")
+        };
+        let (got, remembered) = s.remembered(raw).unwrap();
+        assert_eq!((got, &remembered), (id.clone(), &r));
+        // The long way finds it too, with its record.
+        let longer = format!("x=1; {cookie}");
+        let from = s.id_from_cookie(&c, &longer).unwrap();
+        assert_eq!(from.found.record.as_ref(), Some(&r));
+        // Until a touch is due: then the store is written again, and the refreshed
+        // record is remembered.
+        clock.advance(59);
+        assert!(s.remembered(raw).is_some());
+        clock.advance(1);
+        assert!(s.remembered(raw).is_none(), "a touch is due");
+        let from = s.id_from_cookie(&c, &cookie).unwrap();
+        let Lookup::Valid(r) = s.load_found(&from).await.unwrap() else {
+            panic!("a live session")
+        };
+        assert_eq!(r.last_seen, 1_000_060);
+        assert_eq!(s.remembered(raw).unwrap().1.last_seen, 1_000_060);
+        // Any invalidation (another session's sign-out): not from the memo.
+        let (other, _) = signed_in(&s, &c, "bob").await;
+        s.remove(&other.handle(), "bob").await.unwrap();
+        assert!(s.remembered(raw).is_none());
+        let from = s.id_from_cookie(&c, &cookie).unwrap();
+        assert!(from.found.record.is_none());
+        assert!(matches!(
+            s.load_found(&from).await.unwrap(),
+            Lookup::Valid(_)
+        ));
+        assert!(s.remembered(raw).is_some());
+        // Its own sign-out: ended, memo or not.
+        s.remove(&id.handle(), "alice").await.unwrap();
+        assert!(s.remembered(raw).is_none());
+        let from = s.id_from_cookie(&c, &cookie).unwrap();
+        assert_eq!(s.load_found(&from).await.unwrap(), Lookup::Ended);
+        assert!(s.remembered(raw).is_none());
+    }
+
+    #[test]
+    fn a_record_is_fresh_until_its_touch_or_its_end() {
+        let clock = FakeClock::at(1_000_000);
+        let s = sessions(&clock); // idle 600 s (touch every 60 s), absolute 3600 s
+        let now = 1_000_000u64;
+        let rec = |created: u64, last_seen: u64| SessionRecord {
+            user: "alice".into(),
+            factors: 1,
+            created,
+            last_seen,
+            client: "127.0.0.1".into(),
+            cred_version: 0,
+            pending: Pending::Done,
+            auth_at: created,
+        };
+        let ms = Duration::from_millis;
+        assert_eq!(s.fresh_for(&rec(now, now), now * 1000), ms(60_000));
+        assert_eq!(
+            s.fresh_for(&rec(now, now - 10), now * 1000 + 500),
+            ms(49_500)
+        );
+        // The absolute end comes first.
+        assert_eq!(s.fresh_for(&rec(now - 3590, now), now * 1000), ms(10_000));
+        // Due or over: nothing.
+        assert_eq!(s.fresh_for(&rec(now, now - 60), now * 1000), ms(0));
+        assert_eq!(s.fresh_for(&rec(now - 4000, now), now * 1000), ms(0));
     }
 
     #[tokio::test]
@@ -681,14 +852,11 @@ mod tests {
         let (planted, planteds) = signed_in(&s, &c, "mallory").await;
         // Mallory's value is remembered (she used it); a sibling subdomain plants it
         // after the victim's own cookie.
-        assert_eq!(s.id_from_cookie(&c, &planteds).map(|x| x.0), Some(planted));
+        assert_eq!(id_key(&s, &c, &planteds).map(|x| x.0), Some(planted));
         let both = format!("{victims}; {planteds}");
-        assert_eq!(
-            s.id_from_cookie(&c, &both).map(|x| x.0),
-            Some(victim.clone())
-        );
+        assert_eq!(id_key(&s, &c, &both).map(|x| x.0), Some(victim.clone()));
         // And once the victim's is remembered too, still the first.
-        assert_eq!(s.id_from_cookie(&c, &both).map(|x| x.0), Some(victim));
+        assert_eq!(id_key(&s, &c, &both).map(|x| x.0), Some(victim));
     }
 
     #[tokio::test]
@@ -719,18 +887,23 @@ mod tests {
         let (clock, s, c) = memo_world();
         let (_, cookie) = signed_in(&s, &c, "alice").await;
         let raw = value_of(&cookie);
-        s.id_from_cookie(&c, &cookie).unwrap();
-        assert!(s.cache.memo_get(raw).is_some());
+        id_key(&s, &c, &cookie).unwrap();
+        assert!(memo(&s, raw).is_some());
         clock.advance(DEFAULT_CACHE_TTL.as_secs());
         assert!(
-            s.cache.memo_get(raw).is_none(),
+            memo(&s, raw).is_none(),
             "no longer than store.session_cache"
         );
 
         let small = SessionCache::new(Arc::new(clock.clone()), DEFAULT_CACHE_TTL, true, 64);
         let id = SessionId::generate();
         for i in 0..10_000u32 {
-            small.memo_insert(&format!("v{i}"), id.clone(), [0; 32], small.generation());
+            small.memo_insert(
+                format!("v{i}").as_bytes(),
+                id.clone(),
+                [0; 32],
+                small.generation(),
+            );
         }
         assert!(small.memo_len() <= 64, "{}", small.memo_len());
     }

@@ -30,6 +30,12 @@
 //!   since (any sign-out, revocation or change, here or announced by another
 //!   gateway, makes every entry stale); a flush empties it;
 //! - bounded like the records (at most `max_entries`, same shard policy).
+//!
+//! A memo entry also carries the session's record as last loaded through that
+//! cookie ([`SessionCache::memo_attach`]), so the usual signed-in request is one
+//! look-up and one clock read. The record is served from there only while the
+//! entry itself is (so no longer than after any invalidation), and only until its
+//! next touch is due or the session would expire by its own timeouts.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,13 +69,26 @@ struct Memo {
     until: Duration,
     /// The cache's generation when it was made: stale after any invalidation.
     generation: u64,
+    /// The session's record, loaded after the entry was made and before any
+    /// invalidation, and (monotonic) until when it may be served from here.
+    record: Option<(Arc<SessionRecord>, Duration)>,
+}
+
+/// What the cookie memo knows about a session cookie's value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Remembered {
+    pub id: SessionId,
+    pub key: Key,
+    /// Its session's record, when one is attached and may still be served
+    /// without the store (see [`SessionCache::memo_attach`]).
+    pub record: Option<Arc<SessionRecord>>,
 }
 
 pub struct SessionCache {
     clock: Arc<dyn Clock>,
     shards: Vec<Mutex<Map<Key, Cached>>>,
     /// Raw session-cookie value → the session it names (see the module docs).
-    memo: Vec<Mutex<Map<Box<str>, Memo>>>,
+    memo: Vec<Mutex<Map<Box<[u8]>, Memo>>>,
     ttl: Duration,
     per_shard: usize,
     live: AtomicBool,
@@ -103,17 +122,18 @@ impl SessionCache {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    fn memo_shard(&self, cookie: &str) -> MutexGuard<'_, Map<Box<str>, Memo>> {
+    fn memo_shard(&self, cookie: &[u8]) -> MutexGuard<'_, Map<Box<[u8]>, Memo>> {
         // Session cookies are base64 of random ciphertext: any byte spreads them.
-        let b = cookie.as_bytes().last().copied().unwrap_or(0);
+        let b = cookie.last().copied().unwrap_or(0);
         self.memo[usize::from(b) % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The session a cookie value names, if this value was decrypted here before
-    /// and nothing was invalidated since (see the module docs).
-    pub fn memo_get(&self, cookie: &str) -> Option<(SessionId, Key)> {
+    /// and nothing was invalidated since (see the module docs), with its record
+    /// while that may be served from here.
+    pub fn memo_get(&self, cookie: &[u8]) -> Option<Remembered> {
         if !self.enabled() || !self.is_live() {
             return None;
         }
@@ -121,13 +141,55 @@ impl SessionCache {
         let now = self.clock.monotonic();
         let shard = self.memo_shard(cookie);
         let m = shard.get(cookie)?;
-        (m.generation == generation && m.until > now).then(|| (m.id.clone(), m.key))
+        if m.generation != generation || m.until <= now {
+            return None;
+        }
+        let record = m
+            .record
+            .as_ref()
+            .filter(|(_, until)| *until > now)
+            .map(|(r, _)| r.clone());
+        Some(Remembered {
+            id: m.id.clone(),
+            key: m.key,
+            record,
+        })
+    }
+
+    /// Attaches `record`, loaded for the session `cookie` names when the generation
+    /// was `since` ([`generation`](Self::generation), taken before the load), to
+    /// the cookie's memo entry, to be served from there for at most `fresh_for` (and
+    /// never beyond the entry's own life). Nothing happens when an invalidation came
+    /// in since `since`, or when the entry is of another generation: a record read
+    /// before a sign-out must not be attached to an entry made after it.
+    pub fn memo_attach(
+        &self,
+        cookie: &[u8],
+        record: &Arc<SessionRecord>,
+        fresh_for: Duration,
+        since: u64,
+    ) {
+        if !self.enabled() || !self.is_live() {
+            return;
+        }
+        let now = self.clock.monotonic();
+        let mut shard = self.memo_shard(cookie);
+        // Under the shard lock: an invalidation bumps the generation, which makes
+        // this entry stale whether it comes before or after this check.
+        if self.generation() != since {
+            return;
+        }
+        if let Some(m) = shard.get_mut(cookie) {
+            if m.generation == since && m.until > now {
+                m.record = Some((record.clone(), (now + fresh_for).min(m.until)));
+            }
+        }
     }
 
     /// Remembers that `cookie` (a value that decrypted with this gateway's key, no
     /// other) names `id`; nothing happens when an invalidation came in since
     /// `since` ([`generation`](Self::generation), taken before decrypting).
-    pub fn memo_insert(&self, cookie: &str, id: SessionId, key: Key, since: u64) {
+    pub fn memo_insert(&self, cookie: &[u8], id: SessionId, key: Key, since: u64) {
         if !self.enabled() || !self.is_live() {
             return;
         }
@@ -149,6 +211,7 @@ impl SessionCache {
                 key,
                 until: now + self.ttl,
                 generation: since,
+                record: None,
             },
         );
     }
@@ -321,6 +384,44 @@ mod tests {
         c.set_live(false);
         assert!(c.get(&k).is_none());
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_record_read_before_an_invalidation_is_never_attached() {
+        let (clock, c) = cache(Duration::from_secs(5), true, 1000);
+        let (v, k) = (b"cookie-value".as_slice(), [4u8; 32]);
+        let id = SessionId::generate();
+        let g = c.generation();
+        c.memo_insert(v, id.clone(), k, g);
+        // Attached when nothing happened since the read began.
+        c.memo_attach(v, &rec("alice"), Duration::from_secs(60), g);
+        assert_eq!(c.memo_get(v).unwrap().record.unwrap().user, "alice");
+        // The entry lives no longer than the memo's own life, whatever `fresh_for` says.
+        clock.advance(5);
+        assert!(c.memo_get(v).is_none());
+        // A read starts (generation g), the session is signed out meanwhile, and a
+        // second request re-makes the memo entry under the new generation: the first
+        // read's (old) record must not land on the new entry.
+        let g = c.generation();
+        c.memo_insert(v, id.clone(), k, g);
+        let read_began = c.generation();
+        c.invalidate(&k);
+        c.memo_insert(v, id.clone(), k, c.generation());
+        c.memo_attach(v, &rec("old"), Duration::from_secs(60), read_began);
+        let hit = c.memo_get(v).unwrap();
+        assert_eq!(hit.id, id);
+        assert!(hit.record.is_none(), "a record from before the sign-out");
+        // `fresh_for` bounds the record but not the entry.
+        let g = c.generation();
+        c.memo_attach(v, &rec("new"), Duration::from_secs(2), g);
+        clock.advance(2);
+        let hit = c.memo_get(v).unwrap();
+        assert!(hit.record.is_none(), "stale by `fresh_for`");
+        // Off: nothing is attached.
+        let (_, off) = cache(Duration::ZERO, true, 64);
+        off.memo_insert(v, id, k, 0);
+        off.memo_attach(v, &rec("a"), Duration::from_secs(60), 0);
+        assert!(off.memo_get(v).is_none());
     }
 
     #[test]

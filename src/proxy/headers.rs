@@ -294,13 +294,28 @@ pub fn without_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) ->
     kept_cookies(headers.get_all(http::header::COOKIE).iter(), names)
 }
 
-/// Is `header` (one `Cookie` value) a single `name=value` pair of the cookie `name`?
-/// Then [`kept_cookies`] keeps nothing of it: the caller can drop it unread.
-pub fn only_cookie_named(header: &str, name: &str) -> bool {
-    memchr::memchr(b';', header.as_bytes()).is_none()
-        && header
-            .split_once('=')
-            .is_some_and(|(n, _)| n.trim_ascii() == name)
+/// The value of the cookie `name` when the request's `Cookie` is that cookie alone
+/// (one header, `name=value`, no other pair): the usual signed-in request. Then
+/// [`kept_cookies`] keeps nothing of it (the caller can drop it unread), and the
+/// value is the one [`crate::cookies::values_named`] reads (blanks trimmed), taken
+/// as raw bytes without a UTF-8 check.
+pub fn lone_cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a [u8]> {
+    let mut all = headers.get_all(http::header::COOKIE).iter();
+    let header = all.next()?.as_bytes();
+    if all.next().is_some() {
+        return None;
+    }
+    let value = header.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
+    if memchr::memchr(b';', value).is_some() {
+        return None;
+    }
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !blank(b)).unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
+    Some(&value[start..end])
 }
 
 /// [`without_cookies`] over the `Cookie` values themselves (as an occupied entry
@@ -647,10 +662,13 @@ mod tests {
             proptest::prop_assert_eq!(without_cookies(&h, &own), plain.join(&b"; "[..]), "{:?}", raw);
             // What is kept is a header value again.
             proptest::prop_assert!(http::HeaderValue::from_bytes(&without_cookies(&h, &own)).is_ok());
-            // The shortcut for the session cookie alone drops only what the filter drops.
-            if let Ok(text) = std::str::from_utf8(&raw) {
-                if only_cookie_named(text, "portcullis") {
-                    proptest::prop_assert!(without_cookies(&h, &own).is_empty(), "{:?}", raw);
+            // The shortcut for the session cookie alone drops only what the filter
+            // drops, and reads the value the session lookup reads.
+            if let Some(v) = lone_cookie(&h, "portcullis") {
+                proptest::prop_assert!(without_cookies(&h, &own).is_empty(), "{:?}", raw);
+                if let Ok(text) = std::str::from_utf8(&raw) {
+                    let first = crate::cookies::values_named(text, "portcullis").next();
+                    proptest::prop_assert_eq!(first.map(str::as_bytes), Some(v), "{:?}", raw);
                 }
             }
         }
@@ -658,19 +676,32 @@ mod tests {
 
     #[test]
     fn the_session_cookie_alone_is_recognised() {
+        let lone = |values: &[&str]| {
+            let pairs: Vec<(&str, &str)> = values.iter().map(|v| ("cookie", *v)).collect();
+            let h = crate::test_support::header_map(&pairs);
+            lone_cookie(&h, "portcullis").map(<[u8]>::to_vec)
+        };
         for (h, want) in [
-            ("portcullis=abc", true),
-            (" portcullis\t=abc", true),
-            ("portcullis=", true),
-            ("portcullis=a; theme=dark", false),
-            ("theme=dark; portcullis=a", false),
-            ("portcullisx=a", false),
-            ("theme=portcullis", false),
-            ("portcullis", false),
-            ("", false),
+            ("portcullis=abc", Some("abc")),
+            ("portcullis= abc\t", Some("abc")),
+            ("portcullis=", Some("")),
+            // (Read the long way, as before.)
+            (" portcullis=abc", None),
+            ("portcullis =abc", None),
+            ("portcullis=a; theme=dark", None),
+            ("portcullis=a;", None),
+            ("theme=dark; portcullis=a", None),
+            ("portcullisx=a", None),
+            ("Portcullis=a", None),
+            ("theme=portcullis", None),
+            ("portcullis", None),
+            ("", None),
         ] {
-            assert_eq!(only_cookie_named(h, "portcullis"), want, "{h:?}");
+            assert_eq!(lone(&[h]), want.map(|w| w.as_bytes().to_vec()), "{h:?}");
         }
+        assert_eq!(lone(&[]), None);
+        assert_eq!(lone(&["portcullis=a", "portcullis=b"]), None, "two headers");
+        assert_eq!(lone(&["portcullis=a", "theme=dark"]), None, "two headers");
     }
 
     /// The header pass says whether there are lengths for the framing check to read.

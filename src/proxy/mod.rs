@@ -369,10 +369,22 @@ impl Gateway {
         mut inbound: Inbound,
     ) -> Result<bool> {
         let app = &self.app;
-        let cookie_header = headers::cookie_header(session.req_header());
-        let only_our_cookie = matches!(cookie_header, std::borrow::Cow::Borrowed(_))
-            && headers::only_cookie_named(&cookie_header, &app.cookies.name);
-        let (state, store_down) = match app.session_state(&cookie_header).await {
+        // The usual signed-in request: the session cookie alone, remembered with its
+        // record (one look-up); anything else the long way.
+        let lone = headers::lone_cookie(&session.req_header().headers, &app.cookies.name);
+        let remembered = match lone {
+            Some(value) => app.remembered_state(value).await,
+            None => None,
+        };
+        let looked = match remembered {
+            Some(looked) => looked,
+            None => {
+                let cookie_header = headers::cookie_header(session.req_header());
+                app.session_state(&cookie_header).await
+            }
+        };
+        let only_our_cookie = lone.is_some();
+        let (state, store_down) = match looked {
             Ok(s) => (s, false),
             Err(e) => {
                 tracing::warn!(error = %e, "store unavailable; failing closed");
