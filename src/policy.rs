@@ -676,16 +676,18 @@ impl RuleIndex {
     ) -> Policy {
         let mut candidates: Vec<u32> = Vec::new();
         let all = || std::iter::once(req.path).chain(others.iter().map(String::as_str));
-        // Spellings (by position in `all`) with a directory named at a bare-name end.
-        let mut named = [[false; 2]; MAX_SPELLINGS + 1];
+        // Spellings (by position in `all`) with a directory named at a bare-name end:
+        // bits `2i` and `2i + 1` for the two ends of spelling `i` (a mask, not an array:
+        // the usual request has none, and a zero is the cheapest answer to look at).
+        const _: () = assert!(2 * (MAX_SPELLINGS + 1) <= 128);
+        let mut named: u128 = 0;
         let host = (!self.by_host.is_empty())
             .then(|| self.by_host.get(req.host))
             .flatten();
         for trie in std::iter::once(&self.any_host).chain(host) {
-            for (n, s) in named.iter_mut().zip(all()) {
+            for (i, s) in all().enumerate().take(MAX_SPELLINGS + 1) {
                 let found = trie.prefixes_of(s, rules, &mut candidates);
-                n[0] |= found[0];
-                n[1] |= found[1];
+                named |= (u128::from(found[0]) | u128::from(found[1]) << 1) << (2 * i);
             }
         }
         candidates.sort_unstable();
@@ -699,12 +701,12 @@ impl RuleIndex {
                 .map_or(default, |r| r.policy)
         };
         let mut policy = others.iter().fold(first(req.path), |p, s| p.max(first(s)));
-        if named.iter().flatten().all(|n| !n) {
+        if named == 0 {
             return policy;
         }
-        for (n, s) in named.iter().zip(all()) {
-            for (&named, end) in n.iter().zip(bare_name_ends(s)) {
-                if let (true, Some(end)) = (named, end) {
+        for (i, s) in all().enumerate().take(MAX_SPELLINGS + 1) {
+            for (j, end) in bare_name_ends(s).into_iter().enumerate() {
+                if let (true, Some(end)) = (named >> (2 * i + j) & 1 == 1, end) {
                     policy = policy.max(first(&format!("{}/", &s[..end])));
                 }
             }

@@ -20,12 +20,12 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use http::header::{ACCEPT, HOST};
+use http::header::ACCEPT;
 use http::{HeaderMap, HeaderValue, Uri};
 use ipnet::IpNet;
 
 use crate::config::Config;
-use crate::respond::{Client, Message};
+use crate::respond::Message;
 
 /// Most request headers accepted, and their total size in bytes (431 beyond).
 pub const MAX_HEADERS: usize = 100;
@@ -34,6 +34,8 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// The request as the edge read it.
 pub struct Head<'a> {
     pub headers: &'a HeaderMap,
+    /// The first `Host` value (`headers.get(HOST)`; the edge's header pass found it).
+    pub host: Option<&'a http::HeaderValue>,
     pub uri: &'a Uri,
     /// The request target as received (before any parsing into `uri`).
     pub raw_target: &'a [u8],
@@ -66,8 +68,6 @@ pub struct Inbound {
     pub client: ClientInfo,
     /// The peer is in `server.trusted_proxies`.
     pub trusted: bool,
-    /// The client takes HTML (a browser).
-    pub html: bool,
     /// What a trusted proxy says about the request it holds: read only for the
     /// portal's `/verify` from a trusted peer, before spoofable headers are stripped.
     /// (Boxed: an `Inbound` moves a few times per request, and is half the size so.)
@@ -79,11 +79,6 @@ impl Inbound {
     /// gateway's own pages.
     pub fn portal_path<'a>(&'a self, prefix: &str) -> Option<&'a str> {
         portal_path(&self.path, prefix)
-    }
-
-    /// A browser or an API client (see [`crate::respond`]).
-    pub fn client_kind(&self) -> Client {
-        Client::of(self.html)
     }
 }
 
@@ -135,8 +130,7 @@ pub fn classify(cfg: &Config, head: &Head<'_>) -> Result<Inbound, Message> {
     }
     // Site by Host; never a default upstream.
     let host = head
-        .headers
-        .get(HOST)
+        .host
         .and_then(|v| v.to_str().ok())
         .or_else(|| head.uri.host())
         .map(host_key)
@@ -179,7 +173,6 @@ pub fn classify(cfg: &Config, head: &Head<'_>) -> Result<Inbound, Message> {
         rewrite,
         client,
         trusted,
-        html: accepts_html(head.headers),
         forward_auth,
     })
 }
@@ -409,6 +402,8 @@ fn peer_value(peer: IpAddr) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::respond::Client;
+    use http::header::HOST;
 
     proptest::proptest! {
         /// The borrowing host key is the old copying one.
@@ -503,6 +498,7 @@ upstream = "127.0.0.1:9"
             cfg,
             &Head {
                 headers: &r.headers,
+                host: r.headers.get(HOST),
                 uri: &r.uri,
                 raw_target: r.target.as_bytes(),
                 peer: r.peer,
@@ -631,6 +627,7 @@ upstream = "127.0.0.1:9"
             for raw_len in [None, Some(r.target.len() + 14 + bare_lf + 1)] {
                 let head = Head {
                     headers: &r.headers,
+                    host: r.headers.get(HOST),
                     uri: &r.uri,
                     raw_target: r.target.as_bytes(),
                     peer: r.peer,
@@ -785,17 +782,11 @@ upstream = "127.0.0.1:9"
             let i = run(&cfg, &req(path, &[("host", "app.test")])).unwrap();
             assert_eq!(i.portal_path(p), sub, "{path}");
         }
-        let i = run(
-            &cfg,
-            &req("/", &[("host", "app.test"), ("accept", "text/html,*/*")]),
-        )
-        .unwrap();
-        assert_eq!(i.client_kind(), Client::Browser);
-        let i = run(
-            &cfg,
-            &req("/", &[("host", "app.test"), ("accept", "application/json")]),
-        )
-        .unwrap();
-        assert_eq!(i.client_kind(), Client::Api);
+        let html = |accept: &str| {
+            let h = crate::test_support::header_map(&[("host", "app.test"), ("accept", accept)]);
+            Client::of(accepts_html(&h))
+        };
+        assert_eq!(html("text/html,*/*"), Client::Browser);
+        assert_eq!(html("application/json"), Client::Api);
     }
 }

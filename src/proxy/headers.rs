@@ -18,16 +18,17 @@ pub fn strip_spoofable(headers: &mut http::HeaderMap) {
 /// The same pass notes the request's hop-by-hop fields ([`HopByHop`]).
 pub fn strip_spoofable_with(headers: &mut http::HeaderMap, extra: &[String]) -> HopByHop {
     let pass = spoofable_names(headers, extra);
-    for n in pass.strip.into_iter().flatten() {
+    let (strip, hop) = (pass.strip, pass.hop);
+    for n in strip.into_iter().flatten() {
         // (`remove` takes every value of the name.)
         headers.remove(&n);
     }
-    pass.hop
+    hop
 }
 
-/// What one look at every header name of a head found (see [`spoofable_names`]).
+/// What one look at every header of a head found (see [`spoofable_names`]).
 #[derive(Debug)]
-pub struct NamePass {
+pub struct NamePass<'a> {
     /// What [`strip_spoofable_with`] would remove (`None`: nothing, the usual request).
     pub strip: Option<Vec<http::HeaderName>>,
     /// The head's hop-by-hop fields.
@@ -35,15 +36,33 @@ pub struct NamePass {
     /// A `Content-Length` or `Transfer-Encoding` is present (else the framing check
     /// has no lengths to read: see [`super::framing::check_h1`]).
     pub framing: bool,
+    /// The first `Host` value (what `headers.get(HOST)` gives), seen on the way.
+    pub host: Option<&'a http::HeaderValue>,
+    /// The `Cookie` value, when there is exactly one (a copy is a reference count:
+    /// it outlives changes to the head). Neither `Host` nor `Cookie` is ever stripped.
+    pub cookie: Option<http::HeaderValue>,
 }
 
-/// One pass over a head's header names, changing nothing: see [`NamePass`].
-pub fn spoofable_names(headers: &http::HeaderMap, extra: &[String]) -> NamePass {
+/// One pass over a head's headers, changing nothing: see [`NamePass`].
+pub fn spoofable_names<'a>(headers: &'a http::HeaderMap, extra: &[String]) -> NamePass<'a> {
     // Names in a HeaderMap are already lower-case; only `_` spellings need folding.
     let mut found: Option<Vec<http::HeaderName>> = None;
     let mut hop = HopByHop::None;
     let mut framing = false;
-    for k in headers.keys() {
+    let mut host = None;
+    let mut cookies: (Option<&http::HeaderValue>, usize) = (None, 0);
+    // Every value, each name's in a row: a name is judged at its first value.
+    let mut last: Option<&http::HeaderName> = None;
+    for (k, v) in headers.iter() {
+        if k == http::header::HOST {
+            host = host.or(Some(v));
+        } else if k == http::header::COOKIE {
+            cookies = (cookies.0.or(Some(v)), cookies.1 + 1);
+        }
+        if last.is_some_and(|l| std::ptr::eq(l, k)) {
+            continue;
+        }
+        last = Some(k);
         framing |= k == http::header::CONTENT_LENGTH || k == http::header::TRANSFER_ENCODING;
         if is_spoofable_with(k.as_str(), extra) {
             found.get_or_insert_with(Vec::new).push(k.clone());
@@ -70,6 +89,8 @@ pub fn spoofable_names(headers: &http::HeaderMap, extra: &[String]) -> NamePass 
         strip: found,
         hop,
         framing,
+        host,
+        cookie: cookies.0.filter(|_| cookies.1 == 1).cloned(),
     }
 }
 
@@ -294,19 +315,19 @@ pub fn without_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) ->
     kept_cookies(headers.get_all(http::header::COOKIE).iter(), names)
 }
 
-/// The value of the cookie `name` when the request's `Cookie` is that cookie alone
-/// (one header, `name=value`, no other pair): the usual signed-in request. Then
-/// [`kept_cookies`] keeps nothing of it (the caller can drop it unread), and the
-/// value is the one [`crate::cookies::values_named`] reads (blanks trimmed), taken
-/// as raw bytes without a UTF-8 check.
-pub fn lone_cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a [u8]> {
-    let mut all = headers.get_all(http::header::COOKIE).iter();
-    let header = all.next()?.as_bytes();
-    if all.next().is_some() {
-        return None;
-    }
-    let value = header.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
-    if memchr::memchr(b';', value).is_some() {
+/// The value of the cookie `name` when `header`, the request's only `Cookie` (see
+/// [`NamePass::cookie`]), is that cookie alone (`name=value`, no other pair): the
+/// usual signed-in request. Then [`kept_cookies`] keeps nothing of it (the caller
+/// can drop it unread), and the value is the one [`crate::cookies::values_named`]
+/// reads (blanks trimmed), taken as raw bytes without a UTF-8 check.
+pub fn lone_cookie<'a>(header: &'a http::HeaderValue, name: &str) -> Option<&'a [u8]> {
+    let value = header
+        .as_bytes()
+        .strip_prefix(name.as_bytes())?
+        .strip_prefix(b"=")?;
+    // (A fold the compiler turns into vector code: cheaper than a `memchr` call for
+    // a cookie's length.)
+    if value.iter().fold(false, |semi, &b| semi | (b == b';')) {
         return None;
     }
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
@@ -664,7 +685,8 @@ mod tests {
             proptest::prop_assert!(http::HeaderValue::from_bytes(&without_cookies(&h, &own)).is_ok());
             // The shortcut for the session cookie alone drops only what the filter
             // drops, and reads the value the session lookup reads.
-            if let Some(v) = lone_cookie(&h, "portcullis") {
+            let pass = spoofable_names(&h, &[]);
+            if let Some(v) = pass.cookie.as_ref().and_then(|c| lone_cookie(c, "portcullis")) {
                 proptest::prop_assert!(without_cookies(&h, &own).is_empty(), "{:?}", raw);
                 if let Ok(text) = std::str::from_utf8(&raw) {
                     let first = crate::cookies::values_named(text, "portcullis").next();
@@ -679,7 +701,11 @@ mod tests {
         let lone = |values: &[&str]| {
             let pairs: Vec<(&str, &str)> = values.iter().map(|v| ("cookie", *v)).collect();
             let h = crate::test_support::header_map(&pairs);
-            lone_cookie(&h, "portcullis").map(<[u8]>::to_vec)
+            let pass = spoofable_names(&h, &[]);
+            pass.cookie
+                .as_ref()
+                .and_then(|c| lone_cookie(c, "portcullis"))
+                .map(<[u8]>::to_vec)
         };
         for (h, want) in [
             ("portcullis=abc", Some("abc")),
@@ -702,6 +728,52 @@ mod tests {
         assert_eq!(lone(&[]), None);
         assert_eq!(lone(&["portcullis=a", "portcullis=b"]), None, "two headers");
         assert_eq!(lone(&["portcullis=a", "theme=dark"]), None, "two headers");
+    }
+
+    proptest::proptest! {
+        /// The one pass over every value judges each name as a pass over the names
+        /// did, and finds `Host` and the lone `Cookie` as look-ups would.
+        #[test]
+        fn the_header_pass_is_a_pass_over_names_and_lookups(
+            pairs in proptest::collection::vec((
+                proptest::sample::select(vec![
+                    "host", "cookie", "connection", "upgrade", "te", "keep-alive",
+                    "x-forwarded-for", "x_forwarded_for", "x-remote-user", "accept",
+                    "content-length", "transfer-encoding",
+                ]),
+                proptest::sample::select(vec!["a", "keep-alive", "close", "upgrade", "x=1", "te"]),
+            ), 0..8),
+        ) {
+            let h = crate::test_support::header_map(&pairs);
+            let extra = ["x-remote-user".to_string()];
+            let pass = spoofable_names(&h, &extra);
+            // The names pass, as it was (each name once, by `keys`).
+            let mut found: Option<Vec<http::HeaderName>> = None;
+            let mut hop = HopByHop::None;
+            let mut framing = false;
+            for k in h.keys() {
+                framing |= k == http::header::CONTENT_LENGTH || k == http::header::TRANSFER_ENCODING;
+                if is_spoofable_with(k.as_str(), &extra) {
+                    found.get_or_insert_with(Vec::new).push(k.clone());
+                } else if let Some(only_connection) = hop_by_hop(k) {
+                    hop = if only_connection && hop == HopByHop::None && plain_connection(&h) {
+                        HopByHop::Connection
+                    } else {
+                        HopByHop::Other
+                    };
+                }
+            }
+            if hop == HopByHop::Other && h.contains_key(http::header::UPGRADE) && !names_upgrade(&h) {
+                found.get_or_insert_with(Vec::new).push(http::header::UPGRADE);
+            }
+            proptest::prop_assert_eq!(&pass.strip, &found, "{:?}", pairs);
+            proptest::prop_assert_eq!(pass.hop, hop, "{:?}", pairs);
+            proptest::prop_assert_eq!(pass.framing, framing, "{:?}", pairs);
+            proptest::prop_assert_eq!(pass.host, h.get(http::header::HOST), "{:?}", pairs);
+            let cookies: Vec<_> = h.get_all(http::header::COOKIE).iter().collect();
+            let lone = (cookies.len() == 1).then(|| cookies[0]);
+            proptest::prop_assert_eq!(pass.cookie.as_ref(), lone, "{:?}", pairs);
+        }
     }
 
     /// The header pass says whether there are lengths for the framing check to read.

@@ -284,7 +284,7 @@ impl Gateway {
         &self,
         session: &Session,
         cfg: &Config,
-        lengths: bool,
+        pass: &headers::NamePass<'_>,
     ) -> std::result::Result<Inbound, Message> {
         let req = session.req_header();
         let tls = session
@@ -295,11 +295,12 @@ impl Gateway {
         let raw = session.as_http1().map(|h1| h1.get_headers_raw_bytes());
         let head = crate::request::Head {
             headers: &req.headers,
+            host: pass.host,
             uri: &req.uri,
             raw_target: req.raw_path(),
             peer: peer_ip(session),
             tls,
-            ambiguous_framing: ambiguous_framing(session, raw.as_deref(), lengths),
+            ambiguous_framing: ambiguous_framing(session, raw.as_deref(), pass.framing),
             raw_len: raw.as_ref().map(|r| r.len()),
         };
         crate::request::classify(cfg, &head)
@@ -319,7 +320,7 @@ impl Gateway {
             Ok(b) => b,
             Err(()) => {
                 let m = Message::refusal(413, "Request too large", "The form sent too much data.");
-                return self.message(session, m, inbound.html).await;
+                return self.message(session, m, accept_html(session)).await;
             }
         };
         let cookie_header = headers::cookie_header(session.req_header()).into_owned();
@@ -337,7 +338,7 @@ impl Gateway {
             host: &inbound.host,
             scheme: inbound.client.proto,
             cookie_header: &cookie_header,
-            accept_html: inbound.html,
+            accept_html: accept_html(session),
             accept_language: session
                 .req_header()
                 .headers
@@ -367,11 +368,14 @@ impl Gateway {
         ctx: &mut Ctx,
         cfg: Arc<Config>,
         mut inbound: Inbound,
+        cookie: Option<http::HeaderValue>,
     ) -> Result<bool> {
         let app = &self.app;
         // The usual signed-in request: the session cookie alone, remembered with its
         // record (one look-up); anything else the long way.
-        let lone = headers::lone_cookie(&session.req_header().headers, &app.cookies.name);
+        let lone = cookie
+            .as_ref()
+            .and_then(|c| headers::lone_cookie(c, &app.cookies.name));
         let remembered = match lone {
             Some(value) => app.remembered_state(value).await,
             None => None,
@@ -416,7 +420,9 @@ impl Gateway {
             here: &inbound.path,
             query: inbound.query.as_deref(),
         };
-        match respond::decision(Client::of(inbound.html), decision, store_down, ended, back) {
+        // (`Accept` is read only for an answer made here: a forwarded request needs none.)
+        let html = decision != Decision::Allow && accept_html(session);
+        match respond::decision(Client::of(html), decision, store_down, ended, back) {
             Answer::Allow => {
                 // Identity only for complete sign-ins: a session still waiting for its
                 // second factor may pass `bypass` rules, but anonymously.
@@ -440,7 +446,7 @@ impl Gateway {
                 }));
                 Ok(false)
             }
-            Answer::Page(m) => Box::pin(self.message(session, m, inbound.html)).await,
+            Answer::Page(m) => Box::pin(self.message(session, m, html)).await,
             Answer::Reply(r) => Box::pin(self.respond(session, r, false)).await,
         }
     }
@@ -536,9 +542,10 @@ impl ProxyHttp for Gateway {
         let cfg = self.app.config.load_full();
         // Slow request bodies are cut off (Pingora bounds header reads itself).
         session.set_read_timeout(Some(Duration::from_secs(30)));
-        // One look at every header name: what to strip, hop-by-hop fields, lengths.
+        // One look at every header: what to strip, hop-by-hop fields, lengths, `Host`
+        // and a lone `Cookie`.
         let pass = headers::spoofable_names(&session.req_header().headers, &cfg.identity_strip);
-        let inbound = match self.classify(session, &cfg, pass.framing) {
+        let inbound = match self.classify(session, &cfg, &pass) {
             Ok(i) => i,
             Err(m) => {
                 let html = accept_html(session);
@@ -551,6 +558,7 @@ impl ProxyHttp for Gateway {
         // Only a head with something to strip is taken apart for it (see
         // [`headers::Plain`]; the target put back is the one taken: it parsed before).
         ctx.hop = pass.hop;
+        let cookie = pass.cookie;
         if let Some(found) = pass.strip {
             let mut plain = headers::Plain::take(session.req_header_mut());
             for n in found {
@@ -565,7 +573,7 @@ impl ProxyHttp for Gateway {
             // inline it would be copied with every request's future (issue #11).
             return Box::pin(self.portal(session, inbound, &cfg.server.portal_prefix)).await;
         }
-        self.judge(session, ctx, cfg, inbound).await
+        self.judge(session, ctx, cfg, inbound, cookie).await
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
