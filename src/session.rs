@@ -121,12 +121,21 @@ pub enum Lookup {
 }
 
 /// The session a request's `Cookie` header names ([`Sessions::id_from_cookie`]).
-#[derive(Debug)]
 pub struct FromCookie<'a> {
     pub found: Remembered,
     /// The cookie's value as the memo knows it (`None`: read by the cookie
     /// crate's parser, never remembered).
     pub value: Option<&'a str>,
+}
+
+impl std::fmt::Debug for FromCookie<'_> {
+    /// Never the cookie's value (a bearer credential).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FromCookie")
+            .field("found", &self.found)
+            .field("value", &self.value.map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 #[derive(Clone)]
@@ -773,6 +782,11 @@ mod tests {
         assert!(s.remembered(raw).is_none(), "never seen");
         let from = s.id_from_cookie(&c, &cookie).unwrap();
         assert!(from.found.record.is_none());
+        let shown = format!("{from:?}");
+        assert!(
+            !shown.contains(std::str::from_utf8(raw).unwrap()),
+            "{shown}"
+        );
         assert!(
             s.remembered(raw).is_none(),
             "known, but no record loaded yet"

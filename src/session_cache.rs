@@ -179,10 +179,26 @@ impl SessionCache {
         if self.generation() != since {
             return;
         }
-        if let Some(m) = shard.get_mut(cookie) {
-            if m.generation == since && m.until > now {
-                m.record = Some((record.clone(), (now + fresh_for).min(m.until)));
-            }
+        let Some(m) = shard.get_mut(cookie) else {
+            return;
+        };
+        if m.generation != since || m.until <= now {
+            return;
+        }
+        // No longer than the record cache itself would serve this copy (the cache's
+        // lifetime from its read in the store: the backstop should an invalidation be
+        // lost), so only the copy it holds now. (The memo's lock, then a record
+        // shard's: nothing takes them the other way round.)
+        let cached_until = self
+            .shard(&m.key)
+            .get(&m.key)
+            .filter(|c| Arc::ptr_eq(&c.record, record))
+            .map(|c| c.until);
+        if let Some(cached_until) = cached_until {
+            m.record = Some((
+                record.clone(),
+                (now + fresh_for).min(m.until).min(cached_until),
+            ));
         }
     }
 
@@ -277,9 +293,17 @@ impl SessionCache {
     }
 
     /// Drops one record (changed or removed in the store).
+    ///
+    /// The generation moves while the record's shard is locked, with the record
+    /// gone before the lock is released: whoever sees the new generation can no
+    /// longer read the old record (else a request could read the new generation,
+    /// then the old record, and attach it to a memo entry of the new generation).
+    /// `insert` still either lands before this (and is removed here) or sees the new
+    /// generation and refuses.
     pub fn invalidate(&self, key: &Key) {
+        let mut shard = self.shard(key);
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.shard(key).remove(key);
+        shard.remove(key);
     }
 
     /// [`invalidate`](Self::invalidate) by the hex handle; anything that isn't a
@@ -391,37 +415,127 @@ mod tests {
         let (clock, c) = cache(Duration::from_secs(5), true, 1000);
         let (v, k) = (b"cookie-value".as_slice(), [4u8; 32]);
         let id = SessionId::generate();
+        let alice = rec("alice");
         let g = c.generation();
         c.memo_insert(v, id.clone(), k, g);
+        c.insert(k, alice.clone(), g);
         // Attached when nothing happened since the read began.
-        c.memo_attach(v, &rec("alice"), Duration::from_secs(60), g);
-        assert_eq!(c.memo_get(v).unwrap().record.unwrap().user, "alice");
-        // The entry lives no longer than the memo's own life, whatever `fresh_for` says.
-        clock.advance(5);
-        assert!(c.memo_get(v).is_none());
-        // A read starts (generation g), the session is signed out meanwhile, and a
-        // second request re-makes the memo entry under the new generation: the first
-        // read's (old) record must not land on the new entry.
-        let g = c.generation();
-        c.memo_insert(v, id.clone(), k, g);
+        c.memo_attach(v, &alice, Duration::from_secs(60), g);
+        assert_eq!(c.memo_get(v).unwrap().record, Some(alice.clone()));
+        // A read begins (and gets the cached record), an unrelated sign-out comes in,
+        // and a second request re-makes the memo entry under the new generation: the
+        // first read's record is not attached to it.
         let read_began = c.generation();
-        c.invalidate(&k);
+        c.invalidate(&[9u8; 32]);
         c.memo_insert(v, id.clone(), k, c.generation());
-        c.memo_attach(v, &rec("old"), Duration::from_secs(60), read_began);
+        c.memo_attach(v, &alice, Duration::from_secs(60), read_began);
         let hit = c.memo_get(v).unwrap();
         assert_eq!(hit.id, id);
-        assert!(hit.record.is_none(), "a record from before the sign-out");
-        // `fresh_for` bounds the record but not the entry.
+        assert!(
+            hit.record.is_none(),
+            "a record read before the last invalidation"
+        );
+        // The session's own sign-out: its record is gone, there is nothing to attach.
+        c.invalidate(&k);
         let g = c.generation();
-        c.memo_attach(v, &rec("new"), Duration::from_secs(2), g);
+        c.memo_insert(v, id.clone(), k, g);
+        c.memo_attach(v, &alice, Duration::from_secs(60), g);
+        assert!(
+            c.memo_get(v).unwrap().record.is_none(),
+            "a signed-out record"
+        );
+        // Only the copy the record cache holds is attached.
+        let fresh = rec("alice");
+        c.insert(k, fresh.clone(), g);
+        c.memo_attach(v, &rec("alice"), Duration::from_secs(60), g);
+        assert!(
+            c.memo_get(v).unwrap().record.is_none(),
+            "not the cached copy"
+        );
+        // `fresh_for` bounds the record but not the entry.
+        c.memo_attach(v, &fresh, Duration::from_secs(2), g);
+        assert!(c.memo_get(v).unwrap().record.is_some());
         clock.advance(2);
         let hit = c.memo_get(v).unwrap();
         assert!(hit.record.is_none(), "stale by `fresh_for`");
         // Off: nothing is attached.
         let (_, off) = cache(Duration::ZERO, true, 64);
-        off.memo_insert(v, id, k, 0);
-        off.memo_attach(v, &rec("a"), Duration::from_secs(60), 0);
+        off.memo_insert(v, id.clone(), k, 0);
+        off.insert(k, alice.clone(), 0);
+        off.memo_attach(v, &alice, Duration::from_secs(60), 0);
         assert!(off.memo_get(v).is_none());
+    }
+
+    /// A lost invalidation is caught by the cache's lifetime: a record re-attached
+    /// to a re-made memo entry is served no longer than the cache serves that copy
+    /// (its lifetime counted from the read in the store, not from the re-attaching).
+    #[test]
+    fn an_attached_record_lives_no_longer_than_the_cached_copy() {
+        let (clock, c) = cache(Duration::from_secs(5), true, 1000);
+        let (v, k) = (b"cookie-value".as_slice(), [4u8; 32]);
+        let id = SessionId::generate();
+        let alice = rec("alice");
+        let g = c.generation();
+        c.memo_insert(v, id.clone(), k, g);
+        c.insert(k, alice.clone(), g);
+        c.memo_attach(v, &alice, Duration::from_secs(60), g);
+        clock.advance(4);
+        // An unrelated sign-out makes the entry stale; the next request re-makes it
+        // (good for 5 s more) and finds the same cached copy, 1 s from its end.
+        c.invalidate(&[9u8; 32]);
+        assert!(c.memo_get(v).is_none());
+        let g = c.generation();
+        c.memo_insert(v, id.clone(), k, g);
+        c.memo_attach(v, &alice, Duration::from_secs(60), g);
+        assert!(c.memo_get(v).unwrap().record.is_some());
+        clock.advance(1);
+        let hit = c.memo_get(v).unwrap();
+        assert!(hit.record.is_none(), "served past the cached copy's end");
+        assert!(c.get(&k).is_none());
+    }
+
+    /// Whoever reads the generation an invalidation made can no longer read the
+    /// record it dropped (so can't attach it to an entry of that generation). Each
+    /// record notes the generation its own invalidation makes; a reader that read a
+    /// generation at least that high before finding the record caught the gap.
+    #[test]
+    fn whoever_sees_an_invalidation_never_reads_the_record_it_dropped() {
+        let (_, c) = cache(Duration::from_secs(60), true, 1000);
+        let c = Arc::new(c);
+        let k = [5u8; 32];
+        let done = Arc::new(AtomicBool::new(false));
+        let start = Arc::new(std::sync::Barrier::new(2));
+        let reader = {
+            let (c, done, start) = (c.clone(), done.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let mut seen = 0u64;
+                while !done.load(Ordering::Acquire) {
+                    let g = c.generation();
+                    if let Some(r) = c.get(&k) {
+                        assert!(
+                            g < r.created,
+                            "read generation {g}, then its dropped record"
+                        );
+                        seen += 1;
+                    }
+                }
+                seen
+            })
+        };
+        start.wait();
+        for _ in 0..100_000 {
+            let since = c.generation();
+            let mut r = SessionRecord::clone(&rec("a"));
+            r.created = since + 1;
+            c.insert(k, Arc::new(r), since);
+            c.invalidate(&k);
+        }
+        done.store(true, Ordering::Release);
+        let seen = reader
+            .join()
+            .expect("the reader never saw a dropped record");
+        assert!(seen > 0, "the reader raced the writer");
     }
 
     #[test]

@@ -90,7 +90,12 @@ pub fn spoofable_names<'a>(headers: &'a http::HeaderMap, extra: &[String]) -> Na
         hop,
         framing,
         host,
-        cookie: cookies.0.filter(|_| cookies.1 == 1).cloned(),
+        // (Marked sensitive: a `Debug` print of the pass shows no cookie.)
+        cookie: cookies.0.filter(|_| cookies.1 == 1).map(|c| {
+            let mut c = c.clone();
+            c.set_sensitive(true);
+            c
+        }),
     }
 }
 
@@ -725,6 +730,9 @@ mod tests {
         ] {
             assert_eq!(lone(&[h]), want.map(|w| w.as_bytes().to_vec()), "{h:?}");
         }
+        let h = crate::test_support::header_map(&[("cookie", "portcullis=s3cret-value")]);
+        let shown = format!("{:?}", spoofable_names(&h, &[]));
+        assert!(!shown.contains("s3cret"), "{shown}");
         assert_eq!(lone(&[]), None);
         assert_eq!(lone(&["portcullis=a", "portcullis=b"]), None, "two headers");
         assert_eq!(lone(&["portcullis=a", "theme=dark"]), None, "two headers");
