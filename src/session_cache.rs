@@ -74,6 +74,9 @@ struct Memo {
     record: Option<(Arc<SessionRecord>, Duration)>,
 }
 
+/// One shard of the cookie memo: raw cookie value → what it names.
+type MemoShard = Map<Box<[u8]>, Memo>;
+
 /// What the cookie memo knows about a session cookie's value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Remembered {
@@ -88,7 +91,7 @@ pub struct SessionCache {
     clock: Arc<dyn Clock>,
     shards: Vec<Mutex<Map<Key, Cached>>>,
     /// Raw session-cookie value → the session it names (see the module docs).
-    memo: Vec<Mutex<Map<Box<[u8]>, Memo>>>,
+    memo: Vec<Mutex<MemoShard>>,
     ttl: Duration,
     per_shard: usize,
     live: AtomicBool,
@@ -122,12 +125,30 @@ impl SessionCache {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    fn memo_shard(&self, cookie: &[u8]) -> MutexGuard<'_, Map<Box<[u8]>, Memo>> {
+    fn memo_shard(&self, cookie: &[u8]) -> MutexGuard<'_, MemoShard> {
         // Session cookies are base64 of random ciphertext: any byte spreads them.
         let b = cookie.last().copied().unwrap_or(0);
         self.memo[usize::from(b) % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The time and `cookie`'s memo shard, locked, for a change to the memo made on
+    /// what was read at generation `since`: `None` when the cache isn't serving or an
+    /// invalidation came in since. (Checked under the shard lock: an invalidation
+    /// bumps the generation, which makes an entry stale whether it comes before or
+    /// after this check.)
+    fn memo_since(
+        &self,
+        cookie: &[u8],
+        since: u64,
+    ) -> Option<(Duration, MutexGuard<'_, MemoShard>)> {
+        if !self.enabled() || !self.is_live() {
+            return None;
+        }
+        let now = self.clock.monotonic();
+        let shard = self.memo_shard(cookie);
+        (self.generation() == since).then_some((now, shard))
     }
 
     /// The session a cookie value names, if this value was decrypted here before
@@ -169,16 +190,9 @@ impl SessionCache {
         fresh_for: Duration,
         since: u64,
     ) {
-        if !self.enabled() || !self.is_live() {
+        let Some((now, mut shard)) = self.memo_since(cookie, since) else {
             return;
-        }
-        let now = self.clock.monotonic();
-        let mut shard = self.memo_shard(cookie);
-        // Under the shard lock: an invalidation bumps the generation, which makes
-        // this entry stale whether it comes before or after this check.
-        if self.generation() != since {
-            return;
-        }
+        };
         let Some(m) = shard.get_mut(cookie) else {
             return;
         };
@@ -206,14 +220,9 @@ impl SessionCache {
     /// other) names `id`; nothing happens when an invalidation came in since
     /// `since` ([`generation`](Self::generation), taken before decrypting).
     pub fn memo_insert(&self, cookie: &[u8], id: SessionId, key: Key, since: u64) {
-        if !self.enabled() || !self.is_live() {
+        let Some((now, mut shard)) = self.memo_since(cookie, since) else {
             return;
-        }
-        let now = self.clock.monotonic();
-        let mut shard = self.memo_shard(cookie);
-        if self.generation() != since {
-            return;
-        }
+        };
         if shard.len() >= self.per_shard && !shard.contains_key(cookie) {
             shard.retain(|_, m| m.until > now && m.generation == since);
             if shard.len() >= self.per_shard {
@@ -410,8 +419,17 @@ mod tests {
         assert!(c.is_empty());
     }
 
-    #[test]
-    fn a_record_read_before_an_invalidation_is_never_attached() {
+    /// A 5 s cache where a cookie value (`v`) names a session (`k`, `id`) whose
+    /// record was just read and attached, nothing having happened meanwhile.
+    #[allow(clippy::type_complexity)] // the parts of one fixture
+    fn attached() -> (
+        FakeClock,
+        SessionCache,
+        &'static [u8],
+        Key,
+        SessionId,
+        Arc<SessionRecord>,
+    ) {
         let (clock, c) = cache(Duration::from_secs(5), true, 1000);
         let (v, k) = (b"cookie-value".as_slice(), [4u8; 32]);
         let id = SessionId::generate();
@@ -419,8 +437,14 @@ mod tests {
         let g = c.generation();
         c.memo_insert(v, id.clone(), k, g);
         c.insert(k, alice.clone(), g);
-        // Attached when nothing happened since the read began.
         c.memo_attach(v, &alice, Duration::from_secs(60), g);
+        (clock, c, v, k, id, alice)
+    }
+
+    #[test]
+    fn a_record_read_before_an_invalidation_is_never_attached() {
+        let (clock, c, v, k, id, alice) = attached();
+        // Attached when nothing happened since the read began.
         assert_eq!(c.memo_get(v).unwrap().record, Some(alice.clone()));
         // A read begins (and gets the cached record), an unrelated sign-out comes in,
         // and a second request re-makes the memo entry under the new generation: the
@@ -471,14 +495,7 @@ mod tests {
     /// (its lifetime counted from the read in the store, not from the re-attaching).
     #[test]
     fn an_attached_record_lives_no_longer_than_the_cached_copy() {
-        let (clock, c) = cache(Duration::from_secs(5), true, 1000);
-        let (v, k) = (b"cookie-value".as_slice(), [4u8; 32]);
-        let id = SessionId::generate();
-        let alice = rec("alice");
-        let g = c.generation();
-        c.memo_insert(v, id.clone(), k, g);
-        c.insert(k, alice.clone(), g);
-        c.memo_attach(v, &alice, Duration::from_secs(60), g);
+        let (clock, c, v, k, id, alice) = attached();
         clock.advance(4);
         // An unrelated sign-out makes the entry stale; the next request re-makes it
         // (good for 5 s more) and finds the same cached copy, 1 s from its end.
