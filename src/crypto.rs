@@ -14,6 +14,15 @@ use zeroize::Zeroizing;
 /// SHA-256's block size: HMAC keys are padded or hashed to it.
 const BLOCK: usize = 64;
 
+/// A hasher with fixed keys (SipHash-2-4 with zero keys): the same value in every
+/// process, so a key made with it stays the same across reloads and restarts. For
+/// identities the operator's config makes (pool keys, certificate fingerprints),
+/// never for maps a client fills.
+pub fn stable_hasher() -> impl std::hash::Hasher {
+    #[allow(deprecated)] // SipHasher: fixed keys on purpose, and std's only one
+    std::hash::SipHasher::new()
+}
+
 /// HMAC-SHA256 of the concatenated `parts` under `key`.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut block = Zeroizing::new([0u8; BLOCK]);

@@ -494,28 +494,29 @@ upstream = "127.0.0.1:9"
     }
 
     fn run(cfg: &Config, r: &Req) -> Result<Inbound, Message> {
-        classify(
-            cfg,
-            &Head {
-                headers: &r.headers,
-                host: r.headers.get(HOST),
-                uri: &r.uri,
-                raw_target: r.target.as_bytes(),
-                peer: r.peer,
-                tls: r.tls,
-                ambiguous_framing: r.framing,
-                // As HTTP/1 received it: `GET target HTTP/1.1`, `name: value` lines.
-                raw_len: Some(
-                    r.target.len()
-                        + 15
-                        + r.headers
-                            .iter()
-                            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-                            .sum::<usize>()
-                        + 2,
-                ),
-            },
-        )
+        // As HTTP/1 received it: `GET target HTTP/1.1`, `name: value` lines.
+        let raw_len = r.target.len()
+            + 15
+            + r.headers
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum::<usize>()
+            + 2;
+        classify(cfg, &head(r, Some(raw_len)))
+    }
+
+    /// `r` as the edge would see it, its header's size as received `raw_len`.
+    fn head(r: &Req, raw_len: Option<usize>) -> Head<'_> {
+        Head {
+            headers: &r.headers,
+            host: r.headers.get(HOST),
+            uri: &r.uri,
+            raw_target: r.target.as_bytes(),
+            peer: r.peer,
+            tls: r.tls,
+            ambiguous_framing: r.framing,
+            raw_len,
+        }
     }
 
     fn status(cfg: &Config, r: &Req) -> u16 {
@@ -625,17 +626,7 @@ upstream = "127.0.0.1:9"
                 .map(|(k, v)| k.as_str().len() + v.len() + 2)
                 .sum();
             for raw_len in [None, Some(r.target.len() + 14 + bare_lf + 1)] {
-                let head = Head {
-                    headers: &r.headers,
-                    host: r.headers.get(HOST),
-                    uri: &r.uri,
-                    raw_target: r.target.as_bytes(),
-                    peer: r.peer,
-                    tls: false,
-                    ambiguous_framing: false,
-                    raw_len,
-                };
-                let got = classify(&cfg, &head).err().map(|m| m.status);
+                let got = classify(&cfg, &head(&r, raw_len)).err().map(|m| m.status);
                 assert_eq!(got == Some(431), want, "{n} {raw_len:?}");
             }
         }

@@ -160,8 +160,7 @@ impl UpstreamCa {
         // What the certificates are, as a key (fixed SipHash keys: the same in every
         // process): part of the site's upstream pool key, so a connection checked
         // against an older CA is never reused after a reload that changed it.
-        #[allow(deprecated)] // SipHasher: fixed keys on purpose, and std's only one
-        let mut fingerprint = std::hash::SipHasher::new();
+        let mut fingerprint = crate::crypto::stable_hasher();
         for der in pem_certs(path)? {
             der.hash(&mut fingerprint);
             let w = WrappedX509::try_new(der, |raw| {

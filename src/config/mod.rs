@@ -370,8 +370,7 @@ impl Site {
     /// them; another CA makes another pool).
     pub fn pool_key_of(host: &str, ca: Option<u64>) -> u64 {
         use std::hash::{Hash, Hasher};
-        #[allow(deprecated)] // SipHasher: fixed keys on purpose, and std's only one
-        let mut h = std::hash::SipHasher::new();
+        let mut h = crate::crypto::stable_hasher();
         host.hash(&mut h);
         ca.hash(&mut h);
         h.finish()

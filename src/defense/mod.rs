@@ -612,8 +612,6 @@ mod tests {
         }
     }
 
-    /// Ladders named by typed text (before the keyed digest) are forgotten at start;
-    /// accounts' are kept.
     /// A ladder on a fresh memory store, its config, and a client.
     fn fresh() -> (Defense, DefenseConfig, IpAddr) {
         let d = Defense::new(
@@ -624,6 +622,8 @@ mod tests {
         (d, cfg(), "10.0.0.1".parse().unwrap())
     }
 
+    /// Ladders named by typed text (before the keyed digest) are forgotten at start;
+    /// accounts' are kept.
     #[tokio::test]
     async fn ladders_named_by_typed_text_are_forgotten() {
         let (d, c, ip) = fresh();
