@@ -9,16 +9,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = portcullis::cli::Cli::parse();
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG").unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(
-                "info,pingora=warn,pingora_core=warn,pingora_proxy=warn",
-            )
-        });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(portcullis::logs::DEFAULT_FILTER));
+    tracing_subscriber::util::SubscriberInitExt::init(portcullis::logs::subscriber(
+        filter,
+        std::io::stderr,
+    ));
     match portcullis::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
