@@ -661,6 +661,14 @@ impl RuleIndex {
         req: &Request<'_>,
         subject: &Subject<'_>,
     ) -> Policy {
+        // No rule for this host at all (a site left to `default_policy`, the usual
+        // legacy app): every spelling and method variant would find no candidate and
+        // get the default, so none is made (issue #11).
+        if self.any_host.nodes.is_empty()
+            && (self.by_host.is_empty() || !self.by_host.contains_key(req.host))
+        {
+            return default;
+        }
         with_short_names(rules, req, |req, others| {
             with_method_variants(req, |req| self.judged(rules, default, req, subject, others))
         })
