@@ -54,17 +54,39 @@ pub fn check_h1<'a>(
     check_lengths(content_lengths, false)
 }
 
-/// Does every LF follow a CR, and every CR precede an LF? One pass over byte pairs
-/// that the compiler turns into vector instructions.
+/// Does every LF follow a CR, and every CR precede an LF? One pass over byte pairs,
+/// in blocks of [`BLOCK`] the compiler turns into vector instructions; the last block
+/// ends at the last pair, overlapping the one before (a pair looked at twice counts
+/// once), so no pair is left to a byte-by-byte loop but in a head shorter than a block.
 pub fn line_ends_paired(raw: &[u8]) -> bool {
     let next = raw.get(1..).unwrap_or_default();
-    let mut odd = 0u8;
-    for (&a, &b) in raw.iter().zip(next) {
-        odd |= u8::from(a == b'\r') ^ u8::from(b == b'\n');
-    }
+    // `odd` is non-zero once a pair has a CR without its LF, or an LF without its CR.
+    let pair = |a: &[u8], b: &[u8]| {
+        let mut odd = 0u8;
+        for (&a, &b) in a.iter().zip(b) {
+            odd |= u8::from(a == b'\r') ^ u8::from(b == b'\n');
+        }
+        odd
+    };
+    let n = next.len();
+    let odd = if n < BLOCK {
+        pair(raw, next)
+    } else {
+        let block = |at: usize| {
+            let (a, b): (&[u8; BLOCK], &[u8; BLOCK]) = (
+                raw[at..at + BLOCK].try_into().expect("a block"),
+                next[at..at + BLOCK].try_into().expect("a block"),
+            );
+            pair(a, b)
+        };
+        (0..n / BLOCK).fold(block(n - BLOCK), |odd, i| odd | block(i * BLOCK))
+    };
     // (The pairs above leave out an LF first and a CR last.)
     odd == 0 && raw.first() != Some(&b'\n') && raw.last() != Some(&b'\r')
 }
+
+/// Pairs [`line_ends_paired`] looks at together.
+const BLOCK: usize = 32;
 
 /// Checks an HTTP/1 request header as received, from the request line (or the
 /// empty lines before it) to the blank line that ends it, line by line.

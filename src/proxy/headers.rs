@@ -54,10 +54,14 @@ pub fn spoofable_names<'a>(headers: &'a http::HeaderMap, extra: &[String]) -> Na
     // Every value, each name's in a row: a name is judged at its first value.
     let mut last: Option<&http::HeaderName> = None;
     for (k, v) in headers.iter() {
+        // Neither is spoofable, hop-by-hop, framing, nor allowed as an identity name
+        // (`crate::identity::name_problem`): nothing more to look at (issue #11).
         if k == http::header::HOST {
             host = host.or(Some(v));
+            continue;
         } else if k == http::header::COOKIE {
             cookies = (cookies.0.or(Some(v)), cookies.1 + 1);
+            continue;
         }
         if last.is_some_and(|l| std::ptr::eq(l, k)) {
             continue;
