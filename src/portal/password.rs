@@ -65,10 +65,22 @@ async fn render(
 
 /// A sign-in still waiting for its second factor (or enrolment) can't change the
 /// password, and neither can a password-only session of an account that has a
-/// second factor now (one from before its enrolment): a password alone must not
-/// be able to lock the owner out.
-fn needs_second_step(record: &crate::session::SessionRecord, user: &crate::users::User) -> bool {
-    !record.pending.is_done() || (user.has_totp() && record.factors < 2)
+/// second factor: an authenticator app (or its backup codes), or a phone the
+/// gateway can send codes to (email is not an authenticator: the password policy's
+/// definition). A password alone must not be able to lock the owner out. (Such a
+/// session is a sign-in that needed no more, e.g. a phone-only account on a
+/// `one_factor` path; the page sends it to the second step first, then back.)
+fn needs_second_step(
+    app: &App,
+    record: &crate::session::SessionRecord,
+    user: &crate::users::User,
+) -> bool {
+    use super::twofactor::Method;
+    !record.pending.is_done()
+        || (record.factors < 2
+            && super::twofactor::methods(app, user)
+                .iter()
+                .any(|m| matches!(m, Method::Totp | Method::Backup | Method::Sms | Method::Voice)))
 }
 
 /// A redirect to `step`, coming back to this page after.
@@ -103,7 +115,7 @@ async fn signed_in(
     req: &Request<'_>,
 ) -> Result<(crate::session::SessionId, Arc<crate::users::User>, u8), PortalError> {
     let go = match app.session_state(req.cookie_header).await? {
-        SessionState::Valid { record, user, .. } if needs_second_step(&record, &user) => {
+        SessionState::Valid { record, user, .. } if needs_second_step(app, &record, &user) => {
             pending_step(app, &record)
         }
         SessionState::Valid { id, user, record } => return Ok((id, user, record.factors)),

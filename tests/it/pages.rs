@@ -316,10 +316,48 @@ fn error_pages_say_what_happened_what_to_do_and_who_to_ask() {
     assert!(j.body.starts_with('{'), "{}", j.body);
 }
 
+/// A password alone can't change the password of an account with a second factor
+/// (Alice has a phone, and no app): a password-only session is sent to the second
+/// step, and its POST changes nothing. After the second step it can. An account
+/// without one (Bob) changes it on the password. (Attack pass: a password-only
+/// session of a phone-only account took the account over.)
+#[test]
+fn a_password_alone_cannot_change_the_password_of_an_account_with_a_phone() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    let alone = g.login("alice");
+    let page = get(&g, "/_auth/password", &alone);
+    assert_eq!(page.status, 303, "{}", page.body);
+    let to = page.header("location").unwrap_or("");
+    assert!(to.starts_with("/_auth/2fa"), "{to}");
+    assert!(to.contains("password"), "back to the page after: {to}");
+    // The form's POST, with a token from the account page, changes nothing either.
+    let account = get(&g, "/_auth/account", &alone);
+    assert_eq!(account.status, 200, "{}", account.body);
+    let new = "harbour quilt lantern 1931";
+    let fields = [
+        ("csrf", account.csrf()),
+        ("current", PASSWORD.to_string()),
+        ("password", new.to_string()),
+        ("confirm", new.to_string()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = post(&g, "/_auth/password", &alone, &fields);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let with_new = g.post_login("alice", new, "/");
+    assert_ne!(with_new.status, 303, "the password was changed");
+    g.login("alice");
+    // After the second step, the page is there.
+    let stepped = g.step_up(&alone, "sms");
+    assert_eq!(get(&g, "/_auth/password", &stepped).status, 200);
+    // Bob has no second factor: the password is all there is.
+    assert_eq!(get(&g, "/_auth/password", &g.login("bob")).status, 200);
+}
+
 #[test]
 fn the_password_policy_applies_to_reset_change_and_the_cli() {
     let g = Gateway::start(Backend::Memory, Options::default());
-    let session = g.login("alice");
+    // (Alice has a phone: a second factor, so the page wants the second step first.)
+    let session = g.step_up(&g.login("alice"), "sms");
     let page = g.get(
         "/_auth/password",
         &[&format!("Cookie: {session}"), "Accept: text/html"],
@@ -430,7 +468,7 @@ fn the_password_policy_applies_to_reset_change_and_the_cli() {
 #[test]
 fn a_corrupt_stored_hash_reads_as_wrong_at_sign_in_and_a_clear_503_on_the_password_page() {
     let g = Gateway::start(Backend::Memory, Options::default());
-    let session = g.login("alice");
+    let session = g.step_up(&g.login("alice"), "sms");
     let page = g.get(
         "/_auth/password",
         &[&format!("Cookie: {session}"), "Accept: text/html"],

@@ -82,6 +82,41 @@ impl Gateway {
         r.cookie("portcullis").expect("session cookie")
     }
 
+    /// Passes the second step for the signed-in `cookie` pair with a code sent by
+    /// `method` (`email`, `sms`, `voice`); returns the stepped-up session's cookie pair.
+    pub fn step_up(&self, cookie: &str, method: &str) -> String {
+        let before = self.outbox().len();
+        let page = get(self, &format!("/_auth/2fa?method={method}"), cookie);
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = page.csrf();
+        let sent = post(
+            self,
+            "/_auth/2fa/send",
+            cookie,
+            &[("csrf", &csrf), ("method", method)],
+        );
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let msg = loop {
+            if let Some(m) = self.outbox().get(before) {
+                break m.clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "no {method} code sent");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let code: String = msg["text"]
+            .as_str()
+            .unwrap()
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .expect("a six-digit code")
+            .to_string();
+        let fields = [("csrf", csrf.as_str()), ("method", method), ("code", &code)];
+        let ok = post(self, "/_auth/2fa", cookie, &fields);
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        ok.cookie("portcullis").expect("the stepped-up session")
+    }
+
     /// The messages the `file` notifier has written so far.
     pub fn outbox(&self) -> Vec<serde_json::Value> {
         read_outbox(&self.dir.path().join("outbox.jsonl"))
