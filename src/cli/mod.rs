@@ -215,6 +215,8 @@ mod tests {
             &["user", "export", "--to", "u.toml"],
             &["session", "list", "alice"],
             &["session", "revoke", "alice", "--handle", "h"],
+            &["session", "revoke", "alice", "--all"],
+            &["session", "list", "alice", "--all"],
             &["lock", "list"],
             &["lock", "clear", "alice"],
         ];

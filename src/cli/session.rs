@@ -13,18 +13,23 @@ use crate::control::{Answer, Command};
 
 #[derive(Subcommand)]
 pub enum SessionCmd {
+    /// NAME's sessions (every one of them; `--all` says so explicitly).
     List {
         #[command(flatten)]
         config: ConfigArg,
         name: String,
+        #[arg(long)]
+        all: bool,
     },
-    /// End all of NAME's sessions, or one with --handle.
+    /// End all of NAME's sessions (also said as `--all`), or one with --handle.
     Revoke {
         #[command(flatten)]
         config: ConfigArg,
         name: String,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "all")]
         handle: Option<String>,
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -100,7 +105,7 @@ fn session_command(cfg: &Config, cmd: Command) -> anyhow::Result<Answer> {
 
 pub fn session(cmd: SessionCmd) -> anyhow::Result<()> {
     match cmd {
-        SessionCmd::List { config, name } => {
+        SessionCmd::List { config, name, .. } => {
             let cfg = config.load()?;
             match session_command(&cfg, Command::SessionList { user: name })? {
                 Answer::Sessions { sessions } => {
@@ -124,6 +129,7 @@ pub fn session(cmd: SessionCmd) -> anyhow::Result<()> {
             config,
             name,
             handle,
+            all: _,
         } => {
             let cfg = config.load()?;
             match session_command(&cfg, Command::SessionRevoke { user: name, handle })? {

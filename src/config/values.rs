@@ -19,13 +19,27 @@ use crate::policy::Policy;
 
 /// Parses `"90s"`, `"15m"`, `"12h"`, `"30d"` (and anything humantime accepts).
 pub fn parse_duration(s: &str) -> Result<Duration, NotADuration> {
-    humantime::parse_duration(s.trim()).map_err(|_| NotADuration(s.to_string()))
+    let d = humantime::parse_duration(s.trim()).map_err(|_| NotADuration::Unreadable(s.into()))?;
+    if d > MAX_DURATION {
+        return Err(NotADuration::TooLong(s.into()));
+    }
+    Ok(d)
 }
 
-/// A config value that [`parse_duration`] doesn't read.
+/// The longest duration a setting takes: 100 years. Beyond it nothing changes for
+/// anyone alive, and the gateway's arithmetic on durations (a lock's doubling, the
+/// store's expiry times) must never overflow (attack pass: `lock_max = "300000000000y"`
+/// made the second lock panic).
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A config value that [`parse_duration`] doesn't take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a duration (use e.g. \"90s\", \"15m\", \"12h\", \"30d\")")]
-pub struct NotADuration(pub String);
+pub enum NotADuration {
+    #[error("{0:?} is not a duration (use e.g. \"90s\", \"15m\", \"12h\", \"30d\")")]
+    Unreadable(String),
+    #[error("{0:?} is longer than any setting needs (at most 100 years, \"36500d\")")]
+    TooLong(String),
+}
 
 /// A duration as written in the file: a string [`parse_duration`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,6 +325,12 @@ mod tests {
             "\"soon\" is not a duration (use e.g. \"90s\", \"15m\", \"12h\", \"30d\")"
         );
         assert!(read::<HumanDuration>("v = \"-1s\"").is_err());
+        assert_eq!(
+            read::<HumanDuration>("v = \"300000000000y\"").unwrap_err(),
+            "\"300000000000y\" is longer than any setting needs (at most 100 years, \"36500d\")"
+        );
+        let most: HumanDuration = read("v = \"36500d\"").unwrap();
+        assert_eq!(most.0, MAX_DURATION);
         assert_eq!(
             read::<HumanDuration>("v = 5").unwrap_err(),
             "invalid type: integer `5`, expected a string"

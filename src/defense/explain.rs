@@ -120,7 +120,7 @@ pub fn explain(cfg: &DefenseConfig) -> String {
     let _ = writeln!(
         s,
         "  - repeats are remembered for {}; after that the next lock is {} again",
-        human(cfg.lock_max.max(cfg.window).as_secs() * 2),
+        human(cfg.lock_max.max(cfg.window).as_secs().saturating_mul(2)),
         human(b.locks.first().copied().unwrap_or(0))
     );
     let _ = writeln!(s);

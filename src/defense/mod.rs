@@ -478,10 +478,10 @@ impl Defense {
         self.store.delete(&ladder.counter).await?;
         if locked {
             self.store
-                .incr(&repeats_key, cfg.lock_max.max(cfg.window) * 2)
+                .incr(&repeats_key, cfg.lock_max.max(cfg.window).saturating_mul(2))
                 .await?;
             self.store
-                .set_add(ACCOUNTS, &ladder.account, cfg.lock_max.max(cfg.window) * 2)
+                .set_add(ACCOUNTS, &ladder.account, cfg.lock_max.max(cfg.window).saturating_mul(2))
                 .await?;
         }
         Ok(locked.then_some(dur))

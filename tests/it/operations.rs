@@ -293,7 +293,9 @@ fn session_cli_works_directly_against_redis() {
     g.proc = None;
     let listed = out(&g.cli(&["session", "list", "bob"], None));
     assert_eq!(listed.lines().count(), 1, "{listed}");
-    assert!(out(&g.cli(&["session", "revoke", "bob"], None)).contains("ended 1"));
+    // `--all` (the contract's spelling) is every session, as without it.
+    assert_eq!(out(&g.cli(&["session", "list", "bob", "--all"], None)), listed);
+    assert!(out(&g.cli(&["session", "revoke", "bob", "--all"], None)).contains("ended 1"));
     g.spawn();
     assert_eq!(g.get("/x", &[&c]).status, 401);
 }
