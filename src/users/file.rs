@@ -109,7 +109,7 @@ pub fn update<T, E>(
         path: path.to_path_buf(),
         source,
     };
-    let held = locked_file(&lock_path(path), true).map_err(werr)?;
+    let held = locked_file(path, true).map_err(werr)?;
     let mut users = read_users(path)?;
     let out = match f(&mut users) {
         Ok(v) => v,
@@ -147,6 +147,19 @@ fn write_atomic(path: &Path, users: &[User]) -> std::io::Result<()> {
     ));
     {
         let mut f = create_private(&tmp)?;
+        // The file keeps its owner: the CLI run as root (as the README's commands
+        // are) must not hand the gateway's own user a file it can't read (attack
+        // pass: the gateway then kept its old accounts, and a disabled user signed in).
+        owned_like(&f, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot give the rewritten file the owner of {} ({e}): run this as that user, or as root",
+                    path.display()
+                ),
+            )
+        })?;
         f.write_all(b"# Portcullis accounts. Manage with `portcullis user ...`; edits by hand are re-read.\n")?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
@@ -155,6 +168,28 @@ fn write_atomic(path: &Path, users: &[User]) -> std::io::Result<()> {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
+    Ok(())
+}
+
+/// Gives `f` the owner and group of `like` (the users file) when they differ, so
+/// that files the CLI writes as root stay the gateway's user's. Nothing to do when
+/// `like` doesn't exist yet or already matches; an owner this process may not give
+/// (it isn't root) is an error.
+#[cfg(unix)]
+fn owned_like(f: &File, like: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(want) = std::fs::metadata(like) else {
+        return Ok(());
+    };
+    let have = f.metadata()?;
+    if (have.uid(), have.gid()) == (want.uid(), want.gid()) {
+        return Ok(());
+    }
+    std::os::unix::fs::fchown(f, Some(want.uid()), Some(want.gid()))
+}
+
+#[cfg(not(unix))]
+fn owned_like(_f: &File, _like: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -176,13 +211,17 @@ pub fn create_private(path: &Path) -> std::io::Result<File> {
 /// files never hold much more than twice that.
 pub const EVENTS_FILE_BYTES: u64 = 8 << 20;
 
-/// The lock file at `path`, held (exclusively or shared) until the `File` is dropped.
-fn locked_file(path: &Path, exclusive: bool) -> std::io::Result<File> {
+/// The lock file of the users file `users`, held (exclusively or shared) until the
+/// `File` is dropped. It belongs to the users file's owner (see [`owned_like`]), so
+/// that a CLI run as root doesn't leave one the gateway can't open.
+fn locked_file(users: &Path, exclusive: bool) -> std::io::Result<File> {
     let f = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(path)?;
+        .open(lock_path(users))?;
+    // (Best effort: a lock file holds nothing, and only root can give it away.)
+    let _ = owned_like(&f, users);
     if exclusive {
         f.lock()?;
     } else {
@@ -411,7 +450,7 @@ impl AccountStore for FileAccounts {
     async fn record(&self, event: AccountEvent) -> Result<(), AccountError> {
         let path = self.events_path();
         let previous = previous_events(&path);
-        let lock = lock_path(&self.path);
+        let users = self.path.clone();
         let line = serde_json::json!({
             "name": event.name, "at": event.at, "kind": event.kind,
             "client": event.client, "detail": event.detail,
@@ -427,13 +466,16 @@ impl AccountStore for FileAccounts {
             }
             // Under the users file's lock, so that of two writers (tasks, or the CLI
             // and a gateway) only one turns a full log into the previous generation.
-            let _held = locked_file(&lock, true)?;
+            let _held = locked_file(&users, true)?;
             // Bounded: past EVENTS_FILE_BYTES the log becomes the previous generation
             // (replacing the one before), and a new one starts.
             if std::fs::metadata(&path).is_ok_and(|m| m.len() >= EVENTS_FILE_BYTES) {
                 std::fs::rename(&path, &previous)?;
             }
             let mut f = o.open(&path)?;
+            // (Best effort, as the lock file: a log the gateway can't append to
+            // loses events, which `record_later` reports.)
+            let _ = owned_like(&f, &users);
             f.write_all(format!("{line}\n").as_bytes())
         })
         .await
@@ -443,11 +485,11 @@ impl AccountStore for FileAccounts {
 
     async fn events(&self, name: &str, limit: usize) -> Result<Vec<AccountEvent>, AccountError> {
         let path = self.events_path();
-        let lock = lock_path(&self.path);
+        let users = self.path.clone();
         // Both generations, oldest first, read off the async workers, under the lock
         // (shared): no turn of generations between the two reads.
         let text = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-            let _held = locked_file(&lock, false)?;
+            let _held = locked_file(&users, false)?;
             let mut text = String::new();
             for p in [previous_events(&path), path] {
                 match std::fs::read_to_string(&p) {
@@ -504,6 +546,68 @@ pub fn taken(id: &Identifier, owner: &str) -> AccountError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The users file, its lock file and its event log keep the users file's owner
+    /// when rewritten or created by root (the CLI as the README runs it), so the
+    /// gateway's own user can still read and write them. (As any other user, the
+    /// files are that user's already: only root can write another's file.)
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn files_written_as_root_keep_the_users_files_owner() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let add = |name: &str| {
+            let (name, email) = (name.to_string(), format!("{name}@example.com"));
+            update(&path, move |u| {
+                u.push(User {
+                    name,
+                    email,
+                    ..Default::default()
+                });
+                Ok::<_, ()>(())
+            })
+            .unwrap()
+            .unwrap();
+        };
+        add("alice");
+        let root = std::fs::metadata(&path).unwrap().uid() == 0;
+        let (uid, gid) = if root {
+            // Another owner (`nobody`), as a service user would be; the lock file
+            // already exists as root's, as a first CLI run leaves it.
+            std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+            (65534, 65534)
+        } else {
+            let m = std::fs::metadata(&path).unwrap();
+            (m.uid(), m.gid())
+        };
+        add("bob");
+        let accounts = FileAccounts::open(&path).unwrap();
+        accounts
+            .record(AccountEvent {
+                name: "bob".into(),
+                at: 1,
+                kind: "signin".into(),
+                client: String::new(),
+                detail: String::new(),
+            })
+            .await
+            .unwrap();
+        for f in [
+            path.clone(),
+            lock_path(&path),
+            accounts.events_path(),
+        ] {
+            let m = std::fs::metadata(&f).unwrap();
+            assert_eq!((m.uid(), m.gid()), (uid, gid), "{}", f.display());
+        }
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().mode() & 0o777,
+            0o600,
+            "still private"
+        );
+        assert_eq!(load(&path).unwrap().users().len(), 2);
+    }
 
     #[test]
     fn update_is_atomic_and_validated() {
