@@ -481,7 +481,11 @@ impl Defense {
                 .incr(&repeats_key, cfg.lock_max.max(cfg.window).saturating_mul(2))
                 .await?;
             self.store
-                .set_add(ACCOUNTS, &ladder.account, cfg.lock_max.max(cfg.window).saturating_mul(2))
+                .set_add(
+                    ACCOUNTS,
+                    &ladder.account,
+                    cfg.lock_max.max(cfg.window).saturating_mul(2),
+                )
                 .await?;
         }
         Ok(locked.then_some(dur))

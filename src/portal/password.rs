@@ -78,9 +78,12 @@ fn needs_second_step(
     use super::twofactor::Method;
     !record.pending.is_done()
         || (record.factors < 2
-            && super::twofactor::methods(app, user)
-                .iter()
-                .any(|m| matches!(m, Method::Totp | Method::Backup | Method::Sms | Method::Voice)))
+            && super::twofactor::methods(app, user).iter().any(|m| {
+                matches!(
+                    m,
+                    Method::Totp | Method::Backup | Method::Sms | Method::Voice
+                )
+            }))
 }
 
 /// A redirect to `step`, coming back to this page after.

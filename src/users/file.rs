@@ -593,11 +593,7 @@ mod tests {
             })
             .await
             .unwrap();
-        for f in [
-            path.clone(),
-            lock_path(&path),
-            accounts.events_path(),
-        ] {
+        for f in [path.clone(), lock_path(&path), accounts.events_path()] {
             let m = std::fs::metadata(&f).unwrap();
             assert_eq!((m.uid(), m.gid()), (uid, gid), "{}", f.display());
         }

@@ -259,12 +259,35 @@ macro_rules! fetch_by {
     }};
 }
 
+/// The file a `sqlite:PATH[?query]` (or `sqlite://`) URL names; none for an
+/// in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+}
+
 impl SqlAccounts {
     /// A pool that connects on first use (the gateway starts while the database is down).
     /// `url` is `sqlite:PATH` (absolute) or `postgres://...`.
     pub fn open(url: &str, clock: crate::clock::DynClock) -> Result<SqlAccounts, AccountError> {
         let bad = |e: sqlx::Error| AccountError::Invalid(format!("users.url: {e}"));
         let pool = if url.starts_with("sqlite:") {
+            if let Some(path) = sqlite_file(url).filter(|p| !p.exists()) {
+                // Made here, readable by its owner only (it holds password hashes;
+                // SQLite gives its `-wal` and `-shm` files the database's mode), and
+                // said: a mistyped path must not pass for an empty set of accounts
+                // without a word (attack pass).
+                crate::users::file::create_private(&path).map_err(|e| {
+                    AccountError::Invalid(format!(
+                        "users.url: cannot create the account database {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                tracing::warn!(path = %path.display(), "the account database didn't exist: created it, empty");
+            }
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(bad)?
                 .create_if_missing(true)
@@ -782,6 +805,29 @@ impl AccountStore for SqlAccounts {
 
 #[cfg(test)]
 mod tests {
+    /// A new SQLite account database is its owner's alone (password hashes), and so
+    /// are the files SQLite keeps beside it.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_sqlite_database_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("accounts.db");
+        let clock: crate::clock::DynClock = std::sync::Arc::new(crate::clock::SystemClock);
+        let a = super::SqlAccounts::open(&format!("sqlite:{}", db.display()), clock).unwrap();
+        a.migrate().await.unwrap();
+        for f in ["accounts.db", "accounts.db-wal", "accounts.db-shm"] {
+            let p = dir.path().join(f);
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{f}");
+        }
+        assert_eq!(super::sqlite_file("sqlite::memory:"), None);
+        assert_eq!(
+            super::sqlite_file("sqlite:///x/a.db?mode=ro"),
+            Some("/x/a.db".into())
+        );
+    }
+
     #[test]
     fn shown_url_hides_the_password() {
         assert_eq!(

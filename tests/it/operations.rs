@@ -294,7 +294,10 @@ fn session_cli_works_directly_against_redis() {
     let listed = out(&g.cli(&["session", "list", "bob"], None));
     assert_eq!(listed.lines().count(), 1, "{listed}");
     // `--all` (the contract's spelling) is every session, as without it.
-    assert_eq!(out(&g.cli(&["session", "list", "bob", "--all"], None)), listed);
+    assert_eq!(
+        out(&g.cli(&["session", "list", "bob", "--all"], None)),
+        listed
+    );
     assert!(out(&g.cli(&["session", "revoke", "bob", "--all"], None)).contains("ended 1"));
     g.spawn();
     assert_eq!(g.get("/x", &[&c]).status, 401);

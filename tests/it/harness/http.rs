@@ -101,7 +101,10 @@ impl Gateway {
             if let Some(m) = self.outbox().get(before) {
                 break m.clone();
             }
-            assert!(std::time::Instant::now() < deadline, "no {method} code sent");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {method} code sent"
+            );
             std::thread::sleep(Duration::from_millis(100));
         };
         let code: String = msg["text"]
