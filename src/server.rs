@@ -103,9 +103,19 @@ impl BackgroundService for Housekeeping {
             }
         };
         let sock = control_socket(&self.app.config.load());
-        let _ = std::fs::remove_file(&sock);
-        let listener = match tokio::net::UnixListener::bind(&sock) {
-            Ok(l) => {
+        // A socket another running gateway answers on is left to it (two gateways
+        // sharing a secrets folder): taking it over would point the CLI at this one,
+        // and removing it at exit would leave the other unreachable (attack pass).
+        let live = std::os::unix::net::UnixStream::connect(&sock).is_ok();
+        if live {
+            tracing::warn!(path = %sock.display(), "another gateway answers on the control socket; this one has none (the CLI reaches the other)");
+        } else {
+            let _ = std::fs::remove_file(&sock);
+        }
+        let bound = (!live).then(|| tokio::net::UnixListener::bind(&sock));
+        let listener = match bound.transpose() {
+            Ok(None) => None,
+            Ok(Some(l)) => {
                 #[cfg(unix)]
                 {
                     use std::os::unix::fs::PermissionsExt;
@@ -160,8 +170,33 @@ impl BackgroundService for Housekeeping {
             }
         }
         watch.abort();
-        let _ = std::fs::remove_file(&sock);
+        // Only a socket this gateway made is removed.
+        if listener.is_some() {
+            let _ = std::fs::remove_file(&sock);
+        }
     }
+}
+
+/// Refuses to start when one of the gateway's addresses (`server.listen`,
+/// `server.admin_listen`, and `more`) can't be listened on — another gateway, or
+/// anything else, already has it — with the address and the reason, before anything
+/// is printed or started. (Pingora would otherwise log, retry and stay up without a
+/// listener; attack pass.)
+pub fn check_listeners(cfg: &crate::config::Config, more: &[&str]) -> anyhow::Result<()> {
+    let mut addrs = vec![cfg.server.listen.to_string()];
+    addrs.extend(cfg.server.admin_listen.map(|a| a.to_string()));
+    addrs.extend(more.iter().map(|a| a.to_string()));
+    for a in addrs {
+        if let Err(e) = std::net::TcpListener::bind(&a) {
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (is another gateway, or another server, running on it?)"
+            } else {
+                ""
+            };
+            anyhow::bail!("cannot listen on {a}: {e}{hint}");
+        }
+    }
+    Ok(())
 }
 
 /// Runs the gateway until SIGTERM/SIGINT. `extra` services (the demo's sample

@@ -15,6 +15,7 @@ use crate::users::User;
 /// `serve`: the account database's schema made current, then the gateway.
 pub fn serve(config: &ConfigArg) -> anyhow::Result<()> {
     let cfg = config.load()?;
+    crate::server::check_listeners(&cfg, &[])?;
     let app = App::new(cfg, Some(config.path().to_path_buf())).context("cannot start")?;
     app.accounts
         .block_on(app.accounts.migrate())?
@@ -92,6 +93,7 @@ pub fn demo(listen: &str, app_listen: &str) -> anyhow::Result<()> {
     std::fs::write(&cfg_path, config)?;
     crate::secrets::Secrets::create_missing(&dir.join("secrets"))?;
     let cfg = load_config(&cfg_path)?;
+    crate::server::check_listeners(&cfg, &[app_listen])?;
     let pw = generate_password();
     let hash = crate::auth::password::hash_now(&pw)?;
     let app = App::new(cfg, Some(cfg_path.clone()))?;

@@ -430,3 +430,100 @@ fn demo_serves_the_sample_app_after_sign_in() {
     assert!(r.body.contains("Hello, Demo User!"), "{}", r.body);
     drop(p);
 }
+
+/// Waits (bounded) for `child` to exit; `None` if it is still running after `limit`
+/// (then it is killed).
+fn exit_within(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A second `serve` of a config whose address is taken exits at once with the
+/// address and the reason; a second gateway sharing the secrets folder (another
+/// address) leaves the first's control socket alone, also when it stops. Either way
+/// the CLI still reaches the first gateway. (Attack pass: the second took the
+/// socket over, stayed up without a listener, and removed the socket at exit.)
+#[test]
+fn a_second_gateway_neither_starts_on_a_taken_address_nor_takes_the_control_socket() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    let _bob = g.login("bob");
+    let listed = || out(&g.cli(&["session", "list", "bob"], None));
+    assert_eq!(listed().lines().count(), 1, "{}", listed());
+    let mut same = Command::new(BIN)
+        .args(["serve", "--config", g.config.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = exit_within(&mut same, Duration::from_secs(20));
+    let o = same.wait_with_output().unwrap();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "still running, or succeeded"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{}", g.port)) && err.contains("in use"),
+        "{err}"
+    );
+    assert_eq!(listed().lines().count(), 1, "{}", listed());
+    // Another address, the same secrets folder.
+    let port = free_port();
+    let text = std::fs::read_to_string(&g.config).unwrap();
+    let other = g.dir.path().join("second.toml");
+    std::fs::write(
+        &other,
+        text.replace(
+            &format!("127.0.0.1:{}", g.port),
+            &format!("127.0.0.1:{port}"),
+        ),
+    )
+    .unwrap();
+    let mut second = Command::new(BIN)
+        .args(["serve", "--config", other.to_str().unwrap()])
+        .env("PORTCULLIS_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while try_request(
+        port,
+        "GET /_auth/health HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n",
+    )
+    .is_err()
+    {
+        assert!(Instant::now() < deadline, "the second gateway never served");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        listed().lines().count(),
+        1,
+        "the CLI reaches the first: {}",
+        listed()
+    );
+    signal(second.id(), "TERM");
+    assert!(exit_within(&mut second, Duration::from_secs(20)).is_some());
+    let err = String::from_utf8_lossy(&second.wait_with_output().unwrap().stderr).to_string();
+    assert!(
+        err.contains("another gateway answers on the control socket"),
+        "{err}"
+    );
+    assert_eq!(
+        listed().lines().count(),
+        1,
+        "after the second stopped: {}",
+        listed()
+    );
+}
