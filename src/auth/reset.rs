@@ -11,10 +11,11 @@
 //!                                   ─> Requested { send: None }
 //!  confirm(code, password, again)
 //!    ├─ this browser asked for no code (or it expired) ──────────> Restart
-//!    ├─ new password refused by the policy ──────────────────────> BadPassword (code not spent)
 //!    ├─ no live code of this browser (replaced by a newer one) ──> Restart
 //!    ├─ more than `otp.max_attempts` tries on the account's code ─> Restart (code void)
 //!    ├─ wrong code ─> failure on the account's ladder ───────────> WrongCode
+//!    ├─ right, new password refused by the policy (judged only
+//!    │  now: it reads the account) ─> tries start again ─────────> BadPassword (code not spent)
 //!    └─ right ─> code taken (atomically), password set (sessions end), account
 //!               lock cleared ─────────────────────────────────────> Done
 //! ```
@@ -170,12 +171,6 @@ pub async fn confirm(
         return Ok(ResetOutcome::Restart);
     };
     let user = String::from_utf8_lossy(&user).to_string();
-    // The new password is checked before the code, so a typo there doesn't spend it.
-    // (Only the browser that asked for the code gets here: it names the account.)
-    let account = deps.accounts.get(&user).await?;
-    if let Err(r) = check_new(deps, account.as_deref(), password, again) {
-        return Ok(ResetOutcome::BadPassword(r));
-    }
     let code_key = keys::reset_code(&user);
     let pending = deps.store.get(&code_key).await?.and_then(|b| decode(&b));
     // A code asked for by another browser (or replaced since) isn't this browser's.
@@ -208,6 +203,16 @@ pub async fn confirm(
             json!({ "user": deps.audited_name(&user), "client": client.to_string() }),
         );
         return Ok(ResetOutcome::WrongCode);
+    }
+    // The new password is judged only now, with the code proven: judged against the
+    // account (its name, email, phone; the shorter minimum with a second factor),
+    // its answer would otherwise tell anyone which identifiers are accounts, and
+    // parts of their details (attack pass). A refusal doesn't spend the code, and a
+    // right code isn't a failed guess: the tries start again.
+    let account = deps.accounts.get(&user).await?;
+    if let Err(r) = check_new(deps, account.as_deref(), password, again) {
+        let _ = deps.store.delete(&keys::reset_tries(&user)).await;
+        return Ok(ResetOutcome::BadPassword(r));
     }
     // Consume atomically: of two concurrent right answers, one wins; and the code
     // taken must still be this one (not a newer code that replaced it meanwhile).
@@ -354,6 +359,48 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(o, ResetOutcome::Restart), "used: {o:?}");
+    }
+
+    /// Without the code, the new password says nothing about the account: a password
+    /// an account's details would refuse (its name in it, the single-factor minimum
+    /// missed, the two copies different) gets "wrong code", for a real identifier
+    /// as for an unknown one (attack pass: the policy's answer told them apart). With
+    /// the right code it is judged, the code stays, and the right guess isn't counted.
+    #[tokio::test]
+    async fn without_the_code_the_new_password_tells_nothing() {
+        let w = world().await;
+        let d = w.deps();
+        let code = code_for(&w, "real").await;
+        request(&d, client(), "nobody", "nobody@example.com")
+            .await
+            .unwrap();
+        for (pw, again) in [
+            ("Zq8!rita#vX", "Zq8!rita#vX"),
+            ("short", "short"),
+            ("harbor quilt rita 1931", "something else"),
+        ] {
+            for pre in ["real", "nobody"] {
+                let o = confirm(&d, client(), pre, wrong(&code), pw, again)
+                    .await
+                    .unwrap();
+                assert!(matches!(o, ResetOutcome::WrongCode), "{pre} {pw}: {o:?}");
+            }
+        }
+        // The right code (3 wrong guesses of 3 spent: a void code answers Restart).
+        let code = code_for(&w, "real").await;
+        for _ in 0..4 {
+            let o = confirm(&d, client(), "real", &code, "Zq8!rita#vX", "Zq8!rita#vX")
+                .await
+                .unwrap();
+            assert!(matches!(o, ResetOutcome::BadPassword(_)), "{o:?}");
+        }
+        let o = confirm(&d, client(), "real", &code, NEW, NEW)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&o, ResetOutcome::Done { user } if user == "rita"),
+            "{o:?}"
+        );
     }
 
     #[tokio::test]
