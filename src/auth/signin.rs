@@ -121,6 +121,18 @@ pub fn after_password(deps: &Deps<'_>, user: &User, browser: &Browser<'_>) -> (u
     (1, Pending::Done)
 }
 
+/// Could a session of `user` signed in with one factor be asked for a second step
+/// later: is there a `two_factor` path, and has the account a way to a second step?
+fn step_up_possible(cfg: &crate::config::Config, user: &User) -> bool {
+    use crate::policy::Policy;
+    let two = cfg.default_policy == Policy::TwoFactor
+        || cfg.rules.iter().any(|r| r.policy == Policy::TwoFactor);
+    two && (user.has_totp()
+        || !user.backup_codes.is_empty()
+        || !user.phone.is_empty()
+        || !user.email.is_empty())
+}
+
 /// The account `typed` names: as typed, else (with `[ui] default_region`) as a
 /// national phone number of that region, so a user name made of digits still wins.
 pub async fn find_account(
@@ -403,9 +415,15 @@ impl Try<'_, '_> {
         let deps = self.deps;
         let client = self.browser.client.to_string();
         let (factors, pending) = after_password(deps, &user, self.browser);
-        // A right password must not wipe the failures of someone guessing the second factor.
+        // A right password must not wipe the failures of someone guessing the second
+        // factor: neither while the second step is still to come, nor when one may
+        // still be asked for (a `two_factor` path, and a way to it: an app, backup
+        // codes, a phone, an email), or every fresh sign-in would buy whoever has the
+        // password fresh guesses at the codes (attack pass).
+        let complete =
+            pending == Pending::Done && (factors >= 2 || !step_up_possible(deps.config, &user));
         deps.defense
-            .attempt_passed(&self.reserved, pending == Pending::Done)
+            .attempt_passed(&self.reserved, complete)
             .await?;
         let now = deps.clock.now();
         let record = SessionRecord {
@@ -485,6 +503,38 @@ mod tests {
             ..typed(id, pw)
         };
         attempt(&w.deps(), b, input).await
+    }
+
+    /// Where a `two_factor` path can ask an account for a second step, a right
+    /// password alone doesn't start its ladder over (the failures may be guesses at
+    /// its codes by someone who has the password); where none can, it does.
+    #[tokio::test]
+    async fn a_password_alone_starts_the_ladder_over_only_where_no_second_step_can_follow() {
+        const NO_CAPTCHA: &str = "[defense]\ncaptcha_after = 100\nlock_after = 4\nip_per_minute = 100000\nspray_per_minute = 0\n";
+        let two = format!("{NO_CAPTCHA}[[rule]]\npath = \"/secure/\"\npolicy = \"two_factor\"\n");
+        for (cfg, kept) in [(NO_CAPTCHA.to_string(), false), (two, true)] {
+            let w = World::new(&cfg);
+            w.add(user("alice")).await;
+            let d = w.deps();
+            let b = w.browser("");
+            assert!(matches!(
+                attempt(&d, &b, typed("alice", "nope")).await.unwrap(),
+                SignInOutcome::Wrong(_)
+            ));
+            let ok = attempt(&d, &b, typed("alice", PASSWORD)).await.unwrap();
+            assert!(matches!(ok, SignInOutcome::SignedIn(_)), "{ok:?}");
+            // Three more failures: the fourth since the start locks only if the first
+            // was kept.
+            let mut locked = false;
+            for _ in 0..3 {
+                match attempt(&d, &b, typed("alice", "nope")).await.unwrap() {
+                    SignInOutcome::Wrong(f) => locked |= f.locked.is_some(),
+                    SignInOutcome::Refused(_) => locked = true,
+                    o => panic!("{o:?}"),
+                }
+            }
+            assert_eq!(locked, kept, "{cfg}");
+        }
     }
 
     #[tokio::test]
