@@ -58,6 +58,12 @@ pub struct Captchas {
     pub ttl: Duration,
 }
 
+/// How many times one challenge's picture (and, apart, its sound) is rendered: the
+/// page, a reload, one more. Each rendering is drawn afresh (new noise), so without a
+/// bound many renderings of one answer could be laid over each other to read it
+/// (attack pass); a new challenge comes with a new sign-in page.
+pub const MAX_SHOWN: u64 = 3;
+
 fn valid_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -107,20 +113,34 @@ impl Captchas {
             .filter(|s| s.pre == pre))
     }
 
-    /// The PNG of a challenge, only for the pre-session it belongs to.
+    /// The PNG of a challenge, only for the pre-session it belongs to, and at most
+    /// [`MAX_SHOWN`] times.
     pub async fn png(&self, id: &str, pre: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(s) = self.peek(id, pre).await? else {
+        let Some(s) = self.to_show(id, pre, "png").await? else {
             return Ok(None);
         };
         Ok(off_the_workers(move || render_png(&s.image)).await)
     }
 
-    /// The WAV of a challenge, only for the pre-session it belongs to.
+    /// The WAV of a challenge, only for the pre-session it belongs to, and at most
+    /// [`MAX_SHOWN`] times.
     pub async fn wav(&self, id: &str, pre: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(s) = self.peek(id, pre).await? else {
+        let Some(s) = self.to_show(id, pre, "wav").await? else {
             return Ok(None);
         };
         Ok(off_the_workers(move || render_wav(&s.audio)).await)
+    }
+
+    /// The challenge, unless its `kind` of media was shown [`MAX_SHOWN`] times already.
+    async fn to_show(&self, id: &str, pre: &str, kind: &str) -> Result<Option<Stored>, StoreError> {
+        let Some(s) = self.peek(id, pre).await? else {
+            return Ok(None);
+        };
+        let shown = self
+            .store
+            .incr(&format!("{}:{kind}", key(id)), self.ttl)
+            .await?;
+        Ok((shown <= MAX_SHOWN).then_some(s))
     }
 
     /// Checks an answer and consumes the challenge whatever the outcome.
@@ -893,6 +913,29 @@ mod tests {
             !c.solve(&id, "pre1", &image).await.unwrap(),
             "an expired challenge is not accepted"
         );
+    }
+
+    /// A challenge's picture and its sound are each rendered at most `MAX_SHOWN`
+    /// times; a foreign pre-session's fetches don't count against it.
+    #[tokio::test]
+    async fn a_challenge_is_shown_a_few_times_only() {
+        let c = Captchas::new(
+            Arc::new(crate::store::memory::MemoryStore::new()),
+            Duration::from_secs(60),
+        );
+        let id = c.create("pre1").await.unwrap();
+        assert!(c.png(&id, "pre2").await.unwrap().is_none());
+        for _ in 0..MAX_SHOWN {
+            assert!(c.png(&id, "pre1").await.unwrap().is_some());
+        }
+        assert!(c.png(&id, "pre1").await.unwrap().is_none());
+        for _ in 0..MAX_SHOWN {
+            assert!(c.wav(&id, "pre1").await.unwrap().is_some());
+        }
+        assert!(c.wav(&id, "pre1").await.unwrap().is_none());
+        // Still answerable: the bound is on renderings, not on the challenge.
+        let (image, _) = c.answers_for_tests(&id).await.unwrap().unwrap();
+        assert!(c.solve(&id, "pre1", &image).await.unwrap());
     }
 
     #[tokio::test]

@@ -500,6 +500,9 @@ async fn unlock_post(app: &App, req: &Request<'_>) -> Result<Response, PortalErr
 
 /// `/captcha/{id}.png` and `.wav`, only for the pre-session the challenge belongs to.
 async fn captcha_media(app: &App, req: &Request<'_>) -> Result<Response, PortalError> {
+    // Each answer is a rendering (a WAV takes ~50 ms of CPU): limited per client like
+    // the forms, and per challenge (see `Captchas::png`).
+    rate(app, req)?;
     let name = req.sub_path.trim_start_matches("/captcha/");
     let pre = app
         .cookies

@@ -265,6 +265,13 @@ fn per_address_rate_limit_answers_429_over_http() {
         "{}",
         m.body
     );
+    // CAPTCHA pictures and sounds cost a rendering each: limited like the forms
+    // (attack pass: ~130 WAV renderings a second from one address).
+    let r = g.get(
+        "/_auth/captcha/0123456789abcdef0123456789abcdef.wav",
+        &["Accept: text/html"],
+    );
+    assert_eq!(r.status, 429, "{}", r.body);
 }
 
 #[test]
