@@ -46,7 +46,11 @@ impl RedirectPolicy {
         {
             return None;
         }
-        for _ in 0..3 {
+        // The target and up to three decodings of it are looked at; one that still
+        // decodes further after that is refused (no honest target is encoded four
+        // times over, and an application behind could decode once more: attack pass).
+        let mut settled = false;
+        for _ in 0..4 {
             // Decoded forms may hold spaces (`%20`) but nothing a browser would strip or fold.
             if probe.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\') {
                 return None;
@@ -65,9 +69,13 @@ impl RedirectPolicy {
                 .decode_utf8_lossy()
                 .into_owned();
             if next == probe {
+                settled = true;
                 break;
             }
             probe = next;
+        }
+        if !settled {
+            return None;
         }
         if probe.contains("//") && !probe.to_ascii_lowercase().starts_with("http") {
             // A relative path whose decoding has `//` is read as protocol-relative somewhere.
@@ -160,6 +168,7 @@ mod tests {
             "/",
             "/app/page?x=1&y=2#frag",
             "/a%20b",
+            "/search?q=100%25",
             "https://foo.bar/x",
             "https://www.whitelisteddomain.tld:8443/path?q=1",
             "https://app.example.com/",
@@ -189,6 +198,11 @@ mod tests {
             "javascript:alert(1)",
             "/%2f%2fevil.com",
             "/%252f%252fevil.com",
+            // Encoded three and four times over (attack pass: the third decoding
+            // wasn't looked at).
+            "/%2525252f%2525252fevil.com",
+            "/%252525252f%252525252fevil.com",
+            "/%2525252525x",
             "https:/foo.bar",
             "https:foo.bar",
             " /x",
