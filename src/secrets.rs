@@ -46,6 +46,15 @@ impl Secrets {
         })
     }
 
+    /// Every problem [`load`](Self::load) would stop at, for each key file
+    /// (`check-config` reports them all at once).
+    pub fn problems(dir: &Path) -> Vec<SecretsError> {
+        [COOKIE_KEY, DATA_KEY]
+            .into_iter()
+            .filter_map(|k| read_key(dir, k).err())
+            .collect()
+    }
+
     /// Creates any missing key file (0600) in `dir` (0700); returns the files created.
     pub fn create_missing(dir: &Path) -> Result<Vec<PathBuf>, SecretsError> {
         let werr = |path: &Path| {

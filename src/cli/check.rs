@@ -8,20 +8,42 @@ use super::{open_accounts, ConfigArg};
 use crate::config::{Config, UsersBackend};
 
 pub fn check_config(config: &ConfigArg, explain: bool) -> anyhow::Result<()> {
+    // (A file that doesn't read as a config names all of its problems itself; the
+    // rest can only be checked with the config in hand.)
     let cfg = config.load()?;
-    crate::secrets::Secrets::load(&cfg.secrets_dir)?;
+    // Every problem of each later part, all in one run (attack pass: each run named
+    // only the first, and a second bad key file never at all).
+    let mut problems: Vec<String> = crate::secrets::Secrets::problems(&cfg.secrets_dir)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     // Checks assertion.key (and .previous.key) if present; `serve` creates a missing one.
-    crate::assertion::Keys::load(&cfg.secrets_dir, false)?;
-    check_accounts(&cfg)?;
-    crate::portal::ui::Ui::load(&cfg.ui, &cfg.server.portal_prefix)?;
-    // Warnings don't fail the check (exit code stays 0).
-    for w in cfg.warnings() {
-        eprintln!("warning: {w}");
+    if let Err(e) = crate::assertion::Keys::load(&cfg.secrets_dir, false) {
+        problems.push(e.to_string());
     }
+    if let Err(e) = check_accounts(&cfg) {
+        problems.push(format!("{e:#}"));
+    }
+    if let Err(e) = crate::portal::ui::Ui::load(&cfg.ui, &cfg.server.portal_prefix) {
+        problems.push(format!("{e:#}"));
+    }
+    let mut warnings: Vec<String> = cfg.warnings();
     if let Some(dir) = &cfg.ui.locales {
-        for w in crate::i18n::check_folder(dir)? {
-            eprintln!("warning: ui.locales: {w}");
+        match crate::i18n::check_folder(dir) {
+            Ok(w) => warnings.extend(w.into_iter().map(|w| format!("ui.locales: {w}"))),
+            Err(e) => problems.push(format!("{e:#}")),
         }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{} has problems:\n  {}",
+            config.path().display(),
+            problems.join("\n  ")
+        );
+    }
+    // Warnings don't fail the check (exit code stays 0).
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
     println!(
         "{}: ok ({} sites, {} rules)",

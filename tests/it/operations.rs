@@ -84,6 +84,35 @@ fn check_config_reports_every_problem_and_fails() {
     assert!(!o.status.success());
 }
 
+/// With the config itself in order, every other problem is named in one run: each
+/// key file readable by others, and the users file (attack pass: one per run, and
+/// the second key file never).
+#[cfg(unix)]
+#[test]
+fn check_config_names_the_secrets_and_accounts_problems_together() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &cfg,
+        "[session]\nsecure = false\n[[site]]\nhost = \"a.test\"\nupstream = \"127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    portcullis::secrets::Secrets::create_missing(&dir.path().join("secrets")).unwrap();
+    for k in ["cookie.key", "data.key"] {
+        let p = dir.path().join("secrets").join(k);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::write(dir.path().join("users.toml"), "[[user]\nname = ").unwrap();
+    let o = cli(&cfg, &["check-config"], None);
+    assert!(!o.status.success());
+    let text = out(&o);
+    for part in ["cookie.key", "data.key", "users.toml"] {
+        assert!(text.contains(part), "{part} missing from: {text}");
+    }
+    assert!(!text.contains("panicked"), "{text}");
+}
+
 /// Issue #12.5: an unknown key no longer hides the bad values; each problem
 /// once, with its key path and a hint; `serve` stops before binding.
 #[test]
