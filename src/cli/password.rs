@@ -10,11 +10,19 @@ use crate::config::Config;
 use crate::users::User;
 
 /// `hash-password`: a password on stdin, its argon2id PHC string on stdout.
+/// Refuses what no sign-in would take (empty, over [`MAX_PASSWORD_BYTES`] bytes, a
+/// control character): its hash could never be matched (attack pass).
+///
+/// [`MAX_PASSWORD_BYTES`]: crate::auth::password::MAX_PASSWORD_BYTES
 pub fn hash_password() -> anyhow::Result<()> {
     let pw = read_password_stdin(|p| {
-        (!p.is_empty())
-            .then_some(())
-            .ok_or_else(|| "the password is empty".to_string())
+        if p.is_empty() {
+            Err("the password is empty".to_string())
+        } else if p.chars().any(char::is_control) {
+            Err("the password holds a control character (tab, NUL, ...), which sign-in refuses".to_string())
+        } else {
+            Ok(())
+        }
     })?;
     println!("{}", crate::auth::password::hash_now(&pw)?);
     Ok(())
@@ -26,9 +34,15 @@ fn read_password_stdin(check: impl Fn(&str) -> Result<(), String>) -> anyhow::Re
         eprint!("Password: ");
         let _ = std::io::stderr().flush();
     }
+    // One line, read no further than a password can be long (a 50 MB stdin isn't
+    // read whole).
+    let max = crate::auth::password::MAX_PASSWORD_BYTES;
     let mut line = String::new();
-    stdin.lock().read_line(&mut line)?;
+    std::io::Read::take(stdin.lock(), max as u64 + 3).read_line(&mut line)?;
     let pw = line.strip_suffix('\n').unwrap_or(&line);
+    if pw.strip_suffix('\r').unwrap_or(pw).len() > max {
+        return Err(anyhow!("the password is longer than {max} bytes, which sign-in refuses"));
+    }
     let pw = pw.strip_suffix('\r').unwrap_or(pw).to_string();
     check(&pw).map_err(|e| anyhow!("{e}"))?;
     Ok(pw)

@@ -250,10 +250,24 @@ fn user_import(cfg: &Config, from: &Path) -> anyhow::Result<()> {
     let users = crate::users::file::parse_users(&text)
         .map_err(|e| anyhow!("{} is not a users file: {e}", from.display()))?;
     let total = users.len();
+    // A password must arrive hashed (argon2, as `hash-password` prints it): a plain
+    // one would replace a working hash with something no sign-in can match (attack
+    // pass). Such an account is refused and left as it is.
+    let (users, unhashed): (Vec<User>, Vec<User>) = users
+        .into_iter()
+        .partition(|u| u.password.is_empty() || crate::auth::password::readable(&u.password));
     let (counts, problems) = with_accounts(cfg, move |a| {
         Box::pin(async move {
             let mut counts = [0usize; 3];
-            let mut problems = Vec::new();
+            let mut problems: Vec<String> = unhashed
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{}: password is not an argon2 hash (hash it with `portcullis hash-password`)",
+                        u.name
+                    )
+                })
+                .collect();
             let names: Vec<String> = users.iter().map(|u| u.name.clone()).collect();
             for (name, r) in names.iter().zip(a.import_many(users).await?) {
                 match r {
@@ -284,6 +298,18 @@ fn user_import(cfg: &Config, from: &Path) -> anyhow::Result<()> {
 
 /// `user export`: every account to a users file (written atomically, owner-only).
 fn user_export(cfg: &Config, to: &Path) -> anyhow::Result<()> {
+    // Replaces an earlier export (or an empty file), never anything else: a mistyped
+    // `--to` must not overwrite the config or another file (attack pass).
+    if let Ok(text) = std::fs::read_to_string(to) {
+        if !text.trim().is_empty() && crate::users::file::parse_users(&text).is_err() {
+            bail!(
+                "{} exists and is not a users file: not overwritten (export to a new file)",
+                to.display()
+            );
+        }
+    } else if to.exists() {
+        bail!("{} exists and can't be read: not overwritten", to.display());
+    }
     let users = with_accounts(cfg, |a| Box::pin(async move { a.list().await }))?;
     let n = users.len();
     crate::users::file::write_all(to, &users)?;

@@ -775,6 +775,31 @@ fn import_export_round_trip_keeps_everything() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 created"));
     let out = g.cli(&["user", "list"], None);
     assert!(String::from_utf8_lossy(&out.stdout).contains("tia"));
+    // A plain password (not a hash) is refused, and the account keeps its own.
+    let plain = vec![User {
+        name: "tia".into(),
+        email: "tia@example.org".into(),
+        password: "notahash".into(),
+        ..Default::default()
+    }];
+    let f3 = dir.path().join("plain.toml");
+    portcullis::users::file::write_all(&f3, &plain).unwrap();
+    let out = g.cli(&["user", "import", "--from", f3.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused tia: password is not an argon2 hash"), "{err}");
+    // Export replaces an earlier export, never another file (the config here).
+    let out = g.cli(&["user", "export", "--to", to.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = std::fs::read_to_string(&g.config).unwrap();
+    let out = g.cli(&["user", "export", "--to", g.config.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a users file: not overwritten"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&g.config).unwrap(), config);
 }
 
 /// Resident memory of a process, in KiB.

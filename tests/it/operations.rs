@@ -354,6 +354,26 @@ fn hash_password_prints_argon2id() {
         "some password",
         phc.trim()
     ));
+    // What no sign-in would take gets a clear error and no hash.
+    let long = "x".repeat(1025) + "\n";
+    for (input, says) in [
+        ("\n", "empty"),
+        ("a\tb\n", "control character"),
+        (long.as_str(), "longer than 1024 bytes"),
+    ] {
+        let mut child = Command::new(BIN)
+            .arg("hash-password")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(!o.status.success());
+        assert!(o.stdout.is_empty());
+        assert!(String::from_utf8_lossy(&o.stderr).contains(says), "{}", out(&o));
+    }
 }
 
 #[test]
@@ -555,4 +575,23 @@ fn a_second_gateway_neither_starts_on_a_taken_address_nor_takes_the_control_sock
         "after the second stopped: {}",
         listed()
     );
+}
+
+/// A command whose output pipe is closed early (`user list | head`) ends quietly,
+/// as with SIGPIPE, never with a panic (attack pass).
+#[test]
+fn a_closed_output_pipe_ends_the_cli_quietly() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    let mut child = Command::new(BIN)
+        .args(["user", "list", "--config", g.config.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the command has read its config, let alone printed.
+    drop(child.stdout.take());
+    let status = exit_within(&mut child, Duration::from_secs(20)).expect("it ends");
+    let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).to_string();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(status.success() || status.code() == Some(141), "{status:?} {err}");
 }
