@@ -275,7 +275,7 @@ impl App {
                             "listen, store, secrets, cookie and [users] backend settings change only on restart"
                         );
                     }
-                    match Ui::load(&new.ui, &old.server.portal_prefix) {
+                    match Ui::load(&new.ui, &new.server.portal_prefix) {
                         Ok(ui) => self.ui.store(Arc::new(ui)),
                         Err(e) => tracing::error!(error = %e, "templates not reloaded"),
                     }

@@ -19,7 +19,10 @@ pub fn hash_password() -> anyhow::Result<()> {
         if p.is_empty() {
             Err("the password is empty".to_string())
         } else if p.chars().any(char::is_control) {
-            Err("the password holds a control character (tab, NUL, ...), which sign-in refuses".to_string())
+            Err(
+                "the password holds a control character (tab, NUL, ...), which sign-in refuses"
+                    .to_string(),
+            )
         } else {
             Ok(())
         }
@@ -41,7 +44,9 @@ fn read_password_stdin(check: impl Fn(&str) -> Result<(), String>) -> anyhow::Re
     std::io::Read::take(stdin.lock(), max as u64 + 3).read_line(&mut line)?;
     let pw = line.strip_suffix('\n').unwrap_or(&line);
     if pw.strip_suffix('\r').unwrap_or(pw).len() > max {
-        return Err(anyhow!("the password is longer than {max} bytes, which sign-in refuses"));
+        return Err(anyhow!(
+            "the password is longer than {max} bytes, which sign-in refuses"
+        ));
     }
     let pw = pw.strip_suffix('\r').unwrap_or(pw).to_string();
     check(&pw).map_err(|e| anyhow!("{e}"))?;

@@ -787,12 +787,22 @@ fn import_export_round_trip_keeps_everything() {
     let out = g.cli(&["user", "import", "--from", f3.to_str().unwrap()], None);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("refused tia: password is not an argon2 hash"), "{err}");
+    assert!(
+        err.contains("refused tia: password is not an argon2 hash"),
+        "{err}"
+    );
     // Export replaces an earlier export, never another file (the config here).
     let out = g.cli(&["user", "export", "--to", to.to_str().unwrap()], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let config = std::fs::read_to_string(&g.config).unwrap();
-    let out = g.cli(&["user", "export", "--to", g.config.to_str().unwrap()], None);
+    let out = g.cli(
+        &["user", "export", "--to", g.config.to_str().unwrap()],
+        None,
+    );
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("is not a users file: not overwritten"),

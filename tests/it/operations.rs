@@ -368,12 +368,53 @@ fn hash_password_prints_argon2id() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         let o = child.wait_with_output().unwrap();
         assert!(!o.status.success());
         assert!(o.stdout.is_empty());
-        assert!(String::from_utf8_lossy(&o.stderr).contains(says), "{}", out(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(says),
+            "{}",
+            out(&o)
+        );
     }
+}
+
+/// A new `portal_prefix` on SIGHUP moves the pages and their own links together
+/// (attack pass: the links still pointed at the old prefix, which the proxy then
+/// judged as an application path).
+#[test]
+fn sighup_moves_the_pages_and_their_links_to_a_new_portal_prefix() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    // (Links as the page writes them, `/` escaped.)
+    let links = |p: &Resp| p.body.replace("&#x2f;", "/");
+    let page = g.get("/_auth/login", &["Accept: text/html"]);
+    assert!(links(&page).contains("/_auth/login?lang="), "{}", page.body);
+    let text = std::fs::read_to_string(&g.config).unwrap();
+    let text = text.replacen("[server]\n", "[server]\nportal_prefix = \"/_gate\"\n", 1);
+    std::fs::write(&g.config, text).unwrap();
+    signal(g.pid(), "HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        let p = g.get("/_gate/login", &["Accept: text/html"]);
+        if p.status == 200 {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never moved: {} {}",
+            p.status,
+            p.body
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(links(&page).contains("/_gate/login?lang="), "{}", page.body);
+    assert!(!links(&page).contains("/_auth/"), "{}", page.body);
 }
 
 #[test]
@@ -593,5 +634,8 @@ fn a_closed_output_pipe_ends_the_cli_quietly() {
     let status = exit_within(&mut child, Duration::from_secs(20)).expect("it ends");
     let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).to_string();
     assert!(!err.contains("panicked"), "{err}");
-    assert!(status.success() || status.code() == Some(141), "{status:?} {err}");
+    assert!(
+        status.success() || status.code() == Some(141),
+        "{status:?} {err}"
+    );
 }
