@@ -125,7 +125,7 @@ pub fn classify(cfg: &Config, head: &Head<'_>) -> Result<Inbound, Message> {
         return Err(Message::refusal(
             400,
             "Bad request",
-            "The request's length was given in conflicting ways.",
+            "The request's length or its line endings were written in a way servers read differently.",
         ));
     }
     // Site by Host; never a default upstream.

@@ -112,6 +112,13 @@ fn site(i: usize, d: SiteDraft, v: &mut Problems<'_>) -> Result<Site, String> {
         );
         return Err(d.host);
     };
+    if upstream.port() == 0 {
+        v.err(
+            &format!("{key}.upstream"),
+            format!("{:?}: port 0 is no port to connect to", d.upstream),
+        );
+        return Err(d.host);
+    }
     let Ok(host_value) = http::HeaderValue::from_str(&d.host) else {
         v.err(
             &format!("{key}.host"),

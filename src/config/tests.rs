@@ -398,6 +398,15 @@ fn rejects_bad_sites_and_durations() {
         Duration::from_secs(30 * 86400)
     );
     assert!(parse_duration("-1s").is_err());
+    let err = Config::from_str(
+        "[[site]]\nhost = \"a.test\"\nupstream = \"127.0.0.1:0\"\n",
+        Path::new("."),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.problems,
+        ["site[0].upstream: \"127.0.0.1:0\": port 0 is no port to connect to"]
+    );
 }
 
 /// The load step reads what the config names, relative to the config's folder.
