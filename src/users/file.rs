@@ -146,11 +146,13 @@ fn write_atomic(path: &Path, users: &[User]) -> std::io::Result<()> {
         std::process::id()
     ));
     {
-        let mut f = create_private(&tmp)?;
+        // A new file (never one left at that name: it could be a link planted there).
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = create_new_private(&tmp)?;
         // The file keeps its owner: the CLI run as root (as the README's commands
         // are) must not hand the gateway's own user a file it can't read (attack
         // pass: the gateway then kept its old accounts, and a disabled user signed in).
-        owned_like(&f, path).map_err(|e| {
+        owned_like(&f, &tmp, path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             std::io::Error::new(
                 e.kind(),
@@ -171,17 +173,52 @@ fn write_atomic(path: &Path, users: &[User]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Gives `f` the owner and group of `like` (the users file) when they differ, so
-/// that files the CLI writes as root stay the gateway's user's. Nothing to do when
-/// `like` doesn't exist yet or already matches; an owner this process may not give
-/// (it isn't root) is an error.
+/// Whether this process runs as root (effective uid 0; read from `/proc`, Linux):
+/// only root can give a file away, and only root needs to.
+fn running_as_root() -> bool {
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .map(|ids| ids.split_whitespace().nth(1) == Some("0"))
+            })
+            .unwrap_or(false)
+    })
+}
+
+/// As root, gives `f` (opened at `path`) the owner and group of `like` (the users
+/// file) when they differ, so that files the CLI writes as root stay the gateway's
+/// user's. Only a plain file that is `path` itself — not reached through a symbolic
+/// link, with no other name — is written to or given away as root, anything else is
+/// an error: the gateway's user owns the folder and could have planted `path` as a
+/// link to a file of root's (review). Nothing to do for any other user (the file is
+/// its own, as before), or when `like` doesn't exist yet.
 #[cfg(unix)]
-fn owned_like(f: &File, like: &Path) -> std::io::Result<()> {
+fn owned_like(f: &File, path: &Path, like: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
+    if !running_as_root() {
+        return Ok(());
+    }
+    let have = f.metadata()?;
+    let named = std::fs::symlink_metadata(path)?;
+    if !have.is_file()
+        || have.nlink() != 1
+        || (named.dev(), named.ino()) != (have.dev(), have.ino())
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a plain file of its own (a link?): not written as root",
+                path.display()
+            ),
+        ));
+    }
     let Ok(want) = std::fs::metadata(like) else {
         return Ok(());
     };
-    let have = f.metadata()?;
     if (have.uid(), have.gid()) == (want.uid(), want.gid()) {
         return Ok(());
     }
@@ -189,8 +226,21 @@ fn owned_like(f: &File, like: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn owned_like(_f: &File, _like: &Path) -> std::io::Result<()> {
+fn owned_like(_f: &File, _path: &Path, _like: &Path) -> std::io::Result<()> {
     Ok(())
+}
+
+/// Creates a new file readable by its owner only; fails if anything (a file, a
+/// link) is at `path` already.
+fn create_new_private(path: &Path) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.create_new(true).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
 }
 
 /// Creates (truncating) a file readable by its owner only.
@@ -220,8 +270,8 @@ fn locked_file(users: &Path, exclusive: bool) -> std::io::Result<File> {
         .truncate(false)
         .write(true)
         .open(lock_path(users))?;
-    // (Best effort: a lock file holds nothing, and only root can give it away.)
-    let _ = owned_like(&f, users);
+    // (Best effort: a lock file holds nothing; flocking whatever it names is harmless.)
+    let _ = owned_like(&f, &lock_path(users), users);
     if exclusive {
         f.lock()?;
     } else {
@@ -473,9 +523,9 @@ impl AccountStore for FileAccounts {
                 std::fs::rename(&path, &previous)?;
             }
             let mut f = o.open(&path)?;
-            // (Best effort, as the lock file: a log the gateway can't append to
-            // loses events, which `record_later` reports.)
-            let _ = owned_like(&f, &users);
+            // As root, only the log itself (never a file a planted link names) is
+            // appended to, and it stays the users file's owner's.
+            owned_like(&f, &path, &users)?;
             f.write_all(format!("{line}\n").as_bytes())
         })
         .await
@@ -603,6 +653,70 @@ mod tests {
             "still private"
         );
         assert_eq!(load(&path).unwrap().users().len(), 2);
+    }
+
+    /// As root (the CLI as the README runs it), a link planted at the lock file's,
+    /// the event log's or the temporary file's name (the gateway's user owns the
+    /// folder) never gets the file it names written to or given away (review: the
+    /// lock file's link would have handed `/etc/shadow` to the gateway's user). As
+    /// any other user there is nothing to give away, and the test has nothing to show.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn as_root_a_planted_link_names_nothing_that_is_written_or_given_away() {
+        use std::os::unix::fs::MetadataExt;
+        if !running_as_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        update(&path, |_| Ok::<_, ()>(())).unwrap().unwrap();
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        let victims: Vec<PathBuf> = (0..3)
+            .map(|i| {
+                let v = dir.path().join(format!("victim{i}"));
+                std::fs::write(&v, "root's\n").unwrap();
+                v
+            })
+            .collect();
+        let accounts = FileAccounts::open(&path).unwrap();
+        let tmp = dir
+            .path()
+            .join(format!(".users.toml.tmp{}", std::process::id()));
+        let _ = std::fs::remove_file(lock_path(&path));
+        for (at, victim) in [&lock_path(&path), &accounts.events_path(), &tmp]
+            .into_iter()
+            .zip(&victims)
+        {
+            std::os::unix::fs::symlink(victim, at).unwrap();
+        }
+        update(&path, |u| {
+            u.push(User {
+                name: "bob".into(),
+                email: "bob@example.com".into(),
+                ..Default::default()
+            });
+            Ok::<_, ()>(())
+        })
+        .unwrap()
+        .unwrap();
+        let event = AccountEvent {
+            name: "bob".into(),
+            at: 1,
+            kind: "signin".into(),
+            client: String::new(),
+            detail: String::new(),
+        };
+        assert!(
+            accounts.record(event).await.is_err(),
+            "appended through a link"
+        );
+        for v in &victims {
+            let m = std::fs::metadata(v).unwrap();
+            assert_eq!((m.uid(), m.gid()), (0, 0), "{} given away", v.display());
+            assert_eq!(std::fs::read_to_string(v).unwrap(), "root's\n");
+        }
+        assert_eq!(load(&path).unwrap().users().len(), 1);
+        assert_eq!(std::fs::metadata(&path).unwrap().uid(), 65534);
     }
 
     #[test]
