@@ -259,14 +259,16 @@ macro_rules! fetch_by {
     }};
 }
 
-/// The file a `sqlite:PATH[?query]` (or `sqlite://`) URL names; none for an
-/// in-memory database.
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
-    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+/// Makes a new database and the files SQLite keeps beside it (`-wal`, `-shm`)
+/// readable by their owner only.
+fn private_files(db: &std::path::Path) {
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+    }
 }
 
 impl SqlAccounts {
@@ -275,19 +277,6 @@ impl SqlAccounts {
     pub fn open(url: &str, clock: crate::clock::DynClock) -> Result<SqlAccounts, AccountError> {
         let bad = |e: sqlx::Error| AccountError::Invalid(format!("users.url: {e}"));
         let pool = if url.starts_with("sqlite:") {
-            if let Some(path) = sqlite_file(url).filter(|p| !p.exists()) {
-                // Made here, readable by its owner only (it holds password hashes;
-                // SQLite gives its `-wal` and `-shm` files the database's mode), and
-                // said: a mistyped path must not pass for an empty set of accounts
-                // without a word (attack pass).
-                crate::users::file::create_private(&path).map_err(|e| {
-                    AccountError::Invalid(format!(
-                        "users.url: cannot create the account database {}: {e}",
-                        path.display()
-                    ))
-                })?;
-                tracing::warn!(path = %path.display(), "the account database didn't exist: created it, empty");
-            }
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(bad)?
                 .create_if_missing(true)
@@ -297,9 +286,29 @@ impl SqlAccounts {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
+            // The file as SQLite reads the URL (decoded). One that doesn't exist yet is
+            // made by the first connection: then made readable by its owner only (it
+            // will hold password hashes), with the files SQLite keeps beside it, and
+            // said — a mistyped path must not pass for an empty set of accounts
+            // without a word (attack pass). (An in-memory or read-only database makes
+            // no file.)
+            let file = opts.get_filename().to_path_buf();
+            let fresh = file.as_os_str() != ":memory:" && !file.exists();
+            let said = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             Pool::Sqlite(
                 SqlitePoolOptions::new()
-                    .max_connections(4)
+                    .after_connect(move |_, _| {
+                        let (file, said) = (file.clone(), said.clone());
+                        Box::pin(async move {
+                            if fresh && file.exists() {
+                                private_files(&file);
+                                if !said.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                                    tracing::warn!(path = %file.display(), "the account database didn't exist: created it, empty");
+                                }
+                            }
+                            Ok(())
+                        })
+                    })                    .max_connections(4)
                     .acquire_timeout(Duration::from_secs(3))
                     .connect_lazy_with(opts),
             )
@@ -821,11 +830,18 @@ mod tests {
             let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{f}");
         }
-        assert_eq!(super::sqlite_file("sqlite::memory:"), None);
-        assert_eq!(
-            super::sqlite_file("sqlite:///x/a.db?mode=ro"),
-            Some("/x/a.db".into())
-        );
+        // As SQLite reads the URL: a percent-encoded name is the decoded file's.
+        let spaced = dir.path().join("a b.db");
+        let url = format!("sqlite:{}", dir.path().join("a%20b.db").display());
+        let clock: crate::clock::DynClock = std::sync::Arc::new(crate::clock::SystemClock);
+        super::SqlAccounts::open(&url, clock)
+            .unwrap()
+            .migrate()
+            .await
+            .unwrap();
+        let mode = std::fs::metadata(&spaced).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(!dir.path().join("a%20b.db").exists());
     }
 
     #[test]
