@@ -26,18 +26,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, NotADuration> {
     Ok(d)
 }
 
-/// The longest duration a setting takes: 100 years. Beyond it nothing changes for
+/// The longest duration a setting takes: 100 years (of 365.25 days, as `"100y"` reads). Beyond it nothing changes for
 /// anyone alive, and the gateway's arithmetic on durations (a lock's doubling, the
 /// store's expiry times) must never overflow (attack pass: `lock_max = "300000000000y"`
 /// made the second lock panic).
-pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 31_557_600);
 
 /// A config value that [`parse_duration`] doesn't take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotADuration {
     #[error("{0:?} is not a duration (use e.g. \"90s\", \"15m\", \"12h\", \"30d\")")]
     Unreadable(String),
-    #[error("{0:?} is longer than any setting needs (at most 100 years, \"36500d\")")]
+    #[error("{0:?} is longer than any setting needs (at most 100 years, \"100y\")")]
     TooLong(String),
 }
 
@@ -327,10 +327,11 @@ mod tests {
         assert!(read::<HumanDuration>("v = \"-1s\"").is_err());
         assert_eq!(
             read::<HumanDuration>("v = \"300000000000y\"").unwrap_err(),
-            "\"300000000000y\" is longer than any setting needs (at most 100 years, \"36500d\")"
+            "\"300000000000y\" is longer than any setting needs (at most 100 years, \"100y\")"
         );
-        let most: HumanDuration = read("v = \"36500d\"").unwrap();
+        let most: HumanDuration = read("v = \"100y\"").unwrap();
         assert_eq!(most.0, MAX_DURATION);
+        assert!(read::<HumanDuration>("v = \"100y 1s\"").is_err());
         assert_eq!(
             read::<HumanDuration>("v = 5").unwrap_err(),
             "invalid type: integer `5`, expected a string"
