@@ -40,14 +40,16 @@ fn read_password_stdin(check: impl Fn(&str) -> Result<(), String>) -> anyhow::Re
     // One line, read no further than a password can be long (a 50 MB stdin isn't
     // read whole).
     let max = crate::auth::password::MAX_PASSWORD_BYTES;
-    let mut line = String::new();
-    std::io::Read::take(stdin.lock(), max as u64 + 3).read_line(&mut line)?;
-    let pw = line.strip_suffix('\n').unwrap_or(&line);
-    if pw.strip_suffix('\r').unwrap_or(pw).len() > max {
+    let mut bytes = Vec::new();
+    std::io::Read::take(stdin.lock(), max as u64 + 3).read_until(b'\n', &mut bytes)?;
+    let end = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    if end.strip_suffix(b"\r").unwrap_or(end).len() > max {
         return Err(anyhow!(
             "the password is longer than {max} bytes, which sign-in refuses"
         ));
     }
+    let line = String::from_utf8(bytes).map_err(|_| anyhow!("the password is not UTF-8 text"))?;
+    let pw = line.strip_suffix('\n').unwrap_or(&line);
     let pw = pw.strip_suffix('\r').unwrap_or(pw).to_string();
     check(&pw).map_err(|e| anyhow!("{e}"))?;
     Ok(pw)

@@ -356,10 +356,13 @@ fn hash_password_prints_argon2id() {
     ));
     // What no sign-in would take gets a clear error and no hash.
     let long = "x".repeat(1025) + "\n";
+    // Cut inside a character at the reading bound: still "too long", not "not UTF-8".
+    let long_wide = "\u{e9}".repeat(600) + "\n";
     for (input, says) in [
         ("\n", "empty"),
         ("a\tb\n", "control character"),
         (long.as_str(), "longer than 1024 bytes"),
+        (long_wide.as_str(), "longer than 1024 bytes"),
     ] {
         let mut child = Command::new(BIN)
             .arg("hash-password")
