@@ -249,11 +249,16 @@ async fn changed(
     let Some(fresh) = save_new(deps, &user.name, new).await? else {
         return Ok(ChangeOutcome::Busy);
     };
-    // The current password was proven: like a sign-in, that resets the account's counters.
-    // The password is saved, and older sessions are already refused (credentials version):
-    // a store error from here on is logged, not shown as a failure.
-    if let Err(e) = deps.defense.record_success(account, device).await {
-        tracing::warn!(error = %e, "password changed; failure counters not reset");
+    // The current password was proven: like a sign-in, that resets the account's
+    // counters — and, like a sign-in, only when no second step could still be asked
+    // of this session (re-attack pass: changing the password wiped the count of
+    // wrong step-up codes). The password is saved, and older sessions are already
+    // refused (credentials version): a store error from here on is logged, not shown
+    // as a failure.
+    if factors >= 2 || !super::second_step::step_up_possible(deps.config, user) {
+        if let Err(e) = deps.defense.record_success(account, device).await {
+            tracing::warn!(error = %e, "password changed; failure counters not reset");
+        }
     }
     if let Err(e) = deps.sessions.revoke_user(&user.name).await {
         tracing::warn!(error = %e, "password changed; old session records not deleted");
@@ -361,6 +366,57 @@ mod tests {
         }
         let o = change(&d, &b, &pat, 1, input(NEW, PASSWORD)).await.unwrap();
         assert!(matches!(o, ChangeOutcome::Refused { .. }), "{o:?}");
+    }
+
+    /// A password change proves the password only: where a `two_factor` path could
+    /// still ask the account for a second step, the failures counted so far (guesses
+    /// at its codes, maybe) stay; where none could, they go, as at sign-in.
+    #[tokio::test]
+    async fn a_change_on_the_password_alone_keeps_the_count_where_a_second_step_can_follow() {
+        let two = format!("{CFG}[[rule]]\npath = \"/secure/\"\npolicy = \"two_factor\"\n");
+        for (cfg, factors, kept) in [
+            (CFG.to_string(), 1, false),
+            (two.clone(), 1, true),
+            (two, 2, false),
+        ] {
+            let w = World::new(&cfg);
+            let u = w
+                .add(User {
+                    name: "pat".into(),
+                    email: "pat@example.com".into(),
+                    ..User::default()
+                })
+                .await;
+            let (d, b) = (w.deps(), w.browser(""));
+            // Two failures (of lock_after = 3), then the change.
+            for _ in 0..2 {
+                let o = change(&d, &b, &u, factors, input("wrong", NEW))
+                    .await
+                    .unwrap();
+                assert!(
+                    matches!(o, ChangeOutcome::Wrong { locked: None, .. }),
+                    "{o:?}"
+                );
+            }
+            let o = change(&d, &b, &u, factors, input(PASSWORD, NEW))
+                .await
+                .unwrap();
+            assert!(matches!(o, ChangeOutcome::Changed { .. }), "{o:?}");
+            let pat = w.accounts.get("pat").await.unwrap().unwrap();
+            // One more failure locks only if the two were kept.
+            match change(&d, &b, &pat, factors, input("wrong", PASSWORD))
+                .await
+                .unwrap()
+            {
+                ChangeOutcome::Wrong { locked, .. } => {
+                    assert_eq!(locked.is_some(), kept, "{cfg} factors {factors}")
+                }
+                ChangeOutcome::Refused { locked } => {
+                    assert!(locked.is_some() && kept, "{cfg} factors {factors}")
+                }
+                o => panic!("{o:?}"),
+            }
+        }
     }
 
     #[tokio::test]

@@ -114,6 +114,21 @@ pub fn methods(user: &User, offers: impl Fn(Channel) -> bool) -> Vec<Method> {
     m
 }
 
+/// Could a session of `user` signed in with one factor be asked for a second step
+/// later: is there a `two_factor` path, and has the account a way to a second step
+/// (an app, backup codes, a phone, an email)? While it could, proving the password
+/// alone (a sign-in, a password change) doesn't start the account's ladder over:
+/// the failures may be guesses at its codes by someone who has the password.
+pub fn step_up_possible(cfg: &crate::config::Config, user: &User) -> bool {
+    use crate::policy::Policy;
+    let two = cfg.default_policy == Policy::TwoFactor
+        || cfg.rules.iter().any(|r| r.policy == Policy::TwoFactor);
+    two && (user.has_totp()
+        || !user.backup_codes.is_empty()
+        || !user.phone.is_empty()
+        || !user.email.is_empty())
+}
+
 /// The session a second step is made in.
 #[derive(Debug, Clone)]
 pub struct Signed {

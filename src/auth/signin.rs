@@ -121,18 +121,6 @@ pub fn after_password(deps: &Deps<'_>, user: &User, browser: &Browser<'_>) -> (u
     (1, Pending::Done)
 }
 
-/// Could a session of `user` signed in with one factor be asked for a second step
-/// later: is there a `two_factor` path, and has the account a way to a second step?
-fn step_up_possible(cfg: &crate::config::Config, user: &User) -> bool {
-    use crate::policy::Policy;
-    let two = cfg.default_policy == Policy::TwoFactor
-        || cfg.rules.iter().any(|r| r.policy == Policy::TwoFactor);
-    two && (user.has_totp()
-        || !user.backup_codes.is_empty()
-        || !user.phone.is_empty()
-        || !user.email.is_empty())
-}
-
 /// The account `typed` names: as typed, else (with `[ui] default_region`) as a
 /// national phone number of that region, so a user name made of digits still wins.
 pub async fn find_account(
@@ -420,8 +408,8 @@ impl Try<'_, '_> {
         // still be asked for (a `two_factor` path, and a way to it: an app, backup
         // codes, a phone, an email), or every fresh sign-in would buy whoever has the
         // password fresh guesses at the codes (attack pass).
-        let complete =
-            pending == Pending::Done && (factors >= 2 || !step_up_possible(deps.config, &user));
+        let complete = pending == Pending::Done
+            && (factors >= 2 || !super::second_step::step_up_possible(deps.config, &user));
         deps.defense
             .attempt_passed(&self.reserved, complete)
             .await?;
