@@ -19,8 +19,13 @@ fn main() -> std::process::ExitCode {
             .map(String::as_str)
             .or_else(|| p.downcast_ref::<&str>().copied())
             .unwrap_or("");
-        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
-            std::process::exit(141);
+        if msg.starts_with("failed printing to stdout") {
+            if msg.contains("Broken pipe") {
+                std::process::exit(141);
+            }
+            // Any other failure to write the output (`> /dev/full`): said in one line.
+            eprintln!("error: cannot write the output: {msg}");
+            std::process::exit(1);
         }
         default_hook(info)
     }));

@@ -641,4 +641,22 @@ fn a_closed_output_pipe_ends_the_cli_quietly() {
         status.success() || status.code() == Some(141),
         "{status:?} {err}"
     );
+    // A full disk (here /dev/full) is said in one line, with no panic.
+    if std::path::Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let o = Command::new(BIN)
+            .args(["user", "list", "--config", g.config.to_str().unwrap()])
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("cannot write the output") && !err.contains("panicked"),
+            "{err}"
+        );
+    }
 }
