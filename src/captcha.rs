@@ -64,6 +64,10 @@ pub struct Captchas {
 /// (attack pass); a new challenge comes with a new sign-in page.
 pub const MAX_SHOWN: u64 = 3;
 
+/// How many times one challenge's sound is played: a listener may need it again
+/// (each play of the page's player is a new request).
+pub const MAX_PLAYED: u64 = 8;
+
 fn valid_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -116,23 +120,29 @@ impl Captchas {
     /// The PNG of a challenge, only for the pre-session it belongs to, and at most
     /// [`MAX_SHOWN`] times.
     pub async fn png(&self, id: &str, pre: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(s) = self.to_show(id, pre, "png").await? else {
+        let Some(s) = self.to_show(id, pre, "png", MAX_SHOWN).await? else {
             return Ok(None);
         };
         Ok(off_the_workers(move || render_png(&s.image)).await)
     }
 
     /// The WAV of a challenge, only for the pre-session it belongs to, and at most
-    /// [`MAX_SHOWN`] times.
+    /// [`MAX_PLAYED`] times.
     pub async fn wav(&self, id: &str, pre: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(s) = self.to_show(id, pre, "wav").await? else {
+        let Some(s) = self.to_show(id, pre, "wav", MAX_PLAYED).await? else {
             return Ok(None);
         };
         Ok(off_the_workers(move || render_wav(&s.audio)).await)
     }
 
-    /// The challenge, unless its `kind` of media was shown [`MAX_SHOWN`] times already.
-    async fn to_show(&self, id: &str, pre: &str, kind: &str) -> Result<Option<Stored>, StoreError> {
+    /// The challenge, unless its `kind` of media was given `most` times already.
+    async fn to_show(
+        &self,
+        id: &str,
+        pre: &str,
+        kind: &str,
+        most: u64,
+    ) -> Result<Option<Stored>, StoreError> {
         let Some(s) = self.peek(id, pre).await? else {
             return Ok(None);
         };
@@ -140,7 +150,7 @@ impl Captchas {
             .store
             .incr(&format!("{}:{kind}", key(id)), self.ttl)
             .await?;
-        Ok((shown <= MAX_SHOWN).then_some(s))
+        Ok((shown <= most).then_some(s))
     }
 
     /// Checks an answer and consumes the challenge whatever the outcome.
@@ -929,7 +939,7 @@ mod tests {
             assert!(c.png(&id, "pre1").await.unwrap().is_some());
         }
         assert!(c.png(&id, "pre1").await.unwrap().is_none());
-        for _ in 0..MAX_SHOWN {
+        for _ in 0..MAX_PLAYED {
             assert!(c.wav(&id, "pre1").await.unwrap().is_some());
         }
         assert!(c.wav(&id, "pre1").await.unwrap().is_none());

@@ -500,9 +500,13 @@ async fn unlock_post(app: &App, req: &Request<'_>) -> Result<Response, PortalErr
 
 /// `/captcha/{id}.png` and `.wav`, only for the pre-session the challenge belongs to.
 async fn captcha_media(app: &App, req: &Request<'_>) -> Result<Response, PortalError> {
-    // Each answer is a rendering (a WAV takes ~50 ms of CPU): limited per client like
-    // the forms, and per challenge (see `Captchas::png`).
-    rate(app, req)?;
+    // Each answer is a rendering (a WAV takes ~50 ms of CPU): counted per client on
+    // the CAPTCHA limit (the one new challenges are made under, not the sign-in
+    // attempts' `ip_per_minute`), and bounded per challenge (see `Captchas::png`).
+    let cfg = app.config.load();
+    app.defense
+        .check_challenge_rate(&cfg.defense, req.client_ip)
+        .map_err(PortalError::TooMany)?;
     let name = req.sub_path.trim_start_matches("/captcha/");
     let pre = app
         .cookies
