@@ -103,31 +103,7 @@ impl BackgroundService for Housekeeping {
             }
         };
         let sock = control_socket(&self.app.config.load());
-        // A socket another running gateway answers on is left to it (two gateways
-        // sharing a secrets folder): taking it over would point the CLI at this one,
-        // and removing it at exit would leave the other unreachable (attack pass).
-        let live = std::os::unix::net::UnixStream::connect(&sock).is_ok();
-        if live {
-            tracing::warn!(path = %sock.display(), "another gateway answers on the control socket; this one has none (the CLI reaches the other)");
-        } else {
-            let _ = std::fs::remove_file(&sock);
-        }
-        let bound = (!live).then(|| tokio::net::UnixListener::bind(&sock));
-        let listener = match bound.transpose() {
-            Ok(None) => None,
-            Ok(Some(l)) => {
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    let _ = std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600));
-                }
-                Some(l)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, path = %sock.display(), "control socket unavailable");
-                None
-            }
-        };
+        let mut listener = take_control_socket(&sock, true);
         // Ladders an older version named by typed text don't stay in the store.
         {
             let app = self.app.clone();
@@ -149,10 +125,14 @@ impl BackgroundService for Housekeeping {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut ticks: u64 = 0;
         loop {
+            // Without a control socket (another gateway had it): taken once nobody
+            // answers on it any more, so the CLI isn't left without a gateway (review).
+            let mut retake = false;
             tokio::select! {
                 _ = shutdown.changed() => break,
                 _ = tick.tick() => {
                     self.app.reload_users_if_changed();
+                    retake = listener.is_none();
                     ticks += 1;
                     if ticks.is_multiple_of(60) {
                         self.app.defense.housekeeping();
@@ -168,11 +148,48 @@ impl BackgroundService for Housekeeping {
                     tokio::spawn(async move { crate::control::serve(app, stream).await });
                 }
             }
+            if retake {
+                listener = take_control_socket(&sock, false);
+            }
         }
         watch.abort();
         // Only a socket this gateway made is removed.
         if listener.is_some() {
             let _ = std::fs::remove_file(&sock);
+        }
+    }
+}
+
+/// The control socket at `sock`, unless another running gateway answers on it: that
+/// one keeps it (two gateways sharing a secrets folder), since taking it over would
+/// point the CLI at this one and removing it at exit would leave the other
+/// unreachable (attack pass). `first`: said in the log when it is left to the other
+/// (at start), or when it is taken (later, after the other went).
+fn take_control_socket(sock: &std::path::Path, first: bool) -> Option<tokio::net::UnixListener> {
+    if std::os::unix::net::UnixStream::connect(sock).is_ok() {
+        if first {
+            tracing::warn!(path = %sock.display(), "another gateway answers on the control socket; this one has none (the CLI reaches the other)");
+        }
+        return None;
+    }
+    let _ = std::fs::remove_file(sock);
+    match tokio::net::UnixListener::bind(sock) {
+        Ok(l) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o600));
+            }
+            if !first {
+                tracing::info!(path = %sock.display(), "the control socket's other gateway is gone: this one answers on it now");
+            }
+            Some(l)
+        }
+        Err(e) => {
+            if first {
+                tracing::warn!(error = %e, path = %sock.display(), "control socket unavailable");
+            }
+            None
         }
     }
 }

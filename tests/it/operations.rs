@@ -619,6 +619,45 @@ fn a_second_gateway_neither_starts_on_a_taken_address_nor_takes_the_control_sock
         "after the second stopped: {}",
         listed()
     );
+    // The other way round: when the first stops, a second one takes the socket over
+    // (within a tick), so the CLI still reaches a gateway.
+    let mut second = Command::new(BIN)
+        .args(["serve", "--config", other.to_str().unwrap()])
+        .env("PORTCULLIS_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while try_request(
+        port,
+        "GET /_auth/health HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n",
+    )
+    .is_err()
+    {
+        assert!(Instant::now() < deadline, "the second gateway never served");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let config = g.config.clone();
+    let mut g = g;
+    g.proc = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = cli(&config, &["session", "list", "bob"], None);
+        if o.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no gateway took the socket: {}",
+            out(&o)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    signal(second.id(), "TERM");
+    assert!(exit_within(&mut second, Duration::from_secs(20)).is_some());
+    let err = String::from_utf8_lossy(&second.wait_with_output().unwrap().stderr).to_string();
+    assert!(err.contains("this one answers on it now"), "{err}");
 }
 
 /// A command whose output pipe is closed early (`user list | head`) ends quietly,
