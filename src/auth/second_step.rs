@@ -118,7 +118,9 @@ pub fn methods(user: &User, offers: impl Fn(Channel) -> bool) -> Vec<Method> {
 /// later: is there a `two_factor` path, and has the account a way to a second step
 /// (an app, backup codes, a phone, an email)? While it could, proving the password
 /// alone (a sign-in, a password change) doesn't start the account's ladder over:
-/// the failures may be guesses at its codes by someone who has the password.
+/// the failures may be guesses at its codes by someone who has the password. (Read
+/// from the account alone, not from which channels the notifier carries: it may keep
+/// a count where no code could be sent — the stricter side — never the other way.)
 pub fn step_up_possible(cfg: &crate::config::Config, user: &User) -> bool {
     use crate::policy::Policy;
     let two = cfg.default_policy == Policy::TwoFactor
