@@ -542,6 +542,29 @@ fn exit_within(
     None
 }
 
+/// `serve` of `config` (listening on `port`), once it answers; its log (`info`) on
+/// its standard error.
+fn serving(config: &std::path::Path, port: u16) -> std::process::Child {
+    let child = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("PORTCULLIS_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while try_request(
+        port,
+        "GET /_auth/health HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n",
+    )
+    .is_err()
+    {
+        assert!(Instant::now() < deadline, "the gateway never served");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
+}
+
 /// A second `serve` of a config whose address is taken exits at once with the
 /// address and the reason; a second gateway sharing the secrets folder (another
 /// address) leaves the first's control socket alone, also when it stops. Either way
@@ -583,23 +606,7 @@ fn a_second_gateway_neither_starts_on_a_taken_address_nor_takes_the_control_sock
         ),
     )
     .unwrap();
-    let mut second = Command::new(BIN)
-        .args(["serve", "--config", other.to_str().unwrap()])
-        .env("PORTCULLIS_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while try_request(
-        port,
-        "GET /_auth/health HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n",
-    )
-    .is_err()
-    {
-        assert!(Instant::now() < deadline, "the second gateway never served");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut second = serving(&other, port);
     assert_eq!(
         listed().lines().count(),
         1,
@@ -621,23 +628,7 @@ fn a_second_gateway_neither_starts_on_a_taken_address_nor_takes_the_control_sock
     );
     // The other way round: when the first stops, a second one takes the socket over
     // (within a tick), so the CLI still reaches a gateway.
-    let mut second = Command::new(BIN)
-        .args(["serve", "--config", other.to_str().unwrap()])
-        .env("PORTCULLIS_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while try_request(
-        port,
-        "GET /_auth/health HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n",
-    )
-    .is_err()
-    {
-        assert!(Instant::now() < deadline, "the second gateway never served");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut second = serving(&other, port);
     let config = g.config.clone();
     let mut g = g;
     g.proc = None;
