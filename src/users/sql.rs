@@ -303,12 +303,16 @@ impl SqlAccounts {
                             if fresh && file.exists() {
                                 private_files(&file);
                                 if !said.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                                    tracing::warn!(path = %file.display(), "the account database didn't exist: created it, empty");
+                                    tracing::warn!(
+                                        path = %file.display(),
+                                        "the account database didn't exist: created it, empty"
+                                    );
                                 }
                             }
                             Ok(())
                         })
-                    })                    .max_connections(4)
+                    })
+                    .max_connections(4)
                     .acquire_timeout(Duration::from_secs(3))
                     .connect_lazy_with(opts),
             )
