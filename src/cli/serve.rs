@@ -57,6 +57,12 @@ pub fn init(dir: &Path) -> anyhow::Result<()> {
     // The account database (SQLite by default) with its schema, so check-config passes.
     if let Ok(cfg) = Config::load(&cfg_path) {
         if let UsersBackend::Sql(url) = &cfg.users.backend {
+            // A new SQLite file is made here, private, as `init` means to (so the
+            // gateway's "created it, empty" warning is for a path nobody made).
+            if let Some(file) = crate::users::sql::sqlite_file(url).filter(|f| !f.exists()) {
+                crate::users::file::create_private(&file)
+                    .with_context(|| format!("cannot create {}", file.display()))?;
+            }
             let a = open_accounts(&cfg)?;
             a.block_on(a.migrate())?.with_context(|| {
                 format!(

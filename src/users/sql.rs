@@ -259,6 +259,17 @@ macro_rules! fetch_by {
     }};
 }
 
+/// The file a SQLite account database URL names, as SQLite reads it; none for a
+/// URL that isn't SQLite's or names no file (in memory).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    let opts = SqliteConnectOptions::from_str(url).ok()?;
+    let file = opts.get_filename();
+    (file.as_os_str() != ":memory:").then(|| file.to_path_buf())
+}
+
 /// Makes a new database and the files SQLite keeps beside it (`-wal`, `-shm`)
 /// readable by their owner only.
 fn private_files(db: &std::path::Path) {
@@ -293,7 +304,7 @@ impl SqlAccounts {
             // without a word (attack pass). (An in-memory or read-only database makes
             // no file.)
             let file = opts.get_filename().to_path_buf();
-            let fresh = file.as_os_str() != ":memory:" && !file.exists();
+            let fresh = sqlite_file(url).is_some_and(|f| !f.exists());
             let said = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             Pool::Sqlite(
                 SqlitePoolOptions::new()
