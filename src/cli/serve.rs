@@ -129,8 +129,14 @@ pub fn demo(listen: &str, app_listen: &str) -> anyhow::Result<()> {
     println!("  config:   {}", cfg_path.display());
     println!("  stop with Ctrl-C");
     let _ = std::io::stdout().flush();
-    crate::server::run(
+    let ran = crate::server::run(
         Arc::new(app),
         vec![Box::new(crate::sample_app::service(app_listen))],
-    )
+    );
+    // The throw-away folder goes with the demo: its secrets and accounts don't stay
+    // behind in the temp folder (attack pass).
+    if std::fs::remove_dir_all(&dir).is_ok() {
+        println!("removed {}", dir.display());
+    }
+    ran
 }

@@ -487,15 +487,24 @@ fn demo_serves_the_sample_app_after_sign_in() {
     let mut stdout = std::io::BufReader::new(p.0.stdout.take().unwrap());
     let mut password = String::new();
     use std::io::BufRead;
-    for _ in 0..10 {
+    let mut config = String::new();
+    for _ in 0..20 {
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         if let Some(pw) = line.trim().strip_prefix("password:") {
             password = pw.trim().to_string();
+        }
+        if let Some(c) = line.trim().strip_prefix("config:") {
+            config = c.trim().to_string();
             break;
         }
     }
-    assert!(!password.is_empty());
+    assert!(!password.is_empty() && !config.is_empty());
+    let dir = std::path::Path::new(&config)
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    assert!(dir.exists());
     let deadline = Instant::now() + Duration::from_secs(20);
     while try_request(
         port,
@@ -521,7 +530,10 @@ fn demo_serves_the_sample_app_after_sign_in() {
     let r = try_request(port, &format!("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")).unwrap();
     assert_eq!(r.status, 200);
     assert!(r.body.contains("Hello, Demo User!"), "{}", r.body);
-    drop(p);
+    // Ctrl-C: the demo's throw-away folder (secrets, accounts) goes with it.
+    signal(p.0.id(), "INT");
+    assert!(exit_within(&mut p.0, Duration::from_secs(20)).is_some());
+    assert!(!dir.exists(), "{} left behind", dir.display());
 }
 
 /// Waits (bounded) for `child` to exit; `None` if it is still running after `limit`
