@@ -263,7 +263,7 @@ impl App {
     pub fn reload(&self) {
         if let Some(path) = &self.config_path {
             match Config::load(path) {
-                Ok(new) => {
+                Ok(mut new) => {
                     let old = self.config.load();
                     if new.server.listen != old.server.listen
                         || new.store.backend != old.store.backend
@@ -274,6 +274,15 @@ impl App {
                         tracing::warn!(
                             "listen, store, secrets, cookie and [users] backend settings change only on restart"
                         );
+                        // The running ones stay in the config the gateway runs on, so
+                        // that what it reads later (the secrets folder on the next
+                        // reload) is what it started with, and the next reload warns
+                        // only about a change still waiting (attack pass).
+                        new.server.listen = old.server.listen;
+                        new.store.backend = old.store.backend.clone();
+                        new.secrets_dir = old.secrets_dir.clone();
+                        new.session.cookie_name = old.session.cookie_name.clone();
+                        new.users.backend = old.users.backend.clone();
                     }
                     match Ui::load(&new.ui, &new.server.portal_prefix) {
                         Ok(ui) => self.ui.store(Arc::new(ui)),

@@ -388,6 +388,48 @@ fn hash_password_prints_argon2id() {
     }
 }
 
+/// A setting that changes only on restart is warned about on reload, and the gateway
+/// keeps running on the one it started with: put back as it was, the next reload says
+/// nothing (attack pass: the new value was stored anyway, so putting it back warned
+/// again, and a later reload read a secrets folder not in use). The rest applies.
+#[test]
+fn sighup_warns_about_a_restart_only_change_and_keeps_running_on_the_old() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    let cookie = format!("Cookie: {}", g.login("bob"));
+    let text = std::fs::read_to_string(&g.config).unwrap();
+    let text = text.replacen("[session]\n", "[session]\ncookie_name = \"other\"\n", 1);
+    let text = text.replacen(
+        "[[rule]]",
+        "[[rule]]\npath = \"/newly-public/\"\npolicy = \"bypass\"\n\n[[rule]]",
+        1,
+    );
+    std::fs::write(&g.config, &text).unwrap();
+    let warned = |g: &Gateway| g.log().matches("change only on restart").count();
+    signal(g.pid(), "HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while g.get("/newly-public/x", &[]).status != 200 {
+        assert!(Instant::now() < deadline, "the rule never applied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(warned(&g), 1, "{}", g.log());
+    // Put back, with one more rule change to see the reload happen.
+    let text = text.replacen("cookie_name = \"other\"\n", "", 1).replacen(
+        "/newly-public/",
+        "/public-too/",
+        1,
+    );
+    std::fs::write(&g.config, text).unwrap();
+    signal(g.pid(), "HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while g.get("/public-too/x", &[]).status != 200 {
+        assert!(Instant::now() < deadline, "the second reload never applied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(warned(&g), 1, "{}", g.log());
+    // Still the cookie it started with.
+    assert_eq!(g.get("/x", &[&cookie]).status, 200);
+}
+
 /// A new `portal_prefix` on SIGHUP moves the pages and their own links together
 /// (attack pass: the links still pointed at the old prefix, which the proxy then
 /// judged as an application path).
