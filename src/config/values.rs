@@ -285,8 +285,8 @@ impl Choice for PolicySetting {
     fn from_word(word: &str) -> Option<Self> {
         Policy::parse(word).map(Self)
     }
-    fn unknown(_: &str) -> String {
-        "must be one of bypass, one_factor, two_factor, deny".into()
+    fn unknown(word: &str) -> String {
+        format!("{word:?} is not one of bypass, one_factor, two_factor, deny")
     }
 }
 
@@ -373,8 +373,8 @@ mod tests {
             "\"pigeon\" is not one of file, log, smtp, webhook, none"
         );
         assert_eq!(
-            read::<PolicySetting>("v = \"maybe\"").unwrap_err(),
-            "must be one of bypass, one_factor, two_factor, deny"
+            read::<PolicySetting>("v = \"Deny\"").unwrap_err(),
+            "\"Deny\" is not one of bypass, one_factor, two_factor, deny"
         );
         assert_eq!(
             read::<LockScope>("v = \"account_network\""),

@@ -128,7 +128,7 @@ fn bad_words_and_durations_name_their_key_once() {
     );
     let (c, _, problems) = check(&text);
     let want = [
-        "access.default_policy: must be one of bypass, one_factor, two_factor, deny",
+        "access.default_policy: \"maybe\" is not one of bypass, one_factor, two_factor, deny",
         "defense.lock_scope: \"world\" is not one of account, account_network",
         "defense.window: \"fortnight\" is not a duration (use e.g. \"90s\", \"15m\", \"12h\", \"30d\")",
         "notify.backend: \"pigeon\" is not one of file, log, smtp, webhook",
@@ -138,7 +138,7 @@ fn bad_words_and_durations_name_their_key_once() {
         "notify.smtp.timeout: \"soon\" is not a duration (use e.g. \"90s\", \"15m\", \"12h\", \"30d\")",
         "otp.require: \"always\" is not one of optional, required",
         "otp.totp_algorithm: \"MD5\" is not one of SHA1, SHA256, SHA512",
-        "rule[0].policy: must be one of bypass, one_factor, two_factor, deny",
+        "rule[0].policy: \"perhaps\" is not one of bypass, one_factor, two_factor, deny",
         "store.backend: \"mongo\" is not one of memory, redis",
         "users.backend: \"ldap\" is not supported (file, sqlite or postgres)",
     ];
