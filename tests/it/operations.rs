@@ -56,18 +56,22 @@ fn init_writes_a_working_setup_and_never_overwrites() {
     assert!(o.status.success(), "{}", out(&o));
 }
 
+/// `check-config` of `cfg` after writing `text` to it: whether it passed, and what it said.
+fn check_config_of(cfg: &std::path::Path, text: &str) -> (bool, String) {
+    std::fs::write(cfg, text).unwrap();
+    let o = cli(cfg, &["check-config"], None);
+    (o.status.success(), out(&o))
+}
+
 #[test]
 fn check_config_reports_every_problem_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.toml");
-    std::fs::write(
+    let (ok, text) = check_config_of(
         &cfg,
         "[session]\nidle_timeout = \"forever\"\ncolour = 1\n[store]\nbackend = \"mongo\"\n[[site]]\nhost = \"a.test\"\n",
-    )
-    .unwrap();
-    let o = cli(&cfg, &["check-config"], None);
-    assert!(!o.status.success());
-    let text = out(&o);
+    );
+    assert!(!ok);
     assert!(text.contains("session.colour"), "{text}");
     assert!(
         text.contains("site[0].upstream") || text.contains("session.colour"),
@@ -92,21 +96,17 @@ fn check_config_reports_every_problem_and_fails() {
 fn check_config_names_the_secrets_and_accounts_problems_together() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("portcullis.toml");
-    std::fs::write(
-        &cfg,
-        "[session]\nsecure = false\n[[site]]\nhost = \"a.test\"\nupstream = \"127.0.0.1:9\"\n",
-    )
-    .unwrap();
     portcullis::secrets::Secrets::create_missing(&dir.path().join("secrets")).unwrap();
     for k in ["cookie.key", "data.key"] {
         let p = dir.path().join("secrets").join(k);
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
     std::fs::write(dir.path().join("users.toml"), "[[user]\nname = ").unwrap();
-    let o = cli(&cfg, &["check-config"], None);
-    assert!(!o.status.success());
-    let text = out(&o);
+    let (ok, text) = check_config_of(
+        &dir.path().join("portcullis.toml"),
+        "[session]\nsecure = false\n[[site]]\nhost = \"a.test\"\nupstream = \"127.0.0.1:9\"\n",
+    );
+    assert!(!ok);
     for part in ["cookie.key", "data.key", "users.toml"] {
         assert!(text.contains(part), "{part} missing from: {text}");
     }
@@ -332,22 +332,28 @@ fn session_cli_works_directly_against_redis() {
     assert_eq!(g.get("/x", &[&c]).status, 401);
 }
 
-#[test]
-fn hash_password_prints_argon2id() {
+/// `hash-password` with `input` on its standard input.
+fn hash_password(input: &str) -> std::process::Output {
+    use std::io::Write;
     let mut child = Command::new(BIN)
         .arg("hash-password")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    use std::io::Write;
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(b"some password\n")
+        .write_all(input.as_bytes())
         .unwrap();
-    let o = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn hash_password_prints_argon2id() {
+    let o = hash_password("some password\n");
     let phc = String::from_utf8(o.stdout).unwrap();
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
     assert!(portcullis::auth::password::verify_now(
@@ -364,20 +370,7 @@ fn hash_password_prints_argon2id() {
         (long.as_str(), "longer than 1024 bytes"),
         (long_wide.as_str(), "longer than 1024 bytes"),
     ] {
-        let mut child = Command::new(BIN)
-            .arg("hash-password")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
+        let o = hash_password(input);
         assert!(!o.status.success());
         assert!(o.stdout.is_empty());
         assert!(
