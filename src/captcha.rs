@@ -925,8 +925,8 @@ mod tests {
         );
     }
 
-    /// A challenge's picture and its sound are each rendered at most `MAX_SHOWN`
-    /// times; a foreign pre-session's fetches don't count against it.
+    /// A challenge's picture is drawn at most `MAX_SHOWN` times and its sound played at
+    /// most `MAX_PLAYED` times; a foreign pre-session gets neither and uses up nothing.
     #[tokio::test]
     async fn a_challenge_is_shown_a_few_times_only() {
         let c = Captchas::new(

@@ -381,6 +381,17 @@ fn hash_password_prints_argon2id() {
     }
 }
 
+/// Sends SIGHUP and waits (bounded) until `path`, opened by a rule in the new file,
+/// is served without a session: the reload happened.
+fn reload_until_open(g: &Gateway, path: &str) {
+    signal(g.pid(), "HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while g.get(path, &[]).status != 200 {
+        assert!(Instant::now() < deadline, "the reload never opened {path}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A setting that changes only on restart is warned about on reload, and the gateway
 /// keeps running on the one it started with: put back as it was, the next reload says
 /// nothing (attack pass: the new value was stored anyway, so putting it back warned
@@ -398,12 +409,7 @@ fn sighup_warns_about_a_restart_only_change_and_keeps_running_on_the_old() {
     );
     std::fs::write(&g.config, &text).unwrap();
     let warned = |g: &Gateway| g.log().matches("change only on restart").count();
-    signal(g.pid(), "HUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while g.get("/newly-public/x", &[]).status != 200 {
-        assert!(Instant::now() < deadline, "the rule never applied");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    reload_until_open(&g, "/newly-public/x");
     assert_eq!(warned(&g), 1, "{}", g.log());
     // Put back, with one more rule change to see the reload happen.
     let text = text.replacen("cookie_name = \"other\"\n", "", 1).replacen(
@@ -412,12 +418,7 @@ fn sighup_warns_about_a_restart_only_change_and_keeps_running_on_the_old() {
         1,
     );
     std::fs::write(&g.config, text).unwrap();
-    signal(g.pid(), "HUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while g.get("/public-too/x", &[]).status != 200 {
-        assert!(Instant::now() < deadline, "the second reload never applied");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    reload_until_open(&g, "/public-too/x");
     assert_eq!(warned(&g), 1, "{}", g.log());
     // Still the cookie it started with.
     assert_eq!(g.get("/x", &[&cookie]).status, 200);
