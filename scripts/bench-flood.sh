@@ -8,7 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
-for c in nginx wrk curl; do command -v $c >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk curl >/dev/null; break; }; done
+. scripts/deps.sh
+want_build
+want_cmd nginx nginx-light
+want_cmd wrk wrk
+want_cmd curl curl
+install_needed
 cargo build --release --quiet --bins
 BIN=target/release/portcullis
 W=$(mktemp -d); PIDS=()

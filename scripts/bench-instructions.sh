@@ -12,12 +12,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000}
 export PORTCULLIS_LOG=off
-need=()
-for c in valgrind callgrind_annotate nginx redis-server curl python3; do command -v $c >/dev/null 2>&1 || need+=($c); done
-if ((${#need[@]})); then
-  pkgs=$(printf '%s\n' "${need[@]}" | sed 's/^nginx$/nginx-light/;s/^callgrind_annotate$/valgrind/' | sort -u)
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
-fi
+. scripts/deps.sh
+want_build
+want_cmd valgrind valgrind
+want_cmd callgrind_annotate valgrind
+want_cmd nginx nginx-light
+want_cmd redis-server redis-server
+want_cmd curl curl
+want_cmd python3 python3
+install_needed
 cargo build --release --quiet --bins --example bare_proxy
 BIN=target/release/portcullis
 W=$(mktemp -d); PIDS=()

@@ -35,12 +35,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-8}
 ROUNDS=${2:-3}
-need=()
-for c in nginx wrk redis-server taskset curl python3; do command -v $c >/dev/null 2>&1 || need+=($c); done
-if ((${#need[@]})); then
-  pkgs=$(printf '%s\n' "${need[@]}" | sed 's/^nginx$/nginx-light/;s/^taskset$/util-linux/;s/^redis-server$/redis-server/')
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null
-fi
+. scripts/deps.sh
+want_build
+want_cmd nginx nginx-light
+want_cmd wrk wrk
+want_cmd redis-server redis-server
+want_cmd taskset util-linux
+want_cmd curl curl
+want_cmd python3 python3
+install_needed
 cargo build --release --quiet --bins --example bare_proxy --example auth_service
 BIN=target/release/portcullis
 W=$(mktemp -d); PIDS=()

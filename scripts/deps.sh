@@ -1,6 +1,6 @@
-# Sourced by scripts/demo.sh and scripts/test.sh: installs the Debian packages a
-# command needs when they are missing (as root, with apt-get), or says which
-# ones to install and stops.
+# Sourced by scripts/demo.sh, scripts/test.sh and the benchmark scripts: installs
+# the Debian packages a command needs when they are missing (as root, with
+# apt-get), or says which ones to install and stops.
 #
 #   need=()
 #   want_cmd cmake cmake          # a command, and the package that has it

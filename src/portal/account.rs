@@ -135,7 +135,10 @@ async fn render(
 ) -> Page {
     let cfg = app.config.load();
     let now = app.clock.now();
-    let sessions = app.sessions.list(&m.user.name).await?;
+    // Sessions made before the account's credentials last changed (or by an
+    // account of this name deleted before) are refused on their next use: not listed.
+    let mut sessions = app.sessions.list(&m.user.name).await?;
+    sessions.retain(|(_, r)| r.cred_version == m.user.credentials_version);
     let here = m.id.handle();
     let mut rows = Vec::new();
     for (handle, r) in &sessions {

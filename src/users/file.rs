@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::store::{
-    carry_versions, prepare, prepare_import, AccountError, AccountEvent, AccountStore, Change,
-    Imported,
+    carry_versions, fresh_versions, prepare, prepare_import, prepare_new, AccountError,
+    AccountEvent, AccountStore, Change, Imported,
 };
 use super::{Directory, Identifier, User};
 
@@ -397,7 +397,7 @@ impl AccountStore for FileAccounts {
     }
 
     async fn create(&self, user: User) -> Result<(), AccountError> {
-        let user = prepare(user)?;
+        let user = prepare_new(user)?;
         self.locked(move |users| {
             let d =
                 Directory::new(users.clone()).map_err(|e| AccountError::Conflict(e.to_string()))?;
@@ -489,6 +489,7 @@ impl AccountStore for FileAccounts {
                     Ok(Imported::Updated)
                 }
                 None => {
+                    fresh_versions(&mut user);
                     users.push(user);
                     Ok(Imported::Created)
                 }

@@ -20,8 +20,8 @@ use sqlx::sqlite::{
 use sqlx::Row;
 
 use super::store::{
-    carry_versions, prepare, prepare_import, AccountError, AccountEvent, AccountStore, Change,
-    Imported,
+    carry_versions, fresh_versions, prepare, prepare_import, prepare_new, AccountError,
+    AccountEvent, AccountStore, Change, Imported,
 };
 use super::{Identifier, User};
 
@@ -599,7 +599,7 @@ impl AccountStore for SqlAccounts {
     }
 
     async fn create(&self, user: User) -> Result<(), AccountError> {
-        let user = prepare(user)?;
+        let user = prepare_new(user)?;
         let r: Result<(), AccountError> = async {
             on_pool!(self, |p, pg| {
                 let mut tx = begin!(p, pg);
@@ -737,6 +737,7 @@ impl AccountStore for SqlAccounts {
                                 Imported::Updated
                             }
                             None => {
+                                fresh_versions(&mut user);
                                 write_user!(tx, &user, true, self.clock.now());
                                 Imported::Created
                             }

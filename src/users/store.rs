@@ -130,19 +130,41 @@ pub fn prepare_import(user: User) -> Result<User, AccountError> {
     prepare(user)
 }
 
-/// An imported record over the stored one: its versions never go back (an old
-/// export can't bring old sessions back to life), and a changed password, status
-/// or set of second factors ends what came before, as any other change does.
+/// An imported record over the stored one: its versions are the stored ones (an
+/// old export can't bring old sessions back to life, and importing the same file
+/// twice changes nothing), and a changed password, status or set of second factors
+/// ends what came before, as any other change does.
 pub fn carry_versions(stored: &User, user: &mut User) {
     let status = |u: &User| (u.disabled, u.closed, u.suspended.clone());
-    user.credentials_version = user.credentials_version.max(stored.credentials_version);
+    user.credentials_version = stored.credentials_version;
     if stored.password != user.password || status(stored) != status(user) {
-        user.credentials_version = user.credentials_version.max(stored.credentials_version + 1);
+        user.credentials_version = stored.credentials_version.wrapping_add(1);
     }
-    user.factors_version = user.factors_version.max(stored.factors_version);
+    user.factors_version = stored.factors_version;
     if stored.totp != user.totp || stored.backup_codes != user.backup_codes {
-        user.factors_version = user.factors_version.max(stored.factors_version + 1);
+        user.factors_version = stored.factors_version.wrapping_add(1);
     }
+}
+
+/// A new account's versions: random, never those of an account deleted before it.
+/// Sessions and "remember this browser" cookies name the account by name and
+/// version, so an account created under a name that was used before must not
+/// take over what the old one left behind (a session its deletion missed, while
+/// the session store was unreachable or a sign-in was racing it). Below 2^53, so
+/// that every format they are stored in (TOML, SQL, JSON) reads them exactly.
+pub fn fresh_versions(user: &mut User) {
+    use rand::Rng;
+    let mut rng = rand::rngs::OsRng;
+    user.credentials_version = rng.gen_range(1..1u64 << 53);
+    user.factors_version = rng.gen_range(1..1u64 << 53);
+}
+
+/// A record about to be stored as a new account ([`prepare`], with
+/// [`fresh_versions`]).
+pub fn prepare_new(user: User) -> Result<User, AccountError> {
+    let mut user = prepare(user)?;
+    fresh_versions(&mut user);
+    Ok(user)
 }
 
 /// Checks and normalises a record about to be stored.
@@ -176,6 +198,25 @@ mod import_tests {
         carry_versions(&stored, &mut old);
         assert_eq!((old.credentials_version, old.factors_version), (5, 2));
         assert_eq!(old, stored, "same data: unchanged");
+        // Nor moves them on: the same file imported again changes nothing.
+        let mut later = user("alice");
+        later.credentials_version = 9;
+        later.factors_version = 7;
+        carry_versions(&stored, &mut later);
+        assert_eq!(later, stored, "same data, other versions: unchanged");
+    }
+
+    #[test]
+    fn a_new_account_never_takes_up_the_versions_of_one_deleted_before() {
+        // What a deleted account's leftover session or remembered browser carries.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..64 {
+            let u = prepare_new(user("alice")).unwrap();
+            assert!(u.credentials_version > 0 && u.credentials_version < 1 << 53);
+            assert!(u.factors_version > 0 && u.factors_version < 1 << 53);
+            assert_ne!((u.credentials_version, u.factors_version), (5, 2));
+            assert!(seen.insert(u.credentials_version), "drawn afresh each time");
+        }
     }
 
     #[test]

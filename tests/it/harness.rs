@@ -97,6 +97,17 @@ impl Redis {
         self.proc = None;
     }
 
+    /// Stops (`SIGSTOP`) or continues (`SIGCONT`) the server: unreachable but
+    /// keeping its data, as a store that hangs.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.proc.as_ref().expect("redis-server running").0.id();
+        let s = Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(s.success(), "kill -{sig} {pid}");
+    }
+
     pub fn restart(&mut self) {
         let child = Command::new("redis-server")
             .args([

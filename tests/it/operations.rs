@@ -313,6 +313,51 @@ fn user_cli_manages_accounts_and_ends_sessions() {
     assert!(!g.cli(&["user", "delete", "nobody"], None).status.success());
 }
 
+/// A session its account's deletion missed (the session store hung then) never
+/// serves an account created later under the same name: a new account's versions
+/// are its own (attack pass: the old cookie came through as the new person, groups
+/// and all).
+#[test]
+fn an_account_made_again_under_a_deleted_name_takes_over_no_session() {
+    let g = Gateway::start(Backend::Redis, Options::default());
+    let old = format!("Cookie: {}", g.login("alice"));
+    assert_eq!(g.get("/x", &[&old]).status, 200);
+    let redis = g._redis.as_ref().unwrap();
+    redis.signal("STOP");
+    let o = g.cli(&["user", "delete", "alice"], None);
+    redis.signal("CONT");
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("sessions not ended now"),
+        "the store was unreachable: {}",
+        out(&o)
+    );
+    // The old session is still in the store; nothing used it while the name was free.
+    let o = g.cli(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--email",
+            "new.alice@example.com",
+            "--groups",
+            "admins",
+            "--password-stdin",
+        ],
+        Some("a password of her own\n"),
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    // Once the gateway has the new account (a sign-in as it works) ...
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while g.post_login("alice", "a password of her own", "/").status != 303 {
+        assert!(Instant::now() < deadline, "the new account never signed in");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // ... the old cookie is refused, not forwarded as her.
+    let r = g.get("/x", &[&old]);
+    assert_eq!(r.status, 401, "{}", r.body);
+}
+
 #[test]
 fn session_cli_works_directly_against_redis() {
     let g = Gateway::start(Backend::Redis, Options::default());
