@@ -133,6 +133,39 @@ fn ambiguous_framing(session: &Session, raw: Option<&[u8]>, lengths: bool) -> bo
     }
 }
 
+/// A `GET`, `HEAD`, `OPTIONS` or `TRACE` request with a body. Their bodies mean
+/// nothing (RFC 9110 §9.3), and many applications never read one: the body of a
+/// request to a path the rules let through would then be read as the next request
+/// on the pooled upstream connection, judged by no rule and completed by the next
+/// person's request, identity headers and all (a CL.0 desync). Refused before
+/// anything is forwarded. HTTP/1: a `Transfer-Encoding`, or a `Content-Length` other
+/// than 0 (`lengths`: the header pass saw one of them, else there is none to read);
+/// HTTP/2: `h2_body`, a body not known to be empty ([`h2_body`]).
+fn body_without_meaning(session: &Session, lengths: bool, h2_body: bool) -> bool {
+    // In any case: some applications read `get` as `GET`.
+    let m = session.req_header().method.as_str();
+    if !["GET", "HEAD", "OPTIONS", "TRACE"]
+        .iter()
+        .any(|n| m.eq_ignore_ascii_case(n))
+    {
+        return false;
+    }
+    if session.as_http1().is_some() {
+        let h = &session.req_header().headers;
+        lengths
+            && (h.contains_key(TRANSFER_ENCODING)
+                || h.get_all(CONTENT_LENGTH).iter().any(|v| v.as_bytes() != b"0"))
+    } else {
+        h2_body
+    }
+}
+
+/// An HTTP/2 request whose body isn't known to be empty (its `HEADERS` frame didn't
+/// end the stream, and no `Content-Length: 0`); `false` for HTTP/1.
+fn h2_body(session: &mut Session) -> bool {
+    session.as_http1().is_none() && !session.is_body_empty()
+}
+
 /// An error as it can go to the log: its kind, context and causes, except a
 /// context holding the raw bytes read — Pingora puts an invalid head there
 /// (`buf: …`: `Set-Cookie` values, the start of a body), which is left out.
@@ -285,7 +318,15 @@ impl Gateway {
         session: &Session,
         cfg: &Config,
         pass: &headers::NamePass<'_>,
+        h2_body: bool,
     ) -> std::result::Result<Inbound, Message> {
+        if body_without_meaning(session, pass.framing, h2_body) {
+            return Err(Message::refusal(
+                400,
+                "Bad request",
+                "A GET, HEAD, OPTIONS or TRACE request can't carry a body here.",
+            ));
+        }
         let req = session.req_header();
         let tls = session
             .digest()
@@ -544,8 +585,9 @@ impl ProxyHttp for Gateway {
         session.set_read_timeout(Some(Duration::from_secs(30)));
         // One look at every header: what to strip, hop-by-hop fields, lengths, `Host`
         // and a lone `Cookie`.
+        let h2_body = h2_body(session);
         let pass = headers::spoofable_names(&session.req_header().headers, &cfg.identity_strip);
-        let inbound = match self.classify(session, &cfg, &pass) {
+        let inbound = match self.classify(session, &cfg, &pass, h2_body) {
             Ok(i) => i,
             Err(m) => {
                 let html = accept_html(session);
