@@ -112,6 +112,54 @@ fn names_upgrade(headers: &http::HeaderMap) -> bool {
     })
 }
 
+/// Did an application's `101 Switching Protocols` complete the upgrade the request
+/// asked for? Only then does the gateway turn the connection into a tunnel, whose
+/// later bytes no rule judges: the request named an `Upgrade` and `Connection:
+/// upgrade`, the answer switches to one of the protocols it named, and for
+/// WebSocket its `Sec-WebSocket-Accept` is the one the request's key calls for
+/// (RFC 6455 §4.2.2: proof that a WebSocket server read this handshake). A `101`
+/// from anything else — an endpoint whose status the caller picks, say — would
+/// otherwise open a raw pipe past the rules (attack pass).
+pub fn upgrade_completed(req: &http::HeaderMap, resp: &http::HeaderMap) -> bool {
+    use http::header::{SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+    if !names_upgrade(req) {
+        return false;
+    }
+    let tokens = |h: &http::HeaderMap| -> Vec<String> {
+        h.get_all(UPGRADE)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .map(|t| String::from_utf8_lossy(t.trim_ascii()).to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect()
+    };
+    let asked = tokens(req);
+    let chosen = tokens(resp);
+    let [chosen] = chosen.as_slice() else {
+        return false;
+    };
+    if !asked.contains(chosen) {
+        return false;
+    }
+    if chosen.split('/').next() != Some("websocket") {
+        return true;
+    }
+    let (Some(key), Some(accept)) = (req.get(SEC_WEBSOCKET_KEY), resp.get(SEC_WEBSOCKET_ACCEPT))
+    else {
+        return false;
+    };
+    websocket_accept(key.as_bytes().trim_ascii()).as_bytes() == accept.as_bytes().trim_ascii()
+}
+
+/// RFC 6455 §4.2.2: base64(SHA-1(key + the protocol's GUID)).
+fn websocket_accept(key: &[u8]) -> String {
+    use base64::Engine;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    ctx.update(key);
+    ctx.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(ctx.finish())
+}
+
 /// The hop-by-hop fields of a request (RFC 9110 §7.6.1), as
 /// [`strip_spoofable_with`] finds them. They never reach an application: Pingora
 /// removes them from the upstream's copy of the head (its standard upstream request
@@ -381,6 +429,56 @@ pub fn kept_cookies<'a, S: AsRef<str>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn map(lines: &[(&'static str, &'static str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in lines {
+            h.append(*k, http::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    /// A tunnel opens only on an answer that completes the upgrade asked for: the
+    /// protocol named, and for WebSocket the accept value of the request's key
+    /// (RFC 6455's own example).
+    #[test]
+    fn only_a_completed_upgrade_opens_a_tunnel() {
+        let req = map(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        let ok = [
+            ("upgrade", "WebSocket"),
+            ("connection", "Upgrade"),
+            ("sec-websocket-accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        ];
+        assert!(upgrade_completed(&req, &map(&ok)));
+        // A 101 from anything that didn't read the handshake.
+        assert!(!upgrade_completed(&req, &map(&[])));
+        assert!(!upgrade_completed(&req, &map(&ok[..2])));
+        let wrong = [
+            ok[0],
+            ok[1],
+            ("sec-websocket-accept", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        ];
+        assert!(!upgrade_completed(&req, &map(&wrong)));
+        // Another protocol than the one asked for, or two at once.
+        let other = [("upgrade", "h2c"), ok[1], ok[2]];
+        assert!(!upgrade_completed(&req, &map(&other)));
+        let two = [("upgrade", "websocket, h2c"), ok[1], ok[2]];
+        assert!(!upgrade_completed(&req, &map(&two)));
+        // A request that asked for no upgrade gets none.
+        let plain = map(&[
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        assert!(!upgrade_completed(&plain, &map(&ok)));
+        // A protocol other than WebSocket needs only to be the one asked for.
+        let req = map(&[("connection", "upgrade"), ("upgrade", "foo/2, bar")]);
+        assert!(upgrade_completed(&req, &map(&[("upgrade", "Bar")])));
+        assert!(!upgrade_completed(&req, &map(&[("upgrade", "baz")])));
+    }
 
     /// What the header pass says of a head's hop-by-hop fields: only a `Connection`
     /// naming `keep-alive`/`close` (fewer than ten times) is the gateway's to remove;

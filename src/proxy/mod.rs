@@ -154,7 +154,9 @@ fn body_without_meaning(session: &Session, lengths: bool, h2_body: bool) -> bool
         let h = &session.req_header().headers;
         lengths
             && (h.contains_key(TRANSFER_ENCODING)
-                || h.get_all(CONTENT_LENGTH).iter().any(|v| v.as_bytes() != b"0"))
+                || h.get_all(CONTENT_LENGTH)
+                    .iter()
+                    .any(|v| v.as_bytes() != b"0"))
     } else {
         h2_body
     }
@@ -701,6 +703,15 @@ impl ProxyHttp for Gateway {
             drop_own_set_cookies(resp, &self.app.cookies.own_names)?;
         }
         if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            if !headers::upgrade_completed(&session.req_header().headers, &resp.headers) {
+                tracing::warn!(
+                    "the application answered 101 without completing the upgrade the request asked for; refused"
+                );
+                return Error::e_explain(
+                    ErrorType::HTTPStatus(502),
+                    "101 without a completed upgrade",
+                );
+            }
             let timeout = self.app.config.load().server.upstream_timeout;
             session.set_read_timeout(Some(timeout));
         }

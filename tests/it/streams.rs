@@ -391,6 +391,54 @@ fn websocket_on_a_bypass_path_works_anonymously() {
     ws.close();
 }
 
+/// A `101` that doesn't complete the WebSocket handshake (no `Sec-WebSocket-Accept`
+/// for the request's key: an endpoint whose status the caller picks, say) opens no
+/// tunnel: the client gets 502, and nothing it sends after reaches the application,
+/// where no rule would judge it (attack pass).
+#[test]
+fn a_101_that_completes_no_handshake_opens_no_tunnel() {
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_port = up.local_addr().unwrap().port();
+    let after = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let seen = after.clone();
+    std::thread::spawn(move || {
+        let Ok((s, _)) = up.accept() else { return };
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+            line.clear();
+        }
+        let _ = r
+            .get_mut()
+            .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+        let mut rest = Vec::new();
+        let _ = r.read_to_end(&mut rest);
+        seen.lock().unwrap().extend(rest);
+    });
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            upstream_port: Some(up_port),
+            ..Default::default()
+        },
+    );
+    // (`ws_connect` sends a frame after a refused upgrade, and checks it goes nowhere.)
+    let refused = ws_connect(g.port, "/public/feed", &[]);
+    assert_eq!(refused.status, 502, "{}", refused.body);
+    assert!(
+        g.log().contains("without completing the upgrade"),
+        "{}",
+        g.log()
+    );
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(
+        after.lock().unwrap().is_empty(),
+        "bytes after the 101 reached the application: {:?}",
+        String::from_utf8_lossy(&after.lock().unwrap())
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Large bodies.
 
