@@ -223,7 +223,11 @@ fn target(head: &Head<'_>) -> Result<(String, Option<String>, Option<String>), M
 /// `None` when `target` isn't one.
 fn absolute_path(target: &str) -> Option<Cow<'_, str>> {
     let uri: Uri = target.parse().ok()?;
-    uri.scheme()?;
+    // (Only HTTP's own schemes: `ftp://host/x` is no request for this gateway.)
+    if !matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
+    {
+        return None;
+    }
     uri.authority()?;
     let rest = &target[target.find("://")? + 3..];
     match rest.find(['/', '?']) {

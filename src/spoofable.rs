@@ -62,6 +62,9 @@ const SPOOFABLE: &[&str] = &[
     "cf-access-authenticated-user-email",
     "cf-access-jwt-assertion",
     "fastly-client-ip",
+    // httpoxy (CVE-2016-5385): CGI-style applications read `Proxy` as `HTTP_PROXY`,
+    // the proxy for their own outgoing calls.
+    "proxy",
     // Method overrides: a rule on GET must not be turned into a DELETE by the app.
     "x-http-method-override",
     "x-http-method",

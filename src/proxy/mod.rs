@@ -168,6 +168,26 @@ fn h2_body(session: &mut Session) -> bool {
     session.as_http1().is_none() && !session.is_body_empty()
 }
 
+/// Is the target of an HTTP/1 request line (`raw`: the header as received) one the
+/// parsed URI stands for? Pingora's URI drops a fragment and reads a target that
+/// isn't a path at all (`#/x`, `#`) as `/`: such a target is refused, not judged
+/// as the path it was turned into. (Origin-form starts with `/`; absolute-form
+/// with `http://` or `https://`; [`crate::request::classify`] checks the rest.)
+fn plain_target(raw: &[u8]) -> bool {
+    // `METHOD SP target SP version` (httparse takes one space between them; empty
+    // lines before the request line are skipped).
+    let line = raw.trim_ascii_start();
+    let Some(rest) = memchr::memchr(b' ', line).map(|i| &line[i + 1..]) else {
+        return true;
+    };
+    let target = &rest[..memchr::memchr2(b' ', b'\n', rest).unwrap_or(rest.len())];
+    if memchr::memchr(b'#', target).is_some() {
+        return false;
+    }
+    let scheme = |s: &[u8]| target.len() >= s.len() && target[..s.len()].eq_ignore_ascii_case(s);
+    target.first() == Some(&b'/') || target == b"*" || scheme(b"http://") || scheme(b"https://")
+}
+
 /// An error as it can go to the log: its kind, context and causes, except a
 /// context holding the raw bytes read — Pingora puts an invalid head there
 /// (`buf: …`: `Set-Cookie` values, the start of a body), which is left out.
@@ -329,13 +349,20 @@ impl Gateway {
                 "A GET, HEAD, OPTIONS or TRACE request can't carry a body here.",
             ));
         }
+        // HTTP/1: the header as received.
+        let raw = session.as_http1().map(|h1| h1.get_headers_raw_bytes());
+        if raw.as_deref().is_some_and(|r| !plain_target(r)) {
+            return Err(Message::refusal(
+                400,
+                "Bad request",
+                "The request target is not a path.",
+            ));
+        }
         let req = session.req_header();
         let tls = session
             .digest()
             .and_then(|d| d.ssl_digest.as_ref())
             .is_some();
-        // HTTP/1: the header as received.
-        let raw = session.as_http1().map(|h1| h1.get_headers_raw_bytes());
         let head = crate::request::Head {
             headers: &req.headers,
             host: pass.host,

@@ -327,7 +327,9 @@ fn connections_beyond_the_per_client_cap_are_closed_at_once() {
 }
 
 #[test]
-fn ambiguous_lengths_bare_lf_and_bodies_on_get_get_400_and_never_reach_the_upstream() {
+/// Lengths servers read differently, bare LF, bodies on bodiless methods, and
+/// targets the parsed URI doesn't stand for: 400, and nothing reaches the upstream.
+fn ambiguous_requests_get_400_and_never_reach_the_upstream() {
     // An upstream that counts connections and answers 200 to each.
     let up = TcpListener::bind("127.0.0.1:0").unwrap();
     let up_port = up.local_addr().unwrap().port();
@@ -390,6 +392,18 @@ fn ambiguous_lengths_bare_lf_and_bodies_on_get_get_400_and_never_reach_the_upstr
         .into_iter()
         .chain(["GET", "HEAD", "OPTIONS", "TRACE", "get"].map(|m| with_body(m, &cl)))
         .chain(["GET", "HEAD"].map(|m| with_body(m, "Transfer-Encoding: chunked")))
+        // Targets Pingora's URI reads as another (a fragment dropped, `#` as `/`),
+        // and absolute-form with a scheme other than HTTP's (attack pass).
+        .chain(
+            [
+                "#/public/x",
+                "#",
+                "/public/x#y",
+                "/private#/public/",
+                "ftp://app.test/public/x",
+            ]
+            .map(|t| format!("GET {t} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n")),
+        )
         .collect();
     for raw in &bad {
         let r = g.raw(raw);
@@ -403,6 +417,10 @@ fn ambiguous_lengths_bare_lf_and_bodies_on_get_get_400_and_never_reach_the_upstr
         "GET /public/x HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"
     ));
     assert_eq!(r.status, 200, "{}", r.body);
+    let r = g.raw(&format!(
+        "GET http://{HOST}/public/x HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"
+    ));
+    assert_eq!(r.status, 200, "absolute-form: {}", r.body);
     // An empty body said so is no body.
     let r = g.raw(&format!(
         "GET /public/x HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

@@ -435,6 +435,7 @@ pub fn app_trusted_header(k: &str) -> bool {
         || k.starts_with("x-goog-")
         || k.starts_with("oidc-claim-")
         || k == "forwarded"
+        || k == "proxy"
         || k == "x-real-ip"
         || k == "true-client-ip"
         || (k.starts_with("x-forwarded-")

@@ -624,6 +624,8 @@ fn what_reaches_the_app(b: Backend) {
         "X-Ms-Client-Principal-Name: admin",
         "X-Goog-Authenticated-User-Email: admin@example.com",
         "OIDC_CLAIM_email: admin@example.com",
+        // httpoxy: a CGI application's `HTTP_PROXY`.
+        "Proxy: http://10.9.9.9:3128",
     ];
     let r = g.get("/public/x", &spoofs);
     let echo = r.echo();
