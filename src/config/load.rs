@@ -133,6 +133,7 @@ fn site(i: usize, d: SiteDraft, v: &mut Problems<'_>) -> Result<Site, String> {
         upstream,
         upstream_tls: d.upstream_tls,
         upstream_ca,
+        allow_get_bodies: d.allow_get_bodies,
         identity: std::sync::Arc::new(d.identity),
     })
 }

@@ -360,6 +360,9 @@ pub struct Site {
     pub upstream_tls: bool,
     /// Private CA the upstream's certificate is verified against (else the system roots).
     pub upstream_ca: Option<crate::tls::UpstreamCa>,
+    /// `allow_get_bodies`: a body on `GET`, `HEAD`, `OPTIONS` or `TRACE` is forwarded
+    /// (else refused: see `crate::proxy`).
+    pub allow_get_bodies: bool,
     /// `[site.headers]`: how identity reaches this application.
     pub identity: std::sync::Arc<crate::identity::IdentityHeaders>,
 }

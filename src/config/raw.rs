@@ -362,6 +362,11 @@ pub struct RawSite {
     /// PEM file of the CA(s) the upstream's certificate must chain to (with
     /// `upstream_tls`). Default: none (the system roots).
     pub upstream_ca: Option<String>,
+    /// Forward a body on `GET`, `HEAD`, `OPTIONS` or `TRACE` to this application (one
+    /// that reads them, such as Elasticsearch's `_search`). Default `false`: such a
+    /// request gets 400, since an application that never reads the body would take
+    /// it for the next request on a pooled connection.
+    pub allow_get_bodies: Option<bool>,
     /// `[site.headers]`: the identity header names this application reads.
     /// Default: every key's default.
     pub headers: Option<RawSiteHeaders>,

@@ -138,7 +138,8 @@ fn ambiguous_framing(session: &Session, raw: Option<&[u8]>, lengths: bool) -> bo
 /// request to a path the rules let through would then be read as the next request
 /// on the pooled upstream connection, judged by no rule and completed by the next
 /// person's request, identity headers and all (a CL.0 desync). Refused before
-/// anything is forwarded. HTTP/1: a `Transfer-Encoding`, or a `Content-Length` other
+/// anything is forwarded, unless the site says its application reads them
+/// (`allow_get_bodies`). HTTP/1: a `Transfer-Encoding`, or a `Content-Length` other
 /// than 0 (`lengths`: the header pass saw one of them, else there is none to read);
 /// HTTP/2: `h2_body`, a body not known to be empty ([`h2_body`]).
 fn body_without_meaning(session: &Session, lengths: bool, h2_body: bool) -> bool {
@@ -342,13 +343,6 @@ impl Gateway {
         pass: &headers::NamePass<'_>,
         h2_body: bool,
     ) -> std::result::Result<Inbound, Message> {
-        if body_without_meaning(session, pass.framing, h2_body) {
-            return Err(Message::refusal(
-                400,
-                "Bad request",
-                "A GET, HEAD, OPTIONS or TRACE request can't carry a body here.",
-            ));
-        }
         // HTTP/1: the header as received.
         let raw = session.as_http1().map(|h1| h1.get_headers_raw_bytes());
         if raw.as_deref().is_some_and(|r| !plain_target(r)) {
@@ -373,7 +367,20 @@ impl Gateway {
             ambiguous_framing: ambiguous_framing(session, raw.as_deref(), pass.framing),
             raw_len: raw.as_ref().map(|r| r.len()),
         };
-        crate::request::classify(cfg, &head)
+        let inbound = crate::request::classify(cfg, &head)?;
+        if body_without_meaning(session, pass.framing, h2_body)
+            && !cfg
+                .sites
+                .get(inbound.site)
+                .is_some_and(|s| s.allow_get_bodies)
+        {
+            return Err(Message::refusal(
+                400,
+                "Bad request",
+                "A GET, HEAD, OPTIONS or TRACE request can't carry a body here.",
+            ));
+        }
+        Ok(inbound)
     }
 
     /// The gateway's own pages.

@@ -427,6 +427,19 @@ fn ambiguous_requests_get_400_and_never_reach_the_upstream() {
     ));
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(hits_now() >= 1);
+    // A site whose application reads such bodies (`allow_get_bodies`) gets them.
+    let reads_them = Gateway::start(
+        Backend::Memory,
+        Options {
+            upstream_port: Some(up_port),
+            site: "allow_get_bodies = true\n".into(),
+            ..Default::default()
+        },
+    );
+    let before = hits_now();
+    let r = reads_them.raw(&with_body("GET", &cl));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(hits_now(), before + 1);
 }
 
 #[test]

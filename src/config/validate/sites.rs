@@ -17,6 +17,7 @@ pub struct SiteDraft {
     pub upstream_tls: bool,
     /// The CA file to read (only with `upstream_tls`).
     pub upstream_ca: Option<PathBuf>,
+    pub allow_get_bodies: bool,
     pub identity: IdentityHeaders,
 }
 
@@ -64,6 +65,7 @@ pub fn validate(
                 upstream,
                 upstream_tls,
                 upstream_ca,
+                allow_get_bodies: s.allow_get_bodies.unwrap_or(false),
                 identity,
             };
             sites.push((i, draft));
