@@ -271,6 +271,15 @@ fn tls_listener_speaks_h2_and_h1_signs_in_with_secure_cookies_and_sends_hsts() {
         // The upstream learns the request came over TLS.
         let echo: serde_json::Value = serde_json::from_str(&proxied.body).unwrap();
         assert_eq!(echo["headers"]["x-forwarded-proto"], "https", "{proto}");
+        // A GET with a body (over HTTP/2, DATA frames after the headers) is refused.
+        let with_body = curl(
+            g.port,
+            &ca,
+            HOST,
+            "/public/x",
+            &[proto, "-X", "GET", "--data", "a=1"],
+        );
+        assert_eq!(with_body.status, 400, "{proto}: {}", with_body.body);
     }
 
     // Sign-in over HTTP/2: Secure cookies, then the app sees the identity.
