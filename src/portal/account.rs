@@ -100,7 +100,12 @@ async fn me(app: &App, req: &Request<'_>) -> Result<Signed, PortalError> {
         query: None,
     };
     let step = match app.session_state(req.cookie_header).await? {
-        SessionState::Valid { id, record, user } if record.pending.is_done() => {
+        // A sign-in on the password alone, of an account with a second factor, proves
+        // that factor first: the page shows where and from what the account is used,
+        // and signs browsers out, neither of which a password alone should reach.
+        SessionState::Valid { id, record, user }
+            if !super::password::needs_second_step(app, &record, &user) =>
+        {
             return Ok(Signed {
                 id,
                 record: std::sync::Arc::unwrap_or_clone(record),

@@ -70,7 +70,7 @@ async fn render(
 /// definition). A password alone must not be able to lock the owner out. (Such a
 /// session is a sign-in that needed no more, e.g. a phone-only account on a
 /// `one_factor` path; the page sends it to the second step first, then back.)
-fn needs_second_step(
+pub(super) fn needs_second_step(
     app: &App,
     record: &crate::session::SessionRecord,
     user: &crate::users::User,

@@ -320,9 +320,10 @@ fn error_pages_say_what_happened_what_to_do_and_who_to_ask() {
 /// (Alice has a phone, and no app): a password-only session is sent to the second
 /// step, and its POST changes nothing. After the second step it can. An account
 /// without one (Bob) changes it on the password. (Attack pass: a password-only
-/// session of a phone-only account took the account over.)
+/// session of a phone-only account took the account over.) The account page, which
+/// lists where the account is used and signs browsers out, asks the same.
 #[test]
-fn a_password_alone_cannot_change_the_password_of_an_account_with_a_phone() {
+fn a_password_alone_cannot_change_the_password_or_see_the_account_of_an_account_with_a_phone() {
     let g = Gateway::start(Backend::Memory, Options::default());
     let alone = g.login("alice");
     let page = get(&g, "/_auth/password", &alone);
@@ -330,12 +331,22 @@ fn a_password_alone_cannot_change_the_password_of_an_account_with_a_phone() {
     let to = page.header("location").unwrap_or("");
     assert!(to.starts_with("/_auth/2fa"), "{to}");
     assert!(to.contains("password"), "back to the page after: {to}");
-    // The form's POST, with a token from the account page, changes nothing either.
+    // Nor does the account page show (it would list where the account is used, and
+    // sign browsers out).
     let account = get(&g, "/_auth/account", &alone);
-    assert_eq!(account.status, 200, "{}", account.body);
+    assert_eq!(account.status, 302, "{}", account.body);
+    let to = account.header("location").unwrap_or("");
+    assert!(
+        to.starts_with("/_auth/2fa") && to.contains("account"),
+        "{to}"
+    );
+    // The form's POST, with this session's token (from the second step's page),
+    // changes nothing either.
+    let step = get(&g, "/_auth/2fa", &alone);
+    assert_eq!(step.status, 200, "{}", step.body);
     let new = "harbour quilt lantern 1931";
     let fields = [
-        ("csrf", account.csrf()),
+        ("csrf", step.csrf()),
         ("current", PASSWORD.to_string()),
         ("password", new.to_string()),
         ("confirm", new.to_string()),
@@ -349,8 +360,10 @@ fn a_password_alone_cannot_change_the_password_of_an_account_with_a_phone() {
     // After the second step, the page is there.
     let stepped = g.step_up(&alone, "sms");
     assert_eq!(get(&g, "/_auth/password", &stepped).status, 200);
+    assert_eq!(get(&g, "/_auth/account", &stepped).status, 200);
     // Bob has no second factor: the password is all there is.
     assert_eq!(get(&g, "/_auth/password", &g.login("bob")).status, 200);
+    assert_eq!(get(&g, "/_auth/account", &g.login("bob")).status, 200);
 }
 
 #[test]
@@ -850,7 +863,8 @@ fn sign_in_with(g: &Gateway, headers: &[&str]) -> String {
     ];
     let r = g.submit_login(&pre, &fields, headers);
     assert_eq!(r.status, 303, "{}", r.body);
-    r.cookie("portcullis").unwrap()
+    // Alice has a phone: the account page wants the second step too.
+    g.step_up_with(&r.cookie("portcullis").unwrap(), "sms", headers)
 }
 
 #[test]

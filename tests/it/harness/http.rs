@@ -85,6 +85,12 @@ impl Gateway {
     /// Passes the second step for the signed-in `cookie` pair with a code sent by
     /// `method` (`email`, `sms`, `voice`); returns the stepped-up session's cookie pair.
     pub fn step_up(&self, cookie: &str, method: &str) -> String {
+        self.step_up_with(cookie, method, &[])
+    }
+
+    /// [`step_up`](Self::step_up), the last step (where the session is made) sent
+    /// with `headers` too (a browser's `User-Agent`, say).
+    pub fn step_up_with(&self, cookie: &str, method: &str, headers: &[&str]) -> String {
         let before = self.outbox().len();
         let page = get(self, &format!("/_auth/2fa?method={method}"), cookie);
         assert_eq!(page.status, 200, "{}", page.body);
@@ -115,7 +121,10 @@ impl Gateway {
             .expect("a six-digit code")
             .to_string();
         let fields = [("csrf", csrf.as_str()), ("method", method), ("code", &code)];
-        let ok = post(self, "/_auth/2fa", cookie, &fields);
+        let cookie = cookie_hdr(cookie);
+        let mut sent_with = vec![cookie.as_str(), "Accept: text/html"];
+        sent_with.extend(headers.iter().filter(|h| !h.starts_with("Accept:")));
+        let ok = self.req("POST", HOST, "/_auth/2fa", &sent_with, Some(&form(&fields)));
         assert_eq!(ok.status, 303, "{}", ok.body);
         ok.cookie("portcullis").expect("the stepped-up session")
     }
