@@ -237,6 +237,61 @@ fn absolute_path(target: &str) -> Option<Cow<'_, str>> {
     }
 }
 
+/// `GET`, `HEAD`, `OPTIONS` or `TRACE`, in any letter case (some applications read
+/// `get` as `GET`): methods whose body means nothing (RFC 9110 §9.3), and whose
+/// body many applications never read. The body of such a request to a path the rules
+/// let through would then be read as the next request on the pooled upstream
+/// connection, judged by no rule and finished by the next person's request,
+/// identity headers and all (a CL.0 desync): the edge refuses it, unless the site's
+/// application reads them (`allow_get_bodies`).
+pub fn bodiless(method: &http::Method) -> bool {
+    let m = method.as_str();
+    ["GET", "HEAD", "OPTIONS", "TRACE"]
+        .iter()
+        .any(|n| m.eq_ignore_ascii_case(n))
+}
+
+/// Does the request carry a body? HTTP/1 (`h1`): a `Transfer-Encoding`, or a
+/// `Content-Length` other than 0 (`lengths`: the edge's header pass saw one of the
+/// two, else there is nothing to look up); HTTP/2: `h2_body`, a stream its headers
+/// didn't end (without `Content-Length: 0`).
+pub fn has_body(headers: &HeaderMap, h1: bool, lengths: bool, h2_body: bool) -> bool {
+    if !h1 {
+        return h2_body;
+    }
+    lengths
+        && (headers.contains_key(http::header::TRANSFER_ENCODING)
+            || headers
+                .get_all(http::header::CONTENT_LENGTH)
+                .iter()
+                .any(|v| v.as_bytes() != b"0"))
+}
+
+/// Does the parsed URI stand for the target of an HTTP/1 request line (`raw`: the
+/// header as received)? Pingora's URI drops a fragment and reads a target that
+/// isn't a path at all (`#/x`, `#`) as `/`, and gives an absolute-form target's path
+/// whatever its scheme: such targets are refused, not judged as the path made of
+/// them. Origin-form starts with `/`, absolute-form with `http://` or `https://`;
+/// [`classify`] checks the rest.
+pub fn plain_target(raw: &[u8]) -> bool {
+    // `METHOD SP target SP version` (httparse takes one space between them, and
+    // skips empty lines before the request line).
+    let line = raw.trim_ascii_start();
+    let Some(target) = memchr::memchr(b' ', line).map(|i| &line[i + 1..]) else {
+        return true;
+    };
+    if let Some(i) = memchr::memchr3(b' ', b'#', b'\n', target) {
+        if target[i] == b'#' {
+            return false;
+        }
+    }
+    let scheme = |s: &[u8]| target.len() >= s.len() && target[..s.len()].eq_ignore_ascii_case(s);
+    target.first() == Some(&b'/')
+        || target.starts_with(b"* ")
+        || scheme(b"http://")
+        || scheme(b"https://")
+}
+
 /// `Accept` includes `text/html`: a browser.
 pub fn accepts_html(headers: &HeaderMap) -> bool {
     headers
@@ -406,6 +461,65 @@ fn peer_value(peer: IpAddr) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_line_targets_the_uri_stands_for() {
+        let line = |t: &str| format!("GET {t} HTTP/1.1\r\nHost: a\r\n\r\n");
+        for ok in ["/", "/x?y=1", "/a%23b", "http://a/x", "HTTPS://a/x", "*"] {
+            assert!(plain_target(line(ok).as_bytes()), "{ok}");
+        }
+        for bad in ["#", "#/x", "/x#y", "/x?a#b", "ftp://a/x", "x", "a:443"] {
+            assert!(!plain_target(line(bad).as_bytes()), "{bad}");
+        }
+        // Empty lines before the request line are skipped, as httparse does.
+        assert!(!plain_target(format!("\r\n\n{}", line("#/x")).as_bytes()));
+        assert!(plain_target(format!("\r\n{}", line("/x")).as_bytes()));
+        // A `#` in a header is no part of the target.
+        assert!(plain_target(b"GET /x HTTP/1.1\r\nX-A: #1\r\n\r\n"));
+    }
+
+    #[test]
+    fn bodies_and_the_methods_they_mean_nothing_on() {
+        for m in ["GET", "get", "HEAD", "Options", "TRACE"] {
+            assert!(
+                bodiless(&http::Method::from_bytes(m.as_bytes()).unwrap()),
+                "{m}"
+            );
+        }
+        for m in ["POST", "PUT", "DELETE", "PATCH", "GETX"] {
+            assert!(
+                !bodiless(&http::Method::from_bytes(m.as_bytes()).unwrap()),
+                "{m}"
+            );
+        }
+        let h = |lines: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in lines {
+                h.append(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        assert!(has_body(&h(&[("content-length", "5")]), true, true, false));
+        assert!(has_body(
+            &h(&[("transfer-encoding", "chunked")]),
+            true,
+            true,
+            false
+        ));
+        assert!(!has_body(&h(&[("content-length", "0")]), true, true, false));
+        assert!(
+            !has_body(&h(&[]), true, false, true),
+            "HTTP/1 reads its headers"
+        );
+        // HTTP/2: the stream says.
+        assert!(has_body(&h(&[]), false, false, true));
+        assert!(!has_body(
+            &h(&[("content-length", "5")]),
+            false,
+            true,
+            false
+        ));
+    }
     use crate::respond::Client;
     use http::header::HOST;
 

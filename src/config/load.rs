@@ -134,6 +134,7 @@ fn site(i: usize, d: SiteDraft, v: &mut Problems<'_>) -> Result<Site, String> {
         upstream_tls: d.upstream_tls,
         upstream_ca,
         allow_get_bodies: d.allow_get_bodies,
+        keep_alive_after_bodies: d.keep_alive_after_bodies,
         identity: std::sync::Arc::new(d.identity),
     })
 }

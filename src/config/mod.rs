@@ -363,6 +363,9 @@ pub struct Site {
     /// `allow_get_bodies`: a body on `GET`, `HEAD`, `OPTIONS` or `TRACE` is forwarded
     /// (else refused: see `crate::proxy`).
     pub allow_get_bodies: bool,
+    /// `keep_alive_after_bodies`: a request with a body leaves its upstream
+    /// connection open for the next (else it goes with `Connection: close`).
+    pub keep_alive_after_bodies: bool,
     /// `[site.headers]`: how identity reaches this application.
     pub identity: std::sync::Arc<crate::identity::IdentityHeaders>,
 }

@@ -367,6 +367,12 @@ pub struct RawSite {
     /// request gets 400, since an application that never reads the body would take
     /// it for the next request on a pooled connection.
     pub allow_get_bodies: Option<bool>,
+    /// Keep the upstream connection for further requests after one with a body (an
+    /// application that reads every body it is sent, such as a busy JSON API).
+    /// Default `false`: such a request goes with `Connection: close`, since an
+    /// application that answers without reading the body would take it for the
+    /// next request.
+    pub keep_alive_after_bodies: Option<bool>,
     /// `[site.headers]`: the identity header names this application reads.
     /// Default: every key's default.
     pub headers: Option<RawSiteHeaders>,

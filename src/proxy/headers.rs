@@ -112,16 +112,20 @@ fn names_upgrade(headers: &http::HeaderMap) -> bool {
     })
 }
 
-/// Did an application's `101 Switching Protocols` complete the upgrade the request
-/// asked for? Only then does the gateway turn the connection into a tunnel, whose
-/// later bytes no rule judges: the request named an `Upgrade` and `Connection:
-/// upgrade`, the answer switches to one of the protocols it named, and for
-/// WebSocket its `Sec-WebSocket-Accept` is the one the request's key calls for
-/// (RFC 6455 §4.2.2: proof that a WebSocket server read this handshake). A `101`
+/// Did an application's `101 Switching Protocols` complete the WebSocket handshake
+/// the request asked for? Only then does the gateway turn the connection into a
+/// tunnel, whose later bytes no rule judges: the request asked for `websocket` (as
+/// its first `Upgrade`, the one upgrade Pingora passes on) with `Connection:
+/// upgrade`, and the answer switches to `websocket` with the
+/// `Sec-WebSocket-Accept` the key `sent` calls for (RFC 6455 §4.2.2: proof that a
+/// WebSocket server read this handshake). `sent` is the key the application got: the
+/// gateway's own ([`websocket_key`]), not the client's, whose accept value the
+/// client can compute and an application that reflects headers could echo. A `101`
 /// from anything else — an endpoint whose status the caller picks, say — would
-/// otherwise open a raw pipe past the rules (attack pass).
-pub fn upgrade_completed(req: &http::HeaderMap, resp: &http::HeaderMap) -> bool {
-    use http::header::{SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+/// otherwise open a raw pipe past the rules (attack pass). No other upgrade is ever
+/// asked of an application.
+pub fn upgrade_completed(req: &http::HeaderMap, resp: &http::HeaderMap, sent: &[u8]) -> bool {
+    use http::header::{SEC_WEBSOCKET_ACCEPT, UPGRADE};
     if !names_upgrade(req) {
         return false;
     }
@@ -133,26 +137,24 @@ pub fn upgrade_completed(req: &http::HeaderMap, resp: &http::HeaderMap) -> bool 
             .filter(|t| !t.is_empty())
             .collect()
     };
-    let asked = tokens(req);
-    let chosen = tokens(resp);
-    let [chosen] = chosen.as_slice() else {
-        return false;
-    };
-    if !asked.contains(chosen) {
+    if tokens(req).first().map(String::as_str) != Some("websocket") || tokens(resp) != ["websocket"]
+    {
         return false;
     }
-    if chosen.split('/').next() != Some("websocket") {
-        return true;
-    }
-    let (Some(key), Some(accept)) = (req.get(SEC_WEBSOCKET_KEY), resp.get(SEC_WEBSOCKET_ACCEPT))
-    else {
-        return false;
-    };
-    websocket_accept(key.as_bytes().trim_ascii()).as_bytes() == accept.as_bytes().trim_ascii()
+    resp.get(SEC_WEBSOCKET_ACCEPT)
+        .is_some_and(|a| websocket_accept(sent).as_bytes() == a.as_bytes().trim_ascii())
+}
+
+/// A fresh `Sec-WebSocket-Key` (16 random bytes, base64) for the application's copy
+/// of a WebSocket handshake: only a server that reads it can answer with its accept
+/// value (see [`upgrade_completed`]).
+pub fn websocket_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>())
 }
 
 /// RFC 6455 §4.2.2: base64(SHA-1(key + the protocol's GUID)).
-fn websocket_accept(key: &[u8]) -> String {
+pub fn websocket_accept(key: &[u8]) -> String {
     use base64::Engine;
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
     ctx.update(key);
@@ -443,6 +445,8 @@ mod tests {
     /// (RFC 6455's own example).
     #[test]
     fn only_a_completed_upgrade_opens_a_tunnel() {
+        // The key the application got (RFC 6455's example).
+        const KEY: &[u8] = b"dGhlIHNhbXBsZSBub25jZQ==";
         let req = map(&[
             ("connection", "keep-alive, Upgrade"),
             ("upgrade", "websocket"),
@@ -453,31 +457,47 @@ mod tests {
             ("connection", "Upgrade"),
             ("sec-websocket-accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
         ];
-        assert!(upgrade_completed(&req, &map(&ok)));
+        assert!(upgrade_completed(&req, &map(&ok), KEY));
         // A 101 from anything that didn't read the handshake.
-        assert!(!upgrade_completed(&req, &map(&[])));
-        assert!(!upgrade_completed(&req, &map(&ok[..2])));
+        assert!(!upgrade_completed(&req, &map(&[]), KEY));
+        assert!(!upgrade_completed(&req, &map(&ok[..2]), KEY));
         let wrong = [
             ok[0],
             ok[1],
             ("sec-websocket-accept", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
         ];
-        assert!(!upgrade_completed(&req, &map(&wrong)));
+        assert!(!upgrade_completed(&req, &map(&wrong), KEY));
         // Another protocol than the one asked for, or two at once.
         let other = [("upgrade", "h2c"), ok[1], ok[2]];
-        assert!(!upgrade_completed(&req, &map(&other)));
+        assert!(!upgrade_completed(&req, &map(&other), KEY));
         let two = [("upgrade", "websocket, h2c"), ok[1], ok[2]];
-        assert!(!upgrade_completed(&req, &map(&two)));
+        assert!(!upgrade_completed(&req, &map(&two), KEY));
         // A request that asked for no upgrade gets none.
         let plain = map(&[
             ("upgrade", "websocket"),
             ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
         ]);
-        assert!(!upgrade_completed(&plain, &map(&ok)));
-        // A protocol other than WebSocket needs only to be the one asked for.
+        assert!(!upgrade_completed(&plain, &map(&ok), KEY));
+        // No other protocol: none is ever asked of an application (Pingora passes
+        // on a WebSocket upgrade only), so such a 101 is forged.
         let req = map(&[("connection", "upgrade"), ("upgrade", "foo/2, bar")]);
-        assert!(upgrade_completed(&req, &map(&[("upgrade", "Bar")])));
-        assert!(!upgrade_completed(&req, &map(&[("upgrade", "baz")])));
+        assert!(!upgrade_completed(&req, &map(&[("upgrade", "bar")]), KEY));
+        let later = map(&[
+            ("connection", "upgrade"),
+            ("upgrade", "h2c, websocket"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        assert!(!upgrade_completed(&later, &map(&ok), KEY));
+        // The accept value of the client's key, when the application got another
+        // (the gateway's own): an echo, not a handshake.
+        assert!(!upgrade_completed(
+            &req,
+            &map(&ok),
+            websocket_key().as_bytes()
+        ));
+        let (a, b) = (websocket_key(), websocket_key());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 24);
     }
 
     /// What the header pass says of a head's hop-by-hop fields: only a `Connection`

@@ -62,6 +62,16 @@ pub struct Ctx {
     route: Option<Box<Route>>,
     /// The request's hop-by-hop fields, as the header pass in `request_filter` found them.
     hop: headers::HopByHop,
+    /// The request has a body, and its site doesn't keep connections after one
+    /// (`keep_alive_after_bodies`): it goes upstream with `Connection: close`. An
+    /// application that answers without reading a body (an early error, a handler
+    /// that ignores it) would otherwise read it as the next request on the pooled
+    /// connection, which no rule judged (a desync); told to close, it reads nothing
+    /// after this request (RFC 9112 §9.6).
+    close_upstream: bool,
+    /// A WebSocket handshake's key for the application: the gateway's own, made once
+    /// for every try (see [`headers::upgrade_completed`]).
+    ws_key: Option<http::HeaderValue>,
 }
 
 /// A request on its way to an upstream: what the later phases need, moved in
@@ -133,60 +143,10 @@ fn ambiguous_framing(session: &Session, raw: Option<&[u8]>, lengths: bool) -> bo
     }
 }
 
-/// A `GET`, `HEAD`, `OPTIONS` or `TRACE` request with a body. Their bodies mean
-/// nothing (RFC 9110 §9.3), and many applications never read one: the body of a
-/// request to a path the rules let through would then be read as the next request
-/// on the pooled upstream connection, judged by no rule and completed by the next
-/// person's request, identity headers and all (a CL.0 desync). Refused before
-/// anything is forwarded, unless the site says its application reads them
-/// (`allow_get_bodies`). HTTP/1: a `Transfer-Encoding`, or a `Content-Length` other
-/// than 0 (`lengths`: the header pass saw one of them, else there is none to read);
-/// HTTP/2: `h2_body`, a body not known to be empty ([`h2_body`]).
-fn body_without_meaning(session: &Session, lengths: bool, h2_body: bool) -> bool {
-    // In any case: some applications read `get` as `GET`.
-    let m = session.req_header().method.as_str();
-    if !["GET", "HEAD", "OPTIONS", "TRACE"]
-        .iter()
-        .any(|n| m.eq_ignore_ascii_case(n))
-    {
-        return false;
-    }
-    if session.as_http1().is_some() {
-        let h = &session.req_header().headers;
-        lengths
-            && (h.contains_key(TRANSFER_ENCODING)
-                || h.get_all(CONTENT_LENGTH)
-                    .iter()
-                    .any(|v| v.as_bytes() != b"0"))
-    } else {
-        h2_body
-    }
-}
-
 /// An HTTP/2 request whose body isn't known to be empty (its `HEADERS` frame didn't
 /// end the stream, and no `Content-Length: 0`); `false` for HTTP/1.
-fn h2_body(session: &mut Session) -> bool {
+fn h2_body_pending(session: &mut Session) -> bool {
     session.as_http1().is_none() && !session.is_body_empty()
-}
-
-/// Is the target of an HTTP/1 request line (`raw`: the header as received) one the
-/// parsed URI stands for? Pingora's URI drops a fragment and reads a target that
-/// isn't a path at all (`#/x`, `#`) as `/`: such a target is refused, not judged
-/// as the path it was turned into. (Origin-form starts with `/`; absolute-form
-/// with `http://` or `https://`; [`crate::request::classify`] checks the rest.)
-fn plain_target(raw: &[u8]) -> bool {
-    // `METHOD SP target SP version` (httparse takes one space between them; empty
-    // lines before the request line are skipped).
-    let line = raw.trim_ascii_start();
-    let Some(rest) = memchr::memchr(b' ', line).map(|i| &line[i + 1..]) else {
-        return true;
-    };
-    let target = &rest[..memchr::memchr2(b' ', b'\n', rest).unwrap_or(rest.len())];
-    if memchr::memchr(b'#', target).is_some() {
-        return false;
-    }
-    let scheme = |s: &[u8]| target.len() >= s.len() && target[..s.len()].eq_ignore_ascii_case(s);
-    target.first() == Some(&b'/') || target == b"*" || scheme(b"http://") || scheme(b"https://")
 }
 
 /// An error as it can go to the log: its kind, context and causes, except a
@@ -341,11 +301,14 @@ impl Gateway {
         session: &Session,
         cfg: &Config,
         pass: &headers::NamePass<'_>,
-        h2_body: bool,
+        body: bool,
     ) -> std::result::Result<Inbound, Message> {
         // HTTP/1: the header as received.
         let raw = session.as_http1().map(|h1| h1.get_headers_raw_bytes());
-        if raw.as_deref().is_some_and(|r| !plain_target(r)) {
+        if raw
+            .as_deref()
+            .is_some_and(|r| !crate::request::plain_target(r))
+        {
             return Err(Message::refusal(
                 400,
                 "Bad request",
@@ -368,7 +331,9 @@ impl Gateway {
             raw_len: raw.as_ref().map(|r| r.len()),
         };
         let inbound = crate::request::classify(cfg, &head)?;
-        if body_without_meaning(session, pass.framing, h2_body)
+        // A body on a method whose body means nothing: see [`crate::request::bodiless`].
+        if body
+            && crate::request::bodiless(&req.method)
             && !cfg
                 .sites
                 .get(inbound.site)
@@ -621,9 +586,15 @@ impl ProxyHttp for Gateway {
         session.set_read_timeout(Some(Duration::from_secs(30)));
         // One look at every header: what to strip, hop-by-hop fields, lengths, `Host`
         // and a lone `Cookie`.
-        let h2_body = h2_body(session);
+        let h2_body = h2_body_pending(session);
         let pass = headers::spoofable_names(&session.req_header().headers, &cfg.identity_strip);
-        let inbound = match self.classify(session, &cfg, &pass, h2_body) {
+        let body = crate::request::has_body(
+            &session.req_header().headers,
+            session.as_http1().is_some(),
+            pass.framing,
+            h2_body,
+        );
+        let inbound = match self.classify(session, &cfg, &pass, body) {
             Ok(i) => i,
             Err(m) => {
                 let html = accept_html(session);
@@ -636,6 +607,20 @@ impl ProxyHttp for Gateway {
         // Only a head with something to strip is taken apart for it (see
         // [`headers::Plain`]; the target put back is the one taken: it parsed before).
         ctx.hop = pass.hop;
+        // (An upgrade is hop-by-hop: the usual request is never one.)
+        if pass.hop == headers::HopByHop::Other
+            && session
+                .req_header()
+                .headers
+                .contains_key(http::header::SEC_WEBSOCKET_KEY)
+        {
+            ctx.ws_key = http::HeaderValue::from_str(&headers::websocket_key()).ok();
+        }
+        ctx.close_upstream = body
+            && !cfg
+                .sites
+                .get(inbound.site)
+                .is_some_and(|s| s.keep_alive_after_bodies);
         let cookie = pass.cookie;
         if let Some(found) = pass.strip {
             let mut plain = headers::Plain::take(session.req_header_mut());
@@ -710,6 +695,18 @@ impl ProxyHttp for Gateway {
         if ctx.hop == headers::HopByHop::Connection {
             plain.parts.headers.remove(CONNECTION);
         }
+        if let Some(k) = &ctx.ws_key {
+            plain
+                .parts
+                .headers
+                .insert(http::header::SEC_WEBSOCKET_KEY, k.clone());
+        }
+        if ctx.close_upstream {
+            plain
+                .parts
+                .headers
+                .insert(CONNECTION, http::HeaderValue::from_static("close"));
+        }
         let changed = self.forwarded_head(route, &mut plain.parts.headers);
         if let Some(uri) = &route.uri {
             plain.set_uri(uri.clone());
@@ -728,7 +725,7 @@ impl ProxyHttp for Gateway {
         &self,
         session: &mut Session,
         resp: &mut ResponseHeader,
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
     ) -> Result<()> {
         if let Some(v) = self.hsts(session) {
             resp.insert_header(STS, v)?;
@@ -737,8 +734,14 @@ impl ProxyHttp for Gateway {
             drop_own_set_cookies(resp, &self.app.cookies.own_names)?;
         }
         if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
-            if !headers::upgrade_completed(&session.req_header().headers, &resp.headers) {
+            let sent = ctx.ws_key.as_ref().map_or(&b""[..], |k| k.as_bytes());
+            let req = &session.req_header().headers;
+            if sent.is_empty() || !headers::upgrade_completed(req, &resp.headers, sent) {
+                let site = ctx.route.as_ref().map_or("", |r| &*r.inbound.host);
+                let path = ctx.route.as_ref().map_or("", |r| r.inbound.path.as_str());
                 tracing::warn!(
+                    site,
+                    path,
                     "the application answered 101 without completing the upgrade the request asked for; refused"
                 );
                 return Error::e_explain(
@@ -746,6 +749,14 @@ impl ProxyHttp for Gateway {
                     "101 without a completed upgrade",
                 );
             }
+            // The client checks the accept value of the key it sent.
+            let client_key = req
+                .get(http::header::SEC_WEBSOCKET_KEY)
+                .map_or(&b""[..], |k| k.as_bytes().trim_ascii());
+            resp.insert_header(
+                http::header::SEC_WEBSOCKET_ACCEPT,
+                headers::websocket_accept(client_key),
+            )?;
             let timeout = self.app.config.load().server.upstream_timeout;
             session.set_read_timeout(Some(timeout));
         }

@@ -138,11 +138,11 @@ pub fn carry_versions(stored: &User, user: &mut User) {
     let status = |u: &User| (u.disabled, u.closed, u.suspended.clone());
     user.credentials_version = stored.credentials_version;
     if stored.password != user.password || status(stored) != status(user) {
-        user.credentials_version = stored.credentials_version.wrapping_add(1);
+        user.credentials_version = stored.credentials_version + 1;
     }
     user.factors_version = stored.factors_version;
     if stored.totp != user.totp || stored.backup_codes != user.backup_codes {
-        user.factors_version = stored.factors_version.wrapping_add(1);
+        user.factors_version = stored.factors_version + 1;
     }
 }
 

@@ -442,6 +442,105 @@ fn ambiguous_requests_get_400_and_never_reach_the_upstream() {
     assert_eq!(hits_now(), before + 1);
 }
 
+/// An upstream that answers without reading request bodies (an early error, a
+/// handler that ignores the body), keeps its connections open unless told to close
+/// (as servers do: RFC 9112 §9.6), and records each request line it reads.
+fn careless_upstream() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader};
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = up.local_addr().unwrap().port();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = lines.clone();
+    std::thread::spawn(move || {
+        for s in up.incoming().take(20) {
+            let Ok(s) = s else { continue };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut r = BufReader::new(s);
+                loop {
+                    let (mut first, mut close) = (String::new(), false);
+                    if r.read_line(&mut first).map_or(true, |n| n == 0) {
+                        return;
+                    }
+                    let mut line = String::new();
+                    while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                        close |= line.to_ascii_lowercase().starts_with("connection: close");
+                        line.clear();
+                    }
+                    seen.lock().unwrap().push(first.trim_end().to_string());
+                    let _ = r
+                        .get_mut()
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                    if close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, lines)
+}
+
+/// A request with a body goes upstream with `Connection: close`: an application that
+/// answers without reading the body would otherwise read it as the next request on
+/// the pooled connection, judged by no rule (review of the attack pass's fix: any
+/// method, not only the bodiless ones). `keep_alive_after_bodies` keeps the pool.
+#[test]
+fn a_body_the_application_leaves_unread_is_never_read_as_a_request() {
+    let (up_port, lines) = careless_upstream();
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            upstream_port: Some(up_port),
+            ..Default::default()
+        },
+    );
+    let smuggled = format!("GET /private/x HTTP/1.1\r\nHost: {HOST}\r\n\r\n");
+    for method in ["POST", "DELETE"] {
+        let r = g.req(method, HOST, "/public/x", &[], Some(&smuggled));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    // Signed-in requests that follow reuse nothing the body could have poisoned.
+    let bob = format!("Cookie: {}", g.login("bob"));
+    for _ in 0..3 {
+        assert_eq!(g.get("/docs", &[&bob]).status, 200);
+    }
+    let seen = lines.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|l| !l.contains("/private/x")),
+        "a body was read as a request: {seen:?}"
+    );
+    assert_eq!(seen.len(), 5, "{seen:?}");
+
+    // An application that reads its bodies can keep its connections.
+    let (up_port, lines) = careless_upstream();
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            upstream_port: Some(up_port),
+            site: "keep_alive_after_bodies = true\n".into(),
+            ..Default::default()
+        },
+    );
+    let r = g.req("POST", HOST, "/public/x", &[], Some(&smuggled));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("/private/x"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "kept alive, this careless application reads the body as a request: {:?}",
+            lines.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn check_config_warns_about_groups_rules_nothing_denies_after() {
     let g = Gateway::start(

@@ -18,6 +18,7 @@ pub struct SiteDraft {
     /// The CA file to read (only with `upstream_tls`).
     pub upstream_ca: Option<PathBuf>,
     pub allow_get_bodies: bool,
+    pub keep_alive_after_bodies: bool,
     pub identity: IdentityHeaders,
 }
 
@@ -66,6 +67,7 @@ pub fn validate(
                 upstream_tls,
                 upstream_ca,
                 allow_get_bodies: s.allow_get_bodies.unwrap_or(false),
+                keep_alive_after_bodies: s.keep_alive_after_bodies.unwrap_or(false),
                 identity,
             };
             sites.push((i, draft));
