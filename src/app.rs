@@ -339,8 +339,23 @@ impl Core {
     }
 
     /// Re-reads the users file if it changed since last time (file backend). Errors keep the old set.
-    pub fn reload_users_if_changed(&self) {
+    /// Re-reads the users file if it changed, and ends the sessions of accounts it
+    /// removed or changed by hand (see [`crate::users::Accounts::take_ended_by_file`]).
+    pub async fn reload_users_if_changed(&self) {
         self.accounts.reload_file(false);
+        for name in self.accounts.take_ended_by_file() {
+            match self.sessions.revoke_user(&name).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    user = %name,
+                    sessions = n,
+                    "sessions ended: the account was removed or changed in the users file"
+                ),
+                Err(e) => {
+                    tracing::warn!(user = %name, error = %e, "sessions not ended; the store is unavailable")
+                }
+            }
+        }
     }
 
     /// Re-reads the users file whatever its timestamp says.

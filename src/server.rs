@@ -131,7 +131,7 @@ impl BackgroundService for Housekeeping {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 _ = tick.tick() => {
-                    self.app.reload_users_if_changed();
+                    self.app.reload_users_if_changed().await;
                     retake = listener.is_none();
                     ticks += 1;
                     if ticks.is_multiple_of(60) {

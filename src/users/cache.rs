@@ -241,6 +241,15 @@ impl Accounts {
         }
     }
 
+    /// Users file: the accounts whose sessions its re-reads found ended (removed, or
+    /// changed by hand without a new `credentials_version`) since the last call.
+    pub fn take_ended_by_file(&self) -> Vec<String> {
+        match &self.backend {
+            Backend::File(f) => f.take_ended(),
+            Backend::Sql(_) => Vec::new(),
+        }
+    }
+
     /// The signed-in path: the account from the cache (the users file: from memory),
     /// fetched once on a miss. Never a query for a cached, fresh account.
     pub async fn get_cached(&self, name: &str) -> Result<Option<Arc<User>>, AccountError> {

@@ -294,6 +294,29 @@ pub struct FileAccounts {
     path: PathBuf,
     dir: arc_swap::ArcSwap<Directory>,
     stamp: std::sync::Mutex<Option<Stamp>>,
+    /// Accounts whose sessions a re-read found ended ([`ended_by`]), until the
+    /// gateway ends them ([`take_ended`](Self::take_ended)).
+    ended: std::sync::Mutex<Vec<String>>,
+}
+
+/// The accounts of `old` whose sessions `new` ends: gone from the file, or with
+/// another password or status under the same `credentials_version`. The CLI and
+/// the pages raise the version with every such change, which ends the sessions by
+/// itself; a change made by hand doesn't. Without this, an account removed by hand
+/// and written back (or given another password by hand) would keep its sessions,
+/// since they carry the same version (attack pass).
+fn ended_by(old: &Directory, new: &Directory) -> Vec<String> {
+    old.users()
+        .iter()
+        .filter(|u| match new.get(&u.name) {
+            None => true,
+            Some(n) => {
+                n.credentials_version == u.credentials_version
+                    && (n.password != u.password || n.status() != u.status())
+            }
+        })
+        .map(|u| u.name.clone())
+        .collect()
 }
 
 fn unavailable(e: impl std::fmt::Display) -> AccountError {
@@ -308,6 +331,7 @@ impl FileAccounts {
             path: path.to_path_buf(),
             dir: arc_swap::ArcSwap::from_pointee(dir),
             stamp: std::sync::Mutex::new(stamp),
+            ended: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -337,6 +361,13 @@ impl FileAccounts {
         match load(&self.path) {
             Ok(d) => {
                 tracing::info!(users = d.users().len(), "users file reloaded");
+                let ended = ended_by(&self.dir.load(), &d);
+                if !ended.is_empty() {
+                    let mut pending = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+                    pending.extend(ended);
+                    // (Only a gateway takes them; the CLI's own reads stay small.)
+                    pending.dedup();
+                }
                 self.dir.store(Arc::new(d));
                 *last = now;
                 true
@@ -346,6 +377,11 @@ impl FileAccounts {
                 false
             }
         }
+    }
+
+    /// The accounts whose sessions re-reads found ended since the last call.
+    pub fn take_ended(&self) -> Vec<String> {
+        std::mem::take(&mut *self.ended.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn events_path(&self) -> PathBuf {
@@ -597,6 +633,39 @@ pub fn taken(id: &Identifier, owner: &str) -> AccountError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A re-read ends the sessions of accounts removed, or given another password or
+    /// status without a new version (by hand); a change that raised the version, or
+    /// one of anything else, ends nothing here.
+    #[test]
+    fn a_re_read_ends_what_hand_edits_would_keep() {
+        let user = |name: &str, password: &str, version: u64| User {
+            name: name.into(),
+            password: password.into(),
+            credentials_version: version,
+            ..Default::default()
+        };
+        let dir = |users: Vec<User>| Directory::new(users).unwrap();
+        let old = dir(vec![
+            user("ann", "h1", 0),
+            user("ben", "h1", 0),
+            user("cy", "h1", 0),
+            user("dee", "h1", 3),
+            user("eve", "h1", 0),
+        ]);
+        let mut disabled = user("eve", "h1", 0);
+        disabled.disabled = true;
+        let mut renamed = user("cy", "h1", 0);
+        renamed.display_name = "Cy".into();
+        let new = dir(vec![
+            user("ben", "h2", 0),
+            renamed,
+            user("dee", "h2", 4),
+            disabled,
+        ]);
+        assert_eq!(ended_by(&old, &new), ["ann", "ben", "eve"]);
+        assert!(ended_by(&old, &old).is_empty());
+    }
 
     /// The users file, its lock file and its event log keep the users file's owner
     /// when rewritten or created by root (the CLI as the README runs it), so the

@@ -358,6 +358,60 @@ fn an_account_made_again_under_a_deleted_name_takes_over_no_session() {
     assert_eq!(r.status, 401, "{}", r.body);
 }
 
+/// The users file edited by hand: an account given another password, or removed
+/// and written back, under the same (or no) `credentials_version`, keeps none of its
+/// sessions (re-attack pass: the old cookie served the account written back).
+#[test]
+fn hand_edits_of_the_users_file_end_the_sessions_they_would_keep() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    let users = g.dir.path().join("users.toml");
+    let edit = |f: &dyn Fn(&mut Vec<portcullis::users::User>)| {
+        portcullis::users::file::update(&users, |u| {
+            f(u);
+            Ok::<_, ()>(())
+        })
+        .unwrap()
+        .unwrap();
+    };
+    let refused_soon = |cookie: &str, what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while g.get("/x", &[cookie]).status == 200 {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the old session still works"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(g.get("/x", &[cookie]).status, 401, "{what}");
+    };
+    // Another password, by hand.
+    let old = format!("Cookie: {}", g.login("bob"));
+    assert_eq!(g.get("/x", &[&old]).status, 200);
+    let other = portcullis::auth::password::hash_now("another password of bob").unwrap();
+    edit(&|u| {
+        u.iter_mut()
+            .filter(|u| u.name == "bob")
+            .for_each(|b| b.password = other.clone())
+    });
+    refused_soon(&old, "password changed by hand");
+    // Removed, then written back as it was (a new person, say, under the old name).
+    let r = g.post_login("bob", "another password of bob", "/");
+    let old = format!("Cookie: {}", r.cookie("portcullis").unwrap());
+    assert_eq!(g.get("/x", &[&old]).status, 200);
+    let bob = std::cell::RefCell::new(None);
+    edit(&|u| {
+        *bob.borrow_mut() = u.iter().position(|u| u.name == "bob").map(|i| u.remove(i));
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while g.post_login("bob", "another password of bob", "/").status == 303 {
+        assert!(Instant::now() < deadline, "the removal was never read");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let back = bob.borrow_mut().take().unwrap();
+    edit(&|u| u.push(back.clone()));
+    refused_soon(&old, "removed and written back by hand");
+}
+
 #[test]
 fn session_cli_works_directly_against_redis() {
     let g = Gateway::start(Backend::Redis, Options::default());
