@@ -272,11 +272,20 @@ pub fn has_body(headers: &HeaderMap, h1: bool, lengths: bool, h2_body: bool) -> 
 /// isn't a path at all (`#/x`, `#`) as `/`, and gives an absolute-form target's path
 /// whatever its scheme: such targets are refused, not judged as the path made of
 /// them. Origin-form starts with `/`, absolute-form with `http://` or `https://`;
-/// [`classify`] checks the rest.
-pub fn plain_target(raw: &[u8]) -> bool {
+/// [`classify`] checks the rest. `method` and `parsed` (the URI's path and query)
+/// settle the usual request at once: its target is `parsed`, byte for byte.
+pub fn plain_target(raw: &[u8], method: &str, parsed: &[u8]) -> bool {
     // `METHOD SP target SP version` (httparse takes one space between them, and
     // skips empty lines before the request line).
     let line = raw.trim_ascii_start();
+    if let Some(t) = line.get(method.len() + 1..) {
+        if parsed.first() == Some(&b'/')
+            && t.starts_with(parsed)
+            && t.get(parsed.len()) == Some(&b' ')
+        {
+            return true;
+        }
+    }
     let Some(target) = memchr::memchr(b' ', line).map(|i| &line[i + 1..]) else {
         return true;
     };
@@ -465,17 +474,33 @@ mod tests {
     #[test]
     fn request_line_targets_the_uri_stands_for() {
         let line = |t: &str| format!("GET {t} HTTP/1.1\r\nHost: a\r\n\r\n");
+        // As Pingora's URI reads them: a fragment dropped, `#...` as `/`, the path of
+        // an absolute-form target.
+        let parsed = |t: &str| -> String {
+            let t = t.split('#').next().unwrap_or("");
+            match t.split_once("://") {
+                Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]).to_string(),
+                None if t.starts_with('/') => t.to_string(),
+                None => "/".to_string(),
+            }
+        };
+        let plain = |raw: &str, t: &str| plain_target(raw.as_bytes(), "GET", parsed(t).as_bytes());
         for ok in ["/", "/x?y=1", "/a%23b", "http://a/x", "HTTPS://a/x", "*"] {
-            assert!(plain_target(line(ok).as_bytes()), "{ok}");
+            assert!(plain(&line(ok), ok), "{ok}");
+            // Whatever the URI says, the request line decides.
+            assert!(plain_target(line(ok).as_bytes(), "GET", b""), "{ok}");
         }
         for bad in ["#", "#/x", "/x#y", "/x?a#b", "ftp://a/x", "x", "a:443"] {
-            assert!(!plain_target(line(bad).as_bytes()), "{bad}");
+            assert!(!plain(&line(bad), bad), "{bad}");
+            assert!(!plain_target(line(bad).as_bytes(), "GET", b""), "{bad}");
         }
         // Empty lines before the request line are skipped, as httparse does.
-        assert!(!plain_target(format!("\r\n\n{}", line("#/x")).as_bytes()));
-        assert!(plain_target(format!("\r\n{}", line("/x")).as_bytes()));
+        assert!(!plain(&format!("\r\n\n{}", line("#/x")), "#/x"));
+        assert!(plain(&format!("\r\n{}", line("/x")), "/x"));
         // A `#` in a header is no part of the target.
-        assert!(plain_target(b"GET /x HTTP/1.1\r\nX-A: #1\r\n\r\n"));
+        assert!(plain("GET /x HTTP/1.1\r\nX-A: #1\r\n\r\n", "/x"));
+        // The URI's path must be the whole target, not its start.
+        assert!(!plain_target(line("/x#y").as_bytes(), "GET", b"/x"));
     }
 
     #[test]

@@ -62,16 +62,6 @@ pub struct Ctx {
     route: Option<Box<Route>>,
     /// The request's hop-by-hop fields, as the header pass in `request_filter` found them.
     hop: headers::HopByHop,
-    /// The request has a body, and its site doesn't keep connections after one
-    /// (`keep_alive_after_bodies`): it goes upstream with `Connection: close`. An
-    /// application that answers without reading a body (an early error, a handler
-    /// that ignores it) would otherwise read it as the next request on the pooled
-    /// connection, which no rule judged (a desync); told to close, it reads nothing
-    /// after this request (RFC 9112 §9.6).
-    close_upstream: bool,
-    /// A WebSocket handshake's key for the application: the gateway's own, made once
-    /// for every try (see [`headers::upgrade_completed`]).
-    ws_key: Option<http::HeaderValue>,
 }
 
 /// A request on its way to an upstream: what the later phases need, moved in
@@ -88,6 +78,16 @@ struct Route {
     /// The request's `Cookie` is this gateway's session cookie alone (the usual
     /// signed-in request): the upstream copy drops it whole, unparsed.
     only_our_cookie: bool,
+    /// The request has a body, and its site doesn't keep connections after one
+    /// (`keep_alive_after_bodies`): it goes upstream with `Connection: close`. An
+    /// application that answers without reading a body (an early error, a handler
+    /// that ignores it) would otherwise read it as the next request on the pooled
+    /// connection, which no rule judged (a desync); told to close, it reads nothing
+    /// after this request (RFC 9112 §9.6).
+    close_upstream: bool,
+    /// A WebSocket handshake's key for the application: the gateway's own, made once
+    /// for every try (see [`headers::upgrade_completed`]).
+    ws_key: Option<http::HeaderValue>,
 }
 
 /// Pingora tries again on a fresh connection when a pooled one turns out closed,
@@ -141,12 +141,6 @@ fn ambiguous_framing(session: &Session, raw: Option<&[u8]>, lengths: bool) -> bo
             true
         }
     }
-}
-
-/// An HTTP/2 request whose body isn't known to be empty (its `HEADERS` frame didn't
-/// end the stream, and no `Content-Length: 0`); `false` for HTTP/1.
-fn h2_body_pending(session: &mut Session) -> bool {
-    session.as_http1().is_none() && !session.is_body_empty()
 }
 
 /// An error as it can go to the log: its kind, context and causes, except a
@@ -305,9 +299,10 @@ impl Gateway {
     ) -> std::result::Result<Inbound, Message> {
         // HTTP/1: the header as received.
         let raw = session.as_http1().map(|h1| h1.get_headers_raw_bytes());
+        let req = session.req_header();
         if raw
             .as_deref()
-            .is_some_and(|r| !crate::request::plain_target(r))
+            .is_some_and(|r| !crate::request::plain_target(r, req.method.as_str(), req.raw_path()))
         {
             return Err(Message::refusal(
                 400,
@@ -315,7 +310,6 @@ impl Gateway {
                 "The request target is not a path.",
             ));
         }
-        let req = session.req_header();
         let tls = session
             .digest()
             .and_then(|d| d.ssl_digest.as_ref())
@@ -330,22 +324,25 @@ impl Gateway {
             ambiguous_framing: ambiguous_framing(session, raw.as_deref(), pass.framing),
             raw_len: raw.as_ref().map(|r| r.len()),
         };
-        let inbound = crate::request::classify(cfg, &head)?;
+        let classified = crate::request::classify(cfg, &head);
         // A body on a method whose body means nothing: see [`crate::request::bodiless`].
-        if body
-            && crate::request::bodiless(&req.method)
-            && !cfg
-                .sites
-                .get(inbound.site)
-                .is_some_and(|s| s.allow_get_bodies)
-        {
-            return Err(Message::refusal(
-                400,
-                "Bad request",
-                "A GET, HEAD, OPTIONS or TRACE request can't carry a body here.",
-            ));
+        // (The result is looked at in place: an `Inbound` is large to move.)
+        if body && crate::request::bodiless(&req.method) {
+            if let Ok(inbound) = &classified {
+                if !cfg
+                    .sites
+                    .get(inbound.site)
+                    .is_some_and(|s| s.allow_get_bodies)
+                {
+                    return Err(Message::refusal(
+                        400,
+                        "Bad request",
+                        "A GET, HEAD, OPTIONS or TRACE request can't carry a body here.",
+                    ));
+                }
+            }
         }
-        Ok(inbound)
+        classified
     }
 
     /// The gateway's own pages.
@@ -411,6 +408,7 @@ impl Gateway {
         cfg: Arc<Config>,
         mut inbound: Inbound,
         cookie: Option<http::HeaderValue>,
+        body: bool,
     ) -> Result<bool> {
         let app = &self.app;
         // The usual signed-in request: the session cookie alone, remembered with its
@@ -479,12 +477,27 @@ impl Gateway {
                     ),
                     None => None,
                 };
+                let close_upstream = body
+                    && !cfg
+                        .sites
+                        .get(inbound.site)
+                        .is_some_and(|s| s.keep_alive_after_bodies);
+                // (An upgrade is hop-by-hop: the usual request is never one.)
+                let ws_key = (ctx.hop == headers::HopByHop::Other
+                    && session
+                        .req_header()
+                        .headers
+                        .contains_key(http::header::SEC_WEBSOCKET_KEY))
+                .then(|| http::HeaderValue::from_str(&headers::websocket_key()).ok())
+                .flatten();
                 ctx.route = Some(Box::new(Route {
                     cfg,
                     inbound,
                     identity,
                     uri,
                     only_our_cookie,
+                    close_upstream,
+                    ws_key,
                 }));
                 Ok(false)
             }
@@ -586,14 +599,12 @@ impl ProxyHttp for Gateway {
         session.set_read_timeout(Some(Duration::from_secs(30)));
         // One look at every header: what to strip, hop-by-hop fields, lengths, `Host`
         // and a lone `Cookie`.
-        let h2_body = h2_body_pending(session);
+        let h1 = session.as_http1().is_some();
+        // HTTP/2: a stream its headers didn't end (and no `content-length: 0`).
+        let h2_body = !h1 && !session.is_body_empty();
         let pass = headers::spoofable_names(&session.req_header().headers, &cfg.identity_strip);
-        let body = crate::request::has_body(
-            &session.req_header().headers,
-            session.as_http1().is_some(),
-            pass.framing,
-            h2_body,
-        );
+        let body =
+            crate::request::has_body(&session.req_header().headers, h1, pass.framing, h2_body);
         let inbound = match self.classify(session, &cfg, &pass, body) {
             Ok(i) => i,
             Err(m) => {
@@ -607,20 +618,6 @@ impl ProxyHttp for Gateway {
         // Only a head with something to strip is taken apart for it (see
         // [`headers::Plain`]; the target put back is the one taken: it parsed before).
         ctx.hop = pass.hop;
-        // (An upgrade is hop-by-hop: the usual request is never one.)
-        if pass.hop == headers::HopByHop::Other
-            && session
-                .req_header()
-                .headers
-                .contains_key(http::header::SEC_WEBSOCKET_KEY)
-        {
-            ctx.ws_key = http::HeaderValue::from_str(&headers::websocket_key()).ok();
-        }
-        ctx.close_upstream = body
-            && !cfg
-                .sites
-                .get(inbound.site)
-                .is_some_and(|s| s.keep_alive_after_bodies);
         let cookie = pass.cookie;
         if let Some(found) = pass.strip {
             let mut plain = headers::Plain::take(session.req_header_mut());
@@ -636,7 +633,7 @@ impl ProxyHttp for Gateway {
             // inline it would be copied with every request's future (issue #11).
             return Box::pin(self.portal(session, inbound, &cfg.server.portal_prefix)).await;
         }
-        self.judge(session, ctx, cfg, inbound, cookie).await
+        self.judge(session, ctx, cfg, inbound, cookie, body).await
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -695,13 +692,13 @@ impl ProxyHttp for Gateway {
         if ctx.hop == headers::HopByHop::Connection {
             plain.parts.headers.remove(CONNECTION);
         }
-        if let Some(k) = &ctx.ws_key {
+        if let Some(k) = &route.ws_key {
             plain
                 .parts
                 .headers
                 .insert(http::header::SEC_WEBSOCKET_KEY, k.clone());
         }
-        if ctx.close_upstream {
+        if route.close_upstream {
             plain
                 .parts
                 .headers
@@ -734,7 +731,11 @@ impl ProxyHttp for Gateway {
             drop_own_set_cookies(resp, &self.app.cookies.own_names)?;
         }
         if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
-            let sent = ctx.ws_key.as_ref().map_or(&b""[..], |k| k.as_bytes());
+            let sent = ctx
+                .route
+                .as_ref()
+                .and_then(|r| r.ws_key.as_ref())
+                .map_or(&b""[..], |k| k.as_bytes());
             let req = &session.req_header().headers;
             if sent.is_empty() || !headers::upgrade_completed(req, &resp.headers, sent) {
                 let site = ctx.route.as_ref().map_or("", |r| &*r.inbound.host);
