@@ -304,7 +304,9 @@ pub struct FileAccounts {
 /// the pages raise the version with every such change, which ends the sessions by
 /// itself; a change made by hand doesn't. Without this, an account removed by hand
 /// and written back (or given another password by hand) would keep its sessions,
-/// since they carry the same version (attack pass).
+/// since they carry the same version (attack pass). (A hash that can't be read is
+/// damage, not another password: nobody signs in with it, and the page that
+/// changes the password says so; the sessions go on.)
 fn ended_by(old: &Directory, new: &Directory) -> Vec<String> {
     old.users()
         .iter()
@@ -312,7 +314,9 @@ fn ended_by(old: &Directory, new: &Directory) -> Vec<String> {
             None => true,
             Some(n) => {
                 n.credentials_version == u.credentials_version
-                    && (n.password != u.password || n.status() != u.status())
+                    && ((n.password != u.password
+                        && crate::auth::password::readable(&n.password))
+                        || n.status() != u.status())
             }
         })
         .map(|u| u.name.clone())
@@ -353,6 +357,12 @@ impl FileAccounts {
     /// Re-reads the file if it changed (or always, with `force`): `true` when the
     /// accounts were replaced. Errors keep the old set.
     pub fn reload(&self, force: bool) -> bool {
+        self.reload_as(force, true)
+    }
+
+    /// [`reload`](Self::reload); `diff`: note the accounts whose sessions the new
+    /// contents end (not after this process's own change: see `locked`).
+    fn reload_as(&self, force: bool, diff: bool) -> bool {
         let now = stamp(&self.path);
         let mut last = self.stamp.lock().unwrap_or_else(|e| e.into_inner());
         if !force && *last == now {
@@ -361,12 +371,8 @@ impl FileAccounts {
         match load(&self.path) {
             Ok(d) => {
                 tracing::info!(users = d.users().len(), "users file reloaded");
-                let ended = ended_by(&self.dir.load(), &d);
-                if !ended.is_empty() {
-                    let mut pending = self.ended.lock().unwrap_or_else(|e| e.into_inner());
-                    pending.extend(ended);
-                    // (Only a gateway takes them; the CLI's own reads stay small.)
-                    pending.dedup();
+                if diff {
+                    self.note_ended(ended_by(&self.dir.load(), &d));
                 }
                 self.dir.store(Arc::new(d));
                 *last = now;
@@ -376,6 +382,15 @@ impl FileAccounts {
                 tracing::error!(error = %e, "users file not reloaded; keeping the previous accounts");
                 false
             }
+        }
+    }
+
+    fn note_ended(&self, ended: Vec<String>) {
+        if !ended.is_empty() {
+            let mut pending = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+            pending.extend(ended);
+            // (Only a gateway takes them; the CLI's own reads stay small.)
+            pending.dedup();
         }
     }
 
@@ -396,16 +411,32 @@ impl FileAccounts {
         f: impl FnOnce(&mut Vec<User>) -> Result<T, AccountError> + Send + 'static,
     ) -> Result<T, AccountError> {
         let path = self.path.clone();
-        let res = tokio::task::spawn_blocking(move || update(&path, f))
-            .await
-            .map_err(unavailable)?;
+        // What the file says before this change, against what was last read: edits by
+        // hand since then end sessions ([`ended_by`]); this change itself doesn't (the
+        // store raises the version where a change ends sessions, and a rehash of the
+        // same password ends nothing).
+        let last = self.dir.load_full();
+        let res = tokio::task::spawn_blocking(move || {
+            let mut by_hand = Vec::new();
+            let r = update(&path, |users| {
+                if let Ok(now) = Directory::new(users.clone()) {
+                    by_hand = ended_by(&last, &now);
+                }
+                f(users)
+            });
+            (r, by_hand)
+        })
+        .await
+        .map_err(unavailable)?;
+        let (res, by_hand) = res;
         let out = match res {
             Ok(r) => r,
             // Validation of the whole set failed: a duplicate identifier.
             Err(UsersFileError::Parse { msg, .. }) => Err(AccountError::Conflict(msg)),
             Err(e) => Err(unavailable(e)),
         };
-        self.reload(true);
+        self.note_ended(by_hand);
+        self.reload_as(true, false);
         out
     }
 }
@@ -639,11 +670,17 @@ mod tests {
     /// one of anything else, ends nothing here.
     #[test]
     fn a_re_read_ends_what_hand_edits_would_keep() {
-        let user = |name: &str, password: &str, version: u64| User {
+        // Hashes as stored (PHC strings); "broken" one that can't be read.
+        let user = |name: &str, password: &str, version: u64| {
+            User {
             name: name.into(),
-            password: password.into(),
+            password: match password {
+                "broken" => "$argon2id$v=19$m=19456".into(),
+                p => format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ${p}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            },
             credentials_version: version,
             ..Default::default()
+        }
         };
         let dir = |users: Vec<User>| Directory::new(users).unwrap();
         let old = dir(vec![
@@ -652,6 +689,7 @@ mod tests {
             user("cy", "h1", 0),
             user("dee", "h1", 3),
             user("eve", "h1", 0),
+            user("fay", "h1", 0),
         ]);
         let mut disabled = user("eve", "h1", 0);
         disabled.disabled = true;
@@ -662,6 +700,7 @@ mod tests {
             renamed,
             user("dee", "h2", 4),
             disabled,
+            user("fay", "broken", 0),
         ]);
         assert_eq!(ended_by(&old, &new), ["ann", "ben", "eve"]);
         assert!(ended_by(&old, &old).is_empty());
