@@ -343,6 +343,7 @@ impl Core {
     /// removed or changed by hand (see [`crate::users::Accounts::take_ended_by_file`]).
     pub async fn reload_users_if_changed(&self) {
         self.accounts.reload_file(false);
+        let mut later = Vec::new();
         for name in self.accounts.take_ended_by_file() {
             match self.sessions.revoke_user(&name).await {
                 Ok(0) => {}
@@ -352,10 +353,13 @@ impl Core {
                     "sessions ended: the account was removed or changed in the users file"
                 ),
                 Err(e) => {
-                    tracing::warn!(user = %name, error = %e, "sessions not ended; the store is unavailable")
+                    tracing::warn!(user = %name, error = %e, "sessions not ended yet; the store is unavailable (tried again each second)");
+                    later.push(name);
                 }
             }
         }
+        // Tried again on the next tick, until the store answers.
+        self.accounts.end_later(later);
     }
 
     /// Re-reads the users file whatever its timestamp says.

@@ -250,6 +250,14 @@ impl Accounts {
         }
     }
 
+    /// Users file: accounts whose sessions couldn't be ended yet, for the next
+    /// [`take_ended_by_file`](Self::take_ended_by_file).
+    pub fn end_later(&self, names: Vec<String>) {
+        if let Backend::File(f) = &self.backend {
+            f.end_later(names);
+        }
+    }
+
     /// The signed-in path: the account from the cache (the users file: from memory),
     /// fetched once on a miss. Never a query for a cached, fresh account.
     pub async fn get_cached(&self, name: &str) -> Result<Option<Arc<User>>, AccountError> {

@@ -314,8 +314,7 @@ fn ended_by(old: &Directory, new: &Directory) -> Vec<String> {
             None => true,
             Some(n) => {
                 n.credentials_version == u.credentials_version
-                    && ((n.password != u.password
-                        && crate::auth::password::readable(&n.password))
+                    && ((n.password != u.password && crate::auth::password::readable(&n.password))
                         || n.status() != u.status())
             }
         })
@@ -392,6 +391,12 @@ impl FileAccounts {
             // (Only a gateway takes them; the CLI's own reads stay small.)
             pending.dedup();
         }
+    }
+
+    /// Puts back accounts whose sessions couldn't be ended (the store was down), for
+    /// the next [`take_ended`](Self::take_ended).
+    pub fn end_later(&self, names: Vec<String>) {
+        self.note_ended(names);
     }
 
     /// The accounts whose sessions re-reads found ended since the last call.

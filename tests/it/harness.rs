@@ -322,6 +322,28 @@ impl Gateway {
     }
 
     pub fn spawn(&mut self) {
+        // A port free when picked can be taken by another test's server before the
+        // gateway binds it: then the gateway refuses to start ("cannot listen"), and
+        // it starts again on another port (a few times at most).
+        for _ in 0..3 {
+            if self.spawn_once() {
+                return;
+            }
+            let port = free_port();
+            let cfg = std::fs::read_to_string(&self.config).unwrap();
+            let cfg = cfg.replacen(
+                &format!("listen = \"127.0.0.1:{}\"", self.port),
+                &format!("listen = \"127.0.0.1:{port}\""),
+                1,
+            );
+            std::fs::write(&self.config, cfg).unwrap();
+            self.port = port;
+        }
+        panic!("gateway could not listen: {}", self.log());
+    }
+
+    /// Starts the gateway once: `false` when its port turned out taken.
+    fn spawn_once(&mut self) -> bool {
         let child = Command::new(BIN)
             .args(["serve", "--config", self.config.to_str().unwrap()])
             .env("PORTCULLIS_LOG", "warn,audit=info")
@@ -339,19 +361,24 @@ impl Gateway {
             .unwrap_or_default()
             .contains("[server.tls]");
         loop {
+            // (Whatever answers must be this gateway: a port taken by another test's
+            // application answers too, and the gateway then exits.)
+            if let Some(status) = self.proc.as_mut().unwrap().0.try_wait().unwrap() {
+                if self.log().contains("cannot listen") {
+                    return false;
+                }
+                panic!("gateway exited with {status}: {}", self.log());
+            }
             if tls && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+                return true;
             }
             if let Ok(r) = try_request(
                 self.port,
                 &format!("GET /_auth/health HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"),
             ) {
-                if r.status == 200 {
-                    return;
+                if r.status == 200 && r.body.contains("\"status\"") {
+                    return true;
                 }
-            }
-            if let Some(status) = self.proc.as_mut().unwrap().0.try_wait().unwrap() {
-                panic!("gateway exited with {status}: {}", self.log());
             }
             assert!(
                 Instant::now() < deadline,
@@ -460,6 +487,12 @@ pub fn wait_listening(p: &mut Proc, port: u16, what: &str, log: Option<&std::pat
             said()
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+    // Something answers; if it isn't `what` (its port was taken between picking and
+    // binding), `what` exits soon after, and the test would talk to a stranger.
+    std::thread::sleep(Duration::from_millis(100));
+    if let Some(status) = p.0.try_wait().unwrap() {
+        panic!("{what} exited with {status} (port {port} taken?)");
     }
 }
 

@@ -412,6 +412,40 @@ fn hand_edits_of_the_users_file_end_the_sessions_they_would_keep() {
     refused_soon(&old, "removed and written back by hand");
 }
 
+/// A hand edit read while the session store is down ends the sessions once it is
+/// back (re-attack pass: the ending was dropped after one failed try).
+#[test]
+fn a_hand_edit_read_while_the_store_is_down_ends_the_sessions_once_it_is_back() {
+    let g = Gateway::start(Backend::Redis, Options::default());
+    let old = format!("Cookie: {}", g.login("bob"));
+    assert_eq!(g.get("/x", &[&old]).status, 200);
+    let redis = g._redis.as_ref().unwrap();
+    redis.signal("STOP");
+    let other = portcullis::auth::password::hash_now("another password of bob").unwrap();
+    portcullis::users::file::update(&g.dir.path().join("users.toml"), |u| {
+        for b in u.iter_mut().filter(|u| u.name == "bob") {
+            b.password = other.clone();
+        }
+        Ok::<_, ()>(())
+    })
+    .unwrap()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !g.log().contains("sessions not ended yet") {
+        assert!(Instant::now() < deadline, "{}", g.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    redis.signal("CONT");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while g.get("/x", &[&old]).status != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "the old session outlived the edit"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn session_cli_works_directly_against_redis() {
     let g = Gateway::start(Backend::Redis, Options::default());
