@@ -364,15 +364,6 @@ fn an_account_made_again_under_a_deleted_name_takes_over_no_session() {
 #[test]
 fn hand_edits_of_the_users_file_end_the_sessions_they_would_keep() {
     let g = Gateway::start(Backend::Memory, Options::default());
-    let users = g.dir.path().join("users.toml");
-    let edit = |f: &dyn Fn(&mut Vec<portcullis::users::User>)| {
-        portcullis::users::file::update(&users, |u| {
-            f(u);
-            Ok::<_, ()>(())
-        })
-        .unwrap()
-        .unwrap();
-    };
     let refused_soon = |cookie: &str, what: &str| {
         let deadline = Instant::now() + Duration::from_secs(10);
         while g.get("/x", &[cookie]).status == 200 {
@@ -388,7 +379,7 @@ fn hand_edits_of_the_users_file_end_the_sessions_they_would_keep() {
     let old = format!("Cookie: {}", g.login("bob"));
     assert_eq!(g.get("/x", &[&old]).status, 200);
     let other = portcullis::auth::password::hash_now("another password of bob").unwrap();
-    edit(&|u| {
+    g.edit_users(|u| {
         u.iter_mut()
             .filter(|u| u.name == "bob")
             .for_each(|b| b.password = other.clone())
@@ -398,17 +389,15 @@ fn hand_edits_of_the_users_file_end_the_sessions_they_would_keep() {
     let r = g.post_login("bob", "another password of bob", "/");
     let old = format!("Cookie: {}", r.cookie("portcullis").unwrap());
     assert_eq!(g.get("/x", &[&old]).status, 200);
-    let bob = std::cell::RefCell::new(None);
-    edit(&|u| {
-        *bob.borrow_mut() = u.iter().position(|u| u.name == "bob").map(|i| u.remove(i));
-    });
+    let mut bob = None;
+    g.edit_users(|u| bob = u.iter().position(|u| u.name == "bob").map(|i| u.remove(i)));
     let deadline = Instant::now() + Duration::from_secs(10);
     while g.post_login("bob", "another password of bob", "/").status == 303 {
         assert!(Instant::now() < deadline, "the removal was never read");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let back = bob.borrow_mut().take().unwrap();
-    edit(&|u| u.push(back.clone()));
+    let back = bob.unwrap();
+    g.edit_users(|u| u.push(back));
     refused_soon(&old, "removed and written back by hand");
 }
 
@@ -422,14 +411,11 @@ fn a_hand_edit_read_while_the_store_is_down_ends_the_sessions_once_it_is_back() 
     let redis = g._redis.as_ref().unwrap();
     redis.signal("STOP");
     let other = portcullis::auth::password::hash_now("another password of bob").unwrap();
-    portcullis::users::file::update(&g.dir.path().join("users.toml"), |u| {
+    g.edit_users(|u| {
         for b in u.iter_mut().filter(|u| u.name == "bob") {
             b.password = other.clone();
         }
-        Ok::<_, ()>(())
-    })
-    .unwrap()
-    .unwrap();
+    });
     let deadline = Instant::now() + Duration::from_secs(10);
     while !g.log().contains("sessions not ended yet") {
         assert!(Instant::now() < deadline, "{}", g.log());

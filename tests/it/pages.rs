@@ -487,14 +487,11 @@ fn a_corrupt_stored_hash_reads_as_wrong_at_sign_in_and_a_clear_503_on_the_passwo
         &[&format!("Cookie: {session}"), "Accept: text/html"],
     );
     const BROKEN: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2VjcmV0LXNhbHQ";
-    portcullis::users::file::update(&g.dir.path().join("users.toml"), |u| {
+    g.edit_users(|u| {
         for x in u.iter_mut().filter(|x| x.name == "alice") {
             x.password = BROKEN.into();
         }
-        Ok::<_, ()>(())
-    })
-    .unwrap()
-    .unwrap();
+    });
     std::thread::sleep(Duration::from_millis(1500));
     // At sign-in, exactly a wrong password (status, page, counted): the answer never
     // tells a broken account apart from a wrong guess or an unknown name.
