@@ -676,16 +676,16 @@ mod tests {
     #[test]
     fn a_re_read_ends_what_hand_edits_would_keep() {
         // Hashes as stored (PHC strings); "broken" one that can't be read.
-        let user = |name: &str, password: &str, version: u64| {
-            User {
+        const SALT: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$";
+        const PAD: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let user = |name: &str, password: &str, version: u64| User {
             name: name.into(),
             password: match password {
                 "broken" => "$argon2id$v=19$m=19456".into(),
-                p => format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ${p}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+                p => format!("{SALT}{p}{PAD}"),
             },
             credentials_version: version,
             ..Default::default()
-        }
         };
         let dir = |users: Vec<User>| Directory::new(users).unwrap();
         let old = dir(vec![
