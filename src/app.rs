@@ -353,13 +353,16 @@ impl Core {
                     "sessions ended: the account was removed or changed in the users file"
                 ),
                 Err(e) => {
-                    tracing::warn!(user = %name, error = %e, "sessions not ended yet; the store is unavailable (tried again each second)");
+                    tracing::debug!(user = %name, error = %e, "sessions not ended yet");
                     later.push(name);
                 }
             }
         }
-        // Tried again on the next tick, until the store answers.
-        self.accounts.end_later(later);
+        // Tried again on the next tick, until the store answers (said once a wait).
+        let users = later.join(", ");
+        if self.accounts.end_later(later) {
+            tracing::warn!(%users, "sessions not ended yet; the store is unavailable (tried again each second)");
+        }
     }
 
     /// Re-reads the users file whatever its timestamp says.

@@ -334,6 +334,12 @@ impl Gateway {
                     .get(inbound.site)
                     .is_some_and(|s| s.allow_get_bodies)
                 {
+                    // (At debug, as the other refusals of a request's framing.)
+                    tracing::debug!(
+                        method = %req.method,
+                        site = %inbound.host,
+                        "request refused: a body on a method whose body means nothing (see allow_get_bodies)"
+                    );
                     return Err(Message::refusal(
                         400,
                         "Bad request",

@@ -252,9 +252,11 @@ impl Accounts {
 
     /// Users file: accounts whose sessions couldn't be ended yet, for the next
     /// [`take_ended_by_file`](Self::take_ended_by_file).
-    pub fn end_later(&self, names: Vec<String>) {
-        if let Backend::File(f) = &self.backend {
-            f.end_later(names);
+    /// `true` when this starts a wait (see [`super::file::FileAccounts::end_later`]).
+    pub fn end_later(&self, names: Vec<String>) -> bool {
+        match &self.backend {
+            Backend::File(f) => f.end_later(names),
+            Backend::Sql(_) => false,
         }
     }
 

@@ -297,6 +297,8 @@ pub struct FileAccounts {
     /// Accounts whose sessions a re-read found ended ([`ended_by`]), until the
     /// gateway ends them ([`take_ended`](Self::take_ended)).
     ended: std::sync::Mutex<Vec<String>>,
+    /// Some of them waited for the store at the last try ([`end_later`](Self::end_later)).
+    deferred: std::sync::atomic::AtomicBool,
 }
 
 /// The accounts of `old` whose sessions `new` ends: gone from the file, or with
@@ -335,6 +337,7 @@ impl FileAccounts {
             dir: arc_swap::ArcSwap::from_pointee(dir),
             stamp: std::sync::Mutex::new(stamp),
             ended: std::sync::Mutex::new(Vec::new()),
+            deferred: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -388,15 +391,23 @@ impl FileAccounts {
         if !ended.is_empty() {
             let mut pending = self.ended.lock().unwrap_or_else(|e| e.into_inner());
             pending.extend(ended);
-            // (Only a gateway takes them; the CLI's own reads stay small.)
+            // An account noted twice (edited again while the store was down) is ended
+            // once. (Only a gateway takes them; the CLI's own reads stay small.)
+            pending.sort_unstable();
             pending.dedup();
         }
     }
 
     /// Puts back accounts whose sessions couldn't be ended (the store was down), for
-    /// the next [`take_ended`](Self::take_ended).
-    pub fn end_later(&self, names: Vec<String>) {
+    /// the next [`take_ended`](Self::take_ended); `true` when this starts a wait
+    /// (the try before ended everything it had), for a log line once, not each try.
+    pub fn end_later(&self, names: Vec<String>) -> bool {
+        let waiting = !names.is_empty();
         self.note_ended(names);
+        let was_waiting = self
+            .deferred
+            .swap(waiting, std::sync::atomic::Ordering::Relaxed);
+        waiting && !was_waiting
     }
 
     /// The accounts whose sessions re-reads found ended since the last call.
@@ -669,6 +680,21 @@ pub fn taken(id: &Identifier, owner: &str) -> AccountError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Accounts waiting for the store to end their sessions: each ended once however
+    /// often noted, and the wait told once (a log line), not on every try.
+    #[test]
+    fn a_wait_for_the_store_is_told_once_and_each_account_ended_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        std::fs::write(&path, "").unwrap();
+        let f = FileAccounts::open(&path).unwrap();
+        assert!(f.end_later(vec!["bob".into(), "ann".into()]));
+        assert!(!f.end_later(vec!["bob".into()]), "the same wait");
+        assert_eq!(f.take_ended(), ["ann", "bob"]);
+        assert!(!f.end_later(vec![]), "the store answered");
+        assert!(f.end_later(vec!["cy".into()]), "a new wait");
+    }
 
     /// A re-read ends the sessions of accounts removed, or given another password or
     /// status without a new version (by hand); a change that raised the version, or
