@@ -10,7 +10,10 @@
 //! (`X-Forwarded-For`/`-Proto`/`-Host`) would break requests or let identity
 //! overwrite the client address, so such names never get that far.
 
-use http::{HeaderName, HeaderValue};
+use std::sync::{Arc, Mutex};
+
+use http::header::HOST;
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The identity header names of one `[[site]]` (`None` = not sent).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,10 +148,14 @@ impl Values {
     }
 }
 
-/// The slot in [`crate::users::User`] for its header values: empty in every copy,
-/// equal to any other (it is derived data, not part of the account).
+/// The slot in [`crate::users::User`] for its header values and the heads of its
+/// forwarded requests ([`SiteHead::copy`]): empty in every copy, equal to any other
+/// (it is derived data, not part of the account).
 #[derive(Default)]
-pub struct ValueCache(std::sync::OnceLock<Values>);
+pub struct ValueCache(
+    std::sync::OnceLock<Values>,
+    Mutex<Vec<(Arc<SiteHead>, HeaderMap)>>,
+);
 
 impl Clone for ValueCache {
     fn clone(&self) -> Self {
@@ -167,6 +174,92 @@ impl Eq for ValueCache {}
 impl std::fmt::Debug for ValueCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ValueCache")
+    }
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The sites whose heads an account keeps at most (a person on more sites at once
+/// has the oldest made again when needed).
+const HEADS_PER_ACCOUNT: usize = 8;
+
+/// The head every request forwarded to one site starts from (issue #11): the
+/// headers the gateway sets, in a map made once, so that a request copies it (a
+/// copy of a value is a reference count) and adds the client's few headers to it,
+/// instead of adding the gateway's seven to the client's (an insertion into a header
+/// map costs several times a copied entry).
+///
+/// In order: `Host` (the client's value goes here, so it stays first),
+/// `X-Forwarded-For` and `X-Forwarded-Proto` (set per request by [`fill`]),
+/// `X-Forwarded-Host`, then a signed-in account's identity headers
+/// ([`SiteHead::copy`], made once per account and site). Made by the config's
+/// loader, one per site and load: its address is the site's key in each account's
+/// cache (which holds it, so the address is never reused while cached).
+#[derive(Debug)]
+pub struct SiteHead {
+    /// The site's identity header names, for an account's head.
+    identity: Arc<IdentityHeaders>,
+    /// The first four headers, with no identity.
+    anonymous: HeaderMap,
+}
+
+/// Room for the client's headers in a copied head: a request with up to this many
+/// more moves no entry of it (the index is copied at this size).
+const ROOM: usize = 24;
+
+impl SiteHead {
+    /// The head of `host_value`'s site, whose identity header names are `identity`.
+    pub fn new(host_value: &HeaderValue, identity: Arc<IdentityHeaders>) -> SiteHead {
+        let mut anonymous = HeaderMap::with_capacity(ROOM);
+        let empty = HeaderValue::from_static("");
+        anonymous.insert(HOST, empty.clone());
+        anonymous.insert(X_FORWARDED_FOR, empty.clone());
+        anonymous.insert(X_FORWARDED_PROTO, empty);
+        anonymous.insert(X_FORWARDED_HOST, host_value.clone());
+        SiteHead {
+            identity,
+            anonymous,
+        }
+    }
+
+    /// A copy of the head for one request: with `user`'s identity headers (made once
+    /// per account and site, kept in the account) or with none. Its per-request
+    /// slots are still to be set ([`fill`]).
+    pub fn copy(self: &Arc<Self>, user: Option<&crate::users::User>) -> HeaderMap {
+        let Some(user) = user else {
+            return self.anonymous.clone();
+        };
+        let mut heads = user
+            .header_values
+            .1
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((_, h)) = heads.iter().find(|(site, _)| Arc::ptr_eq(site, self)) {
+            return h.clone();
+        }
+        let mut h = self.anonymous.clone();
+        for (k, v) in self.identity.header_values(user) {
+            h.insert(k.clone(), v);
+        }
+        if heads.len() >= HEADS_PER_ACCOUNT {
+            heads.remove(0);
+        }
+        heads.push((self.clone(), h.clone()));
+        h
+    }
+}
+
+/// Sets a copied head's per-request slots (see [`SiteHead`]): `X-Forwarded-For`
+/// and `X-Forwarded-Proto`. (`Host` is set from the client's head.)
+pub fn fill(head: &mut HeaderMap, xff: HeaderValue, proto: &'static str) {
+    let mut slots = head.values_mut().skip(1);
+    if let Some(v) = slots.next() {
+        *v = xff;
+    }
+    if let Some(v) = slots.next() {
+        *v = HeaderValue::from_static(proto);
     }
 }
 

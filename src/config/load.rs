@@ -126,7 +126,12 @@ fn site(i: usize, d: SiteDraft, v: &mut Problems<'_>) -> Result<Site, String> {
         );
         return Err(d.host);
     };
+    let identity = std::sync::Arc::new(d.identity);
     Ok(Site {
+        head: std::sync::Arc::new(crate::identity::SiteHead::new(
+            &host_value,
+            identity.clone(),
+        )),
         host_value,
         pool_key: Site::pool_key_of(&d.host, upstream_ca.as_ref().map(|c| c.1)),
         host: d.host.into(),
@@ -135,7 +140,7 @@ fn site(i: usize, d: SiteDraft, v: &mut Problems<'_>) -> Result<Site, String> {
         upstream_ca,
         allow_get_bodies: d.allow_get_bodies,
         keep_alive_after_bodies: d.keep_alive_after_bodies,
-        identity: std::sync::Arc::new(d.identity),
+        identity,
     })
 }
 

@@ -368,6 +368,8 @@ pub struct Site {
     pub keep_alive_after_bodies: bool,
     /// `[site.headers]`: how identity reaches this application.
     pub identity: std::sync::Arc<crate::identity::IdentityHeaders>,
+    /// The headers every forwarded request starts from (see [`crate::identity::SiteHead`]).
+    pub head: std::sync::Arc<crate::identity::SiteHead>,
 }
 
 impl Site {

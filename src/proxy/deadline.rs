@@ -371,11 +371,19 @@ pub struct Guarded<A> {
 
 #[async_trait]
 impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
-    async fn process_new(
-        self: &Arc<Self>,
+    /// Not an `async fn`: the connection's future is the application's own, returned
+    /// as it is, so every poll of a connection (several per request) goes through one
+    /// future less (issue #11).
+    fn process_new<'a, 'b, 'f>(
+        self: &'a Arc<Self>,
         stream: Stream,
-        shutdown: &ShutdownWatch,
-    ) -> Option<Stream> {
+        shutdown: &'b ShutdownWatch,
+    ) -> Pin<Box<dyn Future<Output = Option<Stream>> + Send + 'f>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
         // A connection handed back for reuse is already wrapped (and counted).
         let stream: Stream = if stream.as_any().is::<HeaderDeadline>() {
             stream
@@ -391,7 +399,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
                         "connection refused: server.max_connections_per_client reached"
                     );
                     // Dropping the stream closes the connection at once.
-                    return None;
+                    return Box::pin(std::future::ready(None));
                 }
             };
             // HTTP/2 (ALPN h2) frames are binary: no blank line ever ends a "header",
@@ -406,7 +414,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
             d._slot = slot;
             Box::new(d)
         };
-        self.inner.process_new(stream, shutdown).await
+        self.inner.process_new(stream, shutdown)
     }
 
     async fn cleanup(&self) {

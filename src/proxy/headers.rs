@@ -280,6 +280,69 @@ impl Plain {
     }
 }
 
+/// Which of the client's headers [`forward`] leaves out besides `Cookie`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Dropped {
+    /// `Connection`: a plain `keep-alive`/`close` one (see [`HopByHop::Connection`]),
+    /// or any when the gateway sends its own.
+    pub connection: bool,
+    /// `Sec-WebSocket-Key`: the gateway sends its own (see [`websocket_key`]).
+    pub websocket_key: bool,
+}
+
+/// The head to forward: `ours` (a copied [`crate::identity::SiteHead`], slots set)
+/// with the client's headers after it, in their order. Left out: `Cookie` (the
+/// caller adds what goes on of it), what `dropped` names, and every name `ours`
+/// sets (the gateway's value wins) but `Host`, whose value takes its slot; a
+/// client's head with no `Host` forwards none. The client's entries are moved, not
+/// copied.
+pub fn forward(
+    mut ours: http::HeaderMap,
+    client: http::HeaderMap,
+    dropped: Dropped,
+) -> pingora::Result<http::HeaderMap> {
+    use http::header::{Entry, CONNECTION, COOKIE, HOST, SEC_WEBSOCKET_KEY};
+    use pingora::{ErrorType, OrErr};
+    let mut host = false;
+    // A name's first value comes with the name, its other values after it without.
+    let mut values = client.into_iter().peekable();
+    while let Some((name, value)) = values.next() {
+        let Some(name) = name else { continue };
+        let more = matches!(values.peek(), Some((None, _)));
+        let skip = name == COOKIE
+            || (dropped.connection && name == CONNECTION)
+            || (dropped.websocket_key && name == SEC_WEBSOCKET_KEY);
+        let again = (more && !skip).then(|| name.clone());
+        let kept = !skip
+            && match ours
+                .try_entry(name)
+                .or_err(ErrorType::InvalidHTTPHeader, "too many headers")?
+            {
+                Entry::Vacant(slot) => {
+                    slot.try_insert(value)
+                        .or_err(ErrorType::InvalidHTTPHeader, "too many headers")?;
+                    true
+                }
+                Entry::Occupied(mut slot) if !host && slot.key() == HOST => {
+                    slot.insert(value);
+                    host = true;
+                    true
+                }
+                Entry::Occupied(_) => false,
+            };
+        while matches!(values.peek(), Some((None, _))) {
+            if let (Some((_, v)), Some(n), true) = (values.next(), &again, kept) {
+                ours.try_append(n, v)
+                    .or_err(ErrorType::InvalidHTTPHeader, "too many headers")?;
+            }
+        }
+    }
+    if !host {
+        ours.remove(HOST);
+    }
+    Ok(ours)
+}
+
 /// All `Cookie` headers as one string (borrowed when there is just one, in UTF-8).
 ///
 /// Read as UTF-8, with any other byte replaced: an application's cookie that isn't
@@ -374,16 +437,23 @@ pub fn without_cookies<S: AsRef<str>>(headers: &http::HeaderMap, names: &[S]) ->
     kept_cookies(headers.get_all(http::header::COOKIE).iter(), names)
 }
 
+/// What follows `NAME=` at the start of a `Cookie` header, unscanned (`None` when
+/// it doesn't start so): the whole value when the header is that cookie alone, else
+/// more (see [`lone_cookie`]).
+pub fn after_cookie_name<'a>(header: &'a http::HeaderValue, name: &str) -> Option<&'a [u8]> {
+    header
+        .as_bytes()
+        .strip_prefix(name.as_bytes())?
+        .strip_prefix(b"=")
+}
+
 /// The value of the cookie `name` when `header`, the request's only `Cookie` (see
 /// [`NamePass::cookie`]), is that cookie alone (`name=value`, no other pair): the
 /// usual signed-in request. Then [`kept_cookies`] keeps nothing of it (the caller
 /// can drop it unread), and the value is the one [`crate::cookies::values_named`]
 /// reads (blanks trimmed), taken as raw bytes without a UTF-8 check.
 pub fn lone_cookie<'a>(header: &'a http::HeaderValue, name: &str) -> Option<&'a [u8]> {
-    let value = header
-        .as_bytes()
-        .strip_prefix(name.as_bytes())?
-        .strip_prefix(b"=")?;
+    let value = after_cookie_name(header, name)?;
     // (A fold the compiler turns into vector code: cheaper than a `memchr` call for
     // a cookie's length.)
     if value.iter().fold(false, |semi, &b| semi | (b == b';')) {

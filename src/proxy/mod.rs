@@ -45,10 +45,6 @@ use crate::users::User;
 
 pub use crate::request::{MAX_HEADERS, MAX_HEADER_BYTES};
 
-const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");
-
 pub struct Gateway {
     pub app: Arc<App>,
 }
@@ -418,13 +414,24 @@ impl Gateway {
     ) -> Result<bool> {
         let app = &self.app;
         // The usual signed-in request: the session cookie alone, remembered with its
-        // record (one look-up); anything else the long way.
-        let lone = cookie
+        // record (one look-up); anything else the long way. What follows `NAME=` is
+        // looked up as it is: the memo holds only whole cookie values this gateway
+        // decrypted (no `;`, no blanks), so a hit is the cookie alone, unscanned.
+        // Otherwise the header is read properly.
+        let (lone, remembered) = match cookie
             .as_ref()
-            .and_then(|c| headers::lone_cookie(c, &app.cookies.name));
-        let remembered = match lone {
-            Some(value) => app.remembered_state(value).await,
-            None => None,
+            .and_then(|c| headers::after_cookie_name(c, &app.cookies.name))
+        {
+            Some(value) => match app.remembered_state(value).await {
+                Some(state) => (Some(value), Some(state)),
+                None => (
+                    cookie
+                        .as_ref()
+                        .and_then(|c| headers::lone_cookie(c, &app.cookies.name)),
+                    None,
+                ),
+            },
+            None => (None, None),
         };
         let looked = match remembered {
             Some(looked) => looked,
@@ -512,56 +519,74 @@ impl Gateway {
         }
     }
 
-    /// The forwarded request's headers: the identity (complete sign-ins only), no
-    /// gateway cookies, and `X-Forwarded-For`/`-Proto`/`-Host`. Names are set on the
-    /// plain map (see [`headers::Plain`]): no name is copied. Called once per try
-    /// (see [`Route`]): nothing the next try needs is used up.
-    fn forwarded_head(&self, route: &Route, h: &mut http::HeaderMap) -> Result<()> {
-        h.reserve(8);
-        // UTF-8 names pass as raw bytes (obs-text); control characters are refused.
-        // (Client copies of these names were stripped in `request_filter`.)
-        if let (Some(id), Some(site)) = (&route.identity, route.cfg.sites.get(route.inbound.site)) {
-            let names = &site.identity;
-            // Made once per account: a copy here is a reference count.
-            for (k, v) in names.header_values(&id.user) {
-                h.insert(k.clone(), v);
-            }
-            if let Some(n) = &names.assertion {
-                let host = &route.inbound.host;
-                if let Some(t) = self
-                    .app
-                    .assertion_token(&route.cfg, host, &id.user, id.factors)
-                {
-                    let t = http::HeaderValue::from_maybe_shared(Bytes::from(t))
-                        .or_err(ErrorType::InternalError, "assertion is a header value")?;
-                    h.insert(n.clone(), t);
-                }
-            }
-        }
-        // The application never sees the gateway's own cookies: one lookup, and only
-        // the gateway's own cookies (the usual signed-in request) build nothing.
-        if route.only_our_cookie {
-            h.remove(COOKIE);
-        } else if let http::header::Entry::Occupied(mut e) = h.entry(COOKIE) {
-            let kept = headers::kept_cookies(e.iter(), &self.app.cookies.own_names);
-            if kept.is_empty() {
-                e.remove();
-            } else {
-                let v = http::HeaderValue::from_maybe_shared(Bytes::from(kept))
-                    .or_err(ErrorType::InvalidHTTPHeader, "cookie header")?;
-                // (Replaces every `Cookie` value with the one.)
-                e.insert(v);
-            }
-        }
+    /// The forwarded request's headers, made from the client's (`client`, replaced):
+    /// the site's head ([`crate::identity::SiteHead`]: `Host`, `X-Forwarded-For`/
+    /// `-Proto`/`-Host`, the identity for complete sign-ins only) with the client's
+    /// headers after it, no gateway cookies, and the request's own additions. Called
+    /// once per try (see [`Route`]): nothing the next try needs is used up. What can
+    /// fail is done first, so a refused head is left as it was.
+    fn forwarded_head(
+        &self,
+        route: &Route,
+        hop: headers::HopByHop,
+        client: &mut http::HeaderMap,
+    ) -> Result<()> {
         let Some(site) = route.cfg.sites.get(route.inbound.site) else {
             return Error::e_explain(ErrorType::InternalError, "no such site");
         };
-        h.insert(X_FORWARDED_FOR, route.inbound.client.xff.clone());
-        h.insert(X_FORWARDED_HOST, site.host_value.clone());
-        h.insert(
-            X_FORWARDED_PROTO,
-            http::HeaderValue::from_static(route.inbound.client.proto),
+        // UTF-8 names pass as raw bytes (obs-text); control characters are refused.
+        // (Client copies of these names were stripped in `request_filter`.)
+        let assertion = match (&route.identity, &site.identity.assertion) {
+            (Some(id), Some(n)) => self
+                .app
+                .assertion_token(&route.cfg, &route.inbound.host, &id.user, id.factors)
+                .map(|t| {
+                    http::HeaderValue::from_maybe_shared(Bytes::from(t))
+                        .or_err(ErrorType::InternalError, "assertion is a header value")
+                })
+                .transpose()?
+                .map(|t| (n.clone(), t)),
+            _ => None,
+        };
+        // The application never sees the gateway's own cookies: only the gateway's
+        // own cookies (the usual signed-in request) build nothing.
+        let cookie = if route.only_our_cookie {
+            None
+        } else {
+            let kept =
+                headers::kept_cookies(client.get_all(COOKIE).iter(), &self.app.cookies.own_names);
+            (!kept.is_empty())
+                .then(|| {
+                    http::HeaderValue::from_maybe_shared(Bytes::from(kept))
+                        .or_err(ErrorType::InvalidHTTPHeader, "cookie header")
+                })
+                .transpose()?
+        };
+        // Made once per account and site: a copy here is reference counts.
+        let mut head = site.head.copy(route.identity.as_ref().map(|id| &*id.user));
+        crate::identity::fill(
+            &mut head,
+            route.inbound.client.xff.clone(),
+            route.inbound.client.proto,
         );
+        let dropped = headers::Dropped {
+            connection: hop == headers::HopByHop::Connection || route.close_upstream,
+            websocket_key: route.ws_key.is_some(),
+        };
+        let mut h = headers::forward(head, std::mem::take(client), dropped)?;
+        if let Some(c) = cookie {
+            h.append(COOKIE, c);
+        }
+        if route.close_upstream {
+            h.insert(CONNECTION, http::HeaderValue::from_static("close"));
+        }
+        if let Some(k) = &route.ws_key {
+            h.insert(http::header::SEC_WEBSOCKET_KEY, k.clone());
+        }
+        if let Some((n, t)) = assertion {
+            h.insert(n, t);
+        }
+        *client = h;
         Ok(())
     }
 
@@ -695,22 +720,7 @@ impl ProxyHttp for Gateway {
             return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
         };
         let mut plain = headers::Plain::take(up);
-        if ctx.hop == headers::HopByHop::Connection {
-            plain.parts.headers.remove(CONNECTION);
-        }
-        if let Some(k) = &route.ws_key {
-            plain
-                .parts
-                .headers
-                .insert(http::header::SEC_WEBSOCKET_KEY, k.clone());
-        }
-        if route.close_upstream {
-            plain
-                .parts
-                .headers
-                .insert(CONNECTION, http::HeaderValue::from_static("close"));
-        }
-        let changed = self.forwarded_head(route, &mut plain.parts.headers);
+        let changed = self.forwarded_head(route, ctx.hop, &mut plain.parts.headers);
         if let Some(uri) = &route.uri {
             plain.set_uri(uri.clone());
         }

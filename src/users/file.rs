@@ -299,6 +299,18 @@ pub struct FileAccounts {
     ended: std::sync::Mutex<Vec<String>>,
     /// Some of them waited for the store at the last try ([`end_later`](Self::end_later)).
     deferred: std::sync::atomic::AtomicBool,
+    /// The number of the accounts as last read: new with every read, unique in the
+    /// process ([`cached`](Self::cached)).
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// Numbers for [`FileAccounts::generation`]: one counter for the process, so that a
+/// number never stands for two sets of accounts (two gateways in one process, a set
+/// dropped and another made at its address).
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The accounts of `old` whose sessions `new` ends: gone from the file, or with
@@ -338,6 +350,7 @@ impl FileAccounts {
             stamp: std::sync::Mutex::new(stamp),
             ended: std::sync::Mutex::new(Vec::new()),
             deferred: std::sync::atomic::AtomicBool::new(false),
+            generation: std::sync::atomic::AtomicU64::new(next_generation()),
         })
     }
 
@@ -347,8 +360,32 @@ impl FileAccounts {
     }
 
     /// One account as last read (the signed-in path: no copy, no reference count on the set).
+    ///
+    /// Each thread remembers the last account it looked up, with the number of the
+    /// set it came from: the next look-up of that name, while the set is the same,
+    /// is a comparison (issue #11: a request's account check was a hash look-up in
+    /// the set). The number is read before the set, and a new set is stored before its
+    /// number: a look-up that raced a re-read remembers under the old number, which is
+    /// no longer current, so the next look-up reads the new set.
     pub fn cached(&self, name: &str) -> Option<Arc<User>> {
-        self.dir.load().get(name).cloned()
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<(u64, Arc<User>)>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            if let Some((g, u)) = &*last {
+                if *g == generation && u.name == name {
+                    return Some(u.clone());
+                }
+            }
+            let found = self.dir.load().get(name).cloned();
+            if let Some(u) = &found {
+                *last = Some((generation, u.clone()));
+            }
+            found
+        })
     }
 
     /// The account an identifier names, as last read.
@@ -377,6 +414,8 @@ impl FileAccounts {
                     self.note_ended(ended_by(&self.dir.load(), &d));
                 }
                 self.dir.store(Arc::new(d));
+                self.generation
+                    .store(next_generation(), std::sync::atomic::Ordering::Release);
                 *last = now;
                 true
             }
