@@ -396,6 +396,74 @@ pub struct BadHeaderName(pub String);
 mod tests {
     use super::*;
 
+    /// A site's head: the forwarding headers, then (signed in) the account's
+    /// identity under the site's own names, made once per account and site and
+    /// made again for a changed account (a new copy of it).
+    #[test]
+    fn heads_are_per_site_and_per_account() {
+        let alice = Arc::new(crate::users::User {
+            name: "alice".into(),
+            email: "alice@example.com".into(),
+            groups: vec!["ops".into(), "dev".into()],
+            ..Default::default()
+        });
+        let grafana = IdentityHeaders {
+            user: Some(HeaderName::from_static("x-webauth-user")),
+            email: None,
+            name: None,
+            groups: Some(HeaderName::from_static("x-webauth-groups")),
+            group_separator: ";".into(),
+            assertion: None,
+        };
+        let a = Arc::new(SiteHead::new(
+            &HeaderValue::from_static("a.test"),
+            Arc::new(IdentityHeaders::default()),
+        ));
+        let g = Arc::new(SiteHead::new(
+            &HeaderValue::from_static("g.test"),
+            Arc::new(grafana),
+        ));
+        let lines = |h: &HeaderMap| -> Vec<(String, String)> {
+            h.iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+                .collect()
+        };
+        let mut h = a.copy(Some(&alice));
+        fill(&mut h, HeaderValue::from_static("10.0.0.1"), "https");
+        let want = [
+            ("host", ""),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "a.test"),
+            ("remote-user", "alice"),
+            ("remote-email", "alice@example.com"),
+            ("remote-name", "alice"),
+            ("remote-groups", "ops,dev"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(lines(&h), want);
+        // The other site: its names and separator, its host.
+        let h = g.copy(Some(&alice));
+        assert_eq!(h.get("x-webauth-groups").unwrap(), "ops;dev");
+        assert_eq!(h.get("x-forwarded-host").unwrap(), "g.test");
+        assert!(!h.contains_key("remote-user"));
+        // Again, from the account's cache (one head per site): the same head.
+        assert_eq!(lines(&a.copy(Some(&alice)))[3..], want[3..]);
+        assert_eq!(alice.header_values.1.lock().unwrap().len(), 2);
+        // A changed account is a new copy, with an empty cache.
+        let mut renamed = crate::users::User::clone(&alice);
+        renamed.email = "a@example.com".into();
+        assert_eq!(
+            a.copy(Some(&renamed)).get("remote-email").unwrap(),
+            "a@example.com"
+        );
+        // Anonymous: the forwarding headers only.
+        assert_eq!(a.copy(None).len(), 4);
+    }
+
     #[test]
     fn header_name_table() {
         for ok in [

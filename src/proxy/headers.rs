@@ -510,6 +510,67 @@ mod tests {
         h
     }
 
+    /// The forwarded head: the gateway's head first (`Host` in its slot, first), the
+    /// client's headers after it in order with every value of a repeated name, and
+    /// the client's values of the gateway's own names never forwarded; `Cookie` and
+    /// what `dropped` names left out.
+    #[test]
+    fn the_forwarded_head_is_the_gateways_then_the_clients() {
+        let ours = map(&[
+            ("host", ""),
+            ("x-forwarded-for", "10.0.0.9"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "app.test"),
+            ("remote-user", "alice"),
+        ]);
+        let client = map(&[
+            ("accept", "text/html"),
+            ("host", "App.Test:443"),
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "7.7.7.7"),
+            ("cookie", "portcullis=secret"),
+            ("via", "1.1 a"),
+            ("via", "1.1 b"),
+            ("connection", "keep-alive"),
+            ("sec-websocket-key", "theirs"),
+            ("cookie", "other=1"),
+            ("x-app", "1"),
+        ]);
+        let keep_all = Dropped::default();
+        let out = forward(ours.clone(), client.clone(), keep_all).unwrap();
+        let lines: Vec<(&str, &str)> = out
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("host", "App.Test:443"),
+                ("x-forwarded-for", "10.0.0.9"),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "app.test"),
+                ("remote-user", "alice"),
+                ("accept", "text/html"),
+                ("via", "1.1 a"),
+                ("via", "1.1 b"),
+                ("connection", "keep-alive"),
+                ("sec-websocket-key", "theirs"),
+                ("x-app", "1"),
+            ]
+        );
+        let dropped = Dropped {
+            connection: true,
+            websocket_key: true,
+        };
+        let out = forward(ours.clone(), client, dropped).unwrap();
+        assert!(!out.contains_key("connection") && !out.contains_key("sec-websocket-key"));
+        assert_eq!(out.get_all("via").iter().count(), 2);
+        // No `Host` from the client (HTTP/1.0, HTTP/2): none forwarded, not an empty one.
+        let out = forward(ours, map(&[("accept", "*/*")]), keep_all).unwrap();
+        assert!(!out.contains_key("host"));
+        assert_eq!(out.len(), 5);
+    }
+
     /// A tunnel opens only on an answer that completes the upgrade asked for: the
     /// protocol named, and for WebSocket the accept value of the request's key
     /// (RFC 6455's own example).

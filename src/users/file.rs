@@ -738,6 +738,37 @@ mod tests {
     /// A re-read ends the sessions of accounts removed, or given another password or
     /// status without a new version (by hand); a change that raised the version, or
     /// one of anything else, ends nothing here.
+    /// The account a thread remembers is the one of the accounts as last read: a
+    /// re-read that disables it, or removes it, is seen by the next look-up.
+    #[test]
+    fn a_remembered_account_is_the_one_last_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let ann = User {
+            name: "ann".into(),
+            ..Default::default()
+        };
+        write_all(&path, std::slice::from_ref(&ann)).unwrap();
+        let accounts = FileAccounts::open(&path).unwrap();
+        assert!(!accounts.cached("ann").unwrap().disabled);
+        // (Twice: the second from the thread's memory.)
+        assert!(!accounts.cached("ann").unwrap().disabled);
+        assert!(accounts.cached("bob").is_none());
+        let mut disabled = ann.clone();
+        disabled.disabled = true;
+        write_all(&path, &[disabled]).unwrap();
+        assert!(accounts.reload(true));
+        assert!(accounts.cached("ann").unwrap().disabled);
+        write_all(&path, &[]).unwrap();
+        assert!(accounts.reload(true));
+        assert!(accounts.cached("ann").is_none());
+        // Another set of accounts in the same thread never answers for this one.
+        write_all(&path, std::slice::from_ref(&ann)).unwrap();
+        let other = FileAccounts::open(&path).unwrap();
+        assert!(other.cached("ann").is_some());
+        assert!(accounts.cached("ann").is_none());
+    }
+
     #[test]
     fn a_re_read_ends_what_hand_edits_would_keep() {
         // Hashes as stored (PHC strings); "broken" one that can't be read.
