@@ -19,6 +19,7 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use http::header::ACCEPT;
 use http::{HeaderMap, HeaderValue, Uri};
@@ -61,7 +62,7 @@ pub struct Inbound {
     /// Lower-case host without port.
     pub host: std::sync::Arc<str>,
     /// Normalised path, and the raw query.
-    pub path: String,
+    pub path: std::sync::Arc<str>,
     pub query: Option<String>,
     /// Path and query to forward, when normalising changed the path.
     pub rewrite: Option<String>,
@@ -129,24 +130,33 @@ pub fn classify(cfg: &Config, head: &Head<'_>) -> Result<Inbound, Message> {
         ));
     }
     // Site by Host; never a default upstream.
-    let host = head
-        .host
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| head.uri.host())
-        .map(host_key)
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| Message::refusal(400, "Bad request", "The request has no Host."))?;
-    let site = cfg
-        .sites
-        .iter()
-        .position(|s| *s.host == *host)
-        .ok_or_else(|| {
-            Message::refusal(
-                421,
-                "Unknown site",
-                "This gateway does not serve this host name.",
-            )
-        })?;
+    let site = match head.host.and_then(|v| site_seen(cfg, v)) {
+        Some(site) => site,
+        None => {
+            let host = head
+                .host
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| head.uri.host())
+                .map(host_key)
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| Message::refusal(400, "Bad request", "The request has no Host."))?;
+            let site = cfg
+                .sites
+                .iter()
+                .position(|s| *s.host == *host)
+                .ok_or_else(|| {
+                    Message::refusal(
+                        421,
+                        "Unknown site",
+                        "This gateway does not serve this host name.",
+                    )
+                })?;
+            if let Some(v) = head.host {
+                site_seen_now(cfg, v, site);
+            }
+            site
+        }
+    };
     let (path, query, rewrite) = target(head)?;
     let trusted = cfg
         .server
@@ -180,11 +190,20 @@ pub fn classify(cfg: &Config, head: &Head<'_>) -> Result<Inbound, Message> {
 /// The request target, normalised once: (path, query, the path and query to
 /// forward when normalising changed the path).
 #[allow(clippy::type_complexity)] // three plain parts, named in the doc
-fn target(head: &Head<'_>) -> Result<(String, Option<String>, Option<String>), Message> {
+fn target(head: &Head<'_>) -> Result<(Arc<str>, Option<String>, Option<String>), Message> {
     // Origin-form (`/path`), or absolute-form (`http://host/path`, judged and
     // forwarded by its path). Anything else (`secret`, `x/../admin`, `*`, an
     // authority) has no path to judge, and an application could still resolve it
     // to one a rule covers: refused.
+    // The usual target: the URI's path and query byte for byte, already split and
+    // known to be UTF-8 (no second look at its bytes).
+    if let Some(pq) = head
+        .uri
+        .path_and_query()
+        .filter(|pq| pq.as_str().as_bytes() == head.raw_target && pq.as_str().starts_with('/'))
+    {
+        return normalised(pq.path(), pq.query(), false);
+    }
     let target = match std::str::from_utf8(head.raw_target) {
         Ok(r) if r.starts_with('/') => Some((Cow::Borrowed(r), false)),
         Ok(r) => absolute_path(r).map(|p| (p, true)),
@@ -201,22 +220,62 @@ fn target(head: &Head<'_>) -> Result<(String, Option<String>, Option<String>), M
     };
     let raw = raw.as_ref();
     let (raw_path, query) = match raw.split_once('?') {
-        Some((p, q)) => (p, Some(q.to_string())),
+        Some((p, q)) => (p, Some(q)),
         None => (raw, None),
     };
-    let path = crate::pathnorm::normalize(raw_path).map_err(|e| {
-        Message::refusal(
-            400,
-            "Bad request",
-            format!("The address is ambiguous: {e}."),
-        )
-    })?;
+    normalised(raw_path, query, absolute)
+}
+
+/// [`target`]'s result for a target's path and query as received.
+#[allow(clippy::type_complexity)] // as `target`
+fn normalised(
+    raw_path: &str,
+    query: Option<&str>,
+    absolute: bool,
+) -> Result<(Arc<str>, Option<String>, Option<String>), Message> {
+    let query = query.map(str::to_string);
+    let path = match path_seen(raw_path) {
+        Some(p) => p,
+        None => {
+            let p: Arc<str> = crate::pathnorm::normalize(raw_path)
+                .map_err(|e| {
+                    Message::refusal(
+                        400,
+                        "Bad request",
+                        format!("The address is ambiguous: {e}."),
+                    )
+                })?
+                .into();
+            path_seen_now(raw_path, &p);
+            p
+        }
+    };
     // An absolute-form target always goes on in origin-form.
-    let rewrite = (path != raw_path || absolute).then(|| match &query {
+    let rewrite = (*path != *raw_path || absolute).then(|| match &query {
         Some(q) => format!("{path}?{q}"),
-        None => path.clone(),
+        None => path.to_string(),
     });
     Ok((path, query, rewrite))
+}
+
+thread_local! {
+    /// The path this thread last normalised, as received and normalised.
+    static LAST_PATH: std::cell::RefCell<Option<(Box<str>, Arc<str>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The normal form of `raw`, when this thread normalised it last (issue #11: a
+/// connection asks for the same paths again and again; normalising is a pure
+/// function of the path, so its last result is as good as a new one).
+fn path_seen(raw: &str) -> Option<Arc<str>> {
+    LAST_PATH.with(|last| match &*last.borrow() {
+        Some((r, p)) if **r == *raw => Some(p.clone()),
+        _ => None,
+    })
+}
+
+fn path_seen_now(raw: &str, normal: &Arc<str>) {
+    LAST_PATH.with(|last| *last.borrow_mut() = Some((raw.into(), normal.clone())));
 }
 
 /// The path (and query) of an absolute-form target (`http://host/path?q`), or
@@ -307,6 +366,41 @@ pub fn accepts_html(headers: &HeaderMap) -> bool {
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"))
+}
+
+/// A `Host` value as received, its site's place and its site's host.
+type HostSeen = (Box<[u8]>, usize, Arc<str>);
+
+thread_local! {
+    /// The `Host` value this thread last found a site for (a copy: the request's own
+    /// value would hold its read buffer), the site's place in the config and its host
+    /// (held: the same address is never another config's).
+    static LAST_HOST: std::cell::RefCell<Option<HostSeen>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The site of a `Host` value this thread found one for last (issue #11: a
+/// signed-in request's `Host` is nearly always its connection's last one), when
+/// `cfg` still has that site at that place (a re-read config has new sites, so a
+/// value found under the old one is read again). `None`: read it ([`host_key`]).
+fn site_seen(cfg: &Config, host: &http::HeaderValue) -> Option<usize> {
+    LAST_HOST.with(|last| match &*last.borrow() {
+        Some((v, i, h))
+            if **v == *host.as_bytes()
+                && cfg.sites.get(*i).is_some_and(|s| Arc::ptr_eq(&s.host, h)) =>
+        {
+            Some(*i)
+        }
+        _ => None,
+    })
+}
+
+/// Notes that `host` is `cfg`'s site at `site` (see [`site_seen`]).
+fn site_seen_now(cfg: &Config, host: &http::HeaderValue, site: usize) {
+    if let Some(s) = cfg.sites.get(site) {
+        LAST_HOST
+            .with(|last| *last.borrow_mut() = Some((host.as_bytes().into(), site, s.host.clone())));
+    }
 }
 
 /// `host[:port]` → lower-case host; IPv6 brackets kept. Borrowed when the header
@@ -583,17 +677,14 @@ mod tests {
         let mut r = req("http://app.test/x?q=1", &host);
         r.uri = Uri::from_static("/x?q=1");
         let i = run(&cfg, &r).unwrap();
-        assert_eq!(i.path, "/x");
+        assert_eq!(&*i.path, "/x");
         let i = run(&cfg, &req("http://app.test?q", &host)).unwrap();
-        assert_eq!((i.path.as_str(), i.rewrite.as_deref()), ("/", Some("/?q")));
+        assert_eq!((&*i.path, i.rewrite.as_deref()), ("/", Some("/?q")));
         let i = run(&cfg, &req("http://app.test/x?q=1", &host)).unwrap();
-        assert_eq!((i.path.as_str(), i.query.as_deref()), ("/x", Some("q=1")));
+        assert_eq!((&*i.path, i.query.as_deref()), ("/x", Some("q=1")));
         assert_eq!(i.rewrite.as_deref(), Some("/x?q=1"));
         let i = run(&cfg, &req("http://app.test/a/../admin", &host)).unwrap();
-        assert_eq!(
-            (i.path.as_str(), i.rewrite.as_deref()),
-            ("/admin", Some("/admin"))
-        );
+        assert_eq!((&*i.path, i.rewrite.as_deref()), ("/admin", Some("/admin")));
         // Origin-form as before: forwarded as received unless normalising changed it.
         let i = run(&cfg, &req("/x?q=1", &host)).unwrap();
         assert_eq!(i.rewrite, None);
@@ -706,18 +797,44 @@ upstream = "127.0.0.1:9"
         assert_eq!(status(&cfg, &req("/", &[("host", "")])), 400);
         // An absolute-form target names the host when no header does.
         let i = run(&cfg, &req("http://app.test/x", &[])).unwrap();
-        assert_eq!((&*i.host, i.path.as_str()), ("app.test", "/x"));
+        assert_eq!((&*i.host, &*i.path), ("app.test", "/x"));
+    }
+
+    /// The site a thread remembers for a `Host` is the config's own: another config
+    /// (re-read), or the same sites in another order, finds it again; a site removed
+    /// is not found; the remembered path is normalised the same.
+    #[test]
+    fn remembered_sites_and_paths_follow_the_config() {
+        let cfg = config();
+        let other = req("/", &[("host", "other.test")]);
+        assert_eq!(run(&cfg, &other).unwrap().site, 2);
+        assert_eq!(run(&cfg, &other).unwrap().site, 2);
+        let mut reordered = cfg.clone();
+        reordered.sites.reverse();
+        assert_eq!(run(&reordered, &other).unwrap().site, 0);
+        assert_eq!(run(&cfg, &other).unwrap().site, 2);
+        let reread = Config::from_str(
+            "[[site]]\nhost = \"app.test\"\nupstream = \"127.0.0.1:9\"\n",
+            std::path::Path::new("/etc/p"),
+        )
+        .unwrap();
+        assert_eq!(status(&reread, &other), 421);
+        let twice = req("/a/../b", &[("host", "app.test")]);
+        for _ in 0..2 {
+            let i = run(&cfg, &twice).unwrap();
+            assert_eq!((&*i.path, i.rewrite.as_deref()), ("/b", Some("/b")));
+        }
     }
 
     #[test]
     fn the_path_is_normalised_once_and_ambiguity_refused() {
         let cfg = config();
         let i = run(&cfg, &req("/a/../admin//x?y=1&z", &[("host", "app.test")])).unwrap();
-        assert_eq!(i.path, "/admin/x");
+        assert_eq!(&*i.path, "/admin/x");
         assert_eq!(i.query.as_deref(), Some("y=1&z"));
         assert_eq!(i.rewrite.as_deref(), Some("/admin/x?y=1&z"));
         let i = run(&cfg, &req("/plain?q", &[("host", "app.test")])).unwrap();
-        assert_eq!((i.path.as_str(), i.rewrite), ("/plain", None));
+        assert_eq!((&*i.path, i.rewrite), ("/plain", None));
         for bad in ["/a%2fb", "/a\\b", "/x/..;/admin", "/%zz"] {
             let r = run(&cfg, &req(bad, &[("host", "app.test")]));
             let m = r.err().unwrap_or_else(|| panic!("{bad} accepted"));

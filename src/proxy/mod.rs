@@ -755,7 +755,7 @@ impl ProxyHttp for Gateway {
             let req = &session.req_header().headers;
             if sent.is_empty() || !headers::upgrade_completed(req, &resp.headers, sent) {
                 let site = ctx.route.as_ref().map_or("", |r| &*r.inbound.host);
-                let path = ctx.route.as_ref().map_or("", |r| r.inbound.path.as_str());
+                let path = ctx.route.as_ref().map_or("", |r| &*r.inbound.path);
                 tracing::warn!(
                     site,
                     path,
