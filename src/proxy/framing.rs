@@ -60,24 +60,34 @@ pub fn check_h1<'a>(
 /// once), so no pair is left to a byte-by-byte loop but in a head shorter than a block.
 pub fn line_ends_paired(raw: &[u8]) -> bool {
     let next = raw.get(1..).unwrap_or_default();
-    // `odd` is non-zero once a pair has a CR without its LF, or an LF without its CR.
-    let pair = |a: &[u8], b: &[u8]| {
-        let mut odd = 0u8;
-        for (&a, &b) in a.iter().zip(b) {
-            odd |= u8::from(a == b'\r') ^ u8::from(b == b'\n');
-        }
-        odd
-    };
     let n = next.len();
-    let odd = if n < BLOCK {
-        pair(raw, next)
-    } else {
-        // (Slices of a constant length: the compiler unrolls them into vector code.)
-        let block = |at: usize| pair(&raw[at..][..BLOCK], &next[at..][..BLOCK]);
-        (0..n / BLOCK).fold(block(n - BLOCK), |odd, i| odd | block(i * BLOCK))
+    // A lane of `odd` is non-zero once a pair there has a CR without its LF, or an
+    // LF without its CR. One accumulator for all blocks, folded once at the end (a
+    // fold per block cost as much as the comparisons).
+    let mut odd = [0u8; BLOCK];
+    let mut pairs = |at: usize| {
+        if let (Some(a), Some(b)) = (raw.get(at..at + BLOCK), next.get(at..at + BLOCK)) {
+            for ((o, &a), &b) in odd.iter_mut().zip(a).zip(b) {
+                *o |= u8::from(a == b'\r') ^ u8::from(b == b'\n');
+            }
+        }
     };
+    if n < BLOCK {
+        let mut o = 0u8;
+        for (&a, &b) in raw.iter().zip(next) {
+            o |= u8::from(a == b'\r') ^ u8::from(b == b'\n');
+        }
+        odd[0] = o;
+    } else {
+        for i in 0..n / BLOCK {
+            pairs(i * BLOCK);
+        }
+        pairs(n - BLOCK);
+    }
     // (The pairs above leave out an LF first and a CR last.)
-    odd == 0 && raw.first() != Some(&b'\n') && raw.last() != Some(&b'\r')
+    odd.iter().fold(0, |a, &b| a | b) == 0
+        && raw.first() != Some(&b'\n')
+        && raw.last() != Some(&b'\r')
 }
 
 /// Pairs [`line_ends_paired`] looks at together.

@@ -304,11 +304,20 @@ pub fn forward(
     use http::header::{Entry, CONNECTION, COOKIE, HOST, SEC_WEBSOCKET_KEY};
     use pingora::{ErrorType, OrErr};
     let mut host = false;
+    // `Host`'s slot is the head's first (see `SiteHead`): set there, with no look-up.
+    let host_first = ours.keys().next() == Some(&HOST);
     // A name's first value comes with the name, its other values after it without.
     let mut values = client.into_iter().peekable();
     while let Some((name, value)) = values.next() {
         let Some(name) = name else { continue };
         let more = matches!(values.peek(), Some((None, _)));
+        if host_first && !host && !more && name == HOST {
+            if let Some(slot) = ours.values_mut().next() {
+                *slot = value;
+                host = true;
+                continue;
+            }
+        }
         let skip = name == COOKIE
             || (dropped.connection && name == CONNECTION)
             || (dropped.websocket_key && name == SEC_WEBSOCKET_KEY);

@@ -740,10 +740,19 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        if let Some(v) = self.hsts(session) {
-            resp.insert_header(STS, v)?;
+        // (The route's config says whether there is a policy at all: the usual request
+        // looks no further.)
+        let hsts_configured = ctx
+            .route
+            .as_ref()
+            .is_none_or(|r| r.cfg.server.tls.as_ref().is_some_and(|t| t.hsts.is_some()));
+        if hsts_configured {
+            if let Some(v) = self.hsts(session) {
+                resp.insert_header(STS, v)?;
+            }
         }
-        if resp.headers.contains_key(SET_COOKIE) {
+        // (A walk over an answer's few names is cheaper than a look-up.)
+        if resp.headers.keys().any(|k| k == SET_COOKIE) {
             drop_own_set_cookies(resp, &self.app.cookies.own_names)?;
         }
         if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
