@@ -396,6 +396,18 @@ impl Core {
         Some(self.signed_in(id, record).await)
     }
 
+    /// [`remembered_state`](Self::remembered_state) from memory alone, with no wait:
+    /// the session and its record from the cookie memo, its account valid in the
+    /// account cache (issue #11: the usual signed-in request is answered with no
+    /// future of its own). `None` for anything else (no record remembered, an
+    /// account to fetch, an account that ends the session): the long way decides.
+    pub fn remembered_now(&self, value: &[u8]) -> Option<SessionState> {
+        let (id, record) = self.sessions.remembered(value)?;
+        let user = self.accounts.cached_now(&record.user)??;
+        (user.is_active() && user.credentials_version == record.cred_version)
+            .then_some(SessionState::Valid { id, user, record })
+    }
+
     /// A valid session's account: still there, active and with the credentials the
     /// session was made with; otherwise the session ends now.
     async fn signed_in(

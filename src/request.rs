@@ -259,8 +259,10 @@ fn normalised(
 }
 
 thread_local! {
-    /// The path this thread last normalised, as received and normalised.
-    static LAST_PATH: std::cell::RefCell<Option<(Box<str>, Arc<str>)>> =
+    /// The path this thread last normalised, as received and normalised (one
+    /// allocation when they are the same, the usual case: a miss costs no more than
+    /// before this memo).
+    static LAST_PATH: std::cell::RefCell<Option<(Arc<str>, Arc<str>)>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -275,7 +277,12 @@ fn path_seen(raw: &str) -> Option<Arc<str>> {
 }
 
 fn path_seen_now(raw: &str, normal: &Arc<str>) {
-    LAST_PATH.with(|last| *last.borrow_mut() = Some((raw.into(), normal.clone())));
+    let raw = if **normal == *raw {
+        normal.clone()
+    } else {
+        Arc::from(raw)
+    };
+    LAST_PATH.with(|last| *last.borrow_mut() = Some((raw, normal.clone())));
 }
 
 /// The path (and query) of an absolute-form target (`http://host/path?q`), or

@@ -407,8 +407,7 @@ impl Gateway {
         &self,
         session: &mut Session,
         ctx: &mut Ctx,
-        cfg: Arc<Config>,
-        mut inbound: Inbound,
+        mut route: Box<Route>,
         cookie: Option<http::HeaderValue>,
         body: bool,
     ) -> Result<bool> {
@@ -422,14 +421,17 @@ impl Gateway {
             .as_ref()
             .and_then(|c| headers::after_cookie_name(c, &app.cookies.name))
         {
-            Some(value) => match app.remembered_state(value).await {
-                Some(state) => (Some(value), Some(state)),
-                None => (
-                    cookie
-                        .as_ref()
-                        .and_then(|c| headers::lone_cookie(c, &app.cookies.name)),
-                    None,
-                ),
+            Some(value) => match app.remembered_now(value) {
+                Some(state) => (Some(value), Some(Ok(state))),
+                None => match app.remembered_state(value).await {
+                    Some(state) => (Some(value), Some(state)),
+                    None => (
+                        cookie
+                            .as_ref()
+                            .and_then(|c| headers::lone_cookie(c, &app.cookies.name)),
+                        None,
+                    ),
+                },
             },
             None => (None, None),
         };
@@ -449,15 +451,15 @@ impl Gateway {
             }
         };
         let method = session.req_header().method.clone();
-        let overridden = policy::method_override(&method, inbound.query.as_deref());
+        let overridden = policy::method_override(&method, route.inbound.query.as_deref());
         let preq = policy::Request {
-            host: &inbound.host,
-            path: &inbound.path,
+            host: &route.inbound.host,
+            path: &route.inbound.path,
             method: &method,
-            client: inbound.client.client,
+            client: route.inbound.client.client,
             overridden: &overridden,
         };
-        let decision = crate::app::decide(&cfg, &state, &preq);
+        let decision = crate::app::decide(&route.cfg, &state, &preq);
         let outcome = &app.metrics.outcome;
         match decision {
             Decision::Allow => outcome.allow.inc(),
@@ -467,11 +469,11 @@ impl Gateway {
             Decision::SecondFactor | Decision::Enrol => outcome.second_factor.inc(),
         }
         let ended = matches!(state, SessionState::Ended)
-            .then(|| app.cookies.clear(&app.cookies.name, &inbound.host));
+            .then(|| app.cookies.clear(&app.cookies.name, &route.inbound.host));
         let back = respond::Back {
-            portal: &cfg.server.portal_prefix,
-            here: &inbound.path,
-            query: inbound.query.as_deref(),
+            portal: &route.cfg.server.portal_prefix,
+            here: &route.inbound.path,
+            query: route.inbound.query.as_deref(),
         };
         // (`Accept` is read only for an answer made here: a forwarded request needs none.)
         let html = decision != Decision::Allow && accept_html(session);
@@ -479,39 +481,33 @@ impl Gateway {
             Answer::Allow => {
                 // Identity only for complete sign-ins: a session still waiting for its
                 // second factor may pass `bypass` rules, but anonymously.
-                let identity = state.complete().map(|(user, factors)| Identity {
+                route.identity = state.complete().map(|(user, factors)| Identity {
                     user: user.clone(),
                     factors,
                 });
-                let uri = match inbound.rewrite.take() {
+                route.uri = match route.inbound.rewrite.take() {
                     Some(u) => Some(
                         u.parse::<http::Uri>()
                             .or_err(ErrorType::InternalError, "normalised path is a URI")?,
                     ),
                     None => None,
                 };
-                let close_upstream = body
-                    && !cfg
+                route.close_upstream = body
+                    && !route
+                        .cfg
                         .sites
-                        .get(inbound.site)
+                        .get(route.inbound.site)
                         .is_some_and(|s| s.keep_alive_after_bodies);
                 // (An upgrade is hop-by-hop: the usual request is never one.)
-                let ws_key = (ctx.hop == headers::HopByHop::Other
+                route.ws_key = (ctx.hop == headers::HopByHop::Other
                     && session
                         .req_header()
                         .headers
                         .contains_key(http::header::SEC_WEBSOCKET_KEY))
                 .then(|| http::HeaderValue::from_str(&headers::websocket_key()).ok())
                 .flatten();
-                ctx.route = Some(Box::new(Route {
-                    cfg,
-                    inbound,
-                    identity,
-                    uri,
-                    only_our_cookie,
-                    close_upstream,
-                    ws_key,
-                }));
+                route.only_our_cookie = only_our_cookie;
+                ctx.route = Some(route);
                 Ok(false)
             }
             Answer::Page(m) => Box::pin(self.message(session, m, html)).await,
@@ -664,7 +660,17 @@ impl ProxyHttp for Gateway {
             // inline it would be copied with every request's future (issue #11).
             return Box::pin(self.portal(session, inbound, &cfg.server.portal_prefix)).await;
         }
-        self.judge(session, ctx, cfg, inbound, cookie, body).await
+        // Boxed once, here: the request's facts move no further (issue #11).
+        let route = Box::new(Route {
+            cfg,
+            inbound,
+            identity: None,
+            uri: None,
+            only_our_cookie: false,
+            close_upstream: false,
+            ws_key: None,
+        });
+        self.judge(session, ctx, route, cookie, body).await
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {

@@ -260,6 +260,21 @@ impl Accounts {
         }
     }
 
+    /// [`get_cached`](Self::get_cached) when it needs no wait: the users file's
+    /// account (or that there is none), or a database's cached, fresh one. `None`:
+    /// only [`get_cached`](Self::get_cached) can say.
+    pub fn cached_now(&self, name: &str) -> Option<Option<Arc<User>>> {
+        match &self.backend {
+            Backend::File(f) => Some(f.cached(name)),
+            Backend::Sql(_) => {
+                if !self.shared.fresh() {
+                    return None;
+                }
+                self.shared.lock().get(name).map(|u| Some(u.clone()))
+            }
+        }
+    }
+
     /// The signed-in path: the account from the cache (the users file: from memory),
     /// fetched once on a miss. Never a query for a cached, fresh account.
     pub async fn get_cached(&self, name: &str) -> Result<Option<Arc<User>>, AccountError> {
