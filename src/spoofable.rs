@@ -94,9 +94,11 @@ const SPOOFABLE_PREFIXES: &[&str] = &[
     "ssl-client-",
 ];
 
-/// Framing and routing headers: their `_` spellings are removed, since an
-/// application that folds `_` into `-` (CGI, WSGI) would read a different length
-/// or host than the gateway did.
+/// Framing, routing and hop-by-hop headers: their `_` spellings are removed, since
+/// an application that folds `_` into `-` (CGI, WSGI) would read a different length
+/// or host than the gateway did, or a hop-by-hop field (a proxy's credentials, say)
+/// that never crosses a hop (attack pass: `Proxy_Authorization` reached the
+/// application as `HTTP_PROXY_AUTHORIZATION`).
 const UNDERSCORE_FRAMING: &[&str] = &[
     "content-length",
     "transfer-encoding",
@@ -108,6 +110,11 @@ const UNDERSCORE_FRAMING: &[&str] = &[
     "expect",
     "content-type",
     "content-encoding",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "http2-settings",
 ];
 
 /// `name` lower-cased with `_` as `-`, compared against `want` (already in that form).

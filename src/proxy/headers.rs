@@ -286,8 +286,12 @@ pub struct Dropped {
     /// `Connection`: a plain `keep-alive`/`close` one (see [`HopByHop::Connection`]),
     /// or any when the gateway sends its own.
     pub connection: bool,
-    /// `Sec-WebSocket-Key`: the gateway sends its own (see [`websocket_key`]).
+    /// `Sec-WebSocket-Key`: the gateway sends its own (see [`websocket_key`]), or the
+    /// request is no upgrade.
     pub websocket_key: bool,
+    /// `Upgrade`: the request goes with `Connection: close`, so it is no upgrade (a
+    /// request with a body is no WebSocket handshake).
+    pub upgrade: bool,
 }
 
 /// The head to forward: `ours` (a copied [`crate::identity::SiteHead`], slots set)
@@ -301,7 +305,7 @@ pub fn forward(
     client: http::HeaderMap,
     dropped: Dropped,
 ) -> pingora::Result<http::HeaderMap> {
-    use http::header::{Entry, CONNECTION, COOKIE, HOST, SEC_WEBSOCKET_KEY};
+    use http::header::{Entry, CONNECTION, COOKIE, HOST, SEC_WEBSOCKET_KEY, UPGRADE};
     use pingora::{ErrorType, OrErr};
     let mut host = false;
     // `Host`'s slot is the head's first (see `SiteHead`): set there, with no look-up.
@@ -320,7 +324,8 @@ pub fn forward(
         }
         let skip = name == COOKIE
             || (dropped.connection && name == CONNECTION)
-            || (dropped.websocket_key && name == SEC_WEBSOCKET_KEY);
+            || (dropped.websocket_key && name == SEC_WEBSOCKET_KEY)
+            || (dropped.upgrade && name == UPGRADE);
         let again = (more && !skip).then(|| name.clone());
         let kept = !skip
             && match ours
@@ -570,9 +575,13 @@ mod tests {
         let dropped = Dropped {
             connection: true,
             websocket_key: true,
+            upgrade: true,
         };
-        let out = forward(ours.clone(), client, dropped).unwrap();
+        let mut upgrade = client.clone();
+        upgrade.append("upgrade", http::HeaderValue::from_static("websocket"));
+        let out = forward(ours.clone(), upgrade, dropped).unwrap();
         assert!(!out.contains_key("connection") && !out.contains_key("sec-websocket-key"));
+        assert!(!out.contains_key("upgrade"));
         assert_eq!(out.get_all("via").iter().count(), 2);
         // No `Host` from the client (HTTP/1.0, HTTP/2): none forwarded, not an empty one.
         let out = forward(ours, map(&[("accept", "*/*")]), keep_all).unwrap();

@@ -500,6 +500,7 @@ impl Gateway {
                         .is_some_and(|s| s.keep_alive_after_bodies);
                 // (An upgrade is hop-by-hop: the usual request is never one.)
                 route.ws_key = (ctx.hop == headers::HopByHop::Other
+                    && !route.close_upstream
                     && session
                         .req_header()
                         .headers
@@ -567,7 +568,10 @@ impl Gateway {
         );
         let dropped = headers::Dropped {
             connection: hop == headers::HopByHop::Connection || route.close_upstream,
-            websocket_key: route.ws_key.is_some(),
+            // A request with a body goes with `Connection: close`: no upgrade, so
+            // neither its `Upgrade` nor a key (attack pass: a POST's pair went on).
+            websocket_key: route.ws_key.is_some() || route.close_upstream,
+            upgrade: route.close_upstream,
         };
         let mut h = headers::forward(head, std::mem::take(client), dropped)?;
         if let Some(c) = cookie {

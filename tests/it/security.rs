@@ -730,8 +730,9 @@ fn hop_by_hop_fields_stay_on_their_hop() {
             .unwrap()
             .keys()
             .filter(|k| {
+                // (`_` spellings too: CGI and WSGI read them as the field.)
                 matches!(
-                    k.to_ascii_lowercase().as_str(),
+                    k.to_ascii_lowercase().replace('_', "-").as_str(),
                     "connection"
                         | "keep-alive"
                         | "proxy-connection"
@@ -767,6 +768,13 @@ fn hop_by_hop_fields_stay_on_their_hop() {
         &["TE: trailers"][..],
         &["Trailer: X-Checksum"][..],
         &["Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAAP__"][..],
+        // `_` spellings (attack pass: they reached the application).
+        &[
+            "Proxy_Authorization: Basic Ym9iOmh1bnRlcjI=",
+            "Keep_Alive: 5",
+            "Proxy_Connection: x",
+            "HTTP2_Settings: x",
+        ][..],
     ] {
         let mut headers = extra.to_vec();
         headers.push(&session);
@@ -790,6 +798,28 @@ fn hop_by_hop_fields_stay_on_their_hop() {
     // A `Connection` naming a field the gateway sets is refused, not obeyed.
     let r = g.get("/public/x", &["Connection: X-Forwarded-For"]);
     assert_eq!(r.status, 400, "{}", r.body);
+    // A request with a body goes with `Connection: close`, so it is no upgrade: its
+    // `Upgrade` and WebSocket key stay behind (attack pass: a POST's pair went on).
+    let r = g.req(
+        "POST",
+        crate::harness::HOST,
+        "/docs",
+        &[
+            &session,
+            "Connection: Upgrade",
+            "Upgrade: websocket",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+        ],
+        Some("a=1"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let echo = r.echo();
+    let sent = echo["headers"].as_object().unwrap();
+    assert!(!sent.contains_key("upgrade"), "{sent:?}");
+    assert!(!sent.contains_key("sec-websocket-key"), "{sent:?}");
+    assert_eq!(echo["headers"]["connection"], "close", "{sent:?}");
+    assert_eq!(echo["headers"]["remote-user"], "bob");
 }
 
 /// An IPv4 client of a dual-stack listener (`listen = "[::]:…"`, where it arrives as
