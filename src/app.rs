@@ -28,7 +28,12 @@ use crate::users::User;
 /// metrics, the clock, assertion keys). Knows nothing of pages, templates,
 /// messages or the brute-force ladder.
 pub struct Core {
+    /// Replaced only by [`App::reload`]'s store, which also renumbers it
+    /// ([`Core::config_now`]).
     pub config: ArcSwap<Config>,
+    /// The number of the config in `config`: new with every store, unique in the
+    /// process.
+    config_number: std::sync::atomic::AtomicU64,
     /// Accounts: the users file, or a database behind a bounded cache.
     pub accounts: Accounts,
     pub redirects: ArcSwap<RedirectPolicy>,
@@ -58,6 +63,43 @@ pub struct App {
     /// Messages being sent off the request path (reset codes, lock notices), so an
     /// answer never waits on — or reveals by its timing — a delivery.
     pub outgoing: tokio_util::task::TaskTracker,
+}
+
+/// Numbers for [`Core::config_number`] (see [`Core::config_now`]).
+static CONFIG_NUMBERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_config_number() -> u64 {
+    CONFIG_NUMBERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+thread_local! {
+    /// The config this thread last took, with its number.
+    static CONFIG_NOW: std::cell::RefCell<Option<(u64, Arc<Config>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Core {
+    /// The config, as [`ArcSwap::load_full`] gives it, for the request path (issue
+    /// #11): each thread keeps the one it took last with its number, and takes it
+    /// again only when the number changed (a reload). The number is read before the
+    /// config and stored after it, so a config taken while a reload raced is at worst
+    /// the new one under the old number, taken again at the next request.
+    pub fn config_now(&self) -> Arc<Config> {
+        let number = self
+            .config_number
+            .load(std::sync::atomic::Ordering::Acquire);
+        CONFIG_NOW.with(|now| {
+            let mut now = now.borrow_mut();
+            match &*now {
+                Some((n, cfg)) if *n == number => cfg.clone(),
+                _ => {
+                    let cfg = self.config.load_full();
+                    *now = Some((number, cfg.clone()));
+                    cfg
+                }
+            }
+        })
+    }
 }
 
 impl std::ops::Deref for App {
@@ -236,6 +278,7 @@ impl App {
                 redirects: ArcSwap::from_pointee(redirect_policy(&config)),
                 accounts,
                 config: ArcSwap::from_pointee(config),
+                config_number: std::sync::atomic::AtomicU64::new(next_config_number()),
                 store,
                 sessions,
                 clock,
@@ -302,6 +345,8 @@ impl App {
                         }
                     }
                     self.config.store(Arc::new(new));
+                    self.config_number
+                        .store(next_config_number(), std::sync::atomic::Ordering::Release);
                     tracing::info!("configuration reloaded");
                 }
                 Err(e) => {

@@ -625,7 +625,7 @@ impl ProxyHttp for Gateway {
     /// ([`Gateway::classify`]), then served by the portal or judged by the rules.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         // One snapshot of the config for the whole request (kept in the route).
-        let cfg = self.app.config.load_full();
+        let cfg = self.app.config_now();
         // Slow request bodies are cut off (Pingora bounds header reads itself).
         session.set_read_timeout(Some(Duration::from_secs(30)));
         // One look at every header: what to strip, hop-by-hop fields, lengths, `Host`
