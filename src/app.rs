@@ -161,6 +161,16 @@ impl SessionState {
         }
     }
 
+    /// [`complete`](Self::complete), taking the account out (no copy of its `Arc`).
+    pub fn into_complete(self) -> Option<(Arc<User>, u8)> {
+        match self {
+            SessionState::Valid { record, user, .. } if record.pending.is_done() => {
+                Some((user, record.factors))
+            }
+            _ => None,
+        }
+    }
+
     /// A complete sign-in's account and the factors it proved (for assertions).
     pub fn complete(&self) -> Option<(&Arc<User>, u8)> {
         match self {

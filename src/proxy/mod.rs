@@ -481,10 +481,9 @@ impl Gateway {
             Answer::Allow => {
                 // Identity only for complete sign-ins: a session still waiting for its
                 // second factor may pass `bypass` rules, but anonymously.
-                route.identity = state.complete().map(|(user, factors)| Identity {
-                    user: user.clone(),
-                    factors,
-                });
+                route.identity = state
+                    .into_complete()
+                    .map(|(user, factors)| Identity { user, factors });
                 route.uri = match route.inbound.rewrite.take() {
                     Some(u) => Some(
                         u.parse::<http::Uri>()
