@@ -206,7 +206,8 @@ pub struct SiteHead {
 }
 
 /// Room for the client's headers in a copied head: a request with up to this many
-/// more moves no entry of it (the index is copied at this size).
+/// more needs no new index (the index is copied at this size; only the list of
+/// entries grows).
 const ROOM: usize = 24;
 
 impl SiteHead {
