@@ -228,7 +228,9 @@ pub fn run(
         // One current-thread runtime per worker: no work-stealing bookkeeping on the
         // hot path; connections are spread over the workers by the listeners.
         work_stealing: false,
-        grace_period_seconds: Some(0),
+        // A second for every listener to see the shutdown and stop accepting before
+        // the runtimes go (see [`Signals`]).
+        grace_period_seconds: Some(1),
         graceful_shutdown_timeout_seconds: Some(3),
         // In the secrets folder (0700), like the sockets: never a guessable /tmp path.
         pid_file: cfg.secrets_dir.join("portcullis.pid").display().to_string(),
@@ -289,6 +291,46 @@ pub fn run(
         tracing::warn!("config: {w}");
     }
     tracing::info!(listen = %listen, sites = cfg.sites.len(), "portcullis serving");
-    server.run(pingora::server::RunArgs::default());
+    server.run(pingora::server::RunArgs {
+        shutdown_signal: Box::new(Signals),
+    });
     Ok(())
+}
+
+/// The signals that stop the gateway: `SIGTERM` and `SIGINT` (Ctrl-C) both stop it
+/// gracefully (listeners told to stop, in-flight requests drained, ~3 s at most),
+/// `SIGQUIT` hands the listeners to a new process (Pingora's upgrade).
+///
+/// Pingora's own watch treats `SIGINT` as a fast shutdown that tells no listener to
+/// stop: the runtimes go at once, and a listener still accepting on one worker with
+/// its socket registered on another worker's runtime, already gone, gets an error on
+/// every accept and retries without end, so that worker's thread never ends and the
+/// process never exits (found: `portcullis demo` sometimes outlived Ctrl-C by more
+/// than 20 s, logging "Accept() failed ... being shutdown" hundreds of thousands of
+/// times). With the shutdown told to every listener and a second's grace before the
+/// runtimes go, no accept loop is left running.
+struct Signals;
+
+#[async_trait::async_trait]
+impl pingora::server::ShutdownSignalWatch for Signals {
+    async fn recv(&self) -> pingora::server::ShutdownSignal {
+        use pingora::server::ShutdownSignal;
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::quit()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            // (Serving on: the process can still be killed.)
+            tracing::error!(
+                "cannot watch for SIGTERM, SIGINT and SIGQUIT: they won't stop the gateway"
+            );
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+            _ = term.recv() => ShutdownSignal::GracefulTerminate,
+            _ = int.recv() => ShutdownSignal::GracefulTerminate,
+        }
+    }
 }
