@@ -298,17 +298,16 @@ pub fn run(
 }
 
 /// The signals that stop the gateway: `SIGTERM` and `SIGINT` (Ctrl-C) both stop it
-/// gracefully (listeners told to stop, in-flight requests drained, ~3 s at most),
-/// `SIGQUIT` hands the listeners to a new process (Pingora's upgrade).
+/// gracefully (listeners told to stop, a second's grace, in-flight requests drained:
+/// ~4 s at most), `SIGQUIT` hands the listeners to a new process (Pingora's upgrade).
 ///
 /// Pingora's own watch treats `SIGINT` as a fast shutdown that tells no listener to
-/// stop: the runtimes go at once, and a listener still accepting on one worker with
-/// its socket registered on another worker's runtime, already gone, gets an error on
-/// every accept and retries without end, so that worker's thread never ends and the
-/// process never exits (found: `portcullis demo` sometimes outlived Ctrl-C by more
-/// than 20 s, logging "Accept() failed ... being shutdown" hundreds of thousands of
-/// times). With the shutdown told to every listener and a second's grace before the
-/// runtimes go, no accept loop is left running.
+/// stop: the runtimes go at once, and a listener still accepting while they go gets
+/// an error on every accept ("Accept() failed ... being shutdown") and retries without
+/// yielding, so its worker's thread never ends and the process never exits (found:
+/// `portcullis demo` sometimes outlived Ctrl-C by more than 20 s, logging that line
+/// 800 000 times). With the shutdown told to every listener and a second's grace
+/// before the runtimes go, no accept loop is left running.
 struct Signals;
 
 #[async_trait::async_trait]
