@@ -34,6 +34,65 @@ fn forward_auth(host: &str) -> Vec<String> {
     ]
 }
 
+/// The identity a signed-in request carries follows its account and its site: an
+/// account changed by hand (groups, email) or a site's header names changed on
+/// SIGHUP show in the very next requests, on the same session and connection-less
+/// requests alike. (Each account keeps its head per site, and each thread its last
+/// account and config: none of them may outlive the change.)
+#[test]
+fn a_changed_account_or_site_sends_its_new_identity() {
+    let g = Gateway::start(
+        Backend::Memory,
+        Options {
+            site: "[site.headers]\ngroups = \"X-Groups\"\n".into(),
+            ..Default::default()
+        },
+    );
+    let alice = format!("Cookie: {}", g.login("alice"));
+    let sent = || headers_of(&g.get("/private", &[&alice]));
+    let h = sent();
+    assert_eq!(h["x-groups"], "admins,staff", "{h:?}");
+    assert_eq!(h["remote-email"], "alice@example.com", "{h:?}");
+    // The account changed by hand: the new groups and email, never the old ones again.
+    g.edit_users(|u| {
+        for a in u.iter_mut().filter(|u| u.name == "alice") {
+            a.groups = vec!["staff".into()];
+            a.email = "alice@new.example.com".into();
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sent()["x-groups"] != "staff" {
+        assert!(
+            Instant::now() < deadline,
+            "the new groups never reached the app"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for _ in 0..20 {
+        let h = sent();
+        assert_eq!(h["x-groups"], "staff", "{h:?}");
+        assert_eq!(h["remote-email"], "alice@new.example.com", "{h:?}");
+    }
+    // The site's names changed on SIGHUP: the new name, the old one gone.
+    let cfg = std::fs::read_to_string(&g.config).unwrap();
+    assert!(cfg.contains("groups = \"X-Groups\""), "{cfg}");
+    std::fs::write(&g.config, cfg.replace("\"X-Groups\"", "\"X-Team\"")).unwrap();
+    signal(g.pid(), "HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sent().contains_key("x-team") {
+        assert!(
+            Instant::now() < deadline,
+            "the new header name never reached the app"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for _ in 0..20 {
+        let h = sent();
+        assert_eq!(h["x-team"], "staff", "{h:?}");
+        assert!(!h.contains_key("x-groups"), "{h:?}");
+    }
+}
+
 fn headers_of(r: &Resp) -> serde_json::Map<String, Value> {
     assert_eq!(r.status, 200, "{}", r.body);
     r.echo()["headers"].as_object().unwrap().clone()
