@@ -31,8 +31,8 @@ pub struct Core {
     /// Replaced only by [`App::reload`]'s store, which also renumbers it
     /// ([`Core::config_now`]).
     pub config: ArcSwap<Config>,
-    /// The number of the config in `config`: new with every store, unique in the
-    /// process.
+    /// The number of the config in `config`: new with every store
+    /// ([`crate::unique_number`]).
     config_number: std::sync::atomic::AtomicU64,
     /// Accounts: the users file, or a database behind a bounded cache.
     pub accounts: Accounts,
@@ -63,13 +63,6 @@ pub struct App {
     /// Messages being sent off the request path (reset codes, lock notices), so an
     /// answer never waits on — or reveals by its timing — a delivery.
     pub outgoing: tokio_util::task::TaskTracker,
-}
-
-/// Numbers for [`Core::config_number`] (see [`Core::config_now`]).
-static CONFIG_NUMBERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-fn next_config_number() -> u64 {
-    CONFIG_NUMBERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 thread_local! {
@@ -288,7 +281,7 @@ impl App {
                 redirects: ArcSwap::from_pointee(redirect_policy(&config)),
                 accounts,
                 config: ArcSwap::from_pointee(config),
-                config_number: std::sync::atomic::AtomicU64::new(next_config_number()),
+                config_number: std::sync::atomic::AtomicU64::new(crate::unique_number()),
                 store,
                 sessions,
                 clock,
@@ -356,7 +349,7 @@ impl App {
                     }
                     self.config.store(Arc::new(new));
                     self.config_number
-                        .store(next_config_number(), std::sync::atomic::Ordering::Release);
+                        .store(crate::unique_number(), std::sync::atomic::Ordering::Release);
                     tracing::info!("configuration reloaded");
                 }
                 Err(e) => {

@@ -76,7 +76,7 @@ impl IdentityHeaders {
     ) -> impl Iterator<Item = (&'a HeaderName, HeaderValue)> + 'a {
         let v = user
             .header_values
-            .0
+            .values
             .get_or_init(|| Values::of(user, &self.group_separator));
         let groups = self.groups.as_ref().and_then(|n| {
             let value = if v.separator == self.group_separator {
@@ -152,10 +152,12 @@ impl Values {
 /// forwarded requests ([`SiteHead::copy`]): empty in every copy, equal to any other
 /// (it is derived data, not part of the account).
 #[derive(Default)]
-pub struct ValueCache(
-    std::sync::OnceLock<Values>,
-    Mutex<Vec<(Arc<SiteHead>, HeaderMap)>>,
-);
+pub struct ValueCache {
+    /// The plain values ([`IdentityHeaders::header_values`]).
+    values: std::sync::OnceLock<Values>,
+    /// The account's head for each site it was forwarded to lately ([`SiteHead::copy`]).
+    heads: Mutex<Vec<(Arc<SiteHead>, HeaderMap)>>,
+}
 
 impl Clone for ValueCache {
     fn clone(&self) -> Self {
@@ -234,7 +236,7 @@ impl SiteHead {
         };
         let mut heads = user
             .header_values
-            .1
+            .heads
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if let Some((_, h)) = heads.iter().find(|(site, _)| Arc::ptr_eq(site, self)) {
@@ -453,7 +455,7 @@ mod tests {
         assert!(!h.contains_key("remote-user"));
         // Again, from the account's cache (one head per site): the same head.
         assert_eq!(lines(&a.copy(Some(&alice)))[3..], want[3..]);
-        assert_eq!(alice.header_values.1.lock().unwrap().len(), 2);
+        assert_eq!(alice.header_values.heads.lock().unwrap().len(), 2);
         // A changed account is a new copy, with an empty cache.
         let mut renamed = crate::users::User::clone(&alice);
         renamed.email = "a@example.com".into();

@@ -73,3 +73,12 @@ pub mod store;
 pub mod tls;
 pub mod ui;
 pub mod users;
+
+/// A number no other call in this process returns. It marks one version of shared
+/// state (the accounts as read, the config as loaded) for the per-thread memories
+/// that check it on every use (issue #11): a version dropped and another made at the
+/// same address, or another gateway's in the same process, never has the same number.
+pub fn unique_number() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}

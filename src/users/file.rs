@@ -299,18 +299,9 @@ pub struct FileAccounts {
     ended: std::sync::Mutex<Vec<String>>,
     /// Some of them waited for the store at the last try ([`end_later`](Self::end_later)).
     deferred: std::sync::atomic::AtomicBool,
-    /// The number of the accounts as last read: new with every read, unique in the
-    /// process ([`cached`](Self::cached)).
+    /// The number of the accounts as last read: new with every read
+    /// ([`crate::unique_number`]; see [`cached`](Self::cached)).
     generation: std::sync::atomic::AtomicU64,
-}
-
-/// Numbers for [`FileAccounts::generation`]: one counter for the process, so that a
-/// number never stands for two sets of accounts (two gateways in one process, a set
-/// dropped and another made at its address).
-static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-fn next_generation() -> u64 {
-    GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The accounts of `old` whose sessions `new` ends: gone from the file, or with
@@ -350,7 +341,7 @@ impl FileAccounts {
             stamp: std::sync::Mutex::new(stamp),
             ended: std::sync::Mutex::new(Vec::new()),
             deferred: std::sync::atomic::AtomicBool::new(false),
-            generation: std::sync::atomic::AtomicU64::new(next_generation()),
+            generation: std::sync::atomic::AtomicU64::new(crate::unique_number()),
         })
     }
 
@@ -415,7 +406,7 @@ impl FileAccounts {
                 }
                 self.dir.store(Arc::new(d));
                 self.generation
-                    .store(next_generation(), std::sync::atomic::Ordering::Release);
+                    .store(crate::unique_number(), std::sync::atomic::Ordering::Release);
                 *last = now;
                 true
             }
