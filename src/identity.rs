@@ -126,6 +126,12 @@ fn header_value(s: String) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(bytes::Bytes::from(s)).ok()
 }
 
+/// [`header_value`], kept for good when it fits (an account's values go into every
+/// head forwarded for it; see [`crate::lasting`]).
+fn lasting_value(s: String) -> Option<HeaderValue> {
+    header_value(s).map(|v| crate::lasting::ACCOUNTS.value(v))
+}
+
 /// An account's identity header values (see [`IdentityHeaders::header_values`]).
 struct Values {
     name: Option<HeaderValue>,
@@ -139,11 +145,11 @@ struct Values {
 impl Values {
     fn of(user: &crate::users::User, separator: &str) -> Values {
         Values {
-            name: header_value(user.name.clone()),
-            email: header_value(user.email.clone()),
-            shown_name: header_value(user.shown_name().to_string()),
+            name: lasting_value(user.name.clone()),
+            email: lasting_value(user.email.clone()),
+            shown_name: lasting_value(user.shown_name().to_string()),
             separator: separator.to_string(),
-            groups: header_value(group_list(user, separator)),
+            groups: lasting_value(group_list(user, separator)),
         }
     }
 }
@@ -220,7 +226,10 @@ impl SiteHead {
         anonymous.insert(HOST, empty.clone());
         anonymous.insert(X_FORWARDED_FOR, empty.clone());
         anonymous.insert(X_FORWARDED_PROTO, empty);
-        anonymous.insert(X_FORWARDED_HOST, host_value.clone());
+        anonymous.insert(
+            X_FORWARDED_HOST,
+            crate::lasting::CONFIG.value(host_value.clone()),
+        );
         SiteHead {
             identity,
             anonymous,
@@ -387,6 +396,7 @@ pub fn parse_name(name: &str) -> Result<HeaderName, BadHeaderName> {
         return Err(BadHeaderName(p));
     }
     HeaderName::from_bytes(name.as_bytes())
+        .map(|n| crate::lasting::CONFIG.name(n))
         .map_err(|_| BadHeaderName(format!("{name:?} is not a header name")))
 }
 

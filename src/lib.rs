@@ -53,6 +53,7 @@ pub mod defense;
 pub mod forwardauth;
 pub mod i18n;
 pub mod identity;
+pub mod lasting;
 pub mod logs;
 pub mod metrics;
 pub mod notify;

@@ -559,7 +559,9 @@ fn peer_value(peer: IpAddr) -> HeaderValue {
             Some((ip, v)) if *ip == peer => v.clone(),
             _ => {
                 // An address's text is always a header value.
+                // Kept for good when it fits: a copy is then no reference count.
                 let made = HeaderValue::from_maybe_shared(bytes::Bytes::from(peer.to_string()))
+                    .map(|v| crate::lasting::PEERS.value(v))
                     .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
                 *last = Some((peer, made.clone()));
                 made
