@@ -68,7 +68,8 @@ impl IdentityHeaders {
 
     /// [`values`](Self::values) as header values, from the account's
     /// [`ValueCache`]: made once per account (and group separator), then shared by
-    /// every request (a copy of a `HeaderValue` is a reference count). A value that
+    /// every request (a copy is a pointer while the value is kept in
+    /// [`crate::lasting::ACCOUNTS`], a reference count past its budget). A value that
     /// can't be a header value (control characters) is left out, as before.
     pub fn header_values<'a>(
         &'a self,
@@ -195,7 +196,7 @@ const HEADS_PER_ACCOUNT: usize = 8;
 
 /// The head every request forwarded to one site starts from (issue #11): the
 /// headers the gateway sets, in a map made once, so that a request copies it (a
-/// copy of a value is a reference count) and adds the client's few headers to it,
+/// copy of a value is a pointer, see [`crate::lasting`]) and adds the client's few headers to it,
 /// instead of adding the gateway's seven to the client's (an insertion into a header
 /// map costs several times a copied entry).
 ///
@@ -412,6 +413,36 @@ mod tests {
     /// A site's head: the forwarding headers, then (signed in) the account's
     /// identity under the site's own names, made once per account and site and
     /// made again for a changed account (a new copy of it).
+    #[test]
+    fn forwarded_values_are_the_pools_copies() {
+        // Two sites on one host, loaded apart: one `X-Forwarded-Host` text.
+        let head = |host: &str| {
+            let h = SiteHead::new(
+                &HeaderValue::from_str(host).unwrap(),
+                Arc::new(IdentityHeaders::default()),
+            );
+            h.anonymous[&X_FORWARDED_HOST].as_bytes().as_ptr()
+        };
+        assert_eq!(head("pooled.test"), head("pooled.test"));
+        // Two reads of one account: one copy of each identity value.
+        let values = || {
+            let u = crate::users::User {
+                name: "pooled-user".into(),
+                email: "pooled@example.com".into(),
+                ..Default::default()
+            };
+            IdentityHeaders::default()
+                .header_values(&u)
+                .map(|(_, v)| v.as_bytes().as_ptr())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(values(), values());
+        // A configured name, parsed twice: one text.
+        let n = parse_name("X-Pooled-User").unwrap();
+        let m = parse_name("x-pooled-user").unwrap();
+        assert_eq!(n.as_str().as_ptr(), m.as_str().as_ptr());
+    }
+
     #[test]
     fn heads_are_per_site_and_per_account() {
         let alice = Arc::new(crate::users::User {

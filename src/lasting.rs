@@ -6,15 +6,19 @@
 //! the head (the site's `X-Forwarded-Host`, an account's identity values, the
 //! peer's `X-Forwarded-For`). Text that lives as long as the process needs no
 //! count: its copies are plain pointers. So the few texts that recur on every
-//! request are kept here, once each, in pools with a fixed budget of bytes; past
-//! its budget a pool keeps nothing more, and the text is used as it is, counted as
-//! before. What a pool holds is never freed, and never more than its budget.
+//! request are kept here, once each, in pools with a fixed budget of bytes (each
+//! entry charged its text and [`ENTRY_COST`] for the set and the allocator); once a
+//! text doesn't fit, a pool is full: it keeps and finds nothing more, takes no lock
+//! again, and texts are used as they are, counted as before. What a pool holds is
+//! never freed: an edited account's old values and a deleted account's stay in
+//! memory until the gateway restarts.
 //!
 //! Only what the gateway would send anyway goes in: names and hosts from the
 //! config, account names, e-mail addresses, display names and group lists, and peer
 //! addresses. Nothing secret (no cookie, no assertion, no code).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex};
 
 use http::{HeaderName, HeaderValue};
@@ -23,13 +27,21 @@ use http::{HeaderName, HeaderValue};
 pub struct Lasting {
     budget: usize,
     kept: Mutex<(HashSet<&'static [u8]>, usize)>,
+    /// Set once a text didn't fit: then no look-up takes the lock (a gateway that
+    /// sees many peers would otherwise take it on every new one).
+    full: AtomicBool,
 }
+
+/// What an entry costs besides its text: its place in the set and the allocator's
+/// rounding, so that a pool of short texts stays within its budget too.
+pub const ENTRY_COST: usize = 48;
 
 /// Names and hosts from the config (each reload keeps only what is new).
 pub static CONFIG: LazyLock<Lasting> = LazyLock::new(|| Lasting::new(256 << 10));
-/// Accounts' identity values: some 60 000 accounts' worth.
+/// Accounts' identity values: some 15 000 accounts' worth.
 pub static ACCOUNTS: LazyLock<Lasting> = LazyLock::new(|| Lasting::new(4 << 20));
-/// Peer addresses (the `X-Forwarded-For` of a direct request): a few thousand.
+/// Peer addresses (the `X-Forwarded-For` of a direct request): the first thousand
+/// or so a gateway sees (behind a load balancer, its few addresses).
 pub static PEERS: LazyLock<Lasting> = LazyLock::new(|| Lasting::new(64 << 10));
 
 impl Lasting {
@@ -38,19 +50,28 @@ impl Lasting {
         Lasting {
             budget,
             kept: Mutex::new((HashSet::new(), 0)),
+            full: AtomicBool::new(false),
         }
     }
 
     /// `bytes` kept for good: the one copy of it in this pool, made now if it fits.
     fn keep(&self, bytes: &[u8]) -> Option<&'static [u8]> {
+        if self.full.load(Ordering::Relaxed) {
+            return None;
+        }
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(k) = kept.0.get(bytes) {
             return Some(k);
         }
-        let used = kept.1.checked_add(bytes.len())?;
-        if used > self.budget {
+        let used = kept
+            .1
+            .checked_add(bytes.len())
+            .and_then(|u| u.checked_add(ENTRY_COST))
+            .filter(|&u| u <= self.budget);
+        let Some(used) = used else {
+            self.full.store(true, Ordering::Relaxed);
             return None;
-        }
+        };
         let k: &'static [u8] = Box::leak(bytes.to_vec().into_boxed_slice());
         kept.0.insert(k);
         kept.1 = used;
@@ -96,7 +117,7 @@ mod tests {
 
     #[test]
     fn a_kept_value_is_one_copy_for_good() {
-        let pool = Lasting::new(64);
+        let pool = Lasting::new(1024);
         let a = pool.value(HeaderValue::from_str("alice@example.com").unwrap());
         let b = pool.value(HeaderValue::from_str("alice@example.com").unwrap());
         assert_eq!(a, "alice@example.com");
@@ -117,24 +138,29 @@ mod tests {
 
     #[test]
     fn a_pool_keeps_no_more_than_its_budget() {
-        let pool = Lasting::new(10);
-        let a = pool.value(HeaderValue::from_static("0123456789"));
+        let pool = Lasting::new(10 + ENTRY_COST);
+        let a = pool.value(HeaderValue::from_str("0123456789").unwrap());
         assert_eq!(a, "0123456789");
-        // Full: a new text is used as it is, still right, not kept.
-        let fresh = HeaderValue::from_str("more").unwrap();
-        let ptr = fresh.as_bytes().as_ptr();
-        let b = pool.value(fresh);
-        assert_eq!(b, "more");
-        assert_eq!(b.as_bytes().as_ptr(), ptr);
-        assert_eq!(pool.kept.lock().unwrap().1, 10);
-        // What it kept it still gives.
+        // What it kept it gives again.
         let again = pool.value(HeaderValue::from_str("0123456789").unwrap());
         assert_eq!(again.as_bytes().as_ptr(), a.as_bytes().as_ptr());
+        // A text that doesn't fit is used as it is, still right, not kept.
+        let fresh = HeaderValue::from_str("x").unwrap();
+        let ptr = fresh.as_bytes().as_ptr();
+        let b = pool.value(fresh);
+        assert_eq!(b, "x");
+        assert_eq!(b.as_bytes().as_ptr(), ptr);
+        assert_eq!(pool.kept.lock().unwrap().1, 10 + ENTRY_COST);
+        // And the pool is full: nothing is looked up any more (no lock taken).
+        assert!(pool.full.load(Ordering::Relaxed));
+        let late = HeaderValue::from_str("0123456789").unwrap();
+        let ptr = late.as_bytes().as_ptr();
+        assert_eq!(pool.value(late).as_bytes().as_ptr(), ptr);
     }
 
     #[test]
     fn a_kept_name_is_the_same_name() {
-        let pool = Lasting::new(64);
+        let pool = Lasting::new(1024);
         let n = pool.name(HeaderName::from_bytes(b"X-Auth-User").unwrap());
         assert_eq!(n, "x-auth-user");
         let m = pool.name(HeaderName::from_bytes(b"x-auth-user").unwrap());

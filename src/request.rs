@@ -546,7 +546,8 @@ pub fn forwarded_for(
 /// A peer's address as a header value, the `X-Forwarded-For` of a request it sends
 /// directly. Made once for a run of requests from one address on each worker thread
 /// (a busy keep-alive connection's requests often are such a run): then a copy is a
-/// reference count, not a formatted string and two allocations. A miss costs what
+/// pointer (kept in [`crate::lasting::PEERS`]) or a reference count, not a formatted
+/// string and two allocations. A miss costs what
 /// making the value always cost; the value depends on the address alone.
 fn peer_value(peer: IpAddr) -> HeaderValue {
     thread_local! {
