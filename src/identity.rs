@@ -410,9 +410,8 @@ pub struct BadHeaderName(pub String);
 mod tests {
     use super::*;
 
-    /// A site's head: the forwarding headers, then (signed in) the account's
-    /// identity under the site's own names, made once per account and site and
-    /// made again for a changed account (a new copy of it).
+    /// The values a head copies are the pools' (see `crate::lasting`): one text
+    /// however often it is made.
     #[test]
     fn forwarded_values_are_the_pools_copies() {
         // Two sites on one host, loaded apart: one `X-Forwarded-Host` text.
@@ -443,6 +442,9 @@ mod tests {
         assert_eq!(n.as_str().as_ptr(), m.as_str().as_ptr());
     }
 
+    /// A site's head: the forwarding headers, then (signed in) the account's
+    /// identity under the site's own names, made once per account and site and
+    /// made again for a changed account (a new copy of it).
     #[test]
     fn heads_are_per_site_and_per_account() {
         let alice = Arc::new(crate::users::User {

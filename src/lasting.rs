@@ -36,6 +36,10 @@ pub struct Lasting {
 /// rounding, so that a pool of short texts stays within its budget too.
 pub const ENTRY_COST: usize = 48;
 
+/// The longest text a pool keeps: a longer one (a very long group list) is used as
+/// it is, and doesn't fill the pool for the texts that fit.
+pub const LONGEST: usize = 4096;
+
 /// Names and hosts from the config (each reload keeps only what is new).
 pub static CONFIG: LazyLock<Lasting> = LazyLock::new(|| Lasting::new(256 << 10));
 /// Accounts' identity values: some 15 000 accounts' worth.
@@ -56,7 +60,7 @@ impl Lasting {
 
     /// `bytes` kept for good: the one copy of it in this pool, made now if it fits.
     fn keep(&self, bytes: &[u8]) -> Option<&'static [u8]> {
-        if self.full.load(Ordering::Relaxed) {
+        if bytes.len() > LONGEST || self.full.load(Ordering::Relaxed) {
             return None;
         }
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
@@ -138,6 +142,14 @@ mod tests {
 
     #[test]
     fn a_pool_keeps_no_more_than_its_budget() {
+        // A text longer than any kept is used as it is, and fills nothing.
+        let pool = Lasting::new(1 << 20);
+        let long = HeaderValue::from_str(&"g".repeat(LONGEST + 1)).unwrap();
+        let ptr = long.as_bytes().as_ptr();
+        assert_eq!(pool.value(long).as_bytes().as_ptr(), ptr);
+        assert!(!pool.full.load(Ordering::Relaxed));
+        assert_eq!(pool.kept.lock().unwrap().1, 0);
+
         let pool = Lasting::new(10 + ENTRY_COST);
         let a = pool.value(HeaderValue::from_str("0123456789").unwrap());
         assert_eq!(a, "0123456789");
