@@ -312,19 +312,24 @@ impl App {
                 Ok(mut new) => {
                     let old = self.config.load();
                     if new.server.listen != old.server.listen
+                        || new.server.threads != old.server.threads
+                        || new.server.upstream_idle_connections
+                            != old.server.upstream_idle_connections
                         || new.store.backend != old.store.backend
                         || new.secrets_dir != old.secrets_dir
                         || new.session.cookie_name != old.session.cookie_name
                         || new.users.backend != old.users.backend
                     {
                         tracing::warn!(
-                            "listen, store, secrets, cookie and [users] backend settings change only on restart"
+                            "listen, threads, upstream_idle_connections, store, secrets, cookie and [users] backend settings change only on restart"
                         );
                         // The running ones stay in the config the gateway runs on, so
                         // that what it reads later (the secrets folder on the next
                         // reload) is what it started with, and the next reload warns
                         // only about a change still waiting (attack pass).
                         new.server.listen = old.server.listen;
+                        new.server.threads = old.server.threads;
+                        new.server.upstream_idle_connections = old.server.upstream_idle_connections;
                         new.store.backend = old.store.backend.clone();
                         new.secrets_dir = old.secrets_dir.clone();
                         new.session.cookie_name = old.session.cookie_name.clone();

@@ -228,6 +228,9 @@ pub fn run(
         // One current-thread runtime per worker: no work-stealing bookkeeping on the
         // hot path; connections are spread over the workers by the listeners.
         work_stealing: false,
+        // Idle upstream connections kept for reuse (per worker; Pingora multiplies by
+        // `threads`). More requests in flight than this pay a new connection each.
+        upstream_keepalive_pool_size: cfg.server.upstream_idle_connections,
         // A second for every listener to see the shutdown and stop accepting before
         // the runtimes go (see [`Signals`]).
         grace_period_seconds: Some(1),

@@ -22,6 +22,8 @@ pub mod server {
     pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
     pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
     pub const MAX_CONNECTIONS_PER_CLIENT: i64 = 256;
+    /// Pingora's own default.
+    pub const UPSTREAM_IDLE_CONNECTIONS: i64 = 128;
 }
 
 /// `[secrets]`

@@ -563,3 +563,99 @@ fn check_config_warns_about_groups_rules_nothing_denies_after() {
     // `serve` logged the same at start.
     assert!(g.log().contains("rule[0]: "), "{}", g.log());
 }
+
+/// An upstream that counts the connections it accepts and holds every answer until
+/// `wave` requests are in flight together (at most 5 s), so that a proxy in front of
+/// it needs `wave` connections at once; it keeps each connection open for the next
+/// request (keep-alive), as applications do.
+fn counting_upstream(wave: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Condvar, Mutex};
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = up.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counted = accepted.clone();
+    let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
+    std::thread::spawn(move || {
+        for s in up.incoming().take(64) {
+            let Ok(s) = s else { continue };
+            counted.fetch_add(1, Ordering::SeqCst);
+            let arrived = arrived.clone();
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut r = BufReader::new(s);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).map_or(true, |n| n == 0) {
+                        return;
+                    }
+                    while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                        line.clear();
+                    }
+                    let (count, all_in) = &*arrived;
+                    let mut n = count.lock().unwrap();
+                    *n += 1;
+                    let target = n.div_ceil(wave) * wave;
+                    all_in.notify_all();
+                    let _ = all_in
+                        .wait_timeout_while(n, Duration::from_secs(5), |n| *n < target)
+                        .unwrap();
+                    if r.get_mut()
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, accepted)
+}
+
+/// `server.upstream_idle_connections`: the idle upstream connections kept for reuse
+/// (per worker). Two waves of eight requests in flight together: with the default
+/// (128) the second wave goes over the first wave's connections; with 2 kept, six of
+/// its requests need a new connection each.
+#[test]
+fn idle_upstream_connections_are_kept_up_to_the_configured_number() {
+    const WAVE: usize = 8;
+    let accepted_after_two_waves = |server: &str| {
+        let (up_port, accepted) = counting_upstream(WAVE);
+        let g = Gateway::start(
+            Backend::Memory,
+            Options {
+                upstream_port: Some(up_port),
+                extra: format!("#server\nthreads = 1\n{server}#end\n"),
+                ..Default::default()
+            },
+        );
+        for _ in 0..2 {
+            let clients: Vec<_> = (0..WAVE)
+                .map(|_| {
+                    let port = g.port;
+                    std::thread::spawn(move || {
+                        try_request(
+                            port,
+                            &format!("GET /public/x HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"),
+                        )
+                        .map(|r| r.status)
+                    })
+                })
+                .collect();
+            for c in clients {
+                assert_eq!(c.join().unwrap().unwrap(), 200);
+            }
+            // The gateway puts a connection back in its pool once the answer is through.
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        accepted.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    assert_eq!(accepted_after_two_waves(""), WAVE, "all eight reused");
+    assert_eq!(
+        accepted_after_two_waves("upstream_idle_connections = 2\n"),
+        WAVE + WAVE - 2,
+        "two kept, six made again"
+    );
+}

@@ -541,6 +541,14 @@ fn sighup_warns_about_a_restart_only_change_and_keeps_running_on_the_old() {
     assert_eq!(warned(&g), 1, "{}", g.log());
     // Still the cookie it started with.
     assert_eq!(g.get("/x", &[&cookie]).status, 200);
+    // A setting read at start only (the upstream pool's size) warns on its own too.
+    let text = std::fs::read_to_string(&g.config).unwrap();
+    let text = text
+        .replacen("[server]\n", "[server]\nupstream_idle_connections = 4\n", 1)
+        .replacen("/public-too/", "/public-three/", 1);
+    std::fs::write(&g.config, text).unwrap();
+    reload_until_open(&g, "/public-three/x");
+    assert_eq!(warned(&g), 2, "{}", g.log());
 }
 
 /// A new `portal_prefix` on SIGHUP moves the pages and their own links together

@@ -58,6 +58,13 @@ pub fn validate(srv: RawServer, base: &Path, v: &mut Problems<'_>) -> ServerConf
             0,
             1_000_000,
         ) as usize,
+        upstream_idle_connections: v.int(
+            "server.upstream_idle_connections",
+            srv.upstream_idle_connections,
+            d::UPSTREAM_IDLE_CONNECTIONS,
+            1,
+            65_536,
+        ) as usize,
         tls: srv.tls.and_then(|t| tls(t, base, v)),
     }
 }

@@ -32,6 +32,10 @@ fn defaults_come_from_one_place() {
     assert_eq!(c.server.threads, 0, "counted by the load step");
     assert_eq!(c.server.header_timeout, defaults::server::HEADER_TIMEOUT);
     assert_eq!(c.server.upstream_timeout, Duration::from_secs(60));
+    assert_eq!(
+        c.server.upstream_idle_connections, 128,
+        "Pingora's own default"
+    );
     assert_eq!(c.session.same_site, SameSite::Lax);
     assert_eq!(c.session.absolute_timeout, Duration::from_secs(12 * 3600));
     assert_eq!(c.store.backend, StoreBackend::Memory);
@@ -69,7 +73,7 @@ fn defaults_come_from_one_place() {
 #[test]
 fn every_section_reports_its_problems_at_once() {
     let text = format!(
-        "{SITE}[server]\nlisten = \"nowhere\"\nthreads = 999\n\
+        "{SITE}[server]\nlisten = \"nowhere\"\nthreads = 999\nupstream_idle_connections = 0\n\
          [session]\ncookie_name = \"a b\"\nsame_site = \"none\"\nsecure = false\n\
          [store]\nbackend = \"redis\"\nredis_url = \"http://x\"\nsession_cache = \"2m\"\n\
          [users]\nbackend = \"postgres\"\n\
@@ -100,6 +104,7 @@ fn every_section_reports_its_problems_at_once() {
             "rule[0].methods[0]",
             "server.listen",
             "server.threads",
+            "server.upstream_idle_connections",
             "session.cookie_name",
             "session.same_site",
             "store.redis_url",
@@ -110,6 +115,8 @@ fn every_section_reports_its_problems_at_once() {
         "{problems:#?}"
     );
     assert!(problems.contains(&"server.threads: 999 is out of range (0 to 256)".to_string()));
+    assert!(problems
+        .contains(&"server.upstream_idle_connections: 0 is out of range (1 to 65536)".to_string()));
     assert!(problems.contains(&"defense.captcha_ttl: must be at least 10s".to_string()));
 }
 
