@@ -230,6 +230,7 @@ pub fn run(
         work_stealing: false,
         // Idle upstream connections kept for reuse (per worker; Pingora multiplies by
         // `threads`). More requests in flight than this pay a new connection each.
+        // (A field Pingora calls unstable: check it when upgrading Pingora.)
         upstream_keepalive_pool_size: cfg.server.upstream_idle_connections,
         // A second for every listener to see the shutdown and stop accepting before
         // the runtimes go (see [`Signals`]).
