@@ -311,17 +311,34 @@ impl App {
             match Config::load(path) {
                 Ok(mut new) => {
                     let old = self.config.load();
-                    if new.server.listen != old.server.listen
-                        || new.server.threads != old.server.threads
-                        || new.server.upstream_idle_connections
-                            != old.server.upstream_idle_connections
-                        || new.store.backend != old.store.backend
-                        || new.secrets_dir != old.secrets_dir
-                        || new.session.cookie_name != old.session.cookie_name
-                        || new.users.backend != old.users.backend
-                    {
+                    let waiting: Vec<&str> = [
+                        ("server.listen", new.server.listen != old.server.listen),
+                        // (`threads = 0` is counted again on each load: a new number of
+                        // cores is a change too.)
+                        ("server.threads", new.server.threads != old.server.threads),
+                        (
+                            "server.upstream_idle_connections",
+                            new.server.upstream_idle_connections
+                                != old.server.upstream_idle_connections,
+                        ),
+                        (
+                            "store.backend/redis_url",
+                            new.store.backend != old.store.backend,
+                        ),
+                        ("secrets.dir", new.secrets_dir != old.secrets_dir),
+                        (
+                            "session.cookie_name",
+                            new.session.cookie_name != old.session.cookie_name,
+                        ),
+                        ("users.backend/url", new.users.backend != old.users.backend),
+                    ]
+                    .into_iter()
+                    .filter_map(|(key, changed)| changed.then_some(key))
+                    .collect();
+                    if !waiting.is_empty() {
                         tracing::warn!(
-                            "listen, threads, upstream_idle_connections, store, secrets, cookie and [users] backend settings change only on restart"
+                            settings = %waiting.join(", "),
+                            "these settings change only on restart: the gateway runs on with the values it started with"
                         );
                         // The running ones stay in the config the gateway runs on, so
                         // that what it reads later (the secrets folder on the next

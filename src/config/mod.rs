@@ -94,8 +94,9 @@ pub struct ServerConfig {
     /// Connections one client (address, IPv6 /64) may hold open; 0 = no cap.
     /// Peers in `trusted_proxies` are exempt.
     pub max_connections_per_client: usize,
-    /// Idle upstream connections kept for reuse, per worker thread, all sites
-    /// together (Pingora's `upstream_keepalive_pool_size`); read at start only.
+    /// Idle upstream connections kept for reuse, per worker thread: Pingora keeps
+    /// `threads` × this in one pool shared by the workers and all sites (its
+    /// `upstream_keepalive_pool_size`); read at start only.
     pub upstream_idle_connections: usize,
     pub tls: Option<TlsConfig>,
 }

@@ -81,8 +81,9 @@ pub struct RawServer {
     /// Open connections one client address (IPv6: its /64) may hold; 0 = no cap.
     /// Default 256.
     pub max_connections_per_client: Option<i64>,
-    /// Idle upstream connections kept open for reuse, per worker thread, all sites
-    /// together; 1 to 65536. Default 128.
+    /// Idle upstream connections kept open for reuse: this many per worker thread
+    /// (`threads` × it in all, one pool shared by the workers and all sites); 1 to
+    /// 4096. Default 128.
     pub upstream_idle_connections: Option<i64>,
     /// `[server.tls]`: HTTPS on `listen`. Default: none (plain HTTP).
     pub tls: Option<RawTls>,

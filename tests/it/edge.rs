@@ -565,23 +565,33 @@ fn check_config_warns_about_groups_rules_nothing_denies_after() {
 }
 
 /// An upstream that counts the connections it accepts and holds every answer until
-/// `wave` requests are in flight together (at most 5 s), so that a proxy in front of
-/// it needs `wave` connections at once; it keeps each connection open for the next
-/// request (keep-alive), as applications do.
-fn counting_upstream(wave: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+/// `wave` requests are in flight together (at most 12 s; the flag returned tells
+/// whether a wait ran out), so that a proxy in front of it needs `wave` connections
+/// at once; it keeps each connection open for the next request (keep-alive), as
+/// applications do.
+fn counting_upstream(
+    wave: usize,
+) -> (
+    u16,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
     use std::io::{BufRead, BufReader};
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Condvar, Mutex};
     let up = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = up.local_addr().unwrap().port();
     let accepted = Arc::new(AtomicUsize::new(0));
     let counted = accepted.clone();
+    let ran_out = Arc::new(AtomicBool::new(false));
+    let late = ran_out.clone();
     let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
     std::thread::spawn(move || {
         for s in up.incoming().take(64) {
             let Ok(s) = s else { continue };
             counted.fetch_add(1, Ordering::SeqCst);
             let arrived = arrived.clone();
+            let late = late.clone();
             std::thread::spawn(move || {
                 s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
                 let mut r = BufReader::new(s);
@@ -598,9 +608,13 @@ fn counting_upstream(wave: usize) -> (u16, std::sync::Arc<std::sync::atomic::Ato
                     *n += 1;
                     let target = n.div_ceil(wave) * wave;
                     all_in.notify_all();
-                    let _ = all_in
-                        .wait_timeout_while(n, Duration::from_secs(5), |n| *n < target)
+                    let (n, waited) = all_in
+                        .wait_timeout_while(n, Duration::from_secs(12), |n| *n < target)
                         .unwrap();
+                    drop(n);
+                    if waited.timed_out() {
+                        late.store(true, Ordering::SeqCst);
+                    }
                     if r.get_mut()
                         .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                         .is_err()
@@ -611,7 +625,7 @@ fn counting_upstream(wave: usize) -> (u16, std::sync::Arc<std::sync::atomic::Ato
             });
         }
     });
-    (port, accepted)
+    (port, accepted, ran_out)
 }
 
 /// `server.upstream_idle_connections`: the idle upstream connections kept for reuse
@@ -622,7 +636,7 @@ fn counting_upstream(wave: usize) -> (u16, std::sync::Arc<std::sync::atomic::Ato
 fn idle_upstream_connections_are_kept_up_to_the_configured_number() {
     const WAVE: usize = 8;
     let accepted_after_two_waves = |server: &str| {
-        let (up_port, accepted) = counting_upstream(WAVE);
+        let (up_port, accepted, ran_out) = counting_upstream(WAVE);
         let g = Gateway::start(
             Backend::Memory,
             Options {
@@ -650,6 +664,10 @@ fn idle_upstream_connections_are_kept_up_to_the_configured_number() {
             // The gateway puts a connection back in its pool once the answer is through.
             std::thread::sleep(Duration::from_secs(1));
         }
+        assert!(
+            !ran_out.load(std::sync::atomic::Ordering::SeqCst),
+            "a wave's requests never were in flight together: the counts say nothing"
+        );
         accepted.load(std::sync::atomic::Ordering::SeqCst)
     };
     assert_eq!(accepted_after_two_waves(""), WAVE, "all eight reused");

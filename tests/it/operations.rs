@@ -530,6 +530,8 @@ fn sighup_warns_about_a_restart_only_change_and_keeps_running_on_the_old() {
     let warned = |g: &Gateway| g.log().matches("change only on restart").count();
     reload_until_open(&g, "/newly-public/x");
     assert_eq!(warned(&g), 1, "{}", g.log());
+    // The warning names the setting that waits.
+    assert!(g.log().contains("session.cookie_name"), "{}", g.log());
     // Put back, with one more rule change to see the reload happen.
     let text = text.replacen("cookie_name = \"other\"\n", "", 1).replacen(
         "/newly-public/",
@@ -542,6 +544,11 @@ fn sighup_warns_about_a_restart_only_change_and_keeps_running_on_the_old() {
     // Still the cookie it started with.
     assert_eq!(g.get("/x", &[&cookie]).status, 200);
     // A setting read at start only (the upstream pool's size) warns on its own too.
+    assert!(
+        !g.log().contains("upstream_idle_connections"),
+        "{}",
+        g.log()
+    );
     let text = std::fs::read_to_string(&g.config).unwrap();
     let text = text
         .replacen("[server]\n", "[server]\nupstream_idle_connections = 4\n", 1)
@@ -549,6 +556,11 @@ fn sighup_warns_about_a_restart_only_change_and_keeps_running_on_the_old() {
     std::fs::write(&g.config, text).unwrap();
     reload_until_open(&g, "/public-three/x");
     assert_eq!(warned(&g), 2, "{}", g.log());
+    assert!(
+        g.log().contains("server.upstream_idle_connections"),
+        "{}",
+        g.log()
+    );
 }
 
 /// A new `portal_prefix` on SIGHUP moves the pages and their own links together

@@ -63,7 +63,8 @@ pub fn validate(srv: RawServer, base: &Path, v: &mut Problems<'_>) -> ServerConf
             srv.upstream_idle_connections,
             d::UPSTREAM_IDLE_CONNECTIONS,
             1,
-            65_536,
+            // (Pingora sizes its pools' tables for `threads` × this at start.)
+            4_096,
         ) as usize,
         tls: srv.tls.and_then(|t| tls(t, base, v)),
     }

@@ -116,7 +116,7 @@ fn every_section_reports_its_problems_at_once() {
     );
     assert!(problems.contains(&"server.threads: 999 is out of range (0 to 256)".to_string()));
     assert!(problems
-        .contains(&"server.upstream_idle_connections: 0 is out of range (1 to 65536)".to_string()));
+        .contains(&"server.upstream_idle_connections: 0 is out of range (1 to 4096)".to_string()));
     assert!(problems.contains(&"defense.captcha_ttl: must be at least 10s".to_string()));
 }
 
