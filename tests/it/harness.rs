@@ -218,6 +218,24 @@ pub struct Gateway {
     pub _redis: Option<Redis>,
 }
 
+/// A failing test shows its gateway's log (the folder holding it goes with the test).
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let exited = self
+                .proc
+                .as_mut()
+                .and_then(|p| p.0.try_wait().ok().flatten())
+                .map_or_else(|| "running".to_string(), |s| format!("exited: {s}"));
+            eprintln!(
+                "--- gateway on port {} ({exited}), its log:\n{}",
+                self.port,
+                self.log()
+            );
+        }
+    }
+}
+
 impl Gateway {
     /// A gateway with users alice (admins), bob, and carol (disabled).
     pub fn start(backend: Backend, opts: Options) -> Gateway {
