@@ -677,3 +677,17 @@ fn idle_upstream_connections_are_kept_up_to_the_configured_number() {
         "two kept, six made again"
     );
 }
+
+/// The harness takes a gateway for started only when the listening socket is that
+/// gateway's own (another test's gateway on the same port answers the health check
+/// too): the check tells the owner of a socket from any other process.
+#[test]
+fn the_harness_tells_a_gateways_own_socket_from_anothers() {
+    let g = Gateway::start(Backend::Memory, Options::default());
+    let mine = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mine = mine.local_addr().unwrap().port();
+    assert!(listens(g.pid(), g.port));
+    assert!(!listens(g.pid(), mine));
+    assert!(listens(std::process::id(), mine));
+    assert!(!listens(std::process::id(), g.port));
+}

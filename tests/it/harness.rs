@@ -218,6 +218,36 @@ pub struct Gateway {
     pub _redis: Option<Redis>,
 }
 
+/// Whether process `pid` holds a socket listening on `port` (Linux: a listening
+/// socket's inode in /proc/net/tcp or tcp6 among the process's descriptors).
+pub fn listens(pid: u32, port: u16) -> bool {
+    let suffix = format!(":{port:04X}");
+    let inodes: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(t).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    // local address, state (0A = LISTEN), inode
+                    (f.get(1).is_some_and(|a| a.ends_with(&suffix)) && f.get(3) == Some(&"0A"))
+                        .then(|| f.get(9).map(|i| format!("socket:[{i}]")))
+                        .flatten()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|t| inodes.iter().any(|i| t.to_string_lossy() == *i))
+    })
+}
+
 /// A failing test shows its gateway's log (the folder holding it goes with the test).
 impl Drop for Gateway {
     fn drop(&mut self) {
@@ -387,14 +417,18 @@ impl Gateway {
                 }
                 panic!("gateway exited with {status}: {}", self.log());
             }
-            if tls && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            // What answers must be this gateway's own socket: another test's gateway
+            // that took the port first answers the health check too (seen once: the
+            // test then talked to that gateway until it stopped, and got refused).
+            let ours = || listens(self.pid(), self.port);
+            if tls && TcpStream::connect(("127.0.0.1", self.port)).is_ok() && ours() {
                 return true;
             }
             if let Ok(r) = try_request(
                 self.port,
                 &format!("GET /_auth/health HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"),
             ) {
-                if r.status == 200 && r.body.contains("\"status\"") {
+                if r.status == 200 && r.body.contains("\"status\"") && ours() {
                     return true;
                 }
             }
