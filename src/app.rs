@@ -313,6 +313,10 @@ impl App {
                     let old = self.config.load();
                     let waiting: Vec<&str> = [
                         ("server.listen", new.server.listen != old.server.listen),
+                        (
+                            "server.admin_listen",
+                            new.server.admin_listen != old.server.admin_listen,
+                        ),
                         // (`threads = 0` is counted again on each load: a new number of
                         // cores is a change too.)
                         ("server.threads", new.server.threads != old.server.threads),
@@ -345,6 +349,7 @@ impl App {
                         // reload) is what it started with, and the next reload warns
                         // only about a change still waiting (attack pass).
                         new.server.listen = old.server.listen;
+                        new.server.admin_listen = old.server.admin_listen;
                         new.server.threads = old.server.threads;
                         new.server.upstream_idle_connections = old.server.upstream_idle_connections;
                         new.store.backend = old.store.backend.clone();

@@ -247,11 +247,8 @@ pub fn run(
     let proxy_app = pingora::proxy::http_proxy(&server.configuration, Gateway { app: app.clone() });
     let guarded = crate::proxy::deadline::Guarded {
         inner: Arc::new(proxy_app),
-        header_timeout: cfg.server.header_timeout,
-        limit: crate::proxy::deadline::ConnLimit::new(
-            cfg.server.max_connections_per_client,
-            cfg.server.trusted_proxies.clone(),
-        ),
+        app: app.clone(),
+        limit: crate::proxy::deadline::ConnLimit::new(),
     };
     let mut proxy = Service::new("portcullis".to_string(), guarded);
     let listen = cfg.server.listen.to_string();

@@ -276,12 +276,10 @@ impl Peek for HeaderDeadline {
     }
 }
 
-/// Open connections per client network, for `server.max_connections_per_client`.
+/// Open connections per client network, for `server.max_connections_per_client`
+/// (the cap and the peers exempt from it are the config's as each connection comes,
+/// so a SIGHUP changes them for new connections).
 pub struct ConnLimit {
-    /// 0 = no cap.
-    max: usize,
-    /// Peers the cap doesn't apply to (`server.trusted_proxies`).
-    exempt: Vec<IpNet>,
     /// Only networks with open connections are present, so this stays as small as
     /// the set of connected clients.
     // A std Mutex: held for one hash-map update, never across an await.
@@ -311,28 +309,31 @@ fn net_key(ip: IpAddr) -> IpAddr {
 }
 
 impl ConnLimit {
-    pub fn new(max: usize, exempt: Vec<IpNet>) -> Arc<ConnLimit> {
+    pub fn new() -> Arc<ConnLimit> {
         Arc::new(ConnLimit {
-            max,
-            exempt,
             open: Mutex::new(HashMap::new()),
         })
     }
 
     /// Counts a new connection from `peer`: `Ok(None)` when it isn't counted (no
-    /// cap, no IP address, a trusted proxy), `Err(AtCap)` when the client already
-    /// holds `max` connections.
-    pub fn admit(self: &Arc<Self>, peer: Option<IpAddr>) -> Result<Option<ConnSlot>, AtCap> {
+    /// cap, `max` = 0; no IP address; a peer in `exempt`, the trusted proxies),
+    /// `Err(AtCap)` when the client already holds `max` connections.
+    pub fn admit(
+        self: &Arc<Self>,
+        peer: Option<IpAddr>,
+        max: usize,
+        exempt: &[IpNet],
+    ) -> Result<Option<ConnSlot>, AtCap> {
         let Some(ip) = peer else { return Ok(None) };
         let ip = ip.to_canonical();
-        if self.max == 0 || self.exempt.iter().any(|n| n.contains(&ip)) {
+        if max == 0 || exempt.iter().any(|n| n.contains(&ip)) {
             return Ok(None);
         }
         let key = net_key(ip);
         // A poisoned lock means a panic while holding it; the map itself is still sound.
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(key).or_insert(0);
-        if *n >= self.max {
+        if *n >= max {
             return Err(AtCap);
         }
         *n += 1;
@@ -362,10 +363,11 @@ impl Drop for ConnSlot {
 }
 
 /// A [`ServerApp`] that puts every new connection behind a [`HeaderDeadline`],
-/// after counting it against its client's cap ([`ConnLimit`]).
+/// after counting it against its client's cap ([`ConnLimit`]). The header timeout,
+/// the cap and the trusted proxies are `app`'s config's as the connection comes.
 pub struct Guarded<A> {
     pub inner: Arc<A>,
-    pub header_timeout: Duration,
+    pub app: Arc<crate::app::App>,
     pub limit: Arc<ConnLimit>,
 }
 
@@ -391,7 +393,13 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
             let peer = stream
                 .get_socket_digest()
                 .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
-            let slot = match self.limit.admit(peer) {
+            let cfg = self.app.config_now();
+            let server = &cfg.server;
+            let slot = match self.limit.admit(
+                peer,
+                server.max_connections_per_client,
+                &server.trusted_proxies,
+            ) {
                 Ok(slot) => slot,
                 Err(AtCap) => {
                     tracing::debug!(
@@ -409,7 +417,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
                 stream.selected_alpn_proto(),
                 Some(pingora::protocols::ALPN::H2)
             );
-            let mut d = HeaderDeadline::new(stream, self.header_timeout);
+            let mut d = HeaderDeadline::new(stream, server.header_timeout);
             d.armed = !h2;
             d._slot = slot;
             Box::new(d)
@@ -571,20 +579,22 @@ mod tests {
 
     #[test]
     fn connections_are_capped_per_client_network_and_freed_on_drop() {
-        let limit = ConnLimit::new(2, vec!["10.9.0.0/16".parse().unwrap()]);
+        let limit = ConnLimit::new();
+        let exempt: Vec<IpNet> = vec!["10.9.0.0/16".parse().unwrap()];
+        let admit = |peer: Option<IpAddr>| limit.admit(peer, 2, &exempt);
         let v4: IpAddr = "192.0.2.7".parse().unwrap();
-        let a = limit.admit(Some(v4)).unwrap();
-        let b = limit.admit(Some(v4)).unwrap();
+        let a = admit(Some(v4)).unwrap();
+        let b = admit(Some(v4)).unwrap();
         assert!(a.is_some() && b.is_some());
-        assert_eq!(limit.admit(Some(v4)).err(), Some(AtCap));
+        assert_eq!(admit(Some(v4)).err(), Some(AtCap));
         // The IPv4-mapped form is the same client.
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
-        assert_eq!(limit.admit(Some(mapped)).err(), Some(AtCap));
+        assert_eq!(admit(Some(mapped)).err(), Some(AtCap));
         // Another client is unaffected.
-        assert!(limit.admit(Some("192.0.2.8".parse().unwrap())).is_ok());
+        assert!(admit(Some("192.0.2.8".parse().unwrap())).is_ok());
         drop(a);
         assert_eq!(limit.open(v4), 1);
-        let c = limit.admit(Some(v4)).unwrap();
+        let c = admit(Some(v4)).unwrap();
         assert!(c.is_some());
         drop((b, c));
         assert_eq!(limit.open(v4), 0);
@@ -597,17 +607,24 @@ mod tests {
         let x: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let y: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let z: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        let _x = limit.admit(Some(x)).unwrap();
-        let _y = limit.admit(Some(y)).unwrap();
-        assert_eq!(limit.admit(Some(x)).err(), Some(AtCap));
-        assert!(limit.admit(Some(z)).unwrap().is_some());
+        let _x = admit(Some(x)).unwrap();
+        let _y = admit(Some(y)).unwrap();
+        assert_eq!(admit(Some(x)).err(), Some(AtCap));
+        assert!(admit(Some(z)).unwrap().is_some());
 
         // Trusted proxies, unknown peers (Unix sockets) and cap 0 aren't counted.
         let proxy: IpAddr = "10.9.1.1".parse().unwrap();
-        let held: Vec<_> = (0..10).map(|_| limit.admit(Some(proxy)).unwrap()).collect();
+        let held: Vec<_> = (0..10).map(|_| admit(Some(proxy)).unwrap()).collect();
         assert!(held.iter().all(Option::is_none));
-        assert!(limit.admit(None).unwrap().is_none());
-        let unlimited = ConnLimit::new(0, Vec::new());
-        assert!((0..10).all(|_| unlimited.admit(Some(v4)).unwrap().is_none()));
+        assert!(admit(None).unwrap().is_none());
+        assert!((0..10).all(|_| limit.admit(Some(v4), 0, &[]).unwrap().is_none()));
+        // The cap is the one given with each connection (the config's at the time):
+        // a lower one refuses a client already holding that many.
+        let _w = admit(Some(v4)).unwrap();
+        assert_eq!(limit.open(v4), 1);
+        assert_eq!(limit.admit(Some(v4), 1, &exempt).err(), Some(AtCap));
+        assert!(limit
+            .admit(Some(v4), 1, &["192.0.2.0/24".parse().unwrap()])
+            .is_ok());
     }
 }

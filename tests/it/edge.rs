@@ -324,6 +324,46 @@ fn connections_beyond_the_per_client_cap_are_closed_at_once() {
     }
     let got = request(&mut b);
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+
+    // A SIGHUP changes the cap for the connections that come next: 3 now, so two
+    // more connections beside `b` are answered, and the one after is not.
+    let text = std::fs::read_to_string(&g.config).unwrap();
+    let text = text
+        .replacen(
+            "max_connections_per_client = 2",
+            "max_connections_per_client = 3",
+            1,
+        )
+        .replacen(
+            "[[rule]]",
+            "[[rule]]\npath = \"/reloaded/\"\npolicy = \"bypass\"\n\n[[rule]]",
+            1,
+        );
+    std::fs::write(&g.config, text).unwrap();
+    // (The reload is seen over `b`: a new connection might not get a place.)
+    crate::operations::signal(g.pid(), "HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        b.write_all(format!("GET /reloaded/x HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = b.read(&mut buf).unwrap_or(0);
+        if buf[..n].starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the reload never came");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut e = answered();
+    let _f = answered();
+    let mut h = open();
+    let _ = h.write_all(format!("GET /public/x HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes());
+    let r = h.read(&mut buf);
+    assert!(
+        matches!(r, Ok(0) | Err(_)),
+        "a fourth connection is over the new cap: {r:?}"
+    );
+    assert!(request(&mut e).starts_with("HTTP/1.1 200"));
 }
 
 #[test]

@@ -502,7 +502,7 @@ fn hash_password_prints_argon2id() {
 
 /// Sends SIGHUP and waits (bounded) until `path`, opened by a rule in the new file,
 /// is served without a session: the reload happened.
-fn reload_until_open(g: &Gateway, path: &str) {
+pub(crate) fn reload_until_open(g: &Gateway, path: &str) {
     signal(g.pid(), "HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
     while g.get(path, &[]).status != 200 {
@@ -543,7 +543,8 @@ fn sighup_warns_about_a_restart_only_change_and_keeps_running_on_the_old() {
     assert_eq!(warned(&g), 1, "{}", g.log());
     // Still the cookie it started with.
     assert_eq!(g.get("/x", &[&cookie]).status, 200);
-    // A setting read at start only (the upstream pool's size) warns on its own too.
+    // Settings read at start only (the upstream pool's size, the admin listener)
+    // warn on their own too, each named.
     assert!(
         !g.log().contains("upstream_idle_connections"),
         "{}",
@@ -551,16 +552,18 @@ fn sighup_warns_about_a_restart_only_change_and_keeps_running_on_the_old() {
     );
     let text = std::fs::read_to_string(&g.config).unwrap();
     let text = text
-        .replacen("[server]\n", "[server]\nupstream_idle_connections = 4\n", 1)
+        .replacen(
+            "[server]\n",
+            "[server]\nupstream_idle_connections = 4\nadmin_listen = \"127.0.0.1:1\"\n",
+            1,
+        )
         .replacen("/public-too/", "/public-three/", 1);
     std::fs::write(&g.config, text).unwrap();
     reload_until_open(&g, "/public-three/x");
     assert_eq!(warned(&g), 2, "{}", g.log());
-    assert!(
-        g.log().contains("server.upstream_idle_connections"),
-        "{}",
-        g.log()
-    );
+    for key in ["server.upstream_idle_connections", "server.admin_listen"] {
+        assert!(g.log().contains(key), "{key}: {}", g.log());
+    }
 }
 
 /// A new `portal_prefix` on SIGHUP moves the pages and their own links together
